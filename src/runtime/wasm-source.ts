@@ -1,0 +1,46 @@
+// Where the compiled device builds come from: the package's build/ folder in Node, a URL in a
+// browser (or any bytes the caller already has). Compiled modules are cached per flavour.
+import type { BuildFlavor } from './features.js';
+
+const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+const moduleCache = new Map<string, Promise<WebAssembly.Module>>();
+
+async function nodeBytes(flavor: BuildFlavor): Promise<Uint8Array<ArrayBuffer>> {
+  const { readFile, access } = await import('node:fs/promises');
+  const { fileURLToPath } = await import('node:url');
+  const path = await import('node:path');
+  // Walk up from this file (src/runtime or dist/src/runtime) to the package root's build/.
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const candidate = path.join(dir, 'build', `${flavor}.wasm`);
+    try {
+      await access(candidate);
+      return new Uint8Array(await readFile(candidate));
+    } catch {
+      dir = path.dirname(dir);
+    }
+  }
+  throw new Error(`build/${flavor}.wasm not found: run 'npm run build:wasm' (npm install does it)`);
+}
+
+async function browserBytes(flavor: BuildFlavor, baseUrl?: string | URL): Promise<Uint8Array<ArrayBuffer>> {
+  const url = new URL(`${flavor}.wasm`, baseUrl ?? new URL('../../build/', import.meta.url));
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`fetching ${url} failed: HTTP ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+/** Compile (once per flavour and base URL) the device module. */
+export function compileBuild(flavor: BuildFlavor, baseUrl?: string | URL): Promise<WebAssembly.Module> {
+  const key = `${flavor}@${baseUrl ?? ''}`;
+  let cached = moduleCache.get(key);
+  if (!cached) {
+    cached = (async () => {
+      const bytes = isNode && !baseUrl ? await nodeBytes(flavor) : await browserBytes(flavor, baseUrl);
+      return WebAssembly.compile(bytes);
+    })();
+    cached.catch(() => moduleCache.delete(key));
+    moduleCache.set(key, cached);
+  }
+  return cached;
+}
