@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { makeAllBenches, rng, randInt, randomInt32, type Bench } from './helpers/devices.js';
 import { requantizeRef } from './reference/tflm.js';
-import { requantizeI32ToI8 } from '../src/kernels/requant.js';
+import { prepareRequant, requantizeI32ToI8 } from '../src/kernels/requant.js';
 import { quantizeMultiplier } from '../src/quant/multiplier.js';
 import { ConfigError, ShapeError } from '../src/errors.js';
 
@@ -14,7 +14,8 @@ function runDevice(b: Bench, acc: Int32Array, rows: number, channels: number, mu
   b.arena.reset();
   const src = b.arena.put(acc, 'acc');
   const dst = b.arena.alloc(rows * channels, 'out');
-  requantizeI32ToI8(b.arena, src, dst, rows, channels, { multiplier: mult, shift, outZeroPoint: zp, actMin: lo, actMax: hi });
+  const prepared = prepareRequant(b.arena, { multiplier: mult, shift, outZeroPoint: zp, actMin: lo, actMax: hi }, channels);
+  requantizeI32ToI8(b.arena, src, dst, rows, channels, prepared);
   return b.arena.i8(dst).slice();
 }
 
@@ -80,10 +81,12 @@ describe('requantization (TFLM double rounding)', () => {
     const src = b.arena.alloc(16, 'src');
     const dst = b.arena.alloc(4, 'dst');
     const m = Int32Array.of(1 << 30);
-    expect(() => requantizeI32ToI8(b.arena, src, dst, 2, 4, { multiplier: m, shift: Int32Array.of(0), outZeroPoint: 0 })).toThrow(ShapeError);
-    expect(() => requantizeI32ToI8(b.arena, src, dst, 1, 4, { multiplier: m, shift: Int32Array.of(31), outZeroPoint: 0 })).toThrow(ConfigError);
-    expect(() => requantizeI32ToI8(b.arena, src, dst, 1, 4, { multiplier: m, shift: Int32Array.of(0), outZeroPoint: 0, actMin: 5, actMax: 4 })).toThrow(ConfigError);
-    expect(() => requantizeI32ToI8(b.arena, { name: 'x', offset: 0, bytes: 16 }, dst, 1, 4, { multiplier: m, shift: Int32Array.of(0), outZeroPoint: 0 })).toThrow(ShapeError);
+    const ok = prepareRequant(b.arena, { multiplier: m, shift: Int32Array.of(0), outZeroPoint: 0 }, 4);
+    expect(() => requantizeI32ToI8(b.arena, src, dst, 2, 4, ok)).toThrow(ShapeError);
+    expect(() => requantizeI32ToI8(b.arena, { name: 'x', offset: 0, bytes: 16 }, dst, 1, 4, ok)).toThrow(ShapeError);
+    expect(() => prepareRequant(b.arena, { multiplier: m, shift: Int32Array.of(31), outZeroPoint: 0 }, 4)).toThrow(ConfigError);
+    expect(() => prepareRequant(b.arena, { multiplier: m, shift: Int32Array.of(0), outZeroPoint: 0, actMin: 5, actMax: 4 }, 4)).toThrow(ConfigError);
+    expect(() => prepareRequant(b.arena, { multiplier: Int32Array.of(1, 2, 3), shift: Int32Array.of(0, 0, 0), outZeroPoint: 0 }, 4)).toThrow(ShapeError);
   });
 });
 
