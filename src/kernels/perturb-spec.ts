@@ -1,0 +1,47 @@
+// How a kernel perturbs weights on the fly: wq± = requant(wq·1q ± εq·zq), z regenerated from a
+// counter-based stream (assembly/rng.ts) at each weight's logical index. Kernels that pack
+// weights (GEMM, conv, depthwise) take an optional PerturbSpec and apply it while packing, so
+// the stored weights are never written and no full perturbed copy is needed.
+import { ConfigError } from '../errors.js';
+
+export type ZDistribution = 'gaussian' | 'rademacher';
+
+export interface PerturbSpec {
+  /** u32 stream key for (seed, tensor id): the device's rng_stream_key. */
+  key: number;
+  /** Stream index of the tensor's element 0 (normally 0); element i uses index start + i. */
+  start: number;
+  dist: ZDistribution;
+  /** +εq or −εq on the tensor's weight grid. */
+  signedEps: number;
+  /** 1q = round(1/Δz): 1.0 on the z grid (36 for z_max = 3.5). */
+  oneQ: number;
+  /** TFLM multiplier/shift of 1/1q, which brings wq·1q ± εq·zq back to the weight grid. */
+  multiplier: number;
+  shift: number;
+}
+
+const DIST_CODE: Record<ZDistribution, number> = { gaussian: 0, rademacher: 1 };
+
+/** Checks a spec can never overflow the 32-bit sum for the given weight width. */
+export function validatePerturb(p: PerturbSpec, weightBits: 8 | 16): void {
+  const intIn = (v: number, lo: number, hi: number) => Number.isInteger(v) && v >= lo && v <= hi;
+  if (!intIn(p.key, 0, 0xffffffff)) throw new ConfigError(`perturbation key must be a u32, got ${p.key}`);
+  if (!intIn(p.start, 0, 0xffffffff)) throw new ConfigError(`perturbation start index must be a u32, got ${p.start}`);
+  if (!(p.dist in DIST_CODE)) throw new ConfigError(`perturbation distribution must be 'gaussian' or 'rademacher', got '${p.dist}'`);
+  if (!intIn(p.oneQ, 1, 127)) throw new ConfigError(`1q must be an integer in [1, 127], got ${p.oneQ}`);
+  if (!intIn(p.shift, -31, 30)) throw new ConfigError(`perturbation shift must be in [-31, 30], got ${p.shift}`);
+  if (!intIn(p.multiplier, 0, 2 ** 31 - 1)) throw new ConfigError(`perturbation multiplier must be in [0, 2^31), got ${p.multiplier}`);
+  const wMax = weightBits === 16 ? 32767 : 127;
+  const limit = Math.floor((2 ** 31 - 1 - wMax * p.oneQ) / 127);
+  if (!intIn(p.signedEps, -limit, limit)) {
+    throw new ConfigError(`εq = ${p.signedEps} would overflow the 32-bit perturbation sum (|εq| <= ${limit} for ${weightBits}-bit weights)`);
+  }
+}
+
+/** The 8 integer arguments every perturbing kernel takes, in order; all zero = no perturbation. */
+export function perturbArgs(p: PerturbSpec | undefined, weightBits: 8 | 16): number[] {
+  if (!p) return [0, 0, 0, 0, 0, 0, 0, 0];
+  validatePerturb(p, weightBits);
+  return [1, p.key | 0, p.start | 0, DIST_CODE[p.dist], p.signedEps, p.oneQ, p.multiplier, p.shift];
+}
