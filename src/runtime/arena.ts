@@ -20,16 +20,22 @@ type Typed = Int8Array | Uint8Array | Int16Array | Int32Array | Uint32Array | Fl
 export class Arena {
   readonly device: Device;
   readonly capacity: number;
+  /** First byte of this arena in device memory. */
+  readonly base: number;
+  /** The memory region this arena models ('sram', 'flash', or a generic 'arena'). */
+  readonly region: string;
   private top = 0;
   private peak = 0;
   private readonly live: DeviceBuffer[] = [];
 
-  constructor(device: Device, capacity = device.arenaBytes) {
-    if (capacity > device.arenaBytes) {
-      throw new BudgetError(`arena capacity ${capacity} B exceeds the device's ${device.arenaBytes} B`);
+  constructor(device: Device, capacity = device.arenaBytes, base = device.arenaBase, region = 'arena') {
+    if (!Number.isInteger(capacity) || capacity < 0 || base < device.arenaBase || base + capacity > device.arenaEnd) {
+      throw new BudgetError(`${region}: [${base}, +${capacity}) does not lie inside the device's ${device.arenaBytes} B arena`);
     }
     this.device = device;
     this.capacity = capacity;
+    this.base = base;
+    this.region = region;
   }
 
   /** Bytes in use now, and the most ever in use since creation (or resetPeak). */
@@ -49,12 +55,12 @@ export class Arena {
     if (this.top + size > this.capacity) {
       const largest = [...this.live].sort((a, b) => b.bytes - a.bytes).slice(0, 3).map((b) => `${b.name} ${b.bytes} B`);
       throw new BudgetError(
-        `arena: '${name}' needs ${size} B but only ${this.capacity - this.top} B of ${this.capacity} B are free` +
+        `${this.region}: '${name}' needs ${size} B but only ${this.capacity - this.top} B of ${this.capacity} B are free` +
           (largest.length ? ` (largest live buffers: ${largest.join(', ')})` : '') +
           '; raise the budget or shrink the model/batch',
       );
     }
-    const buffer: DeviceBuffer = { name, offset: this.device.arenaBase + this.top, bytes };
+    const buffer: DeviceBuffer = { name, offset: this.base + this.top, bytes };
     this.top += size;
     this.peak = Math.max(this.peak, this.top);
     this.live.push(buffer);
@@ -74,10 +80,23 @@ export class Arena {
   }
   release(mark: number): void {
     const dropped = this.live.splice(mark);
-    if (dropped.length) this.top = dropped[0]!.offset - this.device.arenaBase;
+    if (dropped.length) this.top = dropped[0]!.offset - this.base;
   }
   reset(): void {
     this.release(0);
+  }
+
+  /** A view of part of an existing allocation (e.g. a planned buffer inside a planned block). */
+  sub(parent: DeviceBuffer, offset: number, bytes: number, name: string): DeviceBuffer {
+    if (!Number.isInteger(offset) || !Number.isInteger(bytes) || offset < 0 || bytes < 0 || offset + bytes > alignUp(Math.max(parent.bytes, 1))) {
+      throw new ShapeError(`'${name}' [${offset}, +${bytes}) does not fit inside '${parent.name}' (${parent.bytes} B)`);
+    }
+    return { name, offset: parent.offset + offset, bytes };
+  }
+
+  /** Names and sizes of live allocations, largest first: what the memory report lists. */
+  liveBuffers(): readonly DeviceBuffer[] {
+    return this.live;
   }
 
   // Views are made on demand: they are invalid after memory.grow (which the fixed memory never does).
