@@ -29,7 +29,8 @@ export function requantStagingBytes(q: OutputQuant): number {
   return 2 * Math.ceil((q.multiplier.length * 4) / 16) * 16;
 }
 
-export function prepareRequant(arena: Arena, q: OutputQuant, channels: number, name = 'requant'): PreparedRequant {
+/** Validates an output quantization for `channels` channels; returns the clamp it implies. */
+export function validateOutputQuant(q: OutputQuant, channels: number, name = 'requant'): { perChannel: boolean; count: number; actMin: number; actMax: number } {
   requireInt(channels, `${name}: channels`, 1, 1 << 20);
   const perChannel = q.multiplier.length > 1;
   const count = perChannel ? channels : 1;
@@ -42,6 +43,12 @@ export function prepareRequant(arena: Arena, q: OutputQuant, channels: number, n
   const actMin = q.actMin ?? -128;
   const actMax = q.actMax ?? 127;
   requireActRange(actMin, actMax);
+  return { perChannel, count, actMin, actMax };
+}
+
+/** Validate and stage an output quantization in the arena. */
+export function prepareRequant(arena: Arena, q: OutputQuant, channels: number, name = 'requant'): PreparedRequant {
+  const { perChannel, count, actMin, actMax } = validateOutputQuant(q, channels, name);
   return {
     channels,
     perChannel,
@@ -51,6 +58,12 @@ export function prepareRequant(arena: Arena, q: OutputQuant, channels: number, n
     actMin,
     actMax,
   };
+}
+
+/** A PreparedRequant over constants already placed in device memory (e.g. programmed into flash). */
+export function requantAt(q: OutputQuant, channels: number, multiplier: DeviceBuffer, shift: DeviceBuffer, name = 'requant'): PreparedRequant {
+  const { perChannel, actMin, actMax } = validateOutputQuant(q, channels, name);
+  return { channels, perChannel, multiplier, shift, outZeroPoint: q.outZeroPoint, actMin, actMax };
 }
 
 /** Checks a prepared requantization applies to `channels` output channels. */
