@@ -1,6 +1,7 @@
 // Float and quantized models: an architecture plus its parameters (and, once quantized, the
 // activation scales), with save/load through the model container.
 import { FormatError, LastmileError } from '../errors.js';
+import { gaussian, mulberry32 } from '../util/random.js';
 import { decodeContainer, encodeContainer, type NamedTensor } from './container.js';
 import { elementCount, paramNodes, resolveGraph, type Architecture, type ResolvedGraph } from './graph.js';
 
@@ -48,7 +49,7 @@ export type Model = FloatModel | QuantizedModel;
 /** Deterministic He-normal initialisation (biases zero). */
 export function initFloatModel(architecture: Architecture, seed = 1, meta: Record<string, unknown> = {}): FloatModel {
   const graph = resolveGraph(architecture);
-  const next = gaussianStream(seed);
+  const next = gaussian(mulberry32(seed));
   const params: Record<string, FloatParams> = {};
   for (const n of paramNodes(graph)) {
     const shape = n.weightShape!;
@@ -60,18 +61,6 @@ export function initFloatModel(architecture: Architecture, seed = 1, meta: Recor
     params[n.node.name] = { weights, bias: new Float32Array(n.biasLength!) };
   }
   return { kind: 'float', architecture, params, meta };
-}
-
-function gaussianStream(seed: number): () => number {
-  let a = seed >>> 0;
-  const uniform = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
 }
 
 export function modelGraph(model: Model): ResolvedGraph {
