@@ -1,7 +1,12 @@
 // Counter-based random stream for perturbation directions: z is a pure function of
 // (seed, tensor id, element index), so it is regenerated instead of stored, and every build
 // and platform produces the same values. See docs/KERNELS.md ("Random perturbations").
-import { GAUSS_THRESHOLDS } from './gaussian_table';
+//
+// Each per-element helper has a 4-lane twin (suffix 4, SIMD builds only) that computes the same
+// integers lane by lane: the hash is wrapping u32 arithmetic, and the Gaussian lookup reads the
+// same tables after the same (IEEE, exactly specified) int→f32 rounding, so the SIMD stream is
+// the scalar stream.
+import { GAUSS_BUCKETS, GAUSS_BUCKET_SHIFT, GAUSS_BUCKET_BIAS } from './gaussian_table';
 
 export const DIST_GAUSSIAN: i32 = 0;
 export const DIST_RADEMACHER: i32 = 1;
@@ -28,20 +33,24 @@ export function streamKey(seed: u32, tensorId: u32): u32 {
   return hash32(hash32(index ^ key) + key);
 }
 
-/** Gaussian z quantized to int8 (z_max = 3.5, Δz = 3.5/127), clipped to ±127. */
+/**
+ * Gaussian z quantized to int8 (z_max = 3.5, Δz = 3.5/127), clipped to ±127: the top bit is the
+ * sign, the low 31 bits u31 pick the magnitude #{k : u31 >= T[k]} from the half-normal
+ * thresholds. The count is read from a guide table keyed by the f32 exponent and top mantissa
+ * bits of the distance to the top, v = 2^31 - 1 - u31 (fine buckets in the tails, where the
+ * thresholds crowd together); each bucket holds at most one threshold, so one compare finishes
+ * the count. Two independent loads instead of a 7-step dependent binary search.
+ */
 // @ts-ignore: decorator
 @inline export function gaussianFromUniform(u: u32): i32 {
   const u31 = u & 0x7fffffff;
-  // Branch-free binary search over 128 thresholds: magnitude = #{k : u31 >= T[k]}.
-  let mag: u32 = 0;
-  mag += select<u32>(64, 0, u31 >= load<u32>(GAUSS_THRESHOLDS + ((mag + 63) << 2)));
-  mag += select<u32>(32, 0, u31 >= load<u32>(GAUSS_THRESHOLDS + ((mag + 31) << 2)));
-  mag += select<u32>(16, 0, u31 >= load<u32>(GAUSS_THRESHOLDS + ((mag + 15) << 2)));
-  mag += select<u32>(8, 0, u31 >= load<u32>(GAUSS_THRESHOLDS + ((mag + 7) << 2)));
-  mag += select<u32>(4, 0, u31 >= load<u32>(GAUSS_THRESHOLDS + ((mag + 3) << 2)));
-  mag += select<u32>(2, 0, u31 >= load<u32>(GAUSS_THRESHOLDS + ((mag + 1) << 2)));
-  mag += select<u32>(1, 0, u31 >= load<u32>(GAUSS_THRESHOLDS + (mag << 2)));
-  return (u >> 31) ? -<i32>mag : <i32>mag;
+  const v = <i32>(0x7fffffff - u31);
+  const bits = reinterpret<i32>(<f32>v);
+  const bucket = max((bits >> GAUSS_BUCKET_SHIFT) - GAUSS_BUCKET_BIAS, 0);
+  const entry = load<u64>(GAUSS_BUCKETS + (<usize>bucket << 3));
+  const mag = <i32>(entry >> 32) + <i32>(u31 >= <u32>entry);
+  const sign = <i32>u >> 31;
+  return (mag ^ sign) - sign;
 }
 
 /** z at one element: Gaussian-quantized int8, or Rademacher ±oneQ (1.0 on the z grid). */
@@ -52,9 +61,76 @@ export function streamKey(seed: u32, tensorId: u32): u32 {
   return gaussianFromUniform(u);
 }
 
+/** hash32 on four lanes (SIMD builds only). */
+// @ts-ignore: decorator
+@inline export function hash32x4(x: v128): v128 {
+  x = v128.xor(x, i32x4.shr_u(x, 16));
+  x = i32x4.mul(x, i32x4.splat(0x7feb352d));
+  x = v128.xor(x, i32x4.shr_u(x, 15));
+  x = i32x4.mul(x, i32x4.splat(<i32>0x846ca68b));
+  return v128.xor(x, i32x4.shr_u(x, 16));
+}
+
+/** uniformAt on four lanes: key splatted, index per lane (SIMD builds only). */
+// @ts-ignore: decorator
+@inline export function uniformAt4(key4: v128, index4: v128): v128 {
+  return hash32x4(i32x4.add(hash32x4(v128.xor(index4, key4)), key4));
+}
+
+/** gaussianFromUniform on four lanes; the table reads are per-lane 64-bit lane loads. */
+// @ts-ignore: decorator
+@inline export function gaussianFromUniform4(u: v128): v128 {
+  const top = i32x4.splat(0x7fffffff);
+  const u31 = v128.and(u, top);
+  const bits = f32x4.convert_i32x4_s(i32x4.sub(top, u31));
+  const bucket = i32x4.max_s(i32x4.sub(i32x4.shr_s(bits, GAUSS_BUCKET_SHIFT), i32x4.splat(GAUSS_BUCKET_BIAS)), i32x4.splat(0));
+  const addr = i32x4.add(i32x4.shl(bucket, 3), i32x4.splat(<i32>GAUSS_BUCKETS));
+  let lo = v128.load64_zero(<usize>i32x4.extract_lane(addr, 0));
+  lo = v128.load64_lane(<usize>i32x4.extract_lane(addr, 1), lo, 1);
+  let hi = v128.load64_zero(<usize>i32x4.extract_lane(addr, 2));
+  hi = v128.load64_lane(<usize>i32x4.extract_lane(addr, 3), hi, 1);
+  const threshold = v128.shuffle<i32>(lo, hi, 0, 2, 4, 6);
+  const base = v128.shuffle<i32>(lo, hi, 1, 3, 5, 7);
+  // ge_u is -1 where the lane passes its threshold: subtracting it adds one.
+  const mag = i32x4.sub(base, i32x4.ge_u(u31, threshold));
+  const sign = i32x4.shr_s(u, 31);
+  return i32x4.sub(v128.xor(mag, sign), sign);
+}
+
+/** zAt for indices index4 (one per lane), as i32 lanes (SIMD builds only). */
+// @ts-ignore: decorator
+@inline export function zAt4(key4: v128, index4: v128, dist: i32, oneQ: i32): v128 {
+  const u = uniformAt4(key4, index4);
+  if (dist == DIST_RADEMACHER) {
+    const sign = i32x4.shr_s(u, 31);
+    return i32x4.sub(v128.xor(i32x4.splat(oneQ), sign), sign);
+  }
+  return gaussianFromUniform4(u);
+}
+
+/** Lane offsets 0..3 added to a splatted start index. */
+// @ts-ignore: decorator
+@inline export function laneIndices4(first: u32): v128 {
+  return i32x4.add(i32x4.splat(<i32>first), i32x4(0, 1, 2, 3));
+}
+
 /** Fill dst[0..count) with int8 z for elements start..start+count of a stream. */
 export function rng_fill_z(dst: usize, count: i32, key: u32, start: u32, dist: i32, oneQ: i32): void {
-  for (let i = 0; i < count; i++) {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const key4 = i32x4.splat(<i32>key);
+    for (; i + 16 <= count; i += 16) {
+      const first = start + <u32>i;
+      const z0 = zAt4(key4, laneIndices4(first), dist, oneQ);
+      const z1 = zAt4(key4, laneIndices4(first + 4), dist, oneQ);
+      const z2 = zAt4(key4, laneIndices4(first + 8), dist, oneQ);
+      const z3 = zAt4(key4, laneIndices4(first + 12), dist, oneQ);
+      const lo = i16x8.narrow_i32x4_s(z0, z1);
+      const hi = i16x8.narrow_i32x4_s(z2, z3);
+      v128.store(dst + <usize>i, i8x16.narrow_i16x8_s(lo, hi));
+    }
+  }
+  for (; i < count; i++) {
     store<i8>(dst + <usize>i, <i8>zAt(key, start + <u32>i, dist, oneQ));
   }
 }
