@@ -111,3 +111,18 @@ describe('model file format', () => {
     expect(() => encodeContainer({ header: {}, tensors: [{ name: 'x', shape: [2, 3], data: new Float32Array(5) }] })).toThrow(FormatError);
   });
 });
+
+describe('model file format from Node buffers', () => {
+  it('loads a file read with fs (a Buffer view into a shared pool) bit for bit', async () => {
+    const { writeFileSync, readFileSync, mkdtempSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const model = initFloatModel(architecturePreset('mnist-cnn'), 3);
+    const file = join(mkdtempSync(join(tmpdir(), 'lastmile-model-')), 'm.lmdl');
+    writeFileSync(file, saveModel(model));
+    const loaded = loadModel(readFileSync(file));
+    for (const [name, p] of Object.entries(model.params)) {
+      expect(Array.from(loaded.params[name]!.weights as Float32Array)).toEqual(Array.from(p.weights));
+    }
+  });
+});

@@ -52,8 +52,10 @@ export function dtypeOf(data: TensorData): DType {
 }
 
 function makeArray(dtype: DType, bytes: Uint8Array): TensorData {
-  // Copy into a fresh aligned buffer: the file's bytes may not be aligned for the view type.
-  const copy = bytes.slice().buffer;
+  // Copy into a fresh, exactly-sized buffer: the file's bytes may not be aligned for the view type,
+  // and a Node Buffer's slice() is a view into a shared pool, not a copy.
+  const copy = new ArrayBuffer(bytes.byteLength);
+  new Uint8Array(copy).set(bytes);
   switch (dtype) {
     case 'f32':
       return new Float32Array(copy);
