@@ -1,0 +1,155 @@
+// Host side of qs8 DepthwiseConv2D (TFLite Micro semantics, NHWC int8 input, weights
+// [kH][kW][inC·depthMultiplier] int8 or int16, no dilation): TFLite's 'same'/'valid' geometry,
+// validation, the exact scratch size, and the call to the device's depthwise_conv2d_qs8.
+import type { Arena, DeviceBuffer } from '../runtime/arena.js';
+import { alignUp, checkBuffer } from '../runtime/arena.js';
+import { ConfigError, ShapeError } from '../errors.js';
+import type { PreparedRequant } from './requant.js';
+import { perturbArgs, type PerturbSpec } from './perturb-spec.js';
+import { requireInt } from './validate.js';
+import { MAX_DIM, requantArgs, requireDisjoint, requireScratch, requireWeightBits, requireZeroPoint, type Span } from './gemm.js';
+
+export interface DepthwiseConv2DParams {
+  batch: number;
+  inHeight: number;
+  inWidth: number;
+  inChannels: number;
+  /** Output channels per input channel; output channel c·M + m reads input channel c. */
+  depthMultiplier: number;
+  kernelHeight: number;
+  kernelWidth: number;
+  strideHeight: number;
+  strideWidth: number;
+  padding: 'same' | 'valid';
+  weightBits: 8 | 16;
+  inputZeroPoint: number;
+  perturb?: PerturbSpec;
+}
+
+export type Padding = 'same' | 'valid';
+
+/** Output size and leading padding along one axis, by TFLite's rules (no dilation). */
+export function paddedAxis(inSize: number, kernel: number, stride: number, padding: Padding): { out: number; padBefore: number } {
+  const out = padding === 'same' ? Math.ceil(inSize / stride) : Math.floor((inSize - kernel) / stride) + 1;
+  const padTotal = Math.max((out - 1) * stride + kernel - inSize, 0);
+  return { out, padBefore: padding === 'same' ? Math.floor(padTotal / 2) : 0 };
+}
+
+/** Checks a window geometry shared by depthwise conv and pooling; `what` names the caller. */
+export function requireWindow(
+  what: string, inHeight: number, inWidth: number, kernelHeight: number, kernelWidth: number,
+  strideHeight: number, strideWidth: number, padding: Padding,
+): void {
+  requireInt(inHeight, `${what}: inHeight`, 1, MAX_DIM);
+  requireInt(inWidth, `${what}: inWidth`, 1, MAX_DIM);
+  requireInt(kernelHeight, `${what}: kernel/filter height`, 1, 4096);
+  requireInt(kernelWidth, `${what}: kernel/filter width`, 1, 4096);
+  requireInt(strideHeight, `${what}: strideHeight`, 1, 4096);
+  requireInt(strideWidth, `${what}: strideWidth`, 1, 4096);
+  if (padding !== 'same' && padding !== 'valid') {
+    throw new ConfigError(`${what}: padding must be 'same' or 'valid', got '${String(padding)}'`);
+  }
+  if (padding === 'valid' && (kernelHeight > inHeight || kernelWidth > inWidth)) {
+    throw new ShapeError(
+      `${what}: a ${kernelHeight}×${kernelWidth} window does not fit a ${inHeight}×${inWidth} input with 'valid' padding; ` +
+        "use 'same' padding or a smaller window",
+    );
+  }
+  requireInt(inHeight * inWidth, `${what}: inHeight·inWidth`, 1, MAX_DIM);
+  requireInt(kernelHeight * kernelWidth, `${what}: window area`, 1, MAX_DIM);
+}
+
+interface DepthwiseGeometry {
+  outHeight: number;
+  outWidth: number;
+  padTop: number;
+  padLeft: number;
+  outChannels: number;
+}
+
+function geometry(p: DepthwiseConv2DParams): DepthwiseGeometry {
+  const what = 'depthwiseConv2d';
+  requireInt(p.batch, `${what}: batch`, 1, MAX_DIM);
+  requireInt(p.inChannels, `${what}: inChannels`, 1, MAX_DIM);
+  requireInt(p.depthMultiplier, `${what}: depthMultiplier`, 1, MAX_DIM);
+  requireInt(p.inChannels * p.depthMultiplier, `${what}: inChannels·depthMultiplier`, 1, MAX_DIM);
+  requireWindow(what, p.inHeight, p.inWidth, p.kernelHeight, p.kernelWidth, p.strideHeight, p.strideWidth, p.padding);
+  requireWeightBits(p.weightBits, what);
+  requireZeroPoint(p.inputZeroPoint, what);
+  const h = paddedAxis(p.inHeight, p.kernelHeight, p.strideHeight, p.padding);
+  const w = paddedAxis(p.inWidth, p.kernelWidth, p.strideWidth, p.padding);
+  return { outHeight: h.out, outWidth: w.out, padTop: h.padBefore, padLeft: w.padBefore, outChannels: p.inChannels * p.depthMultiplier };
+}
+
+export function depthwiseConv2dOutputShape(p: DepthwiseConv2DParams): { height: number; width: number } {
+  const g = geometry(p);
+  return { height: g.outHeight, width: g.outWidth };
+}
+
+/**
+ * Exact scratch of depthwise_conv2d_qs8 (layout at the top of assembly/depthwise.ts): packed
+ * int16 weights in tap pairs, effective bias, per-lane requantization constants, depth
+ * multiplier swizzles, the zero-point row and two tap tables. Independent of batch and image size.
+ */
+export function depthwiseConv2dScratchBytes(p: DepthwiseConv2DParams): number {
+  const g = geometry(p);
+  const ocp = alignUp(g.outChannels);
+  const pairs = Math.ceil((p.kernelHeight * p.kernelWidth) / 2);
+  return (
+    ocp * pairs * 4 + ocp * 4 + ocp * 24 + (p.depthMultiplier > 1 ? ocp : 0) + alignUp(p.inChannels + 16) + 2 * alignUp(pairs * 8)
+  );
+}
+
+/**
+ * output[b][oy][ox][c·M + m] = requant(bias[o] + Σ_{valid ky,kx} (x[b][iy][ix][c] − zin)·w[ky][kx][o]),
+ * o = c·M + m, padded taps contributing 0, accumulation in wrapping int32 as TFLM's. Weights are
+ * never written; with p.perturb the weight with flat index i = (ky·kW + kx)·C·M + o is perturbed
+ * on the fly (into scratch). Scratch is always needed: depthwiseConv2dScratchBytes(p) bytes.
+ */
+export function depthwiseConv2d(
+  arena: Arena,
+  input: DeviceBuffer,
+  weights: DeviceBuffer,
+  bias: DeviceBuffer | null,
+  output: DeviceBuffer,
+  p: DepthwiseConv2DParams,
+  requant: PreparedRequant,
+  scratch: DeviceBuffer | null,
+): void {
+  const g = geometry(p);
+  if (!requant) throw new ConfigError('depthwiseConv2d: a prepared requantization is required (int8 output); use prepareRequant');
+  const device = arena.device;
+  const oc = g.outChannels;
+  const inBytes = p.batch * p.inHeight * p.inWidth * p.inChannels;
+  const wBytes = p.kernelHeight * p.kernelWidth * oc * (p.weightBits / 8);
+  const outBytes = p.batch * g.outHeight * g.outWidth * oc;
+  checkBuffer(device, input, inBytes, 'depthwiseConv2d input');
+  checkBuffer(device, weights, wBytes, 'depthwiseConv2d weights');
+  if (bias !== null) checkBuffer(device, bias, oc * 4, 'depthwiseConv2d bias');
+  checkBuffer(device, output, outBytes, 'depthwiseConv2d output');
+  const needed = depthwiseConv2dScratchBytes(p);
+  const scratchOffset = requireScratch(arena, scratch, needed, 'depthwiseConv2dScratchBytes', 'depthwiseConv2d');
+  const q = requantArgs(arena, requant, oc, 'depthwiseConv2d');
+  const perturb = perturbArgs(p.perturb, p.weightBits);
+
+  const count = requant.perChannel ? oc : 1;
+  const reads: Span[] = [
+    { buffer: input, bytes: inBytes, what: 'input' },
+    { buffer: weights, bytes: wBytes, what: 'weights' },
+    { buffer: requant.multiplier, bytes: count * 4, what: 'requant multipliers' },
+    { buffer: requant.shift, bytes: count * 4, what: 'requant shifts' },
+  ];
+  if (bias !== null) reads.push({ buffer: bias, bytes: oc * 4, what: 'bias' });
+  const scratchSpan: Span = { buffer: scratch!, bytes: needed, what: 'scratch' };
+  requireDisjoint({ buffer: output, bytes: outBytes, what: 'output' }, [...reads, scratchSpan]);
+  requireDisjoint(scratchSpan, reads);
+
+  device.kernel('depthwise_conv2d_qs8')(
+    input.offset, weights.offset, bias === null ? 0 : bias.offset, output.offset, scratchOffset,
+    p.batch, p.inHeight, p.inWidth, p.inChannels, p.depthMultiplier, p.kernelHeight, p.kernelWidth,
+    p.strideHeight, p.strideWidth, g.padTop, g.padLeft, g.outHeight, g.outWidth,
+    p.weightBits, p.inputZeroPoint,
+    ...q,
+    ...perturb,
+  );
+}
