@@ -1,0 +1,149 @@
+import type { Command } from 'commander';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import cliProgress from 'cli-progress';
+import { ConfigError, FormatError } from '../../errors.js';
+import { loadModel, saveModel, type FloatModel } from '../../model/model.js';
+import { sampleEpisode } from '../../data/fewshot.js';
+import { resolveDevice, describeDevice, DEFAULT_DEVICE } from '../../runtime/devices.js';
+import { adapt, type Precision } from '../../train/adapt.js';
+import { parseSelection, selectionLabel } from '../../train/selection.js';
+import { parseSchedule } from '../../train/schedule.js';
+import { shippedModel } from '../../util/package-root.js';
+import { DATA_HELP, loadData, parseClassList } from '../data-source.js';
+import { kib, pct, table } from '../format.js';
+import type { GlobalOptions } from '../main.js';
+
+export const DEFAULT_BACKBONE = 'mnist-cnn-digits04.lmdl';
+
+interface AdaptCliOptions {
+  model?: string; data: string; classes: string; ways: string; shots: string; queries: string; device: string; precision: string;
+  train: string; m: string; eps: string; lr: string; schedule: string; steps: string; microBatch: string; dist: string; seed: string;
+  baseline: boolean; out: string; build: string; profile?: boolean;
+}
+
+function num(value: string, flag: string, { integer = false, min = -Infinity } = {}): number {
+  const v = Number(value);
+  if (!Number.isFinite(v) || (integer && !Number.isInteger(v)) || v < min) {
+    throw new ConfigError(`--${flag} must be ${integer ? 'an integer' : 'a number'}${min > -Infinity ? ` ≥ ${min}` : ''}, got '${value}'`);
+  }
+  return v;
+}
+
+export function registerAdapt(program: Command): void {
+  program
+    .command('adapt')
+    .description('adapt a pre-trained model to a few samples of new classes with QZO-FF on the emulated MCU (and compare with f32 backprop)')
+    .option('--model <file>', `float backbone (.lmdl); default: the shipped ${DEFAULT_BACKBONE} (MNIST digits 0–4)`)
+    .option('--data <source>', DATA_HELP, 'mnist')
+    .option('--classes <list>', 'pool of new classes for the episode', '5-9')
+    .option('--ways <n>', 'N: classes per episode', '5')
+    .option('--shots <n>', 'K: labelled samples per class (the support set)', '5')
+    .option('--queries <n>', 'held-out query images per class for accuracy', '100')
+    .option('--device <preset|budget>', 'MCU preset or budget like 256k/1m', DEFAULT_DEVICE)
+    .option('--precision <p>', '16w8a (paper default) or 8w8a', '16w8a')
+    .option('--train <selection>', 'full, head (linear probe) or last:K', 'full')
+    .option('--m <n>', 'directions per step (sign-m-SPSA)', '3')
+    .option('--eps <x>', 'perturbation size ε (real units)', '0.001')
+    .option('--lr <x>', 'learning rate η', '0.003')
+    .option('--schedule <s>', 'constant, cosine[:floor] or step[:every[:gamma]]', 'constant')
+    .option('--steps <n>', 'QZO-FF steps', '300')
+    .option('--micro-batch <n>', 'samples per forward call on the device', '5')
+    .option('--dist <d>', 'z distribution: gaussian or rademacher', 'gaussian')
+    .option('--seed <n>', 'seed for the episode and the perturbations', '1')
+    .option('--no-baseline', 'skip the f32 backprop comparison')
+    .option('--build <b>', 'device build: auto, relaxed, simd or scalar', 'auto')
+    .option('--profile', 'time every kernel during training and print the profile')
+    .option('--out <dir>', 'output folder for the adapted model and report', 'out/adapt')
+    .addHelpText('after', `
+Examples:
+  lastmile adapt                                   # the main job: shipped MNIST backbone → digits 5–9
+  lastmile adapt --train head --steps 500 --json   # linear probe, machine-readable result
+  lastmile adapt --device 64k/1m                   # a budget too small: fails before training
+  lastmile adapt --data fashion-mnist --model my-backbone.lmdl --classes 5-9`)
+    .action(async (opts: AdaptCliOptions, cmd: Command) => {
+      const global = cmd.optsWithGlobals() as GlobalOptions;
+      const say = (line = '') => {
+        if (!global.quiet && !global.json) console.log(line);
+      };
+      const tStart = performance.now();
+      const modelPath = opts.model ?? shippedModel(DEFAULT_BACKBONE);
+      const bytes = await readFile(modelPath).catch((e: Error) => {
+        throw new ConfigError(`cannot read model '${modelPath}': ${e.message}`);
+      });
+      const backbone = loadModel(new Uint8Array(bytes), modelPath);
+      if (backbone.kind !== 'float') throw new FormatError(`${modelPath}: adapt needs a float backbone (it quantizes after building the new head); got a ${backbone.kind} model`);
+      const device = resolveDevice(opts.device);
+      const precision = opts.precision as Precision;
+      if (precision !== '16w8a' && precision !== '8w8a') throw new ConfigError(`--precision must be 16w8a or 8w8a, got '${opts.precision}'`);
+      if (opts.dist !== 'gaussian' && opts.dist !== 'rademacher') throw new ConfigError(`--dist must be gaussian or rademacher, got '${opts.dist}'`);
+      const selection = parseSelection(opts.train);
+      const seed = num(opts.seed, 'seed', { integer: true, min: 0 });
+      const ways = num(opts.ways, 'ways', { integer: true, min: 2 });
+      const shots = num(opts.shots, 'shots', { integer: true, min: 1 });
+      const queries = num(opts.queries, 'queries', { integer: true, min: 1 });
+      const steps = num(opts.steps, 'steps', { integer: true, min: 0 });
+      const build = opts.build as 'auto';
+      const data = await loadData(opts.data, 'test');
+      const episode = sampleEpisode(data, { classPool: parseClassList(opts.classes), ways, shots, queries, seed });
+      say(`device   ${describeDevice(device)}`);
+      say(`model    ${modelPath} (${backbone.architecture.name}${backbone.meta.pretrainedOn ? `, pre-trained on ${String(backbone.meta.pretrainedOn)} classes ${JSON.stringify(backbone.meta.classes)}` : ''})`);
+      say(`task     ${ways}-way ${shots}-shot on ${opts.data} classes ${episode.classIds.join(', ')} · ${episode.query.labels.length} held-out query images · seed ${seed}`);
+      say(`method   QZO-FF ${precision}, train ${selectionLabel(selection)}, m = ${opts.m}, ε = ${opts.eps}, η = ${opts.lr} (${opts.schedule}), ${steps} steps, micro-batch ${opts.microBatch}`);
+      const bar = !global.quiet && !global.json && process.stderr.isTTY
+        ? new cliProgress.SingleBar({ format: 'QZO-FF   [{bar}] {value}/{total} steps · loss {loss} · {rate} steps/s', hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic)
+        : null;
+      let barStarted = false;
+      const tTrain = performance.now();
+      const result = await adapt({
+        backbone, support: episode.support, query: episode.query, device, precision, selection,
+        epsilon: num(opts.eps, 'eps'), directions: num(opts.m, 'm', { integer: true, min: 1 }), dist: opts.dist as 'gaussian', lr: num(opts.lr, 'lr'),
+        schedule: parseSchedule(opts.schedule), steps, microBatch: num(opts.microBatch, 'micro-batch', { integer: true, min: 1 }), seed, baseline: opts.baseline, build, profile: opts.profile,
+        onStep: (r, total) => {
+          if (!bar) return;
+          const rate = (r.step / ((performance.now() - tTrain) / 1000)).toFixed(1);
+          if (!barStarted) {
+            say('');
+            bar.start(total, 0, { loss: '—', rate: '—' });
+            barStarted = true;
+          }
+          bar.update(r.step, { loss: r.loss.toFixed(3), rate });
+        },
+      });
+      bar?.stop();
+      const m = result.memory;
+      if (!bar) say('');
+      say(`memory plan (micro-batch ${result.config.microBatch}, train ${selectionLabel(selection)}) on ${device.name}: ${kib(device.sramBytes)} SRAM, ${kib(device.flashBytes)} flash`);
+      say(table([
+        ['mode', 'SRAM peak', 'flash', 'fits'],
+        [`inference ${precision}`, kib(m.infer.sramPeak), kib(m.infer.flash), m.infer.fits ? 'yes' : 'NO'],
+        [`QZO-FF ${precision}`, kib(m.ff.sramPeak), kib(m.ff.flash), m.ff.fits ? 'yes' : 'NO'],
+        ['backprop f32 (Adam)', kib(m.bp.sramPeak), kib(m.bp.flash), m.bp.fits ? 'yes' : 'NO'],
+      ], ['l', 'r', 'r', 'l']));
+      say(`measured QZO-FF SRAM high-water mark: ${kib(result.sramPeak)} (${result.sramPeak} B) · backprop would need ${(m.bp.sramPeak / m.ff.sramPeak).toFixed(1)}× the SRAM`);
+      say('');
+      say(`accuracy on ${episode.query.labels.length} held-out query images`);
+      say(table([
+        ['zero-shot (prototype head)', pct(result.zeroShot), ''],
+        [`after QZO-FF ${precision}`, pct(result.after), `${steps} steps in ${(result.wallMs.ff / 1000).toFixed(1)} s on the ${result.device.build} build`],
+        ['f32 backprop, same data', pct(result.bp), result.bp === null ? 'skipped' : `Adam, ${result.bpLosses.length} steps; ${m.bp.fits ? 'fits' : 'does not fit'} the device`],
+      ], ['l', 'r', 'l']));
+      if (result.profiler) {
+        say('\nkernel profile (QZO-FF training)');
+        const total = result.profiler.totalMs;
+        say(table([['kernel', 'calls', 'ms', 'share', 'GMAC/s'], ...result.profiler.byKind().map((r) => [r.kind, String(r.calls), r.ms.toFixed(1), `${((100 * r.ms) / total).toFixed(1)}%`, r.macs ? (r.macs / r.ms / 1e6).toFixed(2) : ''])], ['l', 'r', 'r', 'r', 'r']));
+      }
+      await mkdir(opts.out, { recursive: true });
+      const modelOut = join(opts.out, 'model.lmdl');
+      await writeFile(modelOut, saveModel({ ...result.adapted, meta: { ...result.adapted.meta, adaptedWith: result.config } }));
+      const json = {
+        zeroShot: result.zeroShot, after: result.after, bp: result.bp, steps: result.steps, sramPeak: result.sramPeak, flash: result.flash,
+        device: result.device, memory: result.memory, bpOverFf: m.bp.sramPeak / m.ff.sramPeak, classes: episode.classIds,
+        config: result.config, losses: result.losses, bpLosses: result.bpLosses, wallMs: { ...result.wallMs, total: performance.now() - tStart }, model: modelOut,
+      };
+      await writeFile(join(opts.out, 'report.json'), JSON.stringify(json, null, 2));
+      if (global.json) console.log(JSON.stringify(json, null, 2));
+      say(`\nwall time ${((performance.now() - tStart) / 1000).toFixed(1)} s · wrote ${modelOut} and ${join(opts.out, 'report.json')}`);
+    });
+}
+export type { FloatModel };

@@ -1,0 +1,24 @@
+import type { Command } from 'commander';
+import { PRESETS, DEFAULT_DEVICE } from '../../runtime/devices.js';
+import { kib, table } from '../format.js';
+
+export function registerDevices(program: Command): void {
+  program
+    .command('devices')
+    .description('list the MCU presets (SRAM and flash budgets, with where each figure comes from)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExamples:\n  lastmile devices\n  lastmile devices --json')
+    .action((opts: { json?: boolean }) => {
+      const presets = [...PRESETS.values()];
+      if (opts.json) {
+        console.log(JSON.stringify(presets, null, 2));
+        return;
+      }
+      const rows = [['name', 'part', 'board', 'SRAM', 'flash', 'core', 'MHz']];
+      for (const p of presets) rows.push([p.name + (p.name === DEFAULT_DEVICE ? ' (default)' : ''), p.part, p.board, kib(p.sramBytes), kib(p.flashBytes), p.core, String(p.clockMhz)]);
+      console.log(table(rows, ['l', 'l', 'l', 'r', 'r', 'l', 'r']));
+      console.log('\nSources:');
+      for (const p of presets) console.log(`  ${p.name}: SRAM — ${p.sources.sram}; flash — ${p.sources.flash}`);
+      console.log("\nCustom budgets: --device 256k/1m, --device sram=262144,flash=1048576");
+    });
+}

@@ -1,0 +1,68 @@
+import type { Command } from 'commander';
+import { readFile } from 'node:fs/promises';
+import { ConfigError } from '../../errors.js';
+import { loadModel, type FloatModel, type QuantizedModel } from '../../model/model.js';
+import { architecturePreset, ARCHITECTURE_PRESETS } from '../../model/presets.js';
+import { resolveDevice, describeDevice, DEFAULT_DEVICE } from '../../runtime/devices.js';
+import { memoryReport, planningModels, type Mode, type MemoryReport } from '../../report/memory.js';
+import { formatPlanTable } from '../../report/plan-table.js';
+import { parseSelection } from '../../train/selection.js';
+import { kib, table } from '../format.js';
+
+export async function modelSource(spec: string, weightBits: 8 | 16): Promise<{ float: FloatModel; quantized: QuantizedModel }> {
+  if (ARCHITECTURE_PRESETS.includes(spec)) return planningModels(architecturePreset(spec), weightBits);
+  const model = loadModel(new Uint8Array(await readFile(spec).catch(() => {
+    throw new ConfigError(`'${spec}' is neither an architecture preset (${ARCHITECTURE_PRESETS.join(', ')}) nor a readable model file`);
+  })), spec);
+  // Plans depend only on shapes and widths: a stand-in with the file's architecture plans the same.
+  const planned = planningModels(model.architecture, model.kind === 'quantized' ? Object.values(model.params)[0]!.weightBits : weightBits);
+  return model.kind === 'float' ? { ...planned, float: model } : { ...planned, quantized: model };
+}
+
+export function printMemoryReport(r: MemoryReport, showPlan = false): void {
+  const rows = [['mode', 'SRAM peak', 'flash', `fits ${kib(r.device.sramBytes)} / ${kib(r.device.flashBytes)}`]];
+  for (const m of Object.values(r.modes)) rows.push([m.label, kib(m.sramPeak), kib(m.flash), m.fits ? 'yes' : 'NO']);
+  console.log(table(rows, ['l', 'r', 'r', 'l']));
+  if (r.bpOverFf) console.log(`backprop needs ${r.bpOverFf.toFixed(2)}× the SRAM of QZO-FF (${r.selection}, batch ${r.batch})`);
+  for (const m of Object.values(r.modes)) {
+    console.log(`\n${m.label} — per layer (bytes; act = output activation, w/b/rq = parameters, dw/db = gradients)`);
+    const kinds = [...new Set(m.perLayer.flatMap((l) => Object.keys(l.sram)))];
+    const layerRows = [['layer', ...kinds.map((k) => `SRAM ${k}`), 'flash']];
+    for (const l of m.perLayer) layerRows.push([l.layer, ...kinds.map((k) => (l.sram[k] ? String(l.sram[k]) : '')), l.flash ? String(l.flash) : '']);
+    console.log(table(layerRows, ['l', ...kinds.map(() => 'r' as const), 'r']));
+    if (showPlan) console.log('\n' + formatPlanTable(m.plan.sram));
+  }
+}
+
+export function registerMemory(program: Command): void {
+  program
+    .command('memory')
+    .description('plan SRAM and flash for inference, QZO-FF and backprop training, per layer, against a device budget')
+    .option('--model <preset|file>', `architecture preset (${ARCHITECTURE_PRESETS.join(', ')}) or a .lmdl model file`, 'mnist-cnn')
+    .option('--device <preset|budget>', 'MCU preset (see lastmile devices) or a budget like 256k/1m', DEFAULT_DEVICE)
+    .option('--mode <mode>', 'infer, ff or bp (default: all three)')
+    .option('--train <selection>', 'trainable selection: full, head or last:K', 'full')
+    .option('--batch <n>', 'samples per forward call', '1')
+    .option('--precision <p>', 'QZO-FF/inference precision: 16w8a or 8w8a', '16w8a')
+    .option('--plan', 'also print each mode\'s buffer plan (lifetimes and offsets)')
+    .option('--json', 'print JSON: {model, device, modes: {infer|ff|bp: {sramPeak, flash, fits}}}')
+    .addHelpText('after', '\nExamples:\n  lastmile memory --model resnet8 --device nrf52840\n  lastmile memory --model ds-cnn --train head --json\n  lastmile memory --model models/mnist-cnn-digits04.lmdl --mode ff --plan')
+    .action(async (opts: { model: string; device: string; mode?: string; train: string; batch: string; precision: string; plan?: boolean; json?: boolean }) => {
+      const weightBits = opts.precision === '8w8a' ? 8 : opts.precision === '16w8a' ? 16 : undefined;
+      if (!weightBits) throw new ConfigError(`--precision must be 16w8a or 8w8a, got '${opts.precision}'`);
+      const modes = opts.mode ? [opts.mode as Mode] : undefined;
+      if (modes && !['infer', 'ff', 'bp'].includes(modes[0]!)) throw new ConfigError(`--mode must be infer, ff or bp, got '${opts.mode}'`);
+      const batch = Number(opts.batch);
+      if (!Number.isInteger(batch) || batch < 1) throw new ConfigError(`--batch must be a positive integer, got '${opts.batch}'`);
+      const device = resolveDevice(opts.device);
+      const report = memoryReport(await modelSource(opts.model, weightBits), { device, batch, selection: parseSelection(opts.train), weightBits, modes });
+      if (opts.json) {
+        const modesJson = Object.fromEntries(Object.entries(report.modes).map(([k, m]) => [k, { sramPeak: m.sramPeak, flash: m.flash, fits: m.fits, label: m.label, sramByCategory: m.sramByCategory, perLayer: m.perLayer }]));
+        console.log(JSON.stringify({ model: report.model, device: report.device, batch: report.batch, selection: report.selection, weightBits: report.weightBits, modes: modesJson, bpOverFf: report.bpOverFf }, null, 2));
+        return;
+      }
+      console.log(`model  ${report.model} · batch ${batch} · train ${report.selection} · ${opts.precision}`);
+      console.log(`device ${describeDevice(device)}\n`);
+      printMemoryReport(report, opts.plan);
+    });
+}

@@ -1,0 +1,33 @@
+// Where a command's images come from: the bundled MNIST digits, Debian's Fashion-MNIST, or IDX files.
+import { ConfigError } from '../errors.js';
+import type { Dataset } from '../data/dataset.js';
+import { loadBundledMnist } from '../data/mnist.js';
+import { loadFashionMnist } from '../data/fashion-mnist.js';
+import { datasetFromIdx, readIdxFile } from '../data/idx.js';
+
+export const DATA_HELP = "mnist (bundled), fashion-mnist (Debian package dataset-fashion-mnist), or idx:IMAGES,LABELS (IDX files, raw or .gz)";
+
+export async function loadData(spec: string, split: 'train' | 'test' = 'train'): Promise<Dataset> {
+  if (spec === 'mnist') return loadBundledMnist();
+  if (spec === 'fashion-mnist') return loadFashionMnist(split);
+  if (spec.startsWith('idx:')) {
+    const [images, labels] = spec.slice(4).split(',');
+    if (!images || !labels) throw new ConfigError(`--data idx: needs two paths, 'idx:IMAGES,LABELS', got '${spec}'`);
+    return datasetFromIdx(images, await readIdxFile(images), await readIdxFile(labels));
+  }
+  throw new ConfigError(`unknown data source '${spec}'; use ${DATA_HELP}`);
+}
+
+/** "5-9" → [5..9]; "1,3,8" → [1,3,8]. */
+export function parseClassList(text: string): number[] {
+  const out: number[] = [];
+  for (const part of text.split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!m) throw new ConfigError(`class list '${text}' is not like '5-9' or '1,3,8'`);
+    const lo = Number(m[1]);
+    const hi = m[2] === undefined ? lo : Number(m[2]);
+    if (hi < lo) throw new ConfigError(`class range '${part}' runs backwards`);
+    for (let c = lo; c <= hi; c++) out.push(c);
+  }
+  return [...new Set(out)];
+}

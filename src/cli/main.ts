@@ -1,0 +1,42 @@
+// The `lastmile` command: subcommands register themselves; user errors (LastmileError) print a clean
+// message and exit with status 2, anything else is a bug and keeps its stack trace (status 1).
+import { Command } from 'commander';
+import { LastmileError } from '../errors.js';
+import { registerAdapt } from './commands/adapt.js';
+import { registerDevices } from './commands/devices.js';
+import { registerMemory } from './commands/memory.js';
+import { registerPretrain } from './commands/pretrain.js';
+
+export interface GlobalOptions {
+  quiet?: boolean;
+  json?: boolean;
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('lastmile')
+    .description('On-device training with fixed-point forward gradients (QZO-FF) on an emulated microcontroller.')
+    .option('-q, --quiet', 'print only errors')
+    .option('--json', 'print machine-readable JSON')
+    .showHelpAfterError()
+    .addHelpText('after', '\nStart with:\n  lastmile adapt          # the main job on the bundled default\n  lastmile memory --model resnet8 --device nrf52840');
+  registerAdapt(program);
+  registerPretrain(program);
+  registerMemory(program);
+  registerDevices(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof LastmileError) {
+      console.error(`lastmile: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+}

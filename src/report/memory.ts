@@ -1,0 +1,106 @@
+// The memory report: for one model and device, what inference, QZO-FF training and backprop training
+// each need in SRAM and flash, whether each fits, and where the bytes go per layer. Every figure is
+// the planner's (which tests hold equal to the arena's measured high-water mark).
+import type { FloatModel, QuantizedModel, WeightBits } from '../model/model.js';
+import { initFloatModel } from '../model/model.js';
+import { resolveGraph, type Architecture } from '../model/graph.js';
+import { quantizeModel } from '../quant/quantize.js';
+import { BackpropSession } from '../runtime/backprop-session.js';
+import { QuantizedSession, type SessionPlan } from '../runtime/session.js';
+import { qzoFfSramBuffers } from '../train/qzo-ff.js';
+import { trainableLayers, selectionLabel, type TrainSelection } from '../train/selection.js';
+
+export type Mode = 'infer' | 'ff' | 'bp';
+
+export interface LayerMemory {
+  layer: string;
+  /** Bytes by kind for this layer: weights (SRAM or flash), activation (its output), scratch, gradients, state. */
+  sram: Record<string, number>;
+  flash: number;
+}
+
+export interface ModeReport {
+  mode: Mode;
+  label: string;
+  sramPeak: number;
+  flash: number;
+  fits: boolean;
+  /** SRAM bytes by category (sum of buffer sizes; buffers with disjoint lifetimes share bytes in the peak). */
+  sramByCategory: Record<string, number>;
+  perLayer: LayerMemory[];
+  plan: SessionPlan;
+}
+
+export interface MemoryReport {
+  model: string;
+  device: { name: string; sramBytes: number; flashBytes: number };
+  batch: number;
+  selection: string;
+  weightBits: WeightBits;
+  modes: Partial<Record<Mode, ModeReport>>;
+  /** bp.sramPeak / ff.sramPeak when both were planned. */
+  bpOverFf?: number;
+}
+
+/** A quantized stand-in with the right shapes (values do not change a plan). */
+export function planningModels(arch: Architecture, weightBits: WeightBits): { float: FloatModel; quantized: QuantizedModel } {
+  const float = initFloatModel(arch, 1);
+  const graph = resolveGraph(arch);
+  const ranges = Object.fromEntries(graph.nodes.map((n) => [n.node.name, { min: -1, max: 1 }]));
+  return { float, quantized: quantizeModel(float, ranges, { weightBits, perChannel: false }) };
+}
+
+function layerOf(bufferName: string): { layer: string; kind: string } {
+  const [kind, ...rest] = bufferName.split(':');
+  return { kind: kind!, layer: rest.join(':') || kind! };
+}
+
+function summarize(mode: Mode, label: string, plan: SessionPlan, device: { sramBytes: number; flashBytes: number }): ModeReport {
+  const byCategory: Record<string, number> = {};
+  const perLayer = new Map<string, LayerMemory>();
+  const entry = (layer: string) => {
+    let e = perLayer.get(layer);
+    if (!e) perLayer.set(layer, (e = { layer, sram: {}, flash: 0 }));
+    return e;
+  };
+  for (const b of plan.sram.buffers) {
+    const cat = plan.sramCategory[b.name] ?? 'other';
+    byCategory[cat] = (byCategory[cat] ?? 0) + b.alignedBytes;
+    const { layer, kind } = layerOf(b.name);
+    const e = entry(layer);
+    e.sram[kind] = (e.sram[kind] ?? 0) + b.alignedBytes;
+  }
+  for (const f of plan.flash) entry(layerOf(f.name).layer).flash += Math.ceil(f.bytes / 16) * 16;
+  return {
+    mode, label, sramPeak: plan.sramBytes, flash: plan.flashBytes, fits: plan.sramBytes <= device.sramBytes && plan.flashBytes <= device.flashBytes,
+    sramByCategory: byCategory, perLayer: [...perLayer.values()], plan,
+  };
+}
+
+export interface MemoryReportOptions {
+  device: { name: string; sramBytes: number; flashBytes: number };
+  batch?: number;
+  selection?: TrainSelection;
+  weightBits?: WeightBits;
+  modes?: Mode[];
+}
+
+export function memoryReport(source: Architecture | { float: FloatModel; quantized: QuantizedModel }, o: MemoryReportOptions): MemoryReport {
+  const weightBits = o.weightBits ?? 16;
+  const models = 'nodes' in source ? planningModels(source, weightBits) : source;
+  const batch = o.batch ?? 1;
+  const selection = o.selection ?? { kind: 'full' };
+  const trainable = new Set(trainableLayers(resolveGraph(models.quantized.architecture), selection));
+  const modes = o.modes ?? ['infer', 'ff', 'bp'];
+  const report: MemoryReport = { model: models.quantized.architecture.name, device: o.device, batch, selection: selectionLabel(selection), weightBits, modes: {} };
+  const precision = `${weightBits}w8a`;
+  if (modes.includes('infer')) report.modes.infer = summarize('infer', `inference ${precision}`, QuantizedSession.plan(models.quantized, { batch }), o.device);
+  if (modes.includes('ff')) {
+    report.modes.ff = summarize('ff', `QZO-FF ${precision}`, QuantizedSession.plan(models.quantized, { batch, trainable, extraSram: qzoFfSramBuffers(batch) }), o.device);
+  }
+  if (modes.includes('bp')) {
+    report.modes.bp = summarize('bp', 'backprop f32 (Adam)', BackpropSession.plan(models.float, { batch, trainable, optimizer: { kind: 'adam', lr: 1e-3 } }), o.device);
+  }
+  if (report.modes.ff && report.modes.bp) report.bpOverFf = report.modes.bp.sramPeak / report.modes.ff.sramPeak;
+  return report;
+}

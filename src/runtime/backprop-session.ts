@@ -1,0 +1,447 @@
+// The backprop reference on the same emulated MCU: an f32 model trained with ordinary
+// backpropagation, executed in the SRAM arena so its peak memory is measured like QZO-FF's.
+//
+// Memory is planned exactly as a training framework would hold it: every activation that some
+// backward kernel will read stays live until that kernel has run; gradients of activations live
+// from the backward op that writes them to the one that reads them; parameter gradients and
+// optimizer state persist across the step (PyTorch's .grad and optimizer buffers). Only the part of
+// the graph that gradient must flow through runs backward: a linear probe keeps just the head's input.
+//
+// Op indices: 0 stages the batch, forward op i runs at i + 1, the loss at L + 1, the backward of
+// op i at L + 2 + (L − 1 − i), the optimizer at 2L + 2.
+import { BudgetError, ConfigError, DataError, ShapeError, UnsupportedError } from '../errors.js';
+import { alignUp, type Arena, type DeviceBuffer } from './arena.js';
+import type { Mcu } from './mcu.js';
+import { planMemory, verifyPlan, type BufferRequest } from './planner.js';
+import { lowerGraph, type LoweredGraph, type LoweredOp } from './lowering.js';
+import type { Profiler } from './profiler.js';
+import { elementCount, resolveGraph, type ResolvedGraph } from '../model/graph.js';
+import type { FloatModel } from '../model/model.js';
+import type { SessionPlan } from './session.js';
+import { QuantizedSession } from './session.js';
+import {
+  adamStepF32, avgPool2dBackwardF32, avgPool2dF32, conv2dBackwardF32, conv2dF32, conv2dF32ScratchBytes, denseBackwardF32, denseF32,
+  depthwiseConv2dBackwardF32, depthwiseConv2dF32, globalAvgPoolBackwardF32, globalAvgPoolF32, maxPool2dBackwardF32, maxPool2dF32,
+  reluBackwardF32, reluF32, sgdStepF32, softmaxCrossEntropyF32, type Conv2DF32Params, type DepthwiseConv2DF32Params, type Pool2DF32Params,
+} from '../kernels/f32.js';
+import { addF32 } from '../kernels/f32-eltwise.js';
+
+export type OptimizerSpec =
+  | { kind: 'sgd'; lr: number; momentum?: number; weightDecay?: number }
+  | { kind: 'adam'; lr: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number };
+
+export interface BackpropOptions {
+  batch: number;
+  /** Layers whose parameters train (their weights live in SRAM); the rest are frozen in flash. */
+  trainable: ReadonlySet<string>;
+  optimizer: OptimizerSpec;
+}
+
+type Cat = 'activations' | 'io' | 'scratch' | 'trainable-params' | 'gradients' | 'optimizer-state' | 'activation-gradients';
+
+interface OpInfo {
+  op: LoweredOp;
+  index: number;
+  /** Gradient flows through this op (it or an ancestor trains). */
+  flows: boolean;
+  trainable: boolean;
+  /** Backward computes the gradient of its (first) input. */
+  needsInputGrad: boolean[];
+}
+
+function analyse(lowered: LoweredGraph, trainable: ReadonlySet<string>) {
+  const producer = new Map<string, number>();
+  lowered.ops.forEach((op, i) => producer.set(op.output, i));
+  const flows: boolean[] = [];
+  const infos: OpInfo[] = lowered.ops.map((op, i) => {
+    const isTrainable = trainable.has(op.node.node.name);
+    const upstream = op.inputs.some((t) => producer.has(t) && flows[producer.get(t)!]);
+    flows[i] = isTrainable || upstream;
+    return { op, index: i, flows: flows[i]!, trainable: isTrainable, needsInputGrad: op.inputs.map((t) => producer.has(t) && flows[producer.get(t)!]!) };
+  });
+  return { infos, producer };
+}
+
+/** Static description of a BP session: what lives where, and when. */
+function blueprint(model: FloatModel, options: BackpropOptions) {
+  if (!Number.isInteger(options.batch) || options.batch < 1 || options.batch > 65536) throw new ShapeError(`batch must be an integer in [1, 65536], got ${options.batch}`);
+  const graph = resolveGraph(model.architecture);
+  const lowered = lowerGraph(graph);
+  for (const t of options.trainable) if (!model.params[t]) throw new ShapeError(`trainable layer '${t}' has no parameters`);
+  const { infos, producer } = analyse(lowered, options.trainable);
+  const L = lowered.ops.length;
+  const batch = options.batch;
+  const fwd = (i: number) => i + 1;
+  const bwd = (i: number) => L + 2 + (L - 1 - i);
+  const lossOp = L + 1;
+  const lastOp = 2 * L + 2;
+  const shapeOf = new Map(graph.nodes.map((n) => [n.node.name, n.outShape]));
+  const bytesOf = (t: string) => batch * elementCount(shapeOf.get(t)!) * 4;
+  const requests: (BufferRequest & { category: Cat })[] = [];
+  const flash: { name: string; bytes: number }[] = [];
+  const lastUse = new Map<string, number>();
+  const use = (t: string, at: number) => lastUse.set(t, Math.max(lastUse.get(t) ?? 0, at));
+  for (const info of infos) {
+    const { op, index: i } = info;
+    op.inputs.forEach((t) => use(t, fwd(i)));
+    if (!info.flows) continue;
+    const kind = op.node.node.kind;
+    // What each backward kernel reads besides dY: dW needs the input; pooling-max needs the input;
+    // a fused ReLU needs this op's own output to mask dY.
+    if (info.trainable || kind === 'maxpool') use(op.inputs[0]!, bwd(i));
+    if (op.activation !== 'none') use(op.output, bwd(i));
+  }
+  const outName = lowered.outputName;
+  requests.push({ name: 'io:input', bytes: batch * elementCount(graph.inputShape) * 4, firstUse: 0, lastUse: lastUse.get(lowered.inputName) ?? 1, category: 'io' });
+  requests.push({ name: 'io:labels', bytes: batch * 4, firstUse: 0, lastUse: lossOp, category: 'io' });
+  for (const info of infos) {
+    const t = info.op.output;
+    requests.push({ name: `act:${t}`, bytes: bytesOf(t), firstUse: fwd(info.index), lastUse: Math.max(lastUse.get(t) ?? fwd(info.index), t === outName ? lossOp : 0), category: t === outName ? 'io' : 'activations' });
+  }
+  // Gradient of each flowing op's output: written by its consumers' backward (or the loss), read by its own.
+  const consumersOf = new Map<string, number[]>();
+  infos.forEach((info) => info.op.inputs.forEach((t) => consumersOf.set(t, [...(consumersOf.get(t) ?? []), info.index])));
+  for (const info of infos) {
+    if (!info.flows) continue;
+    const t = info.op.output;
+    const writers = t === outName ? [lossOp] : (consumersOf.get(t) ?? []).filter((c) => infos[c]!.flows).map(bwd);
+    const first = Math.min(...writers);
+    requests.push({ name: `grad:${t}`, bytes: bytesOf(t), firstUse: first, lastUse: bwd(info.index), category: 'activation-gradients' });
+    if (writers.length > 1) requests.push({ name: `grad-tmp:${t}`, bytes: bytesOf(t), firstUse: first, lastUse: Math.max(...writers), category: 'activation-gradients' });
+  }
+  const opt = options.optimizer;
+  const stateCopies = opt.kind === 'adam' ? 2 : (opt.momentum ?? 0) > 0 ? 1 : 0;
+  for (const info of infos) {
+    const n = info.op.node;
+    const name = n.node.name;
+    const p = model.params[name];
+    if (!p) continue;
+    const wBytes = p.weights.byteLength;
+    const bBytes = p.bias.byteLength;
+    if (info.trainable) {
+      const persistent = (key: string, bytes: number, category: Cat) => requests.push({ name: key, bytes, firstUse: 0, lastUse: lastOp, category });
+      persistent(`w:${name}`, wBytes, 'trainable-params');
+      persistent(`b:${name}`, bBytes, 'trainable-params');
+      persistent(`dw:${name}`, wBytes, 'gradients');
+      persistent(`db:${name}`, bBytes, 'gradients');
+      for (let s = 0; s < stateCopies; s++) {
+        persistent(`state${s}:w:${name}`, wBytes, 'optimizer-state');
+        persistent(`state${s}:b:${name}`, bBytes, 'optimizer-state');
+      }
+    } else {
+      flash.push({ name: `w:${name}`, bytes: wBytes }, { name: `b:${name}`, bytes: bBytes });
+    }
+    if (n.node.kind === 'conv2d') {
+      const cp = convParams(graph, info.op, batch);
+      const f = conv2dF32ScratchBytes(cp);
+      if (f > 0) requests.push({ name: `scratch-fwd:${name}`, bytes: f, firstUse: fwd(info.index), lastUse: fwd(info.index), category: 'scratch' });
+      if (info.flows) {
+        const b = conv2dF32ScratchBytes(cp, { pass: 'backward', inputGrad: info.needsInputGrad[0], weightGrad: info.trainable });
+        if (b > 0) requests.push({ name: `scratch-bwd:${name}`, bytes: b, firstUse: bwd(info.index), lastUse: bwd(info.index), category: 'scratch' });
+      }
+    }
+  }
+  const sram = planMemory(requests, { alignment: 16 });
+  verifyPlan(sram);
+  const plan: SessionPlan = {
+    sram,
+    sramCategory: Object.fromEntries(requests.map((r) => [r.name, r.category])),
+    flash,
+    flashBytes: flash.reduce((s, f) => s + alignUp(f.bytes), 0),
+    sramBytes: sram.peakBytes,
+  };
+  return { graph, lowered, infos, producer, plan, fwd, bwd, lossOp };
+}
+
+function convParams(graph: ResolvedGraph, op: LoweredOp, batch: number): Conv2DF32Params {
+  const n = op.node;
+  const node = n.node as Extract<typeof n.node, { kind: 'conv2d' }>;
+  const [h, w, c] = graph.nodes[n.inputs[0]!]!.outShape as [number, number, number];
+  return { batch, inHeight: h, inWidth: w, inChannels: c, outChannels: node.filters, kernelHeight: node.kernel[0], kernelWidth: node.kernel[1], strideHeight: node.stride[0], strideWidth: node.stride[1], padding: node.padding };
+}
+
+interface Step {
+  name: string;
+  kind: string;
+  macs: number;
+  run: () => void;
+}
+
+export class BackpropSession {
+  readonly mcu: Mcu;
+  readonly model: FloatModel;
+  readonly graph: ResolvedGraph;
+  readonly batch: number;
+  readonly plan: SessionPlan;
+  readonly classes: number;
+  readonly options: BackpropOptions;
+  profiler: Profiler | undefined;
+  private readonly buffers = new Map<string, DeviceBuffer>();
+  private readonly forwardSteps: Step[] = [];
+  private readonly backwardSteps: Step[] = [];
+  private readonly trainableNames: string[];
+  private readonly ops: LoweredOp[];
+  private adamStep = 0;
+
+  static plan(model: FloatModel, options: BackpropOptions): SessionPlan {
+    return blueprint(model, options).plan;
+  }
+
+  constructor(mcu: Mcu, model: FloatModel, options: BackpropOptions) {
+    const bp = blueprint(model, options);
+    QuantizedSession.checkFits(bp.plan, mcu.budget, `backprop training of '${model.architecture.name}' (batch ${options.batch})`);
+    if (mcu.sram.used !== 0 || mcu.flash.used !== 0) throw new BudgetError('this MCU already holds a session: create a new Mcu for another one');
+    const opt = options.optimizer;
+    if (!Number.isFinite(opt.lr) || opt.lr <= 0) throw new ConfigError(`learning rate must be a finite number > 0, got ${opt.lr}`);
+    this.mcu = mcu;
+    this.model = model;
+    this.graph = bp.graph;
+    this.batch = options.batch;
+    this.plan = bp.plan;
+    this.options = options;
+    this.classes = elementCount(bp.graph.outputShape);
+    const { flash, sram } = mcu;
+    for (const info of bp.infos) {
+      const name = info.op.node.node.name;
+      const p = model.params[name];
+      if (p && !info.trainable) {
+        this.buffers.set(`w:${name}`, flash.put(p.weights, `w:${name}`));
+        this.buffers.set(`b:${name}`, flash.put(p.bias, `b:${name}`));
+      }
+    }
+    const block = sram.alloc(bp.plan.sram.peakBytes, 'sram-plan');
+    for (const b of bp.plan.sram.buffers) this.buffers.set(b.name, sram.sub(block, b.offset, b.bytes, b.name));
+    const mem = new Uint8Array(mcu.device.memory.buffer);
+    this.trainableNames = bp.infos.filter((i) => i.trainable).map((i) => i.op.node.node.name);
+    this.ops = bp.lowered.ops;
+    for (const name of this.trainableNames) {
+      const p = model.params[name]!;
+      mem.set(new Uint8Array(p.weights.buffer, p.weights.byteOffset, p.weights.byteLength), this.buf(`w:${name}`).offset);
+      mem.set(new Uint8Array(p.bias.buffer, p.bias.byteOffset, p.bias.byteLength), this.buf(`b:${name}`).offset);
+      for (const key of [`dw:${name}`, `db:${name}`, `state0:w:${name}`, `state0:b:${name}`, `state1:w:${name}`, `state1:b:${name}`]) {
+        const b = this.buffers.get(key);
+        if (b) mem.fill(0, b.offset, b.offset + b.bytes);
+      }
+    }
+    this.build(bp);
+  }
+
+  private buf(name: string): DeviceBuffer {
+    const b = this.buffers.get(name);
+    if (!b) throw new Error(`internal: buffer '${name}' was not planned`);
+    return b;
+  }
+
+  private build(bp: ReturnType<typeof blueprint>): void {
+    const arena: Arena = this.mcu.sram;
+    const batch = this.batch;
+    const tensor = (t: string) => (t === bp.lowered.inputName ? this.buf('io:input') : this.buf(`act:${t}`));
+    const gradWritten = new Set<string>();
+    // The gradient a consumer writes for tensor t: the main buffer first, then a temp to accumulate.
+    const gradTarget = (t: string): { buffer: DeviceBuffer; accumulate: boolean } => {
+      if (!gradWritten.has(t)) {
+        gradWritten.add(t);
+        return { buffer: this.buf(`grad:${t}`), accumulate: false };
+      }
+      return { buffer: this.buf(`grad-tmp:${t}`), accumulate: true };
+    };
+    const accumulate = (t: string, count: number) => {
+      const dst = this.buf(`grad:${t}`);
+      const src = this.buf(`grad-tmp:${t}`);
+      addF32(this.mcu.sram, dst, src, dst, count);
+    };
+    for (const info of bp.infos) {
+      const { op } = info;
+      const n = op.node;
+      const node = n.node;
+      const name = node.name;
+      const x = tensor(op.inputs[0]!);
+      const y = tensor(op.output);
+      const inShape = bp.graph.nodes[n.inputs[0]!]!.outShape;
+      const outCount = batch * elementCount(n.outShape);
+      const inCount = batch * elementCount(inShape);
+      const act = op.activation;
+      const fwdRelu = act === 'none' ? () => {} : () => reluF32(arena, y, outCount, act);
+      const params = this.model.params[name];
+      const w = params ? this.buf(`w:${name}`) : null;
+      const b = params ? this.buf(`b:${name}`) : null;
+      const dw = info.trainable ? this.buf(`dw:${name}`) : null;
+      const db = info.trainable ? this.buf(`db:${name}`) : null;
+      const dy = info.flows ? this.buf(`grad:${op.output}`) : null;
+      const inputGrad = info.needsInputGrad[0] ? op.inputs[0]! : null;
+      const reluBack = act === 'none' ? () => {} : () => reluBackwardF32(arena, y, dy!, dy!, outCount, act);
+      let forward: () => void;
+      let backward: (() => void) | null = null;
+      const withDx = (fn: (dx: DeviceBuffer | null) => void) => () => {
+        reluBack();
+        const target = inputGrad ? gradTarget(inputGrad) : null;
+        fn(target?.buffer ?? null);
+        if (target?.accumulate) accumulate(inputGrad!, inCount);
+      };
+      if (node.kind === 'dense') {
+        const p = { batch, inFeatures: n.weightShape![1]!, outFeatures: n.weightShape![0]! };
+        forward = () => {
+          denseF32(arena, x, w!, b, y, p);
+          fwdRelu();
+        };
+        if (info.flows) backward = withDx((dx) => denseBackwardF32(arena, x, w!, dy!, dx, dw, db, p));
+      } else if (node.kind === 'conv2d') {
+        const p = convParams(bp.graph, op, batch);
+        const sf = this.buffers.get(`scratch-fwd:${name}`) ?? null;
+        const sb = this.buffers.get(`scratch-bwd:${name}`) ?? null;
+        forward = () => {
+          conv2dF32(arena, x, w!, b, y, sf, p);
+          fwdRelu();
+        };
+        if (info.flows) backward = withDx((dx) => conv2dBackwardF32(arena, x, w!, dy!, dx, dw, db, sb, p));
+      } else if (node.kind === 'depthwise') {
+        const [h, wd, c] = inShape as [number, number, number];
+        const p: DepthwiseConv2DF32Params = { batch, inHeight: h, inWidth: wd, inChannels: c, depthMultiplier: node.depthMultiplier, kernelHeight: node.kernel[0], kernelWidth: node.kernel[1], strideHeight: node.stride[0], strideWidth: node.stride[1], padding: node.padding };
+        forward = () => {
+          depthwiseConv2dF32(arena, x, w!, b, y, p);
+          fwdRelu();
+        };
+        if (info.flows) backward = withDx((dx) => depthwiseConv2dBackwardF32(arena, x, w!, dy!, dx, dw, db, p));
+      } else if (node.kind === 'maxpool' || node.kind === 'avgpool') {
+        const [h, wd, c] = inShape as [number, number, number];
+        const p: Pool2DF32Params = { batch, inHeight: h, inWidth: wd, channels: c, filterHeight: node.pool[0], filterWidth: node.pool[1], strideHeight: node.stride[0], strideWidth: node.stride[1], padding: node.padding };
+        const isMax = node.kind === 'maxpool';
+        forward = () => (isMax ? maxPool2dF32(arena, x, y, p) : avgPool2dF32(arena, x, y, p));
+        if (info.flows && inputGrad) backward = withDx((dx) => (isMax ? maxPool2dBackwardF32(arena, x, dy!, dx!, p) : avgPool2dBackwardF32(arena, dy!, dx!, p)));
+      } else if (node.kind === 'globalavgpool') {
+        const [h, wd, c] = inShape as [number, number, number];
+        const p = { batch, inHeight: h, inWidth: wd, channels: c };
+        forward = () => globalAvgPoolF32(arena, x, y, p);
+        if (info.flows && inputGrad) backward = withDx((dx) => globalAvgPoolBackwardF32(arena, dy!, dx!, p));
+      } else if (node.kind === 'add') {
+        const other = tensor(op.inputs[1]!);
+        forward = () => {
+          addF32(arena, x, other, y, outCount);
+          fwdRelu();
+        };
+        if (info.flows) {
+          backward = () => {
+            reluBack();
+            op.inputs.forEach((t, k) => {
+              if (!info.needsInputGrad[k]) return;
+              const target = gradTarget(t);
+              this.mcu.device.bytes.copyWithin(target.buffer.offset, dy!.offset, dy!.offset + outCount * 4);
+              if (target.accumulate) accumulate(t, outCount);
+            });
+          };
+        }
+      } else {
+        throw new UnsupportedError(`layer '${name}' (${node.kind}) has no f32 kernel`);
+      }
+      this.forwardSteps.push({ name, kind: node.kind, macs: n.macs * batch, run: forward });
+      if (backward) {
+        const run = backward;
+        this.backwardSteps.unshift({ name, kind: `${node.kind}-backward`, macs: 2 * n.macs * batch, run: () => run() });
+      }
+    }
+    // Every backward pass starts with fresh accumulation state for branching tensors.
+    const reset = () => gradWritten.clear();
+    this.backwardSteps.unshift({ name: 'grad-reset', kind: 'bookkeeping', macs: 0, run: reset });
+  }
+
+  get inputSize(): number {
+    return elementCount(this.graph.inputShape);
+  }
+
+  /** Stage a batch of real-valued samples and labels (validated). */
+  setBatch(x: Float32Array, labels: Int32Array): void {
+    const need = this.batch * this.inputSize;
+    if (x.length !== need) throw new ShapeError(`batch holds ${x.length} values; the session expects ${this.batch} × ${this.inputSize} = ${need}`);
+    if (labels.length !== this.batch) throw new ShapeError(`${labels.length} labels for a batch of ${this.batch}`);
+    for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i]!)) throw new DataError(`input value ${i} is ${x[i]}: clean NaN/Inf from the data first`);
+    new Float32Array(this.mcu.device.memory.buffer, this.buf('io:input').offset, need).set(x);
+    new Int32Array(this.mcu.device.memory.buffer, this.buf('io:labels').offset, this.batch).set(labels);
+  }
+
+  private runSteps(steps: Step[]): void {
+    const prof = this.profiler;
+    for (const s of steps) {
+      if (!prof) {
+        s.run();
+        continue;
+      }
+      const t0 = prof.now();
+      s.run();
+      prof.record(s.name, s.kind, s.macs, prof.now() - t0);
+    }
+  }
+
+  forward(): void {
+    this.runSteps(this.forwardSteps);
+  }
+
+  /**
+   * Forward, handing each op's output to `observe` right after the op runs (before the planner may
+   * reuse its bytes): how calibration sees every activation without keeping them all.
+   */
+  forwardObserved(observe: (tensor: string, values: Float32Array) => void): void {
+    this.forwardSteps.forEach((s, i) => {
+      s.run();
+      const op = this.ops[i]!;
+      const b = this.buf(`act:${op.output}`);
+      observe(op.output, new Float32Array(this.mcu.device.memory.buffer, b.offset, b.bytes / 4));
+    });
+  }
+
+  /** Logits of the last forward(), [batch][classes]. */
+  readLogits(): Float32Array {
+    const out = this.buf(`act:${this.graph.nodes[this.graph.nodes.length - 1]!.node.name}`);
+    return new Float32Array(this.mcu.device.memory.buffer, out.offset, this.batch * this.classes).slice();
+  }
+
+  /** One step on the staged batch: forward, mean cross-entropy, backward, optimizer. Returns the loss. */
+  trainStep(lr = this.options.optimizer.lr): number {
+    this.forward();
+    const logits = this.buf(`act:${lowerGraphOutput(this.graph)}`);
+    const dLogits = this.buf(`grad:${lowerGraphOutput(this.graph)}`);
+    const loss = softmaxCrossEntropyF32(this.mcu.sram, logits, this.buf('io:labels'), dLogits, { batch: this.batch, classes: this.classes, reduction: 'mean' });
+    if (!Number.isFinite(loss)) throw new DataError(`backprop loss became ${loss}: lower the learning rate`);
+    this.runSteps(this.backwardSteps);
+    this.applyOptimizer(lr);
+    return loss;
+  }
+
+  private applyOptimizer(lr: number): void {
+    const opt = this.options.optimizer;
+    const mem = this.mcu.device.bytes;
+    this.adamStep++;
+    for (const name of this.trainableNames) {
+      for (const part of ['w', 'b'] as const) {
+        const w = this.buf(`${part}:${name}`);
+        const g = this.buf(`d${part}:${name}`);
+        const count = w.bytes / 4;
+        if (opt.kind === 'sgd') {
+          sgdStepF32(this.mcu.sram, w, g, this.buffers.get(`state0:${part}:${name}`) ?? null, { count, lr, momentum: opt.momentum ?? 0, weightDecay: part === 'w' ? opt.weightDecay ?? 0 : 0 });
+        } else {
+          adamStepF32(this.mcu.sram, w, g, this.buf(`state0:${part}:${name}`), this.buf(`state1:${part}:${name}`), {
+            count, lr, step: this.adamStep, beta1: opt.beta1, beta2: opt.beta2, eps: opt.eps, weightDecay: part === 'w' ? opt.weightDecay ?? 0 : 0,
+          });
+        }
+        mem.fill(0, g.offset, g.offset + g.bytes); // gradients accumulate: clear for the next step
+      }
+    }
+  }
+
+  /** The float model with the session's current (trained) parameters. */
+  exportModel(): FloatModel {
+    const params: FloatModel['params'] = {};
+    for (const [name, p] of Object.entries(this.model.params)) {
+      if (!this.trainableNames.includes(name)) {
+        params[name] = p;
+        continue;
+      }
+      const read = (key: string, n: number) => new Float32Array(this.mcu.device.memory.buffer, this.buf(key).offset, n).slice();
+      params[name] = { weights: read(`w:${name}`, p.weights.length), bias: read(`b:${name}`, p.bias.length) };
+    }
+    return { ...this.model, params };
+  }
+}
+
+function lowerGraphOutput(graph: ResolvedGraph): string {
+  return lowerGraph(graph).outputName;
+}

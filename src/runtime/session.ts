@@ -1,0 +1,351 @@
+// A quantized model prepared on the emulated MCU (TFLM's "prepare once, evaluate many times").
+//
+// Prepare (host only, nothing allocated): lower the graph, derive every requantization constant,
+// ask each kernel how much scratch it needs, plan SRAM from buffer lifetimes and check the plan
+// against both budgets. Only a plan that fits is laid into the arenas: frozen parameters in flash,
+// trainable parameters and everything that changes in SRAM.
+// Evaluate: forward() runs the ops in order; a per-layer PerturbSpec is fused into weight packing,
+// so QZO-FF's w ± εz never touches the stored weights.
+import { BudgetError, DataError, ShapeError } from '../errors.js';
+import { alignUp, type Arena, type DeviceBuffer } from './arena.js';
+import type { Mcu } from './mcu.js';
+import { planMemory, verifyPlan, type BufferRequest, type MemoryPlan } from './planner.js';
+import { lowerGraph, type LoweredGraph, type LoweredOp } from './lowering.js';
+import type { Profiler } from './profiler.js';
+import { elementCount, resolveGraph, type ResolvedGraph } from '../model/graph.js';
+import type { Activation } from '../model/layers.js';
+import type { QuantizedModel } from '../model/model.js';
+import { quantizeMultiplier } from '../quant/multiplier.js';
+import { requantAt, type OutputQuant } from '../kernels/requant.js';
+import { fullyConnected, fullyConnectedScratchBytes } from '../kernels/gemm.js';
+import { conv2d, conv2dScratchBytes, type Conv2DParams } from '../kernels/conv.js';
+import { depthwiseConv2d, depthwiseConv2dScratchBytes, type DepthwiseConv2DParams } from '../kernels/depthwise.js';
+import { avgPool2d, maxPool2d, globalAvgPool } from '../kernels/pool.js';
+import { addI8, prepareAdd } from '../kernels/eltwise.js';
+import type { PerturbSpec } from '../kernels/perturb-spec.js';
+
+export interface SessionOptions {
+  /** Samples per forward call. */
+  batch: number;
+  /** Layers whose parameters live in SRAM because training changes them; the rest live in flash. */
+  trainable?: ReadonlySet<string>;
+  /** Further SRAM buffers the caller needs for the whole session (loss output, masks, …). */
+  extraSram?: readonly { name: string; bytes: number }[];
+}
+
+export type SramCategory = 'activations' | 'io' | 'scratch' | 'trainable-params' | 'extra';
+
+export interface SessionPlan {
+  /** The SRAM plan (offsets, lifetimes, peak, lower bound). */
+  sram: MemoryPlan;
+  /** Category of each SRAM buffer, by name (activations, io, scratch, trainable-params, …). */
+  sramCategory: Record<string, string>;
+  /** What is programmed into flash. */
+  flash: { name: string; bytes: number }[];
+  flashBytes: number;
+  sramBytes: number;
+}
+
+interface StaticData {
+  name: string;
+  data: Int8Array | Int16Array | Int32Array;
+}
+
+/** Everything static about a session, computed on the host before any allocation. */
+interface Blueprint {
+  graph: ResolvedGraph;
+  lowered: LoweredGraph;
+  requests: (BufferRequest & { category: SramCategory })[];
+  /** SRAM buffers whose initial contents come from the model (trainable parameters). */
+  sramInit: StaticData[];
+  flashItems: StaticData[];
+  outputQuant: Map<string, OutputQuant>;
+  plan: SessionPlan;
+}
+
+interface PreparedOp {
+  name: string;
+  kind: string;
+  macs: number;
+  run: (perturb: PerturbSpec | undefined) => void;
+}
+
+const activationClamp = (activation: Activation, scale: number, zp: number): { actMin: number; actMax: number } => {
+  if (activation === 'relu') return { actMin: zp, actMax: 127 };
+  if (activation === 'relu6') return { actMin: zp, actMax: Math.min(127, zp + Math.round(6 / scale)) };
+  return { actMin: -128, actMax: 127 };
+};
+
+const fmt = (b: number) => (b >= 1024 * 1024 ? `${(b / 1024 / 1024).toFixed(2)} MiB` : `${(b / 1024).toFixed(1)} KiB`);
+
+export class QuantizedSession {
+  readonly mcu: Mcu;
+  readonly model: QuantizedModel;
+  readonly graph: ResolvedGraph;
+  readonly batch: number;
+  readonly plan: SessionPlan;
+  readonly classes: number;
+  /** Real value of one unit of the int32 logits (input scale × head weight scale). */
+  readonly logitsScale: number;
+  readonly input: DeviceBuffer;
+  readonly logits: DeviceBuffer;
+  /** Stored weights and biases by layer name (flash for frozen layers, SRAM for trainable ones). */
+  readonly weights = new Map<string, DeviceBuffer>();
+  readonly biases = new Map<string, DeviceBuffer>();
+  readonly extra = new Map<string, DeviceBuffer>();
+  profiler: Profiler | undefined;
+  private readonly ops: PreparedOp[] = [];
+  private readonly inputName: string;
+
+  /** Plan a session without touching any device: what it needs in SRAM and flash. */
+  static plan(model: QuantizedModel, options: SessionOptions): SessionPlan {
+    return blueprint(model, options).plan;
+  }
+
+  /** BudgetError naming each region that does not fit, what it needs and its largest consumers. */
+  static checkFits(plan: SessionPlan, budget: { sramBytes: number; flashBytes: number }, what: string): void {
+    const over: string[] = [];
+    if (plan.sramBytes > budget.sramBytes) {
+      const live = [...plan.sram.buffers].sort((a, b) => b.alignedBytes - a.alignedBytes).slice(0, 3);
+      over.push(`SRAM needs ${plan.sramBytes} B (${fmt(plan.sramBytes)}) but ${budget.sramBytes} B (${fmt(budget.sramBytes)}) are available; largest: ${live.map((b) => `${b.name} ${fmt(b.alignedBytes)}`).join(', ')}`);
+    }
+    if (plan.flashBytes > budget.flashBytes) {
+      const top = [...plan.flash].sort((a, b) => b.bytes - a.bytes).slice(0, 3);
+      over.push(`flash needs ${plan.flashBytes} B (${fmt(plan.flashBytes)}) but ${budget.flashBytes} B (${fmt(budget.flashBytes)}) are available; largest: ${top.map((b) => `${b.name} ${fmt(b.bytes)}`).join(', ')}`);
+    }
+    if (over.length) throw new BudgetError(`${what} does not fit the device: ${over.join('; ')}. Use a larger device, a smaller batch, or fewer trainable layers.`);
+  }
+
+  constructor(mcu: Mcu, model: QuantizedModel, options: SessionOptions) {
+    const bp = blueprint(model, options);
+    QuantizedSession.checkFits(bp.plan, mcu.budget, `model '${model.architecture.name}' (batch ${options.batch})`);
+    if (mcu.sram.used !== 0 || mcu.flash.used !== 0) throw new BudgetError('this MCU already holds a session: create a new Mcu for another one');
+    this.mcu = mcu;
+    this.model = model;
+    this.graph = bp.graph;
+    this.batch = options.batch;
+    this.plan = bp.plan;
+    this.classes = elementCount(bp.graph.outputShape);
+    this.inputName = bp.lowered.inputName;
+
+    // Flash is programmed once, before running; nothing writes it afterwards.
+    const placed = new Map<string, DeviceBuffer>();
+    for (const item of bp.flashItems) placed.set(item.name, mcu.flash.put(item.data, item.name));
+    // SRAM is one block laid out by the plan.
+    const block = mcu.sram.alloc(bp.plan.sram.peakBytes, 'sram-plan');
+    for (const b of bp.plan.sram.buffers) placed.set(b.name, mcu.sram.sub(block, b.offset, b.bytes, b.name));
+    const mem = mcu.device.bytes;
+    for (const item of bp.sramInit) mem.set(new Uint8Array(item.data.buffer, item.data.byteOffset, item.data.byteLength), placed.get(item.name)!.offset);
+    const buf = (name: string): DeviceBuffer => {
+      const b = placed.get(name);
+      if (!b) throw new Error(`internal: buffer '${name}' was not planned`);
+      return b;
+    };
+    this.input = buf('io:input');
+    this.logits = buf('io:logits');
+    for (const e of options.extraSram ?? []) this.extra.set(e.name, buf(`extra:${e.name}`));
+
+    let logitsScale = 1;
+    const arena: Arena = mcu.sram;
+    const tensor = (t: string) => (t === bp.lowered.inputName ? this.input : t === bp.lowered.outputName ? this.logits : buf(`act:${t}`));
+    for (const op of bp.lowered.ops) {
+      const n = op.node;
+      const name = n.node.name;
+      const inQ = model.activations[op.inputs[0]!]!;
+      const input = tensor(op.inputs[0]!);
+      const output = tensor(op.output);
+      const inShape = bp.graph.nodes[n.inputs[0]!]!.outShape;
+      const macs = n.macs * options.batch;
+      const node = n.node;
+      if (node.kind === 'dense' || node.kind === 'conv2d' || node.kind === 'depthwise') {
+        const p = model.params[name]!;
+        const w = buf(`w:${name}`);
+        const b = buf(`b:${name}`);
+        this.weights.set(name, w);
+        this.biases.set(name, b);
+        const scratch = placed.get(`scratch:${name}`) ?? null;
+        const oq = bp.outputQuant.get(name);
+        let requant = null;
+        if (oq) {
+          const rq = buf(`rq:${name}`);
+          const count = oq.multiplier.length;
+          const region = rq.offset >= mcu.sram.base ? mcu.sram : mcu.flash;
+          requant = requantAt(oq, n.biasLength!, region.sub(rq, 0, count * 4, `${name}.multiplier`), region.sub(rq, count * 4, count * 4, `${name}.shift`), name);
+        } else {
+          logitsScale = inQ.scale * p.weightScales[0]!;
+        }
+        const common = { batch: options.batch, weightBits: p.weightBits, inputZeroPoint: inQ.zeroPoint };
+        if (node.kind === 'dense') {
+          const params = { ...common, inFeatures: n.weightShape![1]!, outFeatures: n.weightShape![0]! };
+          this.ops.push({ name, kind: 'dense', macs, run: (perturb) => fullyConnected(arena, input, w, b, output, { ...params, perturb }, requant, scratch) });
+        } else if (node.kind === 'conv2d') {
+          const [h, wd, c] = inShape as [number, number, number];
+          const params: Conv2DParams = { ...common, inHeight: h, inWidth: wd, inChannels: c, outChannels: node.filters, kernelHeight: node.kernel[0], kernelWidth: node.kernel[1], strideHeight: node.stride[0], strideWidth: node.stride[1], padding: node.padding };
+          this.ops.push({ name, kind: 'conv2d', macs, run: (perturb) => conv2d(arena, input, w, b, output, { ...params, perturb }, requant!, scratch) });
+        } else {
+          const [h, wd, c] = inShape as [number, number, number];
+          const params: DepthwiseConv2DParams = { ...common, inHeight: h, inWidth: wd, inChannels: c, depthMultiplier: node.depthMultiplier, kernelHeight: node.kernel[0], kernelWidth: node.kernel[1], strideHeight: node.stride[0], strideWidth: node.stride[1], padding: node.padding };
+          this.ops.push({ name, kind: 'depthwise', macs, run: (perturb) => depthwiseConv2d(arena, input, w, b, output, { ...params, perturb }, requant!, scratch) });
+        }
+      } else if (node.kind === 'maxpool' || node.kind === 'avgpool') {
+        const [h, wd, c] = inShape as [number, number, number];
+        const params = { batch: options.batch, inHeight: h, inWidth: wd, channels: c, filterHeight: node.pool[0], filterWidth: node.pool[1], strideHeight: node.stride[0], strideWidth: node.stride[1], padding: node.padding };
+        const kernel = node.kind === 'maxpool' ? maxPool2d : avgPool2d;
+        this.ops.push({ name, kind: node.kind, macs: 0, run: () => kernel(arena, input, output, params) });
+      } else if (node.kind === 'globalavgpool') {
+        const [h, wd, c] = inShape as [number, number, number];
+        this.ops.push({ name, kind: 'globalavgpool', macs: 0, run: () => globalAvgPool(arena, input, output, { batch: options.batch, height: h, width: wd, channels: c }) });
+      } else if (node.kind === 'add') {
+        const other = tensor(op.inputs[1]!);
+        const qb = model.activations[op.inputs[1]!]!;
+        const outQ = model.activations[op.output]!;
+        const prepared = prepareAdd({ scaleA: inQ.scale, zeroPointA: inQ.zeroPoint, scaleB: qb.scale, zeroPointB: qb.zeroPoint, scaleOut: outQ.scale, zeroPointOut: outQ.zeroPoint, ...activationClamp(op.activation, outQ.scale, outQ.zeroPoint) });
+        const count = options.batch * elementCount(n.outShape);
+        this.ops.push({ name, kind: 'add', macs: 0, run: () => addI8(arena, input, other, output, count, prepared) });
+      } else {
+        throw new ShapeError(`layer '${name}' of kind '${node.kind}' has no integer kernel`);
+      }
+    }
+    this.logitsScale = logitsScale;
+  }
+
+  get inputSize(): number {
+    return elementCount(this.graph.inputShape);
+  }
+
+  /** Layers with parameters, in execution order. */
+  get paramLayers(): string[] {
+    return this.ops.filter((o) => this.weights.has(o.name)).map((o) => o.name);
+  }
+
+  /** Quantize real-valued samples ([batch][inputSize]) with the model's input quantization. */
+  quantizeInput(x: Float32Array): Int8Array {
+    const q = this.model.activations[this.inputName]!;
+    const out = new Int8Array(x.length);
+    for (let i = 0; i < x.length; i++) {
+      const v = x[i]!;
+      if (!Number.isFinite(v)) throw new DataError(`input value ${i} is ${v}: clean NaN/Inf from the data first`);
+      out[i] = Math.max(-128, Math.min(127, Math.round(v / q.scale) + q.zeroPoint));
+    }
+    return out;
+  }
+
+  /** Copy a quantized batch into the input buffer. */
+  setInput(q: Int8Array): void {
+    const need = this.batch * this.inputSize;
+    if (q.length !== need) throw new ShapeError(`input holds ${q.length} values; the session expects batch ${this.batch} × ${this.inputSize} = ${need}`);
+    this.mcu.device.bytes.set(new Uint8Array(q.buffer, q.byteOffset, q.byteLength), this.input.offset);
+  }
+
+  /** Run every op on the current input; perturb(layer) gives a trainable layer's perturbation. */
+  forward(perturb?: (layer: string) => PerturbSpec | undefined): void {
+    const prof = this.profiler;
+    for (const op of this.ops) {
+      const spec = perturb?.(op.name);
+      if (!prof) {
+        op.run(spec);
+        continue;
+      }
+      const t0 = prof.now();
+      op.run(spec);
+      prof.record(op.name, op.kind, op.macs, prof.now() - t0);
+    }
+  }
+
+  /** The head's logits after forward(), [batch][classes]: int32 for a dense head, else int8. */
+  readLogits(): Int32Array | Int8Array {
+    const n = this.batch * this.classes;
+    return this.logits.bytes >= n * 4
+      ? new Int32Array(this.mcu.device.memory.buffer, this.logits.offset, n).slice()
+      : new Int8Array(this.mcu.device.memory.buffer, this.logits.offset, n).slice();
+  }
+}
+
+function blueprint(model: QuantizedModel, options: SessionOptions): Blueprint {
+  if (!Number.isInteger(options.batch) || options.batch < 1 || options.batch > 65536) throw new ShapeError(`batch must be an integer in [1, 65536], got ${options.batch}`);
+  const graph = resolveGraph(model.architecture);
+  const lowered = lowerGraph(graph);
+  const trainable = options.trainable ?? new Set<string>();
+  for (const t of trainable) if (!model.params[t]) throw new ShapeError(`trainable layer '${t}' has no parameters in model '${model.architecture.name}'`);
+  const batch = options.batch;
+  // Op indices: 0 stages the input, op i of the lowered graph runs at index i + 1.
+  const lastOp = lowered.ops.length;
+  const lastRead = new Map<string, number>();
+  lowered.ops.forEach((op, i) => op.inputs.forEach((t) => lastRead.set(t, Math.max(lastRead.get(t) ?? 0, i + 1))));
+  const shapeOf = new Map(graph.nodes.map((n) => [n.node.name, n.outShape]));
+  const headOp = lowered.ops[lowered.ops.length - 1]!;
+  const int32Logits = headOp.node.node.kind === 'dense';
+
+  const requests: Blueprint['requests'] = [];
+  const sramInit: StaticData[] = [];
+  const flashItems: StaticData[] = [];
+  const outputQuant = new Map<string, OutputQuant>();
+  requests.push({ name: 'io:input', bytes: batch * elementCount(graph.inputShape), firstUse: 0, lastUse: lastRead.get(lowered.inputName) ?? 0, category: 'io' });
+  requests.push({ name: 'io:logits', bytes: batch * elementCount(graph.outputShape) * (int32Logits ? 4 : 1), firstUse: lastOp, lastUse: lastOp, category: 'io' });
+  lowered.ops.forEach((op, i) => {
+    if (op.output === lowered.outputName) return;
+    requests.push({ name: `act:${op.output}`, bytes: batch * elementCount(shapeOf.get(op.output)!), firstUse: i + 1, lastUse: lastRead.get(op.output) ?? i + 1, category: 'activations' });
+  });
+  lowered.ops.forEach((op, i) => {
+    const n = op.node;
+    const name = n.node.name;
+    const node = n.node;
+    if (node.kind !== 'dense' && node.kind !== 'conv2d' && node.kind !== 'depthwise') return;
+    const p = model.params[name];
+    if (!p) throw new ShapeError(`model '${model.architecture.name}' has no parameters for layer '${name}'`);
+    const scratch = scratchBytes(op, graph, batch, p.weightBits);
+    if (scratch > 0) requests.push({ name: `scratch:${name}`, bytes: scratch, firstUse: i + 1, lastUse: i + 1, category: 'scratch' });
+    const inSram = trainable.has(name);
+    const place = (key: string, data: StaticData['data']) => {
+      if (inSram) {
+        requests.push({ name: key, bytes: data.byteLength, firstUse: 0, lastUse: lastOp, category: 'trainable-params' });
+        sramInit.push({ name: key, data });
+      } else {
+        flashItems.push({ name: key, data });
+      }
+    };
+    place(`w:${name}`, p.weights);
+    place(`b:${name}`, p.bias);
+    if (op === headOp && int32Logits) return; // the head returns raw int32 accumulators
+    const inQ = model.activations[op.inputs[0]!]!;
+    const outQ = model.activations[op.output]!;
+    const count = p.weightScales.length;
+    const multiplier = new Int32Array(count);
+    const shift = new Int32Array(count);
+    for (let c = 0; c < count; c++) {
+      const q = quantizeMultiplier((inQ.scale * p.weightScales[c]!) / outQ.scale);
+      multiplier[c] = q.multiplier;
+      shift[c] = q.shift;
+    }
+    outputQuant.set(name, { multiplier, shift, outZeroPoint: outQ.zeroPoint, ...activationClamp(op.activation, outQ.scale, outQ.zeroPoint) });
+    const constants = new Int32Array(2 * count);
+    constants.set(multiplier, 0);
+    constants.set(shift, count);
+    place(`rq:${name}`, constants);
+  });
+  for (const e of options.extraSram ?? []) requests.push({ name: `extra:${e.name}`, bytes: e.bytes, firstUse: 0, lastUse: lastOp, category: 'extra' });
+
+  const sram = planMemory(requests, { alignment: 16 });
+  verifyPlan(sram);
+  const sramCategory = Object.fromEntries(requests.map((r) => [r.name, r.category]));
+  const flashBytes = flashItems.reduce((s, f) => s + alignUp(f.data.byteLength), 0);
+  return {
+    graph, lowered, requests, sramInit, flashItems, outputQuant,
+    plan: { sram, sramCategory, flash: flashItems.map((f) => ({ name: f.name, bytes: f.data.byteLength })), flashBytes, sramBytes: sram.peakBytes },
+  };
+}
+
+function scratchBytes(op: LoweredOp, graph: ResolvedGraph, batch: number, weightBits: 8 | 16): number {
+  const n = op.node;
+  const node = n.node;
+  if (node.kind === 'dense') return fullyConnectedScratchBytes({ batch, inFeatures: n.weightShape![1]!, outFeatures: n.weightShape![0]!, weightBits, inputZeroPoint: 0 });
+  const [h, w, c] = graph.nodes[n.inputs[0]!]!.outShape as [number, number, number];
+  const window = { batch, inHeight: h, inWidth: w, inChannels: c, strideHeight: 0, strideWidth: 0, weightBits, inputZeroPoint: 0 };
+  if (node.kind === 'conv2d') {
+    return conv2dScratchBytes({ ...window, outChannels: node.filters, kernelHeight: node.kernel[0], kernelWidth: node.kernel[1], strideHeight: node.stride[0], strideWidth: node.stride[1], padding: node.padding });
+  }
+  if (node.kind === 'depthwise') {
+    return depthwiseConv2dScratchBytes({ ...window, depthMultiplier: node.depthMultiplier, kernelHeight: node.kernel[0], kernelWidth: node.kernel[1], strideHeight: node.stride[0], strideWidth: node.stride[1], padding: node.padding });
+  }
+  return 0;
+}

@@ -1,0 +1,153 @@
+// The main job as a library call: take a pre-trained float backbone and a few labelled samples of
+// new classes, build the prototype head, quantize (16w8a by default), check the QZO-FF plan fits the
+// device, then adapt on the device with QZO-FF — and, for comparison, run f32 backprop on the same data.
+import { ConfigError } from '../errors.js';
+import type { Dataset } from '../data/dataset.js';
+import type { FloatModel, QuantizedModel, WeightBits } from '../model/model.js';
+import { resolveGraph } from '../model/graph.js';
+import { calibrate } from '../quant/calibrate.js';
+import { quantizeModel } from '../quant/quantize.js';
+import { BackpropSession, type OptimizerSpec } from '../runtime/backprop-session.js';
+import { Mcu } from '../runtime/mcu.js';
+import { QuantizedSession, type SessionPlan } from '../runtime/session.js';
+import type { BuildFlavor } from '../runtime/features.js';
+import type { ZDistribution } from '../kernels/perturb-spec.js';
+import { Profiler } from '../runtime/profiler.js';
+import { evaluate } from './evaluate.js';
+import { evaluateFloat, trainBackprop } from './backprop.js';
+import { withPrototypeHead } from './prototype.js';
+import { QzoFfTrainer, qzoFfSramBuffers, type StepResult } from './qzo-ff.js';
+import { trainableLayers, type TrainSelection } from './selection.js';
+import type { ScheduleSpec } from './schedule.js';
+
+export type Precision = '16w8a' | '8w8a';
+
+export interface AdaptOptions {
+  backbone: FloatModel;
+  support: Dataset;
+  query: Dataset;
+  device: { name: string; sramBytes: number; flashBytes: number };
+  precision?: Precision;
+  selection?: TrainSelection;
+  epsilon?: number;
+  directions?: number;
+  dist?: ZDistribution;
+  lr?: number;
+  schedule?: ScheduleSpec;
+  steps?: number;
+  /** Samples per forward call on the device (the loss sums micro-batches). */
+  microBatch?: number;
+  seed?: number;
+  /** Also run f32 backprop on the same data for comparison (default true). */
+  baseline?: boolean;
+  bpSteps?: number;
+  bpLr?: number;
+  build?: BuildFlavor | 'auto';
+  profile?: boolean;
+  onStep?: (r: StepResult, total: number) => void;
+}
+
+export interface ModeMemory {
+  sramPeak: number;
+  flash: number;
+  fits: boolean;
+}
+
+export interface AdaptResult {
+  zeroShot: number;
+  after: number;
+  bp: number | null;
+  steps: number;
+  /** Measured SRAM high-water mark of the QZO-FF run. */
+  sramPeak: number;
+  flash: number;
+  memory: { ff: ModeMemory; bp: ModeMemory; infer: ModeMemory };
+  device: { name: string; sramBytes: number; flashBytes: number; build: BuildFlavor };
+  losses: number[];
+  bpLosses: number[];
+  wallMs: { ff: number; bp: number; total: number };
+  adapted: QuantizedModel;
+  profiler?: Profiler;
+  config: Record<string, unknown>;
+}
+
+const BP_OPTIMIZER = (lr: number): OptimizerSpec => ({ kind: 'adam', lr });
+
+function modeMemory(plan: SessionPlan, device: { sramBytes: number; flashBytes: number }): ModeMemory {
+  return { sramPeak: plan.sramBytes, flash: plan.flashBytes, fits: plan.sramBytes <= device.sramBytes && plan.flashBytes <= device.flashBytes };
+}
+
+export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
+  const t0 = performance.now();
+  const precision = o.precision ?? '16w8a';
+  if (precision !== '16w8a' && precision !== '8w8a') throw new ConfigError(`precision must be 16w8a or 8w8a, got '${precision}'`);
+  const weightBits: WeightBits = precision === '16w8a' ? 16 : 8;
+  const selection = o.selection ?? { kind: 'full' };
+  const steps = o.steps ?? 300;
+  const micro = Math.min(o.microBatch ?? 5, o.support.labels.length);
+  const seed = o.seed ?? 1;
+  if (!Number.isInteger(steps) || steps < 0) throw new ConfigError(`steps must be a non-negative integer, got ${steps}`);
+
+  const proto = await withPrototypeHead(o.backbone, o.support, o.build);
+  const ranges = await calibrate(proto, o.support, { build: o.build });
+  const quantized = quantizeModel(proto, ranges, { weightBits, perChannel: false });
+  const trainable = trainableLayers(resolveGraph(quantized.architecture), selection);
+  const sessionOptions = { batch: micro, trainable: new Set(trainable), extraSram: qzoFfSramBuffers(micro) };
+  const ffPlan = QuantizedSession.plan(quantized, sessionOptions);
+  const inferPlan = QuantizedSession.plan(quantized, { batch: micro });
+  const bpPlan = BackpropSession.plan(proto, { batch: micro, trainable: new Set(trainable), optimizer: BP_OPTIMIZER(1e-3) });
+  const memory = { ff: modeMemory(ffPlan, o.device), bp: modeMemory(bpPlan, o.device), infer: modeMemory(inferPlan, o.device) };
+  // Refuses (BudgetError naming region, need and budget) before any device memory is touched.
+  QuantizedSession.checkFits(ffPlan, o.device, `QZO-FF ${precision} training of '${quantized.architecture.name}' (micro-batch ${micro}, ${trainable.length} trainable layers)`);
+
+  const mcu = await Mcu.create({ budget: o.device, build: o.build });
+  const session = new QuantizedSession(mcu, quantized, sessionOptions);
+  const profiler = o.profile ? new Profiler() : undefined;
+  const zeroShot = evaluate(session, o.query).accuracy;
+  const trainer = new QzoFfTrainer(session, trainable, {
+    epsilon: o.epsilon ?? 1e-3, directions: o.directions ?? 3, dist: o.dist ?? 'gaussian', lr: o.lr ?? 3e-3, schedule: o.schedule, seed,
+  });
+  const set = trainer.prepareData(o.support);
+  const losses: number[] = [];
+  session.profiler = profiler;
+  const tFf = performance.now();
+  for (let s = 0; s < steps; s++) {
+    const r = trainer.trainStep(set);
+    losses.push(r.loss);
+    o.onStep?.(r, steps);
+  }
+  const ffMs = performance.now() - tFf;
+  session.profiler = undefined;
+  const after = evaluate(session, o.query).accuracy;
+  const adapted = readBackWeights(session, quantized, trainable);
+
+  let bp: number | null = null;
+  let bpLosses: number[] = [];
+  const tBp = performance.now();
+  if (o.baseline ?? true) {
+    // Backprop runs with whatever memory it needs (it usually would not fit the device: that is the point).
+    const r = await trainBackprop(proto, o.support, { trainable, optimizer: BP_OPTIMIZER(o.bpLr ?? 1e-3), batch: o.support.labels.length, steps: o.bpSteps ?? 100, seed, build: o.build });
+    bp = (await evaluateFloat(r.model, o.query, o.build)).accuracy;
+    bpLosses = r.losses;
+  }
+  const bpMs = performance.now() - tBp;
+  return {
+    zeroShot, after, bp, steps, sramPeak: mcu.sram.highWater, flash: mcu.flash.highWater, memory,
+    device: { ...o.device, build: mcu.build }, losses, bpLosses,
+    wallMs: { ff: ffMs, bp: bpMs, total: performance.now() - t0 }, adapted, ...(profiler ? { profiler } : {}),
+    config: { precision, selection, steps, microBatch: micro, epsilon: o.epsilon ?? 1e-3, directions: o.directions ?? 3, dist: o.dist ?? 'gaussian', lr: o.lr ?? 3e-3, seed, trainable },
+  };
+}
+
+/** The quantized model with the session's trained weights copied back from SRAM. */
+function readBackWeights(session: QuantizedSession, model: QuantizedModel, trainable: string[]): QuantizedModel {
+  const params = { ...model.params };
+  for (const name of trainable) {
+    const p = model.params[name]!;
+    const w = session.weights.get(name)!;
+    const mem = session.mcu.device.memory.buffer;
+    const weights = p.weightBits === 16 ? new Int16Array(mem, w.offset, p.weights.length).slice() : new Int8Array(mem, w.offset, p.weights.length).slice();
+    params[name] = { ...p, weights };
+  }
+  return { ...model, params };
+}

@@ -1,0 +1,36 @@
+// Feeding a session: real-valued samples are quantized once on the host, then copied in micro-batches
+// of the session's batch size (the last one padded with the input zero point and ignored).
+import { ShapeError } from '../errors.js';
+import { sampleSize, validateDataset, type Dataset } from '../data/dataset.js';
+import type { QuantizedSession } from '../runtime/session.js';
+import type { DeviceBuffer } from '../runtime/arena.js';
+
+export interface QuantizedSet {
+  samples: Int8Array;
+  labels: Int32Array;
+  count: number;
+  sampleSize: number;
+}
+
+export function quantizeSet(session: QuantizedSession, data: Dataset): QuantizedSet {
+  validateDataset(data);
+  const size = sampleSize(data);
+  if (size !== session.inputSize) throw new ShapeError(`'${data.name}' samples are ${data.shape.join('×')} (${size} values); the model expects ${session.graph.inputShape.join('×')}`);
+  if (data.classes > session.classes) throw new ShapeError(`'${data.name}' has ${data.classes} classes; the model's head has ${session.classes}`);
+  return { samples: session.quantizeInput(data.images), labels: data.labels, count: data.labels.length, sampleSize: size };
+}
+
+/** Copy samples [from, from + rows) (rows ≤ batch) and their labels into the session. */
+export function loadMicroBatch(session: QuantizedSession, set: QuantizedSet, indices: ArrayLike<number>, from: number, rows: number, labels?: DeviceBuffer): void {
+  const batch = session.batch;
+  const size = set.sampleSize;
+  const x = new Int8Array(batch * size).fill(session.model.activations[session.graph.nodes[0]!.node.name]!.zeroPoint);
+  const y = new Int32Array(batch);
+  for (let r = 0; r < rows; r++) {
+    const i = indices[from + r]!;
+    x.set(set.samples.subarray(i * size, (i + 1) * size), r * size);
+    y[r] = set.labels[i]!;
+  }
+  session.setInput(x);
+  if (labels) new Int32Array(session.mcu.device.memory.buffer, labels.offset, batch).set(y);
+}
