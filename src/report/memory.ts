@@ -83,6 +83,12 @@ export interface MemoryReportOptions {
   selection?: TrainSelection;
   weightBits?: WeightBits;
   modes?: Mode[];
+  /**
+   * 'mixed' (default): inference and QZO-FF in 16w8a/8w8a integers, backprop in f32 — what each
+   * method would really run. 'fp16': all three as fp16 float sessions (forward-only ZO for FF),
+   * the paper's same-precision comparison.
+   */
+  compare?: 'mixed' | 'fp16';
 }
 
 export function memoryReport(source: Architecture | { float: FloatModel; quantized: QuantizedModel }, o: MemoryReportOptions): MemoryReport {
@@ -94,6 +100,14 @@ export function memoryReport(source: Architecture | { float: FloatModel; quantiz
   const modes = o.modes ?? ['infer', 'ff', 'bp'];
   const report: MemoryReport = { model: models.quantized.architecture.name, device: o.device, batch, selection: selectionLabel(selection), weightBits, modes: {} };
   const precision = `${weightBits}w8a`;
+  if (o.compare === 'fp16') {
+    const f16 = { batch, trainable, optimizer: { kind: 'adam' as const, lr: 1e-3 }, precision: 'f16' as const };
+    if (modes.includes('infer')) report.modes.infer = summarize('infer', 'inference fp16', BackpropSession.plan(models.float, { ...f16, trainable: new Set() }), o.device);
+    if (modes.includes('ff')) report.modes.ff = summarize('ff', 'forward-gradient (ZO) fp16', BackpropSession.plan(models.float, { ...f16, forwardOnly: true }), o.device);
+    if (modes.includes('bp')) report.modes.bp = summarize('bp', 'backprop fp16 (Adam)', BackpropSession.plan(models.float, f16), o.device);
+    if (report.modes.ff && report.modes.bp) report.bpOverFf = report.modes.bp.sramPeak / report.modes.ff.sramPeak;
+    return report;
+  }
   if (modes.includes('infer')) report.modes.infer = summarize('infer', `inference ${precision}`, QuantizedSession.plan(models.quantized, { batch }), o.device);
   if (modes.includes('ff')) {
     report.modes.ff = summarize('ff', `QZO-FF ${precision}`, QuantizedSession.plan(models.quantized, { batch, trainable, extraSram: qzoFfSramBuffers(batch) }), o.device);

@@ -35,6 +35,16 @@ export interface BackpropOptions {
   /** Layers whose parameters train (their weights live in SRAM); the rest are frozen in flash. */
   trainable: ReadonlySet<string>;
   optimizer: OptimizerSpec;
+  /**
+   * Element width of every float buffer. 'f16' is for planning only (the paper's same-precision
+   * comparison); sessions execute in f32.
+   */
+  precision?: 'f32' | 'f16';
+  /**
+   * Plan forward passes only, with trainable weights resident in SRAM and no gradients: the memory of
+   * float zeroth-order training (the paper's "FF fp" column).
+   */
+  forwardOnly?: boolean;
 }
 
 type Cat = 'activations' | 'io' | 'scratch' | 'trainable-params' | 'gradients' | 'optimizer-state' | 'activation-gradients';
@@ -68,7 +78,9 @@ function blueprint(model: FloatModel, options: BackpropOptions) {
   const graph = resolveGraph(model.architecture);
   const lowered = lowerGraph(graph);
   for (const t of options.trainable) if (!model.params[t]) throw new ShapeError(`trainable layer '${t}' has no parameters`);
-  const { infos, producer } = analyse(lowered, options.trainable);
+  const { infos: analysed, producer } = analyse(lowered, options.trainable);
+  const infos = options.forwardOnly ? analysed.map((i) => ({ ...i, flows: false, needsInputGrad: i.needsInputGrad.map(() => false) })) : analysed;
+  const eb = options.precision === 'f16' ? 2 : 4;
   const L = lowered.ops.length;
   const batch = options.batch;
   const fwd = (i: number) => i + 1;
@@ -76,7 +88,7 @@ function blueprint(model: FloatModel, options: BackpropOptions) {
   const lossOp = L + 1;
   const lastOp = 2 * L + 2;
   const shapeOf = new Map(graph.nodes.map((n) => [n.node.name, n.outShape]));
-  const bytesOf = (t: string) => batch * elementCount(shapeOf.get(t)!) * 4;
+  const bytesOf = (t: string) => batch * elementCount(shapeOf.get(t)!) * eb;
   const requests: (BufferRequest & { category: Cat })[] = [];
   const flash: { name: string; bytes: number }[] = [];
   const lastUse = new Map<string, number>();
@@ -92,7 +104,7 @@ function blueprint(model: FloatModel, options: BackpropOptions) {
     if (op.activation !== 'none') use(op.output, bwd(i));
   }
   const outName = lowered.outputName;
-  requests.push({ name: 'io:input', bytes: batch * elementCount(graph.inputShape) * 4, firstUse: 0, lastUse: lastUse.get(lowered.inputName) ?? 1, category: 'io' });
+  requests.push({ name: 'io:input', bytes: batch * elementCount(graph.inputShape) * eb, firstUse: 0, lastUse: lastUse.get(lowered.inputName) ?? 1, category: 'io' });
   requests.push({ name: 'io:labels', bytes: batch * 4, firstUse: 0, lastUse: lossOp, category: 'io' });
   for (const info of infos) {
     const t = info.op.output;
@@ -116,9 +128,12 @@ function blueprint(model: FloatModel, options: BackpropOptions) {
     const name = n.node.name;
     const p = model.params[name];
     if (!p) continue;
-    const wBytes = p.weights.byteLength;
-    const bBytes = p.bias.byteLength;
-    if (info.trainable) {
+    const wBytes = p.weights.length * eb;
+    const bBytes = p.bias.length * eb;
+    if (info.trainable && options.forwardOnly) {
+      requests.push({ name: `w:${name}`, bytes: wBytes, firstUse: 0, lastUse: lastOp, category: 'trainable-params' });
+      requests.push({ name: `b:${name}`, bytes: bBytes, firstUse: 0, lastUse: lastOp, category: 'trainable-params' });
+    } else if (info.trainable) {
       const persistent = (key: string, bytes: number, category: Cat) => requests.push({ name: key, bytes, firstUse: 0, lastUse: lastOp, category });
       persistent(`w:${name}`, wBytes, 'trainable-params');
       persistent(`b:${name}`, bBytes, 'trainable-params');
@@ -133,10 +148,10 @@ function blueprint(model: FloatModel, options: BackpropOptions) {
     }
     if (n.node.kind === 'conv2d') {
       const cp = convParams(graph, info.op, batch);
-      const f = conv2dF32ScratchBytes(cp);
+      const f = (conv2dF32ScratchBytes(cp) / 4) * eb;
       if (f > 0) requests.push({ name: `scratch-fwd:${name}`, bytes: f, firstUse: fwd(info.index), lastUse: fwd(info.index), category: 'scratch' });
       if (info.flows) {
-        const b = conv2dF32ScratchBytes(cp, { pass: 'backward', inputGrad: info.needsInputGrad[0], weightGrad: info.trainable });
+        const b = (conv2dF32ScratchBytes(cp, { pass: 'backward', inputGrad: info.needsInputGrad[0], weightGrad: info.trainable }) / 4) * eb;
         if (b > 0) requests.push({ name: `scratch-bwd:${name}`, bytes: b, firstUse: bwd(info.index), lastUse: bwd(info.index), category: 'scratch' });
       }
     }
@@ -191,6 +206,9 @@ export class BackpropSession {
     const bp = blueprint(model, options);
     QuantizedSession.checkFits(bp.plan, mcu.budget, `backprop training of '${model.architecture.name}' (batch ${options.batch})`);
     if (mcu.sram.used !== 0 || mcu.flash.used !== 0) throw new BudgetError('this MCU already holds a session: create a new Mcu for another one');
+    if ((options.precision ?? 'f32') !== 'f32' || options.forwardOnly) {
+      throw new UnsupportedError('f16 and forward-only backprop sessions are planned, not executed: use precision f32 to train');
+    }
     const opt = options.optimizer;
     if (!Number.isFinite(opt.lr) || opt.lr <= 0) throw new ConfigError(`learning rate must be a finite number > 0, got ${opt.lr}`);
     this.mcu = mcu;

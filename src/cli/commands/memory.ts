@@ -23,7 +23,7 @@ export function printMemoryReport(r: MemoryReport, showPlan = false): void {
   const rows = [['mode', 'SRAM peak', 'flash', `fits ${kib(r.device.sramBytes)} / ${kib(r.device.flashBytes)}`]];
   for (const m of Object.values(r.modes)) rows.push([m.label, kib(m.sramPeak), kib(m.flash), m.fits ? 'yes' : 'NO']);
   console.log(table(rows, ['l', 'r', 'r', 'l']));
-  if (r.bpOverFf) console.log(`backprop needs ${r.bpOverFf.toFixed(2)}× the SRAM of QZO-FF (${r.selection}, batch ${r.batch})`);
+  if (r.bpOverFf) console.log(`${r.modes.bp!.label} needs ${r.bpOverFf.toFixed(2)}× the SRAM of ${r.modes.ff!.label} (${r.selection}, batch ${r.batch})`);
   for (const m of Object.values(r.modes)) {
     console.log(`\n${m.label} — per layer (bytes; act = output activation, w/b/rq = parameters, dw/db = gradients)`);
     const kinds = [...new Set(m.perLayer.flatMap((l) => Object.keys(l.sram)))];
@@ -44,18 +44,20 @@ export function registerMemory(program: Command): void {
     .option('--train <selection>', 'trainable selection: full, head or last:K', 'full')
     .option('--batch <n>', 'samples per forward call', '1')
     .option('--precision <p>', 'QZO-FF/inference precision: 16w8a or 8w8a', '16w8a')
+    .option('--compare <c>', "mixed (integer inference/QZO-FF vs f32 backprop) or fp16 (all three in fp16, the paper's comparison)", 'mixed')
     .option('--plan', 'also print each mode\'s buffer plan (lifetimes and offsets)')
     .option('--json', 'print JSON: {model, device, modes: {infer|ff|bp: {sramPeak, flash, fits}}}')
     .addHelpText('after', '\nExamples:\n  lastmile memory --model resnet8 --device nrf52840\n  lastmile memory --model ds-cnn --train head --json\n  lastmile memory --model models/mnist-cnn-digits04.lmdl --mode ff --plan')
-    .action(async (opts: { model: string; device: string; mode?: string; train: string; batch: string; precision: string; plan?: boolean; json?: boolean }) => {
+    .action(async (opts: { model: string; device: string; mode?: string; train: string; batch: string; precision: string; compare: string; plan?: boolean; json?: boolean }) => {
       const weightBits = opts.precision === '8w8a' ? 8 : opts.precision === '16w8a' ? 16 : undefined;
       if (!weightBits) throw new ConfigError(`--precision must be 16w8a or 8w8a, got '${opts.precision}'`);
       const modes = opts.mode ? [opts.mode as Mode] : undefined;
       if (modes && !['infer', 'ff', 'bp'].includes(modes[0]!)) throw new ConfigError(`--mode must be infer, ff or bp, got '${opts.mode}'`);
       const batch = Number(opts.batch);
       if (!Number.isInteger(batch) || batch < 1) throw new ConfigError(`--batch must be a positive integer, got '${opts.batch}'`);
+      if (opts.compare !== 'mixed' && opts.compare !== 'fp16') throw new ConfigError(`--compare must be mixed or fp16, got '${opts.compare}'`);
       const device = resolveDevice(opts.device);
-      const report = memoryReport(await modelSource(opts.model, weightBits), { device, batch, selection: parseSelection(opts.train), weightBits, modes });
+      const report = memoryReport(await modelSource(opts.model, weightBits), { device, batch, selection: parseSelection(opts.train), weightBits, modes, compare: opts.compare });
       if (opts.json) {
         const modesJson = Object.fromEntries(Object.entries(report.modes).map(([k, m]) => [k, { sramPeak: m.sramPeak, flash: m.flash, fits: m.fits, label: m.label, sramByCategory: m.sramByCategory, perLayer: m.perLayer }]));
         console.log(JSON.stringify({ model: report.model, device: report.device, batch: report.batch, selection: report.selection, weightBits: report.weightBits, modes: modesJson, bpOverFf: report.bpOverFf }, null, 2));
