@@ -6,6 +6,7 @@ import { registerAdapt } from './commands/adapt.js';
 import { registerDevices } from './commands/devices.js';
 import { registerMemory } from './commands/memory.js';
 import { registerPretrain } from './commands/pretrain.js';
+import { registerQuantize } from './commands/quantize.js';
 
 export interface GlobalOptions {
   quiet?: boolean;
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
     .addHelpText('after', '\nStart with:\n  lastmile adapt          # the main job on the bundled default\n  lastmile memory --model resnet8 --device nrf52840');
   registerAdapt(program);
   registerPretrain(program);
+  registerQuantize(program);
   registerMemory(program);
   registerDevices(program);
   return program;

@@ -47,7 +47,7 @@ export function registerAdapt(program: Command): void {
     .option('--eps <x>', 'perturbation size ε (real units)', '0.001')
     .option('--lr <x>', 'learning rate η', '0.003')
     .option('--schedule <s>', 'constant, cosine[:floor] or step[:every[:gamma]]', 'constant')
-    .option('--steps <n>', 'QZO-FF steps', '300')
+    .option('--steps <n>', 'QZO-FF steps', '1000')
     .option('--micro-batch <n>', 'samples per forward call on the device', '5')
     .option('--dist <d>', 'z distribution: gaussian or rademacher', 'gaussian')
     .option('--seed <n>', 'seed for the episode and the perturbations', '1')
