@@ -31,6 +31,12 @@ export interface QzoFfConfig {
   /** Samples per step (default: the whole training set). */
   batchSize?: number;
   seed: number;
+  /**
+   * Kernel-wise normalisation (the paper's enhancement): scale each layer's ε and η by the RMS of its
+   * weights, ‖w_l‖/√d_l — the expected ‖w_l‖/‖z_l‖ for a standard normal z — so layers of very
+   * different magnitude move by comparable relative amounts. Computed once, when training starts.
+   */
+  normalize?: boolean;
 }
 
 /** SRAM the trainer needs besides the session's own buffers (declare via SessionOptions.extraSram). */
@@ -53,6 +59,8 @@ export interface StepResult {
 
 interface LayerState {
   name: string;
+  /** Multiplies ε and η for this layer (1 without kernel-wise normalisation). */
+  scale: number;
   tensorId: number;
   weightScale: number;
   bits: 8 | 16;
@@ -112,10 +120,16 @@ export class QzoFfTrainer {
       if (weights.offset < session.mcu.sram.base) throw new ConfigError(`layer '${name}' lives in flash: prepare the session with it in 'trainable'`);
       // One ε and one c per tensor: with per-channel scales the coarsest channel sets them.
       const weightScale = Math.max(...p.weightScales);
-      const layer: LayerState = { name, tensorId: session.paramLayers.indexOf(name), weightScale, bits: p.weightBits, count: p.weights.length, weights };
+      let scale = 1;
+      if (config.normalize) {
+        let sq = 0;
+        for (let i = 0; i < p.weights.length; i++) sq += (p.weights[i]! * weightScale) ** 2;
+        scale = Math.sqrt(sq / p.weights.length) || 1;
+      }
+      const layer: LayerState = { name, scale, tensorId: session.paramLayers.indexOf(name), weightScale, bits: p.weightBits, count: p.weights.length, weights };
       // Validate ε and η on this grid now, so a bad setting fails before the first step.
-      makePerturbSpec({ seed: 0, tensorId: layer.tensorId, epsilon: config.epsilon, weightScale, dist: config.dist, sign: 1, weightBits: p.weightBits }, session.mcu.device);
-      makeUpdateMultiplier(config.lr, weightScale, config.directions);
+      makePerturbSpec({ seed: 0, tensorId: layer.tensorId, epsilon: config.epsilon * scale, weightScale, dist: config.dist, sign: 1, weightBits: p.weightBits }, session.mcu.device);
+      makeUpdateMultiplier(config.lr * scale, weightScale, config.directions);
       return layer;
     });
     this.random = mulberry32(config.seed ^ 0x51ed270b);
@@ -172,7 +186,7 @@ export class QzoFfTrainer {
       const specs = (sign: 1 | -1) => {
         const map = new Map<string, PerturbSpec>();
         for (const l of this.layers) {
-          map.set(l.name, makePerturbSpec({ seed, tensorId: l.tensorId, epsilon: config.epsilon, weightScale: l.weightScale, dist: config.dist, sign, weightBits: l.bits }, device));
+          map.set(l.name, makePerturbSpec({ seed, tensorId: l.tensorId, epsilon: config.epsilon * l.scale, weightScale: l.weightScale, dist: config.dist, sign, weightBits: l.bits }, device));
         }
         return map;
       };
@@ -189,7 +203,7 @@ export class QzoFfTrainer {
     for (const l of this.layers) {
       let mult;
       try {
-        mult = makeUpdateMultiplier(lr, l.weightScale, m);
+        mult = makeUpdateMultiplier(lr * l.scale, l.weightScale, m);
       } catch (e) {
         if (lr < config.lr) continue; // a decayed rate that no longer moves any weight: skip, not fail
         throw e;
