@@ -7,6 +7,7 @@ import { registerDevices } from './commands/devices.js';
 import { registerMemory } from './commands/memory.js';
 import { registerPretrain } from './commands/pretrain.js';
 import { registerQuantize } from './commands/quantize.js';
+import { registerOnnx } from './commands/onnx.js';
 
 export interface GlobalOptions {
   quiet?: boolean;
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerQuantize(program);
   registerMemory(program);
   registerDevices(program);
+  registerOnnx(program);
   return program;
 }
 
