@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { GlobalOptions } from '../main.js';
 import { PRESETS, DEFAULT_DEVICE } from '../../runtime/devices.js';
 import { kib, table } from '../format.js';
 
@@ -6,11 +7,11 @@ export function registerDevices(program: Command): void {
   program
     .command('devices')
     .description('list the MCU presets (SRAM and flash budgets, with where each figure comes from)')
-    .option('--json', 'print JSON')
     .addHelpText('after', '\nExamples:\n  lastmile devices\n  lastmile devices --json')
-    .action((opts: { json?: boolean }) => {
+    .action((_opts: unknown, cmd: Command) => {
+      const json = (cmd.optsWithGlobals() as GlobalOptions).json;
       const presets = [...PRESETS.values()];
-      if (opts.json) {
+      if (json) {
         console.log(JSON.stringify(presets, null, 2));
         return;
       }

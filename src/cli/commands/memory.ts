@@ -8,6 +8,7 @@ import { memoryReport, planningModels, type Mode, type MemoryReport } from '../.
 import { formatPlanTable } from '../../report/plan-table.js';
 import { parseSelection } from '../../train/selection.js';
 import { kib, table } from '../format.js';
+import type { GlobalOptions } from '../main.js';
 
 export async function modelSource(spec: string, weightBits: 8 | 16): Promise<{ float: FloatModel; quantized: QuantizedModel }> {
   if (ARCHITECTURE_PRESETS.includes(spec)) return planningModels(architecturePreset(spec), weightBits);
@@ -37,7 +38,7 @@ export function printMemoryReport(r: MemoryReport, showPlan = false): void {
 export function registerMemory(program: Command): void {
   program
     .command('memory')
-    .description('plan SRAM and flash for inference, QZO-FF and backprop training, per layer, against a device budget')
+    .description('plan SRAM and flash for inference, QZO-FF and backprop training, per layer, against a device budget (--json: {model, device, modes: {infer|ff|bp: {sramPeak, flash, fits}}})')
     .option('--model <preset|file>', `architecture preset (${ARCHITECTURE_PRESETS.join(', ')}) or a .lmdl model file`, 'mnist-cnn')
     .option('--device <preset|budget>', 'MCU preset (see lastmile devices) or a budget like 256k/1m', DEFAULT_DEVICE)
     .option('--mode <mode>', 'infer, ff or bp (default: all three)')
@@ -46,9 +47,9 @@ export function registerMemory(program: Command): void {
     .option('--precision <p>', 'QZO-FF/inference precision: 16w8a or 8w8a', '16w8a')
     .option('--compare <c>', "mixed (integer inference/QZO-FF vs f32 backprop) or fp16 (all three in fp16, the paper's comparison)", 'mixed')
     .option('--plan', 'also print each mode\'s buffer plan (lifetimes and offsets)')
-    .option('--json', 'print JSON: {model, device, modes: {infer|ff|bp: {sramPeak, flash, fits}}}')
     .addHelpText('after', '\nExamples:\n  lastmile memory --model resnet8 --device nrf52840\n  lastmile memory --model ds-cnn --train head --json\n  lastmile memory --model models/mnist-cnn-digits04.lmdl --mode ff --plan')
-    .action(async (opts: { model: string; device: string; mode?: string; train: string; batch: string; precision: string; compare: string; plan?: boolean; json?: boolean }) => {
+    .action(async (opts: { model: string; device: string; mode?: string; train: string; batch: string; precision: string; compare: string; plan?: boolean }, cmd: Command) => {
+      const json = (cmd.optsWithGlobals() as GlobalOptions).json;
       const weightBits = opts.precision === '8w8a' ? 8 : opts.precision === '16w8a' ? 16 : undefined;
       if (!weightBits) throw new ConfigError(`--precision must be 16w8a or 8w8a, got '${opts.precision}'`);
       const modes = opts.mode ? [opts.mode as Mode] : undefined;
@@ -58,7 +59,7 @@ export function registerMemory(program: Command): void {
       if (opts.compare !== 'mixed' && opts.compare !== 'fp16') throw new ConfigError(`--compare must be mixed or fp16, got '${opts.compare}'`);
       const device = resolveDevice(opts.device);
       const report = memoryReport(await modelSource(opts.model, weightBits), { device, batch, selection: parseSelection(opts.train), weightBits, modes, compare: opts.compare });
-      if (opts.json) {
+      if (json) {
         const modesJson = Object.fromEntries(Object.entries(report.modes).map(([k, m]) => [k, { sramPeak: m.sramPeak, flash: m.flash, fits: m.fits, label: m.label, sramByCategory: m.sramByCategory, perLayer: m.perLayer }]));
         console.log(JSON.stringify({ model: report.model, device: report.device, batch: report.batch, selection: report.selection, weightBits: report.weightBits, modes: modesJson, bpOverFf: report.bpOverFf }, null, 2));
         return;

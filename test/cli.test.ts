@@ -1,0 +1,67 @@
+import { describe, it, expect } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+// Drives the installed command exactly as a user would (bin/lastmile.js → dist/, built by npm install).
+function lastmile(...args: string[]) {
+  const r = spawnSync(process.execPath, ['bin/lastmile.js', ...args], { encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('the lastmile command', () => {
+  it('lists its subcommands in --help', () => {
+    const r = lastmile('--help');
+    expect(r.code).toBe(0);
+    for (const sub of ['adapt', 'pretrain', 'quantize', 'memory', 'devices', 'export', 'import']) expect(r.stdout).toContain(sub);
+  });
+
+  it('adapt --json runs QZO-FF on the bundled default and reports accuracies, steps and the measured SRAM peak', () => {
+    const out = mkdtempSync(join(tmpdir(), 'lastmile-cli-'));
+    const r = lastmile('adapt', '--steps', '40', '--no-baseline', '--queries', '40', '--json', '--out', out);
+    expect(r.code, r.stderr).toBe(0);
+    const json = JSON.parse(r.stdout);
+    expect(json.steps).toBe(40);
+    expect(json.zeroShot).toBeGreaterThan(20);
+    expect(json.after).toBeGreaterThanOrEqual(0);
+    expect(json.bp).toBeNull();
+    expect(json.sramPeak).toBe(json.memory.ff.sramPeak);
+    expect(json.sramPeak).toBeLessThanOrEqual(256 * 1024);
+    expect(existsSync(join(out, 'model.lmdl'))).toBe(true);
+    expect(JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')).after).toBe(json.after);
+  });
+
+  it('a budget too small exits with status 2 and the budget error, before training', () => {
+    const r = lastmile('adapt', '--device', '32k/1m', '--steps', '5', '--no-baseline', '--quiet', '--out', mkdtempSync(join(tmpdir(), 'lastmile-cli-')));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/does not fit the device: SRAM needs \d+ B .* but 32768 B/);
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  it('a corrupt model file exits with status 2 and a clear message', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lastmile-cli-'));
+    const bytes = readFileSync('models/mnist-cnn-digits04.lmdl');
+    bytes[200] ^= 0xff;
+    writeFileSync(join(dir, 'bad.lmdl'), bytes);
+    const r = lastmile('adapt', '--model', join(dir, 'bad.lmdl'), '--steps', '5', '--out', dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/checksum mismatch.*corrupt/);
+  });
+
+  it('memory --json reports every mode with {sramPeak, flash, fits}', () => {
+    const r = lastmile('memory', '--model', 'ds-cnn', '--device', 'nrf52840', '--json');
+    expect(r.code).toBe(0);
+    const json = JSON.parse(r.stdout);
+    expect(json.model).toBe('ds-cnn');
+    expect(json.device.sramBytes).toBe(262144);
+    for (const mode of ['infer', 'ff', 'bp']) {
+      expect(json.modes[mode]).toMatchObject({ sramPeak: expect.any(Number), flash: expect.any(Number), fits: expect.any(Boolean) });
+    }
+  });
+
+  it('unknown presets and bad options are user errors, not crashes', () => {
+    expect(lastmile('memory', '--device', 'nrf99999').code).toBe(2);
+    expect(lastmile('adapt', '--precision', '4w4a', '--out', mkdtempSync(join(tmpdir(), 'lastmile-cli-'))).code).toBe(2);
+  });
+});
