@@ -45,6 +45,8 @@ export interface AdaptOptions {
   build?: BuildFlavor | 'auto';
   profile?: boolean;
   onStep?: (r: StepResult, total: number) => void;
+  /** Called once the memory plans are known, before the budget check and any training. */
+  onPlan?: (memory: AdaptResult['memory']) => void;
 }
 
 export interface ModeMemory {
@@ -97,6 +99,7 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
   const inferPlan = QuantizedSession.plan(quantized, { batch: micro });
   const bpPlan = BackpropSession.plan(proto, { batch: micro, trainable: new Set(trainable), optimizer: BP_OPTIMIZER(1e-3) });
   const memory = { ff: modeMemory(ffPlan, o.device), bp: modeMemory(bpPlan, o.device), infer: modeMemory(inferPlan, o.device) };
+  o.onPlan?.(memory);
   // Refuses (BudgetError naming region, need and budget) before any device memory is touched.
   QuantizedSession.checkFits(ffPlan, o.device, `QZO-FF ${precision} training of '${quantized.architecture.name}' (micro-batch ${micro}, ${trainable.length} trainable layers)`);
 

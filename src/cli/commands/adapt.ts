@@ -99,11 +99,21 @@ Examples:
         backbone, support: episode.support, query: episode.query, device, precision, selection,
         epsilon: num(opts.eps, 'eps'), directions: num(opts.m, 'm', { integer: true, min: 1 }), dist: opts.dist as 'gaussian', lr: num(opts.lr, 'lr'),
         schedule: parseSchedule(opts.schedule), steps, microBatch: num(opts.microBatch, 'micro-batch', { integer: true, min: 1 }), seed, baseline: opts.baseline, build, profile: opts.profile,
+        onPlan: (m) => {
+          say('');
+          say(`memory plan (micro-batch ${Math.min(num(opts.microBatch, 'micro-batch'), episode.support.labels.length)}, train ${selectionLabel(selection)}) on ${device.name}: ${kib(device.sramBytes)} SRAM, ${kib(device.flashBytes)} flash`);
+          say(table([
+            ['mode', 'SRAM peak', 'flash', 'fits'],
+            [`inference ${precision}`, kib(m.infer.sramPeak), kib(m.infer.flash), m.infer.fits ? 'yes' : 'NO'],
+            [`QZO-FF ${precision}`, kib(m.ff.sramPeak), kib(m.ff.flash), m.ff.fits ? 'yes' : 'NO'],
+            ['backprop f32 (Adam)', kib(m.bp.sramPeak), kib(m.bp.flash), m.bp.fits ? 'yes' : 'NO'],
+          ], ['l', 'r', 'r', 'l']));
+          say(`backprop would need ${(m.bp.sramPeak / m.ff.sramPeak).toFixed(1)}× the SRAM of QZO-FF`);
+        },
         onStep: (r, total) => {
           if (!bar) return;
           const rate = (r.step / ((performance.now() - tTrain) / 1000)).toFixed(1);
           if (!barStarted) {
-            say('');
             bar.start(total, 0, { loss: '—', rate: '—' });
             barStarted = true;
           }
@@ -112,16 +122,8 @@ Examples:
       });
       bar?.stop();
       const m = result.memory;
-      if (!bar) say('');
-      say(`memory plan (micro-batch ${result.config.microBatch}, train ${selectionLabel(selection)}) on ${device.name}: ${kib(device.sramBytes)} SRAM, ${kib(device.flashBytes)} flash`);
-      say(table([
-        ['mode', 'SRAM peak', 'flash', 'fits'],
-        [`inference ${precision}`, kib(m.infer.sramPeak), kib(m.infer.flash), m.infer.fits ? 'yes' : 'NO'],
-        [`QZO-FF ${precision}`, kib(m.ff.sramPeak), kib(m.ff.flash), m.ff.fits ? 'yes' : 'NO'],
-        ['backprop f32 (Adam)', kib(m.bp.sramPeak), kib(m.bp.flash), m.bp.fits ? 'yes' : 'NO'],
-      ], ['l', 'r', 'r', 'l']));
-      say(`measured QZO-FF SRAM high-water mark: ${kib(result.sramPeak)} (${result.sramPeak} B) · backprop would need ${(m.bp.sramPeak / m.ff.sramPeak).toFixed(1)}× the SRAM`);
       say('');
+      say(`measured QZO-FF SRAM high-water mark: ${kib(result.sramPeak)} (${result.sramPeak} B) · flash ${kib(result.flash)}`);
       say(`accuracy on ${episode.query.labels.length} held-out query images`);
       say(table([
         ['zero-shot (prototype head)', pct(result.zeroShot), ''],

@@ -1,0 +1,148 @@
+// Host side of qs8 Conv2D (TFLite Micro Conv2D semantics, NHWC input, OHWI weights, no
+// dilation): TFLite's 'same'/'valid' geometry, validation, scratch sizing, and the call to the
+// device's conv2d_qs8, which runs the GEMM micro-kernel over im2col tiles of 4 output pixels.
+import type { Arena, DeviceBuffer } from '../runtime/arena.js';
+import { checkBuffer } from '../runtime/arena.js';
+import { ConfigError, ShapeError } from '../errors.js';
+import type { PreparedRequant } from './requant.js';
+import { perturbArgs, type PerturbSpec } from './perturb-spec.js';
+import { requireInt } from './validate.js';
+import {
+  GEMM_MR, MAX_DIM, gemmCoreScratchBytes, packedBudgetOf, packedChunkPanels, requantArgs, requireDisjoint, requireScratch,
+  requireWeightBits, requireZeroPoint, type Span,
+} from './gemm.js';
+
+export interface Conv2DParams {
+  batch: number;
+  inHeight: number;
+  inWidth: number;
+  inChannels: number;
+  outChannels: number;
+  kernelHeight: number;
+  kernelWidth: number;
+  strideHeight: number;
+  strideWidth: number;
+  padding: 'same' | 'valid';
+  weightBits: 8 | 16;
+  inputZeroPoint: number;
+  perturb?: PerturbSpec;
+  /** As FullyConnectedParams.packedWeightBudget; a conv re-gathers its im2col rows per chunk. */
+  packedWeightBudget?: number;
+}
+
+interface ConvGeometry {
+  outHeight: number;
+  outWidth: number;
+  padTop: number;
+  padLeft: number;
+  /** GEMM depth: kernelHeight·kernelWidth·inChannels. */
+  k: number;
+}
+
+/** TFLite's rule for one spatial axis. */
+function axis(inSize: number, kernel: number, stride: number, padding: 'same' | 'valid'): { out: number; padBefore: number } {
+  const out = padding === 'same' ? Math.ceil(inSize / stride) : Math.floor((inSize - kernel) / stride) + 1;
+  const padTotal = Math.max((out - 1) * stride + kernel - inSize, 0);
+  return { out, padBefore: padding === 'same' ? Math.floor(padTotal / 2) : 0 };
+}
+
+function geometry(p: Conv2DParams): ConvGeometry {
+  requireInt(p.batch, 'conv2d: batch', 1, MAX_DIM);
+  requireInt(p.inHeight, 'conv2d: inHeight', 1, MAX_DIM);
+  requireInt(p.inWidth, 'conv2d: inWidth', 1, MAX_DIM);
+  requireInt(p.inChannels, 'conv2d: inChannels', 1, MAX_DIM);
+  requireInt(p.outChannels, 'conv2d: outChannels', 1, MAX_DIM);
+  requireInt(p.kernelHeight, 'conv2d: kernelHeight', 1, 4096);
+  requireInt(p.kernelWidth, 'conv2d: kernelWidth', 1, 4096);
+  requireInt(p.strideHeight, 'conv2d: strideHeight', 1, 4096);
+  requireInt(p.strideWidth, 'conv2d: strideWidth', 1, 4096);
+  if (p.padding !== 'same' && p.padding !== 'valid') {
+    throw new ConfigError(`conv2d: padding must be 'same' or 'valid', got '${String(p.padding)}'`);
+  }
+  requireWeightBits(p.weightBits, 'conv2d');
+  requireZeroPoint(p.inputZeroPoint, 'conv2d');
+  packedBudgetOf(p, 'conv2d');
+  if (p.padding === 'valid' && (p.kernelHeight > p.inHeight || p.kernelWidth > p.inWidth)) {
+    throw new ShapeError(
+      `conv2d: a ${p.kernelHeight}×${p.kernelWidth} kernel does not fit a ${p.inHeight}×${p.inWidth} input with 'valid' padding; ` +
+        "use 'same' padding or a smaller kernel",
+    );
+  }
+  const k = p.kernelHeight * p.kernelWidth * p.inChannels;
+  requireInt(k, 'conv2d: kernelHeight·kernelWidth·inChannels', 1, MAX_DIM);
+  const h = axis(p.inHeight, p.kernelHeight, p.strideHeight, p.padding);
+  const w = axis(p.inWidth, p.kernelWidth, p.strideWidth, p.padding);
+  return { outHeight: h.out, outWidth: w.out, padTop: h.padBefore, padLeft: w.padBefore, k };
+}
+
+export function conv2dOutputShape(p: Conv2DParams): { height: number; width: number } {
+  const g = geometry(p);
+  return { height: g.outHeight, width: g.outWidth };
+}
+
+/** im2col row stride on the device (assembly/conv.ts im2colRowStride). */
+function im2colRowStride(k: number): number {
+  return Math.ceil(k / 16) * 16 + 16;
+}
+
+/**
+ * Scratch the kernel needs: one chunk of packed weight panels, one activation tile and, for
+ * kernels larger than 1×1, a 4-row im2col tile. Independent of batch and image size.
+ */
+export function conv2dScratchBytes(p: Conv2DParams): number {
+  const g = geometry(p);
+  const direct = p.kernelHeight === 1 && p.kernelWidth === 1;
+  return gemmCoreScratchBytes(g.k, p.outChannels, packedBudgetOf(p, 'conv2d')) + (direct ? 0 : GEMM_MR * im2colRowStride(g.k));
+}
+
+/**
+ * output[b][oy][ox][o] = requant(bias[o] + Σ_{ky,kx,c} (x[b][iy][ix][c] − zin)·w[o][ky][kx][c]),
+ * padded taps contributing 0. Weights OHWI int8/int16 are never written; with p.perturb the
+ * element with flat OHWI index i is perturbed on the fly while packing.
+ */
+export function conv2d(
+  arena: Arena,
+  input: DeviceBuffer,
+  weights: DeviceBuffer,
+  bias: DeviceBuffer | null,
+  output: DeviceBuffer,
+  p: Conv2DParams,
+  requant: PreparedRequant,
+  scratch: DeviceBuffer | null,
+): void {
+  const g = geometry(p);
+  if (!requant) throw new ConfigError('conv2d: a prepared requantization is required (int8 output); use prepareRequant');
+  const device = arena.device;
+  const inBytes = p.batch * p.inHeight * p.inWidth * p.inChannels;
+  const wBytes = p.outChannels * g.k * (p.weightBits / 8);
+  const outBytes = p.batch * g.outHeight * g.outWidth * p.outChannels;
+  checkBuffer(device, input, inBytes, 'conv2d input');
+  checkBuffer(device, weights, wBytes, 'conv2d weights');
+  if (bias !== null) checkBuffer(device, bias, p.outChannels * 4, 'conv2d bias');
+  checkBuffer(device, output, outBytes, 'conv2d output');
+  const needed = conv2dScratchBytes(p);
+  const scratchOffset = requireScratch(arena, scratch, needed, 'conv2dScratchBytes', 'conv2d');
+  const q = requantArgs(arena, requant, p.outChannels, 'conv2d');
+  const perturb = perturbArgs(p.perturb, p.weightBits);
+
+  const count = requant.perChannel ? p.outChannels : 1;
+  const reads: Span[] = [
+    { buffer: input, bytes: inBytes, what: 'input' },
+    { buffer: weights, bytes: wBytes, what: 'weights' },
+    { buffer: requant.multiplier, bytes: count * 4, what: 'requant multipliers' },
+    { buffer: requant.shift, bytes: count * 4, what: 'requant shifts' },
+  ];
+  if (bias !== null) reads.push({ buffer: bias, bytes: p.outChannels * 4, what: 'bias' });
+  const scratchSpan: Span = { buffer: scratch!, bytes: needed, what: 'scratch' };
+  requireDisjoint({ buffer: output, bytes: outBytes, what: 'output' }, [...reads, scratchSpan]);
+  requireDisjoint(scratchSpan, reads);
+
+  device.kernel('conv2d_qs8')(
+    input.offset, weights.offset, bias === null ? 0 : bias.offset, output.offset, scratchOffset,
+    p.batch, p.inHeight, p.inWidth, p.inChannels, p.outChannels, p.kernelHeight, p.kernelWidth,
+    p.strideHeight, p.strideWidth, g.padTop, g.padLeft, g.outHeight, g.outWidth,
+    p.weightBits, p.inputZeroPoint, packedChunkPanels(g.k, p.outChannels, packedBudgetOf(p, 'conv2d')),
+    ...q,
+    ...perturb,
+  );
+}

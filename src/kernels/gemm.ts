@@ -1,0 +1,210 @@
+// Host side of the qs8 GEMM (TFLite Micro FullyConnected semantics): validates shapes, zero
+// points and buffers, sizes the scratch the device packs weights into, and calls the device's
+// fully_connected_qs8. The packed layout (assembly/gemm.ts) fixes the sizes below; conv.ts
+// shares them because Conv2D runs on the same packed panels and micro-kernel.
+import type { Arena, DeviceBuffer } from '../runtime/arena.js';
+import { checkBuffer } from '../runtime/arena.js';
+import { ConfigError, ShapeError } from '../errors.js';
+import { checkPrepared, type PreparedRequant } from './requant.js';
+import { perturbArgs, type PerturbSpec } from './perturb-spec.js';
+import { requireInt } from './validate.js';
+
+export interface FullyConnectedParams {
+  /** M: rows of input (and output). */
+  batch: number;
+  /** K. */
+  inFeatures: number;
+  /** N. */
+  outFeatures: number;
+  weightBits: 8 | 16;
+  inputZeroPoint: number;
+  perturb?: PerturbSpec;
+  /**
+   * Most bytes of packed weights the kernel holds at once (default PACKED_WEIGHT_BUDGET_BYTES).
+   * A smaller budget shrinks scratch; the layer is then packed in column chunks and the
+   * activations are re-read once per chunk. At least one 8-column panel is always held.
+   */
+  packedWeightBudget?: number;
+}
+
+/** Rows and columns of the device micro-kernel's register tile. */
+export const GEMM_MR = 4;
+export const GEMM_NR = 8;
+const PANEL_HEADER_BYTES = 256;
+/**
+ * Default for packedWeightBudget. Layers whose packed form is larger are packed in chunks of
+ * columns, each reused for all rows; the activations are then re-read (and for conv re-gathered)
+ * once per chunk. 128 KiB holds every MLPerf Tiny ResNet-8 / DS-CNN layer in one chunk;
+ * bench/gemm-tune.ts measures the cost of smaller budgets (docs/KERNELS.md).
+ */
+export const PACKED_WEIGHT_BUDGET_BYTES = 128 * 1024;
+/** Largest budget accepted: 1 GiB, the most device memory there can be. */
+const MAX_BUDGET = 2 ** 30;
+/** Upper bound for any one dimension, so every device-side index fits comfortably in 32 bits. */
+export const MAX_DIM = 1 << 24;
+
+/** Bytes of one packed panel of GEMM_NR columns: header + K padded to even, as int16 pairs. */
+export function packedPanelBytes(k: number): number {
+  return PANEL_HEADER_BYTES + Math.ceil(k / 2) * 2 * GEMM_NR * 2;
+}
+
+/** Panels packed per chunk: as many as the budget allows, split evenly across chunks. */
+export function packedChunkPanels(k: number, n: number, budget = PACKED_WEIGHT_BUDGET_BYTES): number {
+  const total = Math.ceil(n / GEMM_NR);
+  const fit = Math.max(1, Math.floor(budget / packedPanelBytes(k)));
+  const chunks = Math.ceil(total / fit);
+  return Math.ceil(total / chunks);
+}
+
+/** Packed weight chunk + one activation tile (GEMM_MR rows of K padded to even, int16). */
+export function gemmCoreScratchBytes(k: number, n: number, budget = PACKED_WEIGHT_BUDGET_BYTES): number {
+  return packedChunkPanels(k, n, budget) * packedPanelBytes(k) + Math.ceil(k / 2) * 2 * GEMM_MR * 2;
+}
+
+/** The packing budget a call uses, checked. */
+export function packedBudgetOf(p: { packedWeightBudget?: number }, what: string): number {
+  const budget = p.packedWeightBudget ?? PACKED_WEIGHT_BUDGET_BYTES;
+  if (!Number.isInteger(budget) || budget < 0 || budget > MAX_BUDGET) {
+    throw new ConfigError(`${what}: packedWeightBudget must be an integer number of bytes in [0, 2^30], got ${budget}`);
+  }
+  return budget;
+}
+
+/**
+ * Batches up to this size take the device's GEMV path (assembly/gemm_gemv.ts): it reads the
+ * stored weights in place, because packing costs more than the multiply when each weight is used
+ * once or twice. bench/gemm-tune.ts measured the crossover.
+ */
+export const GEMV_MAX_BATCH = 2;
+
+/** GEMV scratch: 2 centered activation rows + 4 perturbed weight rows, K padded to 8, int16. */
+function gemvScratchBytes(k: number): number {
+  return 6 * Math.ceil(k / 8) * 8 * 2;
+}
+
+export function requireWeightBits(bits: number, what: string): void {
+  if (bits !== 8 && bits !== 16) {
+    throw new ConfigError(`${what}: weightBits must be 8 or 16, got ${bits}; 16w8a is the paper's default`);
+  }
+}
+
+export function requireZeroPoint(zp: number, what: string): void {
+  if (!Number.isInteger(zp) || zp < -128 || zp > 127) {
+    throw new ConfigError(`${what}: input zero point must be an integer in [-128, 127] (int8 activations), got ${zp}`);
+  }
+}
+
+/** A span of device memory a kernel reads or writes, for overlap checks. */
+export interface Span {
+  buffer: DeviceBuffer;
+  bytes: number;
+  what: string;
+}
+
+/** Throws if `written` overlaps any of `others`: the kernel would read what it already overwrote. */
+export function requireDisjoint(written: Span, others: Span[]): void {
+  const a0 = written.buffer.offset;
+  const a1 = a0 + written.bytes;
+  for (const o of others) {
+    const b0 = o.buffer.offset;
+    const b1 = b0 + o.bytes;
+    if (a0 < b1 && b0 < a1) {
+      throw new ShapeError(
+        `${written.what} '${written.buffer.name}' overlaps ${o.what} '${o.buffer.name}' ([${a0}, ${a1}) vs [${b0}, ${b1})); ` +
+          'kernels do not work in place: pass separate buffers',
+      );
+    }
+  }
+}
+
+/** Checks the prepared requant and returns the device arguments for it (or for int32 output). */
+export function requantArgs(arena: Arena, requant: PreparedRequant | null, channels: number, what: string): number[] {
+  if (requant === null) return [0, 0, 0, 0, -128, 127];
+  checkPrepared(requant, channels, what);
+  const count = requant.perChannel ? channels : 1;
+  checkBuffer(arena.device, requant.multiplier, count * 4, `${what} requant multipliers`);
+  checkBuffer(arena.device, requant.shift, count * 4, `${what} requant shifts`);
+  return [requant.multiplier.offset, requant.shift.offset, requant.perChannel ? 1 : 0, requant.outZeroPoint, requant.actMin, requant.actMax];
+}
+
+/** Checks the scratch buffer against the size the kernel needs; returns its offset. */
+export function requireScratch(arena: Arena, scratch: DeviceBuffer | null, needed: number, sizeFn: string, what: string): number {
+  if (scratch === null || scratch === undefined) {
+    throw new ShapeError(`${what}: needs ${needed} B of scratch but got null; allocate ${sizeFn}(params) bytes and pass them in`);
+  }
+  if (scratch.bytes < needed) {
+    throw new ShapeError(`${what}: scratch '${scratch.name}' holds ${scratch.bytes} B but ${needed} B are needed; allocate ${sizeFn}(params) bytes`);
+  }
+  checkBuffer(arena.device, scratch, needed, `${what} scratch`);
+  return scratch.offset;
+}
+
+function validateParams(p: FullyConnectedParams): void {
+  requireInt(p.batch, 'fullyConnected: batch', 1, MAX_DIM);
+  requireInt(p.inFeatures, 'fullyConnected: inFeatures', 1, MAX_DIM);
+  requireInt(p.outFeatures, 'fullyConnected: outFeatures', 1, MAX_DIM);
+  requireWeightBits(p.weightBits, 'fullyConnected');
+  requireZeroPoint(p.inputZeroPoint, 'fullyConnected');
+  packedBudgetOf(p, 'fullyConnected');
+}
+
+/**
+ * Scratch the kernel needs: one chunk of packed weight panels and one activation tile. It does
+ * not depend on the batch or on p.perturb (the small-batch path needs less), so one plan fits
+ * every call on a layer.
+ */
+export function fullyConnectedScratchBytes(p: FullyConnectedParams): number {
+  validateParams(p);
+  return Math.max(gemmCoreScratchBytes(p.inFeatures, p.outFeatures, packedBudgetOf(p, 'fullyConnected')), gemvScratchBytes(p.inFeatures));
+}
+
+/**
+ * output[m][n] = requant(bias[n] + Σ_k (input[m][k] − zin)·w[n][k]) as int8, or the int32
+ * accumulators (wrapping) when requant is null. Weights are [N][K] int8 or int16, never written;
+ * with p.perturb they are perturbed on the fly while packing.
+ */
+export function fullyConnected(
+  arena: Arena,
+  input: DeviceBuffer,
+  weights: DeviceBuffer,
+  bias: DeviceBuffer | null,
+  output: DeviceBuffer,
+  p: FullyConnectedParams,
+  requant: PreparedRequant | null,
+  scratch: DeviceBuffer | null,
+): void {
+  validateParams(p);
+  const { batch: m, inFeatures: k, outFeatures: n, weightBits } = p;
+  const device = arena.device;
+  const wBytes = n * k * (weightBits / 8);
+  const outBytes = m * n * (requant === null ? 4 : 1);
+  checkBuffer(device, input, m * k, 'fullyConnected input');
+  checkBuffer(device, weights, wBytes, 'fullyConnected weights');
+  if (bias !== null) checkBuffer(device, bias, n * 4, 'fullyConnected bias');
+  checkBuffer(device, output, outBytes, 'fullyConnected output');
+  const needed = fullyConnectedScratchBytes(p);
+  const scratchOffset = requireScratch(arena, scratch, needed, 'fullyConnectedScratchBytes', 'fullyConnected');
+  const q = requantArgs(arena, requant, n, 'fullyConnected');
+  const perturb = perturbArgs(p.perturb, weightBits);
+
+  const reads: Span[] = [
+    { buffer: input, bytes: m * k, what: 'input' },
+    { buffer: weights, bytes: wBytes, what: 'weights' },
+  ];
+  if (bias !== null) reads.push({ buffer: bias, bytes: n * 4, what: 'bias' });
+  if (requant !== null) {
+    const count = requant.perChannel ? n : 1;
+    reads.push({ buffer: requant.multiplier, bytes: count * 4, what: 'requant multipliers' });
+    reads.push({ buffer: requant.shift, bytes: count * 4, what: 'requant shifts' });
+  }
+  const scratchSpan: Span = { buffer: scratch!, bytes: needed, what: 'scratch' };
+  requireDisjoint({ buffer: output, bytes: outBytes, what: 'output' }, [...reads, scratchSpan]);
+  requireDisjoint(scratchSpan, reads);
+
+  device.kernel('fully_connected_qs8')(
+    input.offset, weights.offset, bias === null ? 0 : bias.offset, output.offset, scratchOffset,
+    m, k, n, weightBits, p.inputZeroPoint, packedChunkPanels(k, n, packedBudgetOf(p, 'fullyConnected')), m <= GEMV_MAX_BATCH ? 1 : 0,
+    requant === null ? 1 : 0, ...q,
+    ...perturb,
+  );
+}
