@@ -6,6 +6,7 @@ import { checkBuffer } from '../runtime/arena.js';
 import { ConfigError, ShapeError } from '../errors.js';
 import type { PreparedRequant } from './requant.js';
 import { perturbArgs, type PerturbSpec } from './perturb-spec.js';
+import { requireIndexRange } from './rng.js';
 import { requireInt } from './validate.js';
 import {
   GEMM_MR, MAX_DIM, gemmCoreScratchBytes, packedBudgetOf, packedChunkPanels, requantArgs, requireDisjoint, requireScratch,
@@ -124,6 +125,7 @@ export function conv2d(
   const scratchOffset = requireScratch(arena, scratch, needed, 'conv2dScratchBytes', 'conv2d');
   const q = requantArgs(arena, requant, p.outChannels, 'conv2d');
   const perturb = perturbArgs(p.perturb, p.weightBits);
+  if (p.perturb) requireIndexRange(p.perturb.start, p.outChannels * g.k, 'conv2d perturbation');
 
   const count = requant.perChannel ? p.outChannels : 1;
   const reads: Span[] = [

@@ -7,6 +7,7 @@ import { checkBuffer } from '../runtime/arena.js';
 import { ConfigError, ShapeError } from '../errors.js';
 import { checkPrepared, type PreparedRequant } from './requant.js';
 import { perturbArgs, type PerturbSpec } from './perturb-spec.js';
+import { requireIndexRange } from './rng.js';
 import { requireInt } from './validate.js';
 
 export interface FullyConnectedParams {
@@ -73,9 +74,12 @@ export function packedBudgetOf(p: { packedWeightBudget?: number }, what: string)
 /**
  * Batches up to this size take the device's GEMV path (assembly/gemm_gemv.ts): it reads the
  * stored weights in place, because packing costs more than the multiply when each weight is used
- * once or twice. bench/gemm-tune.ts measured the crossover.
+ * only a few times. It handles rows in pairs and perturbs weights once per pair, so a perturbed
+ * call switches to packing (which perturbs each weight once) above 2 rows. bench/gemm-tune.ts
+ * measured the crossovers.
  */
-export const GEMV_MAX_BATCH = 2;
+export const GEMV_MAX_BATCH = 4;
+export const GEMV_MAX_BATCH_PERTURBED = 2;
 
 /** GEMV scratch: 2 centered activation rows + 4 perturbed weight rows, K padded to 8, int16. */
 function gemvScratchBytes(k: number): number {
@@ -186,6 +190,7 @@ export function fullyConnected(
   const scratchOffset = requireScratch(arena, scratch, needed, 'fullyConnectedScratchBytes', 'fullyConnected');
   const q = requantArgs(arena, requant, n, 'fullyConnected');
   const perturb = perturbArgs(p.perturb, weightBits);
+  if (p.perturb) requireIndexRange(p.perturb.start, n * k, 'fullyConnected perturbation');
 
   const reads: Span[] = [
     { buffer: input, bytes: m * k, what: 'input' },
@@ -203,7 +208,7 @@ export function fullyConnected(
 
   device.kernel('fully_connected_qs8')(
     input.offset, weights.offset, bias === null ? 0 : bias.offset, output.offset, scratchOffset,
-    m, k, n, weightBits, p.inputZeroPoint, packedChunkPanels(k, n, packedBudgetOf(p, 'fullyConnected')), m <= GEMV_MAX_BATCH ? 1 : 0,
+    m, k, n, weightBits, p.inputZeroPoint, packedChunkPanels(k, n, packedBudgetOf(p, 'fullyConnected')), m <= (p.perturb ? GEMV_MAX_BATCH_PERTURBED : GEMV_MAX_BATCH) ? 1 : 0,
     requant === null ? 1 : 0, ...q,
     ...perturb,
   );

@@ -1,0 +1,138 @@
+// qs8 Conv2D (NHWC int8 input, OHWI int8/int16 weights, no dilation) as a GEMM: each output
+// pixel is a row of K = kH·kW·inC values, and OHWI weights already are the [outC][K] matrix the
+// GEMM packs, so the flat OHWI index is the GEMM's n·K + k (which is what perturbation keys on).
+//
+// Rows are gathered 4 output pixels at a time (one activation tile): a 1×1 kernel reads its
+// pixels straight from the input (a 1×1 window never pads, at any stride); larger kernels copy
+// the window into a 4-row im2col tile first, filling padded taps with the input zero point so
+// they contribute exactly 0. Scratch therefore stays bounded by the packed weight chunk plus
+// 4 rows, independent of the image size and batch.
+import {
+  GEMM_MR, panelBytes, activationTileBytes, packWeightPanels, packActivationTile, gemmTileAcrossPanels,
+} from './gemm';
+
+/** im2col row stride: K rounded up to 16 plus 16 bytes that absorb the SIMD copy overrun. */
+// @ts-ignore: decorator
+@inline export function im2colRowStride(K: i32): usize {
+  return ((<usize>K + 15) & ~(<usize>15)) + 16;
+}
+
+/** Copies n bytes; the SIMD build may write up to 15 bytes past dst + n and read past src + n. */
+// @ts-ignore: decorator
+@inline function copyWithOverrun(dst: usize, src: usize, n: i32): void {
+  if (ASC_FEATURE_SIMD) {
+    for (let i = 0; i < n; i += 16) v128.store(dst + <usize>i, v128.load(src + <usize>i));
+  } else {
+    memory.copy(dst, src, <usize>n);
+  }
+}
+
+/** Fills n bytes with value; the SIMD build may write up to 15 bytes past dst + n. */
+// @ts-ignore: decorator
+@inline function fillWithOverrun(dst: usize, value: i32, n: i32): void {
+  if (ASC_FEATURE_SIMD) {
+    const v = i8x16.splat(<i8>value);
+    for (let i = 0; i < n; i += 16) v128.store(dst + <usize>i, v);
+  } else {
+    memory.fill(dst, <u8>value, <usize>n);
+  }
+}
+
+/**
+ * Writes the K = kH·kW·inC window of output pixel (b, oy, ox) to dst in (ky, kx, c) order.
+ * Segments are written left to right, so each overrun is overwritten by the next segment and
+ * the last one lands in the row's slack.
+ */
+function im2colRow(
+  input: usize, dst: usize, b: i32, oy: i32, ox: i32,
+  inH: i32, inW: i32, inC: i32, kH: i32, kW: i32, strideH: i32, strideW: i32, padTop: i32, padLeft: i32, zin: i32,
+): void {
+  const iy0 = oy * strideH - padTop;
+  const ix0 = ox * strideW - padLeft;
+  const kxBegin = max<i32>(0, -ix0);
+  const kxEnd = min<i32>(kW, inW - ix0);
+  const tapRow = kW * inC;
+  for (let ky = 0; ky < kH; ky++) {
+    const iy = iy0 + ky;
+    const at = dst + <usize>(ky * tapRow);
+    if (iy < 0 || iy >= inH || kxBegin >= kxEnd) {
+      fillWithOverrun(at, zin, tapRow);
+      continue;
+    }
+    const before = kxBegin * inC;
+    const inside = (kxEnd - kxBegin) * inC;
+    if (before > 0) fillWithOverrun(at, zin, before);
+    const src = input + <usize>(((b * inH + iy) * inW + ix0 + kxBegin) * inC);
+    copyWithOverrun(at + <usize>before, src, inside);
+    const after = tapRow - before - inside;
+    if (after > 0) fillWithOverrun(at + <usize>(before + inside), zin, after);
+  }
+}
+
+/**
+ * Conv2D: output[b][oy][ox][o] = requant(bias[o] + Σ (x − zin)·w[o][ky][kx][c]) as int8, with
+ * padTop/padLeft already derived by the host from TFLite's 'same'/'valid' rules.
+ * Scratch layout: chunkPanels packed panels, one activation tile, then (kernels larger than 1×1)
+ * 4 im2col rows of im2colRowStride(K) bytes. Host validates everything.
+ */
+export function conv2d_qs8(
+  input: usize, weights: usize, bias: usize, output: usize, scratch: usize,
+  batch: i32, inH: i32, inW: i32, inC: i32, outC: i32, kH: i32, kW: i32, strideH: i32, strideW: i32,
+  padTop: i32, padLeft: i32, outH: i32, outW: i32, weightBits: i32, zin: i32, chunkPanels: i32,
+  multPtr: usize, shiftPtr: usize, perChannel: i32, outZp: i32, actMin: i32, actMax: i32,
+  perturbEnabled: i32, key: u32, start: u32, dist: i32, signedEps: i32, oneQ: i32, mult: i32, shift: i32,
+): void {
+  const K = kH * kW * inC;
+  const kPairs = (K + 1) >> 1;
+  const totalPanels = (outC + 7) >> 3;
+  const aTile = scratch + <usize>chunkPanels * panelBytes(kPairs);
+  const im2col = aTile + activationTileBytes(kPairs);
+  const rowStride = im2colRowStride(K);
+  const direct = kH == 1 && kW == 1;
+  const M = batch * outH * outW;
+  for (let panel0 = 0; panel0 < totalPanels; panel0 += chunkPanels) {
+    const count = min<i32>(chunkPanels, totalPanels - panel0);
+    packWeightPanels(
+      weights, weightBits, K, outC, panel0, count, scratch, bias, zin, multPtr, shiftPtr, 1, perChannel,
+      perturbEnabled, key, start, dist, signedEps, oneQ, mult, shift,
+    );
+    const n0 = panel0 << 3;
+    // Output pixel (b, oy, ox) of the next row, advanced row by row (no divisions).
+    let b = 0;
+    let oy = 0;
+    let ox = 0;
+    for (let m0 = 0; m0 < M; m0 += GEMM_MR) {
+      const rows = min<i32>(GEMM_MR, M - m0);
+      let r0: usize = 0;
+      let r1: usize = 0;
+      let r2: usize = 0;
+      let r3: usize = 0;
+      for (let i = 0; i < rows; i++) {
+        let row: usize;
+        if (direct) {
+          row = input + <usize>(((b * inH + oy * strideH) * inW + ox * strideW) * inC);
+        } else {
+          row = im2col + <usize>i * rowStride;
+          im2colRow(input, row, b, oy, ox, inH, inW, inC, kH, kW, strideH, strideW, padTop, padLeft, zin);
+        }
+        if (i == 0) r0 = row;
+        else if (i == 1) r1 = row;
+        else if (i == 2) r2 = row;
+        else r3 = row;
+        if (++ox == outW) {
+          ox = 0;
+          if (++oy == outH) {
+            oy = 0;
+            b++;
+          }
+        }
+      }
+      if (rows < 2) r1 = r0;
+      if (rows < 3) r2 = r0;
+      if (rows < 4) r3 = r0;
+      packActivationTile(r0, r1, r2, r3, K, aTile);
+      const dst = output + <usize>m0 * <usize>outC + <usize>n0;
+      gemmTileAcrossPanels(aTile, scratch, count, kPairs, outC, n0, dst, <usize>outC, rows, 0, perChannel, outZp, actMin, actMax);
+    }
+  }
+}

@@ -1,0 +1,549 @@
+// qs8 GEMM with int16 weights: acc[m][n] = bias[n] + Σ_k (x[m][k] − zin) · w[n][k], int32 wrapping,
+// then TFLM requantization to int8 (or the raw accumulators). Shared by fully connected and conv.
+//
+// Micro-kernel "4x8c2 dot16": 4 rows × 8 columns, K consumed two at a time. A packed weight panel
+// holds, for each pair of k, the 8 columns' (w[k], w[k+1]) as int16 pairs (two v128); a packed
+// activation tile holds, for each pair of k, the 4 rows' (x[k], x[k+1]). One i32x4.dot_i16x8_s of
+// a broadcast activation pair with a weight vector then adds x·w for 4 columns straight into the
+// accumulators, so there is no horizontal reduction and the 8 accumulators, 2 weight vectors and
+// one activation splat fit x86's 16 XMM registers. Both widths of weights are widened to int16
+// while packing, so w8 and w16 share this one loop; K is padded to even with zero weights.
+//
+// The zero point is folded into the packed bias: Σ(x − zin)·w = Σx·w − zin·Σw, exact modulo 2^32,
+// so activations stay raw int8 values and padded K positions need no special value.
+//
+// Every build computes the same integers (exact int32 arithmetic, wrapping), so scalar, simd and
+// relaxed results are bit-identical; the scalar path walks the same packed layout. Batches of 1-2
+// rows skip packing altogether (assembly/gemm_gemv.ts).
+import { srdhm4, requantScalar, clampI32 } from './requant';
+import { zAt, zAt4, laneIndices4 } from './rng';
+import { perturbValue, perturbValue4, requantUniform4 } from './perturb';
+import { gemvRows } from './gemm_gemv';
+import { usesFastRequant, requantFast4, fastRequantBias, fastChannelShifts, requantChannelFast4 } from './gemm_requant';
+
+export const GEMM_MR: i32 = 4;
+export const GEMM_NR: i32 = 8;
+/**
+ * Per panel, 8 int32 lanes each: packed bias, requant multiplier, requant shift, then the
+ * shift's lane constants staged once for the per-channel epilogues (requantChannelFast4 when
+ * every shift ≤ −2, else requantStaged4).
+ */
+export const PANEL_HEADER_BYTES: i32 = 256;
+const HEADER_MULT: i32 = 32;
+const HEADER_SHIFT: i32 = 64;
+const HEADER_LEFT_POW: i32 = 96;
+const HEADER_RIGHT_POW: i32 = 128;
+const HEADER_RIGHT_MASK: i32 = 160;
+const HEADER_ROUND_HALF: i32 = 192;
+const HEADER_SCALE_POW: i32 = 224;
+
+/** Bytes of one packed panel of 8 columns for K = 2·kPairs (K padded to even). */
+// @ts-ignore: decorator
+@inline export function panelBytes(kPairs: i32): usize {
+  return <usize>PANEL_HEADER_BYTES + (<usize>kPairs << 5);
+}
+
+/** Bytes of one packed activation tile (4 rows × kPairs pairs of int16). */
+// @ts-ignore: decorator
+@inline export function activationTileBytes(kPairs: i32): usize {
+  return <usize>kPairs << 4;
+}
+
+/** Offset of weight (column j of the panel, k) in a panel body. */
+// @ts-ignore: decorator
+@inline function bodyOffset(j: i32, k: i32): usize {
+  return (<usize>(k >> 1) << 5) + (<usize>j << 2) + (<usize>(k & 1) << 1);
+}
+
+// @ts-ignore: decorator
+@inline function loadWeight(weights: usize, index: usize, weightBits: i32): i32 {
+  return weightBits == 16 ? <i32>load<i16>(weights + (index << 1)) : <i32>load<i8>(weights + index);
+}
+
+/** 4×4 transpose of 32-bit lanes: row j of the transpose goes to dst + j·stride. */
+// @ts-ignore: decorator
+@inline function storeTransposed4x4(v0: v128, v1: v128, v2: v128, v3: v128, dst: usize, stride: usize): void {
+  const t0 = v128.shuffle<i32>(v0, v1, 0, 4, 1, 5);
+  const t1 = v128.shuffle<i32>(v2, v3, 0, 4, 1, 5);
+  const t2 = v128.shuffle<i32>(v0, v1, 2, 6, 3, 7);
+  const t3 = v128.shuffle<i32>(v2, v3, 2, 6, 3, 7);
+  v128.store(dst, v128.shuffle<i32>(t0, t1, 0, 1, 4, 5));
+  v128.store(dst + stride, v128.shuffle<i32>(t0, t1, 2, 3, 6, 7));
+  v128.store(dst + stride * 2, v128.shuffle<i32>(t2, t3, 0, 1, 4, 5));
+  v128.store(dst + stride * 3, v128.shuffle<i32>(t2, t3, 2, 3, 6, 7));
+}
+
+// @ts-ignore: decorator
+@inline function loadWidened8(src: usize, weightBits: i32): v128 {
+  return weightBits == 16 ? v128.load(src) : i16x8.extend_low_i8x16_s(v128.load64_zero(src));
+}
+
+/** Body of a full panel (8 real columns), unperturbed: SIMD transpose of 8 weights per row at a time. */
+function packPanelBodySimd(weights: usize, weightBits: i32, K: i32, n0: i32, body: usize): void {
+  const esize: usize = weightBits == 16 ? 2 : 1;
+  const rowBytes = <usize>K * esize;
+  const row0 = weights + <usize>n0 * rowBytes;
+  let k = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; k + 8 <= K; k += 8) {
+      const src = row0 + <usize>k * esize;
+      const dst = body + (<usize>(k >> 1) << 5);
+      storeTransposed4x4(
+        loadWidened8(src, weightBits), loadWidened8(src + rowBytes, weightBits),
+        loadWidened8(src + rowBytes * 2, weightBits), loadWidened8(src + rowBytes * 3, weightBits), dst, 32,
+      );
+      storeTransposed4x4(
+        loadWidened8(src + rowBytes * 4, weightBits), loadWidened8(src + rowBytes * 5, weightBits),
+        loadWidened8(src + rowBytes * 6, weightBits), loadWidened8(src + rowBytes * 7, weightBits), dst + 16, 32,
+      );
+    }
+  }
+  packPanelBodyScalar(weights, weightBits, K, n0 + GEMM_NR, n0, k, body);
+}
+
+/** Body of a panel from column k0 on; columns ≥ N and k ≥ K are zero. */
+function packPanelBodyScalar(weights: usize, weightBits: i32, K: i32, N: i32, n0: i32, k0: i32, body: usize): void {
+  const kPadded = K + (K & 1);
+  for (let j = 0; j < GEMM_NR; j++) {
+    const n = n0 + j;
+    const rowIndex = <usize>n * <usize>K;
+    for (let k = k0; k < kPadded; k++) {
+      const w = n < N && k < K ? loadWeight(weights, rowIndex + <usize>k, weightBits) : 0;
+      store<i16>(body + bodyOffset(j, k), <i16>w);
+    }
+  }
+}
+
+/**
+ * Body of a panel with every weight perturbed on the fly: the stored element with flat index
+ * i = n·K + k becomes perturbValue(w, z(key, start + i)). Stored weights are only read. The SIMD
+ * build perturbs 4 consecutive k of a row at once and stores them as two int16 pairs.
+ */
+function packPanelBodyPerturbed(
+  weights: usize, weightBits: i32, K: i32, N: i32, n0: i32, body: usize,
+  key: u32, start: u32, dist: i32, signedEps: i32, oneQ: i32, mult: i32, shift: i32,
+): void {
+  const hi = weightBits == 16 ? 32767 : 127;
+  const kPadded = K + (K & 1);
+  for (let j = 0; j < GEMM_NR; j++) {
+    const n = n0 + j;
+    const rowIndex = <usize>n * <usize>K;
+    if (n >= N) {
+      for (let k = 0; k < kPadded; k++) store<i16>(body + bodyOffset(j, k), 0);
+      continue;
+    }
+    let k = 0;
+    if (ASC_FEATURE_SIMD) {
+      const key4 = i32x4.splat(<i32>key);
+      for (; k + 4 <= K; k += 4) {
+        const index = rowIndex + <usize>k;
+        const w4 = weightBits == 16
+          ? i32x4.extend_low_i16x8_s(v128.load64_zero(weights + (index << 1)))
+          : i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(weights + index)));
+        const z4 = zAt4(key4, laneIndices4(start + <u32>index), dist, oneQ);
+        const packed = i16x8.narrow_i32x4_s(perturbValue4(w4, z4, signedEps, oneQ, mult, shift, -hi, hi), w4);
+        const at = body + bodyOffset(j, k);
+        v128.store32_lane(at, packed, 0);
+        v128.store32_lane(at, packed, 1, 32);
+      }
+    }
+    for (; k < K; k++) {
+      const index = rowIndex + <usize>k;
+      const z = zAt(key, start + <u32>index, dist, oneQ);
+      const w = perturbValue(loadWeight(weights, index, weightBits), z, signedEps, oneQ, mult, shift, -hi, hi);
+      store<i16>(body + bodyOffset(j, k), <i16>w);
+    }
+    if (K & 1) store<i16>(body + bodyOffset(j, K), 0);
+  }
+}
+
+/**
+ * Panel header: bias − zin·Σw per column (Σ over the packed, possibly perturbed, weights), and
+ * the column's requant multiplier/shift so the epilogue needs one pointer. Padding columns get 0.
+ */
+function packPanelHeader(
+  panel: usize, kPairs: i32, cols: i32, n0: i32, bias: usize, zin: i32,
+  multPtr: usize, shiftPtr: usize, hasRequant: i32, perChannel: i32,
+): void {
+  const body = panel + <usize>PANEL_HEADER_BYTES;
+  let j = 0;
+  if (ASC_FEATURE_SIMD) {
+    let sumLo = i32x4.splat(0);
+    let sumHi = i32x4.splat(0);
+    for (let kp = 0; kp < kPairs; kp++) {
+      const p = body + (<usize>kp << 5);
+      sumLo = i32x4.add(sumLo, i32x4.extadd_pairwise_i16x8_s(v128.load(p)));
+      sumHi = i32x4.add(sumHi, i32x4.extadd_pairwise_i16x8_s(v128.load(p, 16)));
+    }
+    v128.store(panel, sumLo);
+    v128.store(panel, sumHi, 16);
+    j = GEMM_NR;
+  }
+  for (; j < GEMM_NR; j++) {
+    let sum = 0;
+    for (let kp = 0; kp < kPairs; kp++) {
+      const p = body + (<usize>kp << 5) + (<usize>j << 2);
+      sum += <i32>load<i16>(p) + <i32>load<i16>(p, 2);
+    }
+    store<i32>(panel + (<usize>j << 2), sum);
+  }
+  for (j = 0; j < GEMM_NR; j++) {
+    const lane = panel + (<usize>j << 2);
+    const real = j < cols;
+    const b = real && bias != 0 ? load<i32>(bias + (<usize>(n0 + j) << 2)) : 0;
+    store<i32>(lane, real ? b - zin * load<i32>(lane) : 0);
+    // Padding lanes repeat the last real column's parameters, so they never force a slow path.
+    const q: usize = perChannel ? <usize>(n0 + min<i32>(j, cols - 1)) << 2 : 0;
+    const m = hasRequant ? load<i32>(multPtr + q) : 0;
+    const s = hasRequant ? load<i32>(shiftPtr + q) : 0;
+    const left = s > 0 ? s : 0;
+    const right = s > 0 ? 0 : -s;
+    store<i32>(lane, m, HEADER_MULT);
+    store<i32>(lane, s, HEADER_SHIFT);
+    store<i32>(lane, 1 << left, HEADER_LEFT_POW);
+    // 2^(31 − right) wraps to i32.MIN_VALUE for right = 0; requantStaged4 selects that lane away.
+    store<i32>(lane, <i32>(<u32>1 << <u32>(31 - right)), HEADER_RIGHT_POW);
+    store<i32>(lane, <i32>((<u32>1 << <u32>right) - 1), HEADER_RIGHT_MASK);
+    store<i32>(lane, right >= 2 ? 1 << (right - 2) : 0, HEADER_ROUND_HALF);
+    store<i32>(lane, right >= 2 ? 1 << (32 - right) : 0, HEADER_SCALE_POW);
+  }
+}
+
+/**
+ * Packs panels [panel0, panel0 + count) of the weight matrix [N][K] into dst, perturbing each
+ * weight when perturbEnabled (see src/kernels/perturb-spec.ts for the argument order).
+ */
+export function packWeightPanels(
+  weights: usize, weightBits: i32, K: i32, N: i32, panel0: i32, count: i32, dst: usize,
+  bias: usize, zin: i32, multPtr: usize, shiftPtr: usize, hasRequant: i32, perChannel: i32,
+  perturbEnabled: i32, key: u32, start: u32, dist: i32, signedEps: i32, oneQ: i32, mult: i32, shift: i32,
+): void {
+  const kPairs = (K + 1) >> 1;
+  const stride = panelBytes(kPairs);
+  for (let p = 0; p < count; p++) {
+    const n0 = (panel0 + p) * GEMM_NR;
+    const panel = dst + <usize>p * stride;
+    const body = panel + <usize>PANEL_HEADER_BYTES;
+    const cols = min<i32>(GEMM_NR, N - n0);
+    if (perturbEnabled) {
+      packPanelBodyPerturbed(weights, weightBits, K, N, n0, body, key, start, dist, signedEps, oneQ, mult, shift);
+    } else if (cols == GEMM_NR) {
+      packPanelBodySimd(weights, weightBits, K, n0, body);
+    } else {
+      packPanelBodyScalar(weights, weightBits, K, N, n0, 0, body);
+    }
+    packPanelHeader(panel, kPairs, cols, n0, bias, zin, multPtr, shiftPtr, hasRequant, perChannel);
+  }
+}
+
+/**
+ * Widens 4 int8 rows (row pointers; a missing row may repeat another) of length K into the
+ * activation tile [kPairs][4 rows][2] int16, zero past K.
+ */
+export function packActivationTile(r0: usize, r1: usize, r2: usize, r3: usize, K: i32, dst: usize): void {
+  let k = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; k + 8 <= K; k += 8) {
+      storeTransposed4x4(
+        i16x8.extend_low_i8x16_s(v128.load64_zero(r0 + <usize>k)),
+        i16x8.extend_low_i8x16_s(v128.load64_zero(r1 + <usize>k)),
+        i16x8.extend_low_i8x16_s(v128.load64_zero(r2 + <usize>k)),
+        i16x8.extend_low_i8x16_s(v128.load64_zero(r3 + <usize>k)),
+        dst + (<usize>(k >> 1) << 4), 16,
+      );
+    }
+  }
+  const kPadded = K + (K & 1);
+  for (; k < kPadded; k++) {
+    const at = dst + (<usize>(k >> 1) << 4) + (<usize>(k & 1) << 1);
+    const inside = k < K;
+    store<i16>(at, inside ? <i16>load<i8>(r0 + <usize>k) : 0);
+    store<i16>(at, inside ? <i16>load<i8>(r1 + <usize>k) : 0, 4);
+    store<i16>(at, inside ? <i16>load<i8>(r2 + <usize>k) : 0, 8);
+    store<i16>(at, inside ? <i16>load<i8>(r3 + <usize>k) : 0, 12);
+  }
+}
+
+/**
+ * requant4 (TFLM MultiplyByQuantizedMultiplier per lane) with the lane powers it would derive
+ * from the shift, 2^left, 2^(31 − right) and 2^right − 1, read from the panel header instead:
+ * the same srdhm4 and the same RoundingDivideByPOT steps as rdbpot4, so the same bits.
+ */
+// @ts-ignore: decorator
+@inline function requantStaged4(x: v128, lanes: usize): v128 {
+  const high = srdhm4(i32x4.mul(x, v128.load(lanes, HEADER_LEFT_POW)), v128.load(lanes, HEADER_MULT));
+  const p = v128.load(lanes, HEADER_RIGHT_POW);
+  const mask = v128.load(lanes, HEADER_RIGHT_MASK);
+  const lo = i64x2.shr_s(i64x2.extmul_low_i32x4_s(high, p), 31);
+  const hi = i64x2.shr_s(i64x2.extmul_high_i32x4_s(high, p), 31);
+  // right = 0 exactly where the mask is 0: those lanes are not shifted at all.
+  const shifted = v128.bitselect(high, v128.shuffle<i32>(lo, hi, 0, 2, 4, 6), i32x4.eq(mask, i32x4.splat(0)));
+  const remainder = v128.and(high, mask);
+  const threshold = i32x4.sub(i32x4.shr_s(mask, 1), i32x4.lt_s(high, i32x4.splat(0)));
+  return i32x4.sub(shifted, i32x4.gt_s(remainder, threshold));
+}
+
+/**
+ * Output of one row of 8 columns held in two accumulators: int32 as is, or requantized to int8.
+ * A per-tensor multiplier/shift takes requantFast4 (requantUniform4 for a
+ * shift ≥ 0); per-channel ones take requantChannelFast4 when every shift ≤ −2, else requant4's
+ * per-lane form with staged powers. All are TFLM-exact.
+ */
+// @ts-ignore: decorator
+@inline function storeRowSimd(
+  c0: v128, c1: v128, dst: usize, cols: i32, outInt32: i32, perChannel: i32, fastChannels: bool, panel: usize,
+  zp: v128, lo: v128, hi: v128,
+): void {
+  if (outInt32) {
+    if (cols == GEMM_NR) {
+      v128.store(dst, c0);
+      v128.store(dst, c1, 16);
+    } else {
+      storeLanesI32(c0, dst, cols);
+      storeLanesI32(c1, dst + 16, cols - 4);
+    }
+    return;
+  }
+  let r0: v128;
+  let r1: v128;
+  if (perChannel) {
+    if (fastChannels) {
+      r0 = requantChannelFast4(c0, v128.load(panel, HEADER_MULT), v128.load(panel, HEADER_ROUND_HALF), v128.load(panel, HEADER_SCALE_POW));
+      r1 = requantChannelFast4(c1, v128.load(panel, HEADER_MULT + 16), v128.load(panel, HEADER_ROUND_HALF + 16), v128.load(panel, HEADER_SCALE_POW + 16));
+    } else {
+      r0 = requantStaged4(c0, panel);
+      r1 = requantStaged4(c1, panel + 16);
+    }
+  } else {
+    const m = load<i32>(panel, HEADER_MULT);
+    const s = load<i32>(panel, HEADER_SHIFT);
+    if (usesFastRequant(s)) {
+      const m4 = i32x4.splat(m);
+      const bias64 = fastRequantBias(-s);
+      r0 = requantFast4(c0, m4, -s - 1, bias64);
+      r1 = requantFast4(c1, m4, -s - 1, bias64);
+    } else {
+      r0 = requantUniform4(c0, m, s);
+      r1 = requantUniform4(c1, m, s);
+    }
+  }
+  const y0 = i32x4.min_s(i32x4.max_s(i32x4.add(r0, zp), lo), hi);
+  const y1 = i32x4.min_s(i32x4.max_s(i32x4.add(r1, zp), lo), hi);
+  const n16 = i16x8.narrow_i32x4_s(y0, y1);
+  const bytes = i8x16.narrow_i16x8_s(n16, n16);
+  if (cols == GEMM_NR) {
+    store<i64>(dst, i64x2.extract_lane(bytes, 0));
+  } else {
+    storeLanesI8(bytes, dst, cols);
+  }
+}
+
+// @ts-ignore: decorator
+@inline function storeLanesI32(v: v128, dst: usize, count: i32): void {
+  if (count > 0) store<i32>(dst, i32x4.extract_lane(v, 0));
+  if (count > 1) store<i32>(dst, i32x4.extract_lane(v, 1), 4);
+  if (count > 2) store<i32>(dst, i32x4.extract_lane(v, 2), 8);
+  if (count > 3) store<i32>(dst, i32x4.extract_lane(v, 3), 12);
+}
+
+// @ts-ignore: decorator
+@inline function storeLanesI8(v: v128, dst: usize, count: i32): void {
+  let lanes = i64x2.extract_lane(v, 0);
+  for (let j = 0; j < count; j++) {
+    store<i8>(dst + <usize>j, <i8>lanes);
+    lanes >>= 8;
+  }
+}
+
+/**
+ * The hot loop (qs8-gemm 4x8c2 dot16): 4 rows of the activation tile × one 8-column panel.
+ * rows/cols say how many of the 4×8 results are real and get stored.
+ */
+function tile4x8Simd(
+  aTile: usize, panel: usize, kPairs: i32, dst: usize, dstStride: usize, rows: i32, cols: i32,
+  outInt32: i32, perChannel: i32, outZp: i32, actMin: i32, actMax: i32,
+): void {
+  let c00 = v128.load(panel);
+  let c01 = v128.load(panel, 16);
+  let c10 = c00;
+  let c11 = c01;
+  let c20 = c00;
+  let c21 = c01;
+  let c30 = c00;
+  let c31 = c01;
+  let a = aTile;
+  let w = panel + <usize>PANEL_HEADER_BYTES;
+  const aEnd = aTile + (<usize>kPairs << 4);
+  while (a < aEnd) {
+    const w0 = v128.load(w);
+    const w1 = v128.load(w, 16);
+    const x0 = v128.load32_splat(a);
+    c00 = i32x4.add(c00, i32x4.dot_i16x8_s(x0, w0));
+    c01 = i32x4.add(c01, i32x4.dot_i16x8_s(x0, w1));
+    const x1 = v128.load32_splat(a, 4);
+    c10 = i32x4.add(c10, i32x4.dot_i16x8_s(x1, w0));
+    c11 = i32x4.add(c11, i32x4.dot_i16x8_s(x1, w1));
+    const x2 = v128.load32_splat(a, 8);
+    c20 = i32x4.add(c20, i32x4.dot_i16x8_s(x2, w0));
+    c21 = i32x4.add(c21, i32x4.dot_i16x8_s(x2, w1));
+    const x3 = v128.load32_splat(a, 12);
+    c30 = i32x4.add(c30, i32x4.dot_i16x8_s(x3, w0));
+    c31 = i32x4.add(c31, i32x4.dot_i16x8_s(x3, w1));
+    a += 16;
+    w += 32;
+  }
+  const zp = i32x4.splat(outZp);
+  const lo = i32x4.splat(actMin);
+  const hi = i32x4.splat(actMax);
+  const fast = perChannel != 0 && fastChannelShifts(v128.load(panel, HEADER_SHIFT), v128.load(panel, HEADER_SHIFT + 16));
+  storeRowSimd(c00, c01, dst, cols, outInt32, perChannel, fast, panel, zp, lo, hi);
+  if (rows > 1) storeRowSimd(c10, c11, dst + dstStride, cols, outInt32, perChannel, fast, panel, zp, lo, hi);
+  if (rows > 2) storeRowSimd(c20, c21, dst + dstStride * 2, cols, outInt32, perChannel, fast, panel, zp, lo, hi);
+  if (rows > 3) storeRowSimd(c30, c31, dst + dstStride * 3, cols, outInt32, perChannel, fast, panel, zp, lo, hi);
+}
+
+// @ts-ignore: decorator
+@inline function storeScalar(
+  acc: i32, dst: usize, row: i32, col: i32, rows: i32, cols: i32, dstStride: usize, panel: usize,
+  outInt32: i32, outZp: i32, actMin: i32, actMax: i32,
+): void {
+  if (row >= rows || col >= cols) return;
+  const at = dst + <usize>row * dstStride;
+  if (outInt32) {
+    store<i32>(at + (<usize>col << 2), acc);
+  } else {
+    const m = load<i32>(panel + (<usize>col << 2), HEADER_MULT);
+    const s = load<i32>(panel + (<usize>col << 2), HEADER_SHIFT);
+    store<i8>(at + <usize>col, <i8>clampI32(requantScalar(acc, m, s) + outZp, actMin, actMax));
+  }
+}
+
+/** Scalar build: the same tile from the same packed layout, in 2-row × 4-column register blocks. */
+function tile4x8Scalar(
+  aTile: usize, panel: usize, kPairs: i32, dst: usize, dstStride: usize, rows: i32, cols: i32,
+  outInt32: i32, outZp: i32, actMin: i32, actMax: i32,
+): void {
+  const body = panel + <usize>PANEL_HEADER_BYTES;
+  for (let r = 0; r < rows; r += 2) {
+    for (let g = 0; g < 2; g++) {
+      const col = g << 2;
+      const biasAt = panel + (<usize>col << 2);
+      let a0 = load<i32>(biasAt);
+      let a1 = load<i32>(biasAt, 4);
+      let a2 = load<i32>(biasAt, 8);
+      let a3 = load<i32>(biasAt, 12);
+      let b0 = a0;
+      let b1 = a1;
+      let b2 = a2;
+      let b3 = a3;
+      let x = aTile + (<usize>r << 2);
+      let w = body + (<usize>col << 2);
+      for (let kp = 0; kp < kPairs; kp++) {
+        const x0 = <i32>load<i16>(x);
+        const x1 = <i32>load<i16>(x, 2);
+        const y0 = <i32>load<i16>(x, 4);
+        const y1 = <i32>load<i16>(x, 6);
+        let w0 = <i32>load<i16>(w);
+        let w1 = <i32>load<i16>(w, 2);
+        a0 += x0 * w0 + x1 * w1;
+        b0 += y0 * w0 + y1 * w1;
+        w0 = <i32>load<i16>(w, 4);
+        w1 = <i32>load<i16>(w, 6);
+        a1 += x0 * w0 + x1 * w1;
+        b1 += y0 * w0 + y1 * w1;
+        w0 = <i32>load<i16>(w, 8);
+        w1 = <i32>load<i16>(w, 10);
+        a2 += x0 * w0 + x1 * w1;
+        b2 += y0 * w0 + y1 * w1;
+        w0 = <i32>load<i16>(w, 12);
+        w1 = <i32>load<i16>(w, 14);
+        a3 += x0 * w0 + x1 * w1;
+        b3 += y0 * w0 + y1 * w1;
+        x += 16;
+        w += 32;
+      }
+      storeScalar(a0, dst, r, col, rows, cols, dstStride, panel, outInt32, outZp, actMin, actMax);
+      storeScalar(a1, dst, r, col + 1, rows, cols, dstStride, panel, outInt32, outZp, actMin, actMax);
+      storeScalar(a2, dst, r, col + 2, rows, cols, dstStride, panel, outInt32, outZp, actMin, actMax);
+      storeScalar(a3, dst, r, col + 3, rows, cols, dstStride, panel, outInt32, outZp, actMin, actMax);
+      storeScalar(b0, dst, r + 1, col, rows, cols, dstStride, panel, outInt32, outZp, actMin, actMax);
+      storeScalar(b1, dst, r + 1, col + 1, rows, cols, dstStride, panel, outInt32, outZp, actMin, actMax);
+      storeScalar(b2, dst, r + 1, col + 2, rows, cols, dstStride, panel, outInt32, outZp, actMin, actMax);
+      storeScalar(b3, dst, r + 1, col + 3, rows, cols, dstStride, panel, outInt32, outZp, actMin, actMax);
+    }
+  }
+}
+
+/**
+ * One activation tile (≤ 4 rows) against `count` packed panels starting at column n0; writes
+ * the rows' outputs for those columns. dst points at (row 0, column n0).
+ */
+export function gemmTileAcrossPanels(
+  aTile: usize, panels: usize, count: i32, kPairs: i32, N: i32, n0: i32,
+  dst: usize, dstStride: usize, rows: i32, outInt32: i32, perChannel: i32, outZp: i32, actMin: i32, actMax: i32,
+): void {
+  const stride = panelBytes(kPairs);
+  const elemShift: usize = outInt32 ? 2 : 0;
+  for (let p = 0; p < count; p++) {
+    const n = n0 + p * GEMM_NR;
+    const cols = min<i32>(GEMM_NR, N - n);
+    const panel = panels + <usize>p * stride;
+    const out = dst + (<usize>(p * GEMM_NR) << elemShift);
+    if (ASC_FEATURE_SIMD) {
+      tile4x8Simd(aTile, panel, kPairs, out, dstStride, rows, cols, outInt32, perChannel, outZp, actMin, actMax);
+    } else {
+      tile4x8Scalar(aTile, panel, kPairs, out, dstStride, rows, cols, outInt32, outZp, actMin, actMax);
+    }
+  }
+}
+
+/**
+ * Fully connected: output[M][N] = requant(bias + Σ_k (input[m][k] − zin)·w[n][k]) as int8, or the
+ * int32 accumulators when outInt32. Weights [N][K] int8/int16 are packed (and perturbed) into
+ * scratch `chunkPanels` panels at a time; every chunk is packed once and reused for all M rows.
+ * Scratch layout: chunkPanels packed panels, then one activation tile. With gemv set (the host
+ * sets it for small batches) rows are processed in pairs straight from the stored weights
+ * (assembly/gemm_gemv.ts) and scratch holds that path's rows instead. Host validates everything.
+ */
+export function fully_connected_qs8(
+  input: usize, weights: usize, bias: usize, output: usize, scratch: usize,
+  M: i32, K: i32, N: i32, weightBits: i32, zin: i32, chunkPanels: i32, gemv: i32,
+  outInt32: i32, multPtr: usize, shiftPtr: usize, perChannel: i32, outZp: i32, actMin: i32, actMax: i32,
+  perturbEnabled: i32, key: u32, start: u32, dist: i32, signedEps: i32, oneQ: i32, mult: i32, shift: i32,
+): void {
+  if (gemv) {
+    const outStride = <usize>N << (outInt32 ? 2 : 0);
+    for (let m0 = 0; m0 < M; m0 += 2) {
+      gemvRows(
+        input + <usize>m0 * <usize>K, min<i32>(2, M - m0), weights, weightBits, K, N, bias, zin,
+        output + <usize>m0 * outStride, outStride, scratch, outInt32, multPtr, shiftPtr, perChannel, outZp, actMin, actMax,
+        perturbEnabled, key, start, dist, signedEps, oneQ, mult, shift,
+      );
+    }
+    return;
+  }
+  const kPairs = (K + 1) >> 1;
+  const totalPanels = (N + GEMM_NR - 1) / GEMM_NR;
+  const aTile = scratch + <usize>chunkPanels * panelBytes(kPairs);
+  const elemShift: usize = outInt32 ? 2 : 0;
+  const dstStride = <usize>N << elemShift;
+  const rowBytes = <usize>K;
+  for (let panel0 = 0; panel0 < totalPanels; panel0 += chunkPanels) {
+    const count = min<i32>(chunkPanels, totalPanels - panel0);
+    packWeightPanels(
+      weights, weightBits, K, N, panel0, count, scratch, bias, zin, multPtr, shiftPtr, outInt32 ? 0 : 1, perChannel,
+      perturbEnabled, key, start, dist, signedEps, oneQ, mult, shift,
+    );
+    const n0 = panel0 * GEMM_NR;
+    for (let m0 = 0; m0 < M; m0 += GEMM_MR) {
+      const rows = min<i32>(GEMM_MR, M - m0);
+      const r0 = input + <usize>m0 * rowBytes;
+      const r1 = rows > 1 ? r0 + rowBytes : r0;
+      const r2 = rows > 2 ? r0 + rowBytes * 2 : r0;
+      const r3 = rows > 3 ? r0 + rowBytes * 3 : r0;
+      packActivationTile(r0, r1, r2, r3, K, aTile);
+      const dst = output + <usize>m0 * dstStride + (<usize>n0 << elemShift);
+      gemmTileAcrossPanels(aTile, scratch, count, kPairs, N, n0, dst, dstStride, rows, outInt32, perChannel, outZp, actMin, actMax);
+    }
+  }
+}
