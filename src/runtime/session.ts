@@ -24,6 +24,13 @@ import { avgPool2d, maxPool2d, globalAvgPool } from '../kernels/pool.js';
 import { addI8, prepareAdd } from '../kernels/eltwise.js';
 import type { PerturbSpec } from '../kernels/perturb-spec.js';
 
+/**
+ * Packed-weight scratch per GEMM/conv call. Kernels pack at least one 8-column panel regardless; the
+ * larger the budget, the fewer re-gathers of im2col rows, but on a 256 KB MCU the scratch would
+ * otherwise dominate SRAM (the default kernel budget is 128 KiB, tuned for speed).
+ */
+export const SESSION_PACKED_WEIGHT_BUDGET = 16 * 1024;
+
 export interface SessionOptions {
   /** Samples per forward call. */
   batch: number;
@@ -67,7 +74,17 @@ interface PreparedOp {
   name: string;
   kind: string;
   macs: number;
-  run: (perturb: PerturbSpec | undefined) => void;
+  run: (perturb: PerturbSpec | undefined, source: ParamSource | undefined) => void;
+}
+
+/**
+ * Where a forward pass reads a layer's parameters instead of the stored ones: a scratch panel the
+ * trainer filled (a materialised perturbation, a bias perturbation, a sharpness-aware neighbour).
+ * The stored weights are then never written by the perturbation at all.
+ */
+export interface ParamSource {
+  weights?: DeviceBuffer;
+  bias?: DeviceBuffer;
 }
 
 const activationClamp = (activation: Activation, scale: number, zp: number): { actMin: number; actMax: number } => {
@@ -174,18 +191,18 @@ export class QuantizedSession {
         } else {
           logitsScale = inQ.scale * p.weightScales[0]!;
         }
-        const common = { batch: options.batch, weightBits: p.weightBits, inputZeroPoint: inQ.zeroPoint };
+        const common = { batch: options.batch, weightBits: p.weightBits, inputZeroPoint: inQ.zeroPoint, packedWeightBudget: SESSION_PACKED_WEIGHT_BUDGET };
         if (node.kind === 'dense') {
           const params = { ...common, inFeatures: n.weightShape![1]!, outFeatures: n.weightShape![0]! };
-          this.ops.push({ name, kind: 'dense', macs, run: (perturb) => fullyConnected(arena, input, w, b, output, { ...params, perturb }, requant, scratch) });
+          this.ops.push({ name, kind: 'dense', macs, run: (perturb, src) => fullyConnected(arena, input, src?.weights ?? w, src?.bias ?? b, output, { ...params, perturb }, requant, scratch) });
         } else if (node.kind === 'conv2d') {
           const [h, wd, c] = inShape as [number, number, number];
           const params: Conv2DParams = { ...common, inHeight: h, inWidth: wd, inChannels: c, outChannels: node.filters, kernelHeight: node.kernel[0], kernelWidth: node.kernel[1], strideHeight: node.stride[0], strideWidth: node.stride[1], padding: node.padding };
-          this.ops.push({ name, kind: 'conv2d', macs, run: (perturb) => conv2d(arena, input, w, b, output, { ...params, perturb }, requant!, scratch) });
+          this.ops.push({ name, kind: 'conv2d', macs, run: (perturb, src) => conv2d(arena, input, src?.weights ?? w, src?.bias ?? b, output, { ...params, perturb }, requant!, scratch) });
         } else {
           const [h, wd, c] = inShape as [number, number, number];
           const params: DepthwiseConv2DParams = { ...common, inHeight: h, inWidth: wd, inChannels: c, depthMultiplier: node.depthMultiplier, kernelHeight: node.kernel[0], kernelWidth: node.kernel[1], strideHeight: node.stride[0], strideWidth: node.stride[1], padding: node.padding };
-          this.ops.push({ name, kind: 'depthwise', macs, run: (perturb) => depthwiseConv2d(arena, input, w, b, output, { ...params, perturb }, requant!, scratch) });
+          this.ops.push({ name, kind: 'depthwise', macs, run: (perturb, src) => depthwiseConv2d(arena, input, src?.weights ?? w, src?.bias ?? b, output, { ...params, perturb }, requant!, scratch) });
         }
       } else if (node.kind === 'maxpool' || node.kind === 'avgpool') {
         const [h, wd, c] = inShape as [number, number, number];
@@ -237,17 +254,21 @@ export class QuantizedSession {
     this.mcu.device.bytes.set(new Uint8Array(q.buffer, q.byteOffset, q.byteLength), this.input.offset);
   }
 
-  /** Run every op on the current input; perturb(layer) gives a trainable layer's perturbation. */
-  forward(perturb?: (layer: string) => PerturbSpec | undefined): void {
+  /**
+   * Run every op on the current input; perturb(layer) gives a trainable layer's fused perturbation,
+   * source(layer) the buffers to read its parameters from instead of the stored ones.
+   */
+  forward(perturb?: (layer: string) => PerturbSpec | undefined, source?: (layer: string) => ParamSource | undefined): void {
     const prof = this.profiler;
     for (const op of this.ops) {
       const spec = perturb?.(op.name);
+      const src = source?.(op.name);
       if (!prof) {
-        op.run(spec);
+        op.run(spec, src);
         continue;
       }
       const t0 = prof.now();
-      op.run(spec);
+      op.run(spec, src);
       prof.record(op.name, op.kind, op.macs, prof.now() - t0);
     }
   }
@@ -338,9 +359,9 @@ function blueprint(model: QuantizedModel, options: SessionOptions): Blueprint {
 function scratchBytes(op: LoweredOp, graph: ResolvedGraph, batch: number, weightBits: 8 | 16): number {
   const n = op.node;
   const node = n.node;
-  if (node.kind === 'dense') return fullyConnectedScratchBytes({ batch, inFeatures: n.weightShape![1]!, outFeatures: n.weightShape![0]!, weightBits, inputZeroPoint: 0 });
+  if (node.kind === 'dense') return fullyConnectedScratchBytes({ batch, inFeatures: n.weightShape![1]!, outFeatures: n.weightShape![0]!, weightBits, inputZeroPoint: 0, packedWeightBudget: SESSION_PACKED_WEIGHT_BUDGET });
   const [h, w, c] = graph.nodes[n.inputs[0]!]!.outShape as [number, number, number];
-  const window = { batch, inHeight: h, inWidth: w, inChannels: c, strideHeight: 0, strideWidth: 0, weightBits, inputZeroPoint: 0 };
+  const window = { batch, inHeight: h, inWidth: w, inChannels: c, strideHeight: 0, strideWidth: 0, weightBits, inputZeroPoint: 0, packedWeightBudget: SESSION_PACKED_WEIGHT_BUDGET };
   if (node.kind === 'conv2d') {
     return conv2dScratchBytes({ ...window, outChannels: node.filters, kernelHeight: node.kernel[0], kernelWidth: node.kernel[1], strideHeight: node.stride[0], strideWidth: node.stride[1], padding: node.padding });
   }
