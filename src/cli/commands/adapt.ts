@@ -3,7 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { ConfigError, FormatError } from '../../errors.js';
-import { loadModel, saveModel, type FloatModel } from '../../model/model.js';
+import { loadModel, saveModel } from '../../model/model.js';
 import { sampleEpisode } from '../../data/fewshot.js';
 import { resolveDevice, describeDevice, DEFAULT_DEVICE } from '../../runtime/devices.js';
 import { adapt, type Precision } from '../../train/adapt.js';
@@ -12,6 +12,7 @@ import { parseSchedule } from '../../train/schedule.js';
 import { shippedModel } from '../../util/package-root.js';
 import { DATA_HELP, loadData, parseClassList } from '../data-source.js';
 import { kib, pct, table } from '../format.js';
+import { adaptReportHtml } from '../../report/html.js';
 import type { GlobalOptions } from '../main.js';
 
 export const DEFAULT_BACKBONE = 'mnist-cnn-digits04.lmdl';
@@ -144,8 +145,11 @@ Examples:
         config: result.config, losses: result.losses, bpLosses: result.bpLosses, wallMs: { ...result.wallMs, total: performance.now() - tStart }, model: modelOut,
       };
       await writeFile(join(opts.out, 'report.json'), JSON.stringify(json, null, 2));
+      await writeFile(join(opts.out, 'report.html'), await adaptReportHtml({
+        report: json, modelPath, architecture: result.adapted.architecture, backboneMeta: backbone.meta,
+        task: { data: opts.data, ways, shots, queries: episode.query.labels.length }, deviceDescription: describeDevice(device), argv: process.argv.slice(2),
+      }));
       if (global.json) console.log(JSON.stringify(json, null, 2));
       say(`\nwall time ${((performance.now() - tStart) / 1000).toFixed(1)} s · wrote ${modelOut} and ${join(opts.out, 'report.json')}`);
     });
 }
-export type { FloatModel };
