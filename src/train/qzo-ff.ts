@@ -6,18 +6,44 @@
 //   w ← clamp(w − round(c · Σ_i s_i·z_i)),  c = η·Δz / (Δw·m)             (one integer pass per tensor)
 // The perturbation is fused into the kernels' weight packing, so stored weights are only ever written
 // by the update, and the update runs only after every argument has been validated: a step that throws
-// leaves the weights at their pre-step values.
+// before the update leaves the weights at their pre-step values; once the first tensor is written the
+// step is committed and completes before any error is re-thrown (post-step values).
+//
+// Optional modes (docs/TRAINING.md has each one's memory and forward-call cost):
+//   params: 'bias'   int32 biases perturbed into a scratch copy the forward reads, updated in place;
+//   sparse           a fixed bitmap keeps ~10% of each weight tensor; perturbation and update masked;
+//   momentum         z = β·z1 + (1−β)·z2 materialised in int8, history ĝ kept in int8;
+//   sharpness        one probe pair picks an ascent direction, the step is evaluated at w + ρ·s0·z0;
+//   dither           stochastic rounding of εq·z and of the update (the 8w8a remedy).
+// Modes that cannot fuse the perturbation into weight packing (mask, stored z, dither, bias) write the
+// perturbed tensor into a scratch panel in SRAM and point the forward at it (QuantizedSession.forward's
+// `source`); the stored tensor is still only ever written by the update.
 import { ConfigError } from '../errors.js';
-import type { QuantizedSession } from '../runtime/session.js';
+import type { ParamSource, QuantizedSession } from '../runtime/session.js';
 import type { DeviceBuffer } from '../runtime/arena.js';
+import type { QuantizedModel } from '../model/model.js';
+import { lowerGraph } from '../runtime/lowering.js';
 import type { PerturbSpec, ZDistribution } from '../kernels/perturb-spec.js';
 import { makePerturbSpec } from '../kernels/perturb.js';
 import { MAX_DIRECTIONS, makeUpdateMultiplier, prepareUpdate, updateWeights, type PreparedUpdate } from '../kernels/update.js';
 import { crossEntropyI32, lossSign, prepareCrossEntropy, type PreparedCrossEntropy } from '../kernels/loss.js';
+import { DELTA_Z, ONE_Q, streamKey } from '../kernels/rng.js';
+import { quantizeMultiplier } from '../quant/multiplier.js';
+import {
+  makeDitherFactor, makeSmallMultiplier, momentumCoefficients, momentumHistory, momentumZ, perturbBias, perturbMaterialised,
+  updateBias, updateMaterialised, type DitherFactor,
+} from '../kernels/zo-extras.js';
 import { makeSchedule, type Schedule, type ScheduleSpec } from './schedule.js';
 import { loadMicroBatch, quantizeSet, type QuantizedSet } from './batches.js';
+import { buildSparseMask, type SparseConfig } from './sparse.js';
 import type { Dataset } from '../data/dataset.js';
 import { mulberry32, shuffle } from '../util/random.js';
+
+/** A number, or a function of the step (a schedule for momentum's α and β). */
+export type Schedulable = number | ((step: number) => number);
+
+/** Where a step is when the phase hook runs (for instrumentation and fault-injection tests). */
+export type StepPhase = 'probe' | 'between-forwards' | 'after-direction' | 'before-update' | 'update';
 
 export interface QzoFfConfig {
   /** Real perturbation size ε (paper example: 1e-3). */
@@ -37,17 +63,59 @@ export interface QzoFfConfig {
    * different magnitude move by comparable relative amounts. Computed once, when training starts.
    */
   normalize?: boolean;
+  /** Which parameters of the trainable layers train (default 'weights'); 'bias' is bias-only (BitFit-like). */
+  params?: 'weights' | 'bias' | 'weights+bias';
+  /** Sparse update: a fixed mask keeping a fraction of each weight tensor (weights only). */
+  sparse?: SparseConfig;
+  /** Momentum-guided sampling: z = β·z1 + (1−β)·z2, z1 ~ N(0, √α I), z2 ~ N(z_prev, √(1−α) I). */
+  momentum?: { alpha: Schedulable; beta: Schedulable };
+  /** Sharpness-aware perturbation: one probe pair, then the step is evaluated at w + ρ·s0·z0. */
+  sharpness?: { rho: number };
+  /**
+   * Stochastic rounding of εq·z and of the update (dither below one LSB, deterministic from the seed):
+   * the remedy for 8-bit weights, where εq = round(ε/Δw) is 0. Opt-in; changes the 16-bit results too.
+   */
+  dither?: boolean;
+  /** Called at fixed points of a step; an exception thrown here aborts the step (tests use this). */
+  phaseHook?: (phase: StepPhase, detail: { step: number; direction?: number; layer?: string }) => void;
 }
 
-/** SRAM the trainer needs besides the session's own buffers (declare via SessionOptions.extraSram). */
-export function qzoFfSramBuffers(sessionBatch: number): { name: string; bytes: number }[] {
-  return [
+/** The trainer's own SRAM buffers, for `extraSram`. Pass the training plan to include the optional modes' buffers. */
+export function qzoFfSramBuffers(
+  sessionBatch: number, training?: { model: QuantizedModel; trainable: readonly string[]; config: QzoFfConfig },
+): { name: string; bytes: number }[] {
+  const out = [
     { name: 'labels', bytes: sessionBatch * 4 },
     { name: 'loss', bytes: 4 },
     { name: 'update-keys', bytes: MAX_DIRECTIONS * 4 },
     { name: 'update-signs', bytes: MAX_DIRECTIONS * 4 },
   ];
+  if (!training) return out;
+  const { model, trainable, config } = training;
+  const parts = trainedParts(config);
+  for (const name of trainable) {
+    const p = model.params[name];
+    if (!p) throw new ConfigError(`layer '${name}' has no parameters in model '${model.architecture.name}'`);
+    for (const part of parts) {
+      const count = part === 'w' ? p.weights.length : p.bias.length;
+      const bytesPer = part === 'w' ? p.weightBits / 8 : 4;
+      const key = `${part}:${name}`;
+      if (part === 'w' && config.sparse) out.push({ name: `zo-mask:${name}`, bytes: Math.ceil(count / 8) });
+      if (materialises(part, config)) out.push({ name: `zo-panel:${key}`, bytes: count * bytesPer });
+      if (config.sharpness) out.push({ name: `zo-neighbour:${key}`, bytes: count * bytesPer });
+      if (config.momentum) {
+        out.push({ name: `zo-z:${key}`, bytes: config.directions * count });
+        out.push({ name: `zo-history:${key}`, bytes: count });
+      }
+    }
+  }
+  return out;
 }
+
+const trainedParts = (c: QzoFfConfig): ('w' | 'b')[] => (c.params === 'bias' ? ['b'] : c.params === 'weights+bias' ? ['w', 'b'] : ['w']);
+/** Whether a tensor's perturbation goes to a scratch panel rather than being fused into packing. */
+const materialises = (part: 'w' | 'b', c: QzoFfConfig): boolean =>
+  part === 'b' || !!c.momentum || !!c.dither || (!!c.sparse && (c.sparse.maskPerturbation ?? true));
 
 export interface StepResult {
   step: number;
@@ -68,6 +136,39 @@ interface LayerState {
   weights: DeviceBuffer;
 }
 
+/** One trained tensor (a layer's weights or its bias) and the SRAM its modes use. */
+interface TensorState {
+  layer: string;
+  part: 'w' | 'b';
+  /** Stream id of z: the layer's index for weights, offset by BIAS_STREAM for biases. */
+  tensorId: number;
+  bits: 8 | 16 | 32;
+  count: number;
+  stored: DeviceBuffer;
+  /** Real value of one LSB (Δw, or Δb = Δin·Δw for the bias; the coarsest channel's). */
+  lsb: number;
+  scale: number;
+  mask: DeviceBuffer | null;
+  panel: DeviceBuffer | null;
+  neighbour: DeviceBuffer | null;
+  z: DeviceBuffer | null;
+  history: DeviceBuffer | null;
+  /** ε (and ρ) on this tensor's grid, derived once when training starts. */
+  eps: PerturbFactor;
+  rho: PerturbFactor | null;
+}
+
+interface PerturbFactor {
+  epsQ: number;
+  dither: DitherFactor | null;
+  bias: { multiplier: number; shift: number } | null;
+}
+
+/** Bias streams are keyed apart from weight streams so a layer's w and b see independent z. */
+const BIAS_STREAM = 0x10000;
+/** Direction index of the sharpness-aware probe (never used by the m ≤ 8 regular directions). */
+const PROBE_DIRECTION = MAX_DIRECTIONS;
+
 /** A 32-bit mix of (run seed, step, direction): the seed of one direction's z. */
 export function directionSeed(runSeed: number, step: number, direction: number): number {
   let x = (runSeed ^ Math.imul(step + 1, 0x9e3779b1) ^ Math.imul(direction + 1, 0x85ebca77)) >>> 0;
@@ -79,10 +180,44 @@ export function directionSeed(runSeed: number, step: number, direction: number):
   return x >>> 0;
 }
 
+/** Per-step callback data. stepsPerSec is wall-clock (reporting only; not part of the determinism). */
+export interface StepInfo {
+  step: number;
+  loss: number;
+  lr: number;
+  stepsPerSec: number;
+}
+
+export interface FitOptions {
+  steps: number;
+  /** Steps per epoch for evaluation and early stopping (default: ceil(set size / batch size)). */
+  epochSteps?: number;
+  onStep?: (info: StepInfo) => void;
+  /** Evaluated after every epoch (e.g. validation accuracy); enables onEpoch metrics and early stopping. */
+  evaluate?: (epoch: number) => number;
+  onEpoch?: (info: { epoch: number; step: number; metric: number | undefined }) => void;
+  /** Stop when the metric has not improved by more than minDelta for `patience` epochs. */
+  earlyStopping?: { patience: number; mode?: 'max' | 'min'; minDelta?: number };
+}
+
+export interface FitResult {
+  steps: number;
+  epochs: number;
+  losses: number[];
+  metrics: number[];
+  bestMetric: number | undefined;
+  bestEpoch: number | undefined;
+  stoppedEarly: boolean;
+}
+
+const at = (v: Schedulable, step: number): number => (typeof v === 'function' ? v(step) : v);
+
 export class QzoFfTrainer {
   readonly session: QuantizedSession;
   readonly config: QzoFfConfig;
+  /** The layers whose weights train (empty for bias-only training). */
   readonly layers: LayerState[];
+  private readonly tensors: TensorState[];
   private readonly schedule: Schedule;
   private readonly loss: PreparedCrossEntropy;
   private readonly labels: DeviceBuffer;
@@ -91,6 +226,7 @@ export class QzoFfTrainer {
   private readonly signsBuf: DeviceBuffer;
   private readonly order: number[];
   private readonly random: () => number;
+  private readonly inverseOneQ: { multiplier: number; shift: number };
   private cursor = 0;
   step = 0;
 
@@ -100,40 +236,115 @@ export class QzoFfTrainer {
     }
     if (!Number.isFinite(config.epsilon) || config.epsilon <= 0) throw new ConfigError(`ε must be a finite number > 0, got ${config.epsilon}`);
     if (trainable.length === 0) throw new ConfigError('nothing to train: the trainable selection is empty');
+    if (config.params !== undefined && !['weights', 'bias', 'weights+bias'].includes(config.params)) {
+      throw new ConfigError(`params must be 'weights', 'bias' or 'weights+bias', got '${config.params}'`);
+    }
+    if (config.sharpness && !(Number.isFinite(config.sharpness.rho) && config.sharpness.rho > 0)) {
+      throw new ConfigError(`sharpness ρ must be a finite number > 0, got ${config.sharpness.rho}`);
+    }
+    if (config.momentum) momentumCoefficients(at(config.momentum.alpha, 0), at(config.momentum.beta, 0));
+    if (config.sparse && config.params === 'bias') throw new ConfigError(`a sparse mask selects weights, but params is 'bias': use params 'weights' or drop sparse`);
     this.session = session;
     this.config = config;
     this.schedule = makeSchedule(config.lr, config.schedule);
-    const extra = (name: string) => {
+    const extra = (name: string, why: string) => {
       const b = session.extra.get(name);
-      if (!b) throw new ConfigError(`the session was not prepared for training: add qzoFfSramBuffers() to its extraSram`);
+      if (!b) throw new ConfigError(`the session was not prepared for ${why}: pass qzoFfSramBuffers(batch, { model, trainable, config }) as its extraSram`);
       return b;
     };
-    this.labels = extra('labels');
-    this.lossOut = extra('loss');
-    this.keysBuf = extra('update-keys');
-    this.signsBuf = extra('update-signs');
+    this.labels = extra('labels', 'training');
+    this.lossOut = extra('loss', 'training');
+    this.keysBuf = extra('update-keys', 'training');
+    this.signsBuf = extra('update-signs', 'training');
     this.loss = prepareCrossEntropy({ scale: session.logitsScale, zeroPoint: 0 }, 'int32');
-    this.layers = trainable.map((name) => {
+    this.inverseOneQ = quantizeMultiplier(1 / ONE_Q);
+    const ops = lowerGraph(session.graph).ops;
+    const rms = (values: ArrayLike<number>, lsb: number) => {
+      let sq = 0;
+      for (let i = 0; i < values.length; i++) sq += (values[i]! * lsb) ** 2;
+      return Math.sqrt(sq / Math.max(1, values.length)) || 1;
+    };
+    this.tensors = [];
+    this.layers = [];
+    for (const name of trainable) {
       const p = session.model.params[name];
       const weights = session.weights.get(name);
-      if (!p || !weights) throw new ConfigError(`layer '${name}' has no weights in this session`);
+      const bias = session.biases.get(name);
+      if (!p || !weights || !bias) throw new ConfigError(`layer '${name}' has no weights in this session`);
       if (weights.offset < session.mcu.sram.base) throw new ConfigError(`layer '${name}' lives in flash: prepare the session with it in 'trainable'`);
+      const tensorId = session.paramLayers.indexOf(name);
       // One ε and one c per tensor: with per-channel scales the coarsest channel sets them.
       const weightScale = Math.max(...p.weightScales);
-      let scale = 1;
-      if (config.normalize) {
-        let sq = 0;
-        for (let i = 0; i < p.weights.length; i++) sq += (p.weights[i]! * weightScale) ** 2;
-        scale = Math.sqrt(sq / p.weights.length) || 1;
+      for (const part of trainedParts(config)) {
+        const key = `${part}:${name}`;
+        const why = `this training mode ('${key}')`;
+        let lsb = weightScale;
+        if (part === 'b') {
+          const op = ops.find((o) => o.node.node.name === name);
+          const inQ = op && session.model.activations[op.inputs[0]!];
+          if (!inQ) throw new ConfigError(`layer '${name}': no input quantization found, so the bias grid is unknown`);
+          lsb = inQ.scale * weightScale;
+        }
+        const scale = config.normalize ? rms(part === 'w' ? p.weights : p.bias, lsb) : 1;
+        const t: Omit<TensorState, 'eps' | 'rho'> = {
+          layer: name, part, tensorId: part === 'w' ? tensorId : tensorId + BIAS_STREAM,
+          bits: part === 'w' ? p.weightBits : 32, count: part === 'w' ? p.weights.length : p.bias.length,
+          stored: part === 'w' ? weights : bias, lsb, scale,
+          mask: part === 'w' && config.sparse ? extra(`zo-mask:${name}`, why) : null,
+          panel: materialises(part, config) ? extra(`zo-panel:${key}`, why) : null,
+          neighbour: config.sharpness ? extra(`zo-neighbour:${key}`, why) : null,
+          z: config.momentum ? extra(`zo-z:${key}`, why) : null,
+          history: config.momentum ? extra(`zo-history:${key}`, why) : null,
+        };
+        // Derive (and so validate) ε, ρ and η on this grid now, so a bad setting fails before the first step.
+        const eps = this.perturbFactor(t, config.epsilon);
+        const rho = config.sharpness ? this.perturbFactor(t, config.sharpness.rho) : null;
+        this.updateFactor(t, config.lr);
+        if (t.mask) {
+          const mask = buildSparseMask(p.weights, config.sparse!, tensorId);
+          session.mcu.device.bytes.set(mask, t.mask.offset);
+        }
+        if (t.history) session.mcu.device.bytes.fill(0, t.history.offset, t.history.offset + t.count);
+        this.tensors.push({ ...t, eps, rho });
+        if (part === 'w') this.layers.push({ name, scale, tensorId, weightScale, bits: p.weightBits, count: p.weights.length, weights });
       }
-      const layer: LayerState = { name, scale, tensorId: session.paramLayers.indexOf(name), weightScale, bits: p.weightBits, count: p.weights.length, weights };
-      // Validate ε and η on this grid now, so a bad setting fails before the first step.
-      makePerturbSpec({ seed: 0, tensorId: layer.tensorId, epsilon: config.epsilon * scale, weightScale, dist: config.dist, sign: 1, weightBits: p.weightBits }, session.mcu.device);
-      makeUpdateMultiplier(config.lr * scale, weightScale, config.directions);
-      return layer;
-    });
+    }
     this.random = mulberry32(config.seed ^ 0x51ed270b);
     this.order = [];
+  }
+
+  /** How ε maps onto a tensor's grid: εq (deterministic), a dither factor, or the bias multiplier. */
+  private perturbFactor(t: Omit<TensorState, 'eps' | 'rho'>, eps: number): PerturbFactor {
+    const e = eps * t.scale;
+    if (t.part === 'b') return { epsQ: 1, dither: null, bias: makeSmallMultiplier((e * DELTA_Z) / t.lsb, 127, `bias perturbation factor ε·Δz/Δb of '${t.layer}'`) };
+    if (this.config.dither) return { epsQ: 1, dither: makeDitherFactor((e * DELTA_Z) / t.lsb, `perturbation factor ε·Δz/Δw of '${t.layer}'`), bias: null };
+    // makePerturbSpec refuses εq = 0 ("below half a weight LSB"); name the layer and the opt-in remedy.
+    let spec;
+    try {
+      spec = makePerturbSpec({ seed: 0, tensorId: 0, epsilon: e, weightScale: t.lsb, dist: this.config.dist, sign: 1, weightBits: t.bits as 8 | 16 }, this.session.mcu.device);
+    } catch (err) {
+      if (err instanceof ConfigError && Math.round(e / t.lsb) === 0) {
+        throw new ConfigError(`layer '${t.layer}': ${err.message}, or set dither: true (stochastic rounding of ε·z, see docs/TRAINING.md)`);
+      }
+      throw err;
+    }
+    return { epsQ: spec.signedEps, dither: null, bias: null };
+  }
+
+  /** c = η·Δz/(Δ·m) on a tensor's grid, as the form its update kernel takes. */
+  private updateFactor(t: Omit<TensorState, 'eps' | 'rho'>, lr: number): { multiplier: number; shift: number; dither: boolean } {
+    const m = this.config.directions;
+    const c = (lr * t.scale * DELTA_Z) / t.lsb / m;
+    if (t.part === 'b') {
+      if (c * m * 127 < 0.5) throw new ConfigError(`bias update factor c = ${c} of '${t.layer}' moves no bias by even half an LSB; raise η (= ${lr})`);
+      return { ...makeSmallMultiplier(c, m * 127, `bias update factor η·Δz/Δb/m of '${t.layer}'`), dither: false };
+    }
+    if (this.config.dither) {
+      const f = makeDitherFactor(c, `update factor η·Δz/Δw/m of '${t.layer}'`);
+      return { multiplier: f.mult, shift: f.shift, dither: true };
+    }
+    const u = makeUpdateMultiplier(lr * t.scale, t.lsb, m);
+    return { multiplier: u.multiplier, shift: u.shift, dither: false };
   }
 
   /** Prepare a training set once (quantized on the host, validated). */
@@ -158,67 +369,226 @@ export class QzoFfTrainer {
   }
 
   /** Integer loss of the batch at the perturbed point (Q16.16 nats, summed, saturating). */
-  private batchLoss(set: QuantizedSet, batch: number[], perturb?: (layer: string) => PerturbSpec | undefined): number {
+  private batchLoss(set: QuantizedSet, batch: number[], perturb?: (layer: string) => PerturbSpec | undefined, source?: (layer: string) => ParamSource | undefined): number {
     const s = this.session;
     let total = 0;
     for (let from = 0; from < batch.length; from += s.batch) {
       const rows = Math.min(s.batch, batch.length - from);
       loadMicroBatch(s, set, batch, from, rows, this.labels);
-      s.forward(perturb);
+      s.forward(perturb, source);
       const l = crossEntropyI32(s.mcu.sram, s.logits, this.labels, this.lossOut, rows, s.classes, this.loss);
       total = Math.min(2 ** 31 - 1, total + l.q16);
     }
     return total;
   }
 
+  /** Integer loss of a batch at the current stored weights (reporting and tests). */
+  lossAt(set: QuantizedSet, indices?: number[]): number {
+    const batch = indices ?? Array.from({ length: set.count }, (_, i) => i);
+    return this.batchLoss(set, batch) / 2 ** 16 / batch.length;
+  }
+
+  /**
+   * Loss at (base ± eps·z_direction): base is the stored tensor, or the sharpness neighbour. Fused
+   * tensors get a PerturbSpec; materialised ones are written to their panel first.
+   */
+  private perturbedLoss(set: QuantizedSet, batch: number[], seed: number, slot: number, sign: 1 | -1, neighbours: boolean): number {
+    const { session, config } = this;
+    const device = session.mcu.device;
+    const arena = session.mcu.sram;
+    const fused = new Map<string, PerturbSpec>();
+    const sources = new Map<string, ParamSource>();
+    const probe = slot < 0; // the sharpness probe always reads z from its stream
+    for (const t of this.tensors) {
+      const base = neighbours && t.neighbour ? t.neighbour : t.stored;
+      const key = streamKey(device, seed, t.tensorId);
+      const z = !probe && t.z ? arena.sub(t.z, slot * t.count, t.count, `${t.z.name}[${slot}]`) : null;
+      const f = t.eps;
+      let read: DeviceBuffer;
+      if (t.part === 'b') {
+        perturbBias(arena, base, t.panel!, t.count, { z, key, dist: config.dist, sign, ...f.bias! });
+        read = t.panel!;
+      } else if (t.panel) {
+        perturbMaterialised(arena, base, t.panel, t.count, t.bits as 8 | 16, {
+          z, key, dist: config.dist, signedEps: sign * f.epsQ, ...this.inverseOneQ, mask: t.mask,
+          dither: f.dither ? { key: streamKey(device, (seed ^ 0x6a09e667) >>> 0, t.tensorId), factor: f.dither } : null,
+        });
+        read = t.panel;
+      } else {
+        fused.set(t.layer, { key, start: 0, dist: config.dist, signedEps: sign * f.epsQ, oneQ: ONE_Q, ...this.inverseOneQ });
+        read = base;
+      }
+      if (read !== t.stored) sources.set(t.layer, { ...sources.get(t.layer), [t.part === 'w' ? 'weights' : 'bias']: read });
+    }
+    return this.batchLoss(set, batch, (n) => fused.get(n), sources.size ? (n) => sources.get(n) : undefined);
+  }
+
+  /** Sharpness-aware probe: s0 = sign(L(w+εz0) − L(w−εz0)); neighbour = w + s0·ρ·z0 in each tensor's panel. */
+  private probeNeighbour(set: QuantizedSet, batch: number[]): void {
+    const { session, config } = this;
+    const device = session.mcu.device;
+    const arena = session.mcu.sram;
+    const seed = directionSeed(config.seed, this.step, PROBE_DIRECTION);
+    const lPlus = this.perturbedLoss(set, batch, seed, -1, 1, false);
+    const lMinus = this.perturbedLoss(set, batch, seed, -1, -1, false);
+    const s0 = lossSign(lPlus, lMinus);
+    for (const t of this.tensors) {
+      const n = t.neighbour!;
+      if (s0 === 0) {
+        // No ascent direction: the neighbour is the point itself.
+        device.bytes.copyWithin(n.offset, t.stored.offset, t.stored.offset + n.bytes);
+        continue;
+      }
+      const key = streamKey(device, seed, t.tensorId);
+      const f = t.rho!;
+      if (t.part === 'b') perturbBias(arena, t.stored, n, t.count, { key, dist: config.dist, sign: s0, ...f.bias! });
+      else {
+        perturbMaterialised(arena, t.stored, n, t.count, t.bits as 8 | 16, {
+          key, dist: config.dist, signedEps: s0 * f.epsQ, ...this.inverseOneQ, mask: t.mask,
+          dither: f.dither ? { key: streamKey(device, (seed ^ 0x6a09e667) >>> 0, t.tensorId), factor: f.dither } : null,
+        });
+      }
+    }
+    config.phaseHook?.('probe', { step: this.step });
+  }
+
   trainStep(set: QuantizedSet): StepResult {
     const { config, session } = this;
     const device = session.mcu.device;
+    const arena = session.mcu.sram;
     const batch = this.nextBatch(set);
     const lr = this.schedule(this.step, Number.POSITIVE_INFINITY);
     const m = config.directions;
+    const hook = config.phaseHook;
     const signs: number[] = [];
-    const keysPerLayer: number[][] = this.layers.map(() => []);
+    const seeds: number[] = [];
     let lossSum = 0;
     const prof = session.profiler;
+    const time = <T>(label: string, kind: string, f: () => T): T => (prof ? prof.time(label, kind, f) : f());
+    const plain = !config.sharpness && this.tensors.every((t) => !t.panel);
+    if (config.sharpness) time('sharpness probe', 'forward', () => this.probeNeighbour(set, batch));
+    if (config.momentum) {
+      const coeffs = momentumCoefficients(at(config.momentum.alpha, this.step), at(config.momentum.beta, this.step));
+      for (let i = 0; i < m; i++) {
+        const seed = directionSeed(config.seed, this.step, i);
+        for (const t of this.tensors) {
+          const keys: [number, number] = [streamKey(device, seed, t.tensorId), streamKey(device, (seed ^ 0x3c6ef372) >>> 0, t.tensorId)];
+          momentumZ(arena, arena.sub(t.z!, i * t.count, t.count, `${t.z!.name}[${i}]`), t.history!, t.count, keys, coeffs);
+        }
+      }
+    }
     for (let i = 0; i < m; i++) {
       const seed = directionSeed(config.seed, this.step, i);
-      const specs = (sign: 1 | -1) => {
-        const map = new Map<string, PerturbSpec>();
-        for (const l of this.layers) {
-          map.set(l.name, makePerturbSpec({ seed, tensorId: l.tensorId, epsilon: config.epsilon * l.scale, weightScale: l.weightScale, dist: config.dist, sign, weightBits: l.bits }, device));
-        }
-        return map;
-      };
-      const plus = prof ? prof.time('rng+perturb setup', 'rng', () => specs(1)) : specs(1);
-      const minus = prof ? prof.time('rng+perturb setup', 'rng', () => specs(-1)) : specs(-1);
-      this.layers.forEach((l, j) => keysPerLayer[j]!.push(plus.get(l.name)!.key));
-      const lPlus = this.batchLoss(set, batch, (name) => plus.get(name));
-      const lMinus = this.batchLoss(set, batch, (name) => minus.get(name));
+      seeds.push(seed);
+      let lPlus: number;
+      let lMinus: number;
+      if (plain) {
+        // The paper's path: ε·z fused into weight packing, nothing materialised.
+        const specs = (sign: 1 | -1) => {
+          const map = new Map<string, PerturbSpec>();
+          for (const l of this.layers) {
+            map.set(l.name, makePerturbSpec({ seed, tensorId: l.tensorId, epsilon: config.epsilon * l.scale, weightScale: l.weightScale, dist: config.dist, sign, weightBits: l.bits }, device));
+          }
+          return map;
+        };
+        const plus = time('rng+perturb setup', 'rng', () => specs(1));
+        const minus = time('rng+perturb setup', 'rng', () => specs(-1));
+        lPlus = this.batchLoss(set, batch, (name) => plus.get(name));
+        hook?.('between-forwards', { step: this.step, direction: i });
+        lMinus = this.batchLoss(set, batch, (name) => minus.get(name));
+      } else {
+        lPlus = this.perturbedLoss(set, batch, seed, i, 1, true);
+        hook?.('between-forwards', { step: this.step, direction: i });
+        lMinus = this.perturbedLoss(set, batch, seed, i, -1, true);
+      }
       signs.push(lossSign(lPlus, lMinus));
       lossSum += (lPlus + lMinus) / 2;
+      hook?.('after-direction', { step: this.step, direction: i });
     }
     // Everything the update needs is derived and validated first; only then are weights written.
-    const updates: { layer: LayerState; prepared: PreparedUpdate }[] = [];
-    for (const l of this.layers) {
-      let mult;
+    type Planned = { t: TensorState; run: () => void };
+    const planned: Planned[] = [];
+    for (const t of this.tensors) {
+      let factor;
       try {
-        mult = makeUpdateMultiplier(lr * l.scale, l.weightScale, m);
+        factor = this.updateFactor(t, lr);
       } catch (e) {
         if (lr < config.lr) continue; // a decayed rate that no longer moves any weight: skip, not fail
         throw e;
       }
-      updates.push({ layer: l, prepared: prepareUpdate(session.mcu.sram, { directions: m, dist: config.dist, multiplier: mult.multiplier, shift: mult.shift }, `update:${l.name}`, { keys: this.keysBuf, signs: this.signsBuf }) });
-    }
-    const runUpdates = () => {
-      for (const u of updates) {
-        const j = this.layers.indexOf(u.layer);
-        updateWeights(session.mcu.sram, u.prepared, u.layer.weights, u.layer.count, u.layer.bits, { keys: keysPerLayer[j]!, signs });
+      const keys = seeds.map((s) => streamKey(device, s, t.tensorId));
+      const dirs = { keys: this.keysBuf, signs: this.signsBuf, keyValues: keys, signValues: signs, z: t.z };
+      if (t.part === 'b') {
+        planned.push({ t, run: () => updateBias(arena, t.stored, t.count, dirs, { dist: config.dist, ...factor }) });
+      } else if (!t.z && !factor.dither) {
+        const prepared: PreparedUpdate = prepareUpdate(arena, { directions: m, dist: config.dist, multiplier: factor.multiplier, shift: factor.shift }, `update:${t.layer}`, { keys: this.keysBuf, signs: this.signsBuf });
+        planned.push({ t, run: () => updateWeights(arena, prepared, t.stored, t.count, t.bits as 8 | 16, { keys, signs, mask: t.mask }) });
+      } else {
+        const ditherKey = factor.dither ? streamKey(device, directionSeed(config.seed, this.step, PROBE_DIRECTION + 1), t.tensorId) : null;
+        planned.push({ t, run: () => updateMaterialised(arena, t.stored, t.count, t.bits as 8 | 16, dirs, { dist: config.dist, multiplier: factor.multiplier, shift: factor.shift, mask: t.mask, ditherKey }) });
       }
+    }
+    hook?.('before-update', { step: this.step });
+    // From the first write on, the step is committed: every tensor is updated (and the momentum
+    // history advanced) before an exception from the hook is re-thrown, so the stored weights are
+    // always at post-step values, never a mix.
+    let deferred: unknown = undefined;
+    const runUpdates = () => {
+      for (const u of planned) {
+        u.run();
+        try {
+          hook?.('update', { step: this.step, layer: u.t.layer });
+        } catch (e) {
+          deferred ??= e;
+        }
+      }
+      for (const t of this.tensors) if (t.history) momentumHistory(arena, t.history, t.count, t.z!, this.signsBuf, signs);
     };
-    if (prof) prof.time('update', 'update', runUpdates);
-    else runUpdates();
+    time('update', 'update', runUpdates);
     this.step++;
+    if (deferred !== undefined) throw deferred;
     return { step: this.step, loss: lossSum / m / 2 ** 16 / batch.length, signs, lr };
+  }
+
+  /**
+   * Train for up to `steps` steps with per-step callbacks, per-epoch evaluation and early stopping.
+   * Deterministic for a seed (stepsPerSec aside, which is wall-clock).
+   */
+  fit(set: QuantizedSet, o: FitOptions): FitResult {
+    if (!Number.isInteger(o.steps) || o.steps < 0) throw new ConfigError(`steps must be a non-negative integer, got ${o.steps}`);
+    const epochSteps = o.epochSteps ?? Math.ceil(set.count / Math.min(this.config.batchSize ?? set.count, set.count));
+    if (!Number.isInteger(epochSteps) || epochSteps < 1) throw new ConfigError(`epochSteps must be a positive integer, got ${epochSteps}`);
+    const es = o.earlyStopping;
+    if (es && !(Number.isInteger(es.patience) && es.patience >= 1)) throw new ConfigError(`early-stopping patience must be a positive integer, got ${es.patience}`);
+    if (es && !o.evaluate) throw new ConfigError('early stopping needs a validation metric: pass evaluate(epoch)');
+    const sign = es?.mode === 'min' ? -1 : 1;
+    const minDelta = es?.minDelta ?? 0;
+    const losses: number[] = [];
+    const metrics: number[] = [];
+    let best: number | undefined;
+    let bestEpoch: number | undefined;
+    let epoch = 0;
+    let sinceBest = 0;
+    const t0 = performance.now();
+    for (let s = 0; s < o.steps; s++) {
+      const r = this.trainStep(set);
+      losses.push(r.loss);
+      const elapsed = (performance.now() - t0) / 1000;
+      o.onStep?.({ step: r.step, loss: r.loss, lr: r.lr, stepsPerSec: elapsed > 0 ? (s + 1) / elapsed : 0 });
+      if ((s + 1) % epochSteps !== 0 && s + 1 !== o.steps) continue;
+      epoch++;
+      const metric = o.evaluate?.(epoch);
+      if (metric !== undefined) {
+        metrics.push(metric);
+        if (best === undefined || sign * (metric - best) > minDelta) {
+          best = metric;
+          bestEpoch = epoch;
+          sinceBest = 0;
+        } else sinceBest++;
+      }
+      o.onEpoch?.({ epoch, step: r.step, metric });
+      if (es && sinceBest >= es.patience) return { steps: s + 1, epochs: epoch, losses, metrics, bestMetric: best, bestEpoch, stoppedEarly: true };
+    }
+    return { steps: o.steps, epochs: epoch, losses, metrics, bestMetric: best, bestEpoch, stoppedEarly: false };
   }
 }
