@@ -8,7 +8,7 @@ import { quantizeModel } from '../quant/quantize.js';
 import { BackpropSession } from '../runtime/backprop-session.js';
 import { QuantizedSession, type SessionPlan } from '../runtime/session.js';
 import { qzoFfSramBuffers } from '../train/qzo-ff.js';
-import { trainableLayers, selectionLabel, type TrainSelection } from '../train/selection.js';
+import { selectionTrainerOptions, trainableLayers, selectionLabel, type TrainSelection } from '../train/selection.js';
 
 export type Mode = 'infer' | 'ff' | 'bp';
 
@@ -110,7 +110,9 @@ export function memoryReport(source: Architecture | { float: FloatModel; quantiz
   }
   if (modes.includes('infer')) report.modes.infer = summarize('infer', `inference ${precision}`, QuantizedSession.plan(models.quantized, { batch }), o.device);
   if (modes.includes('ff')) {
-    report.modes.ff = summarize('ff', `QZO-FF ${precision}`, QuantizedSession.plan(models.quantized, { batch, trainable, extraSram: qzoFfSramBuffers(batch) }), o.device);
+    const config = { epsilon: 1e-3, directions: 3, dist: 'gaussian' as const, lr: 1e-3, seed: 0, ...selectionTrainerOptions(selection) };
+    const extraSram = qzoFfSramBuffers(batch, { model: models.quantized, trainable: [...trainable], config });
+    report.modes.ff = summarize('ff', `QZO-FF ${precision}`, QuantizedSession.plan(models.quantized, { batch, trainable, extraSram }), o.device);
   }
   if (modes.includes('bp')) {
     report.modes.bp = summarize('bp', 'backprop f32 (Adam)', BackpropSession.plan(models.float, { batch, trainable, optimizer: { kind: 'adam', lr: 1e-3 } }), o.device);

@@ -16,8 +16,8 @@ import { Profiler } from '../runtime/profiler.js';
 import { evaluate } from './evaluate.js';
 import { evaluateFloat, trainBackprop } from './backprop.js';
 import { withPrototypeHead } from './prototype.js';
-import { QzoFfTrainer, qzoFfSramBuffers, type StepResult } from './qzo-ff.js';
-import { trainableLayers, type TrainSelection } from './selection.js';
+import { QzoFfTrainer, qzoFfSramBuffers, type QzoFfConfig, type StepResult } from './qzo-ff.js';
+import { selectionTrainerOptions, trainableLayers, type TrainSelection } from './selection.js';
 import type { ScheduleSpec } from './schedule.js';
 
 export type Precision = '16w8a' | '8w8a';
@@ -43,6 +43,8 @@ export interface AdaptOptions {
   bpSteps?: number;
   bpLr?: number;
   build?: BuildFlavor | 'auto';
+  /** The paper's enhancements and the 8w8a remedy (see docs/TRAINING.md); all off by default. */
+  enhancements?: Pick<QzoFfConfig, 'normalize' | 'momentum' | 'sharpness' | 'dither'>;
   profile?: boolean;
   onStep?: (r: StepResult, total: number) => void;
   /** Called once the memory plans are known, before the budget check and any training. */
@@ -94,7 +96,11 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
   const ranges = await calibrate(proto, o.support, { build: o.build });
   const quantized = quantizeModel(proto, ranges, { weightBits, perChannel: false });
   const trainable = trainableLayers(resolveGraph(quantized.architecture), selection);
-  const sessionOptions = { batch: micro, trainable: new Set(trainable), extraSram: qzoFfSramBuffers(micro) };
+  const trainerConfig: QzoFfConfig = {
+    epsilon: o.epsilon ?? 1e-3, directions: o.directions ?? 3, dist: o.dist ?? 'gaussian', lr: o.lr ?? 3e-3, schedule: o.schedule, seed,
+    ...selectionTrainerOptions(selection), ...o.enhancements,
+  };
+  const sessionOptions = { batch: micro, trainable: new Set(trainable), extraSram: qzoFfSramBuffers(micro, { model: quantized, trainable, config: trainerConfig }) };
   const ffPlan = QuantizedSession.plan(quantized, sessionOptions);
   const inferPlan = QuantizedSession.plan(quantized, { batch: micro });
   const bpPlan = BackpropSession.plan(proto, { batch: micro, trainable: new Set(trainable), optimizer: BP_OPTIMIZER(1e-3) });
@@ -107,9 +113,7 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
   const session = new QuantizedSession(mcu, quantized, sessionOptions);
   const profiler = o.profile ? new Profiler() : undefined;
   const zeroShot = evaluate(session, o.query).accuracy;
-  const trainer = new QzoFfTrainer(session, trainable, {
-    epsilon: o.epsilon ?? 1e-3, directions: o.directions ?? 3, dist: o.dist ?? 'gaussian', lr: o.lr ?? 3e-3, schedule: o.schedule, seed,
-  });
+  const trainer = new QzoFfTrainer(session, trainable, trainerConfig);
   const set = trainer.prepareData(o.support);
   const losses: number[] = [];
   session.profiler = profiler;
@@ -138,7 +142,7 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
     zeroShot, after, bp, steps, sramPeak: mcu.sram.highWater, flash: mcu.flash.highWater, memory,
     device: { ...o.device, build: mcu.build }, losses, bpLosses,
     wallMs: { ff: ffMs, bp: bpMs, total: performance.now() - t0 }, adapted, ...(profiler ? { profiler } : {}),
-    config: { precision, selection, steps, microBatch: micro, epsilon: o.epsilon ?? 1e-3, directions: o.directions ?? 3, dist: o.dist ?? 'gaussian', lr: o.lr ?? 3e-3, seed, trainable },
+    config: { precision, selection, steps, microBatch: micro, epsilon: trainerConfig.epsilon, directions: trainerConfig.directions, dist: trainerConfig.dist, lr: trainerConfig.lr, seed, trainable, enhancements: o.enhancements ?? {} },
   };
 }
 
