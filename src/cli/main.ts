@@ -8,6 +8,8 @@ import { registerMemory } from './commands/memory.js';
 import { registerPretrain } from './commands/pretrain.js';
 import { registerQuantize } from './commands/quantize.js';
 import { registerOnnx } from './commands/onnx.js';
+import { registerEval } from './commands/eval.js';
+import { registerProfile } from './commands/profile.js';
 
 export interface GlobalOptions {
   quiet?: boolean;
@@ -29,6 +31,8 @@ export function buildProgram(): Command {
   registerMemory(program);
   registerDevices(program);
   registerOnnx(program);
+  registerEval(program);
+  registerProfile(program);
   return program;
 }
 

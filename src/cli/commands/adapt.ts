@@ -6,7 +6,7 @@ import { ConfigError, FormatError } from '../../errors.js';
 import { loadModel, saveModel } from '../../model/model.js';
 import { sampleEpisode } from '../../data/fewshot.js';
 import { resolveDevice, describeDevice, DEFAULT_DEVICE } from '../../runtime/devices.js';
-import { adapt, type Precision } from '../../train/adapt.js';
+import { adapt, type AdaptOptions, type Precision } from '../../train/adapt.js';
 import { parseSelection, selectionLabel } from '../../train/selection.js';
 import { parseSchedule } from '../../train/schedule.js';
 import { shippedModel } from '../../util/package-root.js';
@@ -21,6 +21,7 @@ interface AdaptCliOptions {
   model?: string; data: string; classes: string; ways: string; shots: string; queries: string; device: string; precision: string;
   train: string; m: string; eps: string; lr: string; schedule: string; steps: string; microBatch: string; dist: string; seed: string;
   baseline: boolean; out: string; build: string; profile?: boolean;
+  normalize?: boolean; momentum?: string; sharpness?: string; dither?: boolean;
 }
 
 function num(value: string, flag: string, { integer = false, min = -Infinity } = {}): number {
@@ -43,7 +44,7 @@ export function registerAdapt(program: Command): void {
     .option('--queries <n>', 'held-out query images per class for accuracy', '100')
     .option('--device <preset|budget>', 'MCU preset or budget like 256k/1m', DEFAULT_DEVICE)
     .option('--precision <p>', '16w8a (paper default) or 8w8a', '16w8a')
-    .option('--train <selection>', 'full, head (linear probe) or last:K', 'full')
+    .option('--train <selection>', 'full, head (linear probe), last:K, bias, or sparse[:fraction[:magnitude|random[:seed]]]', 'full')
     .option('--m <n>', 'directions per step (sign-m-SPSA)', '3')
     .option('--eps <x>', 'perturbation size ε (real units)', '0.001')
     .option('--lr <x>', 'learning rate η', '0.003')
@@ -52,6 +53,10 @@ export function registerAdapt(program: Command): void {
     .option('--micro-batch <n>', 'samples per forward call on the device', '5')
     .option('--dist <d>', 'z distribution: gaussian or rademacher', 'gaussian')
     .option('--seed <n>', 'seed for the episode and the perturbations', '1')
+    .option('--normalize', 'kernel-wise normalisation: scale each layer\'s ε and η by its weights\' RMS')
+    .option('--momentum <alpha,beta>', 'momentum-guided sampling, e.g. 0.5,0.5 (z history kept in int8 SRAM)')
+    .option('--sharpness <rho>', 'sharpness-aware perturbation with neighbour radius ρ, e.g. 0.005')
+    .option('--dither', 'stochastic rounding of ε·z and of the update (lets 8w8a train; see docs/TRAINING.md)')
     .option('--no-baseline', 'skip the f32 backprop comparison')
     .option('--build <b>', 'device build: auto, relaxed, simd or scalar', 'auto')
     .option('--profile', 'time every kernel during training and print the profile')
@@ -78,7 +83,16 @@ Examples:
       const precision = opts.precision as Precision;
       if (precision !== '16w8a' && precision !== '8w8a') throw new ConfigError(`--precision must be 16w8a or 8w8a, got '${opts.precision}'`);
       if (opts.dist !== 'gaussian' && opts.dist !== 'rademacher') throw new ConfigError(`--dist must be gaussian or rademacher, got '${opts.dist}'`);
-      const selection = parseSelection(opts.train);
+      const selection = parseSelection(opts.train, { trainerOptions: true });
+      const enhancements: AdaptOptions['enhancements'] = {};
+      if (opts.normalize) enhancements.normalize = true;
+      if (opts.dither) enhancements.dither = true;
+      if (opts.sharpness !== undefined) enhancements.sharpness = { rho: num(opts.sharpness, 'sharpness', { min: 0 }) };
+      if (opts.momentum !== undefined) {
+        const [alpha, beta] = opts.momentum.split(',').map((x) => num(x, 'momentum', { min: 0 }));
+        if (alpha === undefined || beta === undefined || alpha > 1 || beta > 1) throw new ConfigError(`--momentum takes 'alpha,beta' with both in [0, 1], got '${opts.momentum}'`);
+        enhancements.momentum = { alpha, beta };
+      }
       const seed = num(opts.seed, 'seed', { integer: true, min: 0 });
       const ways = num(opts.ways, 'ways', { integer: true, min: 2 });
       const shots = num(opts.shots, 'shots', { integer: true, min: 1 });
@@ -99,7 +113,7 @@ Examples:
       const result = await adapt({
         backbone, support: episode.support, query: episode.query, device, precision, selection,
         epsilon: num(opts.eps, 'eps'), directions: num(opts.m, 'm', { integer: true, min: 1 }), dist: opts.dist as 'gaussian', lr: num(opts.lr, 'lr'),
-        schedule: parseSchedule(opts.schedule), steps, microBatch: num(opts.microBatch, 'micro-batch', { integer: true, min: 1 }), seed, baseline: opts.baseline, build, profile: opts.profile,
+        schedule: parseSchedule(opts.schedule), enhancements, steps, microBatch: num(opts.microBatch, 'micro-batch', { integer: true, min: 1 }), seed, baseline: opts.baseline, build, profile: opts.profile,
         onPlan: (m) => {
           say('');
           say(`memory plan (micro-batch ${Math.min(num(opts.microBatch, 'micro-batch'), episode.support.labels.length)}, train ${selectionLabel(selection)}) on ${device.name}: ${kib(device.sramBytes)} SRAM, ${kib(device.flashBytes)} flash`);

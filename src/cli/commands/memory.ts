@@ -8,6 +8,7 @@ import { memoryReport, planningModels, type Mode, type MemoryReport } from '../.
 import { formatPlanTable } from '../../report/plan-table.js';
 import { parseSelection } from '../../train/selection.js';
 import { kib, table } from '../format.js';
+import { memoryReportHtml, writeHtmlFile } from '../../report/html.js';
 import type { GlobalOptions } from '../main.js';
 
 export async function modelSource(spec: string, weightBits: 8 | 16): Promise<{ float: FloatModel; quantized: QuantizedModel }> {
@@ -42,13 +43,14 @@ export function registerMemory(program: Command): void {
     .option('--model <preset|file>', `architecture preset (${ARCHITECTURE_PRESETS.join(', ')}) or a .lmdl model file`, 'mnist-cnn')
     .option('--device <preset|budget>', 'MCU preset (see lastmile devices) or a budget like 256k/1m', DEFAULT_DEVICE)
     .option('--mode <mode>', 'infer, ff or bp (default: all three)')
-    .option('--train <selection>', 'trainable selection: full, head or last:K', 'full')
+    .option('--train <selection>', 'trainable selection: full, head, last:K, bias or sparse[:fraction]', 'full')
     .option('--batch <n>', 'samples per forward call', '1')
     .option('--precision <p>', 'QZO-FF/inference precision: 16w8a or 8w8a', '16w8a')
     .option('--compare <c>', "mixed (integer inference/QZO-FF vs f32 backprop) or fp16 (all three in fp16, the paper's comparison)", 'mixed')
     .option('--plan', 'also print each mode\'s buffer plan (lifetimes and offsets)')
-    .addHelpText('after', '\nExamples:\n  lastmile memory --model resnet8 --device nrf52840\n  lastmile memory --model ds-cnn --train head --json\n  lastmile memory --model models/mnist-cnn-digits04.lmdl --mode ff --plan')
-    .action(async (opts: { model: string; device: string; mode?: string; train: string; batch: string; precision: string; compare: string; plan?: boolean }, cmd: Command) => {
+    .option('--html <file>', 'also write the memory charts (per mode and per layer, against the budget) to a self-contained HTML page')
+    .addHelpText('after', '\nExamples:\n  lastmile memory --model resnet8 --device nrf52840\n  lastmile memory --model ds-cnn --train head --json\n  lastmile memory --model models/mnist-cnn-digits04.lmdl --mode ff --plan\n  lastmile memory --model resnet8 --html out/resnet8-memory.html')
+    .action(async (opts: { model: string; device: string; mode?: string; train: string; batch: string; precision: string; compare: string; plan?: boolean; html?: string }, cmd: Command) => {
       const json = (cmd.optsWithGlobals() as GlobalOptions).json;
       const weightBits = opts.precision === '8w8a' ? 8 : opts.precision === '16w8a' ? 16 : undefined;
       if (!weightBits) throw new ConfigError(`--precision must be 16w8a or 8w8a, got '${opts.precision}'`);
@@ -58,7 +60,8 @@ export function registerMemory(program: Command): void {
       if (!Number.isInteger(batch) || batch < 1) throw new ConfigError(`--batch must be a positive integer, got '${opts.batch}'`);
       if (opts.compare !== 'mixed' && opts.compare !== 'fp16') throw new ConfigError(`--compare must be mixed or fp16, got '${opts.compare}'`);
       const device = resolveDevice(opts.device);
-      const report = memoryReport(await modelSource(opts.model, weightBits), { device, batch, selection: parseSelection(opts.train), weightBits, modes, compare: opts.compare });
+      const report = memoryReport(await modelSource(opts.model, weightBits), { device, batch, selection: parseSelection(opts.train, { trainerOptions: true }), weightBits, modes, compare: opts.compare });
+      if (opts.html) await writeHtmlFile(opts.html, await memoryReportHtml({ report, precision: opts.precision, compare: opts.compare, deviceDescription: describeDevice(device), argv: process.argv.slice(2) }));
       if (json) {
         const modesJson = Object.fromEntries(Object.entries(report.modes).map(([k, m]) => [k, { sramPeak: m.sramPeak, flash: m.flash, fits: m.fits, label: m.label, sramByCategory: m.sramByCategory, perLayer: m.perLayer }]));
         console.log(JSON.stringify({ model: report.model, device: report.device, batch: report.batch, selection: report.selection, weightBits: report.weightBits, modes: modesJson, bpOverFf: report.bpOverFf }, null, 2));
@@ -67,5 +70,6 @@ export function registerMemory(program: Command): void {
       console.log(`model  ${report.model} · batch ${batch} · train ${report.selection} · ${opts.precision}`);
       console.log(`device ${describeDevice(device)}\n`);
       printMemoryReport(report, opts.plan);
+      if (opts.html) console.log(`\nwrote ${opts.html}`);
     });
 }
