@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import cliProgress from 'cli-progress';
 import { ConfigError, FormatError } from '../../errors.js';
 import { loadModel, saveModel } from '../../model/model.js';
@@ -102,7 +102,9 @@ Examples:
       const data = await loadData(opts.data, 'test');
       const episode = sampleEpisode(data, { classPool: parseClassList(opts.classes), ways, shots, queries, seed });
       say(`device   ${describeDevice(device)}`);
-      say(`model    ${modelPath} (${backbone.architecture.name}${backbone.meta.pretrainedOn ? `, pre-trained on ${String(backbone.meta.pretrainedOn)} classes ${JSON.stringify(backbone.meta.classes)}` : ''})`);
+      const shownPath = relative(process.cwd(), modelPath).startsWith('..') ? modelPath : relative(process.cwd(), modelPath);
+      const classes = Array.isArray(backbone.meta.classes) ? ` classes ${backbone.meta.classes.join(', ')}` : '';
+      say(`model    ${shownPath} (${backbone.architecture.name}${backbone.meta.pretrainedOn ? `, pre-trained on ${String(backbone.meta.pretrainedOn)}${classes}` : ''})`);
       say(`task     ${ways}-way ${shots}-shot on ${opts.data} classes ${episode.classIds.join(', ')} · ${episode.query.labels.length} held-out query images · seed ${seed}`);
       say(`method   QZO-FF ${precision}, train ${selectionLabel(selection)}, m = ${opts.m}, ε = ${opts.eps}, η = ${opts.lr} (${opts.schedule}), ${steps} steps, micro-batch ${opts.microBatch}`);
       const bar = !global.quiet && !global.json && process.stderr.isTTY
@@ -164,6 +166,6 @@ Examples:
         task: { data: opts.data, ways, shots, queries: episode.query.labels.length }, deviceDescription: describeDevice(device), argv: process.argv.slice(2),
       }));
       if (global.json) console.log(JSON.stringify(json, null, 2));
-      say(`\nwall time ${((performance.now() - tStart) / 1000).toFixed(1)} s · wrote ${modelOut} and ${join(opts.out, 'report.json')}`);
+      say(`\nwall time ${((performance.now() - tStart) / 1000).toFixed(1)} s · wrote ${modelOut}, ${join(opts.out, 'report.json')} and ${join(opts.out, 'report.html')}`);
     });
 }
