@@ -65,3 +65,21 @@ describe('the lastmile command', () => {
     expect(lastmile('adapt', '--precision', '4w4a', '--out', mkdtempSync(join(tmpdir(), 'lastmile-cli-'))).code).toBe(2);
   });
 });
+
+describe('adapt --method baselines run inside the same device budget', () => {
+  it('ff-float trains in f32 with sign-m-SPSA and reports its measured SRAM', () => {
+    const r = lastmile('adapt', '--method', 'ff-float', '--steps', '10', '--queries', '20', '--json', '--out', mkdtempSync(join(tmpdir(), 'lastmile-cli-')));
+    expect(r.code, r.stderr).toBe(0);
+    const json = JSON.parse(r.stdout);
+    expect(json.method).toBe('ff-float');
+    expect(json.steps).toBe(10);
+    expect(json.sramPeak).toBeGreaterThan(json.memory.infer.sramPeak);
+    expect(json.sramPeak).toBeLessThanOrEqual(256 * 1024);
+  });
+
+  it('bp full fine-tuning does not fit the 256 KB device and says so (exit 2)', () => {
+    const r = lastmile('adapt', '--method', 'bp', '--steps', '5', '--quiet', '--out', mkdtempSync(join(tmpdir(), 'lastmile-cli-')));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/backprop training of 'mnist-cnn' \(batch 5\) does not fit the device: SRAM needs \d+ B/);
+  });
+});

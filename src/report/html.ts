@@ -212,6 +212,8 @@ export async function adaptReportHtml(input: AdaptHtmlInput): Promise<string> {
   const { report: r, task } = input;
   const c = r.config;
   const precision = String(c.precision ?? '16w8a');
+  // The f32 baselines (adapt --method bp | ff-float) share this page; only their labels differ.
+  const methodLabel = c.method === 'bp' ? 'f32 backprop on the device' : c.method === 'ff-float' ? 'float ZO (FF fp32)' : `QZO-FF ${precision}`;
   const weightBits: WeightBits = precision === '8w8a' ? 8 : 16;
   if (!isSelection(c.selection)) throw new Error(`internal: adapt report config has no trainable selection (${JSON.stringify(c.selection)})`);
   const selection = c.selection;
@@ -227,8 +229,8 @@ export async function adaptReportHtml(input: AdaptHtmlInput): Promise<string> {
   const pretrained = meta.pretrainedOn ? `pre-trained on ${String(meta.pretrainedOn)} classes ${JSON.stringify(meta.classes)}` : 'no pre-training recorded in the file';
 
   const [accuracySvg, lossSvg, memorySvg, layersSvg] = await Promise.all([
-    accuracyChart({ zeroShot: r.zeroShot, after: r.after, bp: r.bp, afterLabel: `after QZO-FF ${precision}`, bpLabel: 'f32 backprop', count: task.queries }),
-    lossCurveChart({ ff: r.losses, bp: r.bpLosses, ffLabel: `QZO-FF ${precision}`, bpLabel: 'f32 backprop (Adam)' }),
+    accuracyChart({ zeroShot: r.zeroShot, after: r.after, bp: r.bp, afterLabel: `after ${methodLabel}`, bpLabel: 'f32 backprop', count: task.queries }),
+    lossCurveChart({ ff: r.losses, bp: r.bpLosses, ffLabel: methodLabel, bpLabel: 'f32 backprop (Adam)' }),
     memoryModesChart(modes, budget),
     perLayerChart(perLayerModes(planned), budget),
   ]);
@@ -246,7 +248,7 @@ export async function adaptReportHtml(input: AdaptHtmlInput): Promise<string> {
     ['adapted model', r.model],
   ]);
   const method = keyValues([
-    ['method', `QZO-FF ${precision} (sign-m-SPSA forward gradients, integer-only on the device)`],
+    ['method', c.method === 'bp' || c.method === 'ff-float' ? methodLabel : `QZO-FF ${precision} (sign-m-SPSA forward gradients, integer-only on the device)`],
     ['trainable', `${selectionLabel(selection)}: ${trainable.join(', ') || '—'}`],
     ['steps', r.steps],
     ['directions per step m', String(c.directions)],
@@ -262,7 +264,7 @@ export async function adaptReportHtml(input: AdaptHtmlInput): Promise<string> {
     ['', 'top-1', 'note'],
     [
       ['zero-shot (prototype head)', numCell(pct(r.zeroShot)), 'the pre-trained backbone with a nearest-class-mean head, before any training'],
-      [`after QZO-FF ${precision}`, numCell(pct(r.after)), `${gain >= 0 ? '+' : ''}${gain.toFixed(1)} points in ${r.steps} steps on the device`],
+      [`after ${methodLabel}`, numCell(pct(r.after)), `${gain >= 0 ? '+' : ''}${gain.toFixed(1)} points in ${r.steps} steps on the device`],
       ['f32 backprop, same data', numCell(pct(r.bp)), r.bp === null ? 'skipped (--no-baseline)' : `Adam, ${r.bpLosses.length} steps; ${r.memory.bp.fits ? 'fits' : 'does not fit'} the device`],
     ],
   );
@@ -288,7 +290,7 @@ export async function adaptReportHtml(input: AdaptHtmlInput): Promise<string> {
   ].join('\n');
   return page({
     title: `QZO-FF adaptation: ${input.architecture.name} on ${r.device.name}`,
-    lede: `${task.ways}-way ${task.shots}-shot adaptation to ${task.data} classes ${r.classes.join(', ')}: ${pct(r.zeroShot)} zero-shot → ${pct(r.after)} after QZO-FF ${precision}${r.bp === null ? '' : ` (f32 backprop: ${pct(r.bp)})`}, in ${formatKib(r.sramPeak)} of SRAM.`,
+    lede: `${task.ways}-way ${task.shots}-shot adaptation to ${task.data} classes ${r.classes.join(', ')}: ${pct(r.zeroShot)} zero-shot → ${pct(r.after)} after ${methodLabel}${r.bp === null ? '' : ` (f32 backprop: ${pct(r.bp)})`}, in ${formatKib(r.sramPeak)} of SRAM.`,
     sections: [
       { title: 'Setup', html: setup },
       { title: 'Method', html: method },

@@ -206,8 +206,8 @@ export class BackpropSession {
     const bp = blueprint(model, options);
     QuantizedSession.checkFits(bp.plan, mcu.budget, `backprop training of '${model.architecture.name}' (batch ${options.batch})`);
     if (mcu.sram.used !== 0 || mcu.flash.used !== 0) throw new BudgetError('this MCU already holds a session: create a new Mcu for another one');
-    if ((options.precision ?? 'f32') !== 'f32' || options.forwardOnly) {
-      throw new UnsupportedError('f16 and forward-only backprop sessions are planned, not executed: use precision f32 to train');
+    if ((options.precision ?? 'f32') !== 'f32') {
+      throw new UnsupportedError('f16 sessions are planned, not executed: use precision f32 to run');
     }
     const opt = options.optimizer;
     if (!Number.isFinite(opt.lr) || opt.lr <= 0) throw new ConfigError(`learning rate must be a finite number > 0, got ${opt.lr}`);
@@ -283,8 +283,8 @@ export class BackpropSession {
       const params = this.model.params[name];
       const w = params ? this.buf(`w:${name}`) : null;
       const b = params ? this.buf(`b:${name}`) : null;
-      const dw = info.trainable ? this.buf(`dw:${name}`) : null;
-      const db = info.trainable ? this.buf(`db:${name}`) : null;
+      const dw = info.trainable && info.flows ? this.buf(`dw:${name}`) : null;
+      const db = info.trainable && info.flows ? this.buf(`db:${name}`) : null;
       const dy = info.flows ? this.buf(`grad:${op.output}`) : null;
       const inputGrad = info.needsInputGrad[0] ? op.inputs[0]! : null;
       const reluBack = act === 'none' ? () => {} : () => reluBackwardF32(arena, y, dy!, dy!, outCount, act);
@@ -414,6 +414,7 @@ export class BackpropSession {
 
   /** One step on the staged batch: forward, mean cross-entropy, backward, optimizer. Returns the loss. */
   trainStep(lr = this.options.optimizer.lr): number {
+    if (this.options.forwardOnly) throw new ConfigError('this session was prepared forward-only (no gradients): it cannot run a backprop step');
     this.forward();
     const logits = this.buf(`act:${lowerGraphOutput(this.graph)}`);
     const dLogits = this.buf(`grad:${lowerGraphOutput(this.graph)}`);

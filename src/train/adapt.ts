@@ -3,7 +3,7 @@
 // device, then adapt on the device with QZO-FF — and, for comparison, run f32 backprop on the same data.
 import { ConfigError } from '../errors.js';
 import type { Dataset } from '../data/dataset.js';
-import type { FloatModel, QuantizedModel, WeightBits } from '../model/model.js';
+import type { FloatModel, Model, QuantizedModel, WeightBits } from '../model/model.js';
 import { resolveGraph } from '../model/graph.js';
 import { calibrate } from '../quant/calibrate.js';
 import { quantizeModel } from '../quant/quantize.js';
@@ -15,14 +15,19 @@ import type { ZDistribution } from '../kernels/perturb-spec.js';
 import { Profiler } from '../runtime/profiler.js';
 import { evaluate } from './evaluate.js';
 import { evaluateFloat, trainBackprop } from './backprop.js';
+import { FloatZoTrainer } from './float-zo.js';
 import { withPrototypeHead } from './prototype.js';
 import { QzoFfTrainer, qzoFfSramBuffers, type QzoFfConfig, type StepResult } from './qzo-ff.js';
 import { selectionTrainerOptions, trainableLayers, type TrainSelection } from './selection.js';
 import type { ScheduleSpec } from './schedule.js';
 
 export type Precision = '16w8a' | '8w8a';
+/** qzo-ff: the paper's integer method; bp: f32 backprop inside the device budget; ff-float: sign-m-SPSA in f32. */
+export type AdaptMethod = 'qzo-ff' | 'bp' | 'ff-float';
 
 export interface AdaptOptions {
+  /** Default qzo-ff. The baselines run inside the same device budget and fail the same way if they do not fit. */
+  method?: AdaptMethod;
   backbone: FloatModel;
   support: Dataset;
   query: Dataset;
@@ -70,7 +75,9 @@ export interface AdaptResult {
   losses: number[];
   bpLosses: number[];
   wallMs: { ff: number; bp: number; total: number };
-  adapted: QuantizedModel;
+  /** The adapted model: quantized for qzo-ff, float for the f32 baselines. */
+  adapted: Model;
+  method: AdaptMethod;
   profiler?: Profiler;
   config: Record<string, unknown>;
 }
@@ -107,7 +114,12 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
   const memory = { ff: modeMemory(ffPlan, o.device), bp: modeMemory(bpPlan, o.device), infer: modeMemory(inferPlan, o.device) };
   o.onPlan?.(memory);
   // Refuses (BudgetError naming region, need and budget) before any device memory is touched.
-  QuantizedSession.checkFits(ffPlan, o.device, `QZO-FF ${precision} training of '${quantized.architecture.name}' (micro-batch ${micro}, ${trainable.length} trainable layers)`);
+  if ((o.method ?? 'qzo-ff') === 'qzo-ff') {
+    QuantizedSession.checkFits(ffPlan, o.device, `QZO-FF ${precision} training of '${quantized.architecture.name}' (micro-batch ${micro}, ${trainable.length} trainable layers)`);
+  }
+
+  const method = o.method ?? 'qzo-ff';
+  if (method !== 'qzo-ff') return adaptFloat(o, method, proto, trainable, memory, t0);
 
   const mcu = await Mcu.create({ budget: o.device, build: o.build });
   const session = new QuantizedSession(mcu, quantized, sessionOptions);
@@ -141,7 +153,7 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
   return {
     zeroShot, after, bp, steps, sramPeak: mcu.sram.highWater, flash: mcu.flash.highWater, memory,
     device: { ...o.device, build: mcu.build }, losses, bpLosses,
-    wallMs: { ff: ffMs, bp: bpMs, total: performance.now() - t0 }, adapted, ...(profiler ? { profiler } : {}),
+    wallMs: { ff: ffMs, bp: bpMs, total: performance.now() - t0 }, adapted, method, ...(profiler ? { profiler } : {}),
     config: { precision, selection, steps, microBatch: micro, epsilon: trainerConfig.epsilon, directions: trainerConfig.directions, dist: trainerConfig.dist, lr: trainerConfig.lr, seed, trainable, enhancements: o.enhancements ?? {} },
   };
 }
@@ -157,4 +169,58 @@ function readBackWeights(session: QuantizedSession, model: QuantizedModel, train
     params[name] = { ...p, weights };
   }
   return { ...model, params };
+}
+
+/**
+ * The f32 baselines on the device budget: backprop (Adam) or float zeroth-order (sign-m-SPSA in f32,
+ * the paper's "FF fp"). Each runs in an Mcu with exactly the device's SRAM and flash, so a baseline
+ * that does not fit fails with the same BudgetError QZO-FF would.
+ */
+async function adaptFloat(o: AdaptOptions, method: 'bp' | 'ff-float', proto: FloatModel, trainable: string[], memory: AdaptResult['memory'], t0: number): Promise<AdaptResult> {
+  const steps = o.steps ?? 300;
+  const micro = Math.min(o.microBatch ?? 5, o.support.labels.length);
+  const seed = o.seed ?? 1;
+  const zeroShot = (await evaluateFloat(proto, o.query, o.build)).accuracy;
+  const tTrain = performance.now();
+  let model: FloatModel;
+  let sramPeak: number;
+  let flash: number;
+  let build: BuildFlavor;
+  const losses: number[] = [];
+  if (method === 'bp') {
+    const lr = o.bpLr ?? 1e-3;
+    const r = await trainBackprop(proto, o.support, {
+      trainable, optimizer: BP_OPTIMIZER(lr), batch: micro, steps, seed, budget: o.device, build: o.build,
+      onStep: (step, loss) => {
+        losses.push(loss);
+        o.onStep?.({ step: step + 1, loss, signs: [], lr }, steps);
+      },
+    });
+    model = r.model;
+    sramPeak = r.sramPeak;
+    flash = r.session.mcu.flash.highWater;
+    build = r.session.mcu.build;
+  } else {
+    const mcu = await Mcu.create({ budget: o.device, build: o.build });
+    const session = new BackpropSession(mcu, proto, { batch: micro, trainable: new Set(trainable), optimizer: BP_OPTIMIZER(1e-3), forwardOnly: true });
+    const trainer = new FloatZoTrainer(session, trainable, {
+      epsilon: o.epsilon ?? 1e-3, directions: o.directions ?? 3, dist: o.dist ?? 'gaussian', lr: o.lr ?? 3e-3, schedule: o.schedule, seed,
+    });
+    for (let s = 0; s < steps; s++) {
+      const r = trainer.trainStep(o.support);
+      losses.push(r.loss);
+      o.onStep?.(r, steps);
+    }
+    model = session.exportModel();
+    sramPeak = mcu.sram.highWater;
+    flash = mcu.flash.highWater;
+    build = mcu.build;
+  }
+  const trainMs = performance.now() - tTrain;
+  const after = (await evaluateFloat(model, o.query, o.build)).accuracy;
+  return {
+    zeroShot, after, bp: null, steps, sramPeak, flash, memory, device: { ...o.device, build }, losses, bpLosses: [],
+    wallMs: { ff: trainMs, bp: 0, total: performance.now() - t0 }, adapted: model, method,
+    config: { method, precision: 'f32', selection: o.selection ?? { kind: 'full' }, steps, microBatch: micro, epsilon: o.epsilon ?? 1e-3, directions: o.directions ?? 3, dist: o.dist ?? 'gaussian', lr: method === 'bp' ? o.bpLr ?? 1e-3 : o.lr ?? 3e-3, seed, trainable, enhancements: {} },
+  };
 }

@@ -6,7 +6,7 @@ import { ConfigError, FormatError } from '../../errors.js';
 import { loadModel, saveModel } from '../../model/model.js';
 import { sampleEpisode } from '../../data/fewshot.js';
 import { resolveDevice, describeDevice, DEFAULT_DEVICE } from '../../runtime/devices.js';
-import { adapt, type AdaptOptions, type Precision } from '../../train/adapt.js';
+import { adapt, type AdaptMethod, type AdaptOptions, type Precision } from '../../train/adapt.js';
 import { parseSelection, selectionLabel } from '../../train/selection.js';
 import { parseSchedule } from '../../train/schedule.js';
 import { shippedModel } from '../../util/package-root.js';
@@ -18,7 +18,7 @@ import type { GlobalOptions } from '../main.js';
 export const DEFAULT_BACKBONE = 'mnist-cnn-digits04.lmdl';
 
 interface AdaptCliOptions {
-  model?: string; data: string; classes: string; ways: string; shots: string; queries: string; device: string; precision: string;
+  model?: string; method: string; data: string; classes: string; ways: string; shots: string; queries: string; device: string; precision: string;
   train: string; m: string; eps: string; lr: string; schedule: string; steps: string; microBatch: string; dist: string; seed: string;
   baseline: boolean; out: string; build: string; profile?: boolean;
   normalize?: boolean; momentum?: string; sharpness?: string; dither?: boolean;
@@ -43,6 +43,7 @@ export function registerAdapt(program: Command): void {
     .option('--shots <n>', 'K: labelled samples per class (the support set)', '5')
     .option('--queries <n>', 'held-out query images per class for accuracy', '100')
     .option('--device <preset|budget>', 'MCU preset or budget like 256k/1m', DEFAULT_DEVICE)
+    .option('--method <m>', 'qzo-ff (the paper), or a baseline run inside the same budget: bp (f32 backprop, Adam) or ff-float (sign-m-SPSA in f32)', 'qzo-ff')
     .option('--precision <p>', '16w8a (paper default) or 8w8a', '16w8a')
     .option('--train <selection>', 'full, head (linear probe), last:K, bias, or sparse[:fraction[:magnitude|random[:seed]]]', 'full')
     .option('--m <n>', 'directions per step (sign-m-SPSA)', '3')
@@ -83,6 +84,9 @@ Examples:
       const precision = opts.precision as Precision;
       if (precision !== '16w8a' && precision !== '8w8a') throw new ConfigError(`--precision must be 16w8a or 8w8a, got '${opts.precision}'`);
       if (opts.dist !== 'gaussian' && opts.dist !== 'rademacher') throw new ConfigError(`--dist must be gaussian or rademacher, got '${opts.dist}'`);
+      const method = opts.method as AdaptMethod;
+      if (!['qzo-ff', 'bp', 'ff-float'].includes(method)) throw new ConfigError(`--method must be qzo-ff, bp or ff-float, got '${opts.method}'`);
+      const methodLabel = method === 'bp' ? 'f32 backprop (Adam) on the device' : method === 'ff-float' ? 'float ZO (FF fp32)' : `QZO-FF ${precision}`;
       const selection = parseSelection(opts.train, { trainerOptions: true });
       const enhancements: AdaptOptions['enhancements'] = {};
       if (opts.normalize) enhancements.normalize = true;
@@ -106,13 +110,16 @@ Examples:
       const classes = Array.isArray(backbone.meta.classes) ? ` classes ${backbone.meta.classes.join(', ')}` : '';
       say(`model    ${shownPath} (${backbone.architecture.name}${backbone.meta.pretrainedOn ? `, pre-trained on ${String(backbone.meta.pretrainedOn)}${classes}` : ''})`);
       say(`task     ${ways}-way ${shots}-shot on ${opts.data} classes ${episode.classIds.join(', ')} · ${episode.query.labels.length} held-out query images · seed ${seed}`);
-      say(`method   QZO-FF ${precision}, train ${selectionLabel(selection)}, m = ${opts.m}, ε = ${opts.eps}, η = ${opts.lr} (${opts.schedule}), ${steps} steps, micro-batch ${opts.microBatch}`);
+      say(method === 'bp'
+        ? `method   ${methodLabel}, train ${selectionLabel(selection)}, η = ${opts.lr === '0.003' ? '0.001' : opts.lr}, ${steps} steps, micro-batch ${opts.microBatch}`
+        : `method   ${methodLabel}, train ${selectionLabel(selection)}, m = ${opts.m}, ε = ${opts.eps}, η = ${opts.lr} (${opts.schedule}), ${steps} steps, micro-batch ${opts.microBatch}`);
       const bar = !global.quiet && !global.json && process.stderr.isTTY
         ? new cliProgress.SingleBar({ format: 'QZO-FF   [{bar}] {value}/{total} steps · loss {loss} · {rate} steps/s', hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic)
         : null;
       let barStarted = false;
       const tTrain = performance.now();
       const result = await adapt({
+        method, bpLr: method === 'bp' && opts.lr !== '0.003' ? num(opts.lr, 'lr') : undefined,
         backbone, support: episode.support, query: episode.query, device, precision, selection,
         epsilon: num(opts.eps, 'eps'), directions: num(opts.m, 'm', { integer: true, min: 1 }), dist: opts.dist as 'gaussian', lr: num(opts.lr, 'lr'),
         schedule: parseSchedule(opts.schedule), enhancements, steps, microBatch: num(opts.microBatch, 'micro-batch', { integer: true, min: 1 }), seed, baseline: opts.baseline, build, profile: opts.profile,
@@ -140,12 +147,12 @@ Examples:
       bar?.stop();
       const m = result.memory;
       say('');
-      say(`measured QZO-FF SRAM high-water mark: ${kib(result.sramPeak)} (${result.sramPeak} B) · flash ${kib(result.flash)}`);
+      say(`measured ${method === 'qzo-ff' ? 'QZO-FF' : methodLabel} SRAM high-water mark: ${kib(result.sramPeak)} (${result.sramPeak} B) · flash ${kib(result.flash)}`);
       say(`accuracy on ${episode.query.labels.length} held-out query images`);
       say(table([
         ['zero-shot (prototype head)', pct(result.zeroShot), ''],
-        [`after QZO-FF ${precision}`, pct(result.after), `${steps} steps in ${(result.wallMs.ff / 1000).toFixed(1)} s on the ${result.device.build} build`],
-        ['f32 backprop, same data', pct(result.bp), result.bp === null ? 'skipped' : `Adam, ${result.bpLosses.length} steps; ${m.bp.fits ? 'fits' : 'does not fit'} the device`],
+        [`after ${methodLabel}`, pct(result.after), `${steps} steps in ${(result.wallMs.ff / 1000).toFixed(1)} s on the ${result.device.build} build`],
+        ...(method !== 'qzo-ff' ? [] : [['f32 backprop, same data', pct(result.bp), result.bp === null ? 'skipped' : `Adam, ${result.bpLosses.length} steps; ${m.bp.fits ? 'fits' : 'does not fit'} the device`]]),
       ], ['l', 'r', 'l']));
       if (result.profiler) {
         say('\nkernel profile (QZO-FF training)');
@@ -156,7 +163,7 @@ Examples:
       const modelOut = join(opts.out, 'model.lmdl');
       await writeFile(modelOut, saveModel({ ...result.adapted, meta: { ...result.adapted.meta, adaptedWith: result.config } }));
       const json = {
-        zeroShot: result.zeroShot, after: result.after, bp: result.bp, steps: result.steps, sramPeak: result.sramPeak, flash: result.flash,
+        method: result.method, zeroShot: result.zeroShot, after: result.after, bp: result.bp, steps: result.steps, sramPeak: result.sramPeak, flash: result.flash,
         device: result.device, memory: result.memory, bpOverFf: m.bp.sramPeak / m.ff.sramPeak, classes: episode.classIds,
         config: result.config, losses: result.losses, bpLosses: result.bpLosses, wallMs: { ...result.wallMs, total: performance.now() - tStart }, model: modelOut,
       };
