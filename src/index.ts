@@ -20,6 +20,8 @@ export { loadBundledMnist } from './data/mnist.js';
 export { loadFashionMnist } from './data/fashion-mnist.js';
 export { readIdxFile, parseIdx, datasetFromIdx } from './data/idx.js';
 export { sampleEpisode, type Episode } from './data/fewshot.js';
+export { loadImageFolder } from './data/image-folder.js';
+export { corrupt, CORRUPTIONS } from './data/corruptions.js';
 export type { Dataset } from './data/dataset.js';
 export { adapt, type AdaptOptions, type AdaptResult } from './train/adapt.js';
 export { QzoFfTrainer, qzoFfSramBuffers } from './train/qzo-ff.js';

@@ -4,16 +4,23 @@ import type { Dataset } from '../data/dataset.js';
 import { loadBundledMnist } from '../data/mnist.js';
 import { loadFashionMnist } from '../data/fashion-mnist.js';
 import { datasetFromIdx, readIdxFile } from '../data/idx.js';
+import { loadImageFolder } from '../data/image-folder.js';
 
-export const DATA_HELP = "mnist (bundled), fashion-mnist (Debian package dataset-fashion-mnist), or idx:IMAGES,LABELS (IDX files, raw or .gz)";
+export const DATA_HELP = "mnist (bundled), fashion-mnist (Debian package dataset-fashion-mnist), idx:IMAGES,LABELS (IDX files, raw or .gz), or folder:DIR (one sub-folder of PNGs per class, resized to the model's input)";
 
-export async function loadData(spec: string, split: 'train' | 'test' = 'train'): Promise<Dataset> {
+/** inputShape: the model's [H, W, C], used to resize image folders. */
+export async function loadData(spec: string, split: 'train' | 'test' = 'train', inputShape: readonly number[] = [28, 28, 1]): Promise<Dataset> {
   if (spec === 'mnist') return loadBundledMnist();
   if (spec === 'fashion-mnist') return loadFashionMnist(split);
   if (spec.startsWith('idx:')) {
     const [images, labels] = spec.slice(4).split(',');
     if (!images || !labels) throw new ConfigError(`--data idx: needs two paths, 'idx:IMAGES,LABELS', got '${spec}'`);
     return datasetFromIdx(images, await readIdxFile(images), await readIdxFile(labels));
+  }
+  if (spec.startsWith('folder:')) {
+    const [h, w, c] = inputShape;
+    if (h === undefined || w === undefined || (c !== 1 && c !== 3)) throw new ConfigError(`an image folder needs a model with an [H, W, 1|3] input, got [${inputShape.join(', ')}]`);
+    return loadImageFolder(spec.slice(7), { size: [h, w], channels: c });
   }
   throw new ConfigError(`unknown data source '${spec}'; use ${DATA_HELP}`);
 }

@@ -5,6 +5,7 @@ import cliProgress from 'cli-progress';
 import { ConfigError, FormatError } from '../../errors.js';
 import { loadModel, saveModel } from '../../model/model.js';
 import { sampleEpisode } from '../../data/fewshot.js';
+import { CORRUPTIONS, corrupt } from '../../data/corruptions.js';
 import { resolveDevice, describeDevice, DEFAULT_DEVICE } from '../../runtime/devices.js';
 import { adapt, type AdaptMethod, type AdaptOptions, type Precision } from '../../train/adapt.js';
 import { parseSelection, selectionLabel } from '../../train/selection.js';
@@ -18,7 +19,7 @@ import type { GlobalOptions } from '../main.js';
 export const DEFAULT_BACKBONE = 'mnist-cnn-digits04.lmdl';
 
 interface AdaptCliOptions {
-  model?: string; method: string; data: string; classes: string; ways: string; shots: string; queries: string; device: string; precision: string;
+  model?: string; method: string; data: string; corrupt?: string; classes: string; ways: string; shots: string; queries: string; device: string; precision: string;
   train: string; m: string; eps: string; lr: string; schedule: string; steps: string; microBatch: string; dist: string; seed: string;
   baseline: boolean; out: string; build: string; profile?: boolean;
   normalize?: boolean; momentum?: string; sharpness?: string; dither?: boolean;
@@ -42,6 +43,7 @@ export function registerAdapt(program: Command): void {
     .option('--ways <n>', 'N: classes per episode', '5')
     .option('--shots <n>', 'K: labelled samples per class (the support set)', '5')
     .option('--queries <n>', 'held-out query images per class for accuracy', '100')
+    .option('--corrupt <name:severity>', `out-of-distribution adaptation: corrupt support and query images (${CORRUPTIONS.join(', ')}; severity 1-5)`)
     .option('--device <preset|budget>', 'MCU preset or budget like 256k/1m', DEFAULT_DEVICE)
     .option('--method <m>', 'qzo-ff (the paper), or a baseline run inside the same budget: bp (f32 backprop, Adam) or ff-float (sign-m-SPSA in f32)', 'qzo-ff')
     .option('--precision <p>', '16w8a (paper default) or 8w8a', '16w8a')
@@ -103,13 +105,19 @@ Examples:
       const queries = num(opts.queries, 'queries', { integer: true, min: 1 });
       const steps = num(opts.steps, 'steps', { integer: true, min: 0 });
       const build = opts.build as 'auto';
-      const data = await loadData(opts.data, 'test');
-      const episode = sampleEpisode(data, { classPool: parseClassList(opts.classes), ways, shots, queries, seed });
+      const data = await loadData(opts.data, 'test', backbone.architecture.nodes[0]!.kind === 'input' ? backbone.architecture.nodes[0]!.shape : undefined);
+      const sampled = sampleEpisode(data, { classPool: parseClassList(opts.classes), ways, shots, queries, seed });
+      let episode = sampled;
+      if (opts.corrupt) {
+        const m = /^([a-z_]+):(\d)$/.exec(opts.corrupt);
+        if (!m) throw new ConfigError(`--corrupt takes name:severity, e.g. gaussian_noise:3; names: ${CORRUPTIONS.join(', ')}`);
+        episode = { ...sampled, support: corrupt(sampled.support, m[1]!, Number(m[2]), seed), query: corrupt(sampled.query, m[1]!, Number(m[2]), seed + 1) };
+      }
       say(`device   ${describeDevice(device)}`);
       const shownPath = relative(process.cwd(), modelPath).startsWith('..') ? modelPath : relative(process.cwd(), modelPath);
       const classes = Array.isArray(backbone.meta.classes) ? ` classes ${backbone.meta.classes.join(', ')}` : '';
       say(`model    ${shownPath} (${backbone.architecture.name}${backbone.meta.pretrainedOn ? `, pre-trained on ${String(backbone.meta.pretrainedOn)}${classes}` : ''})`);
-      say(`task     ${ways}-way ${shots}-shot on ${opts.data} classes ${episode.classIds.join(', ')} · ${episode.query.labels.length} held-out query images · seed ${seed}`);
+      say(`task     ${ways}-way ${shots}-shot on ${opts.data} classes ${episode.classIds.join(', ')}${opts.corrupt ? ` corrupted by ${opts.corrupt}` : ''} · ${episode.query.labels.length} held-out query images · seed ${seed}`);
       say(method === 'bp'
         ? `method   ${methodLabel}, train ${selectionLabel(selection)}, η = ${opts.lr === '0.003' ? '0.001' : opts.lr}, ${steps} steps, micro-batch ${opts.microBatch}`
         : `method   ${methodLabel}, train ${selectionLabel(selection)}, m = ${opts.m}, ε = ${opts.eps}, η = ${opts.lr} (${opts.schedule}), ${steps} steps, micro-batch ${opts.microBatch}`);
