@@ -91,6 +91,14 @@ describe('quantized session on the emulated MCU', () => {
     expect(ff.after).toBeGreaterThan(bpAcc - 10);
   });
 
+  it('QZO-FF 16w8a full fine-tuning beats the prototype zero-shot baseline on novel digits, within reach of f32 backprop', async () => {
+    const ff = await qzoRun('simd', 300, names());
+    const bp = await trainBackprop(proto, episode.support, { trainable: names(), optimizer: { kind: 'adam', lr: 1e-3 }, batch: 25, steps: 100, seed: 1 });
+    const bpAcc = (await evaluateFloat(bp.model, episode.query)).accuracy;
+    expect(ff.after).toBeGreaterThan(ff.zeroShot + 5);
+    expect(ff.after).toBeGreaterThan(bpAcc - 15);
+  });
+
   it('frozen weights in flash are never written during training', async () => {
     const head = names().slice(-1);
     const mcu = await Mcu.create({ budget: DEVICE, build: 'simd' });
