@@ -83,3 +83,14 @@ describe('adapt --method baselines run inside the same device budget', () => {
     expect(r.stderr).toMatch(/backprop training of 'mnist-cnn' \(batch 5\) does not fit the device: SRAM needs \d+ B/);
   });
 });
+
+describe('adapt on a full train split', () => {
+  it('--split full --epochs sets the steps from the training images and the batch size', () => {
+    const r = lastmile('adapt', '--split', 'full', '--classes', '5-6', '--train', 'head', '--epochs', '1', '--batch-size', '100', '--no-baseline', '--json', '--out', mkdtempSync(join(tmpdir(), 'lastmile-cli-')));
+    expect(r.code, r.stderr).toBe(0);
+    const json = JSON.parse(r.stdout);
+    expect(json.classes).toEqual([5, 6]);
+    // 80% of the bundled 5s and 6s (863 + 1014) train: ceil(1501 / 100) steps.
+    expect(json.steps).toBe(16);
+  });
+});

@@ -51,7 +51,11 @@ export interface AdaptOptions {
   /** The paper's enhancements and the 8w8a remedy (see docs/TRAINING.md); all off by default. */
   enhancements?: Pick<QzoFfConfig, 'normalize' | 'momentum' | 'sharpness' | 'dither'>;
   profile?: boolean;
-  onStep?: (r: StepResult, total: number) => void;
+  /** Samples per step (default: the whole support set). */
+  batchSize?: number;
+  /** Training accuracy on (up to 200 of) the support samples is measured every this many steps (0: never). */
+  progressEvery?: number;
+  onStep?: (r: StepResult, total: number, trainAccuracy?: number) => void;
   /** Called once the memory plans are known, before the budget check and any training. */
   onPlan?: (memory: AdaptResult['memory']) => void;
 }
@@ -105,7 +109,7 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
   const trainable = trainableLayers(resolveGraph(quantized.architecture), selection);
   const trainerConfig: QzoFfConfig = {
     epsilon: o.epsilon ?? 1e-3, directions: o.directions ?? 3, dist: o.dist ?? 'gaussian', lr: o.lr ?? 3e-3, schedule: o.schedule, seed,
-    ...selectionTrainerOptions(selection), ...o.enhancements,
+    ...(o.batchSize ? { batchSize: o.batchSize } : {}), ...selectionTrainerOptions(selection), ...o.enhancements,
   };
   const sessionOptions = { batch: micro, trainable: new Set(trainable), extraSram: qzoFfSramBuffers(micro, { model: quantized, trainable, config: trainerConfig }) };
   const ffPlan = QuantizedSession.plan(quantized, sessionOptions);
@@ -127,13 +131,17 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
   const zeroShot = evaluate(session, o.query).accuracy;
   const trainer = new QzoFfTrainer(session, trainable, trainerConfig);
   const set = trainer.prepareData(o.support);
+  const probeCount = Math.min(200, set.count);
+  const probe = { ...set, count: probeCount, samples: set.samples.subarray(0, probeCount * set.sampleSize), labels: set.labels.subarray(0, probeCount) };
+  const every = o.progressEvery ?? 0;
   const losses: number[] = [];
   session.profiler = profiler;
   const tFf = performance.now();
   for (let s = 0; s < steps; s++) {
     const r = trainer.trainStep(set);
     losses.push(r.loss);
-    o.onStep?.(r, steps);
+    const measure = every > 0 && (r.step % every === 0 || r.step === steps);
+    o.onStep?.(r, steps, measure ? evaluate(session, probe).accuracy : undefined);
   }
   const ffMs = performance.now() - tFf;
   session.profiler = undefined;

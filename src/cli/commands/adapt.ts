@@ -4,7 +4,9 @@ import { join, relative } from 'node:path';
 import cliProgress from 'cli-progress';
 import { ConfigError, FormatError } from '../../errors.js';
 import { loadModel, saveModel } from '../../model/model.js';
-import { sampleEpisode } from '../../data/fewshot.js';
+import { sampleEpisode, type Episode } from '../../data/fewshot.js';
+import { selectClasses, subset, type Dataset } from '../../data/dataset.js';
+import { mulberry32, shuffle } from '../../util/random.js';
 import { CORRUPTIONS, corrupt } from '../../data/corruptions.js';
 import { resolveDevice, describeDevice, DEFAULT_DEVICE } from '../../runtime/devices.js';
 import { adapt, type AdaptMethod, type AdaptOptions, type Precision } from '../../train/adapt.js';
@@ -19,7 +21,7 @@ import type { GlobalOptions } from '../main.js';
 export const DEFAULT_BACKBONE = 'mnist-cnn-digits04.lmdl';
 
 interface AdaptCliOptions {
-  model?: string; method: string; data: string; corrupt?: string; classes: string; ways: string; shots: string; queries: string; device: string; precision: string;
+  model?: string; method: string; data: string; corrupt?: string; split: string; epochs?: string; batchSize?: string; classes: string; ways: string; shots: string; queries: string; device: string; precision: string;
   train: string; m: string; eps: string; lr: string; schedule: string; steps: string; microBatch: string; dist: string; seed: string;
   baseline: boolean; out: string; build: string; profile?: boolean;
   normalize?: boolean; momentum?: string; sharpness?: string; dither?: boolean;
@@ -40,6 +42,7 @@ export function registerAdapt(program: Command): void {
     .option('--model <file>', `float backbone (.lmdl); default: the shipped ${DEFAULT_BACKBONE} (MNIST digits 0–4)`)
     .option('--data <source>', DATA_HELP, 'mnist')
     .option('--classes <list>', 'pool of new classes for the episode', '5-9')
+    .option('--split <s>', "few-shot (an N-way K-shot episode) or full (every image of the classes: 80% to train on, 20% held out)", 'few-shot')
     .option('--ways <n>', 'N: classes per episode', '5')
     .option('--shots <n>', 'K: labelled samples per class (the support set)', '5')
     .option('--queries <n>', 'held-out query images per class for accuracy', '100')
@@ -53,6 +56,8 @@ export function registerAdapt(program: Command): void {
     .option('--lr <x>', 'learning rate η', '0.003')
     .option('--schedule <s>', 'constant, cosine[:floor] or step[:every[:gamma]]', 'constant')
     .option('--steps <n>', 'QZO-FF steps', '1000')
+    .option('--epochs <n>', 'passes over the training samples (sets --steps from --batch-size)')
+    .option('--batch-size <n>', 'samples per step (default: the whole support set for few-shot, 50 for --split full)')
     .option('--micro-batch <n>', 'samples per forward call on the device', '5')
     .option('--dist <d>', 'z distribution: gaussian or rademacher', 'gaussian')
     .option('--seed <n>', 'seed for the episode and the perturbations', '1')
@@ -103,10 +108,13 @@ Examples:
       const ways = num(opts.ways, 'ways', { integer: true, min: 2 });
       const shots = num(opts.shots, 'shots', { integer: true, min: 1 });
       const queries = num(opts.queries, 'queries', { integer: true, min: 1 });
-      const steps = num(opts.steps, 'steps', { integer: true, min: 0 });
       const build = opts.build as 'auto';
       const data = await loadData(opts.data, 'test', backbone.architecture.nodes[0]!.kind === 'input' ? backbone.architecture.nodes[0]!.shape : undefined);
-      const sampled = sampleEpisode(data, { classPool: parseClassList(opts.classes), ways, shots, queries, seed });
+      if (opts.split !== 'few-shot' && opts.split !== 'full') throw new ConfigError(`--split must be few-shot or full, got '${opts.split}'`);
+      const sampled = opts.split === 'full' ? fullSplit(data, parseClassList(opts.classes), seed) : sampleEpisode(data, { classPool: parseClassList(opts.classes), ways, shots, queries, seed });
+      const batchSize = opts.batchSize !== undefined ? num(opts.batchSize, 'batch-size', { integer: true, min: 1 }) : opts.split === 'full' ? 50 : undefined;
+      const trainCount = sampled.support.labels.length;
+      const steps = opts.epochs !== undefined ? num(opts.epochs, 'epochs', { integer: true, min: 1 }) * Math.ceil(trainCount / (batchSize ?? trainCount)) : num(opts.steps, 'steps', { integer: true, min: 0 });
       let episode = sampled;
       if (opts.corrupt) {
         const m = /^([a-z_]+):(\d)$/.exec(opts.corrupt);
@@ -117,16 +125,17 @@ Examples:
       const shownPath = relative(process.cwd(), modelPath).startsWith('..') ? modelPath : relative(process.cwd(), modelPath);
       const classes = Array.isArray(backbone.meta.classes) ? ` classes ${backbone.meta.classes.join(', ')}` : '';
       say(`model    ${shownPath} (${backbone.architecture.name}${backbone.meta.pretrainedOn ? `, pre-trained on ${String(backbone.meta.pretrainedOn)}${classes}` : ''})`);
-      say(`task     ${ways}-way ${shots}-shot on ${opts.data} classes ${episode.classIds.join(', ')}${opts.corrupt ? ` corrupted by ${opts.corrupt}` : ''} · ${episode.query.labels.length} held-out query images · seed ${seed}`);
+      say(`task     ${opts.split === 'full' ? `${episode.classIds.length} classes, ${trainCount} training images,` : `${ways}-way ${shots}-shot`} on ${opts.data} classes ${episode.classIds.join(', ')}${opts.corrupt ? ` corrupted by ${opts.corrupt}` : ''} · ${episode.query.labels.length} held-out query images · seed ${seed}`);
       say(method === 'bp'
         ? `method   ${methodLabel}, train ${selectionLabel(selection)}, η = ${opts.lr === '0.003' ? '0.001' : opts.lr}, ${steps} steps, micro-batch ${opts.microBatch}`
         : `method   ${methodLabel}, train ${selectionLabel(selection)}, m = ${opts.m}, ε = ${opts.eps}, η = ${opts.lr} (${opts.schedule}), ${steps} steps, micro-batch ${opts.microBatch}`);
       const bar = !global.quiet && !global.json && process.stderr.isTTY
-        ? new cliProgress.SingleBar({ format: 'QZO-FF   [{bar}] {value}/{total} steps · loss {loss} · {rate} steps/s', hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic)
+        ? new cliProgress.SingleBar({ format: 'training [{bar}] {value}/{total} steps · loss {loss} · train acc {acc} · {rate} steps/s', hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic)
         : null;
       let barStarted = false;
       const tTrain = performance.now();
       const result = await adapt({
+        batchSize, progressEvery: bar ? Math.max(1, Math.floor(steps / 25)) : 0,
         method, bpLr: method === 'bp' && opts.lr !== '0.003' ? num(opts.lr, 'lr') : undefined,
         backbone, support: episode.support, query: episode.query, device, precision, selection,
         epsilon: num(opts.eps, 'eps'), directions: num(opts.m, 'm', { integer: true, min: 1 }), dist: opts.dist as 'gaussian', lr: num(opts.lr, 'lr'),
@@ -142,14 +151,14 @@ Examples:
           ], ['l', 'r', 'r', 'l']));
           say(`backprop would need ${(m.bp.sramPeak / m.ff.sramPeak).toFixed(1)}× the SRAM of QZO-FF`);
         },
-        onStep: (r, total) => {
+        onStep: (r, total, trainAccuracy) => {
           if (!bar) return;
           const rate = (r.step / ((performance.now() - tTrain) / 1000)).toFixed(1);
           if (!barStarted) {
-            bar.start(total, 0, { loss: '—', rate: '—' });
+            bar.start(total, 0, { loss: '—', acc: '—', rate: '—' });
             barStarted = true;
           }
-          bar.update(r.step, { loss: r.loss.toFixed(3), rate });
+          bar.update(r.step, { loss: r.loss.toFixed(3), rate, ...(trainAccuracy === undefined ? {} : { acc: `${trainAccuracy.toFixed(1)}%` }) });
         },
       });
       bar?.stop();
@@ -183,4 +192,13 @@ Examples:
       if (global.json) console.log(JSON.stringify(json, null, 2));
       say(`\nwall time ${((performance.now() - tStart) / 1000).toFixed(1)} s · wrote ${modelOut}, ${join(opts.out, 'report.json')} and ${join(opts.out, 'report.html')}`);
     });
+}
+
+/** Every image of the given classes, relabelled 0..k−1, split 80/20 (seeded) into train and held-out. */
+function fullSplit(data: Dataset, classes: number[], seed: number): Episode {
+  const pool = selectClasses(data, classes);
+  const order = shuffle(Array.from({ length: pool.labels.length }, (_, i) => i), mulberry32(seed));
+  const cut = Math.floor(order.length * 0.8);
+  if (cut < classes.length || order.length - cut < 1) throw new ConfigError(`--split full needs more images of classes ${classes.join(', ')} than ${order.length}`);
+  return { classIds: classes, support: subset(pool, order.slice(0, cut), `${data.name}-train`), query: subset(pool, order.slice(cut), `${data.name}-held-out`) };
 }
