@@ -23,8 +23,15 @@ async function nodeBytes(flavor: BuildFlavor): Promise<Uint8Array<ArrayBuffer>> 
   throw new Error(`build/${flavor}.wasm not found: run 'npm run build:wasm' (npm install does it)`);
 }
 
+/** Where the builds are by default: the package's build/ folder, from src/runtime or dist/src/runtime. */
+function defaultBuildFolder(): URL {
+  return new URL(import.meta.url.includes('/dist/src/runtime/') ? '../../../build/' : '../../build/', import.meta.url);
+}
+
 async function browserBytes(flavor: BuildFlavor, baseUrl?: string | URL): Promise<Uint8Array<ArrayBuffer>> {
-  const url = new URL(`${flavor}.wasm`, baseUrl ?? new URL('../../build/', import.meta.url));
+  // A relative base ('/build/', 'wasm/') is resolved against the page, as a browser would.
+  const page = typeof location !== 'undefined' ? location.href : import.meta.url;
+  const url = new URL(`${flavor}.wasm`, baseUrl === undefined ? defaultBuildFolder() : new URL(String(baseUrl), page));
   const response = await fetch(url);
   if (!response.ok) throw new Error(`fetching ${url} failed: HTTP ${response.status}`);
   return new Uint8Array(await response.arrayBuffer());
