@@ -20,12 +20,21 @@ export function quantizeSet(session: QuantizedSession, data: Dataset): Quantized
   return { samples: session.quantizeInput(data.images), labels: data.labels, count: data.labels.length, sampleSize: size };
 }
 
+// Host staging per session, reused across the many micro-batches of a training run.
+const staging = new WeakMap<QuantizedSession, { x: Int8Array; y: Int32Array }>();
+
 /** Copy samples [from, from + rows) (rows ≤ batch) and their labels into the session. */
 export function loadMicroBatch(session: QuantizedSession, set: QuantizedSet, indices: ArrayLike<number>, from: number, rows: number, labels?: DeviceBuffer): void {
   const batch = session.batch;
   const size = set.sampleSize;
-  const x = new Int8Array(batch * size).fill(session.model.activations[session.graph.nodes[0]!.node.name]!.zeroPoint);
-  const y = new Int32Array(batch);
+  let stage = staging.get(session);
+  if (!stage || stage.x.length !== batch * size) staging.set(session, (stage = { x: new Int8Array(batch * size), y: new Int32Array(batch) }));
+  const { x, y } = stage;
+  // Rows past `rows` are padding: the input zero point (a real 0), label 0; the loss ignores them.
+  if (rows < batch) {
+    x.fill(session.model.activations[session.graph.nodes[0]!.node.name]!.zeroPoint, rows * size);
+    y.fill(0, rows);
+  }
   for (let r = 0; r < rows; r++) {
     const i = indices[from + r]!;
     x.set(set.samples.subarray(i * size, (i + 1) * size), r * size);
