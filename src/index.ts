@@ -22,7 +22,7 @@ export { readIdxFile, parseIdx, datasetFromIdx } from './data/idx.js';
 export { sampleEpisode, type Episode } from './data/fewshot.js';
 export { loadImageFolder } from './data/image-folder.js';
 export { corrupt, CORRUPTIONS } from './data/corruptions.js';
-export type { Dataset } from './data/dataset.js';
+export { selectClasses, subset, type Dataset } from './data/dataset.js';
 export { adapt, type AdaptOptions, type AdaptResult } from './train/adapt.js';
 export { QzoFfTrainer, qzoFfSramBuffers } from './train/qzo-ff.js';
 export { trainBackprop, evaluateFloat } from './train/backprop.js';
