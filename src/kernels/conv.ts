@@ -8,6 +8,7 @@ import type { PreparedRequant } from './requant.js';
 import { perturbArgs, type PerturbSpec } from './perturb-spec.js';
 import { requireIndexRange } from './rng.js';
 import { requireInt } from './validate.js';
+import { paddedAxis } from './geometry.js';
 import {
   GEMM_MR, MAX_DIM, gemmCoreScratchBytes, packedBudgetOf, packedChunkPanels, requantArgs, requireDisjoint, requireScratch,
   requireWeightBits, requireZeroPoint, type Span,
@@ -41,11 +42,7 @@ interface ConvGeometry {
 }
 
 /** TFLite's rule for one spatial axis. */
-function axis(inSize: number, kernel: number, stride: number, padding: 'same' | 'valid'): { out: number; padBefore: number } {
-  const out = padding === 'same' ? Math.ceil(inSize / stride) : Math.floor((inSize - kernel) / stride) + 1;
-  const padTotal = Math.max((out - 1) * stride + kernel - inSize, 0);
-  return { out, padBefore: padding === 'same' ? Math.floor(padTotal / 2) : 0 };
-}
+
 
 function geometry(p: Conv2DParams): ConvGeometry {
   requireInt(p.batch, 'conv2d: batch', 1, MAX_DIM);
@@ -71,8 +68,8 @@ function geometry(p: Conv2DParams): ConvGeometry {
   }
   const k = p.kernelHeight * p.kernelWidth * p.inChannels;
   requireInt(k, 'conv2d: kernelHeight·kernelWidth·inChannels', 1, MAX_DIM);
-  const h = axis(p.inHeight, p.kernelHeight, p.strideHeight, p.padding);
-  const w = axis(p.inWidth, p.kernelWidth, p.strideWidth, p.padding);
+  const h = paddedAxis(p.inHeight, p.kernelHeight, p.strideHeight, p.padding);
+  const w = paddedAxis(p.inWidth, p.kernelWidth, p.strideWidth, p.padding);
   return { outHeight: h.out, outWidth: w.out, padTop: h.padBefore, padLeft: w.padBefore, k };
 }
 

@@ -7,6 +7,7 @@ import { ConfigError, ShapeError } from '../errors.js';
 import type { PreparedRequant } from './requant.js';
 import { perturbArgs, type PerturbSpec } from './perturb-spec.js';
 import { requireInt } from './validate.js';
+import { paddedAxis, type Padding } from './geometry.js';
 import { MAX_DIM, requantArgs, requireDisjoint, requireScratch, requireWeightBits, requireZeroPoint, type Span } from './gemm.js';
 
 export interface DepthwiseConv2DParams {
@@ -26,14 +27,9 @@ export interface DepthwiseConv2DParams {
   perturb?: PerturbSpec;
 }
 
-export type Padding = 'same' | 'valid';
+export type { Padding } from './geometry.js';
 
 /** Output size and leading padding along one axis, by TFLite's rules (no dilation). */
-export function paddedAxis(inSize: number, kernel: number, stride: number, padding: Padding): { out: number; padBefore: number } {
-  const out = padding === 'same' ? Math.ceil(inSize / stride) : Math.floor((inSize - kernel) / stride) + 1;
-  const padTotal = Math.max((out - 1) * stride + kernel - inSize, 0);
-  return { out, padBefore: padding === 'same' ? Math.floor(padTotal / 2) : 0 };
-}
 
 /** Checks a window geometry shared by depthwise conv and pooling; `what` names the caller. */
 export function requireWindow(

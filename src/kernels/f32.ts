@@ -10,6 +10,7 @@ import type { Arena, DeviceBuffer } from '../runtime/arena.js';
 import { checkBuffer } from '../runtime/arena.js';
 import { ConfigError, DataError, ShapeError } from '../errors.js';
 import { requireInt } from './validate.js';
+import { paddedAxis } from './geometry.js';
 
 export type PaddingF32 = 'same' | 'valid';
 export type ReluKindF32 = 'relu' | 'relu6';
@@ -179,14 +180,11 @@ function requireFiniteNumber(value: unknown, what: string, min: number, max: num
 
 /** TFLite padding rules for one axis. */
 function axisGeometry(inSize: number, k: number, stride: number, padding: PaddingF32, fn: string, axis: string): [number, number] {
-  if (padding === 'same') {
-    const out = Math.ceil(inSize / stride);
-    return [out, Math.floor(Math.max((out - 1) * stride + k - inSize, 0) / 2)];
-  }
-  if (inSize < k) {
+  if (padding === 'valid' && inSize < k) {
     throw new ShapeError(`${fn}: 'valid' padding needs ${axis} input >= kernel, got input ${inSize} < kernel ${k}; use padding 'same' or a smaller kernel`);
   }
-  return [Math.floor((inSize - k) / stride) + 1, 0];
+  const { out, padBefore } = paddedAxis(inSize, k, stride, padding);
+  return [out, padBefore];
 }
 
 function spatial(

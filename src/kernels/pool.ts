@@ -4,7 +4,8 @@ import type { Arena, DeviceBuffer } from '../runtime/arena.js';
 import { checkBuffer } from '../runtime/arena.js';
 import { requireActRange, requireInt } from './validate.js';
 import { MAX_DIM, requireDisjoint } from './gemm.js';
-import { paddedAxis, requireWindow, type Padding } from './depthwise.js';
+import { requireWindow } from './depthwise.js';
+import { paddedAxis, type Padding } from './geometry.js';
 
 export interface Pool2DParams {
   batch: number;

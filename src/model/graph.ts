@@ -3,6 +3,7 @@
 // planner never recompute it.
 import { ShapeError, ConfigError } from '../errors.js';
 import { hasParams, type ModelNode, type Padding } from './layers.js';
+import { paddedAxis } from '../kernels/geometry.js';
 
 export interface Architecture {
   name: string;
@@ -37,14 +38,12 @@ export const elementCount = (shape: readonly number[]): number => shape.reduce((
 
 /** TFLite output size for one spatial dimension. */
 export function convOutputSize(input: number, kernel: number, stride: number, padding: Padding): number {
-  return padding === 'same' ? Math.ceil(input / stride) : Math.floor((input - kernel) / stride) + 1;
+  return paddedAxis(input, kernel, stride, padding).out;
 }
 
 /** TFLite "same" padding before the first element (extra padding goes after). */
 export function padBefore(input: number, kernel: number, stride: number, padding: Padding): number {
-  if (padding === 'valid') return 0;
-  const out = convOutputSize(input, kernel, stride, padding);
-  return Math.floor(Math.max((out - 1) * stride + kernel - input, 0) / 2);
+  return paddedAxis(input, kernel, stride, padding).padBefore;
 }
 
 function positiveInt(value: unknown, what: string): number {

@@ -15,6 +15,7 @@ import { parseSchedule } from '../../train/schedule.js';
 import { shippedModel } from '../../util/package-root.js';
 import { DATA_HELP, loadData, parseClassList } from '../data-source.js';
 import { kib, pct, table } from '../format.js';
+import { numberOption as num } from '../options.js';
 import { adaptReportHtml } from '../../report/html.js';
 import type { GlobalOptions } from '../main.js';
 
@@ -27,13 +28,6 @@ interface AdaptCliOptions {
   normalize?: boolean; momentum?: string; sharpness?: string; dither?: boolean;
 }
 
-function num(value: string, flag: string, { integer = false, min = -Infinity } = {}): number {
-  const v = Number(value);
-  if (!Number.isFinite(v) || (integer && !Number.isInteger(v)) || v < min) {
-    throw new ConfigError(`--${flag} must be ${integer ? 'an integer' : 'a number'}${min > -Infinity ? ` ≥ ${min}` : ''}, got '${value}'`);
-  }
-  return v;
-}
 
 export function registerAdapt(program: Command): void {
   program

@@ -20,7 +20,7 @@ import { evaluate } from '../../train/evaluate.js';
 import { DATA_HELP, loadData, parseClassList } from '../data-source.js';
 import { kib, pct, table } from '../format.js';
 import type { GlobalOptions } from '../main.js';
-import { intOption, parseBuild } from './profile.js';
+import { intOption, parseBuild } from '../options.js';
 
 export interface SampleProbabilities {
   /** Position of the image in the evaluated selection. */

@@ -10,6 +10,7 @@ import { parseSelection } from '../../train/selection.js';
 import { kib, table } from '../format.js';
 import { memoryReportHtml, writeHtmlFile } from '../../report/html.js';
 import type { GlobalOptions } from '../main.js';
+import { intOption } from '../options.js';
 
 export async function modelSource(spec: string, weightBits: 8 | 16): Promise<{ float: FloatModel; quantized: QuantizedModel }> {
   if (ARCHITECTURE_PRESETS.includes(spec)) return planningModels(architecturePreset(spec), weightBits);
@@ -56,8 +57,7 @@ export function registerMemory(program: Command): void {
       if (!weightBits) throw new ConfigError(`--precision must be 16w8a or 8w8a, got '${opts.precision}'`);
       const modes = opts.mode ? [opts.mode as Mode] : undefined;
       if (modes && !['infer', 'ff', 'bp'].includes(modes[0]!)) throw new ConfigError(`--mode must be infer, ff or bp, got '${opts.mode}'`);
-      const batch = Number(opts.batch);
-      if (!Number.isInteger(batch) || batch < 1) throw new ConfigError(`--batch must be a positive integer, got '${opts.batch}'`);
+      const batch = intOption(opts.batch, 'batch', 1);
       if (opts.compare !== 'mixed' && opts.compare !== 'fp16') throw new ConfigError(`--compare must be mixed or fp16, got '${opts.compare}'`);
       const device = resolveDevice(opts.device);
       const report = memoryReport(await modelSource(opts.model, weightBits), { device, batch, selection: parseSelection(opts.train, { trainerOptions: true }), weightBits, modes, compare: opts.compare });

@@ -1,12 +1,12 @@
 import type { Command } from 'commander';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { ConfigError } from '../../errors.js';
 import { saveModel } from '../../model/model.js';
 import { ARCHITECTURE_PRESETS } from '../../model/presets.js';
 import { pretrain } from '../../train/pretrain.js';
 import { DATA_HELP, loadData, parseClassList } from '../data-source.js';
 import type { GlobalOptions } from '../main.js';
+import { intOption, positiveNumber } from '../options.js';
 
 export function registerPretrain(program: Command): void {
   program
@@ -23,15 +23,11 @@ export function registerPretrain(program: Command): void {
     .addHelpText('after', '\nExample (the shipped MNIST backbone):\n  lastmile pretrain --model mnist-cnn --data mnist --classes 0-4 --epochs 4 --seed 1 --out models/mnist-cnn-digits04.lmdl')
     .action(async (opts: Record<string, string>, cmd: Command) => {
       const global = cmd.optsWithGlobals() as GlobalOptions;
-      const int = (k: string) => {
-        const v = Number(opts[k]);
-        if (!Number.isInteger(v) || v < 1) throw new ConfigError(`--${k} must be a positive integer, got '${opts[k]}'`);
-        return v;
-      };
+      const int = (k: string) => intOption(opts[k]!, k, 1);
       const data = await loadData(opts.data!, 'train');
       const t0 = performance.now();
       const r = await pretrain({
-        architecture: opts.model!, data, classes: parseClassList(opts.classes!), epochs: int('epochs'), batch: int('batch'), lr: Number(opts.lr), seed: int('seed'),
+        architecture: opts.model!, data, classes: parseClassList(opts.classes!), epochs: int('epochs'), batch: int('batch'), lr: positiveNumber(opts.lr!, 'lr'), seed: intOption(opts.seed!, 'seed', 0),
         onEpoch: (e, loss) => {
           if (!global.quiet && !global.json) console.error(`epoch ${e}: mean loss ${loss.toFixed(4)}`);
         },

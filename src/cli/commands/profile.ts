@@ -10,7 +10,7 @@ import { resolveGraph } from '../../model/graph.js';
 import type { QuantizedModel } from '../../model/model.js';
 import { ARCHITECTURE_PRESETS } from '../../model/presets.js';
 import { resolveDevice, describeDevice, DEFAULT_DEVICE, type ResolvedDevice } from '../../runtime/devices.js';
-import { BUILD_FLAVORS, type BuildFlavor } from '../../runtime/features.js';
+import type { BuildFlavor } from '../../runtime/features.js';
 import { Mcu } from '../../runtime/mcu.js';
 import { Profiler, type ProfileRow } from '../../runtime/profiler.js';
 import { QuantizedSession } from '../../runtime/session.js';
@@ -22,24 +22,7 @@ import { profileReportHtml, writeHtmlFile, type ProfileReport, type ProfileRowRe
 import { kib, table } from '../format.js';
 import type { GlobalOptions } from '../main.js';
 import { modelSource } from './memory.js';
-
-/** An integer option ≥ min, or a ConfigError naming the flag. */
-export function intOption(value: string, flag: string, min: number): number {
-  const v = Number(value);
-  if (!Number.isInteger(v) || v < min) throw new ConfigError(`--${flag} must be an integer ≥ ${min}, got '${value}'`);
-  return v;
-}
-
-export function positiveNumber(value: string, flag: string): number {
-  const v = Number(value);
-  if (!Number.isFinite(v) || v <= 0) throw new ConfigError(`--${flag} must be a number > 0, got '${value}'`);
-  return v;
-}
-
-export function parseBuild(value: string): BuildFlavor | 'auto' {
-  if (value === 'auto' || (BUILD_FLAVORS as readonly string[]).includes(value)) return value as BuildFlavor | 'auto';
-  throw new ConfigError(`--build must be auto, ${BUILD_FLAVORS.join(', ')}; got '${value}'`);
-}
+import { intOption, parseBuild, positiveNumber } from '../options.js';
 
 const WARMUP_STEPS = 3;
 const WARMUP_MS = 150;

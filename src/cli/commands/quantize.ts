@@ -14,6 +14,7 @@ import { mulberry32, shuffle } from '../../util/random.js';
 import { DATA_HELP, loadData, parseClassList } from '../data-source.js';
 import { pct } from '../format.js';
 import type { GlobalOptions } from '../main.js';
+import { intOption } from '../options.js';
 
 export function registerQuantize(program: Command): void {
   program
@@ -41,8 +42,8 @@ export function registerQuantize(program: Command): void {
       const pm = /^p(\d+(?:\.\d+)?)$/.exec(cal);
       if (cal !== 'minmax' && !pm) throw new ConfigError(`--calibration must be minmax or pNN.NN, got '${cal}'`);
       const data = selectClasses(await loadData(String(opts.data), 'test'), parseClassList(String(opts.classes)));
-      const order = shuffle(Array.from({ length: data.labels.length }, (_, i) => i), mulberry32(Number(opts.seed)));
-      const nCal = Math.min(Number(opts.calibrationSamples), Math.floor(data.labels.length / 2));
+      const order = shuffle(Array.from({ length: data.labels.length }, (_, i) => i), mulberry32(intOption(String(opts.seed), 'seed', 0)));
+      const nCal = Math.min(intOption(String(opts.calibrationSamples), 'calibration-samples', 1), Math.floor(data.labels.length / 2));
       const calSet = subset(data, order.slice(0, nCal));
       const heldOut = subset(data, order.slice(nCal));
       const ranges = await calibrate(model, calSet, { samples: nCal, method: pm ? { percentile: Number(pm[1]) } : 'minmax' });
