@@ -24,7 +24,8 @@ describe('the lastmile command', () => {
     const json = JSON.parse(r.stdout);
     expect(json.steps).toBe(40);
     expect(json.zeroShot).toBeGreaterThan(20);
-    expect(json.after).toBeGreaterThanOrEqual(0);
+    expect(json.after).toBeGreaterThan(20);
+    expect(json.losses).toHaveLength(40);
     expect(json.bp).toBeNull();
     expect(json.sramPeak).toBe(json.memory.ff.sramPeak);
     expect(json.sramPeak).toBeLessThanOrEqual(256 * 1024);
