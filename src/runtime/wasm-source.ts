@@ -4,6 +4,17 @@ import type { BuildFlavor } from './features.js';
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 const moduleCache = new Map<string, Promise<WebAssembly.Module>>();
+let defaultBaseUrl: string | undefined;
+
+/**
+ * Browser only: the folder every device fetches its build from when created without a wasmBaseUrl.
+ * A bundled app needs it because library code that creates devices internally (prototype heads,
+ * calibration) cannot pass one, and the package-relative default means nothing inside a bundle.
+ * undefined restores that default.
+ */
+export function setDefaultWasmBaseUrl(baseUrl: string | URL | undefined): void {
+  defaultBaseUrl = baseUrl === undefined ? undefined : String(baseUrl);
+}
 
 async function nodeBytes(flavor: BuildFlavor): Promise<Uint8Array<ArrayBuffer>> {
   const { readFile, access } = await import('node:fs/promises');
@@ -38,7 +49,7 @@ async function browserBytes(flavor: BuildFlavor, baseUrl?: string | URL): Promis
 }
 
 /** Compile (once per flavour and base URL) the device module. */
-export function compileBuild(flavor: BuildFlavor, baseUrl?: string | URL): Promise<WebAssembly.Module> {
+export function compileBuild(flavor: BuildFlavor, baseUrl: string | URL | undefined = isNode ? undefined : defaultBaseUrl): Promise<WebAssembly.Module> {
   const key = `${flavor}@${baseUrl ?? ''}`;
   let cached = moduleCache.get(key);
   if (!cached) {

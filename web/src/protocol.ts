@@ -1,0 +1,29 @@
+// Messages between the page and its training worker. Datasets and images travel as typed arrays
+// (structured clone); the exported model comes back as bytes.
+import type { Dataset } from '../../src/data/dataset.js';
+import type { BuildFlavor } from '../../src/runtime/features.js';
+import type { Accuracy, MemoryFigures, TrainSettings } from './settings.js';
+
+export type ToWorker =
+  | { type: 'init'; wasmBaseUrl: string; modelUrl: string }
+  | { type: 'train'; settings: TrainSettings; train: Dataset; heldOut: Dataset | null; evalEvery: number }
+  | { type: 'stop' }
+  | { type: 'reset' }
+  | { type: 'predict'; id: number; image: Float32Array }
+  | { type: 'export' };
+
+export interface ModelSummary {
+  architecture: string;
+  parameters: number;
+  pretrainedOn: string;
+}
+
+export type FromWorker =
+  | { type: 'ready'; build: BuildFlavor; features: { simd: boolean; relaxedSimd: boolean }; model: ModelSummary }
+  | { type: 'prepared'; memory: MemoryFigures; zeroShot: Accuracy; classNames: string[]; build: BuildFlavor; trainCount: number; heldOutCount: number }
+  | { type: 'progress'; losses: { step: number; loss: number }[]; accuracy?: { step: number } & Accuracy; sramHighWater: number; stepsPerSec: number }
+  | { type: 'done'; steps: number; stopped: boolean; final: Accuracy; hash: string; trainMs: number; sramHighWater: number }
+  | { type: 'prediction'; id: number; probabilities: Float32Array }
+  | { type: 'model'; bytes: Uint8Array }
+  /** family: the library's error family ('budget', 'config', …) or 'internal' for anything unexpected. */
+  | { type: 'error'; message: string; family: string; during: 'init' | 'train' | 'predict' | 'export' };
