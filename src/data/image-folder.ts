@@ -79,11 +79,13 @@ export function readPngHeader(bytes: Uint8Array, what: string, maxPixels = DEFAU
 }
 
 /**
- * pngjs bounds its inflate for non-interlaced images by the size the header implies, but inflates
- * interlaced (Adam7) data without a bound. A deflate stream can expand ~1000:1, so for interlaced
- * files inflate the IDAT data here first with an output cap derived from the (already bounded) header.
+ * Inflate the IDAT data with Node's zlib first, with an output cap derived from the (already
+ * bounded) header. pngjs inflates interlaced (Adam7) data without a bound (a deflate stream can
+ * expand ~1000:1), and for non-interlaced data its bounded inflate does not reject a stream that is
+ * not valid zlib: it then decodes whatever its output buffer held, so a corrupt file could yield
+ * different garbage pixels on every read. Here such a file is a FormatError, every time.
  */
-function checkInterlacedInflate(bytes: Uint8Array, header: PngHeader, what: string): void {
+function checkInflate(bytes: Uint8Array, header: PngHeader, what: string): void {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const parts: Uint8Array[] = [];
   let pos = 8;
@@ -99,11 +101,14 @@ function checkInterlacedInflate(bytes: Uint8Array, header: PngHeader, what: stri
   // Adam7's seven passes hold every pixel once plus one filter byte per pass row (≤ 7·height rows,
   // and each pass row is padded to whole bytes).
   const bound = Math.ceil((header.width * header.height * bitsPerPixel) / 8) + 15 * header.height + 64;
+  let inflated: Buffer;
   try {
-    inflateSync(Buffer.concat(parts), { maxOutputLength: bound });
+    inflated = inflateSync(Buffer.concat(parts), { maxOutputLength: bound });
   } catch (e) {
-    throw new FormatError(`${what}: corrupt PNG: image data does not inflate to at most ${bound} B (${(e as Error).message})`);
+    throw new FormatError(`${what}: corrupt PNG: image data does not inflate to at most ${bound} B (${(e as Error).message}); re-export or remove it`);
   }
+  const needed = header.interlace === 0 ? header.height * (1 + Math.ceil((header.width * bitsPerPixel) / 8)) : 0;
+  if (inflated.length < needed) throw new FormatError(`${what}: truncated PNG: image data inflates to ${inflated.length} B, ${header.width}×${header.height} needs ${needed} B; re-export or remove it`);
 }
 
 interface DecodedImage {
@@ -116,7 +121,7 @@ interface DecodedImage {
 /** Decode one PNG file's bytes into grey or RGB values in [0, 1] (alpha handled per `alpha`). */
 export function decodePng(bytes: Uint8Array, what: string, channels: 1 | 3, alpha: 'reject' | 'black' | 'white' = 'reject', maxPixels = DEFAULT_MAX_PIXELS): DecodedImage {
   const header = readPngHeader(bytes, what, maxPixels);
-  if (header.interlace === 1) checkInterlacedInflate(bytes, header, what);
+  checkInflate(bytes, header, what);
   let png: PNGWithMetadata;
   try {
     png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), { checkCRC: true });

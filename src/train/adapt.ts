@@ -1,9 +1,10 @@
 // The main job as a library call: take a pre-trained float backbone and a few labelled samples of
 // new classes, build the prototype head, quantize (16w8a by default), check the QZO-FF plan fits the
 // device, then adapt on the device with QZO-FF — and, for comparison, run f32 backprop on the same data.
-import { ConfigError } from '../errors.js';
-import type { Dataset } from '../data/dataset.js';
-import type { FloatModel, Model, QuantizedModel, WeightBits } from '../model/model.js';
+import { ConfigError, DataError, ShapeError } from '../errors.js';
+import { sampleSize, validateDataset, type Dataset } from '../data/dataset.js';
+import { crc32 } from '../model/container.js';
+import { saveModel, type FloatModel, type Model, type QuantizedModel, type WeightBits } from '../model/model.js';
 import { resolveGraph } from '../model/graph.js';
 import { calibrate } from '../quant/calibrate.js';
 import { quantizeModel } from '../quant/quantize.js';
@@ -18,6 +19,8 @@ import { evaluateFloat, trainBackprop } from './backprop.js';
 import { FloatZoTrainer } from './float-zo.js';
 import { withPrototypeHead } from './prototype.js';
 import { QzoFfTrainer, qzoFfSramBuffers, type QzoFfConfig, type StepResult } from './qzo-ff.js';
+import { MAX_DIRECTIONS } from '../kernels/update.js';
+import { differingKeys, listCheckpoints, loadNewestCheckpoint, saveCheckpoint, type CheckpointStore, type RunConfig, type SkippedCheckpoint } from './checkpoint.js';
 import { selectionTrainerOptions, trainableLayers, type TrainSelection } from './selection.js';
 import type { ScheduleSpec } from './schedule.js';
 
@@ -58,7 +61,30 @@ export interface AdaptOptions {
   onStep?: (r: StepResult, total: number, trainAccuracy?: number) => void;
   /** Called once the memory plans are known, before the budget check and any training. */
   onPlan?: (memory: AdaptResult['memory']) => void;
+  /** Checkpoint QZO-FF training into a store, and optionally resume from it (qzo-ff only). */
+  checkpoint?: AdaptCheckpointOptions;
+  /** Told what resuming found and when each checkpoint is durable. */
+  onCheckpoint?: (event: CheckpointEvent) => void;
 }
+
+export interface AdaptCheckpointOptions {
+  /** Where checkpoints go: FileCheckpointStore (src/train/checkpoint-store.ts) in Node. */
+  store: CheckpointStore;
+  /** Write a checkpoint after every this many steps, and after the last step. */
+  every: number;
+  /**
+   * Continue from the newest good checkpoint (newer unreadable ones are skipped and reported); an
+   * empty store starts fresh. Without it, a store that already holds checkpoints is refused.
+   */
+  resume?: boolean;
+  /** Good checkpoints kept (default 2), so one unreadable file never loses the run. */
+  keep?: number;
+}
+
+export type CheckpointEvent =
+  | { kind: 'resumed'; step: number; name: string; skipped: SkippedCheckpoint[] }
+  | { kind: 'fresh'; skipped: SkippedCheckpoint[] }
+  | { kind: 'written'; step: number; name: string };
 
 export interface ModeMemory {
   sramPeak: number;
@@ -84,6 +110,8 @@ export interface AdaptResult {
   method: AdaptMethod;
   profiler?: Profiler;
   config: Record<string, unknown>;
+  /** With checkpointing: where training started from and what was written. */
+  checkpoint?: { resumedFrom: number | null; skipped: SkippedCheckpoint[]; written: number; last: string | null };
 }
 
 const BP_OPTIMIZER = (lr: number): OptimizerSpec => ({ kind: 'adam', lr });
@@ -102,6 +130,7 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
   const micro = Math.min(o.microBatch ?? 5, o.support.labels.length);
   const seed = o.seed ?? 1;
   if (!Number.isInteger(steps) || steps < 0) throw new ConfigError(`steps must be a non-negative integer, got ${steps}`);
+  validateAdaptInputs(o);
 
   const proto = await withPrototypeHead(o.backbone, o.support, o.build);
   const ranges = await calibrate(proto, o.support, { build: o.build });
@@ -131,15 +160,49 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
   const zeroShot = evaluate(session, o.query).accuracy;
   const trainer = new QzoFfTrainer(session, trainable, trainerConfig);
   const set = trainer.prepareData(o.support);
+  const losses: number[] = [];
+  const ck = o.checkpoint;
+  const run = ck ? runConfig({ precision, selection, trainable, trainerConfig, microBatch: micro, quantized, support: o.support }) : null;
+  const checkpointInfo: AdaptResult['checkpoint'] = ck ? { resumedFrom: null, skipped: [], written: 0, last: null } : undefined;
+  if (ck && checkpointInfo && run) {
+    // Nothing has been written to any trained tensor yet: a refused resume leaves no trace.
+    if (ck.resume) {
+      const found = await loadNewestCheckpoint(ck.store);
+      checkpointInfo.skipped = found.skipped;
+      if (found.checkpoint) {
+        const differs = differingKeys(found.checkpoint.run, run);
+        if (differs.length) {
+          throw new ConfigError(`cannot resume from ${ck.store.location}/${found.name}: it was written by a run with different ${differs.join(', ')}; resume with the same settings, or use another checkpoint directory to start a new run`);
+        }
+        if (found.checkpoint.trainer.step > steps) {
+          throw new ConfigError(`cannot resume from ${ck.store.location}/${found.name}: it is at step ${found.checkpoint.trainer.step}, beyond the ${steps} steps asked for; ask for at least ${found.checkpoint.trainer.step} steps`);
+        }
+        trainer.restoreState(found.checkpoint.trainer, set.count);
+        losses.push(...found.checkpoint.losses);
+        checkpointInfo.resumedFrom = trainer.step;
+        o.onCheckpoint?.({ kind: 'resumed', step: trainer.step, name: found.name!, skipped: found.skipped });
+      } else o.onCheckpoint?.({ kind: 'fresh', skipped: found.skipped });
+    } else {
+      const existing = await listCheckpoints(ck.store);
+      if (existing.length) {
+        throw new ConfigError(`${ck.store.location} already holds checkpoints (${existing.slice(0, 3).join(', ')}${existing.length > 3 ? ', …' : ''}): resume that run (--resume) or use an empty directory`);
+      }
+    }
+  }
   const probeCount = Math.min(200, set.count);
   const probe = { ...set, count: probeCount, samples: set.samples.subarray(0, probeCount * set.sampleSize), labels: set.labels.subarray(0, probeCount) };
   const every = o.progressEvery ?? 0;
-  const losses: number[] = [];
   session.profiler = profiler;
   const tFf = performance.now();
-  for (let s = 0; s < steps; s++) {
+  while (trainer.step < steps) {
     const r = trainer.trainStep(set);
     losses.push(r.loss);
+    if (ck && checkpointInfo && run && (r.step % ck.every === 0 || r.step === steps)) {
+      const name = await saveCheckpoint(ck.store, { run, trainer: trainer.exportState(), losses: Float64Array.from(losses) }, ck.keep ?? 2);
+      checkpointInfo.written++;
+      checkpointInfo.last = name;
+      o.onCheckpoint?.({ kind: 'written', step: r.step, name });
+    }
     const measure = every > 0 && (r.step % every === 0 || r.step === steps);
     o.onStep?.(r, steps, measure ? evaluate(session, probe).accuracy : undefined);
   }
@@ -161,8 +224,68 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
   return {
     zeroShot, after, bp, steps, sramPeak: mcu.sram.highWater, flash: mcu.flash.highWater, memory,
     device: { ...o.device, build: mcu.build }, losses, bpLosses,
-    wallMs: { ff: ffMs, bp: bpMs, total: performance.now() - t0 }, adapted, method, ...(profiler ? { profiler } : {}),
+    wallMs: { ff: ffMs, bp: bpMs, total: performance.now() - t0 }, adapted, method, ...(profiler ? { profiler } : {}), ...(checkpointInfo ? { checkpoint: checkpointInfo } : {}),
     config: { precision, selection, steps, microBatch: micro, epsilon: trainerConfig.epsilon, directions: trainerConfig.directions, dist: trainerConfig.dist, lr: trainerConfig.lr, seed, trainable, enhancements: o.enhancements ?? {} },
+  };
+}
+
+/**
+ * Refuse unusable input before any work: every problem gets a typed error that says what to change.
+ * (The trainer and session check again at their own boundaries; these messages speak adapt's terms.)
+ */
+function validateAdaptInputs(o: AdaptOptions): void {
+  const lr = o.lr ?? 3e-3;
+  if (typeof lr !== 'number' || !Number.isFinite(lr) || lr <= 0) throw new ConfigError(`learning rate η must be a finite number > 0 (e.g. 0.003), got ${lr}`);
+  const eps = o.epsilon ?? 1e-3;
+  if (typeof eps !== 'number' || !Number.isFinite(eps) || eps <= 0) throw new ConfigError(`perturbation size ε must be a finite number > 0 (e.g. 0.001), got ${eps}`);
+  const m = o.directions ?? 3;
+  if (!Number.isInteger(m) || m < 1 || m > MAX_DIRECTIONS) throw new ConfigError(`m (directions per step) must be an integer in [1, ${MAX_DIRECTIONS}], got ${m}; the paper uses 3`);
+  if (o.microBatch !== undefined && !(Number.isInteger(o.microBatch) && o.microBatch >= 1)) throw new ConfigError(`micro-batch must be an integer ≥ 1, got ${o.microBatch}`);
+  if (o.batchSize !== undefined && !(Number.isInteger(o.batchSize) && o.batchSize >= 1)) throw new ConfigError(`batch size must be an integer ≥ 1, got ${o.batchSize}`);
+  if (o.checkpoint) {
+    if ((o.method ?? 'qzo-ff') !== 'qzo-ff') throw new ConfigError(`checkpoints are supported for qzo-ff training only, not '${o.method}': drop the checkpoint option or use method qzo-ff`);
+    if (!Number.isInteger(o.checkpoint.every) || o.checkpoint.every < 1) throw new ConfigError(`checkpoint interval must be an integer ≥ 1 steps, got ${o.checkpoint.every}`);
+  }
+  const input = o.backbone.architecture.nodes[0];
+  const want = input && input.kind === 'input' ? input.shape : undefined;
+  for (const [role, d] of [['support', o.support], ['query', o.query]] as const) {
+    if (d.labels.length === 0) throw new DataError(`the ${role} set '${d.name}' is empty: give it at least one image per class`);
+    // A flat input ([features]) takes any image of as many values; an image input needs the same H×W×C.
+    const mismatch = want && (want.length === 3 ? d.shape.join('×') !== want.join('×') : sampleSize(d) !== want.reduce((a, b) => a * b, 1));
+    if (want && mismatch) {
+      const channels = want.length === 3 && d.shape[2] !== want[2] ? ` (${d.shape[2]} channel${d.shape[2] === 1 ? '' : 's'} where the model takes ${want[2]})` : '';
+      throw new ShapeError(`${role} images of '${d.name}' are ${d.shape.join('×')}${channels}, but model '${o.backbone.architecture.name}' takes ${want.join('×')}: resize or convert the images (an image folder is resized for you) or use a backbone for this input`);
+    }
+    validateDataset(d);
+  }
+  if (o.query.classes !== o.support.classes) throw new DataError(`the query set has ${o.query.classes} classes and the support set ${o.support.classes}: both must label the same classes`);
+  const counts = new Int32Array(o.support.classes);
+  for (const l of o.support.labels) counts[l]!++;
+  const empty = [...counts.keys()].filter((c) => counts[c] === 0);
+  if (empty.length) {
+    const names = empty.map((c) => o.support.classNames?.[c] ?? String(c));
+    throw new DataError(`the support set '${o.support.name}' has no images of class${empty.length > 1 ? 'es' : ''} ${names.join(', ')}: every class needs at least one labelled image (add some, or drop the class)`);
+  }
+  if (o.support.shape.some((x) => !Number.isInteger(x) || x < 1) || sampleSize(o.support) < 1) throw new ShapeError(`support images have an invalid shape ${o.support.shape.join('×')}`);
+}
+
+/** The settings a checkpoint must match to be resumed, with fingerprints of the model and data. */
+function runConfig(r: { precision: Precision; selection: TrainSelection; trainable: string[]; trainerConfig: QzoFfConfig; microBatch: number; quantized: QuantizedModel; support: Dataset }): RunConfig {
+  const c = r.trainerConfig;
+  const momentum = c.momentum;
+  if (momentum && (typeof momentum.alpha === 'function' || typeof momentum.beta === 'function')) {
+    throw new ConfigError('momentum α or β given as a function cannot be checkpointed (a checkpoint must record every setting): use numbers, or train without checkpoints');
+  }
+  const bytesOf = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  const model = saveModel(r.quantized);
+  const hex = (n: number) => n.toString(16).padStart(8, '0');
+  return {
+    method: 'qzo-ff', precision: r.precision, selection: r.selection, trainable: r.trainable, microBatch: r.microBatch,
+    epsilon: c.epsilon, directions: c.directions, dist: c.dist, lr: c.lr, schedule: c.schedule ?? { kind: 'constant' }, seed: c.seed,
+    batchSize: c.batchSize ?? null, params: c.params ?? 'weights', sparse: c.sparse ?? null, normalize: c.normalize ?? false,
+    momentum: momentum ?? null, sharpness: c.sharpness ?? null, dither: c.dither ?? false,
+    model: `crc32:${hex(crc32(model))}:${model.length}`,
+    support: `crc32:${hex(crc32(bytesOf(r.support.images)))}:${hex(crc32(bytesOf(r.support.labels)))}:${r.support.labels.length}`,
   };
 }
 

@@ -18,7 +18,7 @@
 // Modes that cannot fuse the perturbation into weight packing (mask, stored z, dither, bias) write the
 // perturbed tensor into a scratch panel in SRAM and point the forward at it (QuantizedSession.forward's
 // `source`); the stored tensor is still only ever written by the update.
-import { ConfigError } from '../errors.js';
+import { ConfigError, FormatError } from '../errors.js';
 import type { ParamSource, QuantizedSession } from '../runtime/session.js';
 import type { DeviceBuffer } from '../runtime/arena.js';
 import type { QuantizedModel } from '../model/model.js';
@@ -34,10 +34,9 @@ import {
   updateBias, updateMaterialised, type DitherFactor,
 } from '../kernels/zo-extras.js';
 import { makeSchedule, type Schedule, type ScheduleSpec } from './schedule.js';
-import { loadMicroBatch, quantizeSet, type QuantizedSet } from './batches.js';
+import { BatchOrder, loadMicroBatch, quantizeSet, type BatchOrderState, type QuantizedSet } from './batches.js';
 import { buildSparseMask, type SparseConfig } from './sparse.js';
 import type { Dataset } from '../data/dataset.js';
-import { mulberry32, shuffle } from '../util/random.js';
 
 /** A number, or a function of the step (a schedule for momentum's α and β). */
 export type Schedulable = number | ((step: number) => number);
@@ -116,6 +115,27 @@ const trainedParts = (c: QzoFfConfig): ('w' | 'b')[] => (c.params === 'bias' ? [
 /** Whether a tensor's perturbation goes to a scratch panel rather than being fused into packing. */
 const materialises = (part: 'w' | 'b', c: QzoFfConfig): boolean =>
   part === 'b' || !!c.momentum || !!c.dither || (!!c.sparse && (c.sparse.maskPerturbation ?? true));
+
+/** One trained tensor's stored values (and momentum history) as the host sees them. */
+export interface TrainedTensorState {
+  layer: string;
+  part: 'w' | 'b';
+  values: Int8Array | Int16Array | Int32Array;
+  /** Momentum history ĝ on the z grid (momentum mode only). */
+  history: Int8Array | null;
+}
+
+/**
+ * Everything a run carries from one step to the next: with the same session, selection and config,
+ * restoring it and training on gives bit for bit what the uninterrupted run would have given.
+ * Masks, panels, z slots and neighbours are not in it: they are rebuilt from the pre-trained model
+ * at construction or rewritten within every step.
+ */
+export interface TrainerState {
+  step: number;
+  batchOrder: BatchOrderState;
+  tensors: TrainedTensorState[];
+}
 
 export interface StepResult {
   step: number;
@@ -224,15 +244,13 @@ export class QzoFfTrainer {
   private readonly lossOut: DeviceBuffer;
   private readonly keysBuf: DeviceBuffer;
   private readonly signsBuf: DeviceBuffer;
-  private readonly order: number[];
-  private readonly random: () => number;
+  private readonly batchOrder: BatchOrder;
   private readonly inverseOneQ: { multiplier: number; shift: number };
-  private cursor = 0;
   step = 0;
 
   constructor(session: QuantizedSession, trainable: readonly string[], config: QzoFfConfig) {
     if (!Number.isInteger(config.directions) || config.directions < 1 || config.directions > MAX_DIRECTIONS) {
-      throw new ConfigError(`m (directions per step) must be an integer in [1, ${MAX_DIRECTIONS}], got ${config.directions}`);
+      throw new ConfigError(`m (directions per step) must be an integer in [1, ${MAX_DIRECTIONS}], got ${config.directions}; the paper uses 3`);
     }
     if (!Number.isFinite(config.epsilon) || config.epsilon <= 0) throw new ConfigError(`ε must be a finite number > 0, got ${config.epsilon}`);
     if (trainable.length === 0) throw new ConfigError('nothing to train: the trainable selection is empty');
@@ -309,8 +327,54 @@ export class QzoFfTrainer {
         if (part === 'w') this.layers.push({ name, scale, tensorId, weightScale, bits: p.weightBits, count: p.weights.length, weights });
       }
     }
-    this.random = mulberry32(config.seed ^ 0x51ed270b);
-    this.order = [];
+    this.batchOrder = new BatchOrder(config.seed ^ 0x51ed270b);
+  }
+
+  /** A copy of the run's state between steps (weights, biases, momentum history, step, data order). */
+  exportState(): TrainerState {
+    const mem = this.session.mcu.device.memory.buffer;
+    const tensors = this.tensors.map((t): TrainedTensorState => ({
+      layer: t.layer, part: t.part,
+      values: t.bits === 32 ? new Int32Array(mem, t.stored.offset, t.count).slice() : t.bits === 16 ? new Int16Array(mem, t.stored.offset, t.count).slice() : new Int8Array(mem, t.stored.offset, t.count).slice(),
+      history: t.history ? new Int8Array(mem, t.history.offset, t.count).slice() : null,
+    }));
+    return { step: this.step, batchOrder: this.batchOrder.save(), tensors };
+  }
+
+  /**
+   * Continue from an exported state. The trainer must have been built like the one that exported it
+   * (same model, selection and config), because masks and normalisation come from the pre-trained
+   * weights. Everything is checked before anything is written, so a state that does not fit leaves
+   * the trainer as it was.
+   */
+  restoreState(state: TrainerState, setCount: number): void {
+    if (!Number.isInteger(state.step) || state.step < 0) throw new FormatError(`trainer state: step ${state.step} is not a non-negative integer`);
+    if (state.tensors.length !== this.tensors.length) {
+      throw new ConfigError(`trainer state holds ${state.tensors.length} trained tensors, this trainer trains ${this.tensors.length}: resume with the selection and params it was saved with`);
+    }
+    this.tensors.forEach((t, i) => {
+      const s = state.tensors[i]!;
+      const want = t.bits === 32 ? Int32Array : t.bits === 16 ? Int16Array : Int8Array;
+      if (s.layer !== t.layer || s.part !== t.part) throw new ConfigError(`trainer state tensor #${i} is '${s.part}:${s.layer}', this trainer's is '${t.part}:${t.layer}': resume with the selection it was saved with`);
+      if (!(s.values instanceof want) || s.values.length !== t.count) {
+        throw new ConfigError(`trainer state '${t.part}:${t.layer}' holds ${s.values.length} ${s.values.constructor.name} values, this trainer needs ${t.count} ${want.name}: the model or precision differs`);
+      }
+      // The weight grid is symmetric (±(2^(b−1) − 1)); −2^(b−1) can only come from a forged file.
+      const limit = t.bits === 16 ? 32767 : 127;
+      if (t.part === 'w' && s.values.some((v) => v < -limit)) throw new FormatError(`trainer state '${t.part}:${t.layer}' holds weights below −${limit}, off the symmetric ${t.bits}-bit grid: the checkpoint is not one this trainer wrote`);
+      if (!!s.history !== !!t.history || (s.history && s.history.length !== t.count)) {
+        throw new ConfigError(`trainer state '${t.part}:${t.layer}': momentum history ${s.history ? 'present' : 'absent'} but this trainer ${t.history ? 'uses' : 'does not use'} momentum`);
+      }
+    });
+    // restore() validates before it assigns, so a bad order also leaves the trainer untouched.
+    this.batchOrder.restore(state.batchOrder, setCount);
+    const bytes = this.session.mcu.device.bytes;
+    this.tensors.forEach((t, i) => {
+      const s = state.tensors[i]!;
+      bytes.set(new Uint8Array(s.values.buffer, s.values.byteOffset, s.values.byteLength), t.stored.offset);
+      if (t.history && s.history) bytes.set(new Uint8Array(s.history.buffer, s.history.byteOffset, s.history.byteLength), t.history.offset);
+    });
+    this.step = state.step;
   }
 
   /** How ε maps onto a tensor's grid: εq (deterministic), a dither factor, or the bias multiplier. */
@@ -353,19 +417,7 @@ export class QzoFfTrainer {
   }
 
   private nextBatch(set: QuantizedSet): number[] {
-    const size = Math.min(this.config.batchSize ?? set.count, set.count);
-    if (size === set.count) return Array.from({ length: set.count }, (_, i) => i);
-    const out: number[] = [];
-    while (out.length < size) {
-      if (this.cursor >= this.order.length) {
-        this.order.length = 0;
-        for (let i = 0; i < set.count; i++) this.order.push(i);
-        shuffle(this.order, this.random);
-        this.cursor = 0;
-      }
-      out.push(this.order[this.cursor++]!);
-    }
-    return out;
+    return this.batchOrder.next(set.count, Math.min(this.config.batchSize ?? set.count, set.count));
   }
 
   /** Integer loss of the batch at the perturbed point (Q16.16 nats, summed, saturating). */
@@ -453,6 +505,19 @@ export class QzoFfTrainer {
   }
 
   trainStep(set: QuantizedSet): StepResult {
+    // A step that fails before its first write must leave no trace, the data order included, so a
+    // retried step sees the same batch.
+    const orderBefore = this.batchOrder.save();
+    const stepBefore = this.step;
+    try {
+      return this.runStep(set);
+    } catch (e) {
+      if (this.step === stepBefore) this.batchOrder.restore(orderBefore, set.count);
+      throw e;
+    }
+  }
+
+  private runStep(set: QuantizedSet): StepResult {
     const { config, session } = this;
     const device = session.mcu.device;
     const arena = session.mcu.sram;

@@ -4,14 +4,26 @@
 export type Random = () => number;
 
 export function mulberry32(seed: number): Random {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
+  const state = new Mulberry32(seed);
+  return () => state.next();
+}
+
+/**
+ * The same generator as mulberry32() with its whole state in one public number, so a checkpoint can
+ * save it and a resumed run continue the identical sequence.
+ */
+export class Mulberry32 {
+  state: number;
+  constructor(seed: number) {
+    this.state = seed >>> 0;
+  }
+  next(): number {
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    let t = this.state;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  }
 }
 
 /** Standard normal draws (Box–Muller) from a seeded uniform stream. */

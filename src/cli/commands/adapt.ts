@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { createHash } from 'node:crypto';
 import cliProgress from 'cli-progress';
 import { ConfigError, FormatError } from '../../errors.js';
 import { loadModel, saveModel } from '../../model/model.js';
@@ -10,6 +11,8 @@ import { mulberry32, shuffle } from '../../util/random.js';
 import { CORRUPTIONS, corrupt } from '../../data/corruptions.js';
 import { resolveDevice, describeDevice, DEFAULT_DEVICE } from '../../runtime/devices.js';
 import { adapt, type AdaptMethod, type AdaptOptions, type Precision } from '../../train/adapt.js';
+import { FileCheckpointStore } from '../../train/checkpoint-store.js';
+import type { Model } from '../../model/model.js';
 import { parseSelection, selectionLabel } from '../../train/selection.js';
 import { parseSchedule } from '../../train/schedule.js';
 import { shippedModel } from '../../util/package-root.js';
@@ -26,6 +29,7 @@ interface AdaptCliOptions {
   train: string; m: string; eps: string; lr: string; schedule: string; steps: string; microBatch: string; dist: string; seed: string;
   baseline: boolean; out: string; build: string; profile?: boolean;
   normalize?: boolean; momentum?: string; sharpness?: string; dither?: boolean;
+  checkpoint?: string; checkpointEvery: string; resume?: boolean;
 }
 
 
@@ -63,11 +67,15 @@ export function registerAdapt(program: Command): void {
     .option('--build <b>', 'device build: auto, relaxed, simd or scalar', 'auto')
     .option('--profile', 'time every kernel during training and print the profile')
     .option('--out <dir>', 'output folder for the adapted model and report', 'out/adapt')
+    .option('--checkpoint <dir>', 'write training checkpoints (weights, optimizer and RNG state, data cursor, configuration) into this directory')
+    .option('--checkpoint-every <n>', 'steps between checkpoints (one is always written after the last step)', '50')
+    .option('--resume', 'continue from the newest good checkpoint in --checkpoint (an empty directory starts fresh)')
     .addHelpText('after', `
 Examples:
   lastmile adapt                                   # the main job: shipped MNIST backbone → digits 5–9
   lastmile adapt --train head --steps 500 --json   # linear probe, machine-readable result
   lastmile adapt --device 64k/1m                   # a budget too small: fails before training
+  lastmile adapt --checkpoint ck --resume          # survive a crash: rerun the same command to continue
   lastmile adapt --data fashion-mnist --model my-backbone.lmdl --classes 5-9`)
     .action(async (opts: AdaptCliOptions, cmd: Command) => {
       const global = cmd.optsWithGlobals() as GlobalOptions;
@@ -103,6 +111,14 @@ Examples:
       const shots = num(opts.shots, 'shots', { integer: true, min: 1 });
       const queries = num(opts.queries, 'queries', { integer: true, min: 1 });
       const build = opts.build as 'auto';
+      if (opts.resume && opts.checkpoint === undefined) throw new ConfigError('--resume needs --checkpoint DIR: the directory to resume from');
+      const checkpointEvery = num(opts.checkpointEvery, 'checkpoint-every', { integer: true, min: 1 });
+      const checkpoint: AdaptOptions['checkpoint'] = opts.checkpoint === undefined ? undefined : { store: new FileCheckpointStore(opts.checkpoint), every: checkpointEvery, resume: !!opts.resume };
+      if (checkpoint && opts.resume) {
+        // A writer killed mid-save leaves its temporary file; nothing reads them, so clear them away.
+        const stale = (checkpoint.store as FileCheckpointStore).removeTemporaries();
+        if (stale.length) say(`checkpoint: removed ${stale.length} unfinished temporary file${stale.length > 1 ? 's' : ''} from an interrupted save`);
+      }
       const data = await loadData(opts.data, 'test', backbone.architecture.nodes[0]!.kind === 'input' ? backbone.architecture.nodes[0]!.shape : undefined);
       if (opts.split !== 'few-shot' && opts.split !== 'full') throw new ConfigError(`--split must be few-shot or full, got '${opts.split}'`);
       const sampled = opts.split === 'full' ? fullSplit(data, parseClassList(opts.classes), seed) : sampleEpisode(data, { classPool: parseClassList(opts.classes), ways, shots, queries, seed });
@@ -134,6 +150,12 @@ Examples:
         backbone, support: episode.support, query: episode.query, device, precision, selection,
         epsilon: num(opts.eps, 'eps'), directions: num(opts.m, 'm', { integer: true, min: 1 }), dist: opts.dist as 'gaussian', lr: num(opts.lr, 'lr'),
         schedule: parseSchedule(opts.schedule), enhancements, steps, microBatch: num(opts.microBatch, 'micro-batch', { integer: true, min: 1 }), seed, baseline: opts.baseline, build, profile: opts.profile,
+        checkpoint,
+        onCheckpoint: (e) => {
+          for (const s of e.kind === 'written' ? [] : e.skipped) say(`checkpoint: skipped ${s.name}: ${s.reason}`);
+          if (e.kind === 'resumed') say(`checkpoint: resuming from ${e.name} (step ${e.step} of ${steps})`);
+          if (e.kind === 'fresh') say(`checkpoint: no usable checkpoint in ${opts.checkpoint}; starting from step 0`);
+        },
         onPlan: (m) => {
           say('');
           say(`memory plan (micro-batch ${Math.min(num(opts.microBatch, 'micro-batch'), episode.support.labels.length)}, train ${selectionLabel(selection)}) on ${device.name}: ${kib(device.sramBytes)} SRAM, ${kib(device.flashBytes)} flash`);
@@ -165,6 +187,10 @@ Examples:
         [`after ${methodLabel}`, pct(result.after), `${steps} steps in ${(result.wallMs.ff / 1000).toFixed(1)} s on the ${result.device.build} build`],
         ...(method !== 'qzo-ff' ? [] : [['f32 backprop, same data', pct(result.bp), result.bp === null ? 'skipped' : `Adam, ${result.bpLosses.length} steps; ${m.bp.fits ? 'fits' : 'does not fit'} the device`]]),
       ], ['l', 'r', 'l']));
+      if (result.checkpoint) {
+        const c = result.checkpoint;
+        say(`checkpoints: ${c.resumedFrom === null ? 'started at step 0' : `resumed at step ${c.resumedFrom}`}, wrote ${c.written}${c.last ? `, newest ${join(opts.checkpoint!, c.last)}` : ''}`);
+      }
       if (result.profiler) {
         say('\nkernel profile (QZO-FF training)');
         const total = result.profiler.totalMs;
@@ -177,6 +203,7 @@ Examples:
         method: result.method, zeroShot: result.zeroShot, after: result.after, bp: result.bp, steps: result.steps, sramPeak: result.sramPeak, flash: result.flash,
         device: result.device, memory: result.memory, bpOverFf: m.bp.sramPeak / m.ff.sramPeak, classes: episode.classIds,
         config: result.config, losses: result.losses, bpLosses: result.bpLosses, wallMs: { ...result.wallMs, total: performance.now() - tStart }, model: modelOut,
+        weightsSha256: weightsDigest(result.adapted), ...(result.checkpoint ? { checkpoint: result.checkpoint } : {}),
       };
       await writeFile(join(opts.out, 'report.json'), JSON.stringify(json, null, 2));
       await writeFile(join(opts.out, 'report.html'), await adaptReportHtml({
@@ -186,6 +213,16 @@ Examples:
       if (global.json) console.log(JSON.stringify(json, null, 2));
       say(`\nwall time ${((performance.now() - tStart) / 1000).toFixed(1)} s · wrote ${modelOut}, ${join(opts.out, 'report.json')} and ${join(opts.out, 'report.html')}`);
     });
+}
+
+/** SHA-256 over every parameter tensor, in layer order: equal digests mean bit-identical weights. */
+function weightsDigest(model: Model): string {
+  const hash = createHash('sha256');
+  for (const name of Object.keys(model.params).sort()) {
+    const p = model.params[name]!;
+    for (const t of [p.weights, p.bias]) hash.update(new Uint8Array(t.buffer, t.byteOffset, t.byteLength));
+  }
+  return hash.digest('hex');
 }
 
 /** Every image of the given classes, relabelled 0..k−1, split 80/20 (seeded) into train and held-out. */
