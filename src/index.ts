@@ -1,6 +1,7 @@
 // The public library API of lastmile.
 export * from './errors.js';
 export { Device, type DeviceOptions } from './runtime/device.js';
+export { setDefaultWasmBaseUrl } from './runtime/wasm-source.js';
 export { Mcu, type Budget } from './runtime/mcu.js';
 export { Arena, type DeviceBuffer } from './runtime/arena.js';
 export { detectFeatures, bestBuild, type BuildFlavor } from './runtime/features.js';
@@ -24,9 +25,12 @@ export { loadImageFolder } from './data/image-folder.js';
 export { corrupt, CORRUPTIONS } from './data/corruptions.js';
 export { selectClasses, subset, type Dataset } from './data/dataset.js';
 export { adapt, type AdaptOptions, type AdaptResult } from './train/adapt.js';
-export { QzoFfTrainer, qzoFfSramBuffers } from './train/qzo-ff.js';
+export { QzoFfTrainer, qzoFfSramBuffers, type TrainerState } from './train/qzo-ff.js';
+export { encodeCheckpoint, decodeCheckpoint, loadNewestCheckpoint, saveCheckpoint, type Checkpoint, type CheckpointStore } from './train/checkpoint.js';
+export { FileCheckpointStore } from './train/checkpoint-store.js';
 export { trainBackprop, evaluateFloat } from './train/backprop.js';
 export { evaluate } from './train/evaluate.js';
 export { pretrain } from './train/pretrain.js';
 export { withPrototypeHead } from './train/prototype.js';
 export { memoryReport } from './report/memory.js';
+export { runFewshot, runOod, runCrossDomain, runMemory, runConvergence, EXPERIMENT_NAMES } from './experiments/index.js';

@@ -10,6 +10,7 @@ import { registerQuantize } from './commands/quantize.js';
 import { registerOnnx } from './commands/onnx.js';
 import { registerEval } from './commands/eval.js';
 import { registerProfile } from './commands/profile.js';
+import { registerExperiment } from './commands/experiment.js';
 
 export interface GlobalOptions {
   quiet?: boolean;
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerOnnx(program);
   registerEval(program);
   registerProfile(program);
+  registerExperiment(program);
   return program;
 }
 

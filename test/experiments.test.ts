@@ -1,0 +1,157 @@
+// Smoke versions of the paper's five experiment families (lastmile experiment <name> --quick): tiny
+// settings, assertions on the direction of each result, and the report rendered from them.
+import { describe, it, expect, beforeAll } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runMemory, type MemoryResult } from '../src/experiments/memory.js';
+import { runFewshot, type FewshotResult } from '../src/experiments/fewshot.js';
+import { runConvergence, type ConvergenceResult } from '../src/experiments/convergence.js';
+import { runCrossDomain, type CrossDomainResult } from '../src/experiments/cross-domain.js';
+import { runOod, type OodResult } from '../src/experiments/ood.js';
+import { writeReport } from '../src/experiments/results-md.js';
+import { stat } from '../src/experiments/common.js';
+import { loadBackbone } from '../src/experiments/common.js';
+import { prepareProbe, probeQzo } from '../src/experiments/probe.js';
+import { loadBundledMnist } from '../src/data/mnist.js';
+import { sampleEpisode } from '../src/data/fewshot.js';
+import { adapt } from '../src/train/adapt.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'lastmile-experiments-'));
+const save = (name: string, r: unknown) => writeFileSync(join(dir, `${name}.json`), JSON.stringify(r));
+const meanOf = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+describe('stat', () => {
+  it('gives the mean and a Student-t 95% half-width', () => {
+    expect(stat([])).toBeNull();
+    expect(stat([3])).toEqual({ mean: 3, ci: 0, n: 1 });
+    const s = stat([1, 3])!;
+    expect(s.mean).toBe(2);
+    expect(s.ci).toBeCloseTo((12.71 * Math.SQRT2) / Math.SQRT2, 5);
+  });
+});
+
+describe('experiment 4: memory', () => {
+  let r: MemoryResult;
+  beforeAll(async () => {
+    r = await runMemory({ quick: true });
+    save('memory', r);
+  });
+  it('backprop needs more SRAM and scratch than QZO-FF, most of all for full fine-tuning', () => {
+    for (const row of r.rows) {
+      expect(row.ratios.sram).toBeGreaterThan(1);
+      expect(row.ratios.scratch).toBeGreaterThan(1);
+    }
+    const full = r.rows.find((x) => x.selection === 'full' && x.batch === 5)!;
+    const head = r.rows.find((x) => x.selection === 'head' && x.batch === 5)!;
+    expect(full.ratios.sram).toBeGreaterThan(head.ratios.sram);
+    expect(full.ratios.fp16Scratch).toBeGreaterThan(1.5);
+  });
+  it('measures what it plans', () => {
+    for (const row of r.rows) for (const m of Object.values(row.modes)) if (m.measured !== null) expect(Math.abs(m.measured - m.sram)).toBeLessThanOrEqual(64);
+  });
+});
+
+describe('experiment 1: few-shot', () => {
+  let r: FewshotResult;
+  beforeAll(async () => {
+    r = await runFewshot({ quick: true });
+    save('fewshot', r);
+  });
+  it('QZO-FF and BP beat zero-shot on the linear probe; plain 8w8a full fine-tuning is refused', () => {
+    const probe = r.cells.find((c) => c.selection === 'head')!;
+    expect(meanOf(probe.columns.qzo16.values)).toBeGreaterThan(meanOf(probe.columns.zeroShot.values));
+    expect(meanOf(probe.columns.bp.values)).toBeGreaterThan(meanOf(probe.columns.zeroShot.values));
+    const full = r.cells.find((c) => c.selection === 'full')!;
+    expect(full.columns.qzo8.refused).toBe(full.episodes);
+    expect(full.columns.qzo8dither.values).toHaveLength(full.episodes);
+    expect(meanOf(full.columns.bp.values)).toBeGreaterThan(meanOf(full.columns.zeroShot.values));
+  });
+  it('the cached-feature linear probe starts exactly where adapt() does', async () => {
+    const backbone = await loadBackbone('cnn-mnist');
+    const ep = sampleEpisode(await loadBundledMnist(), { classPool: [5, 6, 7, 8, 9], ways: 5, shots: 5, queries: 20, seed: 7 });
+    const device = { name: 'nrf52840', sramBytes: 256 * 1024, flashBytes: 1024 * 1024 };
+    const viaAdapt = await adapt({ backbone, support: ep.support, query: ep.query, device, selection: { kind: 'head' }, steps: 0, baseline: false });
+    const probe = await probeQzo(await prepareProbe({ backbone, support: ep.support, query: ep.query, device }), 16, { epsilon: 1e-3, directions: 3, dist: 'gaussian', lr: 3e-3, seed: 1 }, 0);
+    expect(probe.zeroShot).toBe(viaAdapt.zeroShot);
+  });
+});
+
+describe('experiment 5: convergence', () => {
+  let r: ConvergenceResult;
+  beforeAll(async () => {
+    r = await runConvergence({ quick: true });
+    save('convergence', r);
+  });
+  it('16w8a lowers the training loss; 8w8a at ε = 1e-3 is refused; dithered 8w8a trains', () => {
+    const s = (k: string) => r.panels[0]!.series.find((x) => x.key === k)!;
+    const loss = s('qzo16').loss;
+    expect(meanOf(loss.slice(-20))).toBeLessThan(meanOf(loss.slice(0, 20)));
+    expect(s('qzo8').refused).toBe(s('qzo8').runs);
+    expect(s('qzo8dither').loss).toHaveLength(r.steps);
+    expect(s('bp').accuracy.length).toBeGreaterThan(2);
+  });
+});
+
+describe('experiment 3: cross-domain', () => {
+  let r: CrossDomainResult;
+  beforeAll(async () => {
+    r = await runCrossDomain({ quick: true });
+    save('cross-domain', r);
+  });
+  it('runs every requested variant on every episode; plain 8w8a is refused, BP beats zero-shot', () => {
+    const row = (k: string) => r.rows.find((x) => x.key === k)!;
+    expect(row('qzo8').refused).toBe(r.episodes);
+    for (const k of ['ff3', 'qzo16', 'qzo8dither', 'zeroShot', 'bp']) expect(row(k).values).toHaveLength(r.episodes);
+    expect(row('bp').stat!.mean).toBeGreaterThan(row('zeroShot').stat!.mean);
+  });
+});
+
+describe('experiment 2: out-of-distribution', () => {
+  let r: OodResult;
+  beforeAll(async () => {
+    r = await runOod({ quick: true });
+    save('ood', r);
+  });
+  it('adaptation recovers accuracy lost to a severe corruption', () => {
+    const high = r.cells.find((c) => c.severity === 5 && c.headLayers === 1)!;
+    const low = r.cells.find((c) => c.severity === 1 && c.headLayers === 1)!;
+    expect(high.columns.source.stat!.mean).toBeLessThan(low.columns.source.stat!.mean);
+    expect(high.columns.qzo16.stat!.mean).toBeGreaterThan(high.columns.zeroShot.stat!.mean);
+    expect(high.columns.bp.stat!.mean).toBeGreaterThan(high.columns.source.stat!.mean);
+    expect(high.columns.qzo16sparse.values).toHaveLength(high.runs);
+  });
+});
+
+describe('the report', () => {
+  it('renders every section and chart from the JSON, without chart warnings', async () => {
+    const path = join(dir, 'RESULTS.md');
+    const warnings = await writeReport(dir, path);
+    expect(warnings).toEqual([]);
+    const md = readFileSync(path, 'utf8');
+    for (const h of ['## 1. Few-shot', '## 2. Out-of-distribution', '## 3. Cross-domain', '## 4. Memory', '## 5. Convergence']) expect(md).toContain(h);
+    expect(md).not.toContain('Not run yet');
+    expect(md.match(/### Paper vs ours/g)).toHaveLength(5);
+    for (const f of ['fewshot', 'ood', 'cross-domain', 'memory', 'convergence-loss', 'convergence-accuracy']) expect(existsSync(join(dir, 'results', `${f}.svg`))).toBe(true);
+  });
+});
+
+describe('lastmile experiment', () => {
+  it('writes an experiment\'s JSON, and refuses an unknown name with a clean error', async () => {
+    const { main } = await import('../src/cli/main.js');
+    const out = mkdtempSync(join(tmpdir(), 'lastmile-experiment-cli-'));
+    expect(await main(['node', 'lastmile', '--quiet', 'experiment', 'memory', '--quick', '--out', out, '--no-report'])).toBe(0);
+    const r = JSON.parse(readFileSync(join(out, 'memory.json'), 'utf8'));
+    expect(r.experiment).toBe('memory');
+    expect(r.run.quick).toBe(true);
+    const errors: string[] = [];
+    const error = console.error;
+    console.error = (m: string) => errors.push(m);
+    try {
+      expect(await main(['node', 'lastmile', 'experiment', 'nonsense', '--out', out])).toBe(2);
+    } finally {
+      console.error = error;
+    }
+    expect(errors.join('\n')).toMatch(/unknown experiment 'nonsense'/);
+  });
+});
