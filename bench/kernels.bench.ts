@@ -2,13 +2,12 @@
 // and depthwise conv on every build, against onnxruntime-web's single-threaded wasm backend
 // running the same layer. Shapes are the MLPerf Tiny reference models' layers (bench/shapes.ts).
 //
-//   npm run bench:kernels [-- --quick] [-- --json FILE] [-- --filter TEXT]
+//   npm run bench:kernels [-- --quick] [-- --json DIR|FILE.json] [-- --filter TEXT]
 //
 // benchmark.js does the timing: each benchmark's function is one kernel call (one session.run
 // for ORT, timed with defer because it is async), samples are collected until minSamples and
 // maxTime are met, and the median of the per-call sample means is reported.
 import Benchmark from 'benchmark';
-import { writeFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { Device } from '../src/runtime/device.js';
 import { Arena } from '../src/runtime/arena.js';
@@ -25,6 +24,8 @@ import {
 } from '../src/kernels/depthwise.js';
 import { rng, randomInt8, randomInt16, randomInt32 } from '../test/helpers/devices.js';
 import { describeMachine, type MachineInfo } from './machine.js';
+import { parseBenchArgs, writeJson } from './cli.js';
+import { KERNEL_TARGET_GEMM_256, KERNEL_TARGET_VS_ORT } from './targets.js';
 import { BENCH_QUANT, benchWeightScale, ortWebConv, ortWebDepthwise, ortWebGemm, ortWebVersion } from './ort-web.js';
 import {
   CONV_SHAPES,
@@ -345,8 +346,8 @@ export function formatTable(results: BenchResult[], layersByShape = new Map<stri
   return lines.join('\n');
 }
 
-export const TARGET_VS_ORT = 1.5;
-export const TARGET_GEMM_256_GMACS = 32;
+export const TARGET_VS_ORT = KERNEL_TARGET_VS_ORT;
+export const TARGET_GEMM_256_GMACS = KERNEL_TARGET_GEMM_256;
 
 /** Per shape: does the simd build reach 1.5× ORT-web, and 32 GMAC/s on the 256³ GEMM? */
 export function formatTargets(results: BenchResult[]): string {
@@ -375,29 +376,8 @@ export function formatTargets(results: BenchResult[]): string {
   return lines.join('\n');
 }
 
-interface Args {
-  quick: boolean;
-  json?: string;
-  filter?: string;
-}
-
-function parseArgs(argv: string[]): Args {
-  const args: Args = { quick: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--quick') args.quick = true;
-    else if (a === '--json' || a === '--filter') {
-      const value = argv[++i];
-      if (!value) throw new Error(`${a} needs a value`);
-      if (a === '--json') args.json = value;
-      else args.filter = value;
-    } else throw new Error(`unknown argument '${a}' (use --quick, --json FILE, --filter TEXT)`);
-  }
-  return args;
-}
-
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
+  const args = parseBenchArgs(process.argv.slice(2), 'kernels');
   const timing = args.quick ? QUICK_TIMING : FULL_TIMING;
   const impls = availableImpls();
   const machine = describeMachine();
@@ -423,8 +403,7 @@ async function main(): Promise<void> {
   console.log();
   console.log(formatTargets(results));
   if (args.json) {
-    await writeFile(args.json, JSON.stringify(makeReport(results, machine), null, 2) + '\n');
-    console.log(`\nwrote ${args.json}`);
+    await writeJson(args.json, makeReport(results, machine));
   }
 }
 
