@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { packageRoot } from '../src/util/package-root.js';
-import { DEFAULT_RESULTS_DIR, isEntryPoint, writeJson } from './cli.js';
+import { DEFAULT_RESULTS_DIR, runIfEntryPoint, writeJson } from './cli.js';
 
 /** Wall time of the last complete run of every suite, per mode (bench/results/run-times.json). */
 export type RunTimes = Partial<Record<'full' | 'quick', { totalSeconds: number; suites: Record<string, number>; date: string }>>;
@@ -60,9 +60,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (isEntryPoint(import.meta.url)) {
-  main().catch((error: unknown) => {
-    console.error(error instanceof Error ? error.stack : error);
-    process.exitCode = 1;
-  });
-}
+runIfEntryPoint(import.meta.url, main);

@@ -37,10 +37,19 @@ export async function writeJson(file: string, data: unknown): Promise<void> {
   console.log(`\nwrote ${file}`);
 }
 
-/** Run main() when the file is the entry point (not when a test or bench/all.ts imports it). */
+/** Whether the file is the entry point (not imported by a test or by bench/all.ts). */
 export function isEntryPoint(url: string): boolean {
   const entry = process.argv[1];
   if (!entry) return false;
   const file = new URL(url).pathname;
   return path.resolve(entry) === file || path.resolve(entry) + '.ts' === file;
+}
+
+/** Run a suite's main() when its file is the entry point; a failure prints its stack and sets exit code 1. */
+export function runIfEntryPoint(url: string, main: () => Promise<void>): void {
+  if (!isEntryPoint(url)) return;
+  main().catch((error: unknown) => {
+    console.error(error instanceof Error ? error.stack : error);
+    process.exitCode = 1;
+  });
 }

@@ -8,7 +8,7 @@ import * as ort from 'onnxruntime-web';
 import * as ortNode from 'onnxruntime-node';
 import { QuantizedSession } from '../src/runtime/session.js';
 import { exportOnnx } from '../src/model/onnx-export.js';
-import { isEntryPoint, parseBenchArgs, writeJson } from './cli.js';
+import { parseBenchArgs, runIfEntryPoint, writeJson } from './cli.js';
 import { BENCH_PRESETS, benchModels, mcuFor, OUR_BUILD, randomBatch, type BenchModels } from './models.js';
 import { configureOrtWeb } from './ort-web.js';
 import { ms, ratio, suiteReport, textTable, type SuiteReport } from './suite.js';
@@ -113,9 +113,4 @@ async function main(): Promise<void> {
   if (args.json) await writeJson(args.json, report);
 }
 
-if (isEntryPoint(import.meta.url)) {
-  main().catch((error: unknown) => {
-    console.error(error instanceof Error ? error.stack : error);
-    process.exitCode = 1;
-  });
-}
+runIfEntryPoint(import.meta.url, main);

@@ -8,7 +8,6 @@
 // for ORT, timed with defer because it is async), samples are collected until minSamples and
 // maxTime are met, and the median of the per-call sample means is reported.
 import Benchmark from 'benchmark';
-import { pathToFileURL } from 'node:url';
 import { Device } from '../src/runtime/device.js';
 import { Arena } from '../src/runtime/arena.js';
 import { supportsBuild, type BuildFlavor } from '../src/runtime/features.js';
@@ -24,7 +23,8 @@ import {
 } from '../src/kernels/depthwise.js';
 import { rng, randomInt8, randomInt16, randomInt32 } from '../test/helpers/devices.js';
 import { describeMachine, type MachineInfo } from './machine.js';
-import { parseBenchArgs, writeJson } from './cli.js';
+import { median, runSuite } from './timing.js';
+import { parseBenchArgs, runIfEntryPoint, writeJson } from './cli.js';
 import { KERNEL_TARGET_GEMM_256, KERNEL_TARGET_VS_ORT } from './targets.js';
 import { BENCH_QUANT, benchWeightScale, ortWebConv, ortWebDepthwise, ortWebGemm, ortWebVersion } from './ort-web.js';
 import {
@@ -243,19 +243,6 @@ export async function warmUpEngines(impls: readonly Impl[], pool: DevicePool, se
   }
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-function runSuite(suite: Benchmark.Suite): Promise<void> {
-  return new Promise((resolve, reject) => {
-    suite.on('complete', () => resolve());
-    suite.on('error', (event: Benchmark.Event) => reject((event.target as unknown as Benchmark).error));
-    suite.run({ async: false });
-  });
-}
 
 /**
  * Times one layer at one weight width on each requested implementation (ort-web only at 8 bits)
@@ -407,9 +394,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((error: unknown) => {
-    console.error(error instanceof Error ? error.stack : error);
-    process.exitCode = 1;
-  });
-}
+runIfEntryPoint(import.meta.url, main);

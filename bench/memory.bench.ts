@@ -12,7 +12,7 @@ import { resolveDevice } from '../src/runtime/devices.js';
 import { memoryReport } from '../src/report/memory.js';
 import { QzoFfTrainer, qzoFfSramBuffers } from '../src/train/qzo-ff.js';
 import { selectionLabel, selectionTrainerOptions, trainableLayers, type TrainSelection } from '../src/train/selection.js';
-import { isEntryPoint, parseBenchArgs, writeJson } from './cli.js';
+import { parseBenchArgs, runIfEntryPoint, writeJson } from './cli.js';
 import { BENCH_PRESETS, benchModels, mcuFor } from './models.js';
 import { trainerConfig } from './overhead.bench.js';
 import { kib, ratio, suiteReport, textTable, type SuiteReport } from './suite.js';
@@ -126,9 +126,4 @@ async function main(): Promise<void> {
   if (args.json) await writeJson(args.json, report);
 }
 
-if (isEntryPoint(import.meta.url)) {
-  main().catch((error: unknown) => {
-    console.error(error instanceof Error ? error.stack : error);
-    process.exitCode = 1;
-  });
-}
+runIfEntryPoint(import.meta.url, main);

@@ -13,7 +13,7 @@ import type { PerturbSpec } from '../src/kernels/perturb-spec.js';
 import { QzoFfTrainer, qzoFfSramBuffers, type QzoFfConfig } from '../src/train/qzo-ff.js';
 import { selectionLabel, trainableLayers, type TrainSelection } from '../src/train/selection.js';
 import { loadMicroBatch } from '../src/train/batches.js';
-import { isEntryPoint, parseBenchArgs, writeJson } from './cli.js';
+import { parseBenchArgs, runIfEntryPoint, writeJson } from './cli.js';
 import { BENCH_PRESETS, benchModels, mcuFor, OUR_BUILD, quantizedBatch } from './models.js';
 import { ms, ratio, suiteReport, textTable, type SuiteReport } from './suite.js';
 import { byName, measure, sig, type Timing } from './timing.js';
@@ -124,9 +124,4 @@ async function main(): Promise<void> {
   if (args.json) await writeJson(args.json, report);
 }
 
-if (isEntryPoint(import.meta.url)) {
-  main().catch((error: unknown) => {
-    console.error(error instanceof Error ? error.stack : error);
-    process.exitCode = 1;
-  });
-}
+runIfEntryPoint(import.meta.url, main);

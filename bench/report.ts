@@ -6,7 +6,7 @@
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { renderChart } from '../src/report/charts.js';
-import { isEntryPoint } from './cli.js';
+import { runIfEntryPoint } from './cli.js';
 import type { MachineInfo } from './machine.js';
 import { chartSpecs, type ChartSpec } from './report-charts.js';
 import { evaluateTargets, KERNEL_TARGET_VS_ORT, type BenchResults, type Verdict } from './targets.js';
@@ -272,9 +272,4 @@ async function main(): Promise<void> {
   for (const v of evaluateTargets(results)) console.log(`  ${v.met ? 'met    ' : 'not met'}  ${v.target}: ${v.measured} (${v.passed}/${v.total})`);
 }
 
-if (isEntryPoint(import.meta.url)) {
-  main().catch((error: unknown) => {
-    console.error(error instanceof Error ? error.stack : error);
-    process.exitCode = 1;
-  });
-}
+runIfEntryPoint(import.meta.url, main);

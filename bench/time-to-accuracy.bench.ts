@@ -23,7 +23,7 @@ import { evaluate } from '../src/train/evaluate.js';
 import { QzoFfTrainer, qzoFfSramBuffers, type QzoFfConfig } from '../src/train/qzo-ff.js';
 import { trainableLayers } from '../src/train/selection.js';
 import { shippedModel } from '../src/util/package-root.js';
-import { isEntryPoint, parseBenchArgs, writeJson } from './cli.js';
+import { parseBenchArgs, runIfEntryPoint, writeJson } from './cli.js';
 import { mcuFor, OUR_BUILD } from './models.js';
 import { suiteReport, textTable, type SuiteReport } from './suite.js';
 
@@ -148,9 +148,4 @@ async function main(): Promise<void> {
   if (args.json) await writeJson(args.json, report);
 }
 
-if (isEntryPoint(import.meta.url)) {
-  main().catch((error: unknown) => {
-    console.error(error instanceof Error ? error.stack : error);
-    process.exitCode = 1;
-  });
-}
+runIfEntryPoint(import.meta.url, main);

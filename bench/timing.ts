@@ -33,7 +33,8 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-function runSuite(suite: Benchmark.Suite): Promise<void> {
+/** Runs a benchmark.js suite synchronously to completion; rejects with the first case's error. */
+export function runSuite(suite: Benchmark.Suite): Promise<void> {
   return new Promise((resolve, reject) => {
     suite.on('complete', () => resolve());
     suite.on('error', (event: Benchmark.Event) => reject((event.target as unknown as Benchmark).error));

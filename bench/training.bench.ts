@@ -15,7 +15,7 @@ import { QuantizedSession } from '../src/runtime/session.js';
 import { BackpropSession } from '../src/runtime/backprop-session.js';
 import { QzoFfTrainer, qzoFfSramBuffers } from '../src/train/qzo-ff.js';
 import { selectionLabel, trainableLayers, type TrainSelection } from '../src/train/selection.js';
-import { isEntryPoint, parseBenchArgs, writeJson } from './cli.js';
+import { parseBenchArgs, runIfEntryPoint, writeJson } from './cli.js';
 import { BENCH_PRESETS, benchModels, mcuFor, OUR_BUILD, quantizedBatch, randomBatch, type BenchModels } from './models.js';
 import { trainerConfig } from './overhead.bench.js';
 import { kib, ms, ratio, suiteReport, textTable, type SuiteReport } from './suite.js';
@@ -191,9 +191,4 @@ async function main(): Promise<void> {
   if (args.json) await writeJson(args.json, report);
 }
 
-if (isEntryPoint(import.meta.url)) {
-  main().catch((error: unknown) => {
-    console.error(error instanceof Error ? error.stack : error);
-    process.exitCode = 1;
-  });
-}
+runIfEntryPoint(import.meta.url, main);
