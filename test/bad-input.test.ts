@@ -15,6 +15,7 @@ import { sampleEpisode, type Episode } from '../src/data/fewshot.js';
 import type { Dataset } from '../src/data/dataset.js';
 import { parseIdx } from '../src/data/idx.js';
 import { decodePng } from '../src/data/image-folder.js';
+import { craftPng } from './helpers/png.js';
 import { resolveDevice } from '../src/runtime/devices.js';
 import { architecturePreset } from '../src/model/presets.js';
 import { parseSelection } from '../src/train/selection.js';
@@ -179,22 +180,7 @@ describe('truncated, corrupt and hostile files', () => {
   });
 
   it('PNG: a 100000×100000 declaration is refused from the header, a corrupt stream names the file and the fix', () => {
-    const chunk = (type: string, data: Uint8Array) => {
-      const out = new Uint8Array(12 + data.length);
-      const v = new DataView(out.buffer);
-      v.setUint32(0, data.length);
-      out.set(new TextEncoder().encode(type), 4);
-      out.set(data, 8);
-      v.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
-      return out;
-    };
-    const png = (w: number, h: number, idat: Uint8Array) => {
-      const ihdr = new Uint8Array(13);
-      new DataView(ihdr.buffer).setUint32(0, w);
-      new DataView(ihdr.buffer).setUint32(4, h);
-      ihdr.set([8, 0, 0, 0, 0], 8);
-      return Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, ...chunk('IHDR', ihdr), ...chunk('IDAT', idat), ...chunk('IEND', new Uint8Array())]);
-    };
+    const png = (w: number, h: number, idat: Uint8Array) => craftPng({ width: w, height: h }, idat);
     expect(() => decodePng(png(100000, 100000, deflateSync(new Uint8Array(10))), 'huge.png', 1)).toThrow(/huge\.png: PNG declares 100000×100000 = 10000000000 pixels, more than the limit.*resize the image/);
     expect(() => decodePng(png(4, 4, Uint8Array.from([1, 2, 3])), 'broken.png', 1)).toThrow(/broken\.png: corrupt PNG: image data does not inflate.*re-export or remove it/);
   });

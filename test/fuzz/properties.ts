@@ -12,6 +12,7 @@ import { loadModel } from '../../src/model/model.js';
 import { decodeCheckpoint, encodeCheckpoint } from '../../src/train/checkpoint.js';
 import { datasetFromIdx, parseIdx } from '../../src/data/idx.js';
 import { decodePng, readPngHeader } from '../../src/data/image-folder.js';
+import { craftPng } from '../helpers/png.js';
 import { Device } from '../../src/runtime/device.js';
 import { Arena, type DeviceBuffer } from '../../src/runtime/arena.js';
 import { avgPool2d, globalAvgPool, maxPool2d } from '../../src/kernels/pool.js';
@@ -200,25 +201,7 @@ export const idxReader: FuzzTarget = {
 
 /** A PNG whose IHDR we choose (dimensions, depth, colour type) with a valid or broken stream behind it. */
 function craftedPng(w: number, h: number, depth: number, colorType: number, interlace: number, payload: Uint8Array): Uint8Array {
-  const chunk = (type: string, data: Uint8Array) => {
-    const out = new Uint8Array(12 + data.length);
-    const view = new DataView(out.buffer);
-    view.setUint32(0, data.length);
-    out.set(new TextEncoder().encode(type), 4);
-    out.set(data, 8);
-    view.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
-    return out;
-  };
-  const ihdr = new Uint8Array(13);
-  const v = new DataView(ihdr.buffer);
-  v.setUint32(0, w);
-  v.setUint32(4, h);
-  ihdr.set([depth, colorType, 0, 0, interlace], 8);
-  const parts = [Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(payload)), chunk('IEND', new Uint8Array())];
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let at = 0;
-  for (const p of parts) (out.set(p, at), (at += p.length));
-  return out;
+  return craftPng({ width: w, height: h, depth, colorType, interlace }, deflateSync(payload));
 }
 
 export const imageReader: FuzzTarget = {
