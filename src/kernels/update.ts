@@ -12,6 +12,13 @@ import { requireInt } from './validate.js';
 
 /** At most this many directions per step (sign-m-SPSA; the paper's default is m = 3). */
 export const MAX_DIRECTIONS = 8;
+
+/** m as every trainer accepts it: an integer in [1, MAX_DIRECTIONS]. */
+export function requireDirections(m: number): void {
+  if (!Number.isInteger(m) || m < 1 || m > MAX_DIRECTIONS) {
+    throw new ConfigError(`m (directions per step) must be an integer in [1, ${MAX_DIRECTIONS}], got ${m}; the paper uses 3`);
+  }
+}
 /** Largest |gq| the update can see: m Gaussian z at the clip value 127. */
 const maxGradient = (m: number): number => m * 127;
 /** c ≥ 2^16 would move a weight by more than the whole int16 grid per unit of gq. */

@@ -19,7 +19,7 @@ import { evaluateFloat, trainBackprop } from './backprop.js';
 import { FloatZoTrainer } from './float-zo.js';
 import { withPrototypeHead } from './prototype.js';
 import { QzoFfTrainer, qzoFfSramBuffers, type QzoFfConfig, type StepResult } from './qzo-ff.js';
-import { MAX_DIRECTIONS } from '../kernels/update.js';
+import { requireDirections } from '../kernels/update.js';
 import { differingKeys, listCheckpoints, loadNewestCheckpoint, saveCheckpoint, type CheckpointStore, type RunConfig, type SkippedCheckpoint } from './checkpoint.js';
 import { selectionTrainerOptions, trainableLayers, type TrainSelection } from './selection.js';
 import type { ScheduleSpec } from './schedule.js';
@@ -238,8 +238,7 @@ function validateAdaptInputs(o: AdaptOptions): void {
   if (typeof lr !== 'number' || !Number.isFinite(lr) || lr <= 0) throw new ConfigError(`learning rate η must be a finite number > 0 (e.g. 0.003), got ${lr}`);
   const eps = o.epsilon ?? 1e-3;
   if (typeof eps !== 'number' || !Number.isFinite(eps) || eps <= 0) throw new ConfigError(`perturbation size ε must be a finite number > 0 (e.g. 0.001), got ${eps}`);
-  const m = o.directions ?? 3;
-  if (!Number.isInteger(m) || m < 1 || m > MAX_DIRECTIONS) throw new ConfigError(`m (directions per step) must be an integer in [1, ${MAX_DIRECTIONS}], got ${m}; the paper uses 3`);
+  requireDirections(o.directions ?? 3);
   if (o.microBatch !== undefined && !(Number.isInteger(o.microBatch) && o.microBatch >= 1)) throw new ConfigError(`micro-batch must be an integer ≥ 1, got ${o.microBatch}`);
   if (o.batchSize !== undefined && !(Number.isInteger(o.batchSize) && o.batchSize >= 1)) throw new ConfigError(`batch size must be an integer ≥ 1, got ${o.batchSize}`);
   if (o.checkpoint) {

@@ -83,8 +83,24 @@ export class BatchOrder {
     return out;
   }
 
+  /** A copy of the state for a checkpoint. */
   save(): BatchOrderState {
-    return { rng: this.random.state, cursor: this.cursor, order: [...this.order] };
+    return { ...this.mark(), order: [...this.order] };
+  }
+
+  /**
+   * The state without copying the permutation, for rewinding within a run: next() replaces `order`
+   * with a new array on every reshuffle and never mutates it, so the mark's reference stays valid.
+   */
+  mark(): BatchOrderState {
+    return { rng: this.random.state, cursor: this.cursor, order: this.order };
+  }
+
+  /** Return to a mark taken on this object (already valid, so nothing to check). */
+  rewind(mark: BatchOrderState): void {
+    this.random.state = mark.rng;
+    this.order = mark.order;
+    this.cursor = mark.cursor;
   }
 
   /** Restore a saved state for a set of `count` samples; refuses one that cannot belong to it. */

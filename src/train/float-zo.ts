@@ -18,7 +18,7 @@ import type { BackpropSession } from '../runtime/backprop-session.js';
 import { paramNodes, resolveGraph } from '../model/graph.js';
 import type { ZDistribution } from '../kernels/perturb-spec.js';
 import { DELTA_Z, ONE_Q, fillZ, streamKey } from '../kernels/rng.js';
-import { MAX_DIRECTIONS } from '../kernels/update.js';
+import { requireDirections } from '../kernels/update.js';
 import { directionSeed, type StepResult } from './qzo-ff.js';
 import { makeSchedule, type Schedule, type ScheduleSpec } from './schedule.js';
 import { mulberry32, shuffle } from '../util/random.js';
@@ -59,9 +59,7 @@ export class FloatZoTrainer {
    * room for 5 B per trainable weight beyond its plan (the f32 copy and the int8 z).
    */
   constructor(session: BackpropSession, trainable: readonly string[], config: FloatZoConfig) {
-    if (!Number.isInteger(config.directions) || config.directions < 1 || config.directions > MAX_DIRECTIONS) {
-      throw new ConfigError(`m (directions per step) must be an integer in [1, ${MAX_DIRECTIONS}], got ${config.directions}`);
-    }
+    requireDirections(config.directions);
     if (!Number.isFinite(config.epsilon) || config.epsilon <= 0) throw new ConfigError(`ε must be a finite number > 0, got ${config.epsilon}`);
     if (trainable.length === 0) throw new ConfigError('nothing to train: the trainable selection is empty');
     this.session = session;

@@ -25,7 +25,7 @@ import type { QuantizedModel } from '../model/model.js';
 import { lowerGraph } from '../runtime/lowering.js';
 import type { PerturbSpec, ZDistribution } from '../kernels/perturb-spec.js';
 import { makePerturbSpec } from '../kernels/perturb.js';
-import { MAX_DIRECTIONS, makeUpdateMultiplier, prepareUpdate, updateWeights, type PreparedUpdate } from '../kernels/update.js';
+import { MAX_DIRECTIONS, makeUpdateMultiplier, requireDirections, prepareUpdate, updateWeights, type PreparedUpdate } from '../kernels/update.js';
 import { crossEntropyI32, lossSign, prepareCrossEntropy, type PreparedCrossEntropy } from '../kernels/loss.js';
 import { DELTA_Z, ONE_Q, streamKey } from '../kernels/rng.js';
 import { quantizeMultiplier } from '../quant/multiplier.js';
@@ -249,9 +249,7 @@ export class QzoFfTrainer {
   step = 0;
 
   constructor(session: QuantizedSession, trainable: readonly string[], config: QzoFfConfig) {
-    if (!Number.isInteger(config.directions) || config.directions < 1 || config.directions > MAX_DIRECTIONS) {
-      throw new ConfigError(`m (directions per step) must be an integer in [1, ${MAX_DIRECTIONS}], got ${config.directions}; the paper uses 3`);
-    }
+    requireDirections(config.directions);
     if (!Number.isFinite(config.epsilon) || config.epsilon <= 0) throw new ConfigError(`ε must be a finite number > 0, got ${config.epsilon}`);
     if (trainable.length === 0) throw new ConfigError('nothing to train: the trainable selection is empty');
     if (config.params !== undefined && !['weights', 'bias', 'weights+bias'].includes(config.params)) {
@@ -507,12 +505,12 @@ export class QzoFfTrainer {
   trainStep(set: QuantizedSet): StepResult {
     // A step that fails before its first write must leave no trace, the data order included, so a
     // retried step sees the same batch.
-    const orderBefore = this.batchOrder.save();
+    const orderBefore = this.batchOrder.mark();
     const stepBefore = this.step;
     try {
       return this.runStep(set);
     } catch (e) {
-      if (this.step === stepBefore) this.batchOrder.restore(orderBefore, set.count);
+      if (this.step === stepBefore) this.batchOrder.rewind(orderBefore);
       throw e;
     }
   }
