@@ -1,0 +1,91 @@
+// `lastmile export --format c`: the options that define a run (as adapt takes them) and the action.
+import type { Command } from 'commander';
+import { readFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { ConfigError, FormatError } from '../../errors.js';
+import { loadModel } from '../../model/model.js';
+import { sampleEpisode } from '../../data/fewshot.js';
+import { resolveDevice, DEFAULT_DEVICE } from '../../runtime/devices.js';
+import { parseSelection } from '../../train/selection.js';
+import { parseSchedule } from '../../train/schedule.js';
+import { loadData, parseClassList } from '../../cli/data-source.js';
+import { numberOption as num } from '../../cli/options.js';
+import { exportC, CORES } from './index.js';
+
+export interface CExportCliOptions {
+  model: string; out: string; data: string; classes: string; ways: string; shots: string; queries: string; device: string; precision: string;
+  train: string; m: string; eps: string; lr: string; schedule: string; steps: string; microBatch: string; dist: string; seed: string; batchSize?: string;
+  normalize?: boolean; dither?: boolean; core: string;
+}
+
+/** The run-defining options `--format c` reads (defaults as in `lastmile adapt`). */
+export function addCExportOptions(cmd: Command): Command {
+  return cmd
+    .option('--data <source>', 'C: data source of the episode (as adapt)', 'mnist')
+    .option('--classes <list>', 'C: pool of new classes for the episode', '5-9')
+    .option('--ways <n>', 'C: classes per episode', '5')
+    .option('--shots <n>', 'C: labelled samples per class', '5')
+    .option('--queries <n>', 'C: held-out query images per class baked into main.c', '100')
+    .option('--device <preset|budget>', 'C: MCU preset or budget the plan must fit', DEFAULT_DEVICE)
+    .option('--precision <p>', 'C: 16w8a or 8w8a', '16w8a')
+    .option('--train <selection>', 'C: full, head or last:K', 'full')
+    .option('--m <n>', 'C: directions per step', '3')
+    .option('--eps <x>', 'C: perturbation size ε', '0.001')
+    .option('--lr <x>', 'C: learning rate η', '0.003')
+    .option('--schedule <s>', 'C: learning-rate schedule (constant only)', 'constant')
+    .option('--steps <n>', 'C: QZO-FF steps main.c runs', '1000')
+    .option('--batch-size <n>', 'C: samples per step (default: the whole support set)')
+    .option('--micro-batch <n>', 'C: samples per forward call', '5')
+    .option('--dist <d>', 'C: z distribution, gaussian or rademacher', 'gaussian')
+    .option('--seed <n>', 'C: seed of the episode and the perturbations', '1')
+    .option('--normalize', "C: kernel-wise normalisation of ε and η")
+    .option('--dither', 'C: stochastic rounding (not supported by the C export yet)')
+    .option('--core <cpu>', `C: core whose arm-none-eabi-size is reported (${CORES.join(', ')})`, 'cortex-m4');
+}
+
+export async function runCExport(opts: CExportCliOptions, say: (line?: string) => void): Promise<void> {
+  if (!CORES.includes(opts.core)) throw new ConfigError(`--core must be one of ${CORES.join(', ')}, got '${opts.core}'`);
+  const bytes = await readFile(opts.model).catch((e: Error) => {
+    throw new ConfigError(`cannot read model '${opts.model}': ${e.message}`);
+  });
+  const backbone = loadModel(new Uint8Array(bytes), opts.model);
+  if (backbone.kind !== 'float') throw new FormatError(`${opts.model}: the C export starts from a float backbone, as adapt does; got a ${backbone.kind} model`);
+  if (opts.dist !== 'gaussian' && opts.dist !== 'rademacher') throw new ConfigError(`--dist must be gaussian or rademacher, got '${opts.dist}'`);
+  const precision = opts.precision;
+  if (precision !== '16w8a' && precision !== '8w8a') throw new ConfigError(`--precision must be 16w8a or 8w8a, got '${precision}'`);
+  const selection = parseSelection(opts.train, { trainerOptions: true });
+  const seed = num(opts.seed, 'seed', { integer: true, min: 0 });
+  const input = backbone.architecture.nodes[0]!;
+  const data = await loadData(opts.data, 'test', input.kind === 'input' ? input.shape : undefined);
+  const episode = sampleEpisode(data, {
+    classPool: parseClassList(opts.classes), ways: num(opts.ways, 'ways', { integer: true, min: 2 }),
+    shots: num(opts.shots, 'shots', { integer: true, min: 1 }), queries: num(opts.queries, 'queries', { integer: true, min: 1 }), seed,
+  });
+  const result = await exportC({
+    out: opts.out, modelLabel: opts.model, backbone, support: episode.support, query: episode.query, device: resolveDevice(opts.device),
+    precision, selection, epsilon: num(opts.eps, 'eps'), directions: num(opts.m, 'm', { integer: true, min: 1 }), dist: opts.dist, lr: num(opts.lr, 'lr'),
+    schedule: parseSchedule(opts.schedule), steps: num(opts.steps, 'steps', { integer: true, min: 1 }), microBatch: num(opts.microBatch, 'micro-batch', { integer: true, min: 1 }),
+    seed, ...(opts.batchSize ? { batchSize: num(opts.batchSize, 'batch-size', { integer: true, min: 1 }) } : {}),
+    enhancements: { ...(opts.normalize ? { normalize: true } : {}), ...(opts.dither ? { dither: true } : {}) },
+  });
+  say(`wrote ${result.out}: ${result.files.length} files (${result.run.quantized.architecture.name}, ${result.run.config.precision}, train ${result.run.config.selection}, ${result.run.steps} steps)`);
+  say(result.arenaMap);
+  say(`planned SRAM ${result.plannedSramBytes} B = arena ${result.arenaBytes} B · planned flash ${result.plannedFlashBytes} B`);
+  say(sizeReport(result.out, opts.core) ?? `(arm-none-eabi-gcc not found: no section sizes; run 'make size CPU=${opts.core}' in ${result.out})`);
+}
+
+/** Section sizes of the test program for one core, from arm-none-eabi-size (null without the toolchain). */
+export function sizeReport(dir: string, core: string): string | null {
+  try {
+    const out = execFileSync('make', ['-s', '-C', dir, 'size', `CPU=${core}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const sections = new Map<string, number>();
+    for (const line of out.split('\n')) {
+      const m = /^\.(\w+)\s+(\d+)/.exec(line.trim());
+      if (m) sections.set(m[1]!, Number(m[2]));
+    }
+    const get = (k: string) => sections.get(k) ?? 0;
+    return `arm-none-eabi-size (${core}, test program with baked data): .text ${get('text')} B · .rodata ${get('rodata')} B · .data ${get('data')} B · .bss ${get('bss')} B`;
+  } catch {
+    return null;
+  }
+}
