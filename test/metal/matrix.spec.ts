@@ -60,7 +60,7 @@ describe('exported C on the host and on QEMU Cortex-M, against adapt and the emu
     it(`${r.name}: ${r.targets.join(', ')}`, async () => {
       const dir = await mkdtemp(join(tmpdir(), 'lm-metal-'));
       const [ref] = await Promise.all([
-        adaptReference(r.args, join(dir, 'adapt')),
+        adaptReference(['--model', modelPath(r.model), ...r.args], join(dir, 'adapt')),
         exportC(r.args, ['--model', modelPath(r.model)], join(dir, 'c')),
       ]);
       const emu = await emulatorQueryDigest(join(dir, 'adapt', 'model.lmdl'), { data: r.data, classes: '5-9', ways: 5, shots: 5, queries: r.queries, seed: 1, microBatch: 5 });
