@@ -1,0 +1,28 @@
+// Every operator lastmile knows, by node kind. Adding an operator: a folder src/ops/<kind>/ with an
+// index.ts exporting its OpDef (and its device kernel in assembly/ + src/kernels/), one line here.
+import { ConfigError } from '../errors.js';
+import type { ModelNode, NodeKind } from '../model/layers.js';
+import { activation } from './activation/index.js';
+import { add } from './add/index.js';
+import { conv2d } from './conv2d/index.js';
+import { dense } from './dense/index.js';
+import { depthwise } from './depthwise/index.js';
+import { flatten } from './flatten/index.js';
+import { globalavgpool } from './globalavgpool/index.js';
+import { input } from './input/index.js';
+import { pool } from './pool/index.js';
+import type { AnyOpDef, OpDef, OpRegistry } from './types.js';
+
+const DEFINITIONS: AnyOpDef[] = [input, conv2d, depthwise, dense, pool, globalavgpool, add, flatten, activation];
+
+export const OPS: OpRegistry = Object.fromEntries(DEFINITIONS.flatMap((d) => d.kinds.map((k: NodeKind) => [k, d]))) as OpRegistry;
+
+/** The operator of a node kind; a typed error for a kind no operator defines (e.g. from a hand-edited file). */
+export function opDef<N extends ModelNode>(kind: N['kind']): OpDef<N> {
+  const def = Object.hasOwn(OPS, kind) ? OPS[kind] : undefined;
+  if (!def) throw new ConfigError(`unknown layer kind '${String(kind)}'`);
+  return def as OpDef<N>;
+}
+
+/** Kinds whose nodes own trainable parameters (weights + bias). */
+export const hasParamLayout = (kind: NodeKind): boolean => opDef(kind).paramLayout !== undefined;
