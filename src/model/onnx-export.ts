@@ -22,6 +22,7 @@ import { elementCount, padBefore, convOutputSize, resolveGraph, type ResolvedGra
 import type { Activation, Padding } from './layers.js';
 import type { FloatModel, QuantizedModel } from './model.js';
 import { lowerGraph, type LoweredOp } from '../runtime/lowering.js';
+import { opDef } from '../ops/registry.js';
 import {
   encodeModelProto, floatTensor, floatValueInfo, intAttr, intTensor, intsAttr,
   type AttributeProto, type NodeProto, type TensorProto,
@@ -296,82 +297,26 @@ export function exportOnnx(model: FloatModel | QuantizedModel): Uint8Array {
   const headOp = lowered.ops[lowered.ops.length - 1]!;
   // QuantizedSession returns a dense head's raw int32 accumulators (no requantization, no
   // activation): the QDQ graph ends in that Gemm's float output.
-  const rawHead = quant !== undefined && headOp.node.node.kind === 'dense';
+  const rawHead = quant !== undefined && opDef(headOp.node.node.kind).quantized?.int32Head === true;
   for (const op of lowered.ops) {
     const n: ResolvedNode = op.node;
-    const node = n.node;
-    const name = node.name;
+    const name = n.node.name;
     const inRepr = reprs.get(op.inputs[0]!)!;
-    const inShape = inRepr.shape;
-    let value: string;
-    let layout: Repr['layout'] = 'nchw';
-    let activation: Activation = op.activation;
-    switch (node.kind) {
-      case 'conv2d':
-      case 'depthwise': {
-        const [h, w, c] = inShape as [number, number, number];
-        const [kh, kw] = node.kernel;
-        const outC = n.biasLength!;
-        const weight = node.kind === 'conv2d'
-          ? params.weights(op, (x) => ohwiToOihw(x, outC, kh, kw, c), [outC, c, kh, kw])
-          : params.weights(op, (x) => depthwiseToOnnx(x, kh, kw, outC), [outC, 1, kh, kw]);
-        value = b.node('Conv', name, [floatOf(op.inputs[0]!), weight, params.bias(op)], b.fresh(activation === 'none' ? op.output : `${name}/conv`), [
-          intsAttr('kernel_shape', [kh, kw]),
-          intsAttr('strides', [...node.stride]),
-          intsAttr('pads', onnxPads(h, w, node.kernel, node.stride, node.padding)),
-          intsAttr('dilations', [1, 1]),
-          intAttr('group', node.kind === 'depthwise' ? c : 1),
-        ]);
-        break;
-      }
-      case 'dense': {
-        const units = n.biasLength!;
-        const k = n.weightShape![1]!;
-        let x = floatOf(op.inputs[0]!);
-        let toOnnx = (w: Numeric) => w;
-        if (inRepr.layout === 'nchw') {
-          // Our dense reads its input in NHWC order; ONNX's Flatten yields CHW order.
-          x = b.node('Flatten', `${name}/flatten`, [x], b.fresh(`${name}/flattened`), [intAttr('axis', 1)]);
-          toOnnx = (w) => denseColumnsToChw(w, units, inShape);
-        }
-        if (op === headOp && rawHead) activation = 'none';
-        value = b.node('Gemm', name, [x, params.weights(op, toOnnx, [units, k]), params.bias(op)], b.fresh(activation === 'none' ? op.output : `${name}/gemm`), [intAttr('transB', 1)]);
-        layout = 'flat';
-        break;
-      }
-      case 'maxpool':
-      case 'avgpool': {
-        const [h, w] = inShape as [number, number, number];
-        const attrs = [intsAttr('kernel_shape', [...node.pool]), intsAttr('strides', [...node.stride]), intsAttr('pads', onnxPads(h, w, node.pool, node.stride, node.padding))];
-        // TFLite averages over the valid (non-padded) taps only.
-        if (node.kind === 'avgpool') attrs.push(intAttr('count_include_pad', 0));
-        value = b.node(node.kind === 'maxpool' ? 'MaxPool' : 'AveragePool', name, [floatOf(op.inputs[0]!)], b.fresh(op.output), attrs);
-        break;
-      }
-      case 'globalavgpool': {
-        value = b.node('GlobalAveragePool', name, [floatOf(op.inputs[0]!)], b.fresh(`${op.output}/nc11`));
-        if (!quant) {
-          value = b.node('Flatten', `${name}/flatten`, [value], b.fresh(op.output), [intAttr('axis', 1)]);
-        } else {
-          // Quantize the [N, C, 1, 1] mean, then flatten the int8 tensor (a pure reshape).
-          const q = b.node('QuantizeLinear', `${op.output}/quantize`, [value, ...quantParams(op.output)], b.fresh(`${op.output}/quantized_nc11`));
-          const flat = b.node('Flatten', `${name}/flatten`, [q], b.fresh(`${op.output}/quantized`), [intAttr('axis', 1)]);
-          reprs.set(op.output, { name: flat, layout: 'flat', shape: shapeOf.get(op.output)! });
-          continue;
-        }
-        layout = 'flat';
-        break;
-      }
-      case 'add': {
-        value = b.node('Add', name, [floatOf(op.inputs[0]!), floatOf(op.inputs[1]!)], b.fresh(activation === 'none' ? op.output : `${name}/sum`));
-        layout = inRepr.layout;
-        break;
-      }
-      default:
-        throw new ShapeError(`cannot export layer '${name}' of kind '${node.kind}' to ONNX`);
+    const onnx = opDef(n.node.kind).onnx;
+    if (!onnx) throw new ShapeError(`cannot export layer '${name}' of kind '${n.node.kind}' to ONNX`);
+    const isRawHead = op === headOp && rawHead;
+    const r = onnx.export({
+      b, op: n, inputs: op.inputs, output: op.output, activation: op.activation, inLayout: inRepr.layout, inShape: inRepr.shape,
+      floatOf, weights: (toOnnx, dims) => params.weights(op, toOnnx, dims), bias: () => params.bias(op), quantized: quant !== undefined, rawHead: isRawHead, quantParams,
+    });
+    if ('final' in r) {
+      reprs.set(op.output, { name: r.final, layout: r.layout, shape: shapeOf.get(op.output)! });
+      continue;
     }
+    const { activation, layout } = r;
+    let value = r.value;
     value = b.activation(activation, value, name, activation === 'none' ? value : b.fresh(op.output));
-    if (op === headOp && rawHead) {
+    if (isRawHead) {
       reprs.set(op.output, { name: value, layout, shape: shapeOf.get(op.output)! });
       dequantized.set(value, value); // already real-valued: floatOf must not dequantize it again
     } else {

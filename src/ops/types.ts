@@ -148,6 +148,53 @@ export interface OpDef<N extends ModelNode = ModelNode> {
   fusesActivation?: boolean;
   quantized?: QuantizedOp<N>;
   float?: FloatOp<N>;
+  /** The ONNX mapping (export; import maps ONNX op types onto these kinds in model/onnx-import.ts). */
+  onnx?: OnnxOp<N>;
+}
+
+/** How one tensor is held in an exported ONNX graph: 4-D NCHW, or 2-D [N, features]. */
+export type OnnxLayout = 'nchw' | 'flat';
+
+/** The minimal ONNX graph builder an operator's export writes into. */
+export interface OnnxGraphWriter {
+  /** A tensor name not used yet, as close to `base` as possible. */
+  fresh(base: string): string;
+  /** Append a node; returns its output name. */
+  node(opType: string, name: string, inputs: string[], output: string, attribute?: unknown[]): string;
+}
+
+export interface OnnxExportContext<N extends ModelNode = ModelNode> {
+  b: OnnxGraphWriter;
+  op: OpNode<N>;
+  /** Our tensor names of the inputs, and of the output. */
+  inputs: string[];
+  output: string;
+  /** The activation after lowering, to be appended by the exporter after the op. */
+  activation: Activation;
+  /** Layout and per-sample shape of the first input in the ONNX graph. */
+  inLayout: OnnxLayout;
+  inShape: number[];
+  /** Float value of one of our tensors (dequantized on first use in a QDQ graph). */
+  floatOf(tensor: string): string;
+  /** The layer's float weight (converted to ONNX layout and dims) and bias. */
+  weights(toOnnx: <T extends Float32Array | Int8Array | Int16Array | Int32Array>(w: T) => T, dims: number[]): string;
+  bias(): string;
+  /** QDQ export (quantized model) rather than plain float. */
+  quantized: boolean;
+  /** This op is the quantized head that returns raw int32 accumulators (no activation, no requantization). */
+  rawHead: boolean;
+  /** Quantization (scale, zero point) initializers of one of our tensors, in a QDQ graph. */
+  quantParams(tensor: string): [string, string];
+}
+
+export type OnnxExportResult =
+  /** A float value; the exporter applies `activation` and quantizes it in a QDQ graph. */
+  | { value: string; layout: OnnxLayout; activation: Activation }
+  /** The op produced its final (already quantized) tensor itself. */
+  | { final: string; layout: OnnxLayout };
+
+export interface OnnxOp<N extends ModelNode = ModelNode> {
+  export(ctx: OnnxExportContext<N>): OnnxExportResult;
 }
 
 /** Any operator, as stored in the registry. */

@@ -85,6 +85,24 @@ export const GOLDEN_RUNS: GoldenRun[] = [
     },
   },
   {
+    // ONNX export of a float and a quantized (per-channel, resnet8 with its residual adds) model, and
+    // the import of the float export back.
+    name: 'onnx',
+    run: () => {
+      const out = mkdtempSync(join(tmpdir(), 'lastmile-golden-'));
+      try {
+        lastmile(['export', '--model', 'models/mnist-cnn-digits04.lmdl', '--out', join(out, 'float.onnx')]);
+        lastmile(['import', '--onnx', join(out, 'float.onnx'), '--out', join(out, 'back.lmdl')]);
+        lastmile(['quantize', '--model', 'models/resnet8-mnist-digits04.lmdl', '--per-channel', '--calibration-samples', '64', '--out', join(out, 'q.lmdl'), '--json']);
+        lastmile(['export', '--model', join(out, 'q.lmdl'), '--out', join(out, 'qdq.onnx')]);
+        const file = (f: string) => sha(readFileSync(join(out, f)));
+        return { float: file('float.onnx'), imported: file('back.lmdl'), quantized: file('q.lmdl'), qdq: file('qdq.onnx') };
+      } finally {
+        rmSync(out, { recursive: true, force: true });
+      }
+    },
+  },
+  {
     name: 'profile',
     run: () => {
       const j = JSON.parse(lastmile(['profile', '--steps', '2', '--json'])) as { byKind: { name: string; calls: number; macs: number }[]; byLayer: { name: string; kind: string; calls: number; macs: number }[]; memory: unknown; trainable: unknown };

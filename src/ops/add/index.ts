@@ -5,6 +5,7 @@ import { addI8, prepareAdd } from '../../kernels/eltwise.js';
 import { addF32 } from '../../kernels/f32-eltwise.js';
 import { activationClamp, elementCount } from '../shape.js';
 import type { OpDef } from '../types.js';
+import { addOnnx } from './onnx.js';
 
 export const add: OpDef<AddNode> = {
   kinds: ['add'],
@@ -39,4 +40,5 @@ export const add: OpDef<AddNode> = {
       };
     },
   },
+  onnx: addOnnx,
 };

@@ -5,6 +5,7 @@ import { conv2dBackwardF32, conv2dF32, conv2dF32ScratchBytes, type Conv2DF32Para
 import { SESSION_PACKED_WEIGHT_BUDGET } from '../budget.js';
 import { pair, positiveInt, spatial, window } from '../shape.js';
 import type { OpDef, OpNode } from '../types.js';
+import { conv2dOnnx } from './onnx.js';
 
 function geometry(op: OpNode<Conv2DNode>, batch: number): Conv2DF32Params {
   const node = op.node;
@@ -43,4 +44,5 @@ export const conv2d: OpDef<Conv2DNode> = {
       };
     },
   },
+  onnx: conv2dOnnx,
 };

@@ -6,6 +6,7 @@ import { denseBackwardF32, denseF32 } from '../../kernels/f32.js';
 import { SESSION_PACKED_WEIGHT_BUDGET } from '../budget.js';
 import { elementCount, positiveInt } from '../shape.js';
 import type { OpDef, OpNode } from '../types.js';
+import { denseOnnx } from './onnx.js';
 
 const dims = (op: OpNode<DenseNode>) => ({ inFeatures: op.weightShape![1]!, outFeatures: op.weightShape![0]! });
 
@@ -37,4 +38,5 @@ export const dense: OpDef<DenseNode> = {
       };
     },
   },
+  onnx: denseOnnx,
 };

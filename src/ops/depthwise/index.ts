@@ -5,6 +5,7 @@ import { depthwiseConv2dBackwardF32, depthwiseConv2dF32, type DepthwiseConv2DF32
 import { SESSION_PACKED_WEIGHT_BUDGET } from '../budget.js';
 import { pair, positiveInt, spatial, window } from '../shape.js';
 import type { OpDef, OpNode } from '../types.js';
+import { depthwiseOnnx } from './onnx.js';
 
 function geometry(op: OpNode<DepthwiseConv2DNode>, batch: number): DepthwiseConv2DF32Params {
   const node = op.node;
@@ -44,4 +45,5 @@ export const depthwise: OpDef<DepthwiseConv2DNode> = {
       };
     },
   },
+  onnx: depthwiseOnnx,
 };

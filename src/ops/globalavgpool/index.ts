@@ -4,6 +4,7 @@ import { globalAvgPool } from '../../kernels/pool.js';
 import { globalAvgPoolBackwardF32, globalAvgPoolF32 } from '../../kernels/f32.js';
 import { spatial } from '../shape.js';
 import type { OpDef } from '../types.js';
+import { globalavgpoolOnnx } from './onnx.js';
 
 export const globalavgpool: OpDef<GlobalAvgPoolNode> = {
   kinds: ['globalavgpool'],
@@ -29,4 +30,5 @@ export const globalavgpool: OpDef<GlobalAvgPoolNode> = {
       };
     },
   },
+  onnx: globalavgpoolOnnx,
 };

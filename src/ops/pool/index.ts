@@ -4,6 +4,7 @@ import { avgPool2d, maxPool2d } from '../../kernels/pool.js';
 import { avgPool2dBackwardF32, avgPool2dF32, maxPool2dBackwardF32, maxPool2dF32, type Pool2DF32Params } from '../../kernels/f32.js';
 import { pair, spatial, window } from '../shape.js';
 import type { OpDef, OpNode } from '../types.js';
+import { poolOnnx } from './onnx.js';
 
 function geometry(op: OpNode<Pool2DNode>, batch: number): Pool2DF32Params {
   const node = op.node;
@@ -41,4 +42,5 @@ export const pool: OpDef<Pool2DNode> = {
       };
     },
   },
+  onnx: poolOnnx,
 };
