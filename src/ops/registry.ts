@@ -26,3 +26,20 @@ export function opDef<N extends ModelNode>(kind: N['kind']): OpDef<N> {
 
 /** Kinds whose nodes own trainable parameters (weights + bias). */
 export const hasParamLayout = (kind: NodeKind): boolean => opDef(kind).paramLayout !== undefined;
+
+/** The graph input (the operator that reads nothing). */
+export const isGraphInput = (node: ModelNode): boolean => opDef(node.kind).arity === 0;
+
+/** A node that can serve as the classifier head (prototype head, linear probe, int32 logits). */
+export const isClassifierHead = (node: ModelNode): boolean => opDef(node.kind).classifierHead === true;
+
+/** A standalone activation can fold into this node. */
+export const fusesActivation = (node: ModelNode): boolean => opDef(node.kind).fusesActivation === true;
+
+/** Whether the output channel is the last axis of the stored weights (depthwise [kH][kW][C·m]) rather than the first. */
+export const outputChannelIsLastAxis = (kind: NodeKind): boolean => opDef(kind).paramLayout === 'HWC';
+
+/** He-initialisation fan-in of a weight tensor: every axis but the output channel's (depthwise: the kernel window). */
+export function fanIn(kind: NodeKind, weightShape: readonly number[]): number {
+  return outputChannelIsLastAxis(kind) ? weightShape[0]! * weightShape[1]! : weightShape.slice(1).reduce((a, b) => a * b, 1);
+}

@@ -146,6 +146,8 @@ export interface OpDef<N extends ModelNode = ModelNode> {
   lowering?: Lowering;
   /** A standalone relu/relu6 after this op folds into it. */
   fusesActivation?: boolean;
+  /** Can be the classifier head: a [classes][features] weight matrix whose rows act as class prototypes. */
+  classifierHead?: boolean;
   quantized?: QuantizedOp<N>;
   float?: FloatOp<N>;
   /** The ONNX mapping (export; import maps ONNX op types onto these kinds in model/onnx-import.ts). */

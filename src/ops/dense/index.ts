@@ -15,6 +15,7 @@ export const dense: OpDef<DenseNode> = {
   arity: 1,
   paramLayout: 'OI',
   fusesActivation: true,
+  classifierHead: true,
   infer(node, [inShape]) {
     const features = elementCount(inShape!);
     const units = positiveInt(node.units, `${node.name}.units`);
