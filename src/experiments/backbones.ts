@@ -10,7 +10,7 @@ import { initFloatModel, type FloatModel } from '../model/model.js';
 import { architecturePreset } from '../model/presets.js';
 import { evaluateFloat, trainBackprop } from '../train/backprop.js';
 import { mulberry32, shuffle } from '../util/random.js';
-import { loadData } from '../cli/data-source.js';
+import { loadData } from '../data/source.js';
 import { isClassifierHead, isGraphInput } from '../ops/registry.js';
 
 export type DataName = 'mnist' | 'fashion-mnist';

@@ -14,7 +14,7 @@ import { calibrate } from '../quant/calibrate.js';
 import { quantizeModel } from '../quant/quantize.js';
 import { BackpropSession } from '../runtime/backprop-session.js';
 import { lowerGraph } from '../runtime/lowering.js';
-import { Mcu } from '../runtime/mcu.js';
+import { Mcu } from '../device/mcu.js';
 import { QuantizedSession } from '../runtime/session.js';
 import { evaluateFloat, trainBackprop } from '../train/backprop.js';
 import { evaluate } from '../train/evaluate.js';

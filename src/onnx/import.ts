@@ -13,14 +13,14 @@
 // BatchNormalization fold into the preceding layer's bias/weights, as TFLite converters do.
 // Anything lastmile's device cannot compute exactly is a FormatError that names the node.
 import { FormatError, LastmileError } from '../errors.js';
-import { convOutputSize, elementCount, padBefore, resolveGraph, type Architecture } from './graph.js';
-import type { Activation, ModelNode, Padding } from './layers.js';
-import type { FloatModel, FloatParams } from './model.js';
-import { denseColumnsFromChw, depthwiseFromOnnx, oihwToOhwi, PADDING_METADATA } from './onnx-export.js';
+import { convOutputSize, elementCount, padBefore, resolveGraph, type Architecture } from '../model/graph.js';
+import type { Activation, ModelNode, Padding } from '../model/layers.js';
+import type { FloatModel, FloatParams } from '../model/model.js';
+import { denseColumnsFromChw, depthwiseFromOnnx, oihwToOhwi, PADDING_METADATA } from './export.js';
 import {
   Attributes, dataTypeName, DataType, decodeModelProto, int64, readFloatTensor, readIntTensor,
   type NodeProto, type TensorProto, type ValueInfoProto,
-} from './onnx-proto.js';
+} from '../model/onnx-proto.js';
 import { fusesActivation, hasParamLayout, isGraphInput, outputChannelIsLastAxis } from '../ops/registry.js';
 
 export interface OnnxImportOptions {

@@ -6,7 +6,7 @@
 // Optional members are capabilities: an operator without `quantized` has no integer kernel, one
 // without `float` no f32 training kernel. Later capabilities (a `.tflite` mapping, C emission) are
 // added as further optional members, implemented in sibling files of the operator's folder.
-import type { Arena, DeviceBuffer } from '../runtime/arena.js';
+import type { Arena, DeviceBuffer } from '../device/arena.js';
 import type { PerturbSpec } from '../kernels/perturb-spec.js';
 import type { PreparedRequant } from '../kernels/requant.js';
 import type { Activation, ModelNode, NodeKind } from '../model/layers.js';

@@ -10,11 +10,11 @@
 // Op indices: 0 stages the batch, forward op i runs at i + 1, the loss at L + 1, the backward of
 // op i at L + 2 + (L − 1 − i), the optimizer at 2L + 2.
 import { BudgetError, ConfigError, DataError, ShapeError, UnsupportedError } from '../errors.js';
-import { alignUp, type Arena, type DeviceBuffer } from './arena.js';
-import type { Mcu } from './mcu.js';
+import { alignUp, type Arena, type DeviceBuffer } from '../device/arena.js';
+import type { Mcu } from '../device/mcu.js';
 import { planMemory, verifyPlan, type BufferRequest } from './planner.js';
 import { lowerGraph, type LoweredGraph, type LoweredOp } from './lowering.js';
-import type { Profiler } from './profiler.js';
+import type { Profiler } from '../device/profiler.js';
 import { elementCount, resolveGraph, type ResolvedGraph } from '../model/graph.js';
 import type { FloatModel } from '../model/model.js';
 import type { SessionPlan } from './session.js';

@@ -7,14 +7,14 @@
 // Evaluate: forward() runs the ops in order; a per-layer PerturbSpec is fused into weight packing,
 // so QZO-FF's w ± εz never touches the stored weights.
 import { BudgetError, DataError, ShapeError } from '../errors.js';
-import { alignUp, type Arena, type DeviceBuffer } from './arena.js';
-import type { Mcu } from './mcu.js';
+import { alignUp, type Arena, type DeviceBuffer } from '../device/arena.js';
+import type { Mcu } from '../device/mcu.js';
 import { planMemory, verifyPlan, type BufferRequest, type MemoryPlan } from './planner.js';
 import { lowerGraph, type LoweredGraph } from './lowering.js';
-import type { Profiler } from './profiler.js';
+import type { Profiler } from '../device/profiler.js';
 import { elementCount, resolveGraph, type ResolvedGraph } from '../model/graph.js';
 import type { QuantizedModel } from '../model/model.js';
-import { quantizeMultiplier } from '../quant/multiplier.js';
+import { quantizeMultiplier } from '../kernels/multiplier.js';
 import { requantAt, type OutputQuant } from '../kernels/requant.js';
 import type { PerturbSpec } from '../kernels/perturb-spec.js';
 import { opDef } from '../ops/registry.js';

@@ -5,7 +5,7 @@ import { selectClasses, subset, type Dataset } from '../data/dataset.js';
 import { initFloatModel, type FloatModel } from '../model/model.js';
 import type { DenseNode } from '../model/layers.js';
 import { architecturePreset } from '../model/presets.js';
-import type { BuildFlavor } from '../runtime/features.js';
+import type { BuildFlavor } from '../device/features.js';
 import { evaluateFloat, trainBackprop } from './backprop.js';
 import { mulberry32, shuffle } from '../util/random.js';
 import { isClassifierHead } from '../ops/registry.js';

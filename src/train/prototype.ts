@@ -9,8 +9,8 @@ import type { DenseNode } from '../model/layers.js';
 import type { FloatModel } from '../model/model.js';
 import { BackpropSession } from '../runtime/backprop-session.js';
 import { lowerGraph } from '../runtime/lowering.js';
-import { Mcu } from '../runtime/mcu.js';
-import type { BuildFlavor } from '../runtime/features.js';
+import { Mcu } from '../device/mcu.js';
+import type { BuildFlavor } from '../device/features.js';
 import { isClassifierHead } from '../ops/registry.js';
 
 /** Logit gap the temperature aims for between a typical class mean and the origin. */

@@ -1,5 +1,5 @@
 // conv2d → ONNX Conv (group 1), weights OHWI → OIHW.
-import { ohwiToOihw, onnxPads } from '../../model/onnx-export.js';
+import { ohwiToOihw, onnxPads } from '../onnx-layout.js';
 import { intAttr, intsAttr } from '../../model/onnx-proto.js';
 import type { Conv2DNode } from '../../model/layers.js';
 import type { OnnxOp } from '../types.js';

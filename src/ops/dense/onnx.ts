@@ -1,6 +1,6 @@
 // dense → ONNX Gemm (transB). After a spatial tensor our dense reads NHWC order while ONNX's
 // Flatten yields CHW order, so the weight columns are permuted instead of the activations.
-import { denseColumnsToChw } from '../../model/onnx-export.js';
+import { denseColumnsToChw } from '../onnx-layout.js';
 import { intAttr } from '../../model/onnx-proto.js';
 import type { DenseNode } from '../../model/layers.js';
 import type { OnnxOp } from '../types.js';

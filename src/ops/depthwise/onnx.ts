@@ -1,5 +1,5 @@
 // depthwise → ONNX Conv with group = channels, weights [kH][kW][C·m] → [C·m, 1, kH, kW].
-import { depthwiseToOnnx, onnxPads } from '../../model/onnx-export.js';
+import { depthwiseToOnnx, onnxPads } from '../onnx-layout.js';
 import { intAttr, intsAttr } from '../../model/onnx-proto.js';
 import type { DepthwiseConv2DNode } from '../../model/layers.js';
 import type { OnnxOp } from '../types.js';

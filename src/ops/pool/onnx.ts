@@ -1,5 +1,5 @@
 // avgpool / maxpool → ONNX AveragePool / MaxPool (TFLite averages over the valid taps only).
-import { onnxPads } from '../../model/onnx-export.js';
+import { onnxPads } from '../onnx-layout.js';
 import { intAttr, intsAttr } from '../../model/onnx-proto.js';
 import type { Pool2DNode } from '../../model/layers.js';
 import type { OnnxOp } from '../types.js';
