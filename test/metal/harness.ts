@@ -6,9 +6,9 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadModel, type QuantizedModel } from '../../src/model/model.js';
-import { loadData, parseClassList } from '../../src/cli/data-source.js';
+import { loadData, parseClassList } from '../../src/data/source.js';
 import { sampleEpisode } from '../../src/data/fewshot.js';
-import { Mcu } from '../../src/runtime/mcu.js';
+import { Mcu } from '../../src/device/mcu.js';
 import { QuantizedSession } from '../../src/runtime/session.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');

@@ -6,7 +6,7 @@ import { loadModel, saveModel } from '../../model/model.js';
 import { exportOnnx } from '../../onnx/export.js';
 import { importOnnx } from '../../onnx/import.js';
 import type { GlobalOptions } from '../main.js';
-import { addCExportOptions, runCExport, type CExportCliOptions } from '../../export/c/cli.js';
+import { addCExportOptions, runCExport, type CExportCliOptions } from './export-c.js';
 
 async function readInput(path: string): Promise<Uint8Array> {
   return new Uint8Array(await readFile(path).catch((e: Error) => {

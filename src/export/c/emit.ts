@@ -1,10 +1,10 @@
 // Writes the C sources of an export: the model (constants in flash, one static arena laid out as the
 // planner laid it out, the forward pass as one call per operator), the baked run data and main.c.
 import type { PreparedRun } from './prepare.js';
-import type { CParams, COpContext } from './op-emitter.js';
-import { C_EMITTERS } from './ops.js';
+import type { CParams, COpContext } from '../../ops/c-emit.js';
+import { cEmitter } from './ops.js';
 import { elementCount } from '../../model/graph.js';
-import { quantizeMultiplier } from '../../quant/multiplier.js';
+import { quantizeMultiplier } from '../../kernels/multiplier.js';
 import type { PlannedBuffer } from '../../runtime/planner.js';
 
 const ident = (name: string): string => name.replace(/[^A-Za-z0-9_]/g, '_');
@@ -115,12 +115,15 @@ export function emitModel(run: PreparedRun): EmittedModel {
   lowered.ops.forEach((op, i) => {
     const n = op.node;
     const name = n.node.name;
-    const emitter = C_EMITTERS[n.node.kind]!;
+    const emitter = cEmitter(n.node.kind)!;
     const id = `${i}_${ident(name)}`;
     const ctx: COpContext = {
-      op, graph, model, batch, id,
+      node: n.node, inputs: op.inputs, output: op.output, activation: op.activation, outShape: n.outShape,
+      ...(n.weightShape ? { weightShape: n.weightShape } : {}), batch, id,
       tensor: tensorExpr,
       inputShape: (k = 0) => graph.nodes[n.inputs[k]!]!.outShape,
+      inputQuant: (k = 0) => model.activations[op.inputs[k]!]!,
+      outputQuant: () => model.activations[op.output]!,
       params: (): CParams => {
         const s = paramSymbols.get(name);
         if (!s) throw new Error(`internal: layer '${name}' has no parameters`);

@@ -1,19 +1,12 @@
-// The C emitter of each operator, keyed by node kind; a kind missing here cannot be exported.
-import type { COpEmitter } from './op-emitter.js';
-import { conv2dC } from '../../ops/conv2d/c.js';
-import { depthwiseC } from '../../ops/depthwise/c.js';
-import { denseC } from '../../ops/dense/c.js';
-import { maxpoolC } from '../../ops/maxpool/c.js';
-import { avgpoolC } from '../../ops/avgpool/c.js';
-import { globalavgpoolC } from '../../ops/globalavgpool/c.js';
-import { addC } from '../../ops/add/c.js';
+// The C emitter of each operator, looked up by node kind in the operator registry (OpDef.c, one
+// file per operator in src/ops/<kind>/c.ts); a kind without one cannot be exported.
+import { OPS } from '../../ops/registry.js';
+import type { COpEmitter } from '../../ops/c-emit.js';
+import type { NodeKind } from '../../model/layers.js';
 
-export const C_EMITTERS: Readonly<Record<string, COpEmitter>> = {
-  conv2d: conv2dC,
-  depthwise: depthwiseC,
-  dense: denseC,
-  maxpool: maxpoolC,
-  avgpool: avgpoolC,
-  globalavgpool: globalavgpoolC,
-  add: addC,
-};
+export function cEmitter(kind: NodeKind): COpEmitter | undefined {
+  return Object.hasOwn(OPS, kind) ? OPS[kind]?.c : undefined;
+}
+
+/** Kinds that run as C kernels (flatten and fused activations need none: they are lowered away). */
+export const C_KINDS: readonly string[] = Object.keys(OPS).filter((k) => cEmitter(k as NodeKind));

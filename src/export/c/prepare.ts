@@ -8,11 +8,11 @@ import type { FloatModel, QuantizedModel, WeightBits } from '../../model/model.j
 import { resolveGraph, type ResolvedGraph } from '../../model/graph.js';
 import { calibrate } from '../../quant/calibrate.js';
 import { quantizeModel } from '../../quant/quantize.js';
-import { quantizeMultiplier } from '../../quant/multiplier.js';
-import { Mcu } from '../../runtime/mcu.js';
+import { quantizeMultiplier } from '../../kernels/multiplier.js';
+import { Mcu } from '../../device/mcu.js';
 import { QuantizedSession, type SessionPlan } from '../../runtime/session.js';
 import { lowerGraph, type LoweredGraph } from '../../runtime/lowering.js';
-import type { BuildFlavor } from '../../runtime/features.js';
+import type { BuildFlavor } from '../../device/features.js';
 import type { ZDistribution } from '../../kernels/perturb-spec.js';
 import { makePerturbSpec } from '../../kernels/perturb.js';
 import { makeUpdateMultiplier, requireDirections } from '../../kernels/update.js';
@@ -23,7 +23,7 @@ import { QzoFfTrainer, qzoFfSramBuffers, type QzoFfConfig } from '../../train/qz
 import { BatchOrder, type QuantizedSet } from '../../train/batches.js';
 import { selectionLabel, trainableLayers, type TrainSelection } from '../../train/selection.js';
 import type { ScheduleSpec } from '../../train/schedule.js';
-import { C_EMITTERS } from './ops.js';
+import { C_KINDS, cEmitter } from './ops.js';
 
 export interface CExportOptions {
   backbone: FloatModel;
@@ -94,7 +94,7 @@ export function checkExportable(o: CExportOptions): void {
   const lowered = lowerGraph(graph);
   for (const op of lowered.ops) {
     const kind = op.node.node.kind;
-    if (!C_EMITTERS[kind]) throw new UnsupportedError(`layer '${op.node.node.name}' is a '${kind}' operator, which has no C kernel; exportable kinds: ${Object.keys(C_EMITTERS).join(', ')}`);
+    if (!cEmitter(kind)) throw new UnsupportedError(`layer '${op.node.node.name}' is a '${kind}' operator, which has no C kernel; exportable kinds: ${C_KINDS.join(', ')}`);
   }
   const head = lowered.ops[lowered.ops.length - 1]!;
   if (head.node.node.kind !== 'dense') throw new UnsupportedError(`the C export needs a dense head (int32 logits for the loss); '${head.node.node.name}' is a '${head.node.node.kind}'`);

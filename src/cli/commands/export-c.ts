@@ -1,16 +1,17 @@
-// `lastmile export --format c`: the options that define a run (as adapt takes them) and the action.
+// `lastmile export --format c`: the options that define a run (as adapt takes them) and the action;
+// the export itself lives in src/export/c/.
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
-import { execFileSync } from 'node:child_process';
 import { ConfigError, FormatError } from '../../errors.js';
 import { loadModel } from '../../model/model.js';
 import { sampleEpisode } from '../../data/fewshot.js';
-import { resolveDevice, DEFAULT_DEVICE } from '../../runtime/devices.js';
+import { resolveDevice, DEFAULT_DEVICE } from '../../device/presets.js';
 import { parseSelection } from '../../train/selection.js';
 import { parseSchedule } from '../../train/schedule.js';
-import { loadData, parseClassList } from '../../cli/data-source.js';
-import { numberOption as num } from '../../cli/options.js';
-import { exportC, CORES } from './index.js';
+import { loadData, parseClassList } from '../../data/source.js';
+import { numberOption as num } from '../options.js';
+import { exportC, CORES } from '../../export/c/index.js';
+import { sizeReport } from '../../export/c/size.js';
 
 export interface CExportCliOptions {
   model: string; out: string; data: string; classes: string; ways: string; shots: string; queries: string; device: string; precision: string;
@@ -72,20 +73,4 @@ export async function runCExport(opts: CExportCliOptions, say: (line?: string) =
   say(result.arenaMap);
   say(`planned SRAM ${result.plannedSramBytes} B = arena ${result.arenaBytes} B · planned flash ${result.plannedFlashBytes} B`);
   say(sizeReport(result.out, opts.core) ?? `(arm-none-eabi-gcc not found: no section sizes; run 'make size CPU=${opts.core}' in ${result.out})`);
-}
-
-/** Section sizes of the test program for one core, from arm-none-eabi-size (null without the toolchain). */
-export function sizeReport(dir: string, core: string): string | null {
-  try {
-    const out = execFileSync('make', ['-s', '-C', dir, 'size', `CPU=${core}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    const sections = new Map<string, number>();
-    for (const line of out.split('\n')) {
-      const m = /^\.(\w+)\s+(\d+)/.exec(line.trim());
-      if (m) sections.set(m[1]!, Number(m[2]));
-    }
-    const get = (k: string) => sections.get(k) ?? 0;
-    return `arm-none-eabi-size (${core}, test program with baked data): .text ${get('text')} B · .rodata ${get('rodata')} B · .data ${get('data')} B · .bss ${get('bss')} B`;
-  } catch {
-    return null;
-  }
 }
