@@ -16,10 +16,13 @@ describe('C export on the host cc', () => {
   it('mnist-cnn head, 16w8a, 3 steps: same weights sha256, losses and query logits as adapt and the emulator', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'lm-c-'));
     const runArgs = ['--train', 'head', '--steps', '3', '--queries', '4'];
-    const [ref] = await Promise.all([
+    const [ref, exported] = await Promise.all([
       adaptReference(runArgs, join(dir, 'adapt')),
       exportC(runArgs, ['--model', modelPath('mnist-cnn-digits04.lmdl')], join(dir, 'c')),
     ]);
+    // The export prints the arena map and the planned SRAM next to the arena it emitted.
+    expect(exported.stdout).toMatch(/planned SRAM (\d+) B = arena \1 B/);
+    expect(exported.stdout).toMatch(/^\s+\d+\s+\d+\s+\d+\s+0\.\.\d+\s+w:logits$/m);
     const out = await runProgram(join(dir, 'c'), 'host');
     expect(out.weightsSha256).toBe(ref.weightsSha256);
     expect(out.steps.map((s) => s.reduce((a, b) => a + b, 0))).toEqual(ref.losses.map((l) => lossSumQ16(l, 3, 25)));
@@ -45,6 +48,8 @@ describe('C export on the host cc', () => {
       await expect(run).rejects.toThrow(message);
       expect(existsSync(out)).toBe(false);
     }
+    // An existing folder is never overwritten, and is refused before any work.
+    await expect(exportCLibrary({ ...base, out: dir })).rejects.toThrow(/already exists/);
   });
 
   it('names an operator without a C kernel (a head that is not dense)', () => {

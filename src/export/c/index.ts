@@ -1,8 +1,9 @@
 // `lastmile export --format c`: the model and its QZO-FF step as a self-contained C99 library, a
 // test program that repeats the adapt run, a Makefile for the host and four QEMU Cortex-M boards.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../../util/package-root.js';
+import { ConfigError } from '../../errors.js';
 import { prepareRun, checkExportable, type CExportOptions, type PreparedRun } from './prepare.js';
 import { emitModel, emitRunData, type OpInfo } from './emit.js';
 import { BOARDS, STARTUP_C, linkerScript, makefile } from './boards.js';
@@ -40,6 +41,7 @@ function arenaMapText(run: PreparedRun): string {
 /** Everything is derived and checked before the folder is written; then it is written atomically. */
 export async function exportC(o: CExportOptions & { out: string; modelLabel: string }): Promise<CExportResult> {
   checkExportable(o);
+  if (existsSync(o.out)) throw new ConfigError(`output folder '${o.out}' already exists: choose a new folder (an export never overwrites one)`);
   const run = await prepareRun(o);
   const model = emitModel(run);
   if (model.arenaBytes !== run.plan.sramBytes) throw new Error(`internal: arena ${model.arenaBytes} B != planned SRAM ${run.plan.sramBytes} B`);
