@@ -38,7 +38,7 @@ describe('C export on the host cc', () => {
     const base = { backbone, support: null!, query: null!, device: { name: 'x', sramBytes: 1 << 20, flashBytes: 1 << 20 }, modelLabel: 'mnist-cnn' };
     const cases: [Partial<CExportOptions>, RegExp][] = [
       [{ selection: { kind: 'bias' } }, /selections full, head and last:K, not 'bias'/],
-      [{ enhancements: { dither: true } }, /does not support --dither/],
+      [{ enhancements: { momentum: { alpha: 0.5, beta: 0.5 } } }, /does not support --momentum/],
       [{ schedule: { kind: 'cosine' } }, /constant learning-rate schedule only/],
     ];
     for (const [extra, message] of cases) {

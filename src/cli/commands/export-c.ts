@@ -40,7 +40,7 @@ export function addCExportOptions(cmd: Command): Command {
     .option('--dist <d>', 'C: z distribution, gaussian or rademacher', 'gaussian')
     .option('--seed <n>', 'C: seed of the episode and the perturbations', '1')
     .option('--normalize', "C: kernel-wise normalisation of ε and η")
-    .option('--dither', 'C: stochastic rounding (not supported by the C export yet)')
+    .option('--dither', 'C: stochastic rounding of ε·z and of the update (lets 8w8a train)')
     .option('--core <cpu>', `C: core whose arm-none-eabi-size is reported (${CORES.join(', ')})`, 'cortex-m4');
 }
 

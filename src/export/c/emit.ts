@@ -152,7 +152,10 @@ export function emitModel(run: PreparedRun): EmittedModel {
     const p = model.params[name]!;
     return `  { "${name}", ${s.weights}, ${s.weightsBytes}u, ${s.bias}, ${p.bias.length}u, ${s.bits}, ${trainable.has(name) ? 1 : 0} },`;
   });
-  const trainedTable = run.trained.map((t) => `  { ${t.tensorId}u, ${t.tensorId}, LM_AT(void, ${at(`w:${t.layer}`)}), ${t.bits}, ${t.count}u, ${t.epsQ}, ${t.updateMultiplier}, ${t.updateShift} }, /* ${t.layer} */`);
+  const trainedTable = run.trained.map((t) => {
+    const panel = t.dither ? `LM_AT(void, ${at(`extra:zo-panel:w:${t.layer}`)})` : '(void *)0';
+    return `  { ${t.tensorId}u, ${t.tensorId}, LM_AT(void, ${at(`w:${t.layer}`)}), ${t.bits}, ${t.count}u, ${t.epsQ}, ${t.updateMultiplier}, ${t.updateShift}, ${panel}, ${t.dither?.mult ?? 0}, ${t.dither?.shift ?? 0} }, /* ${t.layer} */`;
+  });
   const map = plan.sram.buffers.map((b) => ` *   [${String(b.offset).padStart(7)}, ${String(b.offset + b.alignedBytes).padStart(7)})  ${String(b.bytes).padStart(7)} B  ops ${b.firstUse}..${b.lastUse}  ${b.name}`).join('\n');
   const distCode = run.config.dist === 'gaussian' ? 'LM_DIST_GAUSSIAN' : 'LM_DIST_RADEMACHER';
   const opInfo = ops.map((o) => `  { "${o.name}", "${o.kind}", ${o.macs}u, ${o.outputs}u, ${o.weights}u, ${o.bytesMoved}u },`).join('\n');

@@ -17,7 +17,8 @@ import type { ZDistribution } from '../../kernels/perturb-spec.js';
 import { makePerturbSpec } from '../../kernels/perturb.js';
 import { makeUpdateMultiplier, requireDirections } from '../../kernels/update.js';
 import { prepareCrossEntropy } from '../../kernels/loss.js';
-import { ONE_Q } from '../../kernels/rng.js';
+import { DELTA_Z, ONE_Q } from '../../kernels/rng.js';
+import { makeDitherFactor } from '../../kernels/zo-extras.js';
 import { withPrototypeHead } from '../../train/prototype.js';
 import { QzoFfTrainer, qzoFfSramBuffers, type QzoFfConfig } from '../../train/qzo-ff.js';
 import { BatchOrder, type QuantizedSet } from '../../train/batches.js';
@@ -54,6 +55,8 @@ export interface TrainedTensor {
   epsQ: number;
   updateMultiplier: number;
   updateShift: number;
+  /** Dither mode: ε·Δz/Δw as mult/2^shift (null: the deterministic εq path). */
+  dither: { mult: number; shift: number } | null;
 }
 
 export interface PreparedRun {
@@ -76,7 +79,7 @@ export interface PreparedRun {
   inputZeroPoint: number;
   loss: { multiplier: number; shift: number };
   inverseOneQ: { multiplier: number; shift: number };
-  config: { precision: '16w8a' | '8w8a'; selection: string; epsilon: number; directions: number; dist: ZDistribution; lr: number; seed: number; normalize: boolean };
+  config: { precision: '16w8a' | '8w8a'; selection: string; epsilon: number; directions: number; dist: ZDistribution; lr: number; seed: number; normalize: boolean; dither: boolean };
 }
 
 /** Refuses, with a typed error naming it, what the C export cannot reproduce bit for bit. */
@@ -86,7 +89,7 @@ export function checkExportable(o: CExportOptions): void {
     throw new UnsupportedError(`the C export supports the selections full, head and last:K, not '${selectionLabel(selection)}'`);
   }
   const e = o.enhancements ?? {};
-  for (const mode of ['momentum', 'sharpness', 'dither'] as const) {
+  for (const mode of ['momentum', 'sharpness'] as const) {
     if (e[mode]) throw new UnsupportedError(`the C export does not support --${mode} yet: it runs the plain QZO-FF step (fused perturbation); drop --${mode}`);
   }
   if (o.schedule && o.schedule.kind !== 'constant') throw new UnsupportedError(`the C export supports the constant learning-rate schedule only, not '${o.schedule.kind}'`);
@@ -133,9 +136,15 @@ export async function prepareRun(o: CExportOptions): Promise<PreparedRun> {
   const set = trainer.prepareData(o.support);
   const m = config.directions;
   const trained: TrainedTensor[] = trainer.layers.map((l) => {
+    if (config.dither) {
+      // The trainer's dither factors (QzoFfTrainer.perturbFactor / updateFactor): εq is 1 (only its sign counts).
+      const eps = makeDitherFactor((config.epsilon * l.scale * DELTA_Z) / l.weightScale, `perturbation factor ε·Δz/Δw of '${l.name}'`);
+      const c = makeDitherFactor((config.lr * l.scale * DELTA_Z) / l.weightScale / m, `update factor η·Δz/Δw/m of '${l.name}'`);
+      return { layer: l.name, tensorId: l.tensorId, bits: l.bits, count: l.count, epsQ: 1, updateMultiplier: c.mult, updateShift: c.shift, dither: eps };
+    }
     const spec = makePerturbSpec({ seed: 0, tensorId: l.tensorId, epsilon: config.epsilon * l.scale, weightScale: l.weightScale, dist: config.dist, sign: 1, weightBits: l.bits }, mcu.device);
     const u = makeUpdateMultiplier(config.lr * l.scale, l.weightScale, m);
-    return { layer: l.name, tensorId: l.tensorId, bits: l.bits, count: l.count, epsQ: spec.signedEps, updateMultiplier: u.multiplier, updateShift: u.shift };
+    return { layer: l.name, tensorId: l.tensorId, bits: l.bits, count: l.count, epsQ: spec.signedEps, updateMultiplier: u.multiplier, updateShift: u.shift, dither: null };
   });
   // The trainer's data order (QzoFfTrainer.nextBatch), replayed on the host.
   const stepBatch = Math.min(config.batchSize ?? set.count, set.count);
@@ -151,6 +160,6 @@ export async function prepareRun(o: CExportOptions): Promise<PreparedRun> {
     train: set, query: { samples: querySamples, labels: Int32Array.from(o.query.labels), count: o.query.labels.length },
     inputZeroPoint: quantized.activations[inputName]!.zeroPoint,
     loss: { multiplier: loss.multiplier, shift: loss.shift }, inverseOneQ: quantizeMultiplier(1 / ONE_Q),
-    config: { precision, selection: selectionLabel(selection), epsilon: config.epsilon, directions: m, dist: config.dist, lr: config.lr, seed, normalize: !!config.normalize },
+    config: { precision, selection: selectionLabel(selection), epsilon: config.epsilon, directions: m, dist: config.dist, lr: config.lr, seed, normalize: !!config.normalize, dither: !!config.dither },
   };
 }

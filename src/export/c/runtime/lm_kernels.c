@@ -186,7 +186,7 @@ static int32_t chunk_rows(int32_t K, int32_t N, uint32_t scratch_bytes) {
 
 /* ---- fully connected (assembly/gemm.ts fully_connected_qs8) ---- */
 
-void lm_dense(const int8_t *in, const void *weights, int32_t bits, const int32_t *bias, void *out,
+static void dense_impl(const int8_t *in, const void *weights, int32_t bits, const int32_t *bias, void *out,
               int32_t M, int32_t K, int32_t N, int32_t zin, const lm_requant *rq, const lm_perturb *pt,
               void *scratch, uint32_t scratch_bytes) {
   const int32_t chunk = pt ? chunk_rows(K, N, scratch_bytes) : N;
@@ -217,7 +217,7 @@ void lm_dense(const int8_t *in, const void *weights, int32_t bits, const int32_t
 
 /* ---- conv2d, NHWC input, OHWI weights, no dilation (assembly/conv.ts conv2d_qs8) ---- */
 
-void lm_conv2d(const int8_t *in, const void *weights, int32_t bits, const int32_t *bias, int8_t *out,
+static void conv2d_impl(const int8_t *in, const void *weights, int32_t bits, const int32_t *bias, int8_t *out,
                const lm_conv_geom *g, int32_t zin, const lm_requant *rq, const lm_perturb *pt,
                void *scratch, uint32_t scratch_bytes) {
   const int32_t K = g->k_h * g->k_w * g->in_c;
@@ -266,7 +266,7 @@ void lm_conv2d(const int8_t *in, const void *weights, int32_t bits, const int32_
 
 /* ---- depthwise conv2d, weights [kH][kW][C·M] (assembly/depthwise.ts) ---- */
 
-void lm_depthwise(const int8_t *in, const void *weights, int32_t bits, const int32_t *bias, int8_t *out,
+static void depthwise_impl(const int8_t *in, const void *weights, int32_t bits, const int32_t *bias, int8_t *out,
                   const lm_conv_geom *g, int32_t zin, const lm_requant *rq, const lm_perturb *pt,
                   void *scratch, uint32_t scratch_bytes) {
   const int32_t OC = g->in_c * g->depth_mult;
@@ -305,6 +305,28 @@ void lm_depthwise(const int8_t *in, const void *weights, int32_t bits, const int
       }
     }
   }
+}
+
+/* A perturbation whose weights were materialised in a panel reads the panel, unperturbed. */
+void lm_dense(const int8_t *in, const void *weights, int32_t bits, const int32_t *bias, void *out,
+              int32_t M, int32_t K, int32_t N, int32_t zin, const lm_requant *rq, const lm_perturb *pt,
+              void *scratch, uint32_t scratch_bytes) {
+  if (pt && pt->source) dense_impl(in, pt->source, bits, bias, out, M, K, N, zin, rq, (const lm_perturb *)0, scratch, scratch_bytes);
+  else dense_impl(in, weights, bits, bias, out, M, K, N, zin, rq, pt, scratch, scratch_bytes);
+}
+
+void lm_conv2d(const int8_t *in, const void *weights, int32_t bits, const int32_t *bias, int8_t *out,
+               const lm_conv_geom *g, int32_t zin, const lm_requant *rq, const lm_perturb *pt,
+               void *scratch, uint32_t scratch_bytes) {
+  if (pt && pt->source) conv2d_impl(in, pt->source, bits, bias, out, g, zin, rq, (const lm_perturb *)0, scratch, scratch_bytes);
+  else conv2d_impl(in, weights, bits, bias, out, g, zin, rq, pt, scratch, scratch_bytes);
+}
+
+void lm_depthwise(const int8_t *in, const void *weights, int32_t bits, const int32_t *bias, int8_t *out,
+                  const lm_conv_geom *g, int32_t zin, const lm_requant *rq, const lm_perturb *pt,
+                  void *scratch, uint32_t scratch_bytes) {
+  if (pt && pt->source) depthwise_impl(in, pt->source, bits, bias, out, g, zin, rq, (const lm_perturb *)0, scratch, scratch_bytes);
+  else depthwise_impl(in, weights, bits, bias, out, g, zin, rq, pt, scratch, scratch_bytes);
 }
 
 /* ---- pooling (assembly/pool.ts, scalar paths) ---- */
@@ -485,6 +507,44 @@ void lm_update(void *weights, int32_t bits, uint32_t count, const uint32_t *keys
     }
     w = load_weight(weights, bits, i) - lm_requant_scalar(g, c_mult, c_shift);
     w = clamp32(w, -hi, hi);
+    if (bits == 16) ((int16_t *)weights)[i] = (int16_t)w;
+    else ((int8_t *)weights)[i] = (int8_t)w;
+  }
+}
+
+/* ---- stochastic rounding, the 8w8a remedy (assembly/zo_extras.ts) ---- */
+
+int32_t lm_dither_scale(int32_t x, int32_t mult, int32_t shift, uint32_t key, uint32_t index) {
+  const uint64_t u = lm_hash32(lm_hash32(index ^ key) + key);
+  const int64_t d = shift >= 32 ? (int64_t)(u << (shift - 32)) : (int64_t)(u >> (32 - shift));
+  return (int32_t)asr64((int64_t)x * (int64_t)mult + d, shift);
+}
+
+void lm_perturb_dither(const void *src, void *dst, int32_t bits, uint32_t count, uint32_t key, uint32_t dither_key,
+                       int32_t dist, int32_t one_q, int32_t sign, int32_t mult, int32_t shift) {
+  const int32_t hi = bits == 16 ? 32767 : 127;
+  uint32_t i;
+  for (i = 0; i < count; i++) {
+    /* One δ per (direction, element), applied as +δ and −δ: the pair stays antithetic. */
+    const int32_t delta = lm_dither_scale(lm_z_at(key, i, dist, one_q), mult, shift, dither_key, i);
+    const int32_t v = clamp32(load_weight(src, bits, i) + (sign < 0 ? -delta : delta), -hi, hi);
+    if (bits == 16) ((int16_t *)dst)[i] = (int16_t)v;
+    else ((int8_t *)dst)[i] = (int8_t)v;
+  }
+}
+
+void lm_update_dither(void *weights, int32_t bits, uint32_t count, const uint32_t *keys, const int32_t *signs,
+                      int32_t m, int32_t dist, int32_t one_q, int32_t mult, int32_t shift, uint32_t dither_key) {
+  const int32_t hi = bits == 16 ? 32767 : 127;
+  uint32_t i;
+  int32_t j;
+  for (i = 0; i < count; i++) {
+    int32_t g = 0, w;
+    for (j = 0; j < m; j++) {
+      if (signs[j] != 0) g += signs[j] * lm_z_at(keys[j], i, dist, one_q);
+    }
+    if (g == 0) continue;
+    w = clamp32(load_weight(weights, bits, i) - lm_dither_scale(g, mult, shift, dither_key, i), -hi, hi);
     if (bits == 16) ((int16_t *)weights)[i] = (int16_t)w;
     else ((int8_t *)weights)[i] = (int8_t)w;
   }

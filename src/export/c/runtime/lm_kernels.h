@@ -19,6 +19,8 @@ typedef struct {
   int32_t one_q;
   int32_t mult;
   int32_t shift;
+  /* Non-null: read the weights from here unperturbed (a panel the trainer filled, as in dither mode). */
+  const void *source;
 } lm_perturb;
 
 /* TFLM requantization of int32 accumulators to int8; mult == 0 (null) means raw int32 output. */
@@ -72,6 +74,16 @@ void lm_add(const int8_t *a, const int8_t *b, int8_t *out, int32_t count, const 
  * when row r's label is outside [0, classes). mult/shift: TFLM multiplier of scale·2^26. */
 int32_t lm_cross_entropy_i32(const int32_t *logits, int32_t rows, int32_t classes, const int32_t *labels,
                              int32_t mult, int32_t shift, int32_t *out);
+
+/* Stochastic rounding (assembly/zo_extras.ts): floor((x·mult + d) / 2^shift), d from the top bits of
+ * the uniform draw (key, index); shift in [1, 62]. */
+int32_t lm_dither_scale(int32_t x, int32_t mult, int32_t shift, uint32_t key, uint32_t index);
+/* dst[i] = clamp(src[i] ± dither(z(key, i))): the dithered perturbation into a panel. */
+void lm_perturb_dither(const void *src, void *dst, int32_t bits, uint32_t count, uint32_t key, uint32_t dither_key,
+                       int32_t dist, int32_t one_q, int32_t sign, int32_t mult, int32_t shift);
+/* w[i] <- clamp(w[i] - dither(Σ_j s_j·z_j(i))) where the sum is not 0. */
+void lm_update_dither(void *weights, int32_t bits, uint32_t count, const uint32_t *keys, const int32_t *signs,
+                      int32_t m, int32_t dist, int32_t one_q, int32_t mult, int32_t shift, uint32_t dither_key);
 
 /* w[i] <- clamp(w[i] - requant(Σ_j s_j·z_j(i), c)) for count int16/int8 weights. */
 void lm_update(void *weights, int32_t bits, uint32_t count, const uint32_t *keys, const int32_t *signs,

@@ -66,6 +66,13 @@ int32_t lm_qzo_step(const lm_net *net, uint32_t step, const int8_t *samples, con
         p->one_q = net->one_q;
         p->mult = net->inv_one_q_mult;
         p->shift = net->inv_one_q_shift;
+        p->source = (const void *)0;
+        if (tt->dither_shift != 0) {
+          /* The device materialises a dithered perturbation into the tensor's panel and reads that. */
+          lm_perturb_dither(tt->weights, tt->panel, tt->bits, tt->count, p->key, lm_stream_key(seeds[i] ^ 0x6a09e667u, tt->tensor_id),
+                            net->dist, net->one_q, sign == 0 ? 1 : -1, tt->dither_mult, tt->dither_shift);
+          p->source = tt->panel;
+        }
         table[tt->layer] = p;
       }
       code = batch_loss(net, samples, labels, indices, n, table, &loss[sign]);
@@ -83,8 +90,15 @@ int32_t lm_qzo_step(const lm_net *net, uint32_t step, const int8_t *samples, con
       net->signs[i] = report->signs[i];
     }
     LM_PROFILE_BEGIN(-2);
-    lm_update(tt->weights, tt->bits, tt->count, net->keys, net->signs, net->directions, net->dist, net->one_q,
-              tt->update_mult, tt->update_shift);
+    if (tt->dither_shift != 0) {
+      /* Stochastic rounding of the step, keyed by a stream no regular direction uses. */
+      const uint32_t dither_key = lm_stream_key(lm_direction_seed(net->seed, step, LM_MAX_DIRECTIONS + 1u), tt->tensor_id);
+      lm_update_dither(tt->weights, tt->bits, tt->count, net->keys, net->signs, net->directions, net->dist, net->one_q,
+                       tt->update_mult, tt->update_shift, dither_key);
+    } else {
+      lm_update(tt->weights, tt->bits, tt->count, net->keys, net->signs, net->directions, net->dist, net->one_q,
+                tt->update_mult, tt->update_shift);
+    }
     LM_PROFILE_END(-2);
   }
   return 0;

@@ -19,8 +19,13 @@ typedef struct {
   int32_t bits;
   uint32_t count;
   int32_t eps_q;       /* εq = round(ε/Δw) */
-  int32_t update_mult; /* c = η·Δz/(Δw·m) as a TFLM multiplier/shift */
+  int32_t update_mult; /* c = η·Δz/(Δw·m) as a TFLM multiplier/shift (dither: mult/2^shift) */
   int32_t update_shift;
+  /* Dither mode (stochastic rounding of ε·z and of the update): the panel the perturbed weights
+   * are written to, and ε·Δz/Δw as mult/2^shift; dither_shift 0 means the deterministic path. */
+  void *panel;
+  int32_t dither_mult;
+  int32_t dither_shift;
 } lm_trained_tensor;
 
 /* Everything the step needs to know about the exported network. */
