@@ -8,7 +8,7 @@ export function readme(run: PreparedRun, modelLabel: string, ops: OpInfo[], aren
   return `# ${run.quantized.architecture.name}: on-device QZO-FF training in C99
 
 Exported by \`lastmile export --format c\` from \`${modelLabel}\`: ${c.precision}, train ${c.selection}
-(${run.trainable.join(', ')}), m = ${c.directions}, ε = ${c.epsilon}, η = ${c.lr}, ${c.dist} z, seed ${c.seed},
+(${run.trainable.join(', ')}), m = ${c.directions}, ε = ${c.epsilon}, η = ${c.lr}, ${c.dist} z, seed ${c.seed}${c.dither ? ', dither (stochastic rounding)' : ''}${c.normalize ? ', kernel-wise normalisation' : ''},
 micro-batch ${run.microBatch}, ${run.stepBatch} samples per step, ${run.steps} steps baked into \`main.c\`.
 
 ## Build and run
