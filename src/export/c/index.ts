@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../../util/package-root.js';
 import { ConfigError } from '../../errors.js';
-import { prepareRun, checkExportable, type CExportOptions, type PreparedRun } from './prepare.js';
+import { prepareExport, checkExportable, type CExportOptions, type PreparedRun } from './prepare.js';
 import { emitModel, emitRunData, type OpInfo } from './emit.js';
 import { BOARDS, STARTUP_C, linkerScript, makefile } from './boards.js';
 import { readme } from './readme.js';
@@ -42,7 +42,7 @@ function arenaMapText(run: PreparedRun): string {
 export async function exportC(o: CExportOptions & { out: string; modelLabel: string }): Promise<CExportResult> {
   checkExportable(o);
   if (existsSync(o.out)) throw new ConfigError(`output folder '${o.out}' already exists: choose a new folder (an export never overwrites one)`);
-  const run = await prepareRun(o);
+  const run = await prepareExport(o);
   const model = emitModel(run);
   if (model.arenaBytes !== run.plan.sramBytes) throw new Error(`internal: arena ${model.arenaBytes} B != planned SRAM ${run.plan.sramBytes} B`);
   const files = new Map<string, string>([...model.files, ...emitRunData(run)]);

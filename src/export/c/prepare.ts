@@ -1,16 +1,13 @@
 // The host half of a C export: everything `lastmile adapt` derives before its first step (prototype
-// head, calibration, quantization, selection, memory plan, ε and update factors on each grid, the
-// data order), computed by the same code, so the C program starts from the same integers and only
-// the steps themselves run on the target.
+// head, calibration, quantization, selection, memory plan — adapt's own pipeline, prepare-run.ts —
+// then ε and update factors on each grid and the data order), so the C program starts from the same
+// integers and only the steps themselves run on the target.
 import { ConfigError, ShapeError, UnsupportedError } from '../../errors.js';
 import type { Dataset } from '../../data/dataset.js';
 import type { FloatModel, QuantizedModel, WeightBits } from '../../model/model.js';
 import { resolveGraph, type ResolvedGraph } from '../../model/graph.js';
-import { calibrate } from '../../quant/calibrate.js';
-import { quantizeModel } from '../../quant/quantize.js';
 import { quantizeMultiplier } from '../../kernels/multiplier.js';
-import { Mcu } from '../../device/mcu.js';
-import { QuantizedSession, type SessionPlan } from '../../runtime/session.js';
+import type { SessionPlan } from '../../runtime/session.js';
 import { lowerGraph, type LoweredGraph } from '../../runtime/lowering.js';
 import type { BuildFlavor } from '../../device/features.js';
 import type { ZDistribution } from '../../kernels/perturb-spec.js';
@@ -19,8 +16,9 @@ import { makeUpdateMultiplier, requireDirections } from '../../kernels/update.js
 import { prepareCrossEntropy } from '../../kernels/loss.js';
 import { DELTA_Z, ONE_Q } from '../../kernels/rng.js';
 import { makeDitherFactor } from '../../kernels/zo-extras.js';
-import { withPrototypeHead } from '../../train/prototype.js';
-import { QzoFfTrainer, qzoFfSramBuffers, type QzoFfConfig } from '../../train/qzo-ff.js';
+import { QzoFfTrainer, type QzoFfConfig } from '../../train/qzo-ff.js';
+import { checkRunFits, planRun, startSession } from '../../train/prepare-run.js';
+import { ADAPT_DEFAULTS } from '../../train/defaults.js';
 import { BatchOrder, type QuantizedSet } from '../../train/batches.js';
 import { selectionLabel, trainableLayers, type TrainSelection } from '../../train/selection.js';
 import type { ScheduleSpec } from '../../train/schedule.js';
@@ -103,34 +101,32 @@ export function checkExportable(o: CExportOptions): void {
   if (head.node.node.kind !== 'dense') throw new UnsupportedError(`the C export needs a dense head (int32 logits for the loss); '${head.node.node.name}' is a '${head.node.node.kind}'`);
 }
 
-export async function prepareRun(o: CExportOptions): Promise<PreparedRun> {
+export async function prepareExport(o: CExportOptions): Promise<PreparedRun> {
   checkExportable(o);
   const precision = o.precision ?? '16w8a';
   if (precision !== '16w8a' && precision !== '8w8a') throw new ConfigError(`precision must be 16w8a or 8w8a, got '${precision}'`);
-  const weightBits: WeightBits = precision === '16w8a' ? 16 : 8;
   const selection = o.selection ?? { kind: 'full' };
-  const steps = o.steps ?? 300;
+  const steps = o.steps ?? ADAPT_DEFAULTS.steps;
   if (!Number.isInteger(steps) || steps < 1) throw new ConfigError(`steps must be an integer ≥ 1, got ${steps}`);
-  const micro = Math.min(o.microBatch ?? 5, o.support.labels.length);
-  const seed = o.seed ?? 1;
-  requireDirections(o.directions ?? 3);
+  const micro = Math.min(o.microBatch ?? ADAPT_DEFAULTS.microBatch, o.support.labels.length);
+  const seed = o.seed ?? ADAPT_DEFAULTS.seed;
+  requireDirections(o.directions ?? ADAPT_DEFAULTS.directions);
   if (o.support.labels.length > 65535) throw new ConfigError(`the C export indexes training samples with 16 bits; ${o.support.labels.length} samples are too many`);
 
-  // The same sequence as adapt() (src/train/adapt.ts) up to its first step.
-  const proto = await withPrototypeHead(o.backbone, o.support, o.build);
-  const ranges = await calibrate(proto, o.support, { build: o.build });
-  const quantized = quantizeModel(proto, ranges, { weightBits, perChannel: false });
+  // adapt's own pipeline (src/train/prepare-run.ts) up to its first step, with adapt's defaults.
+  const runPlan = await planRun({
+    backbone: o.backbone, support: o.support, precision, selection, microBatch: micro, build: o.build, enhancements: o.enhancements,
+    trainer: {
+      epsilon: o.epsilon ?? ADAPT_DEFAULTS.epsilon, directions: o.directions ?? ADAPT_DEFAULTS.directions, dist: o.dist ?? ADAPT_DEFAULTS.dist, lr: o.lr ?? ADAPT_DEFAULTS.lr, schedule: o.schedule, seed,
+      ...(o.batchSize ? { batchSize: o.batchSize } : {}),
+    },
+  });
+  checkRunFits(runPlan, o.device);
+  const session = await startSession(runPlan, o.device, { build: o.build });
+  const mcu = session.mcu;
+  const { quantized, trainable, trainerConfig: config } = runPlan;
+  const plan = runPlan.plans.ff;
   const graph = resolveGraph(quantized.architecture);
-  const trainable = trainableLayers(graph, selection);
-  const config: QzoFfConfig = {
-    epsilon: o.epsilon ?? 1e-3, directions: o.directions ?? 3, dist: o.dist ?? 'gaussian', lr: o.lr ?? 3e-3, schedule: o.schedule, seed,
-    ...(o.batchSize ? { batchSize: o.batchSize } : {}), ...o.enhancements,
-  };
-  const sessionOptions = { batch: micro, trainable: new Set(trainable), extraSram: qzoFfSramBuffers(micro, { model: quantized, trainable, config }) };
-  const plan = QuantizedSession.plan(quantized, sessionOptions);
-  QuantizedSession.checkFits(plan, o.device, `QZO-FF ${precision} training of '${quantized.architecture.name}' (micro-batch ${micro}, ${trainable.length} trainable layers)`);
-  const mcu = await Mcu.create({ budget: o.device, build: o.build });
-  const session = new QuantizedSession(mcu, quantized, sessionOptions);
   // Building the trainer validates ε, η and m on every grid exactly as adapt does.
   const trainer = new QzoFfTrainer(session, trainable, config);
   const set = trainer.prepareData(o.support);
