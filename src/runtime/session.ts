@@ -77,6 +77,8 @@ export class QuantizedSession {
   readonly mcu: Mcu;
   readonly model: QuantizedModel;
   readonly graph: ResolvedGraph;
+  /** The lowered graph the session runs, built once when it is prepared. */
+  readonly lowered: LoweredGraph;
   readonly batch: number;
   readonly plan: SessionPlan;
   readonly classes: number;
@@ -120,6 +122,7 @@ export class QuantizedSession {
     this.mcu = mcu;
     this.model = model;
     this.graph = bp.graph;
+    this.lowered = bp.lowered;
     this.batch = options.batch;
     this.plan = bp.plan;
     this.classes = elementCount(bp.graph.outputShape);

@@ -14,7 +14,6 @@ import { loadModel, type FloatModel, type Model, type QuantizedModel } from '../
 import { BackpropSession } from '../../runtime/backprop-session.js';
 import { resolveDevice, describeDevice, DEFAULT_DEVICE, type ResolvedDevice } from '../../device/presets.js';
 import { bestBuild, type BuildFlavor } from '../../device/features.js';
-import { lowerGraph } from '../../runtime/lowering.js';
 import { Mcu } from '../../device/mcu.js';
 import { QuantizedSession } from '../../runtime/session.js';
 import { evaluateFloat } from '../../train/backprop.js';
@@ -109,7 +108,7 @@ async function evalQuantized(model: QuantizedModel, data: Dataset, device: Resol
   const session = new QuantizedSession(mcu, model, { batch });
   const ev = evaluate(session, data);
   const set = quantizeSet(session, subset(data, Array.from({ length: show }, (_, i) => i)));
-  const out = model.activations[lowerGraph(session.graph).outputName]!;
+  const out = model.activations[session.lowered.outputName]!;
   const order = Array.from({ length: show }, (_, i) => i);
   const logits: number[][] = [];
   for (let from = 0; from < show; from += batch) {
