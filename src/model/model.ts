@@ -1,5 +1,6 @@
 // Float and quantized models: an architecture plus its parameters (and, once quantized, the
 // activation scales), with save/load through the model container.
+import { requireFinite } from '../io/finite.js';
 import { FormatError, LastmileError } from '../errors.js';
 import { gaussian, mulberry32 } from '../util/random.js';
 import { decodeContainer, encodeContainer, type NamedTensor } from './container.js';
@@ -118,6 +119,7 @@ export function loadModel(bytes: Uint8Array, what = 'model file'): Model {
         bias: take(`${n.node.name}/bias`, [n.biasLength!], ['Float32Array']) as Float32Array,
       };
     }
+    requireFinite(Object.entries(params).flatMap(([n, p]) => [[`${n}/weights`, p.weights], [`${n}/bias`, p.bias]] as [string, Float32Array][]), what);
     return { kind, architecture, params, meta };
   }
   const params: Record<string, QuantizedParams> = {};

@@ -20,6 +20,7 @@ import { FloatZoTrainer } from './float-zo.js';
 import { withPrototypeHead } from './prototype.js';
 import { QzoFfTrainer, qzoFfSramBuffers, type QzoFfConfig, type StepResult } from './qzo-ff.js';
 import { requireDirections } from '../kernels/update.js';
+import { checkAdaptOptions } from './guards.js';
 import { differingKeys, listCheckpoints, loadNewestCheckpoint, saveCheckpoint, type CheckpointStore, type RunConfig, type SkippedCheckpoint } from './checkpoint.js';
 import { selectionTrainerOptions, trainableLayers, type TrainSelection } from './selection.js';
 import type { ScheduleSpec } from './schedule.js';
@@ -121,6 +122,7 @@ function modeMemory(plan: SessionPlan, device: { sramBytes: number; flashBytes: 
 }
 
 export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
+  checkAdaptOptions(o);
   const t0 = performance.now();
   const precision = o.precision ?? '16w8a';
   if (precision !== '16w8a' && precision !== '8w8a') throw new ConfigError(`precision must be 16w8a or 8w8a, got '${precision}'`);

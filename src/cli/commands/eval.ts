@@ -3,7 +3,7 @@
 // anything runs if it does not fit; a float model runs on the f32 reference kernels. Also prints
 // the softmax of the dequantized logits for the first images, so a user can see how sure it is.
 import type { Command } from 'commander';
-import { readFile } from 'node:fs/promises';
+import { readModelFile } from '../../io/model-file.js';
 import { BudgetError, ConfigError } from '../../errors.js';
 import { selectClasses, subset, type Dataset } from '../../data/dataset.js';
 import { elementCount, resolveGraph } from '../../model/graph.js';
@@ -180,10 +180,7 @@ Examples:
       const limit = opts.limit === undefined ? Infinity : intOption(opts.limit, 'limit', 1);
       const build = parseBuild(opts.build);
       const device = resolveDevice(opts.device);
-      const bytes = await readFile(opts.model).catch((e: Error) => {
-        throw new ConfigError(`cannot read model '${opts.model}': ${e.message}`);
-      });
-      const model = loadModel(new Uint8Array(bytes), opts.model);
+      const { model } = await readModelFile(opts.model);
       const source = await loadData(opts.data, 'test');
       const { classes, from } = resolveClasses(model, source, opts.classes, opts.model);
       let data = selectClasses(source, classes);
