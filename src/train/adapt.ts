@@ -123,6 +123,16 @@ function modeMemory(plan: SessionPlan, device: { sramBytes: number; flashBytes: 
 
 export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
   checkAdaptOptions(o);
+  // A checkpoint directory is this run's alone while it trains (a FileError if another run has it).
+  const locked = o.checkpoint?.store.lock?.() ?? false;
+  try {
+    return await adaptUnlocked(o);
+  } finally {
+    if (locked) o.checkpoint!.store.unlock?.();
+  }
+}
+
+async function adaptUnlocked(o: AdaptOptions): Promise<AdaptResult> {
   const t0 = performance.now();
   const precision = o.precision ?? '16w8a';
   if (precision !== '16w8a' && precision !== '8w8a') throw new ConfigError(`precision must be 16w8a or 8w8a, got '${precision}'`);

@@ -23,25 +23,33 @@ export class FileCheckpointStore implements CheckpointStore {
       throw new ConfigError(`cannot create the checkpoint directory '${dir}': ${(e as Error).message}; choose a writable path for --checkpoint`);
     }
     if (!statSync(dir).isDirectory()) throw new ConfigError(`checkpoint path '${dir}' is not a directory; give --checkpoint a directory`);
-    // One run per directory: another process holding it is a FileError('busy') here, before any work.
-    this.lock = lockDirectory(dir);
     // A directory, FIFO or device named like a checkpoint would hang the resume or break pruning
     // after training: refuse it now.
     for (const name of readdirSync(dir)) {
       if (checkpointStep(name) === null) continue;
       const s = statSync(join(dir, name), { throwIfNoEntry: false });
       if (s && !s.isFile()) {
-        this.close();
         throw notRegular(join(dir, name), 'checkpoint', s);
       }
     }
   }
 
-  private readonly lock: DirectoryLock;
+  private held: DirectoryLock | null = null;
 
-  /** Release the directory lock (it is released at process exit otherwise). */
-  close(): void {
-    this.lock.release();
+  /**
+   * One run per directory: another live process holding it is a FileError('busy'). Take it before
+   * removing temporaries or reading checkpoints; it is released by unlock or at process exit, and a
+   * lock whose process died (SIGKILL, power cut) is stale and taken over.
+   */
+  lock(): boolean {
+    if (this.held) return false;
+    this.held = lockDirectory(this.dir);
+    return true;
+  }
+
+  unlock(): void {
+    this.held?.release();
+    this.held = null;
   }
 
   /** Delete temporary files left by a writer that died mid-save (call only when no writer is running). */

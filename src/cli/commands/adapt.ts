@@ -122,6 +122,8 @@ Examples:
       // not after training. Room for the model (at most the backbone's size) and the reports.
       checkOutputDir(opts.out, '--out', bytes.length + REPORT_BYTES);
       const checkpoint: AdaptOptions['checkpoint'] = opts.checkpoint === undefined ? undefined : { store: new FileCheckpointStore(opts.checkpoint), every: checkpointEvery, resume: !!opts.resume };
+      // Taken before the temporaries are cleared: they may belong to a run that is saving right now.
+      (checkpoint?.store as FileCheckpointStore | undefined)?.lock();
       if (checkpoint && opts.resume) {
         // A writer killed mid-save leaves its temporary file; nothing reads them, so clear them away.
         const stale = (checkpoint.store as FileCheckpointStore).removeTemporaries();
@@ -208,7 +210,7 @@ Examples:
         const total = result.profiler.totalMs;
         say(table([['kernel', 'calls', 'ms', 'share', 'GMAC/s'], ...result.profiler.byKind().map((r) => [r.kind, String(r.calls), r.ms.toFixed(1), `${((100 * r.ms) / total).toFixed(1)}%`, r.macs ? (r.macs / r.ms / 1e6).toFixed(2) : ''])], ['l', 'r', 'r', 'r', 'r']));
       }
-      (checkpoint?.store as FileCheckpointStore | undefined)?.close();
+      (checkpoint?.store as FileCheckpointStore | undefined)?.unlock();
       const modelOut = join(opts.out, 'model.lmdl');
       const modelBytes = saveModel({ ...result.adapted, meta: { ...result.adapted.meta, adaptedWith: result.config } });
       const json = {
