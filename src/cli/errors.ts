@@ -58,6 +58,7 @@ export function reportError(e: unknown, o: { json: boolean; command?: string }):
     throw e;
   }
   if (o.json) process.stdout.write(`${JSON.stringify({ error: c })}\n`);
-  else process.stderr.write(`lastmile: ${c.message}${c.message.includes(c.hint) ? '' : ` (${c.hint})`}\n`);
+  // lastmile's own messages carry their remedy; a usage error gets the pointer to --help.
+  else process.stderr.write(`lastmile: ${c.message}${c.type === 'UsageError' ? ` (${c.hint})` : ''}\n`);
   return 2;
 }

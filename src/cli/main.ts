@@ -29,7 +29,7 @@ export function buildProgram(): Command {
     // Set before the subcommands exist so they inherit it: commander throws instead of exiting, and
     // its own error text is not printed (reportError prints one line instead).
     .exitOverride()
-    .configureOutput({ outputError: () => {} })
+    .configureOutput({ outputError: () => {}, writeErr: () => {} })
     .addHelpText('after', '\nStart with:\n  lastmile adapt          # the main job on the bundled default\n  lastmile memory --model resnet8 --device nrf52840');
   registerAdapt(program);
   registerPretrain(program);
@@ -48,6 +48,11 @@ export async function main(argv: string[]): Promise<number> {
   const json = args.includes('--json');
   const program = buildProgram();
   const command = args.find((a) => program.commands.some((c) => c.name() === a));
+  // No command at all is a request for orientation, not an error: the help, status 0.
+  if (args.length === 0) {
+    program.outputHelp();
+    return 0;
+  }
   const stopWatching = watchParent();
   try {
     await program.parseAsync(argv);
