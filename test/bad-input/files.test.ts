@@ -114,6 +114,20 @@ describe('NaN weights in a file with a valid checksum', () => {
   it('quantize: the model is blamed, not the calibration data', async () => expectUserError(await lastmile(['quantize', '--model', nanModel]), /nan\.lmdl: tensor 'conv1\/weights' holds NaN/));
 });
 
+describe('a model header claiming a huge input', () => {
+  it('names the file and the layer, not a kernel', async () => {
+    const m = loadModel(readFileSync(MODEL)) as FloatModel;
+    (m.architecture.nodes[0] as { shape: number[] }).shape = [65536, 65536, 1];
+    const path = join(dir('huge'), 'huge.lmdl');
+    writeFileSync(path, saveModel(m));
+    for (const command of ['eval', 'memory']) {
+      const r = await lastmile([command, '--model', path]);
+      expectUserError(r, /huge\.lmdl: layer 'input' produces 65536×65536×1 = 4294967296 values per image, more than the 16777216 lastmile supports/);
+      expect(r.stderr).not.toMatch(/conv2dF32ScratchBytes/);
+    }
+  });
+});
+
 describe('output paths are checked before training', () => {
   it('adapt --out on an existing file', async () => {
     const d = dir();
