@@ -62,6 +62,10 @@ describe('adapt(): wrong shapes of input', () => {
 });
 
 describe('other entry points', () => {
+  it('pretrain() with a seed the RNG would wrap', async () => {
+    const { pretrain } = await import('../../src/train/pretrain.js');
+    await expect(pretrain({ architecture: 'mnist-cnn', data: episode.support, classes: [0], epochs: 1, seed: 2 ** 32 } as never)).rejects.toThrow(/seed must be an integer in \[0, 4294967295\], got 4294967296/);
+  });
   it('Mcu.create({ budget: null }) and Mcu.create(null)', async () => {
     await expect(Mcu.create({ budget: null } as never)).rejects.toThrow(/Mcu\.create needs \{ budget: \{ sramBytes, flashBytes \} \}, got budget null/);
     await expect(Mcu.create(null as never)).rejects.toBeInstanceOf(ConfigError);

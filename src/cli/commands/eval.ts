@@ -7,7 +7,7 @@ import { readModelFile } from '../../io/model-file.js';
 import { BudgetError, ConfigError } from '../../errors.js';
 import { selectClasses, subset, type Dataset } from '../../data/dataset.js';
 import { elementCount, resolveGraph } from '../../model/graph.js';
-import { loadModel, type FloatModel, type Model, type QuantizedModel } from '../../model/model.js';
+import { type FloatModel, type Model, type QuantizedModel } from '../../model/model.js';
 import { BackpropSession } from '../../runtime/backprop-session.js';
 import { resolveDevice, describeDevice, DEFAULT_DEVICE, type ResolvedDevice } from '../../runtime/devices.js';
 import { bestBuild, type BuildFlavor } from '../../runtime/features.js';

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { readModelFile } from '../../io/model-file.js';
 import { ConfigError, FileError } from '../../errors.js';
-import { loadModel, type FloatModel, type QuantizedModel } from '../../model/model.js';
+import { type FloatModel, type QuantizedModel } from '../../model/model.js';
 import { architecturePreset, ARCHITECTURE_PRESETS } from '../../model/presets.js';
 import { resolveDevice, describeDevice, DEFAULT_DEVICE } from '../../runtime/devices.js';
 import { memoryReport, planningModels, type Mode, type MemoryReport } from '../../report/memory.js';
