@@ -28,8 +28,12 @@ import { adaptReportHtml } from '../../report/html.js';
 import type { GlobalOptions } from '../main.js';
 
 export const DEFAULT_BACKBONE = 'mnist-cnn-digits04.lmdl';
-/** Room the reports of a run take (report.html embeds its charts: about 0.5 MB measured), with margin. */
-const REPORT_BYTES = 2 * 1024 * 1024;
+/**
+ * Room the reports take: a 600-step run writes a 136 KB report.html and a 16 KB report.json (the
+ * losses appear in both, about 40 B a step in all); a fixed part plus a per-step part, with margin.
+ */
+const REPORT_BYTES = 1024 * 1024;
+const REPORT_BYTES_PER_STEP = 64;
 
 interface AdaptCliOptions {
   model?: string; method: string; data: string; corrupt?: string; split: string; epochs?: string; batchSize?: string; classes: string; ways: string; shots: string; queries: string; device: string; precision: string;
@@ -118,9 +122,6 @@ Examples:
       const build = parseBuild(opts.build);
       if (opts.resume && opts.checkpoint === undefined) throw new ConfigError('--resume needs --checkpoint DIR: the directory to resume from');
       const checkpointEvery = num(opts.checkpointEvery, 'checkpoint-every', { integer: true, min: 1 });
-      // The outputs are checked before anything else is done: a run that cannot save must fail now,
-      // not after training. Room for the model (at most the backbone's size) and the reports.
-      checkOutputDir(opts.out, '--out', bytes.length + REPORT_BYTES);
       const checkpoint: AdaptOptions['checkpoint'] = opts.checkpoint === undefined ? undefined : { store: new FileCheckpointStore(opts.checkpoint), every: checkpointEvery, resume: !!opts.resume };
       // Taken before the temporaries are cleared: they may belong to a run that is saving right now.
       (checkpoint?.store as FileCheckpointStore | undefined)?.lock();
@@ -138,6 +139,9 @@ Examples:
       // 2m forward passes of a batch per step (QZO-FF); backprop costs about as much as m = 1.5.
       const macsPerStep = 2 * num(opts.m, 'm', { integer: true, min: 1 }) * (batchSize ?? trainCount) * totalMacs(resolveGraph(backbone.architecture));
       const estimate = checkRunSize({ flag: opts.epochs !== undefined ? '--epochs' : '--steps', value: opts.epochs ?? opts.steps, steps, macsPerStep, yes: !!opts.yes });
+      // The outputs are checked before training: a run that cannot save must fail now, not after.
+      // Room for the model (at most the backbone's size) and the reports, which list every loss.
+      checkOutputDir(opts.out, '--out', bytes.length + REPORT_BYTES + REPORT_BYTES_PER_STEP * steps);
       let episode = sampled;
       if (opts.corrupt) {
         const m = /^([a-z_]+):(\d)$/.exec(opts.corrupt);
