@@ -47,6 +47,9 @@ export async function readIdxFile(path: string): Promise<IdxArray> {
 
 /** Pair an images IDX (n×H×W) with a labels IDX (n) into a Dataset with values in [0, 1]. */
 export function datasetFromIdx(name: string, images: IdxArray, labels: IdxArray, classes = 10, classNames?: string[]): Dataset {
+  for (const [role, a] of [['images', images], ['labels', labels]] as const) {
+    if (typeof a !== 'object' || a === null || !Array.isArray(a.dims) || !(a.data instanceof Uint8Array)) throw new FormatError(`${name}: ${role} must be an IDX array { dims, data } (from parseIdx or readIdxFile), got ${a === null ? 'null' : typeof a}`);
+  }
   if (images.dims.length !== 3) throw new FormatError(`${name}: images must be n×H×W, got ${images.dims.join('×')}`);
   if (labels.dims.length !== 1) throw new FormatError(`${name}: labels must be a vector, got ${labels.dims.join('×')}`);
   const [n, h, w] = images.dims as [number, number, number];

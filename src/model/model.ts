@@ -1,5 +1,6 @@
 // Float and quantized models: an architecture plus its parameters (and, once quantized, the
 // activation scales), with save/load through the model container.
+import { checkModel } from '../util/guards.js';
 import { requireFinite } from '../io/finite.js';
 import { FormatError, LastmileError } from '../errors.js';
 import { gaussian, mulberry32 } from '../util/random.js';
@@ -69,6 +70,7 @@ export function modelGraph(model: Model): ResolvedGraph {
 }
 
 export function saveModel(model: Model): Uint8Array {
+  checkModel(model);
   const tensors: NamedTensor[] = [];
   const graph = modelGraph(model);
   for (const n of paramNodes(graph)) {

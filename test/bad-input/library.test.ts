@@ -62,6 +62,25 @@ describe('adapt(): wrong shapes of input', () => {
 });
 
 describe('other entry points', () => {
+  it('null where a model or data set is expected: typed errors, not TypeErrors', async () => {
+    const L = await import('../../src/index.js');
+    const calls: [string, () => unknown][] = [
+      ['saveModel(null)', () => L.saveModel(null as never)],
+      ['quantizeModel(null)', () => L.quantizeModel(null as never, {})],
+      ['calibrate(null)', () => L.calibrate(null as never, null as never)],
+      ['calibrate(model, [])', () => L.calibrate(backbone, [] as never)],
+      ['withPrototypeHead(null)', () => L.withPrototypeHead(null as never, episode.support)],
+      ['evaluateFloat(model, {})', () => L.evaluateFloat(backbone, {} as never)],
+      ['corrupt(null)', () => L.corrupt(null as never, 'gaussian_noise', 1, 1)],
+      ['datasetFromIdx(null)', () => L.datasetFromIdx('x', null as never, null as never)],
+      ['pretrain(null)', () => L.pretrain(null as never)],
+      ['loadModel(null)', () => L.loadModel(null as never)],
+    ];
+    for (const [name, call] of calls) {
+      const e = await Promise.resolve().then(call).then(() => null, (x: unknown) => x);
+      expect(e, name).toBeInstanceOf(L.LastmileError);
+    }
+  });
   it('pretrain() with a seed the RNG would wrap', async () => {
     const { pretrain } = await import('../../src/train/pretrain.js');
     await expect(pretrain({ architecture: 'mnist-cnn', data: episode.support, classes: [0], epochs: 1, seed: 2 ** 32 } as never)).rejects.toThrow(/seed must be an integer in \[0, 4294967295\], got 4294967296/);
