@@ -54,11 +54,11 @@ export function classify(e: unknown, command: string | undefined): CliError | nu
 export function reportError(e: unknown, o: { json: boolean; command?: string }): number {
   const c = classify(e, o.command);
   if (c === null) {
-    if (o.json) process.stdout.write(`${JSON.stringify({ error: { type: 'InternalError', message: oneLine(String((e as Error)?.message ?? e)), hint: 'this is a bug in lastmile; please report it with the command line' } })}\n`);
+    if (o.json) console.log(`${JSON.stringify({ error: { type: 'InternalError', message: oneLine(String((e as Error)?.message ?? e)), hint: 'this is a bug in lastmile; please report it with the command line' } })}`);
     throw e;
   }
-  if (o.json) process.stdout.write(`${JSON.stringify({ error: c })}\n`);
+  if (o.json) console.log(JSON.stringify({ error: c }));
   // lastmile's own messages carry their remedy; a usage error gets the pointer to --help.
-  else process.stderr.write(`lastmile: ${c.message}${c.type === 'UsageError' ? ` (${c.hint})` : ''}\n`);
+  else console.error(`lastmile: ${c.message}${c.type === 'UsageError' ? ` (${c.hint})` : ''}`);
   return 2;
 }
