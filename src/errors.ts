@@ -1,7 +1,7 @@
 // One typed error per failure family. Every message says what was expected, what was found and
 // what to do, so a user can act on it without reading a stack trace.
 
-export type ErrorFamily = 'budget' | 'format' | 'shape' | 'data' | 'config' | 'unsupported';
+export type ErrorFamily = 'budget' | 'format' | 'shape' | 'data' | 'config' | 'unsupported' | 'file';
 
 export class LastmileError extends Error {
   readonly family: ErrorFamily;
@@ -51,5 +51,18 @@ export class ConfigError extends LastmileError {
 export class UnsupportedError extends LastmileError {
   constructor(message: string) {
     super('unsupported', message);
+  }
+}
+
+/**
+ * A path the user gave cannot be used as asked: not a regular file (a device, FIFO, directory or
+ * socket), unreadable, not writable, out of space, or a checkpoint directory another run holds.
+ * `reason` lets callers and `--json` output tell these apart without parsing the message.
+ */
+export class FileError extends LastmileError {
+  readonly reason: 'not-regular' | 'too-large' | 'unreadable' | 'unwritable' | 'no-space' | 'busy';
+  constructor(reason: FileError['reason'], message: string) {
+    super('file', message);
+    this.reason = reason;
   }
 }

@@ -1,7 +1,9 @@
-// The `lastmile` command: subcommands register themselves; user errors (LastmileError) print a clean
-// message and exit with status 2, anything else is a bug and keeps its stack trace (status 1).
-import { Command } from 'commander';
-import { LastmileError } from '../errors.js';
+// The `lastmile` command: subcommands register themselves; every user error goes through one path
+// (./errors.ts): one line (or a JSON object with --json) and status 2; anything else is a bug and
+// keeps its stack trace (status 1).
+import { Command, CommanderError } from 'commander';
+import { reportError } from './errors.js';
+import { watchParent } from './parent-watch.js';
 import { registerAdapt } from './commands/adapt.js';
 import { registerDevices } from './commands/devices.js';
 import { registerMemory } from './commands/memory.js';
@@ -24,7 +26,10 @@ export function buildProgram(): Command {
     .description('On-device training with fixed-point forward gradients (QZO-FF) on an emulated microcontroller.')
     .option('-q, --quiet', 'print only errors')
     .option('--json', 'print machine-readable JSON')
-    .showHelpAfterError()
+    // Set before the subcommands exist so they inherit it: commander throws instead of exiting, and
+    // its own error text is not printed (reportError prints one line instead).
+    .exitOverride()
+    .configureOutput({ outputError: () => {}, writeErr: () => {} })
     .addHelpText('after', '\nStart with:\n  lastmile adapt          # the main job on the bundled default\n  lastmile memory --model resnet8 --device nrf52840');
   registerAdapt(program);
   registerPretrain(program);
@@ -39,14 +44,24 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  const args = argv.slice(2);
+  const json = args.includes('--json');
+  const program = buildProgram();
+  const command = args.find((a) => program.commands.some((c) => c.name() === a));
+  // No command at all is a request for orientation, not an error: the help, status 0.
+  if (args.length === 0) {
+    program.outputHelp();
+    return 0;
+  }
+  const stopWatching = watchParent();
   try {
-    await buildProgram().parseAsync(argv);
+    await program.parseAsync(argv);
     return 0;
   } catch (e) {
-    if (e instanceof LastmileError) {
-      console.error(`lastmile: ${e.message}`);
-      return 2;
-    }
-    throw e;
+    // --help and --version end parsing with a CommanderError too; they are not failures.
+    if (e instanceof CommanderError && (e.code === 'commander.helpDisplayed' || e.code === 'commander.version')) return 0;
+    return reportError(e, { json, command });
+  } finally {
+    stopWatching();
   }
 }

@@ -9,6 +9,7 @@
 //
 // Geometric corruptions (rotate, shear, scale) sample with bilinear interpolation and fill what
 // comes from outside the image with 0, MNIST's background.
+import { checkDatasetShape } from '../util/guards.js';
 import { ConfigError, DataError } from '../errors.js';
 import { gaussian, mulberry32, type Random } from '../util/random.js';
 import { sampleSize, type Dataset } from './dataset.js';
@@ -329,6 +330,7 @@ const APPLY: Record<CorruptionName, Apply> = {
  * `seed`. Shapes, labels and class names are kept.
  */
 export function corrupt(data: Dataset, name: string, severity: number, seed: number): Dataset {
+  checkDatasetShape(data, 'data');
   if (!(CORRUPTIONS as readonly string[]).includes(name)) throw new ConfigError(`unknown corruption '${name}'; valid: ${CORRUPTIONS.join(', ')}`);
   if (!Number.isInteger(severity) || severity < 1 || severity > 5) throw new ConfigError(`corruption severity must be an integer in 1..5 (valid: 1, 2, 3, 4, 5), got ${severity}`);
   if (!Number.isInteger(seed)) throw new ConfigError(`corruption seed must be an integer, got ${seed}`);

@@ -34,7 +34,7 @@ export function sampleEpisode(source: Dataset, o: EpisodeOptions): Episode {
   for (const c of classIds) {
     const members = byClass.get(c)!;
     if (members.length === 0) throw new DataError(`class ${c} of '${source.name}' has no images: pick another class pool`);
-    if (members.length <= o.shots) throw new DataError(`class ${c} of '${source.name}' has ${members.length} images; ${o.shots}-shot episodes need more than ${o.shots} (support plus query): lower K (--shots) to at most ${members.length - 1}, or pick classes with more images`);
+    if (members.length <= o.shots) throw new DataError(`class ${c} of '${source.name}' has ${members.length} images; ${o.shots}-shot episodes need more than ${o.shots} (support plus query): ${members.length > 1 ? `lower K (--shots) to at most ${members.length - 1}, or pick` : 'add images to it (every class needs at least 2: one to adapt on, one to test) or pick'} classes with more images`);
     shuffle(members, random);
     supportIdx.push(...members.slice(0, o.shots));
     queryIdx.push(...members.slice(o.shots, o.shots + (o.queries ?? 100)));

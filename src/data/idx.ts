@@ -9,7 +9,9 @@ export interface IdxArray {
   data: Uint8Array;
 }
 
-const MAX_IDX_BYTES = 512 * 1024 * 1024;
+// 96 MiB holds the 60,000-image train sets of MNIST, Fashion-MNIST and KMNIST and EMNIST-balanced
+// (88 MB); the f32 copy is 4× that, so this also bounds a run's memory.
+export const MAX_IDX_BYTES = 96 * 1024 * 1024;
 const IDX_UBYTE = 0x08;
 
 export function isGzip(bytes: Uint8Array): boolean {
@@ -18,6 +20,7 @@ export function isGzip(bytes: Uint8Array): boolean {
 
 /** Parse an (already decompressed) IDX file holding unsigned bytes. */
 export function parseIdx(bytes: Uint8Array, what = 'IDX file'): IdxArray {
+  if (!(bytes instanceof Uint8Array)) throw new FormatError(`${what}: parseIdx takes the file's bytes as a Uint8Array, got ${bytes === null ? 'null' : typeof bytes}`);
   if (bytes.length < 4) throw new FormatError(`${what}: ${bytes.length} B is too short for an IDX header`);
   if (bytes[0] !== 0 || bytes[1] !== 0) throw new FormatError(`${what}: bad magic ${bytes[0]}, ${bytes[1]} (expected 0, 0): not an IDX file`);
   if (bytes[2] !== IDX_UBYTE) throw new FormatError(`${what}: element type 0x${bytes[2]!.toString(16)} is not supported (only unsigned byte, 0x08)`);
@@ -36,28 +39,17 @@ export function parseIdx(bytes: Uint8Array, what = 'IDX file'): IdxArray {
   return { dims, data: bytes.subarray(headerBytes) };
 }
 
-/** Decompress if gzip (output capped), then parse. Node only (uses zlib). */
+/** Read (bounded, regular files only), inflate if gzip (streamed, output capped), then parse. Node only. */
 export async function readIdxFile(path: string): Promise<IdxArray> {
-  const { readFile } = await import('node:fs/promises');
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(await readFile(path));
-  } catch (e) {
-    throw new DataError(`cannot read IDX file '${path}': ${(e as Error).message}`);
-  }
-  if (isGzip(bytes)) {
-    const { gunzipSync } = await import('node:zlib');
-    try {
-      bytes = new Uint8Array(gunzipSync(bytes, { maxOutputLength: MAX_IDX_BYTES }));
-    } catch (e) {
-      throw new FormatError(`${path}: gzip data is corrupt or larger than ${MAX_IDX_BYTES} B (${(e as Error).message})`);
-    }
-  }
-  return parseIdx(bytes, path);
+  const { readMaybeGzip } = await import('../io/bounded-read.js');
+  return parseIdx(await readMaybeGzip(path, { maxBytes: MAX_IDX_BYTES, maxOutput: MAX_IDX_BYTES, what: 'IDX file' }), path);
 }
 
 /** Pair an images IDX (n×H×W) with a labels IDX (n) into a Dataset with values in [0, 1]. */
 export function datasetFromIdx(name: string, images: IdxArray, labels: IdxArray, classes = 10, classNames?: string[]): Dataset {
+  for (const [role, a] of [['images', images], ['labels', labels]] as const) {
+    if (typeof a !== 'object' || a === null || !Array.isArray(a.dims) || !(a.data instanceof Uint8Array)) throw new FormatError(`${name}: ${role} must be an IDX array { dims, data } (from parseIdx or readIdxFile), got ${a === null ? 'null' : typeof a}`);
+  }
   if (images.dims.length !== 3) throw new FormatError(`${name}: images must be n×H×W, got ${images.dims.join('×')}`);
   if (labels.dims.length !== 1) throw new FormatError(`${name}: labels must be a vector, got ${labels.dims.join('×')}`);
   const [n, h, w] = images.dims as [number, number, number];

@@ -3,7 +3,9 @@
 // would justify: the IHDR's declared width·height is bounded before pngjs decodes anything, each
 // file's byte size is bounded before it is read, and the whole dataset's size is bounded before
 // its Float32Array exists. Each failure names the file so the user can fix or remove it.
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
+import { readBounded } from '../io/bounded-read.js';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { PNG, type PNGWithMetadata } from 'pngjs';
@@ -234,7 +236,9 @@ function checkOptions(o: ImageFolderOptions): void {
  * Read `dir/<class>/<image>.png` into a Dataset. Class ids follow the sorted (by code unit, so the
  * same on every locale) folder names; images are in sorted file order within each class, classes
  * in id order. Hidden entries (names starting with '.') and plain files at the top level (a README)
- * are skipped; any other file in a class folder must be a PNG. Symbolic links are not followed.
+ * are skipped; any other file in a class folder must be a PNG. Symbolic links are followed (a
+ * class folder or image linked from elsewhere counts like a real one); a broken link, or one to a
+ * FIFO or device, is an error naming it — never skipped silently, which would shift class ids.
  */
 export async function loadImageFolder(dir: string, options: ImageFolderOptions): Promise<Dataset> {
   checkOptions(options);
@@ -246,7 +250,8 @@ export async function loadImageFolder(dir: string, options: ImageFolderOptions):
   } catch (e) {
     throw new DataError(`cannot read image folder '${dir}': ${(e as Error).message}`);
   }
-  const classNames = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort(byCodeUnit);
+  const topKinds = await Promise.all(entries.map((e) => entryKind(dir, e)));
+  const classNames = entries.filter((e, i) => topKinds[i] === 'directory' && !e.name.startsWith('.')).map((e) => e.name).sort(byCodeUnit);
   if (classNames.length === 0) throw new DataError(`image folder '${dir}' has no class sub-folders; expected one folder of PNGs per class (${dir}/<class>/<image>.png)`);
 
   const files: string[][] = [];
@@ -259,9 +264,12 @@ export async function loadImageFolder(dir: string, options: ImageFolderOptions):
       throw new DataError(`cannot read class folder '${classDir}': ${(e as Error).message}`);
     }
     const visible = inside.filter((e) => !e.name.startsWith('.'));
-    const nested = visible.find((e) => e.isDirectory());
+    const kinds = await Promise.all(visible.map((e) => entryKind(classDir, e)));
+    const nested = visible.find((_, i) => kinds[i] === 'directory');
     if (nested) throw new DataError(`image folder '${dir}': class '${name}' contains the folder '${nested.name}'; the layout is flat (${dir}/<class>/<image>.png)`);
-    const names = visible.filter((e) => e.isFile()).map((e) => e.name).sort(byCodeUnit);
+    const odd = visible.findIndex((_, i) => kinds[i] !== 'file');
+    if (odd >= 0) throw new DataError(`image folder '${dir}': '${join(classDir, visible[odd]!.name)}' is ${kinds[odd]}, not an image file; remove it or point the link at a PNG`);
+    const names = visible.filter((_, i) => kinds[i] === 'file').map((e) => e.name).sort(byCodeUnit);
     const notPng = names.find((n) => !n.toLowerCase().endsWith('.png'));
     if (notPng) throw new FormatError(`${join(classDir, notPng)}: not a PNG file; only PNG images are supported, convert or remove it`);
     if (names.length === 0) throw new DataError(`image folder '${dir}': class '${name}' has no images; add PNGs or remove the folder`);
@@ -293,19 +301,21 @@ export async function loadImageFolder(dir: string, options: ImageFolderOptions):
   let n = 0;
   for (let c = 0; c < files.length; c++) {
     for (const path of files[c]!.slice(0, take[c])) {
-      let bytes: Uint8Array;
-      try {
-        const info = await stat(path);
-        if (info.size > MAX_FILE_BYTES) throw new FormatError(`${path}: ${info.size} B is larger than any PNG within the pixel limit needs (${MAX_FILE_BYTES} B)`);
-        bytes = new Uint8Array(await readFile(path));
-      } catch (e) {
-        if (e instanceof FormatError) throw e;
-        throw new DataError(`cannot read image '${path}': ${(e as Error).message}`);
-      }
+      // Bounded while reading (PNGs within the pixel limit need at most MAX_FILE_BYTES); a FIFO or
+      // device is a FileError naming it.
+      const bytes = await readBounded(path, { maxBytes: MAX_FILE_BYTES, what: 'image' });
       const img = decodePng(bytes, path, channels, options.alpha ?? 'reject', options.maxPixels ?? DEFAULT_MAX_PIXELS);
       resizeInto(img.pixels, img.height, img.width, channels, outH, outW, images, n * size);
       labels[n++] = c;
     }
   }
   return { name: `image-folder:${dir}`, shape: [outH, outW, channels], images, labels, classes: classNames.length, classNames };
+}
+
+/** What a directory entry is, following symbolic links: 'directory', 'file', or a description of anything else. */
+async function entryKind(dir: string, e: Dirent): Promise<string> {
+  if (!e.isSymbolicLink()) return e.isDirectory() ? 'directory' : e.isFile() ? 'file' : 'a FIFO, socket or device';
+  const s = await stat(join(dir, e.name)).catch(() => null);
+  if (!s) return 'a broken symbolic link';
+  return s.isDirectory() ? 'directory' : s.isFile() ? 'file' : 'a link to a FIFO, socket or device';
 }

@@ -2,7 +2,7 @@
 // an MCU's SRAM. The first 64 KiB page holds the module's static data (lookup tables); the arena
 // starts at ARENA_BASE in every build so buffer offsets, and hence results, never depend on it.
 import { UnsupportedError, ConfigError } from '../errors.js';
-import { bestBuild, detectFeatures, supportsBuild, type BuildFlavor } from './features.js';
+import { BUILD_FLAVORS, bestBuild, detectFeatures, supportsBuild, type BuildFlavor } from './features.js';
 import { compileBuild } from './wasm-source.js';
 
 export const WASM_PAGE = 65536;
@@ -39,6 +39,9 @@ export class Device {
   static async create(options: DeviceOptions = {}): Promise<Device> {
     const requested = options.build ?? 'auto';
     const features = detectFeatures();
+    if (requested !== 'auto' && !(BUILD_FLAVORS as readonly string[]).includes(requested)) {
+      throw new ConfigError(`unknown build '${String(requested)}'; use auto, ${BUILD_FLAVORS.join(', ')}`);
+    }
     const build = requested === 'auto' ? bestBuild(features) : requested;
     if (!supportsBuild(build, features)) {
       const hint = build === 'relaxed' ? " (Node 20 needs '--experimental-wasm-relaxed-simd')" : '';

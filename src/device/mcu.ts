@@ -33,6 +33,9 @@ export class Mcu {
   }
 
   static async create(options: McuOptions): Promise<Mcu> {
+    if (typeof options !== 'object' || options === null || typeof options.budget !== 'object' || options.budget === null) {
+      throw new ConfigError(`Mcu.create needs { budget: { sramBytes, flashBytes } }, got budget ${options === null || typeof options !== 'object' ? String(options) : String(options.budget)}`);
+    }
     const { sramBytes, flashBytes } = options.budget;
     for (const [name, v] of [['sram', sramBytes], ['flash', flashBytes]] as const) {
       if (!Number.isInteger(v) || v <= 0 || v > 512 * 1024 * 1024) throw new ConfigError(`${name} budget must be a positive integer number of bytes up to 512 MiB, got ${v}`);

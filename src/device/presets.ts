@@ -288,6 +288,10 @@ function checkByteCount(value: number, shown: string, what: string): number {
 function checkBudget(sramBytes: number, flashBytes: number, shown: string): void {
   if (sramBytes <= 0) throw new ConfigError(`device budget '${shown}': SRAM must be positive, got ${sramBytes} B`);
   if (flashBytes <= 0) throw new ConfigError(`device budget '${shown}': flash must be positive, got ${flashBytes} B`);
+  // The same rule as Mcu.create, so `memory` refuses what `adapt` would refuse.
+  for (const [name, v] of [['SRAM', sramBytes], ['flash', flashBytes]] as const) {
+    if (v % 16 !== 0) throw new ConfigError(`device budget '${shown}': ${name} ${v} B is not a multiple of 16 B (the arena alignment); use ${Math.floor(v / 16) * 16 || 16} or ${Math.ceil(v / 16) * 16}`);
+  }
   if (sramBytes > MAX_SRAM_BYTES) {
     throw new ConfigError(
       `device budget '${shown}': SRAM ${formatBytes(sramBytes)} exceeds the ${formatBytes(MAX_SRAM_BYTES)} limit for an MCU; check the units (k = KiB, m = MiB)`,

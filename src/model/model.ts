@@ -1,5 +1,7 @@
 // Float and quantized models: an architecture plus its parameters (and, once quantized, the
 // activation scales), with save/load through the model container.
+import { checkModel } from '../util/guards.js';
+import { requireFinite } from '../io/finite.js';
 import { FormatError, LastmileError } from '../errors.js';
 import { gaussian, mulberry32 } from '../util/random.js';
 import { decodeContainer, encodeContainer, type NamedTensor } from './container.js';
@@ -68,6 +70,7 @@ export function modelGraph(model: Model): ResolvedGraph {
 }
 
 export function saveModel(model: Model): Uint8Array {
+  checkModel(model);
   const tensors: NamedTensor[] = [];
   const graph = modelGraph(model);
   for (const n of paramNodes(graph)) {
@@ -89,6 +92,9 @@ export function saveModel(model: Model): Uint8Array {
   return encodeContainer({ header, tensors });
 }
 
+/** Values of one layer's output for one image: 16 Mi (64 MiB as f32) is far beyond any MCU. */
+export const MAX_ACTIVATION_VALUES = 16 * 1024 * 1024;
+
 export function loadModel(bytes: Uint8Array, what = 'model file'): Model {
   const { header, tensors } = decodeContainer(bytes, what);
   const kind = header.kind;
@@ -100,6 +106,14 @@ export function loadModel(bytes: Uint8Array, what = 'model file'): Model {
   } catch (e) {
     if (e instanceof LastmileError) throw new FormatError(`${what}: invalid architecture: ${e.message}`);
     throw e;
+  }
+  // A header can declare any input size; beyond this no MCU (or kernel) could hold one image's
+  // activations, so say so with the file's name instead of failing deep inside a kernel.
+  for (const n of graph.nodes) {
+    const values = n.outShape.reduce((a, b) => a * b, 1);
+    if (values > MAX_ACTIVATION_VALUES) {
+      throw new FormatError(`${what}: layer '${n.node.name}' produces ${n.outShape.join('×')} = ${values} values per image, more than the ${MAX_ACTIVATION_VALUES} lastmile supports; the header is corrupt or the model is far too large for a microcontroller — re-export it with a smaller input`);
+    }
   }
   const byName = new Map(tensors.map((t) => [t.name, t]));
   const take = (name: string, shape: number[], dtypes: string[]) => {
@@ -118,6 +132,7 @@ export function loadModel(bytes: Uint8Array, what = 'model file'): Model {
         bias: take(`${n.node.name}/bias`, [n.biasLength!], ['Float32Array']) as Float32Array,
       };
     }
+    requireFinite(Object.entries(params).flatMap(([n, p]) => [[`${n}/weights`, p.weights], [`${n}/bias`, p.bias]] as [string, Float32Array][]), what);
     return { kind, architecture, params, meta };
   }
   const params: Record<string, QuantizedParams> = {};

@@ -1,5 +1,6 @@
 // Calibration for post-training quantization: run the float model on sample data (on the device's
 // f32 kernels) and record each activation's range — min/max, or a percentile that ignores outliers.
+import { checkDatasetShape, checkFloatModel } from '../util/guards.js';
 import { ConfigError } from '../errors.js';
 import { sampleSize, validateDataset, type Dataset } from '../data/dataset.js';
 import { resolveGraph } from '../model/graph.js';
@@ -51,6 +52,8 @@ class RangeObserver {
 }
 
 export async function calibrate(model: FloatModel, data: Dataset, options: CalibrationOptions = {}): Promise<Record<string, Range>> {
+  checkFloatModel(model, 'model');
+  checkDatasetShape(data, 'calibration data');
   validateDataset(data);
   const method = options.method ?? 'minmax';
   const percentile = method === 'minmax' ? undefined : method.percentile;

@@ -1,5 +1,6 @@
 // Post-training quantization: symmetric per-channel (or per-tensor) weights on an 8- or 16-bit
 // grid, int32 biases on the accumulator grid, and affine int8 activations from calibrated ranges.
+import { checkFloatModel } from '../util/guards.js';
 import { ConfigError, DataError } from '../errors.js';
 import { elementCount, paramNodes, resolveGraph, type ResolvedGraph, type ResolvedNode } from '../model/graph.js';
 import type { ActivationQuant, FloatModel, QuantizedModel, QuantizedParams, WeightBits } from '../model/model.js';
@@ -69,6 +70,7 @@ function sharesInputQuant(node: ResolvedNode): boolean {
  * The last dense layer (the head) defaults to per-tensor weights so its int32 logits share a scale.
  */
 export function quantizeModel(model: FloatModel, ranges: Record<string, Range>, options: QuantizeOptions = {}): QuantizedModel {
+  checkFloatModel(model, 'model');
   const bits = options.weightBits ?? 16;
   if (bits !== 8 && bits !== 16) throw new ConfigError(`weightBits must be 8 or 16, got ${String(bits)}`);
   const graph = resolveGraph(model.architecture);

@@ -2,9 +2,10 @@
 // external resources, so it opens offline, can be mailed or attached to a CI run, and shows the
 // same thing in ten years. Every piece of text that came from outside (file names, model and layer
 // names, the command line) is escaped; the charts' text is escaped by Vega's SVG writer.
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { ConfigError } from '../errors.js';
+import { ConfigError, FileError } from '../errors.js';
+import { writeFileAtomic } from '../io/atomic-write.js';
 import type { Architecture } from '../model/graph.js';
 import type { WeightBits } from '../model/model.js';
 import type { TrainSelection } from '../train/selection.js';
@@ -59,8 +60,9 @@ async function makeDirs(dir: string): Promise<void> {
 export async function writeHtmlFile(file: string, html: string): Promise<void> {
   try {
     await makeDirs(dirname(file));
-    await writeFile(file, html);
+    writeFileAtomic(file, html, 'HTML report');
   } catch (e) {
+    if (e instanceof FileError) throw e;
     throw new ConfigError(`cannot write the HTML report '${file}': ${(e as Error).message}; pass a writable path to --html`);
   }
 }

@@ -16,6 +16,7 @@ import { FloatZoTrainer } from './float-zo.js';
 import { QzoFfTrainer, type QzoFfConfig, type StepResult } from './qzo-ff.js';
 import { checkRunFits, modeMemory, planRun, startSession, type ModeMemory, type Precision } from './prepare-run.js';
 import { requireDirections } from '../kernels/update.js';
+import { checkAdaptOptions } from './guards.js';
 import { differingKeys, listCheckpoints, loadNewestCheckpoint, saveCheckpoint, type CheckpointStore, type RunConfig, type SkippedCheckpoint } from './checkpoint.js';
 import type { TrainSelection } from './selection.js';
 import type { ScheduleSpec } from './schedule.js';
@@ -111,6 +112,17 @@ export interface AdaptResult {
 const BP_OPTIMIZER = (lr: number): OptimizerSpec => ({ kind: 'adam', lr });
 
 export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
+  checkAdaptOptions(o);
+  // A checkpoint directory is this run's alone while it trains (a FileError if another run has it).
+  const locked = o.checkpoint?.store.lock?.() ?? false;
+  try {
+    return await adaptUnlocked(o);
+  } finally {
+    if (locked) o.checkpoint!.store.unlock?.();
+  }
+}
+
+async function adaptUnlocked(o: AdaptOptions): Promise<AdaptResult> {
   const t0 = performance.now();
   const precision = o.precision ?? '16w8a';
   if (precision !== '16w8a' && precision !== '8w8a') throw new ConfigError(`precision must be 16w8a or 8w8a, got '${precision}'`);

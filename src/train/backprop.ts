@@ -1,5 +1,6 @@
 // The backprop reference trainer: f32 SGD/Adam on the emulated MCU (its SRAM peak is measured in
 // the same arena as QZO-FF's), used for pre-training backbones and as the BP baseline.
+import { checkDatasetShape, checkFloatModel } from '../util/guards.js';
 import { sampleSize, subset, validateDataset, type Dataset } from '../data/dataset.js';
 import type { FloatModel } from '../model/model.js';
 import { BackpropSession, type OptimizerSpec } from '../runtime/backprop-session.js';
@@ -61,6 +62,8 @@ export async function trainBackprop(model: FloatModel, data: Dataset, config: Ba
 
 /** Top-1 accuracy and mean loss of a float model, run on the device's f32 kernels. */
 export async function evaluateFloat(model: FloatModel, data: Dataset, build?: BuildFlavor | 'auto'): Promise<Evaluation> {
+  checkFloatModel(model, 'model');
+  checkDatasetShape(data, 'data');
   validateDataset(data);
   const batch = Math.min(32, data.labels.length);
   const options = { batch, trainable: new Set<string>(), optimizer: { kind: 'sgd' as const, lr: 1 } };

@@ -2,10 +2,13 @@
 // temporary file, fsync it, rename it over the final name, fsync the directory. A power cut or
 // SIGKILL at any instruction leaves either the previous file or the new one, never a torn one; the
 // temporary file it may leave behind is never read and is removed on the next open.
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, FormatError } from '../errors.js';
-import { MAX_CHECKPOINT_BYTES, type CheckpointStore } from './checkpoint.js';
+import { ConfigError, FormatError, LastmileError } from '../errors.js';
+import { checkpointStep, MAX_CHECKPOINT_BYTES, type CheckpointStore } from './checkpoint.js';
+import { readBounded, notRegular } from '../io/bounded-read.js';
+import { syncDirectory } from '../io/atomic-write.js';
+import { lockDirectory, type DirectoryLock } from '../io/lock.js';
 
 const TEMPORARY = /^\.ckpt-.*\.tmp-\d+$/;
 
@@ -20,6 +23,33 @@ export class FileCheckpointStore implements CheckpointStore {
       throw new ConfigError(`cannot create the checkpoint directory '${dir}': ${(e as Error).message}; choose a writable path for --checkpoint`);
     }
     if (!statSync(dir).isDirectory()) throw new ConfigError(`checkpoint path '${dir}' is not a directory; give --checkpoint a directory`);
+    // A directory, FIFO or device named like a checkpoint would hang the resume or break pruning
+    // after training: refuse it now.
+    for (const name of readdirSync(dir)) {
+      if (checkpointStep(name) === null) continue;
+      const s = statSync(join(dir, name), { throwIfNoEntry: false });
+      if (s && !s.isFile()) {
+        throw notRegular(join(dir, name), 'checkpoint', s);
+      }
+    }
+  }
+
+  private held: DirectoryLock | null = null;
+
+  /**
+   * One run per directory: another live process holding it is a FileError('busy'). Take it before
+   * removing temporaries or reading checkpoints; it is released by unlock or at process exit, and a
+   * lock whose process died (SIGKILL, power cut) is stale and taken over.
+   */
+  lock(): boolean {
+    if (this.held) return false;
+    this.held = lockDirectory(this.dir);
+    return true;
+  }
+
+  unlock(): void {
+    this.held?.release();
+    this.held = null;
   }
 
   /** Delete temporary files left by a writer that died mid-save (call only when no writer is running). */
@@ -49,40 +79,17 @@ export class FileCheckpointStore implements CheckpointStore {
 
   async read(name: string): Promise<Uint8Array> {
     const path = join(this.dir, name);
-    let size: number;
+    // Bounded while reading: a hostile or runaway file must not make us allocate it.
     try {
-      size = statSync(path).size;
+      return await readBounded(path, { maxBytes: MAX_CHECKPOINT_BYTES, what: 'checkpoint' });
     } catch (e) {
-      throw new FormatError(`${path}: cannot be read (${(e as Error).message})`);
-    }
-    // Bound the size before reading: a hostile or runaway file must not make us allocate it.
-    if (size > MAX_CHECKPOINT_BYTES) throw new FormatError(`${path}: ${size} B is larger than the ${MAX_CHECKPOINT_BYTES} B limit for a checkpoint`);
-    try {
-      return new Uint8Array(readFileSync(path));
-    } catch (e) {
-      throw new FormatError(`${path}: cannot be read (${(e as Error).message})`);
+      if (e instanceof LastmileError) throw new FormatError(e.message);
+      throw e;
     }
   }
 
   async remove(name: string): Promise<void> {
     rmSync(join(this.dir, name), { force: true });
     syncDirectory(this.dir);
-  }
-}
-
-/** fsync a directory so a rename or unlink in it is durable. Some platforms cannot open directories; there the rename is as durable as they allow. */
-function syncDirectory(dir: string): void {
-  let fd: number;
-  try {
-    fd = openSync(dir, 'r');
-  } catch {
-    return;
-  }
-  try {
-    fsyncSync(fd);
-  } catch {
-    // EINVAL/EPERM on file systems without directory fsync: nothing more can be done.
-  } finally {
-    closeSync(fd);
   }
 }

@@ -145,6 +145,12 @@ export interface CheckpointStore {
   list(): Promise<string[]>;
   read(name: string): Promise<Uint8Array>;
   remove(name: string): Promise<void>;
+  /**
+   * Optional exclusive use for one run: true if this call took it (the caller then calls unlock),
+   * false if this store already held it; throws if another run holds it.
+   */
+  lock?(): boolean;
+  unlock?(): void;
 }
 
 const NAME = /^ckpt-(\d{1,15})\.lmck$/;

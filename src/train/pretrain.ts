@@ -1,5 +1,7 @@
 // Pre-training a backbone with f32 backprop on the device (Adam), on a subset of classes — how the
 // shipped backbones are made (see models/README.md for the exact commands).
+import { checkDatasetShape, checkOptionsObject } from '../util/guards.js';
+import { checkSeed } from './guards.js';
 import { ConfigError } from '../errors.js';
 import { selectClasses, subset, type Dataset } from '../data/dataset.js';
 import { initFloatModel, type FloatModel } from '../model/model.js';
@@ -32,6 +34,9 @@ export interface PretrainResult {
 }
 
 export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
+  checkOptionsObject(o, 'pretrain');
+  checkDatasetShape(o.data, 'data');
+  if (o.seed !== undefined) checkSeed(o.seed);
   if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new ConfigError(`epochs must be a positive integer, got ${o.epochs}`);
   const seed = o.seed ?? 1;
   const arch = architecturePreset(o.architecture);

@@ -2,6 +2,7 @@
 // starting point the paper adapts from. Features are the head's input, computed by the float model
 // on the device; the new head scores a sample by its (scaled) negative squared distance to each
 // class mean: logit_c = τ·(f·μ_c − ‖μ_c‖²/2), the same argmax as the nearest mean.
+import { checkDatasetShape, checkFloatModel } from '../util/guards.js';
 import { ConfigError, DataError } from '../errors.js';
 import { sampleSize, validateDataset, type Dataset } from '../data/dataset.js';
 import { resolveGraph } from '../model/graph.js';
@@ -44,6 +45,8 @@ export async function embed(model: FloatModel, data: Dataset, build?: BuildFlavo
 
 /** A copy of `model` whose head is replaced by a prototype classifier over support's classes. */
 export async function withPrototypeHead(model: FloatModel, support: Dataset, build?: BuildFlavor | 'auto'): Promise<FloatModel> {
+  checkFloatModel(model, 'model');
+  checkDatasetShape(support, 'support set');
   const { features, dim } = await embed(model, support, build);
   const k = support.classes;
   const means = new Float64Array(k * dim);

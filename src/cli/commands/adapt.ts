@@ -1,13 +1,18 @@
 import type { Command } from 'commander';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { createHash } from 'node:crypto';
 import cliProgress from 'cli-progress';
 import { ConfigError, FormatError } from '../../errors.js';
-import { loadModel, saveModel } from '../../model/model.js';
+import { saveModel } from '../../model/model.js';
 import { episodeFromSpec, type EpisodeSpec } from '../../data/episode-spec.js';
 import { CORRUPTIONS } from '../../data/corruptions.js';
 import { resolveDevice, describeDevice, DEFAULT_DEVICE } from '../../device/presets.js';
+import { readModelFile } from '../../io/model-file.js';
+import { writeFileAtomic } from '../../io/atomic-write.js';
+import { checkOutputDir } from '../../io/output-path.js';
+import { writeOrRescue } from '../../io/rescue.js';
+import { resolveGraph, totalMacs } from '../../model/graph.js';
+import { checkRunSize, seedOption } from '../limits.js';
 import { adapt, type AdaptMethod, type AdaptOptions, type Precision } from '../../train/adapt.js';
 import { FileCheckpointStore } from '../../train/checkpoint-store.js';
 import type { Model } from '../../model/model.js';
@@ -16,7 +21,7 @@ import { parseSchedule } from '../../train/schedule.js';
 import { shippedModel } from '../../util/package-root.js';
 import { DATA_HELP, loadData, parseClassList } from '../../data/source.js';
 import { kib, pct, table } from '../format.js';
-import { numberOption as num } from '../options.js';
+import { numberOption as num, parseBuild } from '../options.js';
 import { adaptReportHtml } from '../../report/html.js';
 import type { GlobalOptions } from '../main.js';
 import { isGraphInput } from '../../ops/registry.js';
@@ -24,13 +29,19 @@ import type { InputNode } from '../../model/layers.js';
 import { ADAPT_DEFAULTS } from '../../train/defaults.js';
 
 export const DEFAULT_BACKBONE = 'mnist-cnn-digits04.lmdl';
+/**
+ * Room the reports take: a 600-step run writes a 136 KB report.html and a 16 KB report.json (the
+ * losses appear in both, about 40 B a step in all); a fixed part plus a per-step part, with margin.
+ */
+const REPORT_BYTES = 1024 * 1024;
+const REPORT_BYTES_PER_STEP = 64;
 
 interface AdaptCliOptions {
   model?: string; method: string; data: string; corrupt?: string; split: string; epochs?: string; batchSize?: string; classes: string; ways: string; shots: string; queries: string; device: string; precision: string;
   train: string; m: string; eps: string; lr?: string; schedule: string; steps: string; microBatch: string; dist: string; seed: string;
   baseline: boolean; out: string; build: string; profile?: boolean;
   normalize?: boolean; momentum?: string; sharpness?: string; dither?: boolean;
-  checkpoint?: string; checkpointEvery: string; resume?: boolean;
+  checkpoint?: string; checkpointEvery: string; resume?: boolean; yes?: boolean;
 }
 
 
@@ -71,6 +82,7 @@ export function registerAdapt(program: Command): void {
     .option('--checkpoint <dir>', 'write training checkpoints (weights, optimizer and RNG state, data cursor, configuration) into this directory')
     .option('--checkpoint-every <n>', 'steps between checkpoints (one is always written after the last step)', '50')
     .option('--resume', 'continue from the newest good checkpoint in --checkpoint (an empty directory starts fresh)')
+    .option('--yes', 'run even if the estimated training time is over an hour')
     .addHelpText('after', `
 Examples:
   lastmile adapt                                   # the main job: shipped MNIST backbone → digits 5–9
@@ -85,10 +97,7 @@ Examples:
       };
       const tStart = performance.now();
       const modelPath = opts.model ?? shippedModel(DEFAULT_BACKBONE);
-      const bytes = await readFile(modelPath).catch((e: Error) => {
-        throw new ConfigError(`cannot read model '${modelPath}': ${e.message}`);
-      });
-      const backbone = loadModel(new Uint8Array(bytes), modelPath);
+      const { model: backbone, bytes } = await readModelFile(modelPath);
       if (backbone.kind !== 'float') throw new FormatError(`${modelPath}: adapt needs a float backbone (it quantizes after building the new head); got a ${backbone.kind} model`);
       const device = resolveDevice(opts.device);
       const precision = opts.precision as Precision;
@@ -109,14 +118,16 @@ Examples:
         if (alpha === undefined || beta === undefined || alpha > 1 || beta > 1) throw new ConfigError(`--momentum takes 'alpha,beta' with both in [0, 1], got '${opts.momentum}'`);
         enhancements.momentum = { alpha, beta };
       }
-      const seed = num(opts.seed, 'seed', { integer: true, min: 0 });
+      const seed = seedOption(opts.seed);
       const ways = num(opts.ways, 'ways', { integer: true, min: 2 });
       const shots = num(opts.shots, 'shots', { integer: true, min: 1 });
       const queries = num(opts.queries, 'queries', { integer: true, min: 1 });
-      const build = opts.build as 'auto';
+      const build = parseBuild(opts.build);
       if (opts.resume && opts.checkpoint === undefined) throw new ConfigError('--resume needs --checkpoint DIR: the directory to resume from');
       const checkpointEvery = num(opts.checkpointEvery, 'checkpoint-every', { integer: true, min: 1 });
       const checkpoint: AdaptOptions['checkpoint'] = opts.checkpoint === undefined ? undefined : { store: new FileCheckpointStore(opts.checkpoint), every: checkpointEvery, resume: !!opts.resume };
+      // Taken before the temporaries are cleared: they may belong to a run that is saving right now.
+      (checkpoint?.store as FileCheckpointStore | undefined)?.lock();
       if (checkpoint && opts.resume) {
         // A writer killed mid-save leaves its temporary file; nothing reads them, so clear them away.
         const stale = (checkpoint.store as FileCheckpointStore).removeTemporaries();
@@ -130,6 +141,12 @@ Examples:
       const batchSize = opts.batchSize !== undefined ? num(opts.batchSize, 'batch-size', { integer: true, min: 1 }) : opts.split === 'full' ? 50 : undefined;
       const trainCount = episode.support.labels.length;
       const steps = opts.epochs !== undefined ? num(opts.epochs, 'epochs', { integer: true, min: 1 }) * Math.ceil(trainCount / (batchSize ?? trainCount)) : num(opts.steps, 'steps', { integer: true, min: 0 });
+      // 2m forward passes of a batch per step (QZO-FF); backprop costs about as much as m = 1.5.
+      const macsPerStep = 2 * num(opts.m, 'm', { integer: true, min: 1 }) * (batchSize ?? trainCount) * totalMacs(resolveGraph(backbone.architecture));
+      const estimate = checkRunSize({ flag: opts.epochs !== undefined ? '--epochs' : '--steps', value: opts.epochs ?? opts.steps, steps, macsPerStep, yes: !!opts.yes });
+      // The outputs are checked before training: a run that cannot save must fail now, not after.
+      // Room for the model (at most the backbone's size) and the reports, which list every loss.
+      checkOutputDir(opts.out, '--out', bytes.length + REPORT_BYTES + REPORT_BYTES_PER_STEP * steps);
       say(`device   ${describeDevice(device)}`);
       const shownPath = relative(process.cwd(), modelPath).startsWith('..') ? modelPath : relative(process.cwd(), modelPath);
       const classes = Array.isArray(backbone.meta.classes) ? ` classes ${backbone.meta.classes.join(', ')}` : '';
@@ -138,6 +155,7 @@ Examples:
       say(method === 'bp'
         ? `method   ${methodLabel}, train ${selectionLabel(selection)}, η = ${lr ?? ADAPT_DEFAULTS.bpLr}, ${steps} steps, micro-batch ${opts.microBatch}`
         : `method   ${methodLabel}, train ${selectionLabel(selection)}, m = ${opts.m}, ε = ${opts.eps}, η = ${lr ?? ADAPT_DEFAULTS.lr} (${opts.schedule}), ${steps} steps, micro-batch ${opts.microBatch}`);
+      if (estimate.seconds > 60) say(`estimate ${estimate.text} of training (rough: 1 GMAC/s)`);
       const bar = !global.quiet && !global.json && process.stderr.isTTY
         ? new cliProgress.SingleBar({ format: 'training [{bar}] {value}/{total} steps · loss {loss} · train acc {acc} · {rate} steps/s', hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic)
         : null;
@@ -195,20 +213,24 @@ Examples:
         const total = result.profiler.totalMs;
         say(table([['kernel', 'calls', 'ms', 'share', 'GMAC/s'], ...result.profiler.byKind().map((r) => [r.kind, String(r.calls), r.ms.toFixed(1), `${((100 * r.ms) / total).toFixed(1)}%`, r.macs ? (r.macs / r.ms / 1e6).toFixed(2) : ''])], ['l', 'r', 'r', 'r', 'r']));
       }
-      await mkdir(opts.out, { recursive: true });
+      (checkpoint?.store as FileCheckpointStore | undefined)?.unlock();
       const modelOut = join(opts.out, 'model.lmdl');
-      await writeFile(modelOut, saveModel({ ...result.adapted, meta: { ...result.adapted.meta, adaptedWith: result.config } }));
+      const modelBytes = saveModel({ ...result.adapted, meta: { ...result.adapted.meta, adaptedWith: result.config } });
       const json = {
         method: result.method, zeroShot: result.zeroShot, after: result.after, bp: result.bp, steps: result.steps, sramPeak: result.sramPeak, flash: result.flash,
         device: result.device, memory: result.memory, bpOverFf: m.bp.sramPeak / m.ff.sramPeak, classes: episode.classIds,
         config: result.config, losses: result.losses, bpLosses: result.bpLosses, wallMs: { ...result.wallMs, total: performance.now() - tStart }, model: modelOut,
         weightsSha256: weightsDigest(result.adapted), ...(result.checkpoint ? { checkpoint: result.checkpoint } : {}), episode: episodeSpec,
       };
-      await writeFile(join(opts.out, 'report.json'), JSON.stringify(json, null, 2));
-      await writeFile(join(opts.out, 'report.html'), await adaptReportHtml({
-        report: json, modelPath, architecture: result.adapted.architecture, backboneMeta: backbone.meta,
-        task: { data: opts.data, ways, shots, queries: episode.query.labels.length }, deviceDescription: describeDevice(device), argv: process.argv.slice(2),
-      }));
+      // Each file atomically; if any write fails, the trained model is rescued and the error says where.
+      await writeOrRescue(async () => {
+        writeFileAtomic(modelOut, modelBytes, 'model');
+        writeFileAtomic(join(opts.out, 'report.json'), JSON.stringify(json, null, 2), 'report');
+        writeFileAtomic(join(opts.out, 'report.html'), await adaptReportHtml({
+          report: json, modelPath, architecture: result.adapted.architecture, backboneMeta: backbone.meta,
+          task: { data: opts.data, ways, shots, queries: episode.query.labels.length }, deviceDescription: describeDevice(device), argv: process.argv.slice(2),
+        }), 'report');
+      }, { name: 'model.lmdl', bytes: modelBytes });
       if (global.json) console.log(JSON.stringify(json, null, 2));
       say(`\nwall time ${((performance.now() - tStart) / 1000).toFixed(1)} s · wrote ${modelOut}, ${join(opts.out, 'report.json')} and ${join(opts.out, 'report.html')}`);
     });

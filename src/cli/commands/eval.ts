@@ -3,14 +3,15 @@
 // anything runs if it does not fit; a float model runs on the f32 reference kernels. Also prints
 // the softmax of the dequantized logits for the first images, so a user can see how sure it is.
 import type { Command } from 'commander';
-import { readFile, stat } from 'node:fs/promises';
 import { BudgetError, ConfigError, FormatError } from '../../errors.js';
+import { readModelFile } from '../../io/model-file.js';
+import { readBounded } from '../../io/bounded-read.js';
 import { episodeFromSpec, parseEpisodeSpec, type EpisodeSpec } from '../../data/episode-spec.js';
 import type { InputNode } from '../../model/layers.js';
 import { isGraphInput } from '../../ops/registry.js';
 import { selectClasses, subset, type Dataset } from '../../data/dataset.js';
 import { elementCount, resolveGraph } from '../../model/graph.js';
-import { loadModel, type FloatModel, type Model, type QuantizedModel } from '../../model/model.js';
+import { type FloatModel, type Model, type QuantizedModel } from '../../model/model.js';
 import { BackpropSession } from '../../runtime/backprop-session.js';
 import { resolveDevice, describeDevice, DEFAULT_DEVICE, type ResolvedDevice } from '../../device/presets.js';
 import { bestBuild, type BuildFlavor } from '../../device/features.js';
@@ -158,13 +159,10 @@ async function evalFloat(model: FloatModel, data: Dataset, device: ResolvedDevic
 
 /** The data recipe an adapt run recorded in its report.json (read with a size bound). */
 async function readEpisodeSpec(path: string): Promise<EpisodeSpec> {
-  const info = await stat(path).catch((e: Error) => {
-    throw new ConfigError(`cannot read adapt report '${path}': ${e.message}`);
-  });
-  if (info.size > MAX_REPORT_BYTES) throw new FormatError(`${path} is ${info.size} B; an adapt report.json is far smaller (limit ${MAX_REPORT_BYTES} B)`);
+  const bytes = await readBounded(path, { maxBytes: MAX_REPORT_BYTES, what: 'adapt report' });
   let report: unknown;
   try {
-    report = JSON.parse(await readFile(path, 'utf8'));
+    report = JSON.parse(new TextDecoder().decode(bytes));
   } catch (e) {
     throw new FormatError(`${path} is not JSON (${(e as Error).message}); pass the report.json an adapt run wrote`);
   }
@@ -201,10 +199,7 @@ Examples:
       const limit = opts.limit === undefined ? Infinity : intOption(opts.limit, 'limit', 1);
       const build = parseBuild(opts.build);
       const device = resolveDevice(opts.device);
-      const bytes = await readFile(opts.model).catch((e: Error) => {
-        throw new ConfigError(`cannot read model '${opts.model}': ${e.message}`);
-      });
-      const model = loadModel(new Uint8Array(bytes), opts.model);
+      const { model } = await readModelFile(opts.model);
       let classes: number[];
       let from: string;
       let data: Dataset;

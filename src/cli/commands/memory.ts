@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { readFile } from 'node:fs/promises';
-import { ConfigError } from '../../errors.js';
-import { loadModel, type FloatModel, type QuantizedModel } from '../../model/model.js';
+import { readModelFile } from '../../io/model-file.js';
+import { ConfigError, FileError } from '../../errors.js';
+import { type FloatModel, type QuantizedModel } from '../../model/model.js';
 import { architecturePreset, ARCHITECTURE_PRESETS } from '../../model/presets.js';
 import { resolveDevice, describeDevice, DEFAULT_DEVICE } from '../../device/presets.js';
 import { memoryReport, planningModels, type Mode, type MemoryReport } from '../../report/memory.js';
@@ -14,9 +14,10 @@ import { intOption } from '../options.js';
 
 export async function modelSource(spec: string, weightBits: 8 | 16): Promise<{ float: FloatModel; quantized: QuantizedModel }> {
   if (ARCHITECTURE_PRESETS.includes(spec)) return planningModels(architecturePreset(spec), weightBits);
-  const model = loadModel(new Uint8Array(await readFile(spec).catch(() => {
-    throw new ConfigError(`'${spec}' is neither an architecture preset (${ARCHITECTURE_PRESETS.join(', ')}) nor a readable model file`);
-  })), spec);
+  const { model } = await readModelFile(spec).catch((e: unknown) => {
+    if (e instanceof FileError && e.reason === 'unreadable') throw new ConfigError(`'${spec}' is neither an architecture preset (${ARCHITECTURE_PRESETS.join(', ')}) nor a readable model file`);
+    throw e;
+  });
   // Plans depend only on shapes and widths: a stand-in with the file's architecture plans the same.
   const planned = planningModels(model.architecture, model.kind === 'quantized' ? Object.values(model.params)[0]!.weightBits : weightBits);
   return model.kind === 'float' ? { ...planned, float: model } : { ...planned, quantized: model };

@@ -1,22 +1,18 @@
 import type { Command } from 'commander';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { ConfigError } from '../../errors.js';
-import { loadModel, saveModel } from '../../model/model.js';
+import { saveModel } from '../../model/model.js';
+import { readBounded } from '../../io/bounded-read.js';
+import { readModelFile, MAX_MODEL_BYTES } from '../../io/model-file.js';
+import { writeFileAtomic } from '../../io/atomic-write.js';
+import { checkOutputFile } from '../../io/output-path.js';
 import { exportOnnx } from '../../onnx/export.js';
 import { importOnnx } from '../../onnx/import.js';
 import type { GlobalOptions } from '../main.js';
 import { addCExportOptions, runCExport, type CExportCliOptions } from './export-c.js';
 
-async function readInput(path: string): Promise<Uint8Array> {
-  return new Uint8Array(await readFile(path).catch((e: Error) => {
-    throw new ConfigError(`cannot read '${path}': ${e.message}`);
-  }));
-}
-
-async function writeOutput(path: string, bytes: Uint8Array): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, bytes);
+function writeOutput(path: string, bytes: Uint8Array, what: string): void {
+  checkOutputFile(path, '--out', bytes.length);
+  writeFileAtomic(path, bytes, what);
 }
 
 export function registerOnnx(program: Command): void {
@@ -31,9 +27,9 @@ export function registerOnnx(program: Command): void {
       const quiet = (cmd.optsWithGlobals() as GlobalOptions).quiet;
       if (opts.format === 'c') return runCExport(opts as unknown as CExportCliOptions, (line = '') => (quiet ? undefined : console.log(line)));
       if (opts.format !== 'onnx') throw new ConfigError(`--format must be onnx or c, got '${opts.format}'`);
-      const model = loadModel(await readInput(opts.model), opts.model);
+      const { model } = await readModelFile(opts.model);
       const bytes = exportOnnx(model);
-      await writeOutput(opts.out, bytes);
+      writeOutput(opts.out, bytes, 'ONNX file');
       if (!(cmd.optsWithGlobals() as GlobalOptions).quiet) console.log(`wrote ${opts.out} (${bytes.length} B, ${model.kind} ${model.architecture.name})`);
     });
   program
@@ -44,8 +40,8 @@ export function registerOnnx(program: Command): void {
     .option('--name <name>', 'architecture name for the imported model')
     .addHelpText('after', '\nExample:\n  lastmile import --onnx my-pytorch-net.onnx --out my-net.lmdl')
     .action(async (opts: { onnx: string; out: string; name?: string }, cmd: Command) => {
-      const model = importOnnx(await readInput(opts.onnx), opts.name ? { name: opts.name } : {});
-      await writeOutput(opts.out, saveModel(model));
+      const model = importOnnx(await readBounded(opts.onnx, { maxBytes: MAX_MODEL_BYTES, what: 'ONNX file' }), opts.name ? { name: opts.name } : {});
+      writeOutput(opts.out, saveModel(model), 'model');
       if (!(cmd.optsWithGlobals() as GlobalOptions).quiet) console.log(`wrote ${opts.out}: ${model.architecture.name}, ${model.architecture.nodes.length} nodes`);
     });
 }

@@ -1,8 +1,12 @@
 import type { Command } from 'commander';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { saveModel } from '../../model/model.js';
-import { ARCHITECTURE_PRESETS } from '../../model/presets.js';
+import { ARCHITECTURE_PRESETS, architecturePreset } from '../../model/presets.js';
+import { resolveGraph, totalMacs } from '../../model/graph.js';
+import { selectClasses } from '../../data/dataset.js';
+import { writeFileAtomic } from '../../io/atomic-write.js';
+import { checkOutputFile } from '../../io/output-path.js';
+import { writeOrRescue } from '../../io/rescue.js';
+import { checkRunSize, seedOption } from '../limits.js';
 import { pretrain } from '../../train/pretrain.js';
 import { DATA_HELP, loadData, parseClassList } from '../../data/source.js';
 import type { GlobalOptions } from '../main.js';
@@ -20,22 +24,30 @@ export function registerPretrain(program: Command): void {
     .option('--lr <x>', 'Adam learning rate', '0.003')
     .option('--seed <n>', 'seed for initialisation and data order', '1')
     .requiredOption('--out <file>', 'where to write the float model (.lmdl)')
+    .option('--yes', 'run even if the estimated training time is over an hour')
     .addHelpText('after', '\nExample (the shipped MNIST backbone):\n  lastmile pretrain --model mnist-cnn --data mnist --classes 0-4 --epochs 4 --seed 1 --out models/mnist-cnn-digits04.lmdl')
-    .action(async (opts: Record<string, string>, cmd: Command) => {
+    .action(async (opts: Record<string, string> & { yes?: boolean }, cmd: Command) => {
       const global = cmd.optsWithGlobals() as GlobalOptions;
       const int = (k: string) => intOption(opts[k]!, k, 1);
+      const seed = seedOption(opts.seed!);
+      // Checked before training: a run that cannot save its model must fail now (a float model is
+      // 4 B per parameter; 64 MiB covers every preset with a wide margin).
+      checkOutputFile(opts.out!, '--out', 4 * 1024 * 1024);
       const data = await loadData(opts.data!, 'train');
+      const classes = parseClassList(opts.classes!);
+      // A step of backprop costs about 3 forward passes; one epoch is one step per training image.
+      const samples = selectClasses(data, classes).labels.length;
+      checkRunSize({ flag: '--epochs', value: opts.epochs!, steps: int('epochs') * samples, macsPerStep: 3 * totalMacs(resolveGraph(architecturePreset(opts.model!))), yes: !!opts.yes });
       const t0 = performance.now();
       const r = await pretrain({
-        architecture: opts.model!, data, classes: parseClassList(opts.classes!), epochs: int('epochs'), batch: int('batch'), lr: positiveNumber(opts.lr!, 'lr'), seed: intOption(opts.seed!, 'seed', 0),
+        architecture: opts.model!, data, classes, epochs: int('epochs'), batch: int('batch'), lr: positiveNumber(opts.lr!, 'lr'), seed,
         onEpoch: (e, loss) => {
           if (!global.quiet && !global.json) console.error(`epoch ${e}: mean loss ${loss.toFixed(4)}`);
         },
       });
       r.model.meta.recipe = `lastmile pretrain --model ${opts.model} --data ${opts.data} --classes ${opts.classes} --epochs ${opts.epochs} --batch ${opts.batch} --lr ${opts.lr} --seed ${opts.seed}`;
-      await mkdir(dirname(opts.out!), { recursive: true });
       const bytes = saveModel(r.model);
-      await writeFile(opts.out!, bytes);
+      await writeOrRescue(() => writeFileAtomic(opts.out!, bytes, 'model'), { name: 'pretrained.lmdl', bytes });
       const summary = { out: opts.out, bytes: bytes.length, validationAccuracy: r.validationAccuracy, trainSamples: r.trainSamples, seconds: (performance.now() - t0) / 1000 };
       if (global.json) console.log(JSON.stringify(summary, null, 2));
       else if (!global.quiet) console.log(`wrote ${opts.out} (${bytes.length} B): validation accuracy ${r.validationAccuracy.toFixed(2)}% on held-out ${opts.data} classes ${opts.classes}, ${summary.seconds.toFixed(1)} s`);

@@ -23,6 +23,9 @@ import { kib, table } from '../format.js';
 import type { GlobalOptions } from '../main.js';
 import { modelSource } from './memory.js';
 import { intOption, parseBuild, positiveNumber } from '../options.js';
+import { checkRunSize, seedOption } from '../limits.js';
+import { totalMacs } from '../../model/graph.js';
+import { checkOutputFile } from '../../io/output-path.js';
 
 const WARMUP_STEPS = 3;
 const WARMUP_MS = 150;
@@ -158,12 +161,13 @@ export function registerProfile(program: Command): void {
     .option('--seed <n>', 'seed of the random data and perturbations', '1')
     .option('--build <b>', 'device build: auto, relaxed, simd or scalar', 'auto')
     .option('--html <file>', 'also write the profile (tables and chart) to a self-contained HTML page')
+    .option('--yes', 'run even if the estimated time is over an hour')
     .addHelpText('after', `
 Examples:
   lastmile profile --model mnist-cnn
   lastmile profile --model resnet8 --train last:2 --steps 5 --json
   lastmile profile --model models/mnist-cnn-digits04.lmdl --batch 5 --build scalar --html out/profile.html`)
-    .action(async (opts: { model: string; device: string; batch: string; train: string; precision: string; m: string; eps: string; steps: string; seed: string; build: string; html?: string }, cmd: Command) => {
+    .action(async (opts: { model: string; device: string; batch: string; train: string; precision: string; m: string; eps: string; steps: string; seed: string; build: string; html?: string; yes?: boolean }, cmd: Command) => {
       const global = cmd.optsWithGlobals() as GlobalOptions;
       const weightBits = opts.precision === '8w8a' ? 8 : opts.precision === '16w8a' ? 16 : undefined;
       if (!weightBits) throw new ConfigError(`--precision must be 16w8a or 8w8a, got '${opts.precision}'`);
@@ -171,10 +175,15 @@ Examples:
       // A preset or a float file is profiled as its quantization with stand-in values (integer kernel
       // time does not depend on them); a quantized file runs with its own weights.
       const { quantized } = await modelSource(opts.model, weightBits);
+      const batch = intOption(opts.batch, 'batch', 1);
+      const directions = intOption(opts.m, 'm', 1);
+      const steps = intOption(opts.steps, 'steps', 1);
+      checkRunSize({ flag: '--steps', value: opts.steps, steps, macsPerStep: 2 * directions * batch * totalMacs(resolveGraph(quantized.architecture)), yes: !!opts.yes });
+      if (opts.html) checkOutputFile(opts.html, '--html', 4 * 1024 * 1024);
       const report = await profileQzoFf({
         model: quantized, name: ARCHITECTURE_PRESETS.includes(opts.model) ? opts.model : `${opts.model} (${quantized.architecture.name})`, device,
-        batch: intOption(opts.batch, 'batch', 1), selection: parseSelection(opts.train, { trainerOptions: true }), directions: intOption(opts.m, 'm', 1), epsilon: positiveNumber(opts.eps, 'eps'),
-        steps: intOption(opts.steps, 'steps', 1), seed: intOption(opts.seed, 'seed', 0), build: parseBuild(opts.build),
+        batch, selection: parseSelection(opts.train, { trainerOptions: true }), directions, epsilon: positiveNumber(opts.eps, 'eps'),
+        steps, seed: seedOption(opts.seed), build: parseBuild(opts.build),
       });
       if (opts.html) await writeHtmlFile(opts.html, await profileReportHtml(report, { deviceDescription: describeDevice(device), argv: process.argv.slice(2) }));
       if (global.json) {

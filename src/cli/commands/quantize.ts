@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { ConfigError, FormatError } from '../../errors.js';
-import { loadModel, saveModel } from '../../model/model.js';
+import { saveModel } from '../../model/model.js';
+import { readModelFile } from '../../io/model-file.js';
+import { writeFileAtomic } from '../../io/atomic-write.js';
+import { checkOutputFile } from '../../io/output-path.js';
+import { seedOption } from '../limits.js';
 import { selectClasses, subset } from '../../data/dataset.js';
 import { calibrate } from '../../quant/calibrate.js';
 import { quantizeModel } from '../../quant/quantize.js';
@@ -32,9 +34,8 @@ export function registerQuantize(program: Command): void {
     .addHelpText('after', '\nExample:\n  lastmile quantize --model models/mnist-cnn-digits04.lmdl --classes 0-4 --precision 8w8a --calibration p99.99')
     .action(async (opts: Record<string, string | boolean | undefined>, cmd: Command) => {
       const global = cmd.optsWithGlobals() as GlobalOptions;
-      const model = loadModel(new Uint8Array(await readFile(String(opts.model)).catch((e: Error) => {
-        throw new ConfigError(`cannot read model '${opts.model}': ${e.message}`);
-      })), String(opts.model));
+      const { model, bytes: inputBytes } = await readModelFile(String(opts.model));
+      if (opts.out) checkOutputFile(String(opts.out), '--out', inputBytes.length);
       if (model.kind !== 'float') throw new FormatError(`${opts.model}: already quantized; quantize takes a float model`);
       const precision = String(opts.precision);
       if (precision !== '16w8a' && precision !== '8w8a') throw new ConfigError(`--precision must be 16w8a or 8w8a, got '${precision}'`);
@@ -42,7 +43,7 @@ export function registerQuantize(program: Command): void {
       const pm = /^p(\d+(?:\.\d+)?)$/.exec(cal);
       if (cal !== 'minmax' && !pm) throw new ConfigError(`--calibration must be minmax or pNN.NN, got '${cal}'`);
       const data = selectClasses(await loadData(String(opts.data), 'test'), parseClassList(String(opts.classes)));
-      const order = shuffle(Array.from({ length: data.labels.length }, (_, i) => i), mulberry32(intOption(String(opts.seed), 'seed', 0)));
+      const order = shuffle(Array.from({ length: data.labels.length }, (_, i) => i), mulberry32(seedOption(String(opts.seed))));
       const nCal = Math.min(intOption(String(opts.calibrationSamples), 'calibration-samples', 1), Math.floor(data.labels.length / 2));
       const calSet = subset(data, order.slice(0, nCal));
       const heldOut = subset(data, order.slice(nCal));
@@ -53,8 +54,7 @@ export function registerQuantize(program: Command): void {
       const mcu = await Mcu.create({ budget: { sramBytes: Math.ceil(plan.sramBytes / 16) * 16, flashBytes: Math.ceil(plan.flashBytes / 16) * 16 } });
       const quantAcc = evaluate(new QuantizedSession(mcu, q, { batch: 8 }), heldOut).accuracy;
       if (opts.out) {
-        await mkdir(dirname(String(opts.out)), { recursive: true });
-        await writeFile(String(opts.out), saveModel(q));
+        writeFileAtomic(String(opts.out), saveModel(q), 'model');
       }
       const result = { precision, calibration: cal, perChannel: Boolean(opts.perChannel), heldOut: heldOut.labels.length, floatAccuracy: floatAcc, quantizedAccuracy: quantAcc, change: quantAcc - floatAcc, out: opts.out ?? null };
       if (global.json) console.log(JSON.stringify(result, null, 2));
