@@ -36,7 +36,7 @@ describe('features', () => {
 
 describe('fit', () => {
   it('recovers the coefficients of data generated from known ones', () => {
-    const truth = { macs: 6, innerLoops: 17, colLoops: 4, rowLoops: 3, outputs: 90, pixels: 50, calls: 1800 };
+    const truth = { macs: 6, dotCalls: 17, rowLoops: 3, outputs: 90, pixels: 50, calls: 1800 };
     const shapes = [conv(), conv({ inC: 3, outC: 32 }), conv({ inH: 8, inW: 8, inC: 32 }), conv({ kH: 1, kW: 1, padding: 'valid' }), conv({ strideH: 2, strideW: 2 }),
       conv({ kH: 5, kW: 5, inC: 4 }), conv({ inH: 5, inW: 5, inC: 64, outC: 8 }), conv({ inH: 12, inW: 6, inC: 1, outC: 24, padding: 'valid' }), conv({ inH: 20, inW: 4, kH: 5, kW: 2 })];
     const records = shapes.map((shape) => {
@@ -98,7 +98,7 @@ describe('estimates', () => {
     expect(slowFlash.cycles).toBeGreaterThan(small.cycles);
     expect(estimateKernel(conv(), { ...m4, powerW: null }).mJ).toBeNull();
   });
-  it('an inference is the sum of its layers, and a QZO-FF step is 2·m·batch of them', () => {
+  it('an inference is the sum of its layers, and a QZO-FF step is 2·m perturbed forwards plus the update', () => {
     const graph = resolveGraph(architecturePreset('resnet8'));
     const target = targetForPreset('nrf52840');
     const inf = estimateInference(graph, target, 16);
@@ -106,8 +106,15 @@ describe('estimates', () => {
     expect(inf.macs).toBe(graph.nodes.reduce((s, n) => s + n.macs, 0));
     expect(Object.keys(inf.mcu).sort()).toEqual(['clockHz', 'core', 'cyclesPerInference', 'device', 'mJPerInference', 'model', 'msPerInference'].sort());
     expect(inf.mcu.model).toBe(COST_MODEL_VERSION);
-    const step = estimateQzoStep(graph, target, { directions: 4, batch: 2, steps: 10, bits: 16 });
-    expect(step.msPerStep).toBeCloseTo(inf.mcu.msPerInference * 16, 6);
+    // Nothing trainable: the step is 2·m plain forwards of the batch, each about batch × one inference.
+    const frozen = estimateQzoStep(graph, target, { directions: 4, batch: 2, steps: 10, bits: 16, trainable: [] });
+    expect(frozen.msPerStep / (8 * inf.mcu.msPerInference)).toBeGreaterThan(1.9);
+    expect(frozen.msPerStep / (8 * inf.mcu.msPerInference)).toBeLessThan(2.01);
+    // Training the head adds its weight staging to every forward and the update once per step.
+    const step = estimateQzoStep(graph, target, { directions: 4, batch: 2, steps: 10, bits: 16, trainable: ['logits'] });
+    expect(step.msPerStep).toBeGreaterThan(frozen.msPerStep);
+    const head = estimateKernel({ kernel: 'update_w16', inH: 1, inW: 1, inC: 64 * 10, outC: 4, kH: 1, kW: 1, strideH: 1, strideW: 1, padding: 'valid', batch: 1 }, target);
+    expect(step.msPerStep).toBeGreaterThan(frozen.msPerStep + head.ms);
     expect(step.totalMs).toBeCloseTo(step.msPerStep * 10, 6);
     expect(step.mJ).toBeCloseTo(step.totalMs * target.powerW!, 9);
   });

@@ -1,11 +1,12 @@
-/* Calibration sweep for the MCU cost model: runs every shape in shapes.h through its kernel on the
- * emulated board and prints how many SysTick ticks each call took. Under `qemu-system-arm -icount
+/* Calibration sweep for the MCU cost model: runs every shape in shapes.h through the exported C
+ * kernel it names (src/export/c/runtime/lm_kernels.c) on the emulated board and prints how many
+ * SysTick ticks each call took. Under `qemu-system-arm -icount
  * shift=0` every instruction advances virtual time by exactly 1 ns and SysTick counts the board's
  * CPU clock, so ticks × (1e9 / SYSCLK) is an exact instruction count; the runner also checks the
  * factor against a loop of known length. Output goes through Arm semihosting (BKPT 0xAB). */
 #include <stdint.h>
 #include <string.h>
-#include "kernels.h"
+#include "lm_kernels.h"
 #include "shapes.h"
 
 #define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
@@ -29,10 +30,12 @@ static void put_u(uint32_t v) {
 }
 static void finish(int ok) { semihost(0x18, (const void *)(uintptr_t)(ok ? 0x20026u : 0x20023u)); for (;;) {} }
 
-/* Buffers sized for the largest shape in shapes.h (the runner checks the sizes). */
+/* Buffers sized for the largest shape in shapes.h (the runner computes the sizes). */
 static int8_t act_in[LM_MAX_IN], act_in2[LM_MAX_IN], act_out[LM_MAX_OUT];
-static int16_t weights[LM_MAX_WEIGHTS];
+static int16_t weights[LM_MAX_WEIGHTS], scratch[LM_MAX_SCRATCH];
 static int32_t bias[LM_MAX_CH], mult[LM_MAX_CH], shift[LM_MAX_CH];
+static uint32_t keys[LM_MAX_CH];
+static int32_t signs[LM_MAX_CH];
 
 static uint32_t lcg = 12345u;
 static uint32_t next_rand(void) { lcg = lcg * 1664525u + 1013904223u; return lcg >> 8; }
@@ -44,30 +47,36 @@ static void fill(void) {
     bias[i] = (int32_t)(next_rand() & 0xffff) - 32768;
     mult[i] = 1073741824 + (int32_t)(next_rand() & 0x3fffffff);
     shift[i] = -(int32_t)(7 + (next_rand() & 3));
+    keys[i] = next_rand();
+    signs[i] = (next_rand() & 1) ? 1 : -1;
   }
 }
 
 static inline uint32_t now(void) { return SYST_CVR; }
 static inline uint32_t elapsed(uint32_t t0, uint32_t t1) { return (t0 - t1) & 0xFFFFFFu; }
 
+/* One call of the exported kernel the shape names, with the arguments an exported model passes. */
 static void run_once(const lm_shape *s) {
-  lm_conv_params p = {s->in_h, s->in_w, s->in_c, s->out_h, s->out_w, s->out_c, s->k_h, s->k_w,
-                      s->stride_h, s->stride_w, s->pad_h, s->pad_w, s->batch, 3, -5, -128, 127};
-  const int8_t *w8 = (const int8_t *)weights;
+  const lm_requant rq = {mult, shift, 1, -5, -128, 127};
+  const lm_perturb pt = {keys[0], 0, LM_DIST_GAUSSIAN, 3 * 256, 256, 1518500250, -8};
+  const lm_perturb *p = s->perturb ? &pt : 0;
+  lm_conv_geom g = {s->batch, s->in_h, s->in_w, s->in_c, s->out_c, s->k_h, s->k_w, s->stride_h, s->stride_w, s->pad_h, s->pad_w, s->out_h, s->out_w, 1};
+  const lm_pool_geom pg = {s->batch, s->in_h, s->in_w, s->in_c, s->k_h, s->k_w, s->stride_h, s->stride_w, s->pad_h, s->pad_w, s->out_h, s->out_w, -128, 127};
   switch (s->kernel) {
-    case K_CONV_W8: conv_w8(&p, act_in, w8, bias, mult, shift, act_out); break;
-    case K_CONV_W16: conv_w16(&p, act_in, weights, bias, mult, shift, act_out); break;
-    case K_DW_W8: dw_w8(&p, act_in, w8, bias, mult, shift, act_out); break;
-    case K_DW_W16: dw_w16(&p, act_in, weights, bias, mult, shift, act_out); break;
-    case K_FC_W8: fc_w8(&p, act_in, w8, bias, mult, shift, act_out); break;
-    case K_FC_W16: fc_w16(&p, act_in, weights, bias, mult, shift, act_out); break;
-    case K_MAXPOOL: maxpool_s8(&p, act_in, act_out); break;
-    case K_AVGPOOL: avgpool_s8(&p, act_in, act_out); break;
-    case K_ADD: {
-      const lm_add_params a = {7, -3, -2, 20, 1623821475, -19, 1580962734, -19, 1880186231, -18, -128, 127};
-      add_s8(&a, act_in, act_in2, act_out, s->in_h * s->in_w * s->in_c);
+    case F_CONV: lm_conv2d(act_in, weights, s->bits, bias, act_out, &g, 3, &rq, p, scratch, sizeof scratch); break;
+    case F_DW: lm_depthwise(act_in, weights, s->bits, bias, act_out, &g, 3, &rq, p, scratch, sizeof scratch); break;
+    case F_FC: lm_dense(act_in, weights, s->bits, bias, act_out, s->batch, s->in_h * s->in_w * s->in_c, s->out_c, 3, &rq, p, scratch, sizeof scratch); break;
+    case F_MAXPOOL: lm_maxpool(act_in, act_out, &pg); break;
+    case F_AVGPOOL: lm_avgpool(act_in, act_out, &pg); break;
+    case F_GAP: lm_global_avgpool(act_in, act_out, s->batch, s->in_h, s->in_w, s->in_c); break;
+    case F_ADD: {
+      const lm_add_params a = {20, 7, -3, -2, 1623821475, -19, 1580962734, -19, 1880186231, -18, -128, 127};
+      lm_add(act_in, act_in2, act_out, s->batch * s->in_h * s->in_w * s->in_c, &a);
       break;
     }
+    case F_UPDATE:
+      lm_update(weights, s->bits, (uint32_t)(s->in_h * s->in_w * s->in_c), keys, signs, s->out_c, LM_DIST_GAUSSIAN, 256, 1518500250, -12);
+      break;
   }
 }
 

@@ -1,48 +1,57 @@
 // Cycles per instruction for each Cortex-M core the model covers. The fitted model counts
-// instructions; turning them into cycles needs the cost of the instructions the kernels actually
-// run, and >90% of a MAC kernel's instructions are its inner loop. That loop, as gcc 12.2 -O2
-// compiles the portable kernels (arm-none-eabi-objdump of bench/cost/kernels.c), is
-//   M4/M7/M33:  LDRSB, LDRSB(H), ADD, CMP, MLA, BNE          (6 instructions per MAC)
-//   M55:        LDRSB, LDRSB(H), ADD, MLA, LE (low-overhead loop)  (5 instructions per MAC)
-// The CPI below is that loop's cycle count divided by its instruction count, from the timings
-// each TRM gives; where a TRM gives no per-instruction table it is a labelled assumption.
+// instructions per loop of each kernel (shape.ts features); each loop is one of three classes, and
+// each class gets the CPI of its loop body under the core's published timings:
+//   smlad:    the four-tap dot product of 16-bit weights, as gcc 12.2 -O2 compiles
+//             lm_kernels.c's DSP path for M4 (arm-none-eabi-objdump): 3 LDR, 2 SXTB16, 2 SADD16,
+//             UXTH, ROR, 2 ORR, AND, 2 SMLAD, ADDS, CMP, BNE = 19 instructions per 4 MACs;
+//   byteLoop: the one-tap loops (8-bit weights, depthwise taps, pools, remainders):
+//             LDRSB, LDRSB/LDRSH, SUB, CMP, MLA, BNE = 6 instructions per tap;
+//   control:  everything else — loop control, requantization, the z generator's hashing and
+//             binary search, staging — a mix of ALU, loads, multiplies and taken branches.
+// Where a TRM publishes no per-instruction table the figure is a labelled assumption.
 
 export const CORE_IDS = ['cortex-m4', 'cortex-m7', 'cortex-m33', 'cortex-m55'] as const;
 export type CoreId = (typeof CORE_IDS)[number];
 
+export const LOOP_CLASSES = ['smlad', 'byteLoop', 'control'] as const;
+export type LoopClass = (typeof LOOP_CLASSES)[number];
+
 export interface CoreTiming {
-  /** Cycles per instruction of the kernels' inner loop. */
-  cpi: number;
-  /** How the figure was derived. */
+  cpi: Record<LoopClass, number>;
   derivation: string;
   source: string;
-  /** True where the TRM publishes no cycle table and the figure is our assumption. */
+  /** True where the TRM publishes no cycle table and the figures are our assumption. */
   assumed: boolean;
 }
 
+const M4_DERIVATION =
+  'smlad: 3 pipelined LDR = 4 cycles, 15 single-cycle ALU/DSP instructions (SXTB16, SADD16, SMLAD are 1 cycle), taken BNE 1 + P with P = 2: 22 cycles / 19 instructions = 1.16; ' +
+  'byteLoop: two back-to-back loads 3 cycles, SUB, CMP, MLA 1 each, taken BNE 3: 9 cycles / 6 instructions = 1.5; ' +
+  'control: assumed 1.5 (about one load and one taken branch per five instructions)';
+
 export const CORE_TIMING: Record<CoreId, CoreTiming> = {
   'cortex-m4': {
-    cpi: 1.5,
-    derivation: 'two back-to-back LDRSB = 3 cycles (2 + 1 pipelined), ADD 1, CMP 1, MLA 1, taken BNE 1 + P with P = 2: 9 cycles / 6 instructions',
-    source: 'Arm Cortex-M4 Processor Technical Reference Manual r0p1 (DDI 0439B), section 3.3.1, Table 3-1 "Cortex-M4 instruction set summary" (LDR 2, "neighboring load and store single instructions can pipeline", MLA 1, B<cc> 1 or 1 + P, P = 1 to 3)',
+    cpi: { smlad: 22 / 19, byteLoop: 1.5, control: 1.5 },
+    derivation: M4_DERIVATION,
+    source: 'Arm Cortex-M4 Processor Technical Reference Manual r0p1 (DDI 0439B), section 3.3.1, Table 3-1 "Cortex-M4 instruction set summary": LDR 2 (neighbouring loads pipeline to N + 1), MLA/SMLAD/SXTB16/SADD16 1, B<cc> 1 or 1 + P (P = 1 to 3)',
     assumed: false,
   },
   'cortex-m33': {
-    cpi: 1.5,
-    derivation: 'same loop as the M4; the M33 has a 3-stage pipeline of the same class but its TRM publishes no per-instruction cycle table, so the M4 timings are assumed',
-    source: 'Arm Cortex-M33 Processor Technical Reference Manual r0p4 (100230): no instruction timing table; M4 table (DDI 0439B, Table 3-1) assumed',
+    cpi: { smlad: 22 / 19, byteLoop: 1.5, control: 1.5 },
+    derivation: `as the Cortex-M4 (${M4_DERIVATION}); the M33 has a 3-stage pipeline of the same class but its TRM publishes no per-instruction cycle table, so the M4 timings are assumed`,
+    source: 'Arm Cortex-M33 Processor Technical Reference Manual r0p4 (100230): no instruction timing table; Cortex-M4 TRM (DDI 0439B) Table 3-1 assumed',
     assumed: true,
   },
   'cortex-m7': {
-    cpi: 0.75,
-    derivation: 'dual issue of the ADD/CMP with the loads and MLA, branch predicted taken: ~4.5 cycles / 6 instructions; the M7 TRM publishes no per-instruction cycle table, so this is an assumption',
-    source: 'Arm Cortex-M7 Processor Technical Reference Manual r1p2 (DDI 0489), chapter 1 "Introduction": 6-stage superscalar pipeline with dual issue and branch prediction; no cycle table',
+    cpi: { smlad: 0.65, byteLoop: 0.75, control: 0.9 },
+    derivation: 'dual issue pairs most loads and ALU instructions, one MAC pipe limits SMLAD/MLA to one per cycle, predicted branches cost ~0: smlad ~12.5 cycles / 19, byteLoop ~4.5 / 6, control assumed 0.9; the M7 TRM publishes no per-instruction table, so all three are assumptions',
+    source: 'Arm Cortex-M7 Processor Technical Reference Manual r1p2 (DDI 0489), chapter 1 "Introduction": 6-stage superscalar pipeline, dual issue, branch prediction; no cycle table',
     assumed: true,
   },
   'cortex-m55': {
-    cpi: 1.1,
-    derivation: 'LDRSB pair 3 cycles, ADD 1, MLA 1, LE with loop-branch cache ~0.5: 5.5 cycles / 5 instructions; the M55 TRM publishes no scalar cycle table, so this is an assumption',
-    source: 'Arm Cortex-M55 Processor Technical Reference Manual r1p0 (101051): low-overhead loops (LE) with a loop-branch cache; no scalar cycle table',
+    cpi: { smlad: 1.05, byteLoop: 1.1, control: 1.3 },
+    derivation: 'the compiled loops end in LE (low-overhead loop, no taken-branch refill after the first iteration): smlad ~20 cycles / 19, byteLoop 5.5 / 5, control assumed 1.3; the M55 TRM publishes no scalar cycle table, so all three are assumptions',
+    source: 'Arm Cortex-M55 Processor Technical Reference Manual r1p0 (101051): low-overhead loops with a loop-branch cache; no scalar cycle table',
     assumed: true,
   },
 };

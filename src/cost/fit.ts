@@ -3,7 +3,7 @@
 // measured count) because the target is a per-call percentage error, and a plain fit would let the
 // biggest shapes dominate the small ones.
 import { ConfigError } from '../errors.js';
-import { kernelFeatures, REGRESSORS, type CostKernel, type FeatureName, type KernelShape } from './shape.js';
+import { FEATURE_LOOP, kernelFeatures, REGRESSORS, type CostKernel, type FeatureName, type KernelShape } from './shape.js';
 import type { CalibrationFile, CalibrationRecord } from './calibration.js';
 
 export interface KernelFit {
@@ -23,6 +23,14 @@ export function predictInstructions(fit: KernelFit, shape: KernelShape): number 
   let sum = 0;
   for (const [name, c] of Object.entries(fit.coefficients) as Array<[FeatureName, number]>) sum += c * f[name];
   return sum;
+}
+
+/** Predicted instructions split by the loop class they run in. */
+export function predictByLoop(fit: KernelFit, shape: KernelShape): Record<'smlad' | 'byteLoop' | 'control', number> {
+  const f = kernelFeatures(shape);
+  const out = { smlad: 0, byteLoop: 0, control: 0 };
+  for (const [name, c] of Object.entries(fit.coefficients) as Array<[FeatureName, number]>) out[FEATURE_LOOP[name]] += c * f[name];
+  return out;
 }
 
 /** Solves the normal equations AᵀA x = Aᵀb by Gaussian elimination with partial pivoting. */

@@ -3,9 +3,9 @@
 // from the device's active-mode power. Everything here is a pure function of shapes and data.
 import { ConfigError, UnsupportedError } from '../errors.js';
 import { FITTED, COST_MODEL_VERSION } from './coefficients.js';
-import { CORE_TIMING, isCoreId, type CoreId } from './cores.js';
+import { CORE_TIMING, LOOP_CLASSES, isCoreId, type CoreId } from './cores.js';
 import { DEVICE_COSTS, runPowerW, type DeviceCost } from './device-costs.js';
-import { predictInstructions, type CoreFit } from './fit.js';
+import { predictByLoop, type CoreFit } from './fit.js';
 import { kernelFeatures, type KernelShape } from './shape.js';
 
 export { COST_MODEL_VERSION };
@@ -61,10 +61,17 @@ export function estimateKernel(shape: KernelShape, target: CostTarget, fits: Rec
   checkTarget(target);
   const kfit = coreFit(target.core, fits)[shape.kernel];
   if (!kfit) throw new UnsupportedError(`cost model ${COST_MODEL_VERSION}: kernel ${shape.kernel} is not calibrated on ${target.core}`);
-  const instructions = Math.max(0, predictInstructions(kfit, shape));
+  const byLoop = predictByLoop(kfit, shape);
+  const cpi = CORE_TIMING[target.core].cpi;
+  let instructions = 0, coreCycles = 0;
+  for (const loop of LOOP_CLASSES) {
+    instructions += byLoop[loop];
+    coreCycles += byLoop[loop] * cpi[loop];
+  }
+  instructions = Math.max(0, instructions);
   const f = kernelFeatures(shape);
   const waitCycles = (f.weightBytesRead / target.flashLineBytes) * target.flashWaitStates;
-  const cycles = instructions * CORE_TIMING[target.core].cpi + waitCycles;
+  const cycles = Math.max(0, coreCycles) + waitCycles;
   const ms = (cycles / target.clockHz) * 1000;
   return { instructions, cycles, waitCycles, ms, mJ: target.powerW === null ? null : ms * target.powerW };
 }
