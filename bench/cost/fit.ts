@@ -26,7 +26,8 @@ for (const [core, kernels] of Object.entries(fits)) {
   }
   for (const r of cal.cores[core]!.records) {
     const predicted = predictInstructions(kernels[r.shape.kernel]!, r.shape);
-    perCall.push({ core, kernel: r.shape.kernel, heldOut: r.heldOut, shape: r.shape, measured: r.instructions, predicted: Math.round(predicted), error: Number(relativeError(predicted, r.instructions).toFixed(5)) });
+    const { kernel, ...shape } = r.shape;
+    perCall.push({ core, kernel, heldOut: r.heldOut, shape: Object.values(shape).join(' '), measured: r.instructions, predicted: Math.round(predicted), error: Number(relativeError(predicted, r.instructions).toFixed(5)) });
   }
 }
 console.log(rows.join('\n'));
@@ -43,6 +44,7 @@ const out = join(root, 'src', 'cost', 'coefficients.ts');
 writeFileSync(out + '.tmp', ts);
 renameSync(out + '.tmp', out);
 const fitOut = join(root, 'bench', 'results', 'cost-fit.json');
-writeFileSync(fitOut + '.tmp', JSON.stringify({ version, calibration: 'bench/results/cost-calibration.json', perCall }, null, 1) + '\n');
+// One call per line; shape = inH inW inC outC kH kW strideH strideW padding batch.
+writeFileSync(fitOut + '.tmp', `{"version": ${JSON.stringify(version)}, "calibration": "bench/results/cost-calibration.json", "shapeFields": "inH inW inC outC kH kW strideH strideW padding batch", "perCall": [\n${perCall.map((r) => JSON.stringify(r)).join(',\n')}\n]}\n`);
 renameSync(fitOut + '.tmp', fitOut);
 console.log(`\nmodel ${version}: wrote ${out} and ${fitOut}`);

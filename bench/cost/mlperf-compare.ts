@@ -78,8 +78,14 @@ function main(): void {
   console.log(lines.join('\n'));
   // The benchmark goal: estimated cycles/MAC on Cortex-M4 ≤ 1.2× the TFLM + CMSIS-NN reference's.
   console.log('\nCycles/MAC goal on Cortex-M4 (estimate ≤ 1.2 × TFLM + CMSIS-NN reference; physical limit 0.5):');
-  const goal = out.filter((o) => o.core === 'Cortex-M4' && o.family === 'TFLM + CMSIS-NN').map((o) => ({ benchmark: o.benchmark, reference: o.publishedCyclesPerMac, estimate: o.estimatedCyclesPerMac, ratio: o.estimatedCyclesPerMac / o.publishedCyclesPerMac, met: o.estimatedCyclesPerMac <= 1.2 * o.publishedCyclesPerMac }));
-  for (const g of goal) console.log(`  ${g.benchmark}: reference ${g.reference.toFixed(2)}, ours ${g.estimate.toFixed(2)} cycles/MAC = ${g.ratio.toFixed(2)}× → ${g.met ? 'met' : 'NOT met'}`);
+  // The int8 models run the exported 8-bit-weight kernels (one tap per iteration); the 16-bit
+  // weight path (the project's default 16w8a) has the SMLAD dot product, shown beside it.
+  const goal = out.filter((o) => o.core === 'Cortex-M4' && o.family === 'TFLM + CMSIS-NN').map((o) => {
+    const target: CostTarget = { name: o.board, core: 'cortex-m4', clockHz: o.clockMhz * 1e6, flashWaitStates: BOARD_DATA[o.board]!.flashWaitStates, flashLineBytes: BOARD_DATA[o.board]!.flashLineBytes, powerW: null };
+    const w16 = estimateInference(resolveGraph(architecturePreset(BENCHMARK_MODELS[o.benchmark]!)), target, 16).cyclesPerMac;
+    return { benchmark: o.benchmark, reference: o.publishedCyclesPerMac, estimate: o.estimatedCyclesPerMac, ratio: o.estimatedCyclesPerMac / o.publishedCyclesPerMac, met: o.estimatedCyclesPerMac <= 1.2 * o.publishedCyclesPerMac, estimate16w8a: w16, ratio16w8a: w16 / o.publishedCyclesPerMac };
+  });
+  for (const g of goal) console.log(`  ${g.benchmark}: reference ${g.reference.toFixed(2)}, ours ${g.estimate.toFixed(2)} cycles/MAC (int8 weights) = ${g.ratio.toFixed(2)}× → ${g.met ? 'met' : 'NOT met'}; 16w8a SMLAD path ${g.estimate16w8a.toFixed(2)} = ${g.ratio16w8a.toFixed(2)}×`);
   const path = join(root, 'bench', 'results', 'cost-mlperf.json');
   writeFileSync(path + '.tmp', JSON.stringify({ costModel: COST_MODEL_VERSION, source: '../shared/reference/mlperf-tiny-latency.csv', rows: out, cyclesPerMacGoal: goal }, null, 1) + '\n');
   renameSync(path + '.tmp', path);

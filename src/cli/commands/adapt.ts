@@ -21,6 +21,7 @@ import { kib, pct, table } from '../format.js';
 import { numberOption as num } from '../options.js';
 import { adaptReportHtml } from '../../report/html.js';
 import type { GlobalOptions } from '../main.js';
+import { adaptationEstimate } from '../../cost/cli-hooks.js';
 
 export const DEFAULT_BACKBONE = 'mnist-cnn-digits04.lmdl';
 
@@ -179,6 +180,7 @@ Examples:
       });
       bar?.stop();
       const m = result.memory;
+      const mcu = adaptationEstimate(result.adapted.architecture, device, { method, precision, selection, batch: batchSize ?? trainCount, directions: num(opts.m, 'm', { integer: true, min: 1 }), steps });
       say('');
       say(`measured ${method === 'qzo-ff' ? 'QZO-FF' : methodLabel} SRAM high-water mark: ${kib(result.sramPeak)} (${result.sramPeak} B) · flash ${kib(result.flash)}`);
       say(`accuracy on ${episode.query.labels.length} held-out query images`);
@@ -187,6 +189,7 @@ Examples:
         [`after ${methodLabel}`, pct(result.after), `${steps} steps in ${(result.wallMs.ff / 1000).toFixed(1)} s on the ${result.device.build} build`],
         ...(method !== 'qzo-ff' ? [] : [['f32 backprop, same data', pct(result.bp), result.bp === null ? 'skipped' : `Adam, ${result.bpLosses.length} steps; ${m.bp.fits ? 'fits' : 'does not fit'} the device`]]),
       ], ['l', 'r', 'l']));
+      say(mcu.line);
       if (result.checkpoint) {
         const c = result.checkpoint;
         say(`checkpoints: ${c.resumedFrom === null ? 'started at step 0' : `resumed at step ${c.resumedFrom}`}, wrote ${c.written}${c.last ? `, newest ${join(opts.checkpoint!, c.last)}` : ''}`);
@@ -203,7 +206,7 @@ Examples:
         method: result.method, zeroShot: result.zeroShot, after: result.after, bp: result.bp, steps: result.steps, sramPeak: result.sramPeak, flash: result.flash,
         device: result.device, memory: result.memory, bpOverFf: m.bp.sramPeak / m.ff.sramPeak, classes: episode.classIds,
         config: result.config, losses: result.losses, bpLosses: result.bpLosses, wallMs: { ...result.wallMs, total: performance.now() - tStart }, model: modelOut,
-        weightsSha256: weightsDigest(result.adapted), ...(result.checkpoint ? { checkpoint: result.checkpoint } : {}),
+        weightsSha256: weightsDigest(result.adapted), mcu: mcu.json, ...(result.checkpoint ? { checkpoint: result.checkpoint } : {}),
       };
       await writeFile(join(opts.out, 'report.json'), JSON.stringify(json, null, 2));
       await writeFile(join(opts.out, 'report.html'), await adaptReportHtml({

@@ -11,6 +11,7 @@ import { kib, table } from '../format.js';
 import { memoryReportHtml, writeHtmlFile } from '../../report/html.js';
 import type { GlobalOptions } from '../main.js';
 import { intOption } from '../options.js';
+import { inferenceEstimate } from '../../cost/cli-hooks.js';
 
 export async function modelSource(spec: string, weightBits: 8 | 16): Promise<{ float: FloatModel; quantized: QuantizedModel }> {
   if (ARCHITECTURE_PRESETS.includes(spec)) return planningModels(architecturePreset(spec), weightBits);
@@ -60,16 +61,19 @@ export function registerMemory(program: Command): void {
       const batch = intOption(opts.batch, 'batch', 1);
       if (opts.compare !== 'mixed' && opts.compare !== 'fp16') throw new ConfigError(`--compare must be mixed or fp16, got '${opts.compare}'`);
       const device = resolveDevice(opts.device);
-      const report = memoryReport(await modelSource(opts.model, weightBits), { device, batch, selection: parseSelection(opts.train, { trainerOptions: true }), weightBits, modes, compare: opts.compare });
+      const models = await modelSource(opts.model, weightBits);
+      const report = memoryReport(models, { device, batch, selection: parseSelection(opts.train, { trainerOptions: true }), weightBits, modes, compare: opts.compare });
+      const mcu = inferenceEstimate(models.quantized.architecture, device, weightBits);
       if (opts.html) await writeHtmlFile(opts.html, await memoryReportHtml({ report, precision: opts.precision, compare: opts.compare, deviceDescription: describeDevice(device), argv: process.argv.slice(2) }));
       if (json) {
         const modesJson = Object.fromEntries(Object.entries(report.modes).map(([k, m]) => [k, { sramPeak: m.sramPeak, flash: m.flash, fits: m.fits, label: m.label, sramByCategory: m.sramByCategory, perLayer: m.perLayer }]));
-        console.log(JSON.stringify({ model: report.model, device: report.device, batch: report.batch, selection: report.selection, weightBits: report.weightBits, modes: modesJson, bpOverFf: report.bpOverFf }, null, 2));
+        console.log(JSON.stringify({ model: report.model, device: report.device, batch: report.batch, selection: report.selection, weightBits: report.weightBits, modes: modesJson, bpOverFf: report.bpOverFf, mcu: mcu.json }, null, 2));
         return;
       }
       console.log(`model  ${report.model} · batch ${batch} · train ${report.selection} · ${opts.precision}`);
       console.log(`device ${describeDevice(device)}\n`);
       printMemoryReport(report, opts.plan);
+      console.log(`\n${mcu.line}`);
       if (opts.html) console.log(`\nwrote ${opts.html}`);
     });
 }
