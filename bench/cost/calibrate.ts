@@ -4,7 +4,7 @@
 // sweep.ts to bench/results/cost-calibration.json (the data the cost model is fitted on).
 //
 //   npm run bench:cost-calibrate            # all four cores
-//   npm run bench:cost-calibrate -- cortex-m4
+//   npm run bench:cost-calibrate -- cortex-m4 [--kernels DIR] [--out FILE]
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, renameSync, writeFileSync, mkdtempSync, openSync, fsyncSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -149,7 +149,8 @@ function main(): void {
   const shapes = sweepShapes();
   const dir = mkdtempSync(join(tmpdir(), 'lastmile-cost-'));
   writeFileSync(join(dir, 'shapes.h'), shapesHeader(shapes));
-  const outPath = join(root, 'bench', 'results', 'cost-calibration.json');
+  const oIdx = args.indexOf('--out');
+  const outPath = oIdx >= 0 ? args[oIdx + 1]! : join(root, 'bench', 'results', 'cost-calibration.json');
   let previous: CalibrationFile | undefined;
   try {
     previous = JSON.parse(readFileSync(outPath, 'utf8')) as CalibrationFile;

@@ -10,14 +10,14 @@ import { table } from '../cli/format.js';
 export function adaptationEstimate(
   arch: Architecture,
   device: ResolvedDevice,
-  o: { method: string; precision: string; selection: TrainSelection; batch: number; directions: number; steps: number },
+  o: { method: string; precision: string; selection: TrainSelection; batch: number; microBatch: number; directions: number; steps: number },
 ): { json: McuAdaptation | McuUnavailable; line: string } {
   if (o.method !== 'qzo-ff') {
     const json: McuUnavailable = { model: COST_MODEL_VERSION, estimate: null, reason: `no estimate: ${o.method} runs f32 kernels, and the C export has no f32 kernels to calibrate on` };
     return { json, line: `on-device estimate: ${json.reason}` };
   }
   const trainable = trainableLayers(resolveGraph(arch), o.selection);
-  const json = mcuAdaptation(arch, device, { bits: o.precision === '8w8a' ? 8 : 16, batch: o.batch, directions: o.directions, steps: o.steps, trainable });
+  const json = mcuAdaptation(arch, device, { bits: o.precision === '8w8a' ? 8 : 16, batch: o.batch, microBatch: o.microBatch, directions: o.directions, steps: o.steps, trainable });
   return { json, line: describeAdaptation(json, device.name) };
 }
 

@@ -104,11 +104,17 @@ export interface StepEstimate {
  * then one update per trainable layer that redraws the m z values of each weight. The loss
  * kernel (one call per forward, over the logits only) is not calibrated and not counted.
  */
-export function estimateQzoStep(graph: ResolvedGraph, target: CostTarget, opts: { directions: number; batch: number; steps: number; bits: WeightBits; trainable: readonly string[] }): StepEstimate {
+export function estimateQzoStep(graph: ResolvedGraph, target: CostTarget, opts: { directions: number; batch: number; steps: number; bits: WeightBits; trainable: readonly string[]; microBatch?: number }): StepEstimate {
   const trainable = new Set(opts.trainable);
-  const forward = forwardLayers(graph, target, opts.bits, opts.batch, (name) => trainable.has(name));
-  let cycles = 2 * opts.directions * sum(forward, 'cycles');
-  let ms = 2 * opts.directions * sum(forward, 'ms');
+  // A forward over the batch is ceil(batch / microBatch) kernel calls, and each call of a
+  // trainable layer stages its perturbed weights again.
+  const micro = Math.max(1, Math.min(opts.microBatch ?? opts.batch, opts.batch));
+  let cycles = 0, ms = 0;
+  for (let done = 0; done < opts.batch; done += micro) {
+    const forward = forwardLayers(graph, target, opts.bits, Math.min(micro, opts.batch - done), (name) => trainable.has(name));
+    cycles += 2 * opts.directions * sum(forward, 'cycles');
+    ms += 2 * opts.directions * sum(forward, 'ms');
+  }
   for (const n of graph.nodes) {
     if (!trainable.has(n.node.name) || !n.weightShape) continue;
     const e = estimateKernel(flat(`update_w${opts.bits}`, size(n.weightShape), opts.directions, 1), target);
@@ -119,6 +125,6 @@ export function estimateQzoStep(graph: ResolvedGraph, target: CostTarget, opts: 
   return {
     core: target.core, clockHz: target.clockHz, cyclesPerStep: Math.round(cycles), msPerStep: ms, totalMs,
     mJ: target.powerW === null ? null : totalMs * target.powerW, model: COST_MODEL_VERSION,
-    counts: `2 × m=${opts.directions} forward passes of batch ${opts.batch} with ${trainable.size} perturbed layer(s), plus the update; the loss kernel is not counted`,
+    counts: `2 × m=${opts.directions} forward passes of batch ${opts.batch} in calls of ${micro} with ${trainable.size} perturbed layer(s), plus the update; the loss kernel is not counted`,
   };
 }

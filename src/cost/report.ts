@@ -42,7 +42,7 @@ const unavailable = (t: CostTarget | McuUnavailable): t is McuUnavailable => 're
 
 const BP_NOTE: McuUnavailable = { model: COST_MODEL_VERSION, estimate: null, reason: 'no estimate: backprop runs f32 Adam, and the C export has no f32 kernels to calibrate on' };
 
-export function mcuAdaptation(arch: Architecture, device: ResolvedDevice, o: { bits: WeightBits; batch: number; directions: number; steps: number; trainable: readonly string[] }): McuAdaptation | McuUnavailable {
+export function mcuAdaptation(arch: Architecture, device: ResolvedDevice, o: { bits: WeightBits; batch: number; microBatch?: number; directions: number; steps: number; trainable: readonly string[] }): McuAdaptation | McuUnavailable {
   const target = targetFor(device);
   if (unavailable(target)) return target;
   const s = estimateQzoStep(resolveGraph(arch), target, o);
@@ -52,7 +52,7 @@ export function mcuAdaptation(arch: Architecture, device: ResolvedDevice, o: { b
 export function describeAdaptation(m: McuAdaptation | McuUnavailable, deviceName: string): string {
   if ('reason' in m) return `on-device estimate: ${m.reason}`;
   const energy = m.mJ === null ? 'no power figure' : m.mJ >= 1000 ? `${(m.mJ / 1000).toFixed(2)} J` : `${m.mJ.toFixed(1)} mJ`;
-  const total = m.totalMs >= 60_000 ? `${(m.totalMs / 60_000).toFixed(1)} min` : `${(m.totalMs / 1000).toFixed(2)} s`;
+  const total = m.totalMs >= 7_200_000 ? `${(m.totalMs / 3_600_000).toFixed(1)} h` : m.totalMs >= 60_000 ? `${(m.totalMs / 60_000).toFixed(1)} min` : `${(m.totalMs / 1000).toFixed(2)} s`;
   return `on ${deviceName} (${m.core} @ ${m.clockHz / 1e6} MHz, estimated): ${m.msPerStep.toFixed(1)} ms per QZO-FF step, ${total} for ${m.steps} steps, ${energy} (cost model ${m.model}; backprop: ${m.bp.reason})`;
 }
 
