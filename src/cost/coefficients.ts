@@ -2,7 +2,7 @@
 // arm-none-eabi-gcc (15:12.2.rel1-1) 12.2.1 20221205; QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)). Do not edit: re-run `npm run bench:cost-fit`.
 import type { CoreFit } from './fit.js';
 
-export const COST_MODEL_VERSION = 'lastmile-cost-1+ec7ad0e63dbd';
+export const COST_MODEL_VERSION = 'lastmile-cost-1+b1754bdbd293';
 
 export const FITTED: Record<string, CoreFit> = {
   "cortex-m4": {
@@ -22,49 +22,49 @@ export const FITTED: Record<string, CoreFit> = {
     },
     "conv_w8_pt": {
       "coefficients": {
-        "quads": 17.13086128016279,
-        "tails": 1.8433368865210096,
-        "dotCalls": 46.33627554781718,
-        "tailCalls": 12.431010128713497,
-        "rowLoops": 10.849898491539975,
-        "outputs": 73.1773041084287,
-        "pixels": 32.77820624885662,
-        "calls": 1157.2462649978818,
-        "weightsStaged": 148.24628302715854
+        "quads": 17.44734276807255,
+        "tails": 3.326780510394698,
+        "dotCalls": 21.604257395565725,
+        "tailCalls": 11.43253827642905,
+        "rowLoops": 30.16678754843497,
+        "outputs": 76.59403895317985,
+        "pixels": 51.378443633565055,
+        "calls": 1924.3120018784493,
+        "weightsStaged": 147.08222773538122
       },
-      "fitShapes": 9,
+      "fitShapes": 13,
       "heldOutShapes": 2,
-      "maxFitError": 4.0834455997968204e-14,
-      "maxHeldOutError": 0.0009769351817555119
+      "maxFitError": 0.007028309188616915,
+      "maxHeldOutError": 0.003019558307569262
     },
     "dw_w8": {
       "coefficients": {
-        "macs": 12.670797553094644,
-        "colLoops": 13.333994467322599,
-        "rowLoops": -13.5095438569346,
-        "outputs": 131.39888352210156,
-        "pixels": 28.556198354383945,
-        "calls": -327.7555636280355
+        "macs": 12.678585802919276,
+        "colLoops": 13.329871803767439,
+        "rowLoops": -13.524387332091852,
+        "outputs": 131.41869195794658,
+        "pixels": 28.491257229279416,
+        "calls": -318.2087360183886
       },
       "fitShapes": 12,
       "heldOutShapes": 4,
-      "maxFitError": 0.0031728290219944695,
-      "maxHeldOutError": 0.004485770692188467
+      "maxFitError": 0.0031854182616459924,
+      "maxHeldOutError": 0.004456491745689803
     },
     "dw_w8_pt": {
       "coefficients": {
-        "macs": 11.79858120987203,
-        "colLoops": 12.960594065865278,
-        "rowLoops": -6.444649327967195,
-        "outputs": 119.2202003821149,
-        "pixels": 25.12140359801012,
-        "calls": 1153.477657053113,
-        "weightsStaged": 146.13373330009574
+        "macs": 12.16833891593155,
+        "colLoops": 12.953303826368867,
+        "rowLoops": -8.214557674864311,
+        "outputs": 121.74288493969767,
+        "pixels": 32.55143312489341,
+        "calls": 744.0629407647947,
+        "weightsStaged": 147.45999356253756
       },
-      "fitShapes": 8,
+      "fitShapes": 11,
       "heldOutShapes": 2,
-      "maxFitError": 0.0003653270959186689,
-      "maxHeldOutError": 0.0036979970792154733
+      "maxFitError": 0.0022773426205538083,
+      "maxHeldOutError": 0.0029738244794249285
     },
     "fc_w8": {
       "coefficients": {
@@ -95,163 +95,163 @@ export const FITTED: Record<string, CoreFit> = {
     },
     "update_w8": {
       "coefficients": {
-        "weightsStaged": 103.54072438380427,
-        "outputs": 50.935920746419036,
-        "calls": 126.53006326576113
+        "weightsStaged": 103.5358085177326,
+        "outputs": 50.93843908941839,
+        "calls": 127.31232058930173
       },
       "fitShapes": 7,
       "heldOutShapes": 2,
-      "maxFitError": 0.0001773369562159604,
-      "maxHeldOutError": 0.00019316192552029662
+      "maxFitError": 0.00014129320613946774,
+      "maxHeldOutError": 0.00019399719169552822
     },
     "conv_w16": {
       "coefficients": {
-        "quads": 17.081456151895342,
-        "tails": 3.089618046901855,
-        "dotCalls": 6.733713287558707,
-        "tailCalls": 12.807641172447788,
-        "rowLoops": 44.92366362116775,
-        "outputs": 76.84784048434773,
-        "pixels": 74.68342945527903,
-        "calls": 1094.5932827806716
+        "quads": 17.081466146371945,
+        "tails": 3.0930001002316168,
+        "dotCalls": 6.769626323480127,
+        "tailCalls": 12.801573812026895,
+        "rowLoops": 44.89170910038261,
+        "outputs": 76.8517333496877,
+        "pixels": 74.57824430012279,
+        "calls": 1094.203729912163
       },
       "fitShapes": 15,
       "heldOutShapes": 5,
-      "maxFitError": 0.01595182543724415,
-      "maxHeldOutError": 0.01598991825542339
+      "maxFitError": 0.015933605688249617,
+      "maxHeldOutError": 0.015944386511923543
     },
     "conv_w16_pt": {
       "coefficients": {
-        "quads": 17.236016616647017,
-        "tails": 1.9907536614777102,
-        "dotCalls": 47.96510053872515,
-        "tailCalls": 12.373894372608547,
-        "rowLoops": 9.312695252803499,
-        "outputs": 72.90809485536501,
-        "pixels": 21.383720701645373,
-        "calls": 1412.3324351401259,
-        "weightsStaged": 147.8043241803111
+        "quads": 17.39747419947992,
+        "tails": 3.324259247345101,
+        "dotCalls": 21.187018355925527,
+        "tailCalls": 11.33996279487132,
+        "rowLoops": 30.62326241330343,
+        "outputs": 76.44173565639916,
+        "pixels": 54.24275608355325,
+        "calls": 1803.5375105788596,
+        "weightsStaged": 147.41617398855615
       },
-      "fitShapes": 9,
+      "fitShapes": 13,
       "heldOutShapes": 2,
-      "maxFitError": 8.204039593159606e-15,
-      "maxHeldOutError": 0.00215702707094792
+      "maxFitError": 0.0074105908840965224,
+      "maxHeldOutError": 0.002407329322610246
     },
     "dw_w16": {
       "coefficients": {
-        "macs": 12.558677013201356,
-        "colLoops": 13.310556599549738,
-        "rowLoops": -12.877065220080256,
-        "outputs": 130.20933529495906,
-        "pixels": 30.39732321611072,
-        "calls": -525.981789948604
+        "macs": 12.559232768857813,
+        "colLoops": 13.305034396329797,
+        "rowLoops": -12.845484771493735,
+        "outputs": 130.15681795592275,
+        "pixels": 30.505010897447658,
+        "calls": -532.0710053023834
       },
       "fitShapes": 12,
       "heldOutShapes": 4,
-      "maxFitError": 0.002931076200996073,
-      "maxHeldOutError": 0.004444951016875361
+      "maxFitError": 0.0029270545637854303,
+      "maxHeldOutError": 0.004564463075432577
     },
     "dw_w16_pt": {
       "coefficients": {
-        "macs": 11.649449090138061,
-        "colLoops": 12.93525796555757,
-        "rowLoops": -5.409392131709508,
-        "outputs": 117.13375413403519,
-        "pixels": 26.39947234350654,
-        "calls": 1219.6065704628281,
-        "weightsStaged": 146.16790307662663
-      },
-      "fitShapes": 8,
-      "heldOutShapes": 2,
-      "maxFitError": 0.00029878725294519605,
-      "maxHeldOutError": 0.004303689823612237
-    },
-    "fc_w16": {
-      "coefficients": {
-        "quads": 16.9780998910469,
-        "tails": 5.856111925904223,
-        "tailCalls": 7.419553517825828,
-        "outputs": 87.55111220002004,
-        "pixels": 16.489779858765424,
-        "calls": 156.8287995683576
-      },
-      "fitShapes": 14,
-      "heldOutShapes": 5,
-      "maxFitError": 0.002604504754916374,
-      "maxHeldOutError": 0.0018245310607620615
-    },
-    "fc_w16_pt": {
-      "coefficients": {
-        "quads": 16.999755483685718,
-        "tails": 5.087910144272099,
-        "tailCalls": 9.024004463603243,
-        "outputs": 88.36398615751746,
-        "pixels": -20.813302652934606,
-        "calls": 227.62149184670218,
-        "weightsStaged": 149.4976806202258
+        "macs": 12.211836405416273,
+        "colLoops": 12.877145577622725,
+        "rowLoops": -8.032301328929327,
+        "outputs": 121.27745970698935,
+        "pixels": 33.06915265993221,
+        "calls": 726.0107685718301,
+        "weightsStaged": 147.75293310070273
       },
       "fitShapes": 11,
       "heldOutShapes": 2,
-      "maxFitError": 0.000046117511160807704,
-      "maxHeldOutError": 0.0002067409606854383
+      "maxFitError": 0.002197835942168216,
+      "maxHeldOutError": 0.0033212268020467845
+    },
+    "fc_w16": {
+      "coefficients": {
+        "quads": 16.977550981529376,
+        "tails": 5.894963434430266,
+        "tailCalls": 7.283845024051351,
+        "outputs": 87.57183409214011,
+        "pixels": 17.081097582294994,
+        "calls": 156.6677799404787
+      },
+      "fitShapes": 14,
+      "heldOutShapes": 5,
+      "maxFitError": 0.0023767413828308537,
+      "maxHeldOutError": 0.001637785300651986
+    },
+    "fc_w16_pt": {
+      "coefficients": {
+        "quads": 17.03244845558152,
+        "tails": 5.815689211035859,
+        "tailCalls": 8.00025339413614,
+        "outputs": 87.30683052781195,
+        "pixels": 6.387268915960374,
+        "calls": 210.72987335262934,
+        "weightsStaged": 149.4799348275169
+      },
+      "fitShapes": 11,
+      "heldOutShapes": 2,
+      "maxFitError": 0.00008983257635975729,
+      "maxHeldOutError": 0.00011606664698815622
     },
     "update_w16": {
       "coefficients": {
-        "weightsStaged": 103.52663395390985,
-        "outputs": 51.95704309224659,
-        "calls": 127.09531164607415
+        "weightsStaged": 103.51796642197218,
+        "outputs": 51.96583749118338,
+        "calls": 138.0620117187119
       },
       "fitShapes": 7,
       "heldOutShapes": 2,
-      "maxFitError": 0.00015351524773978025,
-      "maxHeldOutError": 0.0001325937551101334
+      "maxFitError": 0.00009815890852576894,
+      "maxHeldOutError": 0.00010827672041530158
     },
     "avgpool": {
       "coefficients": {
-        "macs": 6.019466715416725,
-        "colLoops": 11.901528063602285,
-        "outputs": 26.90073729576749,
-        "pixels": 37.24418321468688,
-        "calls": 120.29545570418213
+        "macs": 6.023634643982797,
+        "colLoops": 11.88564650472797,
+        "outputs": 26.921033607316154,
+        "pixels": 37.30849837029056,
+        "calls": 120.88347926848465
       },
       "fitShapes": 9,
       "heldOutShapes": 2,
-      "maxFitError": 0.0004720616732249962,
-      "maxHeldOutError": 0.0011814931193392232
+      "maxFitError": 0.0006373936992108983,
+      "maxHeldOutError": 0.0015156993151661591
     },
     "maxpool": {
       "coefficients": {
-        "macs": 8.081422696731737,
-        "colLoops": 11.584865352014454,
-        "outputs": 20.51338288807902,
-        "pixels": 29.00073765416473,
-        "calls": 176.74585606097205
+        "macs": 8.056819182079012,
+        "colLoops": 11.70647911203443,
+        "outputs": 20.361663002032625,
+        "pixels": 29.015044671098156,
+        "calls": 180.29050983661142
       },
       "fitShapes": 9,
       "heldOutShapes": 2,
-      "maxFitError": 0.0007491237678533666,
-      "maxHeldOutError": 0.0005115218183864281
+      "maxFitError": 0.0007265709748982972,
+      "maxHeldOutError": 0.00036733058350331757
     },
     "gap": {
       "coefficients": {
-        "macs": 6.001398483789864,
-        "outputs": 21.495208853403582,
-        "calls": 116.84625241608087
+        "macs": 6.00251249877309,
+        "outputs": 21.48669566840543,
+        "calls": 116.48935346979273
       },
       "fitShapes": 7,
       "heldOutShapes": 2,
-      "maxFitError": 0.0006814113789488638,
-      "maxHeldOutError": 0.00016370573982340392
+      "maxFitError": 0.0008287975782152617,
+      "maxHeldOutError": 0.00031500325118081124
     },
     "add": {
       "coefficients": {
-        "outputs": 101.99715527055432,
-        "calls": 99.04137281282118
+        "outputs": 102.00338775893208,
+        "calls": 98.70269663995974
       },
       "fitShapes": 6,
       "heldOutShapes": 2,
-      "maxFitError": 0.0002308493098013624,
-      "maxHeldOutError": 0.00007210866176018759
+      "maxFitError": 0.00009399615736031835,
+      "maxHeldOutError": 0.00003644363609457188
     }
   },
   "cortex-m7": {
@@ -271,236 +271,236 @@ export const FITTED: Record<string, CoreFit> = {
     },
     "conv_w8_pt": {
       "coefficients": {
-        "quads": 17.161116894182097,
-        "tails": 1.882526101539934,
-        "dotCalls": 46.932493063670435,
-        "tailCalls": 12.409451647785636,
-        "rowLoops": 13.34527321838458,
-        "outputs": 70.07500699160775,
-        "pixels": 30.301936699547817,
-        "calls": 1293.3092644576948,
-        "weightsStaged": 149.05205569693848
+        "quads": 17.427202224709816,
+        "tails": 3.287348768073203,
+        "dotCalls": 21.89522807924883,
+        "tailCalls": 11.436510020897792,
+        "rowLoops": 32.974975250582034,
+        "outputs": 73.55039716867711,
+        "pixels": 54.250697334404826,
+        "calls": 1908.634585880037,
+        "weightsStaged": 148.131945471478
       },
-      "fitShapes": 9,
+      "fitShapes": 13,
       "heldOutShapes": 2,
-      "maxFitError": 6.859488659836226e-15,
-      "maxHeldOutError": 0.0013076041355282173
+      "maxFitError": 0.0069177068634756035,
+      "maxHeldOutError": 0.002722061330685608
     },
     "dw_w8": {
       "coefficients": {
-        "macs": 9.530070812939742,
-        "colLoops": 14.120560266696872,
-        "rowLoops": -16.328676343119277,
-        "outputs": 140.97017642266042,
-        "pixels": 30.460103269278658,
-        "calls": -473.17660327656165
+        "macs": 9.521229464246572,
+        "colLoops": 14.123781223615982,
+        "rowLoops": -16.313498860942094,
+        "outputs": 140.97256090695652,
+        "pixels": 30.48937354288255,
+        "calls": -488.06992064393114
       },
       "fitShapes": 12,
       "heldOutShapes": 4,
-      "maxFitError": 0.0038166209489428264,
-      "maxHeldOutError": 0.005163282979611091
+      "maxFitError": 0.003763343283792423,
+      "maxHeldOutError": 0.005189766206686566
     },
     "dw_w8_pt": {
       "coefficients": {
-        "macs": 10.742933408461429,
-        "colLoops": 13.639045066787528,
-        "rowLoops": -9.136300447411568,
-        "outputs": 128.60852816428184,
-        "pixels": 26.51407817823011,
-        "calls": 1203.1271539318127,
-        "weightsStaged": 146.9868298331124
+        "macs": 11.093678980349724,
+        "colLoops": 13.608385861988804,
+        "rowLoops": -10.532526813120217,
+        "outputs": 130.33019945774643,
+        "pixels": 34.13874206337595,
+        "calls": 803.0308891531782,
+        "weightsStaged": 148.27729826913264
       },
-      "fitShapes": 8,
+      "fitShapes": 11,
       "heldOutShapes": 2,
-      "maxFitError": 0.0003837366447182598,
-      "maxHeldOutError": 0.003955495135440092
+      "maxFitError": 0.002701656959891234,
+      "maxHeldOutError": 0.00333938356469644
     },
     "fc_w8": {
       "coefficients": {
-        "macs": 5.999307609270997,
-        "outputs": 61.86909815412959,
-        "pixels": 22.275371784676846,
-        "calls": 154.96838720222667
+        "macs": 5.9988261458460626,
+        "outputs": 61.91957497142766,
+        "pixels": 22.163755854271887,
+        "calls": 154.43586646171727
       },
       "fitShapes": 14,
       "heldOutShapes": 5,
-      "maxFitError": 0.0003428586702309602,
-      "maxHeldOutError": 0.0005769711812890619
+      "maxFitError": 0.00039153461656412644,
+      "maxHeldOutError": 0.00031425263854444903
     },
     "fc_w8_pt": {
       "coefficients": {
-        "quads": 17.01534736179324,
-        "tails": 6.455721146756681,
-        "tailCalls": 6.372650826433908,
-        "outputs": 87.81945656692044,
-        "pixels": 38.99201501071325,
-        "calls": 198.30010297622675,
-        "weightsStaged": 150.23441296038652
+        "quads": 17.22989936946731,
+        "tails": 6.168471707290272,
+        "tailCalls": 8.445097133112842,
+        "outputs": 86.48559954567054,
+        "pixels": -10.982629247725106,
+        "calls": 268.9725036145769,
+        "weightsStaged": 150.18101707016208
       },
       "fitShapes": 11,
       "heldOutShapes": 2,
-      "maxFitError": 0.00014446400489849414,
-      "maxHeldOutError": 0.00014590455516567093
+      "maxFitError": 0.00021354691022073362,
+      "maxHeldOutError": 0.0003544983780431893
     },
     "update_w8": {
       "coefficients": {
-        "weightsStaged": 105.52144069987786,
-        "outputs": 51.96472107291902,
-        "calls": 134.3208758866796
+        "weightsStaged": 105.5197381026857,
+        "outputs": 51.96574713103044,
+        "calls": 134.75121062218744
       },
       "fitShapes": 7,
       "heldOutShapes": 2,
-      "maxFitError": 0.00007179978435326105,
-      "maxHeldOutError": 0.0000998514846874881
+      "maxFitError": 0.00010124410037658754,
+      "maxHeldOutError": 0.00010323520698496339
     },
     "conv_w16": {
       "coefficients": {
-        "quads": 17.081438387649566,
-        "tails": 3.096248291258608,
-        "dotCalls": 6.843809550661796,
-        "tailCalls": 12.793180632365317,
-        "rowLoops": 47.82573236562722,
-        "outputs": 73.83239606907416,
-        "pixels": 76.71778558896284,
-        "calls": 1107.2613463283872
+        "quads": 17.08215133795199,
+        "tails": 3.0966408897609248,
+        "dotCalls": 6.696625546831882,
+        "tailCalls": 12.80161237115645,
+        "rowLoops": 47.95390690501118,
+        "outputs": 73.84000905669488,
+        "pixels": 76.7719659400846,
+        "calls": 1105.6248293962785
       },
       "fitShapes": 15,
       "heldOutShapes": 5,
-      "maxFitError": 0.015690228744232575,
-      "maxHeldOutError": 0.015383279009955654
+      "maxFitError": 0.015740971199314602,
+      "maxHeldOutError": 0.015443129275711889
     },
     "conv_w16_pt": {
       "coefficients": {
-        "quads": 17.23824757097174,
-        "tails": 1.9933217206939358,
-        "dotCalls": 46.88912839797535,
-        "tailCalls": 12.415202081597384,
-        "rowLoops": 13.119096361806378,
-        "outputs": 70.17345817848138,
-        "pixels": 27.264863566506982,
-        "calls": 1324.6971897339058,
-        "weightsStaged": 149.8224426544117
+        "quads": 17.40569875568429,
+        "tails": 3.3520594950076683,
+        "dotCalls": 20.944026459325258,
+        "tailCalls": 11.324444601904318,
+        "rowLoops": 33.80310959257932,
+        "outputs": 73.50769418266546,
+        "pixels": 55.71857464639271,
+        "calls": 1805.718998534957,
+        "weightsStaged": 149.39579442666482
       },
-      "fitShapes": 9,
+      "fitShapes": 13,
       "heldOutShapes": 2,
-      "maxFitError": 2.5789132480979385e-14,
-      "maxHeldOutError": 0.002127845858784482
+      "maxFitError": 0.007203190617255559,
+      "maxHeldOutError": 0.0024481823463894004
     },
     "dw_w16": {
       "coefficients": {
-        "macs": 11.45791207430309,
-        "colLoops": 14.035703893611513,
-        "rowLoops": -15.512046919224394,
-        "outputs": 139.4281903345574,
-        "pixels": 32.22994358460318,
-        "calls": -645.7993443250185
+        "macs": 11.452795238985583,
+        "colLoops": 14.032389910695137,
+        "rowLoops": -15.466175905099266,
+        "outputs": 139.37153767201266,
+        "pixels": 32.24368321291844,
+        "calls": -665.0305492562641
       },
       "fitShapes": 12,
       "heldOutShapes": 4,
-      "maxFitError": 0.0033174853962105633,
-      "maxHeldOutError": 0.004859054200628742
+      "maxFitError": 0.0032998743780325783,
+      "maxHeldOutError": 0.004761026964804989
     },
     "dw_w16_pt": {
       "coefficients": {
-        "macs": 10.760195223521949,
-        "colLoops": 13.60702822176167,
-        "rowLoops": -9.063220511666897,
-        "outputs": 128.26714742891102,
-        "pixels": 27.285817114962448,
-        "calls": 1148.5190133468927,
-        "weightsStaged": 148.4150670810396
-      },
-      "fitShapes": 8,
-      "heldOutShapes": 2,
-      "maxFitError": 0.00026718735834667704,
-      "maxHeldOutError": 0.004061895500176409
-    },
-    "fc_w16": {
-      "coefficients": {
-        "quads": 16.979019500876326,
-        "tails": 5.829018365625606,
-        "tailCalls": 7.504982598600059,
-        "outputs": 88.54936567638404,
-        "pixels": 13.798511157795021,
-        "calls": 160.46213684363457
-      },
-      "fitShapes": 14,
-      "heldOutShapes": 5,
-      "maxFitError": 0.002499277353929132,
-      "maxHeldOutError": 0.0017497672478167777
-    },
-    "fc_w16_pt": {
-      "coefficients": {
-        "quads": 17.03999281990612,
-        "tails": 5.189479055630158,
-        "tailCalls": 9.54808119721663,
-        "outputs": 88.41436913436524,
-        "pixels": -16.044246809445646,
-        "calls": 232.87226932139737,
-        "weightsStaged": 151.48651743007912
+        "macs": 11.127189131853452,
+        "colLoops": 13.51794798600287,
+        "rowLoops": -10.21737204495952,
+        "outputs": 129.67052234593078,
+        "pixels": 34.6202547034583,
+        "calls": 790.7681202964517,
+        "weightsStaged": 149.56442225376367
       },
       "fitShapes": 11,
       "heldOutShapes": 2,
-      "maxFitError": 0.00021089563203141942,
-      "maxHeldOutError": 0.00018955337885928432
+      "maxFitError": 0.0025034549696429046,
+      "maxHeldOutError": 0.0035419383559342804
+    },
+    "fc_w16": {
+      "coefficients": {
+        "quads": 16.977688420271328,
+        "tails": 5.867240237451644,
+        "tailCalls": 7.369169546245391,
+        "outputs": 88.5582499647326,
+        "pixels": 16.30212137863891,
+        "calls": 158.2497170257946
+      },
+      "fitShapes": 14,
+      "heldOutShapes": 5,
+      "maxFitError": 0.002718963680831276,
+      "maxHeldOutError": 0.001806983350351547
+    },
+    "fc_w16_pt": {
+      "coefficients": {
+        "quads": 17.074304681798374,
+        "tails": 6.8083404688582405,
+        "tailCalls": 5.994207761624438,
+        "outputs": 86.70874811456379,
+        "pixels": 29.487367568306148,
+        "calls": 212.07074845909608,
+        "weightsStaged": 151.4823440775836
+      },
+      "fitShapes": 11,
+      "heldOutShapes": 2,
+      "maxFitError": 0.0001068000405328868,
+      "maxHeldOutError": 0.000051132346325414796
     },
     "update_w16": {
       "coefficients": {
-        "weightsStaged": 105.52804034341848,
-        "outputs": 52.94984668896937,
-        "calls": 130.24776158694237
+        "weightsStaged": 105.5164919374285,
+        "outputs": 52.9906068109208,
+        "calls": 124.1584076475064
       },
       "fitShapes": 7,
       "heldOutShapes": 2,
-      "maxFitError": 0.00013898483602100046,
-      "maxHeldOutError": 0.00015997632926061483
+      "maxFitError": 0.00011648803749827513,
+      "maxHeldOutError": 0.00009685149388148252
     },
     "avgpool": {
       "coefficients": {
-        "macs": 6.033366271269581,
-        "colLoops": 11.838021415037542,
-        "outputs": 27.002797159799503,
-        "pixels": 38.09608092601181,
-        "calls": 119.67980230527418
+        "macs": 6.019262842681964,
+        "colLoops": 11.900350282904336,
+        "outputs": 26.898364016352527,
+        "pixels": 38.316290669701424,
+        "calls": 124.6872781948338
       },
       "fitShapes": 9,
       "heldOutShapes": 2,
-      "maxFitError": 0.0006002385901981456,
-      "maxHeldOutError": 0.0018309850637385013
+      "maxFitError": 0.00043294400844128434,
+      "maxHeldOutError": 0.001300362515600963
     },
     "maxpool": {
       "coefficients": {
-        "macs": 8.103194880240503,
-        "colLoops": 11.490972228790906,
-        "outputs": 20.637772218684827,
-        "pixels": 28.899278753447543,
-        "calls": 172.36152790710858
+        "macs": 8.042350161556044,
+        "colLoops": 11.774355989062169,
+        "outputs": 20.28957162131609,
+        "pixels": 28.933354568940253,
+        "calls": 181.5876878098203
       },
       "fitShapes": 9,
       "heldOutShapes": 2,
-      "maxFitError": 0.0007185597582034313,
-      "maxHeldOutError": 0.0003609407799199317
+      "maxFitError": 0.0007502021961378006,
+      "maxHeldOutError": 0.0005007103840421661
     },
     "gap": {
       "coefficients": {
-        "macs": 6.00160557838987,
-        "outputs": 19.483507940857734,
-        "calls": 120.09819616506998
+        "macs": 6.001531698160265,
+        "outputs": 19.491771991868298,
+        "calls": 119.82377667552163
       },
       "fitShapes": 7,
       "heldOutShapes": 2,
-      "maxFitError": 0.0010874286438655582,
-      "maxHeldOutError": 0.0003919399443115034
+      "maxFitError": 0.0007809520216584722,
+      "maxHeldOutError": 0.0003689676106221075
     },
     "add": {
       "coefficients": {
-        "outputs": 104.00035942290519,
-        "calls": 100.98492565863715
+        "outputs": 104.0013335954578,
+        "calls": 97.88963475564982
       },
       "fitShapes": 6,
       "heldOutShapes": 2,
-      "maxFitError": 0.000024831381674041696,
-      "maxHeldOutError": 0.00000947174197492945
+      "maxFitError": 0.000044509976506333684,
+      "maxHeldOutError": 0.00000373855888423475
     }
   },
   "cortex-m33": {
@@ -520,226 +520,226 @@ export const FITTED: Record<string, CoreFit> = {
     },
     "conv_w8_pt": {
       "coefficients": {
-        "quads": 17.218188436678236,
-        "tails": 1.4691066631291472,
-        "dotCalls": 44.87487586170297,
-        "tailCalls": 12.987637893114545,
-        "rowLoops": 14.186856560745099,
-        "outputs": 72.30292368257028,
-        "pixels": 22.63939477571604,
-        "calls": 1561.657906270419,
-        "weightsStaged": 148.62471485831688
+        "quads": 17.505516217560587,
+        "tails": 3.0063428127537226,
+        "dotCalls": 17.057192764016925,
+        "tailCalls": 11.968031742715064,
+        "rowLoops": 35.950851321180416,
+        "outputs": 76.05448442061748,
+        "pixels": 52.03288360146417,
+        "calls": 2151.8936308915036,
+        "weightsStaged": 147.78830024282718
       },
-      "fitShapes": 9,
+      "fitShapes": 13,
       "heldOutShapes": 2,
-      "maxFitError": 6.3811070545767625e-15,
-      "maxHeldOutError": 0.0017222597601284624
+      "maxFitError": 0.007809968574244219,
+      "maxHeldOutError": 0.0033376227192452408
     },
     "dw_w8": {
       "coefficients": {
-        "macs": 13.068476515081292,
-        "colLoops": 13.199883262767425,
-        "rowLoops": -14.564278711042034,
-        "outputs": 136.07387264530382,
-        "pixels": 26.418334993265123,
-        "calls": -485.2297718844962
+        "macs": 13.078322521246472,
+        "colLoops": 13.193055825838387,
+        "rowLoops": -14.570779293526485,
+        "outputs": 136.05652182346253,
+        "pixels": 26.584627337583047,
+        "calls": -468.3925481382964
       },
       "fitShapes": 12,
       "heldOutShapes": 4,
-      "maxFitError": 0.003202629320576683,
-      "maxHeldOutError": 0.004047113766516422
+      "maxFitError": 0.0032215677452718536,
+      "maxHeldOutError": 0.004034361106673603
     },
     "dw_w8_pt": {
       "coefficients": {
-        "macs": 12.420230922967798,
-        "colLoops": 12.851209068158038,
-        "rowLoops": -9.059869749430199,
-        "outputs": 126.6972498140089,
-        "pixels": 22.330960632272426,
-        "calls": 1031.9920940781778,
-        "weightsStaged": 147.51659466686132
+        "macs": 12.733396345111233,
+        "colLoops": 12.849700365166328,
+        "rowLoops": -10.440202951173816,
+        "outputs": 128.41226931413036,
+        "pixels": 29.175111043327373,
+        "calls": 667.498399544061,
+        "weightsStaged": 148.73068032316664
       },
-      "fitShapes": 8,
+      "fitShapes": 11,
       "heldOutShapes": 2,
-      "maxFitError": 0.0003162970073205507,
-      "maxHeldOutError": 0.003284124896968971
+      "maxFitError": 0.00251374095046169,
+      "maxHeldOutError": 0.0027458975519499924
     },
     "fc_w8": {
       "coefficients": {
-        "macs": 5.99860304671511,
-        "outputs": 60.916956476786794,
-        "pixels": 22.95235352785398,
-        "calls": 152.81742173963093
+        "macs": 5.998992316074546,
+        "outputs": 60.91752381857061,
+        "pixels": 21.544133239257338,
+        "calls": 154.35645670494173
       },
       "fitShapes": 14,
       "heldOutShapes": 5,
-      "maxFitError": 0.00034206433479577,
-      "maxHeldOutError": 0.00038533388285855234
+      "maxFitError": 0.00033311559436189183,
+      "maxHeldOutError": 0.00028699334756269367
     },
     "fc_w8_pt": {
       "coefficients": {
-        "quads": 17.113830870301115,
-        "tails": 7.026791826849119,
-        "tailCalls": 5.4331798721760425,
-        "outputs": 87.0172053233972,
-        "pixels": 32.929313285719914,
-        "calls": 215.03309483898417,
-        "weightsStaged": 150.20564712208127
+        "quads": 17.03408870083834,
+        "tails": 5.97229394274479,
+        "tailCalls": 7.25075592172566,
+        "outputs": 88.4706286892714,
+        "pixels": 17.061999963003938,
+        "calls": 219.2799772683555,
+        "weightsStaged": 150.2253377718371
       },
       "fitShapes": 11,
       "heldOutShapes": 2,
-      "maxFitError": 0.0002131216148096392,
-      "maxHeldOutError": 0.00016000888696117625
+      "maxFitError": 0.00007160482639980923,
+      "maxHeldOutError": 0.00010244859557247632
     },
     "update_w8": {
       "coefficients": {
-        "weightsStaged": 104.52978361218578,
-        "outputs": 50.96480410643404,
-        "calls": 122.33263782540645
+        "weightsStaged": 104.50972495466114,
+        "outputs": 50.977952346784555,
+        "calls": 132.9865490732726
       },
       "fitShapes": 7,
       "heldOutShapes": 2,
-      "maxFitError": 0.00033900405703028995,
-      "maxHeldOutError": 0.00009408380223973408
+      "maxFitError": 0.00004709911237432411,
+      "maxHeldOutError": 0.00011567887408044367
     },
     "conv_w16": {
       "coefficients": {
-        "quads": 17.093949872857426,
-        "tails": 2.7226239522853475,
-        "dotCalls": 0.14357378781144395,
-        "tailCalls": 13.548333371570235,
-        "rowLoops": 52.70625246998914,
-        "outputs": 76.43431330669954,
-        "pixels": 79.01208384795628,
-        "calls": 1194.3539824694278
+        "quads": 17.093878223038967,
+        "tails": 2.716538590636367,
+        "dotCalls": 0.28492877390126914,
+        "tailCalls": 13.550180354815824,
+        "rowLoops": 52.583986673432626,
+        "outputs": 76.4023623524474,
+        "pixels": 78.96895326636444,
+        "calls": 1213.8148986777387
       },
       "fitShapes": 15,
       "heldOutShapes": 5,
-      "maxFitError": 0.01778831499613913,
-      "maxHeldOutError": 0.017661274763548614
+      "maxFitError": 0.01774642050224397,
+      "maxHeldOutError": 0.017644009696978755
     },
     "conv_w16_pt": {
       "coefficients": {
-        "quads": 17.268360294507286,
-        "tails": 1.5202358182492794,
-        "dotCalls": 45.027597371182644,
-        "tailCalls": 13.043025698919877,
-        "rowLoops": 13.818592661401727,
-        "outputs": 72.30909660178764,
-        "pixels": 22.60879750467778,
-        "calls": 1483.7389695221823,
-        "weightsStaged": 148.60528295635146
+        "quads": 17.456985276799212,
+        "tails": 3.018460352637728,
+        "dotCalls": 16.194755290035342,
+        "tailCalls": 11.879715656708393,
+        "rowLoops": 36.76675364530005,
+        "outputs": 76.00897537429039,
+        "pixels": 55.39793480674971,
+        "calls": 1983.4471029015092,
+        "weightsStaged": 148.14809330123822
       },
-      "fitShapes": 9,
+      "fitShapes": 13,
       "heldOutShapes": 2,
-      "maxFitError": 7.1149511759349e-15,
-      "maxHeldOutError": 0.0023329005238825824
+      "maxFitError": 0.008047691387054898,
+      "maxHeldOutError": 0.0027609837711602184
     },
     "dw_w16": {
       "coefficients": {
-        "macs": 12.955838894005433,
-        "colLoops": 13.172258933310031,
-        "rowLoops": -13.887867815677339,
-        "outputs": 134.79427815434352,
-        "pixels": 28.321331492007236,
-        "calls": -691.8581100165503
+        "macs": 12.961339073382181,
+        "colLoops": 13.154418244403173,
+        "rowLoops": -13.815194116983276,
+        "outputs": 134.6771374631486,
+        "pixels": 28.470093418306277,
+        "calls": -692.733740061253
       },
       "fitShapes": 12,
       "heldOutShapes": 4,
-      "maxFitError": 0.002984886038336579,
-      "maxHeldOutError": 0.0041558964703754175
+      "maxFitError": 0.0029336333061716433,
+      "maxHeldOutError": 0.0043037622235367395
     },
     "dw_w16_pt": {
       "coefficients": {
-        "macs": 12.396104861861449,
-        "colLoops": 12.836272222522673,
-        "rowLoops": -8.86104999482875,
-        "outputs": 126.13078618740761,
-        "pixels": 23.53851055264952,
-        "calls": 1026.762229115119,
-        "weightsStaged": 147.82500585147207
-      },
-      "fitShapes": 8,
-      "heldOutShapes": 2,
-      "maxFitError": 0.00023132898741794273,
-      "maxHeldOutError": 0.003568629396372828
-    },
-    "fc_w16": {
-      "coefficients": {
-        "quads": 16.978556215847295,
-        "tails": 5.8874959936808455,
-        "tailCalls": 7.325893938229205,
-        "outputs": 88.54077353377755,
-        "pixels": 17.640810254118666,
-        "calls": 156.13651889126683
-      },
-      "fitShapes": 14,
-      "heldOutShapes": 5,
-      "maxFitError": 0.002650612258654039,
-      "maxHeldOutError": 0.0017312050421372433
-    },
-    "fc_w16_pt": {
-      "coefficients": {
-        "quads": 16.96930524709704,
-        "tails": 5.9641327763654575,
-        "tailCalls": 6.918754983306351,
-        "outputs": 88.8805703746566,
-        "pixels": 11.832612661162205,
-        "calls": 202.4202446958576,
-        "weightsStaged": 150.49864529177276
+        "macs": 12.764855822530874,
+        "colLoops": 12.748966547318322,
+        "rowLoops": -10.028645456977392,
+        "outputs": 127.54244844963941,
+        "pixels": 29.773529433438892,
+        "calls": 662.7052034141363,
+        "weightsStaged": 148.99526375068137
       },
       "fitShapes": 11,
       "heldOutShapes": 2,
-      "maxFitError": 0.00007024127225787984,
-      "maxHeldOutError": 0.00004660117965439936
+      "maxFitError": 0.0023875848431273838,
+      "maxHeldOutError": 0.0026988596028158776
+    },
+    "fc_w16": {
+      "coefficients": {
+        "quads": 16.977996119085226,
+        "tails": 5.831281985572683,
+        "tailCalls": 7.4964855833333335,
+        "outputs": 88.53818142797356,
+        "pixels": 14.798258293218499,
+        "calls": 159.04627567650684
+      },
+      "fitShapes": 14,
+      "heldOutShapes": 5,
+      "maxFitError": 0.002635492026574946,
+      "maxHeldOutError": 0.0017568941983403098
+    },
+    "fc_w16_pt": {
+      "coefficients": {
+        "quads": 16.86204220069951,
+        "tails": 5.278267716674981,
+        "tailCalls": 7.791328275645992,
+        "outputs": 90.32420482419944,
+        "pixels": 18.17793063181655,
+        "calls": 175.2745581963472,
+        "weightsStaged": 150.5204595638939
+      },
+      "fitShapes": 11,
+      "heldOutShapes": 2,
+      "maxFitError": 0.0001869182071607263,
+      "maxHeldOutError": 0.000022559067188766807
     },
     "update_w16": {
       "coefficients": {
-        "weightsStaged": 104.51500111680188,
-        "outputs": 51.98676056954297,
-        "calls": 124.5821091060071
+        "weightsStaged": 104.51367927360165,
+        "outputs": 51.98591739169832,
+        "calls": 135.60689239890195
       },
       "fitShapes": 7,
       "heldOutShapes": 2,
-      "maxFitError": 0.00011338066779159741,
-      "maxHeldOutError": 0.00014931409806132076
+      "maxFitError": 0.00018246110741344985,
+      "maxHeldOutError": 0.00003322285042296257
     },
     "avgpool": {
       "coefficients": {
-        "macs": 6.023764812922174,
-        "colLoops": 11.894756328734035,
-        "outputs": 26.88811382238101,
-        "pixels": 35.01852976595256,
-        "calls": 119.44839560122763
+        "macs": 6.023311842135712,
+        "colLoops": 11.888878603842432,
+        "outputs": 26.894432640892333,
+        "pixels": 35.19825935361853,
+        "calls": 120.48660801801319
       },
       "fitShapes": 9,
       "heldOutShapes": 2,
-      "maxFitError": 0.0004611220232269766,
-      "maxHeldOutError": 0.0011890222098347094
+      "maxFitError": 0.0005389290272879151,
+      "maxHeldOutError": 0.0014581964816479027
     },
     "maxpool": {
       "coefficients": {
-        "macs": 8.053125375670858,
-        "colLoops": 11.718441331176411,
-        "outputs": 20.352284481329107,
-        "pixels": 28.007129125456494,
-        "calls": 183.87546558330558
+        "macs": 8.062878981749922,
+        "colLoops": 11.671527475421156,
+        "outputs": 20.414171029279476,
+        "pixels": 27.917057661918847,
+        "calls": 183.32131273594152
       },
       "fitShapes": 9,
       "heldOutShapes": 2,
-      "maxFitError": 0.0005820625094326691,
-      "maxHeldOutError": 0.00039633468416531975
+      "maxFitError": 0.00064798818114182,
+      "maxHeldOutError": 0.0004376042718808081
     },
     "gap": {
       "coefficients": {
-        "macs": 6.000431129727822,
-        "outputs": 21.487970966879956,
-        "calls": 117.6354135169745
+        "macs": 6.001596221486821,
+        "outputs": 21.489601948719447,
+        "calls": 116.78907746593282
       },
       "fitShapes": 7,
       "heldOutShapes": 2,
-      "maxFitError": 0.0007878156941540318,
-      "maxHeldOutError": 0.0003316553248767232
+      "maxFitError": 0.0007947195452860888,
+      "maxHeldOutError": 0.00021568788464022812
     },
     "add": {
       "coefficients": {
@@ -749,7 +749,7 @@ export const FITTED: Record<string, CoreFit> = {
       "fitShapes": 6,
       "heldOutShapes": 2,
       "maxFitError": 8.442833885506418e-7,
-      "maxHeldOutError": 0.0000807612281742281
+      "maxHeldOutError": 2.459785643559838e-7
     }
   },
   "cortex-m55": {
@@ -769,120 +769,120 @@ export const FITTED: Record<string, CoreFit> = {
     },
     "conv_w8_pt": {
       "coefficients": {
-        "quads": 16.177706537981024,
-        "tails": -0.1598956257265584,
-        "dotCalls": 45.42614840341202,
-        "tailCalls": 15.751261782419835,
-        "rowLoops": 14.59808143142812,
-        "outputs": 74.25808052682116,
-        "pixels": 25.734106670229057,
-        "calls": 1457.6255777715178,
-        "weightsStaged": 149.40351545973041
+        "quads": 16.5487587350812,
+        "tails": 1.6570660623886897,
+        "dotCalls": 14.47550137539305,
+        "tailCalls": 14.502851817407622,
+        "rowLoops": 38.799747664326304,
+        "outputs": 78.5269307175967,
+        "pixels": 51.54093600831425,
+        "calls": 2356.0011894614677,
+        "weightsStaged": 148.0585425958611
       },
-      "fitShapes": 9,
+      "fitShapes": 13,
       "heldOutShapes": 2,
-      "maxFitError": 3.701434182527919e-14,
-      "maxHeldOutError": 0.0013465831814984633
+      "maxFitError": 0.008691983098835798,
+      "maxHeldOutError": 0.0036341819811340267
     },
     "dw_w8": {
       "coefficients": {
-        "macs": 13.079247518131028,
-        "colLoops": 13.191189188258107,
-        "rowLoops": -14.558857276880422,
-        "outputs": 135.03777710770353,
-        "pixels": 27.339883637790855,
-        "calls": -471.2935181635815
+        "macs": 13.076677603386555,
+        "colLoops": 13.190893780790304,
+        "rowLoops": -14.534411890186231,
+        "outputs": 134.99633767868733,
+        "pixels": 27.320161179084906,
+        "calls": -478.1914763313718
       },
       "fitShapes": 12,
       "heldOutShapes": 4,
-      "maxFitError": 0.0032399808210903437,
-      "maxHeldOutError": 0.004079944392317354
+      "maxFitError": 0.0032392427047060034,
+      "maxHeldOutError": 0.004073010272741866
     },
     "dw_w8_pt": {
       "coefficients": {
-        "macs": 12.499924650786888,
-        "colLoops": 12.813030366465384,
-        "rowLoops": -9.302684521453937,
-        "outputs": 126.13335133954415,
-        "pixels": 23.980234091393612,
-        "calls": 999.310326766845,
-        "weightsStaged": 148.1886135252553
-      },
-      "fitShapes": 8,
-      "heldOutShapes": 2,
-      "maxFitError": 0.00033273612215106865,
-      "maxHeldOutError": 0.003208951339346839
-    },
-    "fc_w8": {
-      "coefficients": {
-        "macs": 4.9990254586999345,
-        "outputs": 63.89561057870395,
-        "pixels": 26.54620591966437,
-        "calls": 175.17765215285087
-      },
-      "fitShapes": 14,
-      "heldOutShapes": 5,
-      "maxFitError": 0.00043834695929415837,
-      "maxHeldOutError": 0.00034329962564025356
-    },
-    "fc_w8_pt": {
-      "coefficients": {
-        "quads": 16.0180831970348,
-        "tails": 4.522294854142374,
-        "tailCalls": 10.677747265544072,
-        "outputs": 88.5658824555366,
-        "pixels": 13.284029169148235,
-        "calls": 236.2185851580361,
-        "weightsStaged": 150.73377893110654
+        "macs": 12.72808889585046,
+        "colLoops": 12.82241024447135,
+        "rowLoops": -10.238234960246066,
+        "outputs": 127.06455731546309,
+        "pixels": 30.120644510727068,
+        "calls": 692.3693860856632,
+        "weightsStaged": 149.20474523992544
       },
       "fitShapes": 11,
       "heldOutShapes": 2,
-      "maxFitError": 0.00011655084384672858,
-      "maxHeldOutError": 0.00019859754652240067
+      "maxFitError": 0.002475630689848361,
+      "maxHeldOutError": 0.002878602250800674
+    },
+    "fc_w8": {
+      "coefficients": {
+        "macs": 4.999083173767461,
+        "outputs": 63.9150322450001,
+        "pixels": 26.541300558545803,
+        "calls": 175.16267092616087
+      },
+      "fitShapes": 14,
+      "heldOutShapes": 5,
+      "maxFitError": 0.0003131003988661134,
+      "maxHeldOutError": 0.0005577784629071494
+    },
+    "fc_w8_pt": {
+      "coefficients": {
+        "quads": 16.20325344259273,
+        "tails": 5.080436667365641,
+        "tailCalls": 10.229508466473392,
+        "outputs": 86.81216932190874,
+        "pixels": -8.920262353825297,
+        "calls": 297.9978173820743,
+        "weightsStaged": 150.68130148563466
+      },
+      "fitShapes": 11,
+      "heldOutShapes": 2,
+      "maxFitError": 0.0001819834880737914,
+      "maxHeldOutError": 0.0002602173768246494
     },
     "update_w8": {
       "coefficients": {
-        "weightsStaged": 104.03044422659036,
-        "outputs": 51.93548964976098,
-        "calls": 153.34043547780354
+        "weightsStaged": 104.01825813085472,
+        "outputs": 51.96405715177624,
+        "calls": 157.70269679258539
       },
       "fitShapes": 7,
       "heldOutShapes": 2,
-      "maxFitError": 0.00013888693997270531,
-      "maxHeldOutError": 0.00022398075741462376
+      "maxFitError": 0.0001782331820370998,
+      "maxHeldOutError": 0.00010968876894571585
     },
     "conv_w16": {
       "coefficients": {
-        "quads": 16.105336938433837,
-        "tails": 1.3479642069365574,
-        "dotCalls": -3.6781790480947363,
-        "tailCalls": 16.284022133793496,
-        "rowLoops": 56.794052889696985,
-        "outputs": 78.9123539548858,
-        "pixels": 81.58399543169516,
-        "calls": 1285.2630164180027
+        "quads": 16.10535642384085,
+        "tails": 1.3461230041261518,
+        "dotCalls": -3.700265586170981,
+        "tailCalls": 16.29314470037342,
+        "rowLoops": 56.80311850414593,
+        "outputs": 78.91753688902409,
+        "pixels": 81.60621924704972,
+        "calls": 1316.0980658539527
       },
       "fitShapes": 15,
       "heldOutShapes": 5,
-      "maxFitError": 0.02016727441288065,
-      "maxHeldOutError": 0.01961451758051831
+      "maxFitError": 0.020130826086212087,
+      "maxHeldOutError": 0.019732431366777547
     },
     "conv_w16_pt": {
       "coefficients": {
-        "quads": 16.22162050148807,
-        "tails": -0.0818592540906573,
-        "dotCalls": 45.84139749216208,
-        "tailCalls": 15.740912925706505,
-        "rowLoops": 14.102450315021567,
-        "outputs": 74.11063568027032,
-        "pixels": 22.921704140137916,
-        "calls": 1476.5660970224917,
-        "weightsStaged": 149.3672202315087
+        "quads": 16.52000667746895,
+        "tails": 1.681006635797921,
+        "dotCalls": 13.805034072714996,
+        "tailCalls": 14.450019630624276,
+        "rowLoops": 39.3955314614049,
+        "outputs": 78.38871464647784,
+        "pixels": 54.064523845358266,
+        "calls": 2238.6358280787667,
+        "weightsStaged": 148.37309760578202
       },
-      "fitShapes": 9,
+      "fitShapes": 13,
       "heldOutShapes": 2,
-      "maxFitError": 8.44737930544044e-15,
-      "maxHeldOutError": 0.0018752660095776052
+      "maxFitError": 0.00896872612614638,
+      "maxHeldOutError": 0.0033118802892247706
     },
     "dw_w16": {
       "coefficients": {
@@ -900,105 +900,105 @@ export const FITTED: Record<string, CoreFit> = {
     },
     "dw_w16_pt": {
       "coefficients": {
-        "macs": 12.449253766700505,
-        "colLoops": 12.785085533000107,
-        "rowLoops": -8.838651419140001,
-        "outputs": 125.09328450269408,
-        "pixels": 24.565531559452978,
-        "calls": 1018.9149247703187,
-        "weightsStaged": 148.39848157291289
-      },
-      "fitShapes": 8,
-      "heldOutShapes": 2,
-      "maxFitError": 0.0002051773942349968,
-      "maxHeldOutError": 0.003573745650978966
-    },
-    "fc_w16": {
-      "coefficients": {
-        "quads": 15.979024109682381,
-        "tails": 4.8814002379131445,
-        "tailCalls": 9.34744543507136,
-        "outputs": 88.54257250098456,
-        "pixels": 21.18866800475579,
-        "calls": 178.18709499524843
-      },
-      "fitShapes": 14,
-      "heldOutShapes": 5,
-      "maxFitError": 0.002597559709428956,
-      "maxHeldOutError": 0.0018237148476413164
-    },
-    "fc_w16_pt": {
-      "coefficients": {
-        "quads": 15.903649727488983,
-        "tails": 4.919355928244938,
-        "tailCalls": 8.596007103374037,
-        "outputs": 89.41327633401649,
-        "pixels": 35.568060131261475,
-        "calls": 191.79904318829617,
-        "weightsStaged": 151.0149031531871
+        "macs": 12.7579981537233,
+        "colLoops": 12.730558766873619,
+        "rowLoops": -9.861836487501256,
+        "outputs": 126.24885389719901,
+        "pixels": 30.533005115745535,
+        "calls": 691.1317289108323,
+        "weightsStaged": 149.45386965437604
       },
       "fitShapes": 11,
       "heldOutShapes": 2,
-      "maxFitError": 0.00004813565864526597,
-      "maxHeldOutError": 0.00006259194029583066
+      "maxFitError": 0.002339201396105951,
+      "maxHeldOutError": 0.0029186656284158207
+    },
+    "fc_w16": {
+      "coefficients": {
+        "quads": 15.978619091028104,
+        "tails": 4.874212830618708,
+        "tailCalls": 9.36870261532965,
+        "outputs": 88.54453791786337,
+        "pixels": 20.885134299338922,
+        "calls": 178.46653504610057
+      },
+      "fitShapes": 14,
+      "heldOutShapes": 5,
+      "maxFitError": 0.0025820037584572235,
+      "maxHeldOutError": 0.0018158056392062927
+    },
+    "fc_w16_pt": {
+      "coefficients": {
+        "quads": 16.045335193304314,
+        "tails": 5.264331676184,
+        "tailCalls": 8.877872172544636,
+        "outputs": 87.70466028654936,
+        "pixels": 21.312347877710366,
+        "calls": 234.55809584227816,
+        "weightsStaged": 150.98257927973773
+      },
+      "fitShapes": 11,
+      "heldOutShapes": 2,
+      "maxFitError": 0.00014927233769507114,
+      "maxHeldOutError": 0.0000880252991784336
     },
     "update_w16": {
       "coefficients": {
-        "weightsStaged": 104.0249711709702,
-        "outputs": 52.94796003420579,
-        "calls": 161.44340733407498
+        "weightsStaged": 104.0230263975384,
+        "outputs": 52.94441744337307,
+        "calls": 161.29665984181509
       },
       "fitShapes": 7,
       "heldOutShapes": 2,
-      "maxFitError": 0.00015417467719183514,
-      "maxHeldOutError": 0.00016080231842092392
+      "maxFitError": 0.00009904798955763756,
+      "maxHeldOutError": 0.00019605357338913062
     },
     "avgpool": {
       "coefficients": {
-        "macs": 4.027950603442081,
-        "colLoops": 12.864856484624799,
-        "outputs": 26.976055252175186,
-        "pixels": 37.264648318991284,
-        "calls": 134.9690443989533
+        "macs": 4.015273010179164,
+        "colLoops": 12.935272642229311,
+        "outputs": 26.870480299134005,
+        "pixels": 37.308525266479045,
+        "calls": 138.79486547524868
       },
       "fitShapes": 9,
       "heldOutShapes": 2,
-      "maxFitError": 0.0007013392437134107,
-      "maxHeldOutError": 0.002165801070349587
+      "maxFitError": 0.0006317501042061728,
+      "maxHeldOutError": 0.001413235956741482
     },
     "maxpool": {
       "coefficients": {
-        "macs": 6.086584336113054,
-        "colLoops": 12.55313026352983,
-        "outputs": 20.55683155084228,
-        "pixels": 29.127937403199788,
-        "calls": 201.68562472944873
+        "macs": 6.092863605892722,
+        "colLoops": 12.50899770003463,
+        "outputs": 20.62890792154498,
+        "pixels": 29.070014795449968,
+        "calls": 201.06580184291144
       },
       "fitShapes": 9,
       "heldOutShapes": 2,
-      "maxFitError": 0.0007195560446105571,
-      "maxHeldOutError": 0.000542076067485359
+      "maxFitError": 0.0007131131244004857,
+      "maxHeldOutError": 0.00047944189709270345
     },
     "gap": {
       "coefficients": {
-        "macs": 4.001289850998105,
-        "outputs": 21.492124242695724,
-        "calls": 133.8046786352345
+        "macs": 4.000697934435462,
+        "outputs": 21.491536698521912,
+        "calls": 134.08955313407608
       },
       "fitShapes": 7,
       "heldOutShapes": 2,
-      "maxFitError": 0.0009200110548163297,
-      "maxHeldOutError": 0.0004198707041939329
+      "maxFitError": 0.0009389240632165691,
+      "maxHeldOutError": 0.0003680605091196908
     },
     "add": {
       "coefficients": {
-        "outputs": 104.00470338274803,
-        "calls": 117.50074625429211
+        "outputs": 103.99906012933447,
+        "calls": 117.8790534425155
       },
       "fitShapes": 6,
       "heldOutShapes": 2,
-      "maxFitError": 0.0000626775128884265,
-      "maxHeldOutError": 0.00004443529411667531
+      "maxFitError": 0.00017746426516515587,
+      "maxHeldOutError": 0.000018566457514713467
     }
   }
 };
