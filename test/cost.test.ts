@@ -10,7 +10,7 @@ import { estimateKernel, targetForPreset, COST_MODEL_VERSION, type CostTarget } 
 import { estimateInference, estimateQzoStep } from '../src/cost/graph-estimate.js';
 import { FITTED } from '../src/cost/coefficients.js';
 import { DEVICE_COSTS } from '../src/cost/device-costs.js';
-import { presetNames } from '../src/runtime/devices.js';
+import { presetNames } from '../src/device/presets.js';
 import { resolveGraph } from '../src/model/graph.js';
 import { architecturePreset } from '../src/model/presets.js';
 

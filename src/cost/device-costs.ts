@@ -1,4 +1,4 @@
-// Time and energy data for every device preset (src/runtime/devices.ts), keyed by preset name so
+// Time and energy data for every device preset (src/device/presets.ts), keyed by preset name so
 // the preset list itself stays unchanged: the core the cost model uses, the clock it is run at,
 // the flash wait states at that clock, and the active-mode power (supply × run current at that
 // clock). Each figure names its document and table. The figures were transcribed from those

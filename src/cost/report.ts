@@ -3,7 +3,7 @@
 import { LastmileError } from '../errors.js';
 import type { Architecture, ResolvedGraph } from '../model/graph.js';
 import { resolveGraph } from '../model/graph.js';
-import type { ResolvedDevice } from '../runtime/devices.js';
+import type { ResolvedDevice } from '../device/presets.js';
 import { estimateInference, estimateQzoStep, layerKernelShape, type WeightBits } from './graph-estimate.js';
 import { COST_MODEL_VERSION, estimateKernel, targetForPreset, type CostTarget } from './model.js';
 

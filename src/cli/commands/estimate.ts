@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../../errors.js';
-import { DEFAULT_DEVICE } from '../../runtime/devices.js';
-import { resolveDevice } from '../../runtime/devices.js';
+import { DEFAULT_DEVICE } from '../../device/presets.js';
+import { resolveDevice } from '../../device/presets.js';
 import { estimateInference } from '../../cost/graph-estimate.js';
 import { targetForPreset, COST_MODEL_VERSION } from '../../cost/model.js';
 import { graphForModel } from '../../cost/model-graph.js';

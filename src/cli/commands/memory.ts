@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { ConfigError } from '../../errors.js';
 import { loadModel, type FloatModel, type QuantizedModel } from '../../model/model.js';
 import { architecturePreset, ARCHITECTURE_PRESETS } from '../../model/presets.js';
-import { resolveDevice, describeDevice, DEFAULT_DEVICE } from '../../runtime/devices.js';
+import { resolveDevice, describeDevice, DEFAULT_DEVICE } from '../../device/presets.js';
 import { memoryReport, planningModels, type Mode, type MemoryReport } from '../../report/memory.js';
 import { formatPlanTable } from '../../report/plan-table.js';
 import { parseSelection } from '../../train/selection.js';
@@ -11,7 +11,7 @@ import { kib, table } from '../format.js';
 import { memoryReportHtml, writeHtmlFile } from '../../report/html.js';
 import type { GlobalOptions } from '../main.js';
 import { intOption } from '../options.js';
-import { inferenceEstimate } from '../../cost/cli-hooks.js';
+import { inferenceEstimate } from '../cost-estimates.js';
 
 export async function modelSource(spec: string, weightBits: 8 | 16): Promise<{ float: FloatModel; quantized: QuantizedModel }> {
   if (ARCHITECTURE_PRESETS.includes(spec)) return planningModels(architecturePreset(spec), weightBits);

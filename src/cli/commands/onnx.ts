@@ -3,8 +3,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ConfigError } from '../../errors.js';
 import { loadModel, saveModel } from '../../model/model.js';
-import { exportOnnx } from '../../model/onnx-export.js';
-import { importOnnx } from '../../model/onnx-import.js';
+import { exportOnnx } from '../../onnx/export.js';
+import { importOnnx } from '../../onnx/import.js';
 import type { GlobalOptions } from '../main.js';
 
 async function readInput(path: string): Promise<Uint8Array> {

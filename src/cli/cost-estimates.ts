@@ -1,11 +1,11 @@
 // The one call each command makes to show on-device estimates, so the commands' edits stay small.
 import type { Architecture } from '../model/graph.js';
 import { resolveGraph } from '../model/graph.js';
-import type { ResolvedDevice } from '../runtime/devices.js';
+import type { ResolvedDevice } from '../device/presets.js';
 import { trainableLayers, type TrainSelection } from '../train/selection.js';
-import { COST_MODEL_VERSION } from './model.js';
-import { describeAdaptation, mcuAdaptation, mcuInference, mcuProfile, type McuAdaptation, type McuInference, type McuProfile, type McuUnavailable } from './report.js';
-import { table } from '../cli/format.js';
+import { COST_MODEL_VERSION } from '../cost/model.js';
+import { describeAdaptation, mcuAdaptation, mcuInference, mcuProfile, type McuAdaptation, type McuInference, type McuProfile, type McuUnavailable } from '../cost/report.js';
+import { table } from './format.js';
 
 export function adaptationEstimate(
   arch: Architecture,
