@@ -1,5 +1,5 @@
 // The source folders form one order and imports only point down it (or within a layer):
-//   errors/util/data → device → kernels → model/ops → runtime → onnx → quant → train/cost → report → experiments → cli → index.ts
+//   errors/util/data → device → kernels → model/ops → runtime → onnx → quant → train/cost → report → experiments/export → cli → index.ts
 // A file that imports from a higher layer fails here, with the offending import named.
 import { describe, it, expect } from 'vitest';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -18,6 +18,7 @@ export const LAYERS: Record<string, number> = {
   train: 7, cost: 7,
   report: 8,
   experiments: 9,
+  export: 9,
   cli: 10,
   'index.ts': 11,
 };

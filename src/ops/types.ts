@@ -11,6 +11,7 @@ import type { PerturbSpec } from '../kernels/perturb-spec.js';
 import type { PreparedRequant } from '../kernels/requant.js';
 import type { Activation, ModelNode, NodeKind } from '../model/layers.js';
 import type { ActivationQuant } from '../model/model.js';
+import type { COpEmitter } from './c-emit.js';
 
 /** Everything shape inference derives for one node (per sample). */
 export interface ShapeInfo {
@@ -152,6 +153,8 @@ export interface OpDef<N extends ModelNode = ModelNode> {
   float?: FloatOp<N>;
   /** The ONNX mapping (export; import maps ONNX op types onto these kinds in model/onnx-import.ts). */
   onnx?: OnnxOp<N>;
+  /** C emission for `lastmile export --format c` (src/export/c/). */
+  c?: COpEmitter;
 }
 
 /** How one tensor is held in an exported ONNX graph: 4-D NCHW, or 2-D [N, features]. */

@@ -6,6 +6,7 @@ import { loadModel, saveModel } from '../../model/model.js';
 import { exportOnnx } from '../../onnx/export.js';
 import { importOnnx } from '../../onnx/import.js';
 import type { GlobalOptions } from '../main.js';
+import { addCExportOptions, runCExport, type CExportCliOptions } from './export-c.js';
 
 async function readInput(path: string): Promise<Uint8Array> {
   return new Uint8Array(await readFile(path).catch((e: Error) => {
@@ -19,13 +20,17 @@ async function writeOutput(path: string, bytes: Uint8Array): Promise<void> {
 }
 
 export function registerOnnx(program: Command): void {
-  program
+  addCExportOptions(program
     .command('export')
-    .description('export a model to ONNX: float, or QDQ for a quantized model (int16 weights use opset 21)')
+    .description('export a model to ONNX (float, or QDQ for a quantized model; int16 weights use opset 21), or with --format c a float backbone and its QZO-FF adaptation as C99 for Cortex-M (see docs/DEPLOY.md)')
     .requiredOption('--model <file>', 'model (.lmdl)')
-    .requiredOption('--out <file>', 'ONNX file to write')
-    .addHelpText('after', '\nExample:\n  lastmile export --model out/adapt/model.lmdl --out adapted.onnx')
-    .action(async (opts: { model: string; out: string }, cmd: Command) => {
+    .requiredOption('--out <file>', 'ONNX file to write (a new folder for --format c)')
+    .option('--format <f>', 'onnx or c', 'onnx'))
+    .addHelpText('after', '\nExamples:\n  lastmile export --model out/adapt/model.lmdl --out adapted.onnx\n  lastmile export --format c --model models/mnist-cnn-digits04.lmdl --train head --steps 20 --out out/c-head')
+    .action(async (opts: { model: string; out: string; format: string }, cmd: Command) => {
+      const quiet = (cmd.optsWithGlobals() as GlobalOptions).quiet;
+      if (opts.format === 'c') return runCExport(opts as unknown as CExportCliOptions, (line = '') => (quiet ? undefined : console.log(line)));
+      if (opts.format !== 'onnx') throw new ConfigError(`--format must be onnx or c, got '${opts.format}'`);
       const model = loadModel(await readInput(opts.model), opts.model);
       const bytes = exportOnnx(model);
       await writeOutput(opts.out, bytes);

@@ -6,6 +6,7 @@ import { addF32 } from '../../kernels/f32-eltwise.js';
 import { activationClamp, elementCount } from '../shape.js';
 import type { OpDef } from '../types.js';
 import { addOnnx } from './onnx.js';
+import { addC } from './c.js';
 
 export const add: OpDef<AddNode> = {
   kinds: ['add'],
@@ -41,4 +42,5 @@ export const add: OpDef<AddNode> = {
     },
   },
   onnx: addOnnx,
+  c: addC,
 };

@@ -6,6 +6,7 @@ import { SESSION_PACKED_WEIGHT_BUDGET } from '../budget.js';
 import { pair, positiveInt, spatial, window } from '../shape.js';
 import type { OpDef, OpNode } from '../types.js';
 import { conv2dOnnx } from './onnx.js';
+import { conv2dC } from './c.js';
 
 function geometry(op: OpNode<Conv2DNode>, batch: number): Conv2DF32Params {
   const node = op.node;
@@ -45,4 +46,5 @@ export const conv2d: OpDef<Conv2DNode> = {
     },
   },
   onnx: conv2dOnnx,
+  c: conv2dC,
 };

@@ -7,6 +7,7 @@ import { SESSION_PACKED_WEIGHT_BUDGET } from '../budget.js';
 import { elementCount, positiveInt } from '../shape.js';
 import type { OpDef, OpNode } from '../types.js';
 import { denseOnnx } from './onnx.js';
+import { denseC } from './c.js';
 
 const dims = (op: OpNode<DenseNode>) => ({ inFeatures: op.weightShape![1]!, outFeatures: op.weightShape![0]! });
 
@@ -40,4 +41,5 @@ export const dense: OpDef<DenseNode> = {
     },
   },
   onnx: denseOnnx,
+  c: denseC,
 };

@@ -6,6 +6,7 @@ import { SESSION_PACKED_WEIGHT_BUDGET } from '../budget.js';
 import { pair, positiveInt, spatial, window } from '../shape.js';
 import type { OpDef, OpNode } from '../types.js';
 import { depthwiseOnnx } from './onnx.js';
+import { depthwiseC } from './c.js';
 
 function geometry(op: OpNode<DepthwiseConv2DNode>, batch: number): DepthwiseConv2DF32Params {
   const node = op.node;
@@ -46,4 +47,5 @@ export const depthwise: OpDef<DepthwiseConv2DNode> = {
     },
   },
   onnx: depthwiseOnnx,
+  c: depthwiseC,
 };

@@ -5,6 +5,7 @@ import { globalAvgPoolBackwardF32, globalAvgPoolF32 } from '../../kernels/f32.js
 import { spatial } from '../shape.js';
 import type { OpDef } from '../types.js';
 import { globalavgpoolOnnx } from './onnx.js';
+import { globalavgpoolC } from './c.js';
 
 export const globalavgpool: OpDef<GlobalAvgPoolNode> = {
   kinds: ['globalavgpool'],
@@ -31,4 +32,5 @@ export const globalavgpool: OpDef<GlobalAvgPoolNode> = {
     },
   },
   onnx: globalavgpoolOnnx,
+  c: globalavgpoolC,
 };

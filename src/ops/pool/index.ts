@@ -5,6 +5,7 @@ import { avgPool2dBackwardF32, avgPool2dF32, maxPool2dBackwardF32, maxPool2dF32,
 import { pair, spatial, window } from '../shape.js';
 import type { OpDef, OpNode } from '../types.js';
 import { poolOnnx } from './onnx.js';
+import { poolC } from './c.js';
 
 function geometry(op: OpNode<Pool2DNode>, batch: number): Pool2DF32Params {
   const node = op.node;
@@ -43,4 +44,5 @@ export const pool: OpDef<Pool2DNode> = {
     },
   },
   onnx: poolOnnx,
+  c: poolC,
 };

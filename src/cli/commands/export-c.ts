@@ -1,0 +1,76 @@
+// `lastmile export --format c`: the options that define a run (as adapt takes them) and the action;
+// the export itself lives in src/export/c/.
+import type { Command } from 'commander';
+import { readFile } from 'node:fs/promises';
+import { ConfigError, FormatError } from '../../errors.js';
+import { loadModel } from '../../model/model.js';
+import { sampleEpisode } from '../../data/fewshot.js';
+import { resolveDevice, DEFAULT_DEVICE } from '../../device/presets.js';
+import { parseSelection } from '../../train/selection.js';
+import { parseSchedule } from '../../train/schedule.js';
+import { loadData, parseClassList } from '../../data/source.js';
+import { numberOption as num } from '../options.js';
+import { exportC, CORES } from '../../export/c/index.js';
+import { sizeReport } from '../../export/c/size.js';
+
+export interface CExportCliOptions {
+  model: string; out: string; data: string; classes: string; ways: string; shots: string; queries: string; device: string; precision: string;
+  train: string; m: string; eps: string; lr: string; schedule: string; steps: string; microBatch: string; dist: string; seed: string; batchSize?: string;
+  normalize?: boolean; dither?: boolean; core: string;
+}
+
+/** The run-defining options `--format c` reads (defaults as in `lastmile adapt`). */
+export function addCExportOptions(cmd: Command): Command {
+  return cmd
+    .option('--data <source>', 'C: data source of the episode (as adapt)', 'mnist')
+    .option('--classes <list>', 'C: pool of new classes for the episode', '5-9')
+    .option('--ways <n>', 'C: classes per episode', '5')
+    .option('--shots <n>', 'C: labelled samples per class', '5')
+    .option('--queries <n>', 'C: held-out query images per class baked into main.c', '100')
+    .option('--device <preset|budget>', 'C: MCU preset or budget the plan must fit', DEFAULT_DEVICE)
+    .option('--precision <p>', 'C: 16w8a or 8w8a', '16w8a')
+    .option('--train <selection>', 'C: full, head or last:K', 'full')
+    .option('--m <n>', 'C: directions per step', '3')
+    .option('--eps <x>', 'C: perturbation size ε', '0.001')
+    .option('--lr <x>', 'C: learning rate η', '0.003')
+    .option('--schedule <s>', 'C: learning-rate schedule (constant only)', 'constant')
+    .option('--steps <n>', 'C: QZO-FF steps main.c runs', '1000')
+    .option('--batch-size <n>', 'C: samples per step (default: the whole support set)')
+    .option('--micro-batch <n>', 'C: samples per forward call', '5')
+    .option('--dist <d>', 'C: z distribution, gaussian or rademacher', 'gaussian')
+    .option('--seed <n>', 'C: seed of the episode and the perturbations', '1')
+    .option('--normalize', "C: kernel-wise normalisation of ε and η")
+    .option('--dither', 'C: stochastic rounding (not supported by the C export yet)')
+    .option('--core <cpu>', `C: core whose arm-none-eabi-size is reported (${CORES.join(', ')})`, 'cortex-m4');
+}
+
+export async function runCExport(opts: CExportCliOptions, say: (line?: string) => void): Promise<void> {
+  if (!CORES.includes(opts.core)) throw new ConfigError(`--core must be one of ${CORES.join(', ')}, got '${opts.core}'`);
+  const bytes = await readFile(opts.model).catch((e: Error) => {
+    throw new ConfigError(`cannot read model '${opts.model}': ${e.message}`);
+  });
+  const backbone = loadModel(new Uint8Array(bytes), opts.model);
+  if (backbone.kind !== 'float') throw new FormatError(`${opts.model}: the C export starts from a float backbone, as adapt does; got a ${backbone.kind} model`);
+  if (opts.dist !== 'gaussian' && opts.dist !== 'rademacher') throw new ConfigError(`--dist must be gaussian or rademacher, got '${opts.dist}'`);
+  const precision = opts.precision;
+  if (precision !== '16w8a' && precision !== '8w8a') throw new ConfigError(`--precision must be 16w8a or 8w8a, got '${precision}'`);
+  const selection = parseSelection(opts.train, { trainerOptions: true });
+  const seed = num(opts.seed, 'seed', { integer: true, min: 0 });
+  const input = backbone.architecture.nodes[0]!;
+  const data = await loadData(opts.data, 'test', input.kind === 'input' ? input.shape : undefined);
+  const episode = sampleEpisode(data, {
+    classPool: parseClassList(opts.classes), ways: num(opts.ways, 'ways', { integer: true, min: 2 }),
+    shots: num(opts.shots, 'shots', { integer: true, min: 1 }), queries: num(opts.queries, 'queries', { integer: true, min: 1 }), seed,
+  });
+  const result = await exportC({
+    out: opts.out, modelLabel: opts.model, backbone, support: episode.support, query: episode.query, device: resolveDevice(opts.device),
+    precision, selection, epsilon: num(opts.eps, 'eps'), directions: num(opts.m, 'm', { integer: true, min: 1 }), dist: opts.dist, lr: num(opts.lr, 'lr'),
+    schedule: parseSchedule(opts.schedule), steps: num(opts.steps, 'steps', { integer: true, min: 1 }), microBatch: num(opts.microBatch, 'micro-batch', { integer: true, min: 1 }),
+    seed, ...(opts.batchSize ? { batchSize: num(opts.batchSize, 'batch-size', { integer: true, min: 1 }) } : {}),
+    enhancements: { ...(opts.normalize ? { normalize: true } : {}), ...(opts.dither ? { dither: true } : {}) },
+  });
+  say(`wrote ${result.out}: ${result.files.length} files (${result.run.quantized.architecture.name}, ${result.run.config.precision}, train ${result.run.config.selection}, ${result.run.steps} steps)`);
+  say(result.arenaMap);
+  say(`planned SRAM ${result.plannedSramBytes} B = arena ${result.arenaBytes} B · planned flash ${result.plannedFlashBytes} B`);
+  say(sizeReport(result.out, opts.core) ?? `(arm-none-eabi-gcc not found: no section sizes; run 'make size CPU=${opts.core}' in ${result.out})`);
+}

@@ -1,0 +1,156 @@
+// The host half of a C export: everything `lastmile adapt` derives before its first step (prototype
+// head, calibration, quantization, selection, memory plan, ε and update factors on each grid, the
+// data order), computed by the same code, so the C program starts from the same integers and only
+// the steps themselves run on the target.
+import { ConfigError, ShapeError, UnsupportedError } from '../../errors.js';
+import type { Dataset } from '../../data/dataset.js';
+import type { FloatModel, QuantizedModel, WeightBits } from '../../model/model.js';
+import { resolveGraph, type ResolvedGraph } from '../../model/graph.js';
+import { calibrate } from '../../quant/calibrate.js';
+import { quantizeModel } from '../../quant/quantize.js';
+import { quantizeMultiplier } from '../../kernels/multiplier.js';
+import { Mcu } from '../../device/mcu.js';
+import { QuantizedSession, type SessionPlan } from '../../runtime/session.js';
+import { lowerGraph, type LoweredGraph } from '../../runtime/lowering.js';
+import type { BuildFlavor } from '../../device/features.js';
+import type { ZDistribution } from '../../kernels/perturb-spec.js';
+import { makePerturbSpec } from '../../kernels/perturb.js';
+import { makeUpdateMultiplier, requireDirections } from '../../kernels/update.js';
+import { prepareCrossEntropy } from '../../kernels/loss.js';
+import { ONE_Q } from '../../kernels/rng.js';
+import { withPrototypeHead } from '../../train/prototype.js';
+import { QzoFfTrainer, qzoFfSramBuffers, type QzoFfConfig } from '../../train/qzo-ff.js';
+import { BatchOrder, type QuantizedSet } from '../../train/batches.js';
+import { selectionLabel, trainableLayers, type TrainSelection } from '../../train/selection.js';
+import type { ScheduleSpec } from '../../train/schedule.js';
+import { C_KINDS, cEmitter } from './ops.js';
+
+export interface CExportOptions {
+  backbone: FloatModel;
+  support: Dataset;
+  query: Dataset;
+  device: { name: string; sramBytes: number; flashBytes: number };
+  precision?: '16w8a' | '8w8a';
+  selection?: TrainSelection;
+  epsilon?: number;
+  directions?: number;
+  dist?: ZDistribution;
+  lr?: number;
+  schedule?: ScheduleSpec;
+  steps?: number;
+  microBatch?: number;
+  seed?: number;
+  batchSize?: number;
+  build?: BuildFlavor | 'auto';
+  enhancements?: Pick<QzoFfConfig, 'normalize' | 'momentum' | 'sharpness' | 'dither'>;
+}
+
+/** One trained weight tensor with its integer factors. */
+export interface TrainedTensor {
+  layer: string;
+  tensorId: number;
+  bits: WeightBits;
+  count: number;
+  epsQ: number;
+  updateMultiplier: number;
+  updateShift: number;
+}
+
+export interface PreparedRun {
+  quantized: QuantizedModel;
+  graph: ResolvedGraph;
+  lowered: LoweredGraph;
+  plan: SessionPlan;
+  /** Parameter layers in execution order (index = z stream id). */
+  paramLayers: string[];
+  trainable: string[];
+  trained: TrainedTensor[];
+  microBatch: number;
+  steps: number;
+  /** Samples per step. */
+  stepBatch: number;
+  /** Sample indices of every step, steps × stepBatch. */
+  order: Uint16Array;
+  train: QuantizedSet;
+  query: { samples: Int8Array; labels: Int32Array; count: number };
+  inputZeroPoint: number;
+  loss: { multiplier: number; shift: number };
+  inverseOneQ: { multiplier: number; shift: number };
+  config: { precision: '16w8a' | '8w8a'; selection: string; epsilon: number; directions: number; dist: ZDistribution; lr: number; seed: number; normalize: boolean };
+}
+
+/** Refuses, with a typed error naming it, what the C export cannot reproduce bit for bit. */
+export function checkExportable(o: CExportOptions): void {
+  const selection = o.selection ?? { kind: 'full' };
+  if (selection.kind === 'bias' || selection.kind === 'sparse') {
+    throw new UnsupportedError(`the C export supports the selections full, head and last:K, not '${selectionLabel(selection)}'`);
+  }
+  const e = o.enhancements ?? {};
+  for (const mode of ['momentum', 'sharpness', 'dither'] as const) {
+    if (e[mode]) throw new UnsupportedError(`the C export does not support --${mode} yet: it runs the plain QZO-FF step (fused perturbation); drop --${mode}`);
+  }
+  if (o.schedule && o.schedule.kind !== 'constant') throw new UnsupportedError(`the C export supports the constant learning-rate schedule only, not '${o.schedule.kind}'`);
+  const graph = resolveGraph(o.backbone.architecture);
+  const lowered = lowerGraph(graph);
+  for (const op of lowered.ops) {
+    const kind = op.node.node.kind;
+    if (!cEmitter(kind)) throw new UnsupportedError(`layer '${op.node.node.name}' is a '${kind}' operator, which has no C kernel; exportable kinds: ${C_KINDS.join(', ')}`);
+  }
+  const head = lowered.ops[lowered.ops.length - 1]!;
+  if (head.node.node.kind !== 'dense') throw new UnsupportedError(`the C export needs a dense head (int32 logits for the loss); '${head.node.node.name}' is a '${head.node.node.kind}'`);
+}
+
+export async function prepareRun(o: CExportOptions): Promise<PreparedRun> {
+  checkExportable(o);
+  const precision = o.precision ?? '16w8a';
+  if (precision !== '16w8a' && precision !== '8w8a') throw new ConfigError(`precision must be 16w8a or 8w8a, got '${precision}'`);
+  const weightBits: WeightBits = precision === '16w8a' ? 16 : 8;
+  const selection = o.selection ?? { kind: 'full' };
+  const steps = o.steps ?? 300;
+  if (!Number.isInteger(steps) || steps < 1) throw new ConfigError(`steps must be an integer ≥ 1, got ${steps}`);
+  const micro = Math.min(o.microBatch ?? 5, o.support.labels.length);
+  const seed = o.seed ?? 1;
+  requireDirections(o.directions ?? 3);
+  if (o.support.labels.length > 65535) throw new ConfigError(`the C export indexes training samples with 16 bits; ${o.support.labels.length} samples are too many`);
+
+  // The same sequence as adapt() (src/train/adapt.ts) up to its first step.
+  const proto = await withPrototypeHead(o.backbone, o.support, o.build);
+  const ranges = await calibrate(proto, o.support, { build: o.build });
+  const quantized = quantizeModel(proto, ranges, { weightBits, perChannel: false });
+  const graph = resolveGraph(quantized.architecture);
+  const trainable = trainableLayers(graph, selection);
+  const config: QzoFfConfig = {
+    epsilon: o.epsilon ?? 1e-3, directions: o.directions ?? 3, dist: o.dist ?? 'gaussian', lr: o.lr ?? 3e-3, schedule: o.schedule, seed,
+    ...(o.batchSize ? { batchSize: o.batchSize } : {}), ...o.enhancements,
+  };
+  const sessionOptions = { batch: micro, trainable: new Set(trainable), extraSram: qzoFfSramBuffers(micro, { model: quantized, trainable, config }) };
+  const plan = QuantizedSession.plan(quantized, sessionOptions);
+  QuantizedSession.checkFits(plan, o.device, `QZO-FF ${precision} training of '${quantized.architecture.name}' (micro-batch ${micro}, ${trainable.length} trainable layers)`);
+  const mcu = await Mcu.create({ budget: o.device, build: o.build });
+  const session = new QuantizedSession(mcu, quantized, sessionOptions);
+  // Building the trainer validates ε, η and m on every grid exactly as adapt does.
+  const trainer = new QzoFfTrainer(session, trainable, config);
+  const set = trainer.prepareData(o.support);
+  const m = config.directions;
+  const trained: TrainedTensor[] = trainer.layers.map((l) => {
+    const spec = makePerturbSpec({ seed: 0, tensorId: l.tensorId, epsilon: config.epsilon * l.scale, weightScale: l.weightScale, dist: config.dist, sign: 1, weightBits: l.bits }, mcu.device);
+    const u = makeUpdateMultiplier(config.lr * l.scale, l.weightScale, m);
+    return { layer: l.name, tensorId: l.tensorId, bits: l.bits, count: l.count, epsQ: spec.signedEps, updateMultiplier: u.multiplier, updateShift: u.shift };
+  });
+  // The trainer's data order (QzoFfTrainer.nextBatch), replayed on the host.
+  const stepBatch = Math.min(config.batchSize ?? set.count, set.count);
+  const batchOrder = new BatchOrder(config.seed ^ 0x51ed270b);
+  const order = new Uint16Array(steps * stepBatch);
+  for (let s = 0; s < steps; s++) order.set(batchOrder.next(set.count, stepBatch), s * stepBatch);
+  const loss = prepareCrossEntropy({ scale: session.logitsScale, zeroPoint: 0 }, 'int32');
+  const inputName = graph.nodes[0]!.node.name;
+  const querySamples = session.quantizeInput(o.query.images);
+  if (querySamples.length !== o.query.labels.length * session.inputSize) throw new ShapeError(`query images do not match the model input (${session.inputSize} values each)`);
+  return {
+    quantized, graph, lowered: lowerGraph(graph), plan, paramLayers: session.paramLayers, trainable, trained, microBatch: micro, steps, stepBatch, order,
+    train: set, query: { samples: querySamples, labels: Int32Array.from(o.query.labels), count: o.query.labels.length },
+    inputZeroPoint: quantized.activations[inputName]!.zeroPoint,
+    loss: { multiplier: loss.multiplier, shift: loss.shift }, inverseOneQ: quantizeMultiplier(1 / ONE_Q),
+    config: { precision, selection: selectionLabel(selection), epsilon: config.epsilon, directions: m, dist: config.dist, lr: config.lr, seed, normalize: !!config.normalize },
+  };
+}

@@ -1,0 +1,63 @@
+// README.md of an export: how to build it, call it from an application, and what memory it needs.
+import type { PreparedRun } from './prepare.js';
+import type { OpInfo } from './emit.js';
+import { BOARDS } from './boards.js';
+
+export function readme(run: PreparedRun, modelLabel: string, ops: OpInfo[], arenaMap: string): string {
+  const c = run.config;
+  return `# ${run.quantized.architecture.name}: on-device QZO-FF training in C99
+
+Exported by \`lastmile export --format c\` from \`${modelLabel}\`: ${c.precision}, train ${c.selection}
+(${run.trainable.join(', ')}), m = ${c.directions}, ε = ${c.epsilon}, η = ${c.lr}, ${c.dist} z, seed ${c.seed},
+micro-batch ${run.microBatch}, ${run.stepBatch} samples per step, ${run.steps} steps baked into \`main.c\`.
+
+## Build and run
+
+    make host                       # system cc: trains, prints per-step losses and the digests
+    make qemu CPU=cortex-m4         # arm-none-eabi-gcc + qemu-system-arm (semihosting output)
+    make size CPU=cortex-m4         # .text/.rodata/.data/.bss
+    make bench CPU=cortex-m4        # instructions per kernel call (SysTick, -icount shift=0)
+
+Boards: ${BOARDS.map((b) => `${b.cpu} → ${b.machine}`).join(', ')}.
+
+\`main.c\` prints \`step N loss_q16 L+ L− …\` (the integer batch losses of each direction, Q16.16 nats),
+\`weights sha256 <hex>\` (the same digest as \`lastmile adapt --json\`'s \`weightsSha256\`: every parameter
+tensor, weights then bias, layers sorted by name) and \`query logits sha256 <hex>\` over the int32 logits
+of the ${run.query.count} held-out query images.
+
+## What runs where
+
+The host computed the starting point exactly as \`lastmile adapt\` does (prototype head, calibration,
+quantization, ε and η on each weight grid, the per-step sample order); those integers are baked in.
+Every step runs on the target: direction seeds and the counter-based z stream, the perturbation fused
+into the kernels' weight reads (w·1q ± εq·z requantized to the weight grid), the fixed-point
+cross-entropy and its sign, and the integer update. There is no floating point in the library.
+
+## Calling it from an application (Arduino, Zephyr, bare metal)
+
+Add \`lm_model.c\` and \`runtime/*.c\` to the build, include \`lm_model.h\`:
+
+    lm_init();                                         /* once: trainable parameters into the arena */
+    lm_train_step(images, labels, n, &report);         /* n quantized samples, n × LM_INPUT_SIZE int8 */
+    lm_infer(images, n, logits);                       /* int32 logits [n][LM_CLASSES] */
+
+Quantize inputs as \`clamp(round(x / LM_INPUT_SCALE) + LM_INPUT_ZERO_POINT, -128, 127)\`. On Cortex-M cores
+with the DSP extension the dot products use SMLAD (define \`LM_PORTABLE_ONLY\` to force the portable
+loop); both give the same bits. The library is not re-entrant (one static arena).
+
+## Memory
+
+SRAM: one static arena of ${run.plan.sramBytes} B (\`LM_ARENA_BYTES\`), exactly the planner's QZO-FF plan;
+plus a few hundred bytes of stack for a step (the perturbation table). Flash: the frozen parameters
+(${run.plan.flashBytes} B in the plan) plus the initial values of the trainable ones, the code, and
+— in this test build only — the baked training and query images (\`lm_data.c\`).
+
+\`\`\`
+${arenaMap}
+\`\`\`
+
+## Operators
+
+${ops.map((o) => `- ${o.name} (${o.kind}): ${o.macs} MACs per micro-batch, ${o.outputs} outputs`).join('\n')}
+`;
+}

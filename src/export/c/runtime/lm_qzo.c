@@ -1,0 +1,101 @@
+#include "lm_qzo.h"
+
+#include <stddef.h>
+#include <string.h>
+
+/* Stages rows [from, from + rows) of the batch; rows past `rows` are padding (zero point, label 0). */
+static void load_micro_batch(const lm_net *net, const int8_t *samples, const int32_t *labels,
+                             const uint16_t *indices, int32_t from, int32_t rows) {
+  const size_t size = (size_t)net->input_size;
+  int32_t r;
+  for (r = 0; r < net->micro_batch; r++) {
+    int8_t *dst = net->input + (size_t)r * size;
+    if (r < rows) {
+      const uint32_t i = indices ? indices[from + r] : (uint32_t)(from + r);
+      memcpy(dst, samples + (size_t)i * size, size);
+      net->labels[r] = labels ? labels[i] : 0;
+    } else {
+      memset(dst, (int)(uint8_t)(int8_t)net->input_zero_point, size);
+      net->labels[r] = 0;
+    }
+  }
+}
+
+static int32_t batch_loss(const lm_net *net, const int8_t *samples, const int32_t *labels, const uint16_t *indices,
+                          int32_t n, const lm_perturb *const *perturb, int32_t *total_out) {
+  int64_t total = 0;
+  int32_t from;
+  for (from = 0; from < n; from += net->micro_batch) {
+    const int32_t rows = n - from < net->micro_batch ? n - from : net->micro_batch;
+    load_micro_batch(net, samples, labels, indices, from, rows);
+    net->forward(perturb);
+    LM_PROFILE_BEGIN(-1);
+    if (lm_cross_entropy_i32(net->logits, rows, net->classes, net->labels, net->loss_mult, net->loss_shift, net->loss) != 0) {
+      LM_PROFILE_END(-1);
+      return 2;
+    }
+    LM_PROFILE_END(-1);
+    total += *net->loss;
+    if (total > INT32_MAX) total = INT32_MAX;
+  }
+  *total_out = (int32_t)total;
+  return 0;
+}
+
+int32_t lm_qzo_step(const lm_net *net, uint32_t step, const int8_t *samples, const int32_t *labels,
+                    const uint16_t *indices, int32_t n, lm_step_report *report) {
+  lm_perturb specs[LM_MAX_LAYERS];
+  const lm_perturb *table[LM_MAX_LAYERS];
+  uint32_t seeds[LM_MAX_DIRECTIONS];
+  int32_t i, t, sign;
+  if (n < 1 || net->directions < 1 || net->directions > LM_MAX_DIRECTIONS || net->param_layers > LM_MAX_LAYERS ||
+      net->trained_count > net->param_layers) return 1;
+  for (i = 0; i < net->param_layers; i++) table[i] = NULL;
+  for (i = 0; i < net->directions; i++) {
+    int32_t loss[2];
+    seeds[i] = lm_direction_seed(net->seed, step, (uint32_t)i);
+    for (sign = 0; sign < 2; sign++) {
+      int32_t code;
+      for (t = 0; t < net->trained_count; t++) {
+        const lm_trained_tensor *tt = &net->trained[t];
+        lm_perturb *p = &specs[t];
+        p->key = lm_stream_key(seeds[i], tt->tensor_id);
+        p->start = 0;
+        p->dist = net->dist;
+        p->signed_eps = sign == 0 ? tt->eps_q : -tt->eps_q;
+        p->one_q = net->one_q;
+        p->mult = net->inv_one_q_mult;
+        p->shift = net->inv_one_q_shift;
+        table[tt->layer] = p;
+      }
+      code = batch_loss(net, samples, labels, indices, n, table, &loss[sign]);
+      if (code != 0) return code;
+    }
+    report->loss_plus[i] = loss[0];
+    report->loss_minus[i] = loss[1];
+    report->signs[i] = loss[0] > loss[1] ? 1 : loss[0] < loss[1] ? -1 : 0;
+  }
+  /* Every loss is known: from here on the step is committed. */
+  for (t = 0; t < net->trained_count; t++) {
+    const lm_trained_tensor *tt = &net->trained[t];
+    for (i = 0; i < net->directions; i++) {
+      net->keys[i] = lm_stream_key(seeds[i], tt->tensor_id);
+      net->signs[i] = report->signs[i];
+    }
+    LM_PROFILE_BEGIN(-2);
+    lm_update(tt->weights, tt->bits, tt->count, net->keys, net->signs, net->directions, net->dist, net->one_q,
+              tt->update_mult, tt->update_shift);
+    LM_PROFILE_END(-2);
+  }
+  return 0;
+}
+
+void lm_qzo_infer(const lm_net *net, const int8_t *samples, int32_t n, int32_t *logits) {
+  int32_t from;
+  for (from = 0; from < n; from += net->micro_batch) {
+    const int32_t rows = n - from < net->micro_batch ? n - from : net->micro_batch;
+    load_micro_batch(net, samples, (const int32_t *)0, (const uint16_t *)0, from, rows);
+    net->forward((const lm_perturb *const *)0);
+    memcpy(logits + (size_t)from * (size_t)net->classes, net->logits, (size_t)rows * (size_t)net->classes * sizeof(int32_t));
+  }
+}

@@ -1,0 +1,61 @@
+/* The QZO-FF step in integer C (src/train/qzo-ff.ts, plain path): for each of m directions, the
+ * batch loss at w + εz and at w − εz with the perturbation fused into the kernels, the sign of
+ * their difference, then one integer update per trained tensor. No float anywhere. */
+#ifndef LM_QZO_H
+#define LM_QZO_H
+
+#include <stdint.h>
+#include "lm_kernels.h"
+
+#define LM_MAX_DIRECTIONS 8
+/* Parameter layers a network may have (the perturbation table lives on the stack). */
+#define LM_MAX_LAYERS 64
+
+/* One trained weight tensor, with its ε and update factor on its own grid (derived by the host). */
+typedef struct {
+  uint32_t tensor_id;  /* index among the model's parameter layers: the z stream id */
+  int32_t layer;       /* the same index, into the forward's perturbation table */
+  void *weights;       /* in the arena */
+  int32_t bits;
+  uint32_t count;
+  int32_t eps_q;       /* εq = round(ε/Δw) */
+  int32_t update_mult; /* c = η·Δz/(Δw·m) as a TFLM multiplier/shift */
+  int32_t update_shift;
+} lm_trained_tensor;
+
+/* Everything the step needs to know about the exported network. */
+typedef struct {
+  uint32_t seed;
+  int32_t directions, dist, one_q, inv_one_q_mult, inv_one_q_shift;
+  int32_t micro_batch, input_size, classes, input_zero_point;
+  int32_t loss_mult, loss_shift;
+  int32_t param_layers;
+  int32_t trained_count;
+  const lm_trained_tensor *trained;
+  /* Arena buffers the planner placed for the trainer. */
+  int8_t *input;
+  int32_t *logits;
+  int32_t *labels;
+  int32_t *loss;
+  uint32_t *keys;
+  int32_t *signs;
+  /* One forward pass of the micro-batch; perturb[layer] is null for unperturbed layers. */
+  void (*forward)(const lm_perturb *const *perturb);
+} lm_net;
+
+typedef struct {
+  int32_t loss_plus[LM_MAX_DIRECTIONS];  /* Q16.16 nats, summed over the batch (saturating) */
+  int32_t loss_minus[LM_MAX_DIRECTIONS];
+  int32_t signs[LM_MAX_DIRECTIONS];
+} lm_step_report;
+
+/* One step on samples[indices[0..n)] (each input_size int8 values, already quantized). Returns 0,
+ * or a positive code: 1 = bad arguments, 2 = a label outside [0, classes). Weights are written
+ * only after every loss was computed, so a refused step leaves them unchanged. */
+int32_t lm_qzo_step(const lm_net *net, uint32_t step, const int8_t *samples, const int32_t *labels,
+                    const uint16_t *indices, int32_t n, lm_step_report *report);
+
+/* Integer logits [n][classes] of n quantized samples, run in micro-batches. */
+void lm_qzo_infer(const lm_net *net, const int8_t *samples, int32_t n, int32_t *logits);
+
+#endif

@@ -1,0 +1,63 @@
+// The C export on the host compiler (gcc is on every machine): the exported QZO-FF run ends with
+// adapt's weights digest and the emulator's query logits, bit for bit; bad input is refused with a
+// typed error before anything is written. The QEMU matrix is `npm run test:metal`.
+import { describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { adaptReference, emulatorQueryDigest, exportC, lossSumQ16, modelPath, runProgram } from './metal/harness.js';
+import { checkExportable, exportC as exportCLibrary, type CExportOptions } from '../src/export/c/index.js';
+import { loadModel } from '../src/model/model.js';
+import { UnsupportedError } from '../src/errors.js';
+import type { FloatModel } from '../src/model/model.js';
+
+describe('C export on the host cc', () => {
+  it('mnist-cnn head, 16w8a, 3 steps: same weights sha256, losses and query logits as adapt and the emulator', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lm-c-'));
+    const runArgs = ['--train', 'head', '--steps', '3', '--queries', '4'];
+    const [ref, exported] = await Promise.all([
+      adaptReference(runArgs, join(dir, 'adapt')),
+      exportC(runArgs, ['--model', modelPath('mnist-cnn-digits04.lmdl')], join(dir, 'c')),
+    ]);
+    // The export prints the arena map and the planned SRAM next to the arena it emitted.
+    expect(exported.stdout).toMatch(/planned SRAM (\d+) B = arena \1 B/);
+    expect(exported.stdout).toMatch(/^\s+\d+\s+\d+\s+\d+\s+0\.\.\d+\s+w:logits$/m);
+    const out = await runProgram(join(dir, 'c'), 'host');
+    expect(out.weightsSha256).toBe(ref.weightsSha256);
+    expect(out.steps.map((s) => s.reduce((a, b) => a + b, 0))).toEqual(ref.losses.map((l) => lossSumQ16(l, 3, 25)));
+    const emu = await emulatorQueryDigest(join(dir, 'adapt', 'model.lmdl'), { data: 'mnist', classes: '5-9', ways: 5, shots: 5, queries: 4, seed: 1, microBatch: 5 });
+    expect(out.queryLogitsSha256).toBe(emu.digest);
+    const header = await readFile(join(dir, 'c', 'lm_model.h'), 'utf8');
+    expect(Number(/#define LM_ARENA_BYTES (\d+)u/.exec(header)![1])).toBe(ref.ffSram);
+  });
+
+  it('refuses an unsupported selection or mode with a typed error and writes nothing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lm-c-bad-'));
+    const backbone = loadModel(new Uint8Array(await readFile(modelPath('mnist-cnn-digits04.lmdl')))) as FloatModel;
+    const base = { backbone, support: null!, query: null!, device: { name: 'x', sramBytes: 1 << 20, flashBytes: 1 << 20 }, modelLabel: 'mnist-cnn' };
+    const cases: [Partial<CExportOptions>, RegExp][] = [
+      [{ selection: { kind: 'bias' } }, /selections full, head and last:K, not 'bias'/],
+      [{ enhancements: { dither: true } }, /does not support --dither/],
+      [{ schedule: { kind: 'cosine' } }, /constant learning-rate schedule only/],
+    ];
+    for (const [extra, message] of cases) {
+      const out = join(dir, String(cases.findIndex((c) => c[0] === extra)));
+      const run = exportCLibrary({ ...base, ...extra, out });
+      await expect(run).rejects.toThrow(UnsupportedError);
+      await expect(run).rejects.toThrow(message);
+      expect(existsSync(out)).toBe(false);
+    }
+    // An existing folder is never overwritten, and is refused before any work.
+    await expect(exportCLibrary({ ...base, out: dir })).rejects.toThrow(/already exists/);
+  });
+
+  it('names an operator without a C kernel (a head that is not dense)', () => {
+    const backbone: FloatModel = {
+      kind: 'float', meta: {}, params: {},
+      architecture: { name: 'pool-head', nodes: [{ kind: 'input', name: 'input', shape: [4, 4, 1] }, { kind: 'globalavgpool', name: 'gap' }] },
+    };
+    expect(() => checkExportable({ backbone, support: null!, query: null!, device: { name: 'x', sramBytes: 1 << 20, flashBytes: 1 << 20 } })).toThrow(UnsupportedError);
+    expect(() => checkExportable({ backbone, support: null!, query: null!, device: { name: 'x', sramBytes: 1 << 20, flashBytes: 1 << 20 } })).toThrow(/'gap' is a 'globalavgpool'/);
+  });
+});

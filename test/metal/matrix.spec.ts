@@ -1,0 +1,81 @@
+// Exported C against the emulator: for each run of the matrix, `lastmile adapt --json` (reference),
+// `lastmile export --format c` with the same options, then `make host` and `make qemu CPU=…` on the
+// listed cores. Every program must end with adapt's weights sha256, print adapt's per-step integer
+// losses, and give the emulator's int32 logits on the query images, bit for bit. Wall times go to
+// bench/results/metal-tests.json (docs/DEPLOY.md quotes them).
+import { describe, expect, it, afterAll } from 'vitest';
+import { mkdtemp, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { adaptReference, emulatorQueryDigest, exportC, lossSumQ16, modelPath, runProgram, ROOT, type ProgramOutput } from './harness.js';
+
+const ALL = ['cortex-m4', 'cortex-m7', 'cortex-m33', 'cortex-m55'];
+
+interface MatrixRun {
+  name: string;
+  model: string;
+  data: string;
+  /** Options shared by adapt and the export. */
+  args: string[];
+  directions: number;
+  batch: number;
+  queries: number;
+  targets: string[];
+}
+
+// --batch-size 5 keeps one micro-batch per forward (2·m forwards of 5 images per step), so 20 steps
+// take seconds on QEMU; it also exercises the seeded per-epoch shuffle of the batch order.
+const common = (steps: number, queries: number) => ['--steps', String(steps), '--batch-size', '5', '--queries', String(queries)];
+const RUNS: MatrixRun[] = [
+  { name: 'mnist-cnn head 16w8a', model: 'mnist-cnn-digits04.lmdl', data: 'mnist', args: ['--train', 'head', ...common(20, 10)], directions: 3, batch: 5, queries: 10, targets: ['host', ...ALL] },
+  { name: 'mnist-cnn full 16w8a', model: 'mnist-cnn-digits04.lmdl', data: 'mnist', args: ['--train', 'full', ...common(20, 10)], directions: 3, batch: 5, queries: 10, targets: ['host', ...ALL] },
+  { name: 'mnist-cnn last:2 16w8a', model: 'mnist-cnn-digits04.lmdl', data: 'mnist', args: ['--train', 'last:2', ...common(20, 10)], directions: 3, batch: 5, queries: 10, targets: ['host', ...ALL] },
+  { name: 'mnist-cnn head 16w8a, 200 steps', model: 'mnist-cnn-digits04.lmdl', data: 'mnist', args: ['--train', 'head', ...common(200, 10)], directions: 3, batch: 5, queries: 10, targets: ['host', 'cortex-m4'] },
+  { name: 'mnist-cnn head 8w8a (ε = 0.02)', model: 'mnist-cnn-digits04.lmdl', data: 'mnist', args: ['--train', 'head', '--precision', '8w8a', '--eps', '0.02', ...common(20, 10)], directions: 3, batch: 5, queries: 10, targets: ['host', 'cortex-m55'] },
+  { name: 'fashion-cnn full 16w8a', model: 'fashion-cnn-classes04.lmdl', data: 'fashion-mnist', args: ['--data', 'fashion-mnist', '--train', 'full', ...common(20, 10)], directions: 3, batch: 5, queries: 10, targets: ['host', 'cortex-m33'] },
+  { name: 'resnet8-mnist last:2 16w8a, m = 1', model: 'resnet8-mnist-digits04.lmdl', data: 'mnist', args: ['--train', 'last:2', '--m', '1', ...common(20, 5)], directions: 1, batch: 5, queries: 5, targets: ['host', 'cortex-m7'] },
+  { name: 'resnet8-fashion head 16w8a, m = 1', model: 'resnet8-fashion-classes04.lmdl', data: 'fashion-mnist', args: ['--data', 'fashion-mnist', '--train', 'head', '--m', '1', ...common(20, 5)], directions: 1, batch: 5, queries: 5, targets: ['host'] },
+];
+
+/** Runs the targets two at a time (the machine has two cores). */
+async function runTargets(dir: string, targets: string[]): Promise<Map<string, ProgramOutput>> {
+  const out = new Map<string, ProgramOutput>();
+  const queue = [...targets];
+  const worker = async () => {
+    for (let t = queue.shift(); t !== undefined; t = queue.shift()) out.set(t, await runProgram(dir, t));
+  };
+  await Promise.all([worker(), worker()]);
+  return out;
+}
+
+const timings: Record<string, Record<string, number>> = {};
+
+describe('exported C on the host and on QEMU Cortex-M, against adapt and the emulator', () => {
+  afterAll(async () => {
+    await mkdir(join(ROOT, 'bench', 'results'), { recursive: true });
+    // A run of part of the suite (-t) updates its own entries and keeps the others.
+    const file = join(ROOT, 'bench', 'results', 'metal-tests.json');
+    const before = await readFile(file, 'utf8').then((t) => (JSON.parse(t) as { timings: Record<string, Record<string, number>> }).timings).catch(() => ({}));
+    const note = 'wall seconds per program run (make host / make qemu, compile included) on the machine that ran npm run test:metal; a run of part of the suite (-t) updates its own entries';
+    await writeFile(file, JSON.stringify({ note, timings: { ...before, ...timings } }, null, 2) + '\n');
+  });
+
+  for (const r of RUNS) {
+    it(`${r.name}: ${r.targets.join(', ')}`, async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'lm-metal-'));
+      const [ref] = await Promise.all([
+        adaptReference(['--model', modelPath(r.model), ...r.args], join(dir, 'adapt')),
+        exportC(r.args, ['--model', modelPath(r.model)], join(dir, 'c')),
+      ]);
+      const emu = await emulatorQueryDigest(join(dir, 'adapt', 'model.lmdl'), { data: r.data, classes: '5-9', ways: 5, shots: 5, queries: r.queries, seed: 1, microBatch: 5 });
+      const results = await runTargets(join(dir, 'c'), r.targets);
+      timings[r.name] = Object.fromEntries([...results].map(([t, o]) => [t, Math.round(o.ms / 100) / 10]));
+      const wantLosses = ref.losses.map((l) => lossSumQ16(l, r.directions, r.batch));
+      for (const [target, out] of results) {
+        expect({ target, sha: out.weightsSha256 }).toEqual({ target, sha: ref.weightsSha256 });
+        expect({ target, losses: out.steps.map((s) => s.reduce((a, b) => a + b, 0)) }).toEqual({ target, losses: wantLosses });
+        expect({ target, logits: out.queryLogitsSha256 }).toEqual({ target, logits: emu.digest });
+      }
+    });
+  }
+});
