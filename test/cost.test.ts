@@ -2,6 +2,7 @@
 // QEMU calibration, estimates scale the way the hardware does, and bad input gets a typed error.
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { ConfigError, FormatError, ShapeError, UnsupportedError } from '../src/errors.js';
 import { parseCalibration, type CalibrationFile } from '../src/cost/calibration.js';
 import { fitCalibration, fitKernel, leastSquares, predictInstructions, relativeError } from '../src/cost/fit.js';
@@ -129,5 +130,30 @@ describe('estimates', () => {
     expect(() => targetForPreset('pdp11')).toThrow(ConfigError);
     expect(() => estimateKernel(conv(), { ...m4, clockHz: -1 })).toThrow(ConfigError);
     expect(() => estimateKernel(conv(), { ...m4, core: 'cortex-a53' as never })).toThrow(ConfigError);
+  });
+});
+
+describe('lastmile estimate', () => {
+  // The command from the TypeScript sources, as the golden runs call it.
+  const run = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'test/helpers/lastmile-src.ts', ...args], { encoding: 'utf8', timeout: 120_000 });
+
+  it('--json prints {mcu: {core, clockHz, cyclesPerInference, msPerInference, mJPerInference}, layers}', () => {
+    const r = run(['--json', 'estimate', '--model', 'ds-cnn', '--device', 'stm32f411', '--precision', '8w8a']);
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { mcu: Record<string, number>; layers: Array<{ layer: string; cycles: number; ms: number }>; costModel: string };
+    expect(Object.keys(out.mcu).sort()).toEqual(['clockHz', 'core', 'cyclesPerInference', 'mJPerInference', 'msPerInference']);
+    expect(out.mcu.core).toBe('cortex-m4');
+    expect(out.mcu.clockHz).toBe(100e6);
+    expect(out.layers.reduce((s, l) => s + l.cycles, 0)).toBe(out.mcu.cyclesPerInference);
+    expect(out.mcu.msPerInference).toBeGreaterThan(out.mcu.cyclesPerInference / 100e6 * 1000 - 1e-9);
+    expect(out.costModel).toBe(COST_MODEL_VERSION);
+  });
+
+  it('a device without a calibrated core and a bare budget are refused with a clear message (exit 2)', () => {
+    for (const device of ['rp2040', '256k/1m']) {
+      const r = run(['estimate', '--model', 'mnist-cnn', '--device', device]);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/no estimate|bare budget|preset with a core/);
+    }
   });
 });
