@@ -37,6 +37,10 @@ export interface TfliteImporter {
 export interface ExportContext {
   /** Tensor index of the node's i-th input. */
   input(node: ResolvedNode, i: number): number;
+  /** Per-sample shape of the node's i-th input. */
+  inputShape(node: ResolvedNode, i: number): number[];
+  /** An activation tensor inside a node's lowering (quantized like the node's output). */
+  intermediate(node: ResolvedNode, suffix: string, shape: number[]): number;
   /** Adds the tensor for `node`'s output and returns its index. */
   outputTensor(node: ResolvedNode): number;
   /** Adds constant weight and bias tensors of a parameter layer; returns their indices. */

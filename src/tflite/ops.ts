@@ -11,6 +11,7 @@ import { maxpoolExporter, maxpoolImporter } from '../ops/maxpool/tflite.js';
 import { addExporter, addImporter } from '../ops/add/tflite.js';
 import { flattenExporter, reshapeImporter } from '../ops/flatten/tflite.js';
 import { softmaxImporter } from '../ops/softmax/tflite.js';
+import { globalavgpoolExporter } from '../ops/globalavgpool/tflite.js';
 
 export const TFLITE_IMPORTERS: Readonly<Record<number, TfliteImporter>> = {
   [BuiltinOp.CONV_2D]: conv2dImporter,
@@ -32,6 +33,7 @@ export const TFLITE_EXPORTERS: Readonly<Partial<Record<NodeKind, TfliteExporter>
   maxpool: maxpoolExporter,
   add: addExporter,
   flatten: flattenExporter,
+  globalavgpool: globalavgpoolExporter,
 };
 
 export const SUPPORTED_TFLITE_OPS = Object.keys(TFLITE_IMPORTERS).map((c) => builtinOpName(Number(c)));

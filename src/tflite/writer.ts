@@ -14,7 +14,7 @@ import { requantizeModelTo8 } from './requantize.js';
 import { BuiltinOp, OptionsType, Slot, TFLITE_FILE_IDENTIFIER, TFLITE_SCHEMA_VERSION, TensorType } from './schema.js';
 import type { TfliteMeta } from './import.js';
 
-interface TensorSpec {
+export interface TensorSpec {
   name: string;
   shape: number[];
   type: number;
@@ -22,7 +22,7 @@ interface TensorSpec {
   quant?: { scale: number[]; zeroPoint: number[]; dim: number };
 }
 
-interface OpSpec {
+export interface OpSpec {
   builtin: number;
   inputs: number[];
   outputs: number[];
@@ -85,6 +85,11 @@ export function writeTflite(model: QuantizedModel | FloatModel, options: WriteOp
       return t;
     },
     outputTensor: (node) => activationTensor(node.node.name, node.outShape),
+    inputShape: (node, i) => graph.nodes[node.inputs[i]!]!.outShape,
+    intermediate(node, suffix, shape) {
+      const act = q?.activations[node.node.name];
+      return addTensor({ name: `${node.node.name}/${suffix}`, shape: [1, ...shape], type: isFloat ? TensorType.FLOAT32 : TensorType.INT8, ...(act ? { quant: { scale: [act.scale], zeroPoint: [act.zeroPoint], dim: 0 } } : {}) });
+    },
     params(node, shape, channelAxis) {
       const name = node.node.name;
       const names = meta?.paramTensorNames[name];
@@ -126,7 +131,7 @@ export function writeTflite(model: QuantizedModel | FloatModel, options: WriteOp
     ops.push({ builtin: BuiltinOp.SOFTMAX, inputs: [output], outputs: [t], options: { type: OptionsType.SoftmaxOptions, write: (b) => { b.startObject(1); b.addFieldFloat32(Slot.SoftmaxOptions.beta, beta, 0); return b.endObject(); } } });
     output = t;
   }
-  return build(tensors, buffers, ops, [tensorOf.get(graph.nodes[0]!.node.name)!], [output], isFloat, options.description ?? `lastmile export of ${model.architecture.name}`);
+  return encodeTflite(tensors, buffers, ops, [tensorOf.get(graph.nodes[0]!.node.name)!], [output], isFloat, options.description ?? `lastmile export of ${model.architecture.name}`);
 }
 
 /** Standalone relu/relu6 nodes fold into the layer before them (TFLite fuses activations). */
@@ -145,7 +150,8 @@ function foldActivations(graph: ResolvedGraph): { fusedActivation: Map<string, A
   return { fusedActivation, aliasOf };
 }
 
-function build(tensors: TensorSpec[], buffers: Uint8Array[], ops: OpSpec[], inputs: number[], outputs: number[], isFloat: boolean, description: string): Uint8Array {
+/** Encodes tensors, constant buffers and operators as a .tflite FlatBuffer (no checks: tests use it to craft hostile files). */
+export function encodeTflite(tensors: TensorSpec[], buffers: Uint8Array[], ops: OpSpec[], inputs: number[], outputs: number[], isFloat: boolean, description: string): Uint8Array {
   const b = new Builder(1024 + buffers.reduce((s, d) => s + d.length + 32, 0));
   const intVector = (values: number[]) => {
     b.startVector(4, values.length, 4);
