@@ -1,6 +1,6 @@
 // Runs Arm NN's CpuRef backend (Debian python3-pyarmnn under /usr/bin/python3) on raw int8 inputs.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,13 +9,36 @@ const SCRIPT = fileURLToPath(new URL('./armnn_ref.py', import.meta.url));
 export const MLPERF_DIR = fileURLToPath(new URL('../../../shared/mlperf-tiny/', import.meta.url));
 export const MLPERF_MODELS = ['kws_ref_model', 'ic_resnet8_int8', 'vww_96_int8', 'ad01_int8'] as const;
 
+/** The model's bytes; throws (the suite fails, it does not skip) when ../shared is missing. */
+export function mlperfModel(name: string): { path: string; bytes: Uint8Array } {
+  const path = `${MLPERF_DIR}${name}.tflite`;
+  if (!existsSync(path)) throw new Error(`${path} is missing: the MLPerf suite needs ../shared/mlperf-tiny/ beside the repository`);
+  return { path, bytes: new Uint8Array(readFileSync(path)) };
+}
+
 export function armnnRun(modelPath: string, inputs: Int8Array): Int8Array {
+  return armnnRunMany([{ model: modelPath, inputs }])[0]!;
+}
+
+/** Several models in one Arm NN process (its start-up dominates small runs). Models may be bytes. */
+export function armnnRunMany(jobs: { model: string | Uint8Array; inputs: Int8Array }[]): Int8Array[] {
   const dir = mkdtempSync(join(tmpdir(), 'lastmile-armnn-'));
   try {
-    writeFileSync(join(dir, 'in.bin'), inputs);
-    execFileSync('/usr/bin/python3', [SCRIPT, modelPath, join(dir, 'in.bin'), join(dir, 'out.bin')], { stdio: ['ignore', 'ignore', 'pipe'] });
-    const b = readFileSync(join(dir, 'out.bin'));
-    return new Int8Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+    const args: string[] = [];
+    jobs.forEach((j, i) => {
+      let model = j.model;
+      if (typeof model !== 'string') {
+        writeFileSync(join(dir, `m${i}.tflite`), model);
+        model = join(dir, `m${i}.tflite`);
+      }
+      writeFileSync(join(dir, `in${i}.bin`), j.inputs);
+      args.push(model, join(dir, `in${i}.bin`), join(dir, `out${i}.bin`));
+    });
+    execFileSync('/usr/bin/python3', [SCRIPT, ...args], { stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1 << 24 });
+    return jobs.map((_, i) => {
+      const b = readFileSync(join(dir, `out${i}.bin`));
+      return new Int8Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+    });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
