@@ -133,7 +133,10 @@ export async function withQuantizedPrototypeHead(model: QuantizedModel, support:
   }
   const params: Record<string, QuantizedParams> = { ...model.params, [headNode.name]: { weightBits: bits, weights: q, weightScales: scales, bias: qbias } };
   const activations = { ...model.activations, [headNode.name]: activationQuantFromRange({ min: lo, max: hi }) };
-  return { ...model, architecture, params, activations, meta: { ...model.meta, classNames: support.classNames ?? Array.from({ length: k }, (_, i) => String(i)), head: 'prototype' } };
+  // The new head was never lifted from int8, so it has no lift grid to return to.
+  const liftShifts = { ...((model.meta.liftShifts as Record<string, number[]> | undefined) ?? {}) };
+  delete liftShifts[headNode.name];
+  return { ...model, architecture, params, activations, meta: { ...model.meta, liftShifts, classNames: support.classNames ?? Array.from({ length: k }, (_, i) => String(i)), head: 'prototype' } };
 }
 
 /** A float model with the quantized model's real-valued weights (for backprop memory plans and float export). */

@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { FASHION_CLASSES, loadFashionMnist } from '../../src/data/fashion-mnist.js';
 
-export async function writeFashionFolder(dir: string, classes: number[], perClass: number): Promise<void> {
+export async function writeFashionFolder(dir: string, classes: number[], perClass: number, names?: string[]): Promise<void> {
   const data = await loadFashionMnist('test');
   const [h, w] = data.shape;
-  for (const c of classes) {
-    const sub = join(dir, FASHION_CLASSES[c]!.replace(/[^A-Za-z0-9]+/g, '-').toLowerCase());
+  for (const [k, c] of classes.entries()) {
+    const sub = join(dir, names?.[k] ?? FASHION_CLASSES[c]!.replace(/[^A-Za-z0-9]+/g, '-').toLowerCase());
     mkdirSync(sub, { recursive: true });
     let written = 0;
     for (let i = 0; i < data.labels.length && written < perClass; i++) {
