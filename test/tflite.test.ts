@@ -12,7 +12,7 @@ import type { FloatModel, QuantizedModel } from '../src/model/model.js';
 import { importTflite } from '../src/tflite/import.js';
 import { readTflite } from '../src/tflite/reader.js';
 import { encodeTflite, writeTflite, type TensorSpec } from '../src/tflite/writer.js';
-import { createInt8Runner } from '../src/tflite/run.js';
+import { createInt8Runner } from '../src/runtime/int8-run.js';
 import { liftModelTo16, requantizeModelTo8 } from '../src/tflite/requantize.js';
 import { prepareSoftmaxInt8, softmaxInt8 } from '../src/ops/softmax/int8.js';
 import { parseInt8Tensor } from '../src/tflite/files.js';

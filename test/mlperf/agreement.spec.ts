@@ -4,7 +4,7 @@
 // compound, so we report exact-match share, largest difference and top-1 agreement, and bound them.
 import { afterAll, describe, expect, it } from 'vitest';
 import { importTflite } from '../../src/tflite/import.js';
-import { createInt8Runner } from '../../src/tflite/run.js';
+import { createInt8Runner } from '../../src/runtime/int8-run.js';
 import { writeTflite } from '../../src/tflite/writer.js';
 import { resolveGraph } from '../../src/model/graph.js';
 import type { QuantizedModel } from '../../src/model/model.js';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { runInt8File } from '../../tflite/cli.js';
+import { runInt8File } from '../tflite.js';
 import type { GlobalOptions } from '../main.js';
 
 export function registerRun(program: Command): void {

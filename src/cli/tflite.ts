@@ -4,15 +4,15 @@ import { ConfigError } from '../errors.js';
 import { saveModel, type Model } from '../model/model.js';
 import { QuantizedSession } from '../runtime/session.js';
 import { planMemory } from '../runtime/planner.js';
-import { dequantizeModel } from './adapt.js';
-import { loadModelFile, parseInt8Tensor, parseLabels, readBounded, writeFileAtomic } from './files.js';
-import { importTflite } from './import.js';
-import { readTflite } from './reader.js';
-import { createInt8Runner } from './run.js';
-import { tflmArena } from './tflm-arena.js';
-import { writeTflite } from './writer.js';
-import { requantizeModelTo8 } from './requantize.js';
-import { modelClassNames } from './adapt.js';
+import { dequantizeModel } from '../train/adapt-int8.js';
+import { loadModelFile, parseInt8Tensor, parseLabels, readBounded, writeFileAtomic } from '../tflite/files.js';
+import { importTflite } from '../tflite/import.js';
+import { readTflite } from '../tflite/reader.js';
+import { createInt8Runner } from '../runtime/int8-run.js';
+import { tflmArena } from '../tflite/tflm-arena.js';
+import { writeTflite } from '../tflite/writer.js';
+import { requantizeModelTo8 } from '../tflite/requantize.js';
+import { modelClassNames } from '../train/adapt-int8.js';
 
 export async function importTfliteFile(o: { tflite: string; out: string; labels?: string; name?: string }): Promise<Model> {
   const bytes = await readBounded(o.tflite, 64 << 20, '.tflite file');

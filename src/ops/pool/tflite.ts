@@ -1,4 +1,4 @@
-// AVERAGE_POOL_2D ⇄ avgpool (and MAX_POOL_2D ⇄ maxpool, which shares the options table).
+// AVERAGE_POOL_2D ⇄ avgpool and MAX_POOL_2D ⇄ maxpool (one options table, Pool2DOptions).
 // TFLM requires the input and output of a pool to share quantization, and so does lastmile.
 import type { Pool2DNode } from '../../model/layers.js';
 import { importFail, importUnsupported, nhwc, paddingCode, positive, readPadding, requireArity, type TfliteExporter, type TfliteImporter } from '../../tflite/mapping.js';
@@ -52,3 +52,5 @@ export function poolExporter(builtin: number): TfliteExporter {
 
 export const avgpoolImporter = poolImporter('avgpool');
 export const avgpoolExporter = poolExporter(BuiltinOp.AVERAGE_POOL_2D);
+export const maxpoolImporter = poolImporter('maxpool');
+export const maxpoolExporter = poolExporter(BuiltinOp.MAX_POOL_2D);
