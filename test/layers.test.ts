@@ -11,7 +11,7 @@ export const LAYERS: Record<string, number> = {
   'errors.ts': 0, util: 0, data: 0,
   device: 1,
   kernels: 2,
-  model: 3, ops: 3,
+  model: 3, ops: 3, tflite: 3,
   runtime: 4,
   onnx: 5,
   quant: 6,

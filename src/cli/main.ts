@@ -12,6 +12,7 @@ import { registerEval } from './commands/eval.js';
 import { registerProfile } from './commands/profile.js';
 import { registerExperiment } from './commands/experiment.js';
 import { registerEstimate } from './commands/estimate.js';
+import { registerRun } from './commands/run.js';
 
 export interface GlobalOptions {
   quiet?: boolean;
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerProfile(program);
   registerExperiment(program);
   registerEstimate(program);
+  registerRun(program);
   return program;
 }
 
