@@ -4,7 +4,9 @@
 // figure. The published rows are the check, never an input to the fit.
 //
 //   npm run bench:cost-mlperf        (needs ../shared; writes bench/results/cost-mlperf.json)
+import { join } from 'node:path';
 import { resolveGraph, type ResolvedGraph } from '../../src/model/graph.js';
+import { graphForModel } from '../../src/cost/model-graph.js';
 import { architecturePreset } from '../../src/model/presets.js';
 import { estimateInference } from '../../src/cost/graph-estimate.js';
 import { COST_MODEL_VERSION, type CostTarget } from '../../src/cost/model.js';
@@ -50,7 +52,17 @@ export function stackFamily(stack: string): string {
 /** The four models' architecture presets (same layer shapes as the MLPerf Tiny reference models). */
 export const presetGraph = (benchmark: string): ResolvedGraph => resolveGraph(architecturePreset(BENCHMARK_MODELS[benchmark]!));
 
-export function compareWithPublished(csvText: string, graphFor: (benchmark: string) => ResolvedGraph = presetGraph) {
+/** The reference .tflite file of each benchmark in ../shared/mlperf-tiny/. */
+export const BENCHMARK_FILES: Record<string, string> = { ic: 'ic_resnet8_int8.tflite', kws: 'kws_ref_model.tflite', vww: 'vww_96_int8.tflite', ad: 'ad01_int8.tflite' };
+
+/** The graphs imported from the reference .tflite files (what the comparison uses). */
+export async function importedGraphs(mlperfDir: string): Promise<(benchmark: string) => ResolvedGraph> {
+  const graphs = new Map<string, ResolvedGraph>();
+  for (const [benchmark, file] of Object.entries(BENCHMARK_FILES)) graphs.set(benchmark, (await graphForModel(join(mlperfDir, file))).graph);
+  return (benchmark) => graphs.get(benchmark)!;
+}
+
+export function compareWithPublished(csvText: string, graphFor: (benchmark: string) => ResolvedGraph) {
   const rows = readPublishedCsv(csvText);
   const out = [];
   for (const r of rows) {
