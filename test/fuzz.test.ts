@@ -22,6 +22,6 @@ describe('fuzz (quick)', () => {
     expect(() => onlyTypedErrors(() => { throw new WebAssembly.RuntimeError('unreachable'); })).toThrow(/Wasm trap/);
     expect(() => onlyTypedErrors(() => { throw new RangeError('Array buffer allocation failed'); })).toThrow(/untyped RangeError/);
     expect(() => onlyTypedErrors(() => { const t = performance.now(); while (performance.now() - t < 2100); })).toThrow(/limit/);
-    expect(TARGETS.length).toBe(5);
+    expect(TARGETS.length).toBe(6);
   });
 });

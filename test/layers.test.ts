@@ -1,5 +1,5 @@
 // The source folders form one order and imports only point down it (or within a layer):
-//   errors/util/data → device → kernels → model/ops → runtime → onnx → quant → train → report → experiments/export → cli → index.ts
+//   errors/util/data → device → kernels → model/ops → runtime → onnx → quant → train/cost → report → experiments/export → cli → index.ts
 // A file that imports from a higher layer fails here, with the offending import named.
 import { describe, it, expect } from 'vitest';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -11,11 +11,11 @@ export const LAYERS: Record<string, number> = {
   'errors.ts': 0, util: 0, data: 0,
   device: 1,
   kernels: 2,
-  model: 3, ops: 3,
+  model: 3, ops: 3, tflite: 3,
   runtime: 4,
   onnx: 5,
   quant: 6,
-  train: 7,
+  train: 7, cost: 7,
   report: 8,
   experiments: 9,
   export: 9,

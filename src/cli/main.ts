@@ -13,6 +13,8 @@ import { registerOnnx } from './commands/onnx.js';
 import { registerEval } from './commands/eval.js';
 import { registerProfile } from './commands/profile.js';
 import { registerExperiment } from './commands/experiment.js';
+import { registerEstimate } from './commands/estimate.js';
+import { registerRun } from './commands/run.js';
 
 export interface GlobalOptions {
   quiet?: boolean;
@@ -40,6 +42,8 @@ export function buildProgram(): Command {
   registerEval(program);
   registerProfile(program);
   registerExperiment(program);
+  registerEstimate(program);
+  registerRun(program);
   return program;
 }
 

@@ -12,6 +12,7 @@ import type { TrainSelection } from '../train/selection.js';
 import { selectionLabel } from '../train/selection.js';
 import { memoryReport, type MemoryReport, type Mode } from './memory.js';
 import { accuracyChart, formatKib, lossCurveChart, memoryModesChart, perLayerChart, profileChart, type DeviceBudget } from './charts.js';
+import { describeAdaptation, type McuAdaptation, type McuUnavailable } from '../cost/report.js';
 
 export const PAPER_URL = 'https://arxiv.org/abs/2411.04036';
 const PAPER = 'Feng et al., “Stepping Forward on the Last Mile”, NeurIPS 2024';
@@ -181,6 +182,8 @@ export interface AdaptReportJson {
   bpLosses: number[];
   wallMs: { ff: number; bp: number; total: number };
   model: string;
+  /** Estimated on-device time and energy (src/cost), when the command computed it. */
+  mcu?: McuAdaptation | McuUnavailable;
 }
 
 export interface AdaptHtmlInput {
@@ -281,7 +284,7 @@ export async function adaptReportHtml(input: AdaptHtmlInput): Promise<string> {
       ['f32 backprop baseline', numCell(seconds(r.wallMs.bp)), r.bp === null ? 'skipped' : `${r.bpLosses.length} steps, training and evaluation`],
       ['whole command', numCell(seconds(r.wallMs.total)), 'loading, prototype head, calibration, both methods, evaluation'],
     ],
-  );
+  ) + (r.mcu ? `<p>${escapeHtml(describeAdaptation(r.mcu, r.device.name))} (docs/COST-MODEL.md).</p>` : '');
   const charts = [
     figure(accuracySvg, `Top-1 accuracy on ${task.queries} held-out query images.`),
     r.losses.length + r.bpLosses.length > 0

@@ -9,6 +9,10 @@ import { PNG } from 'pngjs';
 import { LastmileError } from '../../src/errors.js';
 import { crc32 } from '../../src/model/container.js';
 import { loadModel } from '../../src/model/model.js';
+import { importTflite } from '../../src/tflite/import.js';
+import { writeTflite } from '../../src/tflite/writer.js';
+import { quantizeModel } from '../../src/quant/quantize.js';
+import type { FloatModel } from '../../src/model/model.js';
 import { decodeCheckpoint, encodeCheckpoint } from '../../src/train/checkpoint.js';
 import { datasetFromIdx, parseIdx } from '../../src/data/idx.js';
 import { decodePng, readPngHeader } from '../../src/data/image-folder.js';
@@ -106,7 +110,7 @@ function fixCheckpoint(b: Uint8Array): void {
 
 // ---- seeds: valid files to mutate -------------------------------------------------------------
 
-let seeds: { model: Uint8Array; checkpoint: Uint8Array; png: Uint8Array; pngRgba: Uint8Array } | undefined;
+let seeds: { model: Uint8Array; checkpoint: Uint8Array; png: Uint8Array; pngRgba: Uint8Array; tflite: Uint8Array; tfliteInt8: Uint8Array } | undefined;
 function seedFiles() {
   if (seeds) return seeds;
   const model = new Uint8Array(readFileSync(new URL('../../models/mnist-cnn-digits04.lmdl', import.meta.url)));
@@ -128,7 +132,12 @@ function seedFiles() {
     for (let i = 0; i < img.data.length; i++) img.data[i] = i % 4 === 3 ? 255 : (i * 31) & 255;
     return new Uint8Array(PNG.sync.write(img, { colorType }));
   };
-  seeds = { model, checkpoint, png: png(5, 4, 0), pngRgba: png(3, 3, 6) };
+  // .tflite seeds written by our own writer: the shipped backbone as float, and int8-quantized.
+  const float = loadModel(model) as FloatModel;
+  const ranges = Object.fromEntries(float.architecture.nodes.map((n) => [n.name, { min: -1, max: 1 }]));
+  const tflite = writeTflite(float);
+  const tfliteInt8 = writeTflite(quantizeModel(float, ranges, { weightBits: 8 }));
+  seeds = { model, checkpoint, png: png(5, 4, 0), pngRgba: png(3, 3, 6), tflite, tfliteInt8 };
   return seeds;
 }
 
@@ -148,6 +157,18 @@ export const modelLoader: FuzzTarget = {
       const bytes = c.random ?? mutate(s.model, c.ms, 2048);
       if (c.fixCrc && !c.random) fixTrailingCrc(bytes);
       onlyTypedErrors(() => loadModel(bytes, 'fuzzed model'), modelLoader.tally);
+    }) as fc.IProperty<[unknown]>,
+};
+
+export const tfliteReader: FuzzTarget = {
+  name: 'tflite reader and importer',
+  tally: new Map(),
+  weight: 2,
+  property: () =>
+    fc.property(fc.record({ ms: mutations, int8: fc.boolean(), random: rawBytes }), (c) => {
+      const s = seedFiles();
+      const bytes = c.random ?? mutate(c.int8 ? s.tfliteInt8 : s.tflite, c.ms);
+      onlyTypedErrors(() => importTflite(bytes, 'fuzzed tflite'), tfliteReader.tally);
     }) as fc.IProperty<[unknown]>,
 };
 
@@ -334,7 +355,7 @@ export const kernelWrappers: FuzzTarget = {
     ) as fc.IProperty<[unknown]>,
 };
 
-export const TARGETS: FuzzTarget[] = [modelLoader, checkpointLoader, idxReader, imageReader, kernelWrappers];
+export const TARGETS: FuzzTarget[] = [modelLoader, checkpointLoader, idxReader, imageReader, kernelWrappers, tfliteReader];
 
 /** Split a total case budget over the targets by weight (each at least 1). */
 export function casesPer(total: number): Map<FuzzTarget, number> {

@@ -6,6 +6,7 @@ import { ConfigError, FormatError } from '../../errors.js';
 import { saveModel } from '../../model/model.js';
 import { episodeFromSpec, type EpisodeSpec } from '../../data/episode-spec.js';
 import { CORRUPTIONS } from '../../data/corruptions.js';
+import { adaptQuantized, type QuantizedAdaptResult } from '../../train/adapt-int8.js';
 import { resolveDevice, describeDevice, DEFAULT_DEVICE } from '../../device/presets.js';
 import { readModelFile } from '../../io/model-file.js';
 import { writeFileAtomic } from '../../io/atomic-write.js';
@@ -24,6 +25,7 @@ import { kib, pct, table } from '../format.js';
 import { numberOption as num, parseBuild } from '../options.js';
 import { adaptReportHtml } from '../../report/html.js';
 import type { GlobalOptions } from '../main.js';
+import { adaptationEstimate } from '../cost-estimates.js';
 import { isGraphInput } from '../../ops/registry.js';
 import type { InputNode } from '../../model/layers.js';
 import { ADAPT_DEFAULTS } from '../../train/defaults.js';
@@ -39,7 +41,7 @@ const REPORT_BYTES_PER_STEP = 64;
 interface AdaptCliOptions {
   model?: string; method: string; data: string; corrupt?: string; split: string; epochs?: string; batchSize?: string; classes: string; ways: string; shots: string; queries: string; device: string; precision: string;
   train: string; m: string; eps: string; lr?: string; schedule: string; steps: string; microBatch: string; dist: string; seed: string;
-  baseline: boolean; out: string; build: string; profile?: boolean;
+  baseline: boolean; out: string; head: string; build: string; profile?: boolean;
   normalize?: boolean; momentum?: string; sharpness?: string; dither?: boolean;
   checkpoint?: string; checkpointEvery: string; resume?: boolean; yes?: boolean;
 }
@@ -75,6 +77,7 @@ export function registerAdapt(program: Command): void {
     .option('--momentum <alpha,beta>', 'momentum-guided sampling, e.g. 0.5,0.5 (z history kept in int8 SRAM)')
     .option('--sharpness <rho>', 'sharpness-aware perturbation with neighbour radius ρ, e.g. 0.005')
     .option('--dither', 'stochastic rounding of ε·z and of the update (lets 8w8a train; see docs/TRAINING.md)')
+    .option('--head <h>', 'int8 (.tflite) models: keep the model\'s own head (data classes named among its outputs), replace it with a prototype head for new classes, or auto', 'auto')
     .option('--no-baseline', 'skip the f32 backprop comparison')
     .option('--build <b>', 'device build: auto, relaxed, simd or scalar', 'auto')
     .option('--profile', 'time every kernel during training and print the profile')
@@ -98,7 +101,7 @@ Examples:
       const tStart = performance.now();
       const modelPath = opts.model ?? shippedModel(DEFAULT_BACKBONE);
       const { model: backbone, bytes } = await readModelFile(modelPath);
-      if (backbone.kind !== 'float') throw new FormatError(`${modelPath}: adapt needs a float backbone (it quantizes after building the new head); got a ${backbone.kind} model`);
+      if (backbone.kind !== 'float' && opts.method !== 'qzo-ff') throw new FormatError(`${modelPath}: --method ${opts.method} needs a float backbone; an int8 model adapts with qzo-ff`);
       const device = resolveDevice(opts.device);
       const precision = opts.precision as Precision;
       if (precision !== '16w8a' && precision !== '8w8a') throw new ConfigError(`--precision must be 16w8a or 8w8a, got '${opts.precision}'`);
@@ -161,10 +164,11 @@ Examples:
         : null;
       let barStarted = false;
       const tTrain = performance.now();
-      const result = await adapt({
+      const run = (o: Omit<AdaptOptions, 'backbone'>) => (backbone.kind === 'float' ? adapt({ ...o, backbone }) : adaptQuantized({ ...o, model: backbone, head: opts.head as 'auto' }));
+      const result = await run({
         batchSize, progressEvery: bar ? Math.max(1, Math.floor(steps / 25)) : 0,
         method, bpLr: method === 'bp' ? lr : undefined,
-        backbone, support: episode.support, query: episode.query, device, precision, selection,
+        support: episode.support, query: episode.query, device, precision, selection,
         epsilon: num(opts.eps, 'eps'), directions: num(opts.m, 'm', { integer: true, min: 1 }), dist: opts.dist as 'gaussian', lr,
         schedule: parseSchedule(opts.schedule), enhancements, steps, microBatch: num(opts.microBatch, 'micro-batch', { integer: true, min: 1 }), seed, baseline: opts.baseline, build, profile: opts.profile,
         checkpoint,
@@ -195,15 +199,19 @@ Examples:
         },
       });
       bar?.stop();
+      const imported = 'afterInt8' in result ? (result as QuantizedAdaptResult) : undefined;
       const m = result.memory;
+      const mcu = adaptationEstimate(result.adapted.architecture, device, { method, precision, selection, batch: batchSize ?? trainCount, microBatch: num(opts.microBatch, 'micro-batch', { integer: true, min: 1 }), directions: num(opts.m, 'm', { integer: true, min: 1 }), steps });
       say('');
       say(`measured ${method === 'qzo-ff' ? 'QZO-FF' : methodLabel} SRAM high-water mark: ${kib(result.sramPeak)} (${result.sramPeak} B) · flash ${kib(result.flash)}`);
       say(`accuracy on ${episode.query.labels.length} held-out query images`);
       say(table([
-        ['zero-shot (prototype head)', pct(result.zeroShot), ''],
+        [imported ? `zero-shot (${imported.head === 'kept' ? "the model's own head" : 'prototype head'})` : 'zero-shot (prototype head)', pct(result.zeroShot), ''],
         [`after ${methodLabel}`, pct(result.after), `${steps} steps in ${(result.wallMs.ff / 1000).toFixed(1)} s on the ${result.device.build} build`],
+        ...(imported ? [[`after, re-quantized to int8`, pct(imported.afterInt8), 'what --format tflite export runs']] : []),
         ...(method !== 'qzo-ff' ? [] : [['f32 backprop, same data', pct(result.bp), result.bp === null ? 'skipped' : `Adam, ${result.bpLosses.length} steps; ${m.bp.fits ? 'fits' : 'does not fit'} the device`]]),
       ], ['l', 'r', 'l']));
+      say(mcu.line);
       if (result.checkpoint) {
         const c = result.checkpoint;
         say(`checkpoints: ${c.resumedFrom === null ? 'started at step 0' : `resumed at step ${c.resumedFrom}`}, wrote ${c.written}${c.last ? `, newest ${join(opts.checkpoint!, c.last)}` : ''}`);
@@ -217,10 +225,10 @@ Examples:
       const modelOut = join(opts.out, 'model.lmdl');
       const modelBytes = saveModel({ ...result.adapted, meta: { ...result.adapted.meta, adaptedWith: result.config } });
       const json = {
-        method: result.method, zeroShot: result.zeroShot, after: result.after, bp: result.bp, steps: result.steps, sramPeak: result.sramPeak, flash: result.flash,
+        method: result.method, zeroShot: result.zeroShot, after: result.after, ...(imported ? { afterInt8: imported.afterInt8, head: imported.head } : {}), bp: result.bp, steps: result.steps, sramPeak: result.sramPeak, flash: result.flash,
         device: result.device, memory: result.memory, bpOverFf: m.bp.sramPeak / m.ff.sramPeak, classes: episode.classIds,
         config: result.config, losses: result.losses, bpLosses: result.bpLosses, wallMs: { ...result.wallMs, total: performance.now() - tStart }, model: modelOut,
-        weightsSha256: weightsDigest(result.adapted), ...(result.checkpoint ? { checkpoint: result.checkpoint } : {}), episode: episodeSpec,
+        weightsSha256: weightsDigest(result.adapted), mcu: mcu.json, ...(result.checkpoint ? { checkpoint: result.checkpoint } : {}), episode: episodeSpec,
       };
       // Each file atomically; if any write fails, the trained model is rescued and the error says where.
       await writeOrRescue(async () => {

@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { readModelFile } from '../../io/model-file.js';
+import { tflmComparison } from '../tflite.js';
+import { liftModelTo16 } from '../../tflite/requantize.js';
 import { ConfigError, FileError } from '../../errors.js';
 import { type FloatModel, type QuantizedModel } from '../../model/model.js';
 import { architecturePreset, ARCHITECTURE_PRESETS } from '../../model/presets.js';
@@ -11,13 +13,16 @@ import { kib, table } from '../format.js';
 import { memoryReportHtml, writeHtmlFile } from '../../report/html.js';
 import type { GlobalOptions } from '../main.js';
 import { intOption } from '../options.js';
+import { inferenceEstimate } from '../cost-estimates.js';
 
 export async function modelSource(spec: string, weightBits: 8 | 16): Promise<{ float: FloatModel; quantized: QuantizedModel }> {
   if (ARCHITECTURE_PRESETS.includes(spec)) return planningModels(architecturePreset(spec), weightBits);
-  const { model } = await readModelFile(spec).catch((e: unknown) => {
+  const { model: loaded } = await readModelFile(spec).catch((e: unknown) => {
     if (e instanceof FileError && e.reason === 'unreadable') throw new ConfigError(`'${spec}' is neither an architecture preset (${ARCHITECTURE_PRESETS.join(', ')}) nor a readable model file`);
     throw e;
   });
+  // An imported int8 model trains 16w8a on its exactly lifted weights, as adapt does.
+  const model = loaded.kind === 'quantized' && loaded.meta.source === 'tflite' && weightBits === 16 ? liftModelTo16(loaded) : loaded;
   // Plans depend only on shapes and widths: a stand-in with the file's architecture plans the same.
   const planned = planningModels(model.architecture, model.kind === 'quantized' ? Object.values(model.params)[0]!.weightBits : weightBits);
   return model.kind === 'float' ? { ...planned, float: model } : { ...planned, quantized: model };
@@ -61,16 +66,22 @@ export function registerMemory(program: Command): void {
       const batch = intOption(opts.batch, 'batch', 1);
       if (opts.compare !== 'mixed' && opts.compare !== 'fp16') throw new ConfigError(`--compare must be mixed or fp16, got '${opts.compare}'`);
       const device = resolveDevice(opts.device);
-      const report = memoryReport(await modelSource(opts.model, weightBits), { device, batch, selection: parseSelection(opts.train, { trainerOptions: true }), weightBits, modes, compare: opts.compare });
+      const models = await modelSource(opts.model, weightBits);
+      const report = memoryReport(models, { device, batch, selection: parseSelection(opts.train, { trainerOptions: true }), weightBits, modes, compare: opts.compare });
+      const mcu = inferenceEstimate(models.quantized.architecture, device, weightBits);
       if (opts.html) await writeHtmlFile(opts.html, await memoryReportHtml({ report, precision: opts.precision, compare: opts.compare, deviceDescription: describeDevice(device), argv: process.argv.slice(2) }));
       if (json) {
         const modesJson = Object.fromEntries(Object.entries(report.modes).map(([k, m]) => [k, { sramPeak: m.sramPeak, flash: m.flash, fits: m.fits, label: m.label, sramByCategory: m.sramByCategory, perLayer: m.perLayer }]));
-        console.log(JSON.stringify({ model: report.model, device: report.device, batch: report.batch, selection: report.selection, weightBits: report.weightBits, modes: modesJson, bpOverFf: report.bpOverFf }, null, 2));
+        const tflm = await tflmComparison(opts.model);
+        console.log(JSON.stringify({ model: report.model, device: report.device, batch: report.batch, selection: report.selection, weightBits: report.weightBits, modes: modesJson, bpOverFf: report.bpOverFf, ...(tflm ? { tflm } : {}), mcu: mcu.json }, null, 2));
         return;
       }
       console.log(`model  ${report.model} · batch ${batch} · train ${report.selection} · ${opts.precision}`);
       console.log(`device ${describeDevice(device)}\n`);
       printMemoryReport(report, opts.plan);
+      const tflm = await tflmComparison(opts.model);
+      if (tflm) console.log(`\ninference SRAM at batch 1: lastmile ${kib(tflm.lastmileInfer)} (activations and I/O alone ${kib(tflm.lastmileActivations)}) · TFLM tensor arena by its greedy planner ${kib(tflm.tflmArena)} (tensors only, reference kernels, no persistent data)`);
+      console.log(`\n${mcu.line}`);
       if (opts.html) console.log(`\nwrote ${opts.html}`);
     });
 }

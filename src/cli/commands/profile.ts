@@ -21,6 +21,7 @@ import { mulberry32 } from '../../util/random.js';
 import { profileReportHtml, writeHtmlFile, type ProfileReport, type ProfileRowReport } from '../../report/html.js';
 import { kib, table } from '../format.js';
 import type { GlobalOptions } from '../main.js';
+import { profileEstimate } from '../cost-estimates.js';
 import { modelSource } from './memory.js';
 import { intOption, parseBuild, positiveNumber } from '../options.js';
 import { checkRunSize, seedOption } from '../limits.js';
@@ -186,8 +187,9 @@ Examples:
         steps, seed: seedOption(opts.seed), build: parseBuild(opts.build),
       });
       if (opts.html) await writeHtmlFile(opts.html, await profileReportHtml(report, { deviceDescription: describeDevice(device), argv: process.argv.slice(2) }));
+      const mcu = profileEstimate(quantized.architecture, device, report);
       if (global.json) {
-        console.log(JSON.stringify(report, null, 2));
+        console.log(JSON.stringify({ ...report, mcu: mcu.json }, null, 2));
         return;
       }
       if (global.quiet) return;
@@ -201,6 +203,7 @@ Examples:
       console.log(rowsTable(report.byKind, true));
       console.log('\nper layer and step phase');
       console.log(rowsTable(report.byLayer, false));
+      console.log(`\n${mcu.text}`);
       console.log(`\nz is regenerated and w ± εz formed inside each kernel's weight packing, so that time is in the layer rows; 'rng' is the host's per-direction setup of the z streams, 'update' the weight update, '${HOST_ROW}' the rest of the step (measured step time minus the timed rows).`);
       if (opts.html) console.log(`\nwrote ${opts.html}`);
     });

@@ -1,0 +1,48 @@
+// The one call each command makes to show on-device estimates, so the commands' edits stay small.
+import type { Architecture } from '../model/graph.js';
+import { resolveGraph } from '../model/graph.js';
+import type { ResolvedDevice } from '../device/presets.js';
+import { trainableLayers, type TrainSelection } from '../train/selection.js';
+import { COST_MODEL_VERSION } from '../cost/model.js';
+import { describeAdaptation, mcuAdaptation, mcuInference, mcuProfile, type McuAdaptation, type McuInference, type McuProfile, type McuUnavailable } from '../cost/report.js';
+import { table } from './format.js';
+
+export function adaptationEstimate(
+  arch: Architecture,
+  device: ResolvedDevice,
+  o: { method: string; precision: string; selection: TrainSelection; batch: number; microBatch: number; directions: number; steps: number },
+): { json: McuAdaptation | McuUnavailable; line: string } {
+  if (o.method !== 'qzo-ff') {
+    const json: McuUnavailable = { model: COST_MODEL_VERSION, estimate: null, reason: `no estimate: ${o.method} runs f32 kernels, and the C export has no f32 kernels to calibrate on` };
+    return { json, line: `on-device estimate: ${json.reason}` };
+  }
+  const trainable = trainableLayers(resolveGraph(arch), o.selection);
+  const json = mcuAdaptation(arch, device, { bits: o.precision === '8w8a' ? 8 : 16, batch: o.batch, microBatch: o.microBatch, directions: o.directions, steps: o.steps, trainable });
+  return { json, line: describeAdaptation(json, device.name) };
+}
+
+export function inferenceEstimate(arch: Architecture, device: ResolvedDevice, bits: 8 | 16): { json: McuInference | McuUnavailable; line: string } {
+  const json = mcuInference(arch, device, bits);
+  if ('reason' in json) return { json, line: `inference on the device: ${json.reason}` };
+  const energy = json.mJPerInference === null ? 'no power figure' : `${json.mJPerInference.toFixed(3)} mJ`;
+  return { json, line: `inference on ${device.name} (${json.core} @ ${json.clockHz / 1e6} MHz, estimated): ${json.msPerInference.toFixed(2)} ms, ${energy} per sample (cost model ${json.model}; lastmile estimate shows it per layer)` };
+}
+
+/** The profile's MCU view: per kernel and per layer, estimated cycles and ms of one QZO-FF step. */
+export function profileEstimate(
+  arch: Architecture,
+  device: ResolvedDevice,
+  r: { precision: string; batch: number; directions: number; trainable: readonly string[]; byLayer: ReadonlyArray<{ name: string; ms: number }>; steps: number },
+): { json: McuProfile | McuUnavailable; text: string } {
+  const json = mcuProfile(resolveGraph(arch), device, { bits: r.precision === '8w8a' ? 8 : 16, batch: r.batch, directions: r.directions, trainable: r.trainable });
+  if ('reason' in json) return { json, text: `estimated on the device: ${json.reason}` };
+  const wasm = new Map(r.byLayer.map((l) => [l.name, l.ms / r.steps]));
+  const rows = (list: McuProfile['byLayer'], withWasm: boolean) =>
+    table(
+      [[withWasm ? 'layer' : 'kernel', ...(withWasm ? ['kernel', 'Wasm ms/step'] : []), 'MCU cycles/step', 'MCU ms/step'],
+        ...list.map((l) => [l.name, ...(withWasm ? [l.kernel, wasm.has(l.name) ? wasm.get(l.name)!.toFixed(3) : ''] : []), String(l.cyclesPerStep), l.msPerStep.toFixed(2)])],
+      withWasm ? ['l', 'l', 'r', 'r', 'r'] : ['l', 'r', 'r'],
+    );
+  const head = `estimated on ${device.name} (${json.core} @ ${json.clockHz / 1e6} MHz, cost model ${json.model}): ${json.msPerStep.toFixed(1)} ms and ${json.cyclesPerStep} cycles per QZO-FF step (the loss kernel is not counted)`;
+  return { json, text: `${head}\n\nper exported kernel\n${rows(json.byKernel, false)}\n\nper layer (Wasm ms/step: this run, profiler attached)\n${rows(json.byLayer, true)}` };
+}
