@@ -11,6 +11,12 @@ import type { PerturbSpec } from '../kernels/perturb-spec.js';
 import type { PreparedRequant } from '../kernels/requant.js';
 import type { Activation, ModelNode, NodeKind } from '../model/layers.js';
 import type { ActivationQuant } from '../model/model.js';
+import type { TfliteExporter, TfliteImporter } from '../tflite/mapping.js';
+
+export interface TfliteOp {
+  importers?: Readonly<Record<number, TfliteImporter>>;
+  exporters?: Readonly<Partial<Record<NodeKind, TfliteExporter>>>;
+}
 
 /** Everything shape inference derives for one node (per sample). */
 export interface ShapeInfo {
@@ -152,6 +158,8 @@ export interface OpDef<N extends ModelNode = ModelNode> {
   float?: FloatOp<N>;
   /** The ONNX mapping (export; import maps ONNX op types onto these kinds in model/onnx-import.ts). */
   onnx?: OnnxOp<N>;
+  /** The TensorFlow Lite mapping (src/ops/<kind>/tflite.ts): importers by TFLite builtin code, exporters by node kind. */
+  tflite?: TfliteOp;
 }
 
 /** How one tensor is held in an exported ONNX graph: 4-D NCHW, or 2-D [N, features]. */
