@@ -12,6 +12,12 @@ import type { PreparedRequant } from '../kernels/requant.js';
 import type { Activation, ModelNode, NodeKind } from '../model/layers.js';
 import type { ActivationQuant } from '../model/model.js';
 import type { COpEmitter } from './c-emit.js';
+import type { TfliteExporter, TfliteImporter } from '../tflite/mapping.js';
+
+export interface TfliteOp {
+  importers?: Readonly<Record<number, TfliteImporter>>;
+  exporters?: Readonly<Partial<Record<NodeKind, TfliteExporter>>>;
+}
 
 /** Everything shape inference derives for one node (per sample). */
 export interface ShapeInfo {
@@ -155,6 +161,8 @@ export interface OpDef<N extends ModelNode = ModelNode> {
   onnx?: OnnxOp<N>;
   /** C emission for `lastmile export --format c` (src/export/c/). */
   c?: COpEmitter;
+  /** The TensorFlow Lite mapping (src/ops/<kind>/tflite.ts): importers by TFLite builtin code, exporters by node kind. */
+  tflite?: TfliteOp;
 }
 
 /** How one tensor is held in an exported ONNX graph: 4-D NCHW, or 2-D [N, features]. */

@@ -1,4 +1,5 @@
 // Element-wise add of two tensors of the same shape (residual connections), with an optional fused activation.
+import { addTflite } from './tflite.js';
 import { ShapeError } from '../../errors.js';
 import type { AddNode } from '../../model/layers.js';
 import { addI8, prepareAdd } from '../../kernels/eltwise.js';
@@ -9,6 +10,7 @@ import { addOnnx } from './onnx.js';
 import { addC } from './c.js';
 
 export const add: OpDef<AddNode> = {
+  tflite: addTflite,
   kinds: ['add'],
   arity: 2,
   fusesActivation: true,

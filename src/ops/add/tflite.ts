@@ -1,4 +1,5 @@
 // ADD ⇄ add: two int8 tensors of the same shape (no broadcasting), with TFLM's Add arithmetic.
+import type { TfliteOp } from '../types.js';
 import type { AddNode } from '../../model/layers.js';
 import { activationCode, importUnsupported, readActivation, requireArity, type TfliteExporter, type TfliteImporter } from '../../tflite/mapping.js';
 import { BuiltinOp, OptionsType, Slot } from '../../tflite/schema.js';
@@ -33,3 +34,5 @@ export const addExporter: TfliteExporter = {
     });
   },
 };
+
+export const addTflite: TfliteOp = { importers: { [BuiltinOp.ADD]: addImporter }, exporters: { add: addExporter } };

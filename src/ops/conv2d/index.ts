@@ -1,4 +1,5 @@
 // 2-D convolution, NHWC, weights stored OHWI [filters][kH][kW][C], TFLite padding.
+import { conv2dTflite } from './tflite.js';
 import type { Conv2DNode } from '../../model/layers.js';
 import { conv2d as conv2dI8, conv2dScratchBytes, type Conv2DParams } from '../../kernels/conv.js';
 import { conv2dBackwardF32, conv2dF32, conv2dF32ScratchBytes, type Conv2DF32Params } from '../../kernels/f32.js';
@@ -15,6 +16,7 @@ function geometry(op: OpNode<Conv2DNode>, batch: number): Conv2DF32Params {
 }
 
 export const conv2d: OpDef<Conv2DNode> = {
+  tflite: conv2dTflite,
   kinds: ['conv2d'],
   arity: 1,
   paramLayout: 'OHWI',

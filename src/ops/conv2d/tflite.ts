@@ -1,5 +1,6 @@
 // CONV_2D ⇄ conv2d. TFLite's filter layout [O][kH][kW][I] is lastmile's OHWI, so weights move
 // as they are; per-channel scales run along dimension 0.
+import type { TfliteOp } from '../types.js';
 import type { Conv2DNode } from '../../model/layers.js';
 import { activationCode, importUnsupported, nhwc, paddingCode, positive, readActivation, readPadding, requireArity, type TfliteExporter, type TfliteImporter } from '../../tflite/mapping.js';
 import { BuiltinOp, OptionsType, Slot } from '../../tflite/schema.js';
@@ -47,3 +48,5 @@ export const conv2dExporter: TfliteExporter = {
     });
   },
 };
+
+export const conv2dTflite: TfliteOp = { importers: { [BuiltinOp.CONV_2D]: conv2dImporter }, exporters: { conv2d: conv2dExporter } };

@@ -1,5 +1,6 @@
 // Dense (fully connected): y = W·x + b with W stored [units][in] (OI). Like TFLite's
 // FullyConnected it flattens its input implicitly. As the head it returns raw int32 logits.
+import { denseTflite } from './tflite.js';
 import type { DenseNode } from '../../model/layers.js';
 import { fullyConnected, fullyConnectedScratchBytes } from '../../kernels/gemm.js';
 import { denseBackwardF32, denseF32 } from '../../kernels/f32.js';
@@ -12,6 +13,7 @@ import { denseC } from './c.js';
 const dims = (op: OpNode<DenseNode>) => ({ inFeatures: op.weightShape![1]!, outFeatures: op.weightShape![0]! });
 
 export const dense: OpDef<DenseNode> = {
+  tflite: denseTflite,
   kinds: ['dense'],
   arity: 1,
   paramLayout: 'OI',

@@ -1,5 +1,6 @@
 // FULLY_CONNECTED ⇄ dense. TFLite's weights [units][in] are lastmile's [N][K]; both flatten
 // the input row-major, so an NHWC feature map feeds a dense layer without a transpose.
+import type { TfliteOp } from '../types.js';
 import type { DenseNode } from '../../model/layers.js';
 import { activationCode, importUnsupported, readActivation, requireArity, type TfliteExporter, type TfliteImporter } from '../../tflite/mapping.js';
 import { BuiltinOp, OptionsType, Slot } from '../../tflite/schema.js';
@@ -39,3 +40,5 @@ export const denseExporter: TfliteExporter = {
     });
   },
 };
+
+export const denseTflite: TfliteOp = { importers: { [BuiltinOp.FULLY_CONNECTED]: denseImporter }, exporters: { dense: denseExporter } };

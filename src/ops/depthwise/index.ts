@@ -1,4 +1,5 @@
 // Depthwise 2-D convolution, NHWC, weights stored [kH][kW][C·multiplier] (HWC), TFLite padding.
+import { depthwiseTflite } from './tflite.js';
 import type { DepthwiseConv2DNode } from '../../model/layers.js';
 import { depthwiseConv2d, depthwiseConv2dScratchBytes, type DepthwiseConv2DParams } from '../../kernels/depthwise.js';
 import { depthwiseConv2dBackwardF32, depthwiseConv2dF32, type DepthwiseConv2DF32Params } from '../../kernels/f32.js';
@@ -15,6 +16,7 @@ function geometry(op: OpNode<DepthwiseConv2DNode>, batch: number): DepthwiseConv
 }
 
 export const depthwise: OpDef<DepthwiseConv2DNode> = {
+  tflite: depthwiseTflite,
   kinds: ['depthwise'],
   arity: 1,
   paramLayout: 'HWC',

@@ -1,5 +1,6 @@
 // DEPTHWISE_CONV_2D ⇄ depthwise. TFLite's filter [1][kH][kW][C·mult] is lastmile's
 // [kH][kW][C·mult]; per-channel scales run along the last dimension.
+import type { TfliteOp } from '../types.js';
 import type { DepthwiseConv2DNode } from '../../model/layers.js';
 import { activationCode, importUnsupported, nhwc, paddingCode, positive, readActivation, readPadding, requireArity, type TfliteExporter, type TfliteImporter } from '../../tflite/mapping.js';
 import { BuiltinOp, OptionsType, Slot } from '../../tflite/schema.js';
@@ -49,3 +50,5 @@ export const depthwiseExporter: TfliteExporter = {
     });
   },
 };
+
+export const depthwiseTflite: TfliteOp = { importers: { [BuiltinOp.DEPTHWISE_CONV_2D]: depthwiseImporter }, exporters: { depthwise: depthwiseExporter } };

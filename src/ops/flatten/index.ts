@@ -1,10 +1,12 @@
 // Flatten: [H, W, C] → [H·W·C]. The bytes do not move (NHWC is already row-major), so the lowering
 // makes it an alias of its input and no kernel runs.
+import { flattenTflite } from './tflite.js';
 import type { FlattenNode } from '../../model/layers.js';
 import { elementCount } from '../shape.js';
 import type { OpDef } from '../types.js';
 
 export const flatten: OpDef<FlattenNode> = {
+  tflite: flattenTflite,
   kinds: ['flatten'],
   arity: 1,
   lowering: 'alias',

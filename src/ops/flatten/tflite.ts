@@ -1,6 +1,7 @@
 // RESHAPE ⇄ flatten. A reshape that keeps the bytes and only drops unit dimensions down to
 // [1, N] is lastmile's flatten (an alias in the runtime); a reshape to the same per-sample shape
 // is an alias too. Anything else would reorder a layout lastmile keeps fixed, so it is refused.
+import type { TfliteOp } from '../types.js';
 import type { FlattenNode } from '../../model/layers.js';
 import { importFail, importUnsupported, type TfliteExporter, type TfliteImporter } from '../../tflite/mapping.js';
 import { BuiltinOp, OptionsType } from '../../tflite/schema.js';
@@ -34,3 +35,5 @@ export const flattenExporter: TfliteExporter = {
     ctx.op(BuiltinOp.RESHAPE, [input, shape], [out], { type: OptionsType.ReshapeOptions, write: (b) => { b.startObject(1); return b.endObject(); } });
   },
 };
+
+export const flattenTflite: TfliteOp = { importers: { [BuiltinOp.RESHAPE]: reshapeImporter }, exporters: { flatten: flattenExporter } };

@@ -1,4 +1,5 @@
 // Global average pooling: [H, W, C] → [C].
+import { globalavgpoolTflite } from './tflite.js';
 import type { GlobalAvgPoolNode } from '../../model/layers.js';
 import { globalAvgPool } from '../../kernels/pool.js';
 import { globalAvgPoolBackwardF32, globalAvgPoolF32 } from '../../kernels/f32.js';
@@ -8,6 +9,7 @@ import { globalavgpoolOnnx } from './onnx.js';
 import { globalavgpoolC } from './c.js';
 
 export const globalavgpool: OpDef<GlobalAvgPoolNode> = {
+  tflite: globalavgpoolTflite,
   kinds: ['globalavgpool'],
   arity: 1,
   infer(node, [inShape]) {

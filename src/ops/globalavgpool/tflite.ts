@@ -1,5 +1,6 @@
 // globalavgpool → AVERAGE_POOL_2D over the whole H×W (VALID) then RESHAPE to [1, C], the form
 // TFLite's converter emits for a global average pool (and which import maps to avgpool + flatten).
+import type { TfliteOp } from '../types.js';
 import { BuiltinOp, OptionsType, PaddingCode, Slot } from '../../tflite/schema.js';
 import type { TfliteExporter } from '../../tflite/mapping.js';
 
@@ -26,3 +27,5 @@ export const globalavgpoolExporter: TfliteExporter = {
     ctx.op(BuiltinOp.RESHAPE, [pooled, shape], [ctx.outputTensor(n)], { type: OptionsType.ReshapeOptions, write: (b) => { b.startObject(1); return b.endObject(); } });
   },
 };
+
+export const globalavgpoolTflite: TfliteOp = { exporters: { globalavgpool: globalavgpoolExporter } };

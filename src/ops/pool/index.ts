@@ -1,4 +1,5 @@
 // Average and max pooling over a window, NHWC, TFLite padding.
+import { poolTflite } from './tflite.js';
 import type { Pool2DNode } from '../../model/layers.js';
 import { avgPool2d, maxPool2d } from '../../kernels/pool.js';
 import { avgPool2dBackwardF32, avgPool2dF32, maxPool2dBackwardF32, maxPool2dF32, type Pool2DF32Params } from '../../kernels/f32.js';
@@ -14,6 +15,7 @@ function geometry(op: OpNode<Pool2DNode>, batch: number): Pool2DF32Params {
 }
 
 export const pool: OpDef<Pool2DNode> = {
+  tflite: poolTflite,
   kinds: ['avgpool', 'maxpool'],
   arity: 1,
   infer(node, [inShape]) {

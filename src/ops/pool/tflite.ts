@@ -1,5 +1,6 @@
 // AVERAGE_POOL_2D ⇄ avgpool and MAX_POOL_2D ⇄ maxpool (one options table, Pool2DOptions).
 // TFLM requires the input and output of a pool to share quantization, and so does lastmile.
+import type { TfliteOp } from '../types.js';
 import type { Pool2DNode } from '../../model/layers.js';
 import { importFail, importUnsupported, nhwc, paddingCode, positive, readPadding, requireArity, type TfliteExporter, type TfliteImporter } from '../../tflite/mapping.js';
 import { BuiltinOp, OptionsType, Slot } from '../../tflite/schema.js';
@@ -54,3 +55,5 @@ export const avgpoolImporter = poolImporter('avgpool');
 export const avgpoolExporter = poolExporter(BuiltinOp.AVERAGE_POOL_2D);
 export const maxpoolImporter = poolImporter('maxpool');
 export const maxpoolExporter = poolExporter(BuiltinOp.MAX_POOL_2D);
+
+export const poolTflite: TfliteOp = { importers: { [BuiltinOp.AVERAGE_POOL_2D]: avgpoolImporter, [BuiltinOp.MAX_POOL_2D]: maxpoolImporter }, exporters: { avgpool: avgpoolExporter, maxpool: maxpoolExporter } };
