@@ -1,5 +1,9 @@
-// The public library API of lastmile.
+// The public library API of lastmile (the package's "." entry): the emulated device, models,
+// quantization and training. Browser-safe: nothing reachable from here imports a Node built-in or
+// an optional package (test/package checks with an esbuild browser bundle). Node file helpers, ONNX
+// and reports have their own entries (src/entries/*.ts; see docs/PACKAGING.md).
 export * from './errors.js';
+export { MissingPackageError } from './util/optional-package.js';
 export { Device, type DeviceOptions } from './runtime/device.js';
 export { setDefaultWasmBaseUrl } from './runtime/wasm-source.js';
 export { Mcu, type Budget } from './runtime/mcu.js';
@@ -17,20 +21,14 @@ export { initFloatModel, loadModel, saveModel, type FloatModel, type QuantizedMo
 export { quantizeMultiplier } from './quant/multiplier.js';
 export { quantizeModel } from './quant/quantize.js';
 export { calibrate } from './quant/calibrate.js';
-export { loadBundledMnist } from './data/mnist.js';
-export { loadFashionMnist } from './data/fashion-mnist.js';
-export { readIdxFile, parseIdx, datasetFromIdx } from './data/idx.js';
 export { sampleEpisode, type Episode } from './data/fewshot.js';
-export { loadImageFolder } from './data/image-folder.js';
 export { corrupt, CORRUPTIONS } from './data/corruptions.js';
 export { selectClasses, subset, type Dataset } from './data/dataset.js';
 export { adapt, type AdaptOptions, type AdaptResult } from './train/adapt.js';
 export { QzoFfTrainer, qzoFfSramBuffers, type TrainerState } from './train/qzo-ff.js';
 export { encodeCheckpoint, decodeCheckpoint, loadNewestCheckpoint, saveCheckpoint, type Checkpoint, type CheckpointStore } from './train/checkpoint.js';
-export { FileCheckpointStore } from './train/checkpoint-store.js';
 export { trainBackprop, evaluateFloat } from './train/backprop.js';
 export { evaluate } from './train/evaluate.js';
 export { pretrain } from './train/pretrain.js';
 export { withPrototypeHead } from './train/prototype.js';
 export { memoryReport } from './report/memory.js';
-export { runFewshot, runOod, runCrossDomain, runMemory, runConvergence, EXPERIMENT_NAMES } from './experiments/index.js';

@@ -3,16 +3,20 @@
 // defensive readers for the importer. protobufjs decodes int64 fields as Long objects and fills
 // absent fields with defaults, and a corrupt file can carry any value in any field, so every
 // reader here checks type, range and size before anything is allocated, and reports FormatError.
-import onnxProto from 'onnx-proto';
+import type onnxProtoTypes from 'onnx-proto';
 import { FormatError } from '../errors.js';
+import { importOptional } from '../util/optional-package.js';
+
+// Loaded when an ONNX module is first imported: `onnx-proto` is an optional dependency.
+const onnxProto: typeof onnxProtoTypes = (await importOptional('onnx-proto', 'ONNX export and import', () => import('onnx-proto'))).default;
 
 export const { onnx } = onnxProto;
-export type ModelProto = onnxProto.onnx.IModelProto;
-export type GraphProto = onnxProto.onnx.IGraphProto;
-export type NodeProto = onnxProto.onnx.INodeProto;
-export type TensorProto = onnxProto.onnx.ITensorProto;
-export type AttributeProto = onnxProto.onnx.IAttributeProto;
-export type ValueInfoProto = onnxProto.onnx.IValueInfoProto;
+export type ModelProto = onnxProtoTypes.onnx.IModelProto;
+export type GraphProto = onnxProtoTypes.onnx.IGraphProto;
+export type NodeProto = onnxProtoTypes.onnx.INodeProto;
+export type TensorProto = onnxProtoTypes.onnx.ITensorProto;
+export type AttributeProto = onnxProtoTypes.onnx.IAttributeProto;
+export type ValueInfoProto = onnxProtoTypes.onnx.IValueInfoProto;
 
 /** TensorProto.DataType values this project reads or writes. */
 export const DataType = {
@@ -84,7 +88,7 @@ export function encodeModelProto(model: ModelProto): Uint8Array {
 // Readers (importer side)
 
 /** Decode a ModelProto; any protobuf error (truncation, bad wire type, bad length) is a FormatError. */
-export function decodeModelProto(bytes: Uint8Array, what: string): onnxProto.onnx.ModelProto {
+export function decodeModelProto(bytes: Uint8Array, what: string): onnxProtoTypes.onnx.ModelProto {
   if (!(bytes instanceof Uint8Array)) throw new FormatError(`${what}: expected the bytes of an .onnx file (Uint8Array), got ${typeof bytes}`);
   if (bytes.length === 0) throw new FormatError(`${what}: the file is empty`);
   try {
