@@ -2,6 +2,7 @@
 // message and exit with status 2, anything else is a bug and keeps its stack trace (status 1).
 import { Command } from 'commander';
 import { LastmileError } from '../errors.js';
+import { PACKAGE_NAME } from '../util/package-name.js';
 import { registerAdapt } from './commands/adapt.js';
 import { registerDevices } from './commands/devices.js';
 import { registerMemory } from './commands/memory.js';
@@ -21,7 +22,7 @@ export function buildProgram(): Command {
   const program = new Command();
   program
     .name('lastmile')
-    .description('On-device training with fixed-point forward gradients (QZO-FF) on an emulated microcontroller.')
+    .description(`On-device training with fixed-point forward gradients (QZO-FF) on an emulated microcontroller (npm package ${PACKAGE_NAME}).`)
     .option('-q, --quiet', 'print only errors')
     .option('--json', 'print machine-readable JSON')
     .showHelpAfterError()
