@@ -39,13 +39,12 @@ export async function installPackedTarball(npmInstallFlags: string[]): Promise<C
   return { dir, tarball, packedBytes: info!.size, unpackedBytes: info!.unpackedSize };
 }
 
-/** Bytes of every file under a folder (apparent sizes; symlinks not followed) and its package count. */
+/** Apparent size of a folder as `du -sb` counts it: every file, link and folder entry, links not followed. */
 export async function folderBytes(dir: string): Promise<number> {
-  let total = 0;
+  let total = (await lstat(dir)).size;
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
-    if (entry.isDirectory()) total += await folderBytes(path);
-    else total += (await lstat(path)).size;
+    total += entry.isDirectory() ? await folderBytes(path) : (await lstat(path)).size;
   }
   return total;
 }
