@@ -91,6 +91,16 @@ describe(`${NAME} packed and installed into a fresh project (optional dependenci
     expect(lines.slice(2).join(' ')).toMatch(/fits: true/);
   });
 
+  it('type-checks the README example in a strict TypeScript project (skipLibCheck off, no @types/node)', async () => {
+    const readme = await readFile(join(REPO, 'README.md'), 'utf8');
+    const example = /```ts\n([\s\S]*?)```/.exec(readme.slice(readme.indexOf('## Library API')))![1]!;
+    await writeFile(join(consumer.dir, 'readme-example.ts'), example);
+    const compilerOptions = { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: false, lib: ['ES2022', 'DOM'], types: [] };
+    await writeFile(join(consumer.dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['readme-example.ts'] }));
+    const { stdout } = await sh('node', [join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', '.'], consumer.dir);
+    expect(stdout).toBe('');
+  });
+
   it('runs the lastmile command, and a report page without the optional chart packages', async () => {
     const help = await sh('npx', ['--no-install', 'lastmile', '--help'], consumer.dir);
     expect(help.stdout).toContain('adapt');
