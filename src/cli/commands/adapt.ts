@@ -9,18 +9,20 @@ import { sampleEpisode, type Episode } from '../../data/fewshot.js';
 import { selectClasses, subset, type Dataset } from '../../data/dataset.js';
 import { mulberry32, shuffle } from '../../util/random.js';
 import { CORRUPTIONS, corrupt } from '../../data/corruptions.js';
-import { resolveDevice, describeDevice, DEFAULT_DEVICE } from '../../runtime/devices.js';
+import { resolveDevice, describeDevice, DEFAULT_DEVICE } from '../../device/presets.js';
 import { adapt, type AdaptMethod, type AdaptOptions, type Precision } from '../../train/adapt.js';
 import { FileCheckpointStore } from '../../train/checkpoint-store.js';
 import type { Model } from '../../model/model.js';
 import { parseSelection, selectionLabel } from '../../train/selection.js';
 import { parseSchedule } from '../../train/schedule.js';
 import { shippedModel } from '../../util/package-root.js';
-import { DATA_HELP, loadData, parseClassList } from '../data-source.js';
+import { DATA_HELP, loadData, parseClassList } from '../../data/source.js';
 import { kib, pct, table } from '../format.js';
 import { numberOption as num } from '../options.js';
 import { adaptReportHtml } from '../../report/html.js';
 import type { GlobalOptions } from '../main.js';
+import { isGraphInput } from '../../ops/registry.js';
+import type { InputNode } from '../../model/layers.js';
 
 export const DEFAULT_BACKBONE = 'mnist-cnn-digits04.lmdl';
 
@@ -119,7 +121,7 @@ Examples:
         const stale = (checkpoint.store as FileCheckpointStore).removeTemporaries();
         if (stale.length) say(`checkpoint: removed ${stale.length} unfinished temporary file${stale.length > 1 ? 's' : ''} from an interrupted save`);
       }
-      const data = await loadData(opts.data, 'test', backbone.architecture.nodes[0]!.kind === 'input' ? backbone.architecture.nodes[0]!.shape : undefined);
+      const data = await loadData(opts.data, 'test', isGraphInput(backbone.architecture.nodes[0]!) ? (backbone.architecture.nodes[0] as InputNode).shape : undefined);
       if (opts.split !== 'few-shot' && opts.split !== 'full') throw new ConfigError(`--split must be few-shot or full, got '${opts.split}'`);
       const sampled = opts.split === 'full' ? fullSplit(data, parseClassList(opts.classes), seed) : sampleEpisode(data, { classPool: parseClassList(opts.classes), ways, shots, queries, seed });
       const batchSize = opts.batchSize !== undefined ? num(opts.batchSize, 'batch-size', { integer: true, min: 1 }) : opts.split === 'full' ? 50 : undefined;

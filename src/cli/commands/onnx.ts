@@ -26,7 +26,7 @@ export function registerOnnx(program: Command): void {
     .action(async (opts: { model: string; out: string }, cmd: Command) => {
       const model = loadModel(await readInput(opts.model), opts.model);
       // Loaded here, not at start-up: the ONNX modules need the optional package onnx-proto.
-      const { exportOnnx } = await import('../../model/onnx-export.js');
+      const { exportOnnx } = await import('../../onnx/export.js');
       const bytes = exportOnnx(model);
       await writeOutput(opts.out, bytes);
       if (!(cmd.optsWithGlobals() as GlobalOptions).quiet) console.log(`wrote ${opts.out} (${bytes.length} B, ${model.kind} ${model.architecture.name})`);
@@ -39,7 +39,7 @@ export function registerOnnx(program: Command): void {
     .option('--name <name>', 'architecture name for the imported model')
     .addHelpText('after', '\nExample:\n  lastmile import --onnx my-pytorch-net.onnx --out my-net.lmdl')
     .action(async (opts: { onnx: string; out: string; name?: string }, cmd: Command) => {
-      const { importOnnx } = await import('../../model/onnx-import.js');
+      const { importOnnx } = await import('../../onnx/import.js');
       const model = importOnnx(await readInput(opts.onnx), opts.name ? { name: opts.name } : {});
       await writeOutput(opts.out, saveModel(model));
       if (!(cmd.optsWithGlobals() as GlobalOptions).quiet) console.log(`wrote ${opts.out}: ${model.architecture.name}, ${model.architecture.nodes.length} nodes`);

@@ -8,7 +8,7 @@ export async function readBuildFile(flavor: BuildFlavor): Promise<Uint8Array<Arr
   const { readFile, access } = await import('node:fs/promises');
   const { fileURLToPath } = await import('node:url');
   const path = await import('node:path');
-  // Walk up from this file (src/runtime or dist/src/runtime) to the package root's build/.
+  // Walk up from this file (src/device or dist/src/device) to the package root's build/.
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 6; i++) {
     const candidate = path.join(dir, 'build', `${flavor}.wasm`);

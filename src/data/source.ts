@@ -1,10 +1,10 @@
 // Where a command's images come from: the bundled MNIST digits, Debian's Fashion-MNIST, or IDX files.
 import { ConfigError } from '../errors.js';
-import type { Dataset } from '../data/dataset.js';
-import { loadBundledMnist } from '../data/mnist.js';
-import { loadFashionMnist } from '../data/fashion-mnist.js';
-import { datasetFromIdx, readIdxFile } from '../data/idx.js';
-import { loadImageFolder } from '../data/image-folder.js';
+import type { Dataset } from './dataset.js';
+import { loadBundledMnist } from './mnist.js';
+import { loadFashionMnist } from './fashion-mnist.js';
+import { datasetFromIdx, readIdxFile } from './idx.js';
+import { loadImageFolder } from './image-folder.js';
 
 export const DATA_HELP = "mnist (bundled), fashion-mnist (Debian package dataset-fashion-mnist), idx:IMAGES,LABELS (IDX files, raw or .gz), or folder:DIR (one sub-folder of PNGs per class, resized to the model's input)";
 
