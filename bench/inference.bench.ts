@@ -1,6 +1,6 @@
 // Inference latency per architecture preset: lastmile's simd build (QuantizedSession, 8w8a) against
 // onnxruntime-web's wasm backend (1 thread) and onnxruntime-node's native CPU backend (1 thread, the
-// ceiling) running the same model exported to ONNX QDQ int8 (src/model/onnx-export.ts). Per sample
+// ceiling) running the same model exported to ONNX QDQ int8 (src/onnx/export.ts). Per sample
 // (batch 1) and per batch. The three are timed in one benchmark.js suite per configuration.
 //
 //   npm run bench:inference [-- --quick] [-- --json DIR] [-- --filter TEXT]

@@ -95,3 +95,31 @@ describe('adapt on a full train split', () => {
     expect(json.steps).toBe(16);
   });
 });
+
+describe('eval --query-from evaluates an adapted model on exactly the query images of its adapt run', () => {
+  // The saved model must be the trained one, whatever the selection trains: a read-back that
+  // skipped a tensor (biases, once) makes eval's accuracy differ from adapt's `after`.
+  for (const train of ['full', 'head', 'last:2', 'bias', 'sparse:0.1']) {
+    it(`--train ${train}: eval prints adapt's 'after' accuracy`, () => {
+      const out = mkdtempSync(join(tmpdir(), 'lastmile-cli-'));
+      const a = lastmile('adapt', '--train', train, '--steps', '20', '--queries', '30', '--no-baseline', '--json', '--out', out);
+      expect(a.code, a.stderr).toBe(0);
+      const adapted = JSON.parse(a.stdout);
+      const e = lastmile('eval', '--model', join(out, 'model.lmdl'), '--query-from', join(out, 'report.json'), '--json');
+      expect(e.code, e.stderr).toBe(0);
+      const evaluated = JSON.parse(e.stdout);
+      expect(evaluated.count).toBe(150);
+      expect(evaluated.classes).toEqual(adapted.classes);
+      expect(evaluated.accuracy).toBe(adapted.after);
+      if (train === 'bias') expect(adapted.after).not.toBe(adapted.zeroShot); // the biases did train
+    });
+  }
+
+  it('a report that is not an adapt report is a clear error (exit 2)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lastmile-cli-'));
+    writeFileSync(join(dir, 'report.json'), JSON.stringify({ after: 50 }));
+    const r = lastmile('eval', '--model', 'models/mnist-cnn-digits04.lmdl', '--query-from', join(dir, 'report.json'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/episode.* missing or invalid/);
+  });
+});

@@ -234,7 +234,7 @@ export function exportOnnx(model: FloatModel | QuantizedModel): Uint8Array {
     const isRawHead = op === headOp && rawHead;
     const r = onnx.export({
       b, op: n, inputs: op.inputs, output: op.output, activation: op.activation, inLayout: inRepr.layout, inShape: inRepr.shape,
-      floatOf, weights: (toOnnx, dims) => params.weights(op, toOnnx, dims), bias: () => params.bias(op), quantized: quant !== undefined, rawHead: isRawHead, quantParams,
+      floatOf, weights: (toOnnx, dims) => params.weights(op, toOnnx, dims), bias: () => params.bias(op), quantized: quant !== undefined, rawHead: isRawHead, quantParams, intAttr, intsAttr,
     });
     if ('final' in r) {
       reprs.set(op.output, { name: r.final, layout: r.layout, shape: shapeOf.get(op.output)! });

@@ -187,6 +187,9 @@ export interface OnnxExportContext<N extends ModelNode = ModelNode> {
   rawHead: boolean;
   /** Quantization (scale, zero point) initializers of one of our tensors, in a QDQ graph. */
   quantParams(tensor: string): [string, string];
+  /** Node attributes (passed in, so operators do not load the protobuf codec in the browser). */
+  intAttr(name: string, value: number): unknown;
+  intsAttr(name: string, values: number[]): unknown;
 }
 
 export type OnnxExportResult =

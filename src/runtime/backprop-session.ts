@@ -185,6 +185,8 @@ export class BackpropSession {
   private readonly backwardSteps: Step[] = [];
   private readonly trainableNames: string[];
   private readonly ops: LoweredOp[];
+  /** The tensor holding the logits (lowered once, not per step). */
+  private readonly outputName: string;
   private adamStep = 0;
 
   static plan(model: FloatModel, options: BackpropOptions): SessionPlan {
@@ -221,6 +223,7 @@ export class BackpropSession {
     const mem = new Uint8Array(mcu.device.memory.buffer);
     this.trainableNames = bp.infos.filter((i) => i.trainable).map((i) => i.op.node.node.name);
     this.ops = bp.lowered.ops;
+    this.outputName = bp.lowered.outputName;
     for (const name of this.trainableNames) {
       const p = model.params[name]!;
       mem.set(new Uint8Array(p.weights.buffer, p.weights.byteOffset, p.weights.byteLength), this.buf(`w:${name}`).offset);
@@ -370,8 +373,8 @@ export class BackpropSession {
   trainStep(lr = this.options.optimizer.lr): number {
     if (this.options.forwardOnly) throw new ConfigError('this session was prepared forward-only (no gradients): it cannot run a backprop step');
     this.forward();
-    const logits = this.buf(`act:${lowerGraphOutput(this.graph)}`);
-    const dLogits = this.buf(`grad:${lowerGraphOutput(this.graph)}`);
+    const logits = this.buf(`act:${this.outputName}`);
+    const dLogits = this.buf(`grad:${this.outputName}`);
     const loss = softmaxCrossEntropyF32(this.mcu.sram, logits, this.buf('io:labels'), dLogits, { batch: this.batch, classes: this.classes, reduction: 'mean' });
     if (!Number.isFinite(loss)) throw new DataError(`backprop loss became ${loss}: lower the learning rate`);
     this.runSteps(this.backwardSteps);
@@ -415,6 +418,4 @@ export class BackpropSession {
   }
 }
 
-function lowerGraphOutput(graph: ResolvedGraph): string {
-  return lowerGraph(graph).outputName;
-}
+

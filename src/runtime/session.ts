@@ -77,6 +77,8 @@ export class QuantizedSession {
   readonly mcu: Mcu;
   readonly model: QuantizedModel;
   readonly graph: ResolvedGraph;
+  /** The lowered graph the session runs, built once when it is prepared. */
+  readonly lowered: LoweredGraph;
   readonly batch: number;
   readonly plan: SessionPlan;
   readonly classes: number;
@@ -89,6 +91,8 @@ export class QuantizedSession {
   readonly biases = new Map<string, DeviceBuffer>();
   readonly extra = new Map<string, DeviceBuffer>();
   profiler: Profiler | undefined;
+  /** Layers whose weights and biases live in SRAM (what training may change). */
+  readonly trainable: readonly string[];
   private readonly ops: PreparedOp[] = [];
   private readonly inputName: string;
 
@@ -118,10 +122,12 @@ export class QuantizedSession {
     this.mcu = mcu;
     this.model = model;
     this.graph = bp.graph;
+    this.lowered = bp.lowered;
     this.batch = options.batch;
     this.plan = bp.plan;
     this.classes = elementCount(bp.graph.outputShape);
     this.inputName = bp.lowered.inputName;
+    this.trainable = [...(options.trainable ?? [])];
 
     // Flash is programmed once, before running; nothing writes it afterwards.
     const placed = new Map<string, DeviceBuffer>();
@@ -222,6 +228,24 @@ export class QuantizedSession {
       op.run(spec, src);
       prof.record(op.name, op.kind, op.macs, prof.now() - t0);
     }
+  }
+
+  /**
+   * The model as it is now on the device: every parameter held in SRAM (weights and biases of each
+   * trainable layer, whichever of them a trainer changed) read back; flash-resident layers are the
+   * model's own. The one read-back every caller uses, so no selection can lose a trained tensor.
+   */
+  exportModel(): QuantizedModel {
+    const mem = this.mcu.device.memory.buffer;
+    const params = { ...this.model.params };
+    for (const name of this.trainable) {
+      const p = this.model.params[name]!;
+      const w = this.weights.get(name)!;
+      const b = this.biases.get(name)!;
+      const weights = p.weightBits === 16 ? new Int16Array(mem, w.offset, p.weights.length).slice() : new Int8Array(mem, w.offset, p.weights.length).slice();
+      params[name] = { ...p, weights, bias: new Int32Array(mem, b.offset, p.bias.length).slice() };
+    }
+    return { ...this.model, params };
   }
 
   /** The head's logits after forward(), [batch][classes]: int32 for a dense head, else int8. */

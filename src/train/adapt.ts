@@ -4,29 +4,26 @@
 import { ConfigError, DataError, ShapeError } from '../errors.js';
 import { sampleSize, validateDataset, type Dataset } from '../data/dataset.js';
 import { crc32 } from '../model/container.js';
-import { saveModel, type FloatModel, type Model, type QuantizedModel, type WeightBits } from '../model/model.js';
-import { resolveGraph } from '../model/graph.js';
-import { calibrate } from '../quant/calibrate.js';
-import { quantizeModel } from '../quant/quantize.js';
+import { saveModel, type FloatModel, type Model, type QuantizedModel } from '../model/model.js';
 import { BackpropSession, type OptimizerSpec } from '../runtime/backprop-session.js';
 import { Mcu } from '../device/mcu.js';
-import { QuantizedSession, type SessionPlan } from '../runtime/session.js';
 import type { BuildFlavor } from '../device/features.js';
 import type { ZDistribution } from '../kernels/perturb-spec.js';
 import { Profiler } from '../device/profiler.js';
 import { evaluate } from './evaluate.js';
 import { evaluateFloat, trainBackprop } from './backprop.js';
 import { FloatZoTrainer } from './float-zo.js';
-import { withPrototypeHead } from './prototype.js';
-import { QzoFfTrainer, qzoFfSramBuffers, type QzoFfConfig, type StepResult } from './qzo-ff.js';
+import { QzoFfTrainer, type QzoFfConfig, type StepResult } from './qzo-ff.js';
+import { checkRunFits, modeMemory, planRun, startSession, type ModeMemory, type Precision } from './prepare-run.js';
 import { requireDirections } from '../kernels/update.js';
 import { differingKeys, listCheckpoints, loadNewestCheckpoint, saveCheckpoint, type CheckpointStore, type RunConfig, type SkippedCheckpoint } from './checkpoint.js';
-import { selectionTrainerOptions, trainableLayers, type TrainSelection } from './selection.js';
+import type { TrainSelection } from './selection.js';
 import type { ScheduleSpec } from './schedule.js';
 import { isGraphInput } from '../ops/registry.js';
 import type { InputNode } from '../model/layers.js';
+import { ADAPT_DEFAULTS } from './defaults.js';
 
-export type Precision = '16w8a' | '8w8a';
+export type { Precision, ModeMemory };
 /** qzo-ff: the paper's integer method; bp: f32 backprop inside the device budget; ff-float: sign-m-SPSA in f32. */
 export type AdaptMethod = 'qzo-ff' | 'bp' | 'ff-float';
 
@@ -88,11 +85,6 @@ export type CheckpointEvent =
   | { kind: 'fresh'; skipped: SkippedCheckpoint[] }
   | { kind: 'written'; step: number; name: string };
 
-export interface ModeMemory {
-  sramPeak: number;
-  flash: number;
-  fits: boolean;
-}
 
 export interface AdaptResult {
   zeroShot: number;
@@ -118,46 +110,33 @@ export interface AdaptResult {
 
 const BP_OPTIMIZER = (lr: number): OptimizerSpec => ({ kind: 'adam', lr });
 
-function modeMemory(plan: SessionPlan, device: { sramBytes: number; flashBytes: number }): ModeMemory {
-  return { sramPeak: plan.sramBytes, flash: plan.flashBytes, fits: plan.sramBytes <= device.sramBytes && plan.flashBytes <= device.flashBytes };
-}
-
 export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
   const t0 = performance.now();
   const precision = o.precision ?? '16w8a';
   if (precision !== '16w8a' && precision !== '8w8a') throw new ConfigError(`precision must be 16w8a or 8w8a, got '${precision}'`);
-  const weightBits: WeightBits = precision === '16w8a' ? 16 : 8;
   const selection = o.selection ?? { kind: 'full' };
-  const steps = o.steps ?? 300;
-  const micro = Math.min(o.microBatch ?? 5, o.support.labels.length);
-  const seed = o.seed ?? 1;
+  const steps = o.steps ?? ADAPT_DEFAULTS.steps;
+  const micro = Math.min(o.microBatch ?? ADAPT_DEFAULTS.microBatch, o.support.labels.length);
+  const seed = o.seed ?? ADAPT_DEFAULTS.seed;
   if (!Number.isInteger(steps) || steps < 0) throw new ConfigError(`steps must be a non-negative integer, got ${steps}`);
   validateAdaptInputs(o);
 
-  const proto = await withPrototypeHead(o.backbone, o.support, o.build);
-  const ranges = await calibrate(proto, o.support, { build: o.build });
-  const quantized = quantizeModel(proto, ranges, { weightBits, perChannel: false });
-  const trainable = trainableLayers(resolveGraph(quantized.architecture), selection);
-  const trainerConfig: QzoFfConfig = {
-    epsilon: o.epsilon ?? 1e-3, directions: o.directions ?? 3, dist: o.dist ?? 'gaussian', lr: o.lr ?? 3e-3, schedule: o.schedule, seed,
-    ...(o.batchSize ? { batchSize: o.batchSize } : {}), ...selectionTrainerOptions(selection), ...o.enhancements,
-  };
-  const sessionOptions = { batch: micro, trainable: new Set(trainable), extraSram: qzoFfSramBuffers(micro, { model: quantized, trainable, config: trainerConfig }) };
-  const ffPlan = QuantizedSession.plan(quantized, sessionOptions);
-  const inferPlan = QuantizedSession.plan(quantized, { batch: micro });
-  const bpPlan = BackpropSession.plan(proto, { batch: micro, trainable: new Set(trainable), optimizer: BP_OPTIMIZER(1e-3) });
-  const memory = { ff: modeMemory(ffPlan, o.device), bp: modeMemory(bpPlan, o.device), infer: modeMemory(inferPlan, o.device) };
+  const runPlan = await planRun({
+    backbone: o.backbone, support: o.support, precision, selection, microBatch: micro, build: o.build, enhancements: o.enhancements,
+    trainer: {
+      epsilon: o.epsilon ?? ADAPT_DEFAULTS.epsilon, directions: o.directions ?? ADAPT_DEFAULTS.directions, dist: o.dist ?? ADAPT_DEFAULTS.dist, lr: o.lr ?? ADAPT_DEFAULTS.lr, schedule: o.schedule, seed,
+      ...(o.batchSize ? { batchSize: o.batchSize } : {}),
+    },
+  });
+  const { proto, quantized, trainable, trainerConfig, plans } = runPlan;
+  const memory = { ff: modeMemory(plans.ff, o.device), bp: modeMemory(plans.bp, o.device), infer: modeMemory(plans.infer, o.device) };
   o.onPlan?.(memory);
-  // Refuses (BudgetError naming region, need and budget) before any device memory is touched.
-  if ((o.method ?? 'qzo-ff') === 'qzo-ff') {
-    QuantizedSession.checkFits(ffPlan, o.device, `QZO-FF ${precision} training of '${quantized.architecture.name}' (micro-batch ${micro}, ${trainable.length} trainable layers)`);
-  }
-
   const method = o.method ?? 'qzo-ff';
   if (method !== 'qzo-ff') return adaptFloat(o, method, proto, trainable, memory, t0);
+  checkRunFits(runPlan, o.device);
 
-  const mcu = await Mcu.create({ budget: o.device, build: o.build });
-  const session = new QuantizedSession(mcu, quantized, sessionOptions);
+  const session = await startSession(runPlan, o.device, { build: o.build });
+  const mcu = session.mcu;
   const profiler = o.profile ? new Profiler() : undefined;
   const zeroShot = evaluate(session, o.query).accuracy;
   const trainer = new QzoFfTrainer(session, trainable, trainerConfig);
@@ -211,14 +190,14 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
   const ffMs = performance.now() - tFf;
   session.profiler = undefined;
   const after = evaluate(session, o.query).accuracy;
-  const adapted = readBackWeights(session, quantized, trainable);
+  const adapted = session.exportModel();
 
   let bp: number | null = null;
   let bpLosses: number[] = [];
   const tBp = performance.now();
   if (o.baseline ?? true) {
     // Backprop runs with whatever memory it needs (it usually would not fit the device: that is the point).
-    const r = await trainBackprop(proto, o.support, { trainable, optimizer: BP_OPTIMIZER(o.bpLr ?? 1e-3), batch: o.support.labels.length, steps: o.bpSteps ?? 100, seed, build: o.build });
+    const r = await trainBackprop(proto, o.support, { trainable, optimizer: BP_OPTIMIZER(o.bpLr ?? ADAPT_DEFAULTS.bpLr), batch: o.support.labels.length, steps: o.bpSteps ?? ADAPT_DEFAULTS.bpSteps, seed, build: o.build });
     bp = (await evaluateFloat(r.model, o.query, o.build)).accuracy;
     bpLosses = r.losses;
   }
@@ -236,11 +215,11 @@ export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
  * (The trainer and session check again at their own boundaries; these messages speak adapt's terms.)
  */
 function validateAdaptInputs(o: AdaptOptions): void {
-  const lr = o.lr ?? 3e-3;
+  const lr = o.lr ?? ADAPT_DEFAULTS.lr;
   if (typeof lr !== 'number' || !Number.isFinite(lr) || lr <= 0) throw new ConfigError(`learning rate η must be a finite number > 0 (e.g. 0.003), got ${lr}`);
-  const eps = o.epsilon ?? 1e-3;
+  const eps = o.epsilon ?? ADAPT_DEFAULTS.epsilon;
   if (typeof eps !== 'number' || !Number.isFinite(eps) || eps <= 0) throw new ConfigError(`perturbation size ε must be a finite number > 0 (e.g. 0.001), got ${eps}`);
-  requireDirections(o.directions ?? 3);
+  requireDirections(o.directions ?? ADAPT_DEFAULTS.directions);
   if (o.microBatch !== undefined && !(Number.isInteger(o.microBatch) && o.microBatch >= 1)) throw new ConfigError(`micro-batch must be an integer ≥ 1, got ${o.microBatch}`);
   if (o.batchSize !== undefined && !(Number.isInteger(o.batchSize) && o.batchSize >= 1)) throw new ConfigError(`batch size must be an integer ≥ 1, got ${o.batchSize}`);
   if (o.checkpoint) {
@@ -290,28 +269,15 @@ function runConfig(r: { precision: Precision; selection: TrainSelection; trainab
   };
 }
 
-/** The quantized model with the session's trained weights copied back from SRAM. */
-function readBackWeights(session: QuantizedSession, model: QuantizedModel, trainable: string[]): QuantizedModel {
-  const params = { ...model.params };
-  for (const name of trainable) {
-    const p = model.params[name]!;
-    const w = session.weights.get(name)!;
-    const mem = session.mcu.device.memory.buffer;
-    const weights = p.weightBits === 16 ? new Int16Array(mem, w.offset, p.weights.length).slice() : new Int8Array(mem, w.offset, p.weights.length).slice();
-    params[name] = { ...p, weights };
-  }
-  return { ...model, params };
-}
-
 /**
  * The f32 baselines on the device budget: backprop (Adam) or float zeroth-order (sign-m-SPSA in f32,
  * the paper's "FF fp"). Each runs in an Mcu with exactly the device's SRAM and flash, so a baseline
  * that does not fit fails with the same BudgetError QZO-FF would.
  */
 async function adaptFloat(o: AdaptOptions, method: 'bp' | 'ff-float', proto: FloatModel, trainable: string[], memory: AdaptResult['memory'], t0: number): Promise<AdaptResult> {
-  const steps = o.steps ?? 300;
-  const micro = Math.min(o.microBatch ?? 5, o.support.labels.length);
-  const seed = o.seed ?? 1;
+  const steps = o.steps ?? ADAPT_DEFAULTS.steps;
+  const micro = Math.min(o.microBatch ?? ADAPT_DEFAULTS.microBatch, o.support.labels.length);
+  const seed = o.seed ?? ADAPT_DEFAULTS.seed;
   const zeroShot = (await evaluateFloat(proto, o.query, o.build)).accuracy;
   const tTrain = performance.now();
   let model: FloatModel;
@@ -320,7 +286,7 @@ async function adaptFloat(o: AdaptOptions, method: 'bp' | 'ff-float', proto: Flo
   let build: BuildFlavor;
   const losses: number[] = [];
   if (method === 'bp') {
-    const lr = o.bpLr ?? 1e-3;
+    const lr = o.bpLr ?? ADAPT_DEFAULTS.bpLr;
     const r = await trainBackprop(proto, o.support, {
       trainable, optimizer: BP_OPTIMIZER(lr), batch: micro, steps, seed, budget: o.device, build: o.build,
       onStep: (step, loss) => {
@@ -334,9 +300,9 @@ async function adaptFloat(o: AdaptOptions, method: 'bp' | 'ff-float', proto: Flo
     build = r.session.mcu.build;
   } else {
     const mcu = await Mcu.create({ budget: o.device, build: o.build });
-    const session = new BackpropSession(mcu, proto, { batch: micro, trainable: new Set(trainable), optimizer: BP_OPTIMIZER(1e-3), forwardOnly: true });
+    const session = new BackpropSession(mcu, proto, { batch: micro, trainable: new Set(trainable), optimizer: BP_OPTIMIZER(ADAPT_DEFAULTS.bpLr), forwardOnly: true });
     const trainer = new FloatZoTrainer(session, trainable, {
-      epsilon: o.epsilon ?? 1e-3, directions: o.directions ?? 3, dist: o.dist ?? 'gaussian', lr: o.lr ?? 3e-3, schedule: o.schedule, seed,
+      epsilon: o.epsilon ?? ADAPT_DEFAULTS.epsilon, directions: o.directions ?? ADAPT_DEFAULTS.directions, dist: o.dist ?? ADAPT_DEFAULTS.dist, lr: o.lr ?? ADAPT_DEFAULTS.lr, schedule: o.schedule, seed,
     });
     for (let s = 0; s < steps; s++) {
       const r = trainer.trainStep(o.support);
@@ -353,6 +319,6 @@ async function adaptFloat(o: AdaptOptions, method: 'bp' | 'ff-float', proto: Flo
   return {
     zeroShot, after, bp: null, steps, sramPeak, flash, memory, device: { ...o.device, build }, losses, bpLosses: [],
     wallMs: { ff: trainMs, bp: 0, total: performance.now() - t0 }, adapted: model, method,
-    config: { method, precision: 'f32', selection: o.selection ?? { kind: 'full' }, steps, microBatch: micro, epsilon: o.epsilon ?? 1e-3, directions: o.directions ?? 3, dist: o.dist ?? 'gaussian', lr: method === 'bp' ? o.bpLr ?? 1e-3 : o.lr ?? 3e-3, seed, trainable, enhancements: {} },
+    config: { method, precision: 'f32', selection: o.selection ?? { kind: 'full' }, steps, microBatch: micro, epsilon: o.epsilon ?? ADAPT_DEFAULTS.epsilon, directions: o.directions ?? ADAPT_DEFAULTS.directions, dist: o.dist ?? ADAPT_DEFAULTS.dist, lr: method === 'bp' ? o.bpLr ?? ADAPT_DEFAULTS.bpLr : o.lr ?? ADAPT_DEFAULTS.lr, seed, trainable, enhancements: {} },
   };
 }

@@ -22,7 +22,6 @@ import { ConfigError, FormatError } from '../errors.js';
 import type { ParamSource, QuantizedSession } from '../runtime/session.js';
 import type { DeviceBuffer } from '../device/arena.js';
 import type { QuantizedModel } from '../model/model.js';
-import { lowerGraph } from '../runtime/lowering.js';
 import type { PerturbSpec, ZDistribution } from '../kernels/perturb-spec.js';
 import { makePerturbSpec } from '../kernels/perturb.js';
 import { MAX_DIRECTIONS, makeUpdateMultiplier, requireDirections, prepareUpdate, updateWeights, type PreparedUpdate } from '../kernels/update.js';
@@ -274,7 +273,7 @@ export class QzoFfTrainer {
     this.signsBuf = extra('update-signs', 'training');
     this.loss = prepareCrossEntropy({ scale: session.logitsScale, zeroPoint: 0 }, 'int32');
     this.inverseOneQ = quantizeMultiplier(1 / ONE_Q);
-    const ops = lowerGraph(session.graph).ops;
+    const ops = session.lowered.ops;
     const rms = (values: ArrayLike<number>, lsb: number) => {
       let sq = 0;
       for (let i = 0; i < values.length; i++) sq += (values[i]! * lsb) ** 2;

@@ -45,7 +45,8 @@ function adaptRun(name: string, args: string[]): GoldenRun {
       const out = mkdtempSync(join(tmpdir(), 'lastmile-golden-'));
       try {
         const json = JSON.parse(lastmile(['adapt', ...args, '--json', '--out', out])) as Record<string, unknown>;
-        const { model: _path, ...report } = json;
+        // `episode` echoes the run's data recipe (added for eval --query-from); it is input, not result.
+        const { model: _path, episode: _episode, ...report } = json;
         return {
           modelFile: sha(readFileSync(join(out, 'model.lmdl'))),
           weightsSha256: String(json.weightsSha256),

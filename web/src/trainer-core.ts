@@ -5,19 +5,14 @@
 // stop between steps. Only browser-safe library modules are imported here.
 import { ConfigError } from '../../src/errors.js';
 import type { Dataset } from '../../src/data/dataset.js';
-import { resolveGraph } from '../../src/model/graph.js';
 import { saveModel, type FloatModel, type QuantizedModel } from '../../src/model/model.js';
-import { calibrate } from '../../src/quant/calibrate.js';
-import { quantizeModel } from '../../src/quant/quantize.js';
-import { BackpropSession } from '../../src/runtime/backprop-session.js';
 import type { BuildFlavor } from '../../src/device/features.js';
-import { Mcu } from '../../src/device/mcu.js';
 import { QuantizedSession } from '../../src/runtime/session.js';
 import { loadMicroBatch, quantizeSet, type QuantizedSet } from '../../src/train/batches.js';
 import { evaluate } from '../../src/train/evaluate.js';
-import { withPrototypeHead } from '../../src/train/prototype.js';
-import { QzoFfTrainer, qzoFfSramBuffers, type QzoFfConfig, type StepResult } from '../../src/train/qzo-ff.js';
-import { parseSelection, selectionTrainerOptions, trainableLayers } from '../../src/train/selection.js';
+import { checkRunFits, planRun, startSession } from '../../src/train/prepare-run.js';
+import { QzoFfTrainer, type StepResult } from '../../src/train/qzo-ff.js';
+import { parseSelection } from '../../src/train/selection.js';
 import type { Accuracy, MemoryFigures, ModeFootprint, TrainSettings } from './settings.js';
 
 export { DEFAULT_SETTINGS, type Accuracy, type MemoryFigures, type Precision, type TrainSettings } from './settings.js';
@@ -81,27 +76,21 @@ export class PersonalisationRun {
     const build = runtime.build ?? 'auto';
     const selection = parseSelection(settings.selection, { trainerOptions: true });
     if (selection.kind === 'sparse') throw new ConfigError("the page offers full, head, last:K and bias; use the CLI for 'sparse'");
-    const micro = Math.min(settings.microBatch, train.labels.length);
-    const proto = await withPrototypeHead(backbone, train, build);
-    const ranges = await calibrate(proto, train, { build });
-    const quantized = quantizeModel(proto, ranges, { weightBits: settings.precision === '16w8a' ? 16 : 8, perChannel: false });
-    const trainable = trainableLayers(resolveGraph(quantized.architecture), selection);
-    const config: QzoFfConfig = {
-      epsilon: settings.epsilon, directions: settings.directions, dist: 'gaussian', lr: settings.lr, seed: settings.seed,
-      ...(settings.batchSize > 0 ? { batchSize: settings.batchSize } : {}), ...selectionTrainerOptions(selection), ...(settings.dither ? { dither: true } : {}),
-    };
-    const sessionOptions = { batch: micro, trainable: new Set(trainable), extraSram: qzoFfSramBuffers(micro, { model: quantized, trainable, config }) };
-    const ffPlan = QuantizedSession.plan(quantized, sessionOptions);
+    const run = await planRun({
+      backbone, support: train, precision: settings.precision, selection, microBatch: settings.microBatch, build,
+      trainer: { epsilon: settings.epsilon, directions: settings.directions, dist: 'gaussian', lr: settings.lr, seed: settings.seed, ...(settings.batchSize > 0 ? { batchSize: settings.batchSize } : {}) },
+      enhancements: settings.dither ? { dither: true } : {},
+    });
+    const { quantized, trainable, trainerConfig, plans } = run;
     const memory: MemoryFigures = {
       budget: { sram: settings.device.sramBytes, flash: settings.device.flashBytes },
-      inference: footprint(QuantizedSession.plan(quantized, { batch: micro }), settings.device),
-      qzoFf: footprint(ffPlan, settings.device),
-      backprop: footprint(BackpropSession.plan(proto, { batch: micro, trainable: new Set(trainable), optimizer: { kind: 'adam', lr: 1e-3 } }), settings.device),
+      inference: footprint(plans.infer, settings.device),
+      qzoFf: footprint(plans.ff, settings.device),
+      backprop: footprint(plans.bp, settings.device),
     };
-    QuantizedSession.checkFits(ffPlan, settings.device, `QZO-FF ${settings.precision} training (micro-batch ${micro}, ${trainable.length} trainable layers)`);
-    const mcu = await Mcu.create({ budget: settings.device, build, wasmBaseUrl: runtime.wasmBaseUrl });
-    const session = new QuantizedSession(mcu, quantized, sessionOptions);
-    const trainer = new QzoFfTrainer(session, trainable, config);
+    checkRunFits(run, settings.device);
+    const session = await startSession(run, settings.device, { build, ...(runtime.wasmBaseUrl !== undefined ? { wasmBaseUrl: runtime.wasmBaseUrl } : {}) });
+    const trainer = new QzoFfTrainer(session, trainable, trainerConfig);
     return new PersonalisationRun(settings, session, trainer, quantized, trainable, memory, train, heldOut);
   }
 
@@ -153,15 +142,7 @@ export class PersonalisationRun {
 
   /** The adapted model in the project's model format (LMDL), trained weights read back from SRAM. */
   exportModel(): Uint8Array {
-    const mem = this.session.mcu.device.memory.buffer;
-    const params = { ...this.model.params };
-    for (const name of this.trainable) {
-      const p = this.model.params[name]!;
-      const w = this.session.weights.get(name)!;
-      const b = this.session.biases.get(name)!;
-      const weights = p.weightBits === 16 ? new Int16Array(mem, w.offset, p.weights.length).slice() : new Int8Array(mem, w.offset, p.weights.length).slice();
-      params[name] = { ...p, weights, bias: new Int32Array(mem, b.offset, p.bias.length).slice() };
-    }
+    const { params } = this.session.exportModel();
     const { device, ...rest } = this.settings;
     // No build flavour or timing here: the file must be the same bytes on every engine.
     const meta = { ...this.model.meta, adaptedWith: { method: 'qzo-ff', ...rest, device: device.name, steps: this.stepsDone, trainable: this.trainable } };

@@ -5,10 +5,8 @@ import { createHash } from 'node:crypto';
 import cliProgress from 'cli-progress';
 import { ConfigError, FormatError } from '../../errors.js';
 import { loadModel, saveModel } from '../../model/model.js';
-import { sampleEpisode, type Episode } from '../../data/fewshot.js';
-import { selectClasses, subset, type Dataset } from '../../data/dataset.js';
-import { mulberry32, shuffle } from '../../util/random.js';
-import { CORRUPTIONS, corrupt } from '../../data/corruptions.js';
+import { episodeFromSpec, type EpisodeSpec } from '../../data/episode-spec.js';
+import { CORRUPTIONS } from '../../data/corruptions.js';
 import { resolveDevice, describeDevice, DEFAULT_DEVICE } from '../../device/presets.js';
 import { adapt, type AdaptMethod, type AdaptOptions, type Precision } from '../../train/adapt.js';
 import { FileCheckpointStore } from '../../train/checkpoint-store.js';
@@ -23,12 +21,13 @@ import { adaptReportHtml } from '../../report/html.js';
 import type { GlobalOptions } from '../main.js';
 import { isGraphInput } from '../../ops/registry.js';
 import type { InputNode } from '../../model/layers.js';
+import { ADAPT_DEFAULTS } from '../../train/defaults.js';
 
 export const DEFAULT_BACKBONE = 'mnist-cnn-digits04.lmdl';
 
 interface AdaptCliOptions {
   model?: string; method: string; data: string; corrupt?: string; split: string; epochs?: string; batchSize?: string; classes: string; ways: string; shots: string; queries: string; device: string; precision: string;
-  train: string; m: string; eps: string; lr: string; schedule: string; steps: string; microBatch: string; dist: string; seed: string;
+  train: string; m: string; eps: string; lr?: string; schedule: string; steps: string; microBatch: string; dist: string; seed: string;
   baseline: boolean; out: string; build: string; profile?: boolean;
   normalize?: boolean; momentum?: string; sharpness?: string; dither?: boolean;
   checkpoint?: string; checkpointEvery: string; resume?: boolean;
@@ -51,16 +50,16 @@ export function registerAdapt(program: Command): void {
     .option('--method <m>', 'qzo-ff (the paper), or a baseline run inside the same budget: bp (f32 backprop, Adam) or ff-float (sign-m-SPSA in f32)', 'qzo-ff')
     .option('--precision <p>', '16w8a (paper default) or 8w8a', '16w8a')
     .option('--train <selection>', 'full, head (linear probe), last:K, bias, or sparse[:fraction[:magnitude|random[:seed]]]', 'full')
-    .option('--m <n>', 'directions per step (sign-m-SPSA)', '3')
-    .option('--eps <x>', 'perturbation size ε (real units)', '0.001')
-    .option('--lr <x>', 'learning rate η', '0.003')
+    .option('--m <n>', 'directions per step (sign-m-SPSA)', String(ADAPT_DEFAULTS.directions))
+    .option('--eps <x>', 'perturbation size ε (real units)', String(ADAPT_DEFAULTS.epsilon))
+    .option('--lr <x>', `learning rate η (default ${ADAPT_DEFAULTS.lr}; ${ADAPT_DEFAULTS.bpLr} for --method bp)`)
     .option('--schedule <s>', 'constant, cosine[:floor] or step[:every[:gamma]]', 'constant')
-    .option('--steps <n>', 'QZO-FF steps', '1000')
+    .option('--steps <n>', 'QZO-FF steps', String(ADAPT_DEFAULTS.steps))
     .option('--epochs <n>', 'passes over the training samples (sets --steps from --batch-size)')
     .option('--batch-size <n>', 'samples per step (default: the whole support set for few-shot, 50 for --split full)')
-    .option('--micro-batch <n>', 'samples per forward call on the device', '5')
-    .option('--dist <d>', 'z distribution: gaussian or rademacher', 'gaussian')
-    .option('--seed <n>', 'seed for the episode and the perturbations', '1')
+    .option('--micro-batch <n>', 'samples per forward call on the device', String(ADAPT_DEFAULTS.microBatch))
+    .option('--dist <d>', 'z distribution: gaussian or rademacher', ADAPT_DEFAULTS.dist)
+    .option('--seed <n>', 'seed for the episode and the perturbations', String(ADAPT_DEFAULTS.seed))
     .option('--normalize', 'kernel-wise normalisation: scale each layer\'s ε and η by its weights\' RMS')
     .option('--momentum <alpha,beta>', 'momentum-guided sampling, e.g. 0.5,0.5 (z history kept in int8 SRAM)')
     .option('--sharpness <rho>', 'sharpness-aware perturbation with neighbour radius ρ, e.g. 0.005')
@@ -99,6 +98,8 @@ Examples:
       if (!['qzo-ff', 'bp', 'ff-float'].includes(method)) throw new ConfigError(`--method must be qzo-ff, bp or ff-float, got '${opts.method}'`);
       const methodLabel = method === 'bp' ? 'f32 backprop (Adam) on the device' : method === 'ff-float' ? 'float ZO (FF fp32)' : `QZO-FF ${precision}`;
       const selection = parseSelection(opts.train, { trainerOptions: true });
+      // Unset, the library's default applies: η for the zeroth-order methods, Adam's rate for bp.
+      const lr = opts.lr === undefined ? undefined : num(opts.lr, 'lr');
       const enhancements: AdaptOptions['enhancements'] = {};
       if (opts.normalize) enhancements.normalize = true;
       if (opts.dither) enhancements.dither = true;
@@ -123,24 +124,20 @@ Examples:
       }
       const data = await loadData(opts.data, 'test', isGraphInput(backbone.architecture.nodes[0]!) ? (backbone.architecture.nodes[0] as InputNode).shape : undefined);
       if (opts.split !== 'few-shot' && opts.split !== 'full') throw new ConfigError(`--split must be few-shot or full, got '${opts.split}'`);
-      const sampled = opts.split === 'full' ? fullSplit(data, parseClassList(opts.classes), seed) : sampleEpisode(data, { classPool: parseClassList(opts.classes), ways, shots, queries, seed });
+      // The data recipe goes into report.json: `lastmile eval --query-from` rebuilds the same images from it.
+      const episodeSpec: EpisodeSpec = { data: opts.data, split: opts.split, classes: parseClassList(opts.classes), ways, shots, queries, seed, corrupt: opts.corrupt ?? null };
+      const episode = episodeFromSpec(data, episodeSpec);
       const batchSize = opts.batchSize !== undefined ? num(opts.batchSize, 'batch-size', { integer: true, min: 1 }) : opts.split === 'full' ? 50 : undefined;
-      const trainCount = sampled.support.labels.length;
+      const trainCount = episode.support.labels.length;
       const steps = opts.epochs !== undefined ? num(opts.epochs, 'epochs', { integer: true, min: 1 }) * Math.ceil(trainCount / (batchSize ?? trainCount)) : num(opts.steps, 'steps', { integer: true, min: 0 });
-      let episode = sampled;
-      if (opts.corrupt) {
-        const m = /^([a-z_]+):(\d)$/.exec(opts.corrupt);
-        if (!m) throw new ConfigError(`--corrupt takes name:severity, e.g. gaussian_noise:3; names: ${CORRUPTIONS.join(', ')}`);
-        episode = { ...sampled, support: corrupt(sampled.support, m[1]!, Number(m[2]), seed), query: corrupt(sampled.query, m[1]!, Number(m[2]), seed + 1) };
-      }
       say(`device   ${describeDevice(device)}`);
       const shownPath = relative(process.cwd(), modelPath).startsWith('..') ? modelPath : relative(process.cwd(), modelPath);
       const classes = Array.isArray(backbone.meta.classes) ? ` classes ${backbone.meta.classes.join(', ')}` : '';
       say(`model    ${shownPath} (${backbone.architecture.name}${backbone.meta.pretrainedOn ? `, pre-trained on ${String(backbone.meta.pretrainedOn)}${classes}` : ''})`);
       say(`task     ${opts.split === 'full' ? `${episode.classIds.length} classes, ${trainCount} training images,` : `${ways}-way ${shots}-shot`} on ${opts.data} classes ${episode.classIds.join(', ')}${opts.corrupt ? ` corrupted by ${opts.corrupt}` : ''} · ${episode.query.labels.length} held-out query images · seed ${seed}`);
       say(method === 'bp'
-        ? `method   ${methodLabel}, train ${selectionLabel(selection)}, η = ${opts.lr === '0.003' ? '0.001' : opts.lr}, ${steps} steps, micro-batch ${opts.microBatch}`
-        : `method   ${methodLabel}, train ${selectionLabel(selection)}, m = ${opts.m}, ε = ${opts.eps}, η = ${opts.lr} (${opts.schedule}), ${steps} steps, micro-batch ${opts.microBatch}`);
+        ? `method   ${methodLabel}, train ${selectionLabel(selection)}, η = ${lr ?? ADAPT_DEFAULTS.bpLr}, ${steps} steps, micro-batch ${opts.microBatch}`
+        : `method   ${methodLabel}, train ${selectionLabel(selection)}, m = ${opts.m}, ε = ${opts.eps}, η = ${lr ?? ADAPT_DEFAULTS.lr} (${opts.schedule}), ${steps} steps, micro-batch ${opts.microBatch}`);
       const bar = !global.quiet && !global.json && process.stderr.isTTY
         ? new cliProgress.SingleBar({ format: 'training [{bar}] {value}/{total} steps · loss {loss} · train acc {acc} · {rate} steps/s', hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic)
         : null;
@@ -148,9 +145,9 @@ Examples:
       const tTrain = performance.now();
       const result = await adapt({
         batchSize, progressEvery: bar ? Math.max(1, Math.floor(steps / 25)) : 0,
-        method, bpLr: method === 'bp' && opts.lr !== '0.003' ? num(opts.lr, 'lr') : undefined,
+        method, bpLr: method === 'bp' ? lr : undefined,
         backbone, support: episode.support, query: episode.query, device, precision, selection,
-        epsilon: num(opts.eps, 'eps'), directions: num(opts.m, 'm', { integer: true, min: 1 }), dist: opts.dist as 'gaussian', lr: num(opts.lr, 'lr'),
+        epsilon: num(opts.eps, 'eps'), directions: num(opts.m, 'm', { integer: true, min: 1 }), dist: opts.dist as 'gaussian', lr,
         schedule: parseSchedule(opts.schedule), enhancements, steps, microBatch: num(opts.microBatch, 'micro-batch', { integer: true, min: 1 }), seed, baseline: opts.baseline, build, profile: opts.profile,
         checkpoint,
         onCheckpoint: (e) => {
@@ -205,7 +202,7 @@ Examples:
         method: result.method, zeroShot: result.zeroShot, after: result.after, bp: result.bp, steps: result.steps, sramPeak: result.sramPeak, flash: result.flash,
         device: result.device, memory: result.memory, bpOverFf: m.bp.sramPeak / m.ff.sramPeak, classes: episode.classIds,
         config: result.config, losses: result.losses, bpLosses: result.bpLosses, wallMs: { ...result.wallMs, total: performance.now() - tStart }, model: modelOut,
-        weightsSha256: weightsDigest(result.adapted), ...(result.checkpoint ? { checkpoint: result.checkpoint } : {}),
+        weightsSha256: weightsDigest(result.adapted), ...(result.checkpoint ? { checkpoint: result.checkpoint } : {}), episode: episodeSpec,
       };
       await writeFile(join(opts.out, 'report.json'), JSON.stringify(json, null, 2));
       await writeFile(join(opts.out, 'report.html'), await adaptReportHtml({
@@ -225,13 +222,4 @@ function weightsDigest(model: Model): string {
     for (const t of [p.weights, p.bias]) hash.update(new Uint8Array(t.buffer, t.byteOffset, t.byteLength));
   }
   return hash.digest('hex');
-}
-
-/** Every image of the given classes, relabelled 0..k−1, split 80/20 (seeded) into train and held-out. */
-function fullSplit(data: Dataset, classes: number[], seed: number): Episode {
-  const pool = selectClasses(data, classes);
-  const order = shuffle(Array.from({ length: pool.labels.length }, (_, i) => i), mulberry32(seed));
-  const cut = Math.floor(order.length * 0.8);
-  if (cut < classes.length || order.length - cut < 1) throw new ConfigError(`--split full needs more images of classes ${classes.join(', ')} than ${order.length}`);
-  return { classIds: classes, support: subset(pool, order.slice(0, cut), `${data.name}-train`), query: subset(pool, order.slice(cut), `${data.name}-held-out`) };
 }

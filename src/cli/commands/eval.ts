@@ -3,15 +3,17 @@
 // anything runs if it does not fit; a float model runs on the f32 reference kernels. Also prints
 // the softmax of the dequantized logits for the first images, so a user can see how sure it is.
 import type { Command } from 'commander';
-import { readFile } from 'node:fs/promises';
-import { BudgetError, ConfigError } from '../../errors.js';
+import { readFile, stat } from 'node:fs/promises';
+import { BudgetError, ConfigError, FormatError } from '../../errors.js';
+import { episodeFromSpec, parseEpisodeSpec, type EpisodeSpec } from '../../data/episode-spec.js';
+import type { InputNode } from '../../model/layers.js';
+import { isGraphInput } from '../../ops/registry.js';
 import { selectClasses, subset, type Dataset } from '../../data/dataset.js';
 import { elementCount, resolveGraph } from '../../model/graph.js';
 import { loadModel, type FloatModel, type Model, type QuantizedModel } from '../../model/model.js';
 import { BackpropSession } from '../../runtime/backprop-session.js';
 import { resolveDevice, describeDevice, DEFAULT_DEVICE, type ResolvedDevice } from '../../device/presets.js';
 import { bestBuild, type BuildFlavor } from '../../device/features.js';
-import { lowerGraph } from '../../runtime/lowering.js';
 import { Mcu } from '../../device/mcu.js';
 import { QuantizedSession } from '../../runtime/session.js';
 import { evaluateFloat } from '../../train/backprop.js';
@@ -106,7 +108,7 @@ async function evalQuantized(model: QuantizedModel, data: Dataset, device: Resol
   const session = new QuantizedSession(mcu, model, { batch });
   const ev = evaluate(session, data);
   const set = quantizeSet(session, subset(data, Array.from({ length: show }, (_, i) => i)));
-  const out = model.activations[lowerGraph(session.graph).outputName]!;
+  const out = model.activations[session.lowered.outputName]!;
   const order = Array.from({ length: show }, (_, i) => i);
   const logits: number[][] = [];
   for (let from = 0; from < show; from += batch) {
@@ -154,6 +156,23 @@ async function evalFloat(model: FloatModel, data: Dataset, device: ResolvedDevic
   return { ev, logits, build: usedBuild, memory: { sramPeak: need.sramBytes, flash: need.flashBytes, fits, measuredSramPeak: null }, precision: 'f32' };
 }
 
+/** The data recipe an adapt run recorded in its report.json (read with a size bound). */
+async function readEpisodeSpec(path: string): Promise<EpisodeSpec> {
+  const info = await stat(path).catch((e: Error) => {
+    throw new ConfigError(`cannot read adapt report '${path}': ${e.message}`);
+  });
+  if (info.size > MAX_REPORT_BYTES) throw new FormatError(`${path} is ${info.size} B; an adapt report.json is far smaller (limit ${MAX_REPORT_BYTES} B)`);
+  let report: unknown;
+  try {
+    report = JSON.parse(await readFile(path, 'utf8'));
+  } catch (e) {
+    throw new FormatError(`${path} is not JSON (${(e as Error).message}); pass the report.json an adapt run wrote`);
+  }
+  return parseEpisodeSpec((report as { episode?: unknown } | null)?.episode, path);
+}
+
+const MAX_REPORT_BYTES = 64 * 1024 * 1024;
+
 export function registerEval(program: Command): void {
   program
     .command('eval')
@@ -166,12 +185,14 @@ export function registerEval(program: Command): void {
     .option('--limit <n>', 'evaluate only the first N images of those classes (the bundled MNIST is interleaved, so any prefix is class-balanced)')
     .option('--show <n>', 'print the softmax probabilities of the first N images', '5')
     .option('--build <b>', 'device build: auto, relaxed, simd or scalar', 'auto')
+    .option('--query-from <report.json>', "evaluate on exactly the held-out query images of an adapt run (its report.json); prints adapt's 'after' accuracy")
     .addHelpText('after', `
 Examples:
   lastmile eval --model out/adapt/model.lmdl                       # the adapted model on its new classes
+  lastmile eval --model out/adapt/model.lmdl --query-from out/adapt/report.json   # adapt's own query images
   lastmile eval --model models/mnist-cnn-digits04.lmdl --classes 0-4 --json
   lastmile eval --model out/adapt/model.lmdl --device 32k/1m       # does not fit: a budget error`)
-    .action(async (opts: { model: string; data: string; classes?: string; device: string; batch: string; limit?: string; show: string; build: string }, cmd: Command) => {
+    .action(async (opts: { model: string; data: string; classes?: string; device: string; batch: string; limit?: string; show: string; build: string; queryFrom?: string }, cmd: Command) => {
       const global = cmd.optsWithGlobals() as GlobalOptions;
       const say = (line = '') => {
         if (!global.quiet && !global.json) console.log(line);
@@ -184,11 +205,27 @@ Examples:
         throw new ConfigError(`cannot read model '${opts.model}': ${e.message}`);
       });
       const model = loadModel(new Uint8Array(bytes), opts.model);
-      const source = await loadData(opts.data, 'test');
-      const { classes, from } = resolveClasses(model, source, opts.classes, opts.model);
-      let data = selectClasses(source, classes);
-      if (data.labels.length > limit) data = subset(data, Array.from({ length: limit }, (_, i) => i));
-      if (data.labels.length === 0) throw new ConfigError(`'${source.name}' has no images of classes ${classes.join(', ')}`);
+      let classes: number[];
+      let from: string;
+      let data: Dataset;
+      let dataName = opts.data;
+      if (opts.queryFrom !== undefined) {
+        if (opts.classes !== undefined || opts.limit !== undefined) throw new ConfigError('--query-from takes the classes and images from the adapt report: drop --classes and --limit');
+        const spec = await readEpisodeSpec(opts.queryFrom);
+        const input = model.architecture.nodes[0]!;
+        const source = await loadData(spec.data, 'test', isGraphInput(input) ? (input as InputNode).shape : undefined);
+        const episode = episodeFromSpec(source, spec);
+        if (episode.classIds.length !== headSize(model)) throw new ConfigError(`${opts.queryFrom} describes ${episode.classIds.length} classes but ${opts.model} has ${headSize(model)} outputs: use the model that adapt run wrote`);
+        ({ classIds: classes, query: data } = episode);
+        from = `the query images of ${opts.queryFrom}`;
+        dataName = spec.data;
+      } else {
+        const source = await loadData(opts.data, 'test');
+        ({ classes, from } = resolveClasses(model, source, opts.classes, opts.model));
+        data = selectClasses(source, classes);
+        if (data.labels.length > limit) data = subset(data, Array.from({ length: limit }, (_, i) => i));
+        if (data.labels.length === 0) throw new ConfigError(`'${source.name}' has no images of classes ${classes.join(', ')}`);
+      }
       const show = Math.min(intOption(opts.show, 'show', 0), data.labels.length);
       const r = model.kind === 'quantized' ? await evalQuantized(model, data, device, batch, show, build) : await evalFloat(model, data, device, batch, show, build);
       const samples: SampleProbabilities[] = r.logits.map((row, i) => {
@@ -197,7 +234,7 @@ Examples:
         return { index: i, label: classes[data.labels[i]!]!, predicted: classes[best]!, probabilities };
       });
       const result: EvalResult = {
-        model: opts.model, kind: model.kind, architecture: model.architecture.name, precision: r.precision, data: opts.data, classes, classesFrom: from,
+        model: opts.model, kind: model.kind, architecture: model.architecture.name, precision: r.precision, data: dataName, classes, classesFrom: from,
         count: r.ev.count, accuracy: r.ev.accuracy, loss: r.ev.loss,
         device: { name: device.name, sramBytes: device.sramBytes, flashBytes: device.flashBytes, build: r.build }, memory: r.memory, samples,
       };
@@ -206,7 +243,7 @@ Examples:
         return;
       }
       say(`model    ${opts.model} (${model.architecture.name}, ${model.kind} ${r.precision})`);
-      say(`data     ${opts.data} classes ${classes.join(', ')} (from ${from}) · ${r.ev.count} images`);
+      say(`data     ${dataName} classes ${classes.join(', ')} (from ${from}) · ${r.ev.count} images`);
       say(`device   ${describeDevice(device)} · ${r.build} build`);
       say(model.kind === 'quantized'
         ? `memory   inference at batch ${batch}: ${kib(r.memory.sramPeak)} SRAM, ${kib(r.memory.flash)} flash — fits (measured SRAM high-water mark ${kib(r.memory.measuredSramPeak ?? 0)})`
@@ -214,7 +251,7 @@ Examples:
           ? 'fits the device; run on the f32 reference kernels'
           : 'DOES NOT FIT the device; run on the f32 reference kernels regardless (lastmile quantize makes a model that runs within the budget)'}`);
       say(`accuracy ${pct(r.ev.accuracy)} top-1 · mean cross-entropy ${r.ev.loss.toFixed(3)} nats`);
-      if (model.meta.adaptedWith) say('note     these images include the few support images the model was adapted on; adapt itself reports accuracy on held-out images only');
+      if (model.meta.adaptedWith && opts.queryFrom === undefined) say('note     these images include the few support images the model was adapted on; adapt itself reports accuracy on held-out images only');
       if (samples.length) {
         say(`\nsoftmax of the ${model.kind === 'quantized' ? 'dequantized ' : ''}logits, first ${samples.length} images`);
         const top = (p: number[]) => p.map((v, i) => ({ v, c: classes[i]! })).sort((a, b) => b.v - a.v).slice(0, 3).map((x) => `${x.c}: ${x.v.toFixed(3)}`).join('  ');

@@ -1,11 +1,10 @@
 // conv2d → ONNX Conv (group 1), weights OHWI → OIHW.
 import { ohwiToOihw, onnxPads } from '../onnx-layout.js';
-import { intAttr, intsAttr } from '../../model/onnx-proto.js';
 import type { Conv2DNode } from '../../model/layers.js';
 import type { OnnxOp } from '../types.js';
 
 export const conv2dOnnx: OnnxOp<Conv2DNode> = {
-  export({ b, op, inputs, output, activation, inShape, floatOf, weights, bias }) {
+  export({ intAttr, intsAttr, b, op, inputs, output, activation, inShape, floatOf, weights, bias }) {
     const node = op.node;
     const [h, w, c] = inShape as [number, number, number];
     const [kh, kw] = node.kernel;

@@ -1,12 +1,11 @@
 // dense → ONNX Gemm (transB). After a spatial tensor our dense reads NHWC order while ONNX's
 // Flatten yields CHW order, so the weight columns are permuted instead of the activations.
 import { denseColumnsToChw } from '../onnx-layout.js';
-import { intAttr } from '../../model/onnx-proto.js';
 import type { DenseNode } from '../../model/layers.js';
 import type { OnnxOp } from '../types.js';
 
 export const denseOnnx: OnnxOp<DenseNode> = {
-  export({ b, op, inputs, output, activation: fused, inLayout, inShape, floatOf, weights, bias, rawHead }) {
+  export({ intAttr, b, op, inputs, output, activation: fused, inLayout, inShape, floatOf, weights, bias, rawHead }) {
     const name = op.node.name;
     const units = op.biasLength!;
     const k = op.weightShape![1]!;

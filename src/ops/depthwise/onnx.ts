@@ -1,11 +1,10 @@
 // depthwise → ONNX Conv with group = channels, weights [kH][kW][C·m] → [C·m, 1, kH, kW].
 import { depthwiseToOnnx, onnxPads } from '../onnx-layout.js';
-import { intAttr, intsAttr } from '../../model/onnx-proto.js';
 import type { DepthwiseConv2DNode } from '../../model/layers.js';
 import type { OnnxOp } from '../types.js';
 
 export const depthwiseOnnx: OnnxOp<DepthwiseConv2DNode> = {
-  export({ b, op, inputs, output, activation, inShape, floatOf, weights, bias }) {
+  export({ intAttr, intsAttr, b, op, inputs, output, activation, inShape, floatOf, weights, bias }) {
     const node = op.node;
     const [h, w, c] = inShape as [number, number, number];
     const [kh, kw] = node.kernel;

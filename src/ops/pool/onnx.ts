@@ -1,11 +1,10 @@
 // avgpool / maxpool → ONNX AveragePool / MaxPool (TFLite averages over the valid taps only).
 import { onnxPads } from '../onnx-layout.js';
-import { intAttr, intsAttr } from '../../model/onnx-proto.js';
 import type { Pool2DNode } from '../../model/layers.js';
 import type { OnnxOp } from '../types.js';
 
 export const poolOnnx: OnnxOp<Pool2DNode> = {
-  export({ b, op, inputs, output, activation, inShape, floatOf }) {
+  export({ intAttr, intsAttr, b, op, inputs, output, activation, inShape, floatOf }) {
     const node = op.node;
     const [h, w] = inShape as [number, number, number];
     const attrs = [intsAttr('kernel_shape', [...node.pool]), intsAttr('strides', [...node.stride]), intsAttr('pads', onnxPads(h, w, node.pool, node.stride, node.padding))];

@@ -1,0 +1,20 @@
+// The one source of adapt's defaults: the library (train/adapt.ts) and the CLI (`lastmile adapt`
+// option defaults and help) both read these, so a call without an option and a command without a
+// flag train the same way. The values are the CLI's documented ones (README, docs/TRAINING.md).
+export const ADAPT_DEFAULTS = {
+  /** Perturbation size ε in real units. */
+  epsilon: 1e-3,
+  /** Directions per step m (2m forward passes). */
+  directions: 3,
+  /** QZO-FF / float-ZO learning rate η. */
+  lr: 3e-3,
+  /** Zeroth-order steps. */
+  steps: 1000,
+  /** Samples per forward call on the device. */
+  microBatch: 5,
+  dist: 'gaussian' as const,
+  seed: 1,
+  /** The f32 backprop baseline: Adam at this learning rate, for bpSteps full-batch steps when it is the comparison. */
+  bpLr: 1e-3,
+  bpSteps: 100,
+};

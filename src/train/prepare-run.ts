@@ -1,0 +1,96 @@
+// The one pipeline that prepares a QZO-FF run, shared by adapt (library and CLI) and the web page:
+//   prototype head → calibrate → quantize → trainable selection → SRAM plans → fit check → session.
+// planRun does the host-only part (nothing on the device yet) so a caller can show the plans first;
+// checkRunFits refuses a run that does not fit before any device memory is taken; startSession lays
+// the plan into a fresh Mcu. prepareRun is the three in order.
+import type { Dataset } from '../data/dataset.js';
+import type { BuildFlavor } from '../device/features.js';
+import { Mcu } from '../device/mcu.js';
+import { resolveGraph } from '../model/graph.js';
+import type { FloatModel, QuantizedModel, WeightBits } from '../model/model.js';
+import { calibrate } from '../quant/calibrate.js';
+import { quantizeModel } from '../quant/quantize.js';
+import { BackpropSession } from '../runtime/backprop-session.js';
+import { QuantizedSession, type SessionOptions, type SessionPlan } from '../runtime/session.js';
+import { ADAPT_DEFAULTS } from './defaults.js';
+import { withPrototypeHead } from './prototype.js';
+import { qzoFfSramBuffers, type QzoFfConfig } from './qzo-ff.js';
+import { selectionTrainerOptions, trainableLayers, type TrainSelection } from './selection.js';
+
+export type Precision = '16w8a' | '8w8a';
+
+export interface RunBudget {
+  sramBytes: number;
+  flashBytes: number;
+}
+
+export interface PlanRunOptions {
+  backbone: FloatModel;
+  /** The labelled images the prototype head, the calibration and the training use. */
+  support: Dataset;
+  precision: Precision;
+  selection: TrainSelection;
+  /** Samples per forward call (capped at the support size). */
+  microBatch: number;
+  /** The trainer's own settings; the selection's options and the enhancements are merged in here. */
+  trainer: QzoFfConfig;
+  enhancements?: Partial<QzoFfConfig>;
+  build?: BuildFlavor | 'auto';
+}
+
+export interface ModeMemory {
+  sramPeak: number;
+  flash: number;
+  fits: boolean;
+}
+
+export interface RunPlan {
+  precision: Precision;
+  /** The backbone with its prototype head (float), and its quantized twin the device trains. */
+  proto: FloatModel;
+  quantized: QuantizedModel;
+  trainable: string[];
+  trainerConfig: QzoFfConfig;
+  microBatch: number;
+  sessionOptions: SessionOptions;
+  plans: { ff: SessionPlan; infer: SessionPlan; bp: SessionPlan };
+}
+
+export async function planRun(o: PlanRunOptions): Promise<RunPlan> {
+  const weightBits: WeightBits = o.precision === '16w8a' ? 16 : 8;
+  const micro = Math.min(o.microBatch, o.support.labels.length);
+  const proto = await withPrototypeHead(o.backbone, o.support, o.build);
+  const ranges = await calibrate(proto, o.support, { build: o.build });
+  const quantized = quantizeModel(proto, ranges, { weightBits, perChannel: false });
+  const trainable = trainableLayers(resolveGraph(quantized.architecture), o.selection);
+  const trainerConfig: QzoFfConfig = { ...o.trainer, ...selectionTrainerOptions(o.selection), ...o.enhancements };
+  const sessionOptions = { batch: micro, trainable: new Set(trainable), extraSram: qzoFfSramBuffers(micro, { model: quantized, trainable, config: trainerConfig }) };
+  const plans = {
+    ff: QuantizedSession.plan(quantized, sessionOptions),
+    infer: QuantizedSession.plan(quantized, { batch: micro }),
+    // What f32 backprop (Adam) would need for the same selection: the comparison every report shows.
+    bp: BackpropSession.plan(proto, { batch: micro, trainable: new Set(trainable), optimizer: { kind: 'adam', lr: ADAPT_DEFAULTS.bpLr } }),
+  };
+  return { precision: o.precision, proto, quantized, trainable, trainerConfig, microBatch: micro, sessionOptions, plans };
+}
+
+export function modeMemory(plan: SessionPlan, device: RunBudget): ModeMemory {
+  return { sramPeak: plan.sramBytes, flash: plan.flashBytes, fits: plan.sramBytes <= device.sramBytes && plan.flashBytes <= device.flashBytes };
+}
+
+/** BudgetError (naming region, need and budget) before any device memory is touched. */
+export function checkRunFits(run: RunPlan, device: RunBudget): void {
+  QuantizedSession.checkFits(run.plans.ff, device, `QZO-FF ${run.precision} training of '${run.quantized.architecture.name}' (micro-batch ${run.microBatch}, ${run.trainable.length} trainable layers)`);
+}
+
+export async function startSession(run: RunPlan, device: RunBudget, runtime: { build?: BuildFlavor | 'auto'; wasmBaseUrl?: string | URL } = {}): Promise<QuantizedSession> {
+  const mcu = await Mcu.create({ budget: device, build: runtime.build, ...(runtime.wasmBaseUrl !== undefined ? { wasmBaseUrl: runtime.wasmBaseUrl } : {}) });
+  return new QuantizedSession(mcu, run.quantized, run.sessionOptions);
+}
+
+/** The whole pipeline: plan, refuse what does not fit, lay the session out on a fresh device. */
+export async function prepareRun(o: PlanRunOptions & { device: RunBudget; wasmBaseUrl?: string | URL }): Promise<{ run: RunPlan; session: QuantizedSession }> {
+  const run = await planRun(o);
+  checkRunFits(run, o.device);
+  return { run, session: await startSession(run, o.device, { build: o.build, ...(o.wasmBaseUrl !== undefined ? { wasmBaseUrl: o.wasmBaseUrl } : {}) }) };
+}
