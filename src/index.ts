@@ -1,6 +1,11 @@
-// The public library API of lastmile. The paper's experiments are not part of it: they are an
-// internal module (src/experiments/) that `lastmile experiment` runs.
+// The public library API of lastmile (the package's "." entry): the emulated device, models,
+// quantization and training. Browser-safe: nothing reachable from here imports a Node built-in or
+// an optional package (test/package checks with an esbuild browser bundle). Node file helpers, ONNX
+// and reports have their own entries (src/entries/*.ts; see docs/PACKAGING.md). The paper's
+// experiments are not part of it: they are an internal module (src/experiments/) that
+// `lastmile experiment` runs.
 export * from './errors.js';
+export { MissingPackageError } from './util/optional-package.js';
 export { Device, type DeviceOptions } from './device/device.js';
 export { setDefaultWasmBaseUrl } from './device/wasm-source.js';
 export { Mcu, type Budget } from './device/mcu.js';
@@ -18,17 +23,12 @@ export { initFloatModel, loadModel, saveModel, type FloatModel, type QuantizedMo
 export { quantizeMultiplier } from './kernels/multiplier.js';
 export { quantizeModel } from './quant/quantize.js';
 export { calibrate } from './quant/calibrate.js';
-export { loadBundledMnist } from './data/mnist.js';
-export { loadFashionMnist } from './data/fashion-mnist.js';
-export { readIdxFile, parseIdx, datasetFromIdx } from './data/idx.js';
 export { sampleEpisode, type Episode } from './data/fewshot.js';
-export { loadImageFolder } from './data/image-folder.js';
 export { corrupt, CORRUPTIONS } from './data/corruptions.js';
 export { selectClasses, subset, type Dataset } from './data/dataset.js';
 export { adapt, type AdaptOptions, type AdaptResult } from './train/adapt.js';
 export { QzoFfTrainer, qzoFfSramBuffers, type TrainerState } from './train/qzo-ff.js';
 export { encodeCheckpoint, decodeCheckpoint, loadNewestCheckpoint, saveCheckpoint, type Checkpoint, type CheckpointStore } from './train/checkpoint.js';
-export { FileCheckpointStore } from './train/checkpoint-store.js';
 export { trainBackprop, evaluateFloat } from './train/backprop.js';
 export { evaluate } from './train/evaluate.js';
 export { pretrain } from './train/pretrain.js';

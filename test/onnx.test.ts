@@ -7,8 +7,9 @@ import fc from 'fast-check';
 import * as ort from 'onnxruntime-node';
 import { exportOnnx, ONNX_OPSET, ONNX_OPSET_INT16 } from '../src/onnx/export.js';
 import { importOnnx } from '../src/onnx/import.js';
+import { decodeModelProto, encodeModelProto } from '../src/model/onnx-codec.js';
 import {
-  DataType, decodeModelProto, encodeModelProto, floatAttr, floatTensor, floatValueInfo, int64Tensor, intAttr, intsAttr, stringAttr, tensorAttr,
+  DataType, floatAttr, floatTensor, floatValueInfo, int64Tensor, intAttr, intsAttr, stringAttr, tensorAttr,
   type AttributeProto, type NodeProto, type TensorProto, type ValueInfoProto,
 } from '../src/model/onnx-proto.js';
 import { initFloatModel, type FloatModel, type QuantizedModel } from '../src/model/model.js';

@@ -4,6 +4,7 @@
 import { Command, CommanderError } from 'commander';
 import { reportError } from './errors.js';
 import { watchParent } from './parent-watch.js';
+import { PACKAGE_NAME } from '../util/package-name.js';
 import { registerAdapt } from './commands/adapt.js';
 import { registerDevices } from './commands/devices.js';
 import { registerMemory } from './commands/memory.js';
@@ -25,7 +26,7 @@ export function buildProgram(): Command {
   const program = new Command();
   program
     .name('lastmile')
-    .description('On-device training with fixed-point forward gradients (QZO-FF) on an emulated microcontroller.')
+    .description(`On-device training with fixed-point forward gradients (QZO-FF) on an emulated microcontroller (npm package ${PACKAGE_NAME}).`)
     .option('-q, --quiet', 'print only errors')
     .option('--json', 'print machine-readable JSON')
     // Set before the subcommands exist so they inherit it: commander throws instead of exiting, and

@@ -1,6 +1,7 @@
 // Where the compiled device builds come from: the package's build/ folder in Node, a URL in a
 // browser (or any bytes the caller already has). Compiled modules are cached per flavour.
 import type { BuildFlavor } from './features.js';
+import { readBuildFile } from './wasm-file.js';
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 const moduleCache = new Map<string, Promise<WebAssembly.Module>>();
@@ -14,24 +15,6 @@ let defaultBaseUrl: string | undefined;
  */
 export function setDefaultWasmBaseUrl(baseUrl: string | URL | undefined): void {
   defaultBaseUrl = baseUrl === undefined ? undefined : String(baseUrl);
-}
-
-async function nodeBytes(flavor: BuildFlavor): Promise<Uint8Array<ArrayBuffer>> {
-  const { readFile, access } = await import('node:fs/promises');
-  const { fileURLToPath } = await import('node:url');
-  const path = await import('node:path');
-  // Walk up from this file (src/runtime or dist/src/runtime) to the package root's build/.
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const candidate = path.join(dir, 'build', `${flavor}.wasm`);
-    try {
-      await access(candidate);
-      return new Uint8Array(await readFile(candidate));
-    } catch {
-      dir = path.dirname(dir);
-    }
-  }
-  throw new Error(`build/${flavor}.wasm not found: run 'npm run build:wasm' (npm install does it)`);
 }
 
 /** Where the builds are by default: the package's build/ folder, from src/runtime or dist/src/runtime. */
@@ -54,7 +37,7 @@ export function compileBuild(flavor: BuildFlavor, baseUrl: string | URL | undefi
   let cached = moduleCache.get(key);
   if (!cached) {
     cached = (async () => {
-      const bytes = isNode && !baseUrl ? await nodeBytes(flavor) : await browserBytes(flavor, baseUrl);
+      const bytes = isNode && !baseUrl ? await readBuildFile(flavor) : await browserBytes(flavor, baseUrl);
       return WebAssembly.compile(bytes);
     })();
     cached.catch(() => moduleCache.delete(key));

@@ -3,16 +3,18 @@
 // defensive readers for the importer. protobufjs decodes int64 fields as Long objects and fills
 // absent fields with defaults, and a corrupt file can carry any value in any field, so every
 // reader here checks type, range and size before anything is allocated, and reports FormatError.
-import onnxProto from 'onnx-proto';
+//
+// This module only builds and checks plain objects, so operators' ONNX mappings (src/ops/*/onnx.ts)
+// can import it from the browser-safe core; the protobufjs classes that encode and decode, from the
+// optional package `onnx-proto`, are loaded by onnx-codec.ts.
+import type onnxProtoTypes from 'onnx-proto';
 import { FormatError } from '../errors.js';
-
-export const { onnx } = onnxProto;
-export type ModelProto = onnxProto.onnx.IModelProto;
-export type GraphProto = onnxProto.onnx.IGraphProto;
-export type NodeProto = onnxProto.onnx.INodeProto;
-export type TensorProto = onnxProto.onnx.ITensorProto;
-export type AttributeProto = onnxProto.onnx.IAttributeProto;
-export type ValueInfoProto = onnxProto.onnx.IValueInfoProto;
+export type ModelProto = onnxProtoTypes.onnx.IModelProto;
+export type GraphProto = onnxProtoTypes.onnx.IGraphProto;
+export type NodeProto = onnxProtoTypes.onnx.INodeProto;
+export type TensorProto = onnxProtoTypes.onnx.ITensorProto;
+export type AttributeProto = onnxProtoTypes.onnx.IAttributeProto;
+export type ValueInfoProto = onnxProtoTypes.onnx.IValueInfoProto;
 
 /** TensorProto.DataType values this project reads or writes. */
 export const DataType = {
@@ -25,7 +27,11 @@ export const DataType = {
   DOUBLE: 11,
 } as const;
 
-const AttrType = onnx.AttributeProto.AttributeType;
+/** AttributeProto.AttributeType and TensorProto.DataLocation values from onnx.proto. */
+const AttrType = { UNDEFINED: 0, FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, GRAPH: 5, FLOATS: 6, INTS: 7, STRINGS: 8, TENSORS: 9, GRAPHS: 10 } as const;
+const EXTERNAL_DATA_LOCATION = 1;
+/** TensorProto.DataType names from onnx.proto, for messages. */
+const DATA_TYPE_NAMES = ['UNDEFINED', 'FLOAT', 'UINT8', 'INT8', 'UINT16', 'INT16', 'INT32', 'INT64', 'STRING', 'BOOL', 'FLOAT16', 'DOUBLE', 'UINT32', 'UINT64', 'COMPLEX64', 'COMPLEX128', 'BFLOAT16', 'FLOAT8E4M3FN', 'FLOAT8E4M3FNUZ', 'FLOAT8E5M2', 'FLOAT8E5M2FNUZ', 'UINT4', 'INT4', 'FLOAT4E2M1'];
 
 /**
  * Largest tensor the importer accepts (elements). MCU-scale models hold tens of thousands of
@@ -69,30 +75,8 @@ export function floatValueInfo(name: string, dims: (number | string)[]): ValueIn
   };
 }
 
-/**
- * Serialize a ModelProto. In Node protobufjs returns a Buffer, whose slice() is a view rather than
- * a copy; callers get a plain Uint8Array that owns its bytes.
- */
-export function encodeModelProto(model: ModelProto): Uint8Array {
-  const encoded = onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
-  const out = new Uint8Array(encoded.length);
-  out.set(encoded);
-  return out;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Readers (importer side)
-
-/** Decode a ModelProto; any protobuf error (truncation, bad wire type, bad length) is a FormatError. */
-export function decodeModelProto(bytes: Uint8Array, what: string): onnxProto.onnx.ModelProto {
-  if (!(bytes instanceof Uint8Array)) throw new FormatError(`${what}: expected the bytes of an .onnx file (Uint8Array), got ${typeof bytes}`);
-  if (bytes.length === 0) throw new FormatError(`${what}: the file is empty`);
-  try {
-    return onnx.ModelProto.decode(bytes);
-  } catch (e) {
-    throw new FormatError(`${what}: not a readable ONNX ModelProto (${(e as Error).message}); the file is truncated or corrupt — re-export it`);
-  }
-}
 
 interface LongLike {
   low: number;
@@ -135,7 +119,7 @@ export function tensorDims(t: TensorProto, what: string): { dims: number[]; coun
 }
 
 function checkInline(t: TensorProto, what: string): void {
-  if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL || (t.externalData?.length ?? 0) > 0) {
+  if (t.dataLocation === EXTERNAL_DATA_LOCATION || (t.externalData?.length ?? 0) > 0) {
     throw new FormatError(`${what}: the tensor is stored in an external data file; save the model with all tensors inside the .onnx file`);
   }
   if (t.segment) throw new FormatError(`${what}: segmented tensors are not supported`);
@@ -215,8 +199,7 @@ export function readIntTensor(t: TensorProto, what: string): { dims: number[]; d
 }
 
 export function dataTypeName(type: unknown): string {
-  const names = onnx.TensorProto.DataType as unknown as Record<number, string>;
-  return typeof type === 'number' ? names[type] ?? 'unknown' : 'unknown';
+  return typeof type === 'number' ? DATA_TYPE_NAMES[type] ?? 'unknown' : 'unknown';
 }
 
 /** Typed access to one node's attributes, with the node named in every error. */

@@ -23,8 +23,9 @@ import type { Activation, Padding } from '../model/layers.js';
 import type { FloatModel, QuantizedModel } from '../model/model.js';
 import { lowerGraph, type LoweredOp } from '../runtime/lowering.js';
 import { opDef } from '../ops/registry.js';
+import { encodeModelProto } from '../model/onnx-codec.js';
 import {
-  encodeModelProto, floatTensor, floatValueInfo, intAttr, intTensor, intsAttr,
+  floatTensor, floatValueInfo, intAttr, intTensor, intsAttr,
   type AttributeProto, type NodeProto, type TensorProto,
 } from '../model/onnx-proto.js';
 

@@ -17,8 +17,9 @@ import { convOutputSize, elementCount, padBefore, resolveGraph, type Architectur
 import type { Activation, ModelNode, Padding } from '../model/layers.js';
 import type { FloatModel, FloatParams } from '../model/model.js';
 import { denseColumnsFromChw, depthwiseFromOnnx, oihwToOhwi, PADDING_METADATA } from './export.js';
+import { decodeModelProto } from '../model/onnx-codec.js';
 import {
-  Attributes, dataTypeName, DataType, decodeModelProto, int64, readFloatTensor, readIntTensor,
+  Attributes, dataTypeName, DataType, int64, readFloatTensor, readIntTensor,
   type NodeProto, type TensorProto, type ValueInfoProto,
 } from '../model/onnx-proto.js';
 import { fusesActivation, hasParamLayout, isGraphInput, outputChannelIsLastAxis } from '../ops/registry.js';

@@ -9,6 +9,7 @@
 import type { Config, TopLevelSpec } from 'vega-lite';
 import type { Field, PositionFieldDef } from 'vega-lite/types_unstable/channeldef.js';
 import type { LayerSpec } from 'vega-lite/types_unstable/spec/index.js';
+import { importOptional, MissingPackageError } from '../util/optional-package.js';
 import type { LayerMemory } from './memory.js';
 
 /** Colours used across charts, so a method keeps its colour from one chart to the next. */
@@ -375,7 +376,11 @@ type Engine = { vega: typeof import('vega'); vegaLite: typeof import('vega-lite'
 let engine: Promise<Engine> | undefined;
 
 function loadEngine(): Promise<Engine> {
-  engine ??= Promise.all([import('vega'), import('vega-lite')]).then(([vega, vegaLite]) => ({ vega, vegaLite }));
+  engine ??= Promise.all([
+    importOptional('vega', 'Drawing charts', () => import('vega')),
+    importOptional('vega-lite', 'Drawing charts', () => import('vega-lite')),
+  ]).then(([vega, vegaLite]) => ({ vega, vegaLite }));
+  engine.catch(() => (engine = undefined));
   return engine;
 }
 
@@ -420,8 +425,18 @@ export async function renderChart(spec: TopLevelSpec, idPrefix: string): Promise
   }
 }
 
+/**
+ * renderChart's SVG; without the optional chart packages, a small SVG that says which to install,
+ * so a report page is still written (its tables carry every number the charts show).
+ */
 export async function renderSvg(spec: TopLevelSpec, idPrefix: string): Promise<string> {
-  return (await renderChart(spec, idPrefix)).svg;
+  try {
+    return (await renderChart(spec, idPrefix)).svg;
+  } catch (e) {
+    if (!(e instanceof MissingPackageError)) throw e;
+    const text = `Chart not drawn: install the optional packages vega and vega-lite (npm install vega vega-lite).`;
+    return `<svg xmlns="http://www.w3.org/2000/svg" width="640" height="40" role="img"><text x="8" y="24" font-family="sans-serif" font-size="13">${text}</text></svg>`;
+  }
 }
 
 export const lossCurveChart = (d: LossCurveData): Promise<string> => renderSvg(lossCurveSpec(d), 'loss');

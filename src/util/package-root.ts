@@ -2,6 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PACKAGE_NAME } from './package-name.js';
 
 let cached: string | undefined;
 
@@ -10,10 +11,10 @@ export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 8; i++) {
     const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && JSON.parse(readFileSync(pkg, 'utf8')).name === 'lastmile') return (cached = dir);
+    if (existsSync(pkg) && JSON.parse(readFileSync(pkg, 'utf8')).name === PACKAGE_NAME) return (cached = dir);
     dir = dirname(dir);
   }
-  throw new Error('cannot find the lastmile package root');
+  throw new Error(`cannot find the ${PACKAGE_NAME} package root`);
 }
 
 export const shippedModel = (file: string): string => join(packageRoot(), 'models', file);

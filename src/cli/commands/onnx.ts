@@ -6,8 +6,6 @@ import { readModelFile, MAX_MODEL_BYTES } from '../../io/model-file.js';
 import { writeFileAtomic } from '../../io/atomic-write.js';
 import { checkOutputFile } from '../../io/output-path.js';
 import { exportTfliteFile, importTfliteFile } from '../tflite.js';
-import { exportOnnx } from '../../onnx/export.js';
-import { importOnnx } from '../../onnx/import.js';
 import type { GlobalOptions } from '../main.js';
 import { addCExportOptions, runCExport, type CExportCliOptions } from './export-c.js';
 
@@ -38,6 +36,8 @@ export function registerOnnx(program: Command): void {
         return;
       }
       if (opts.format !== 'onnx') throw new ConfigError(`--format must be onnx, tflite or c, got '${opts.format}'`);
+      // Loaded here, not at start-up: the ONNX modules need the optional package onnx-proto.
+      const { exportOnnx } = await import('../../onnx/export.js');
       const bytes = exportOnnx(model);
       writeOutput(opts.out, bytes, 'ONNX file');
       if (!(cmd.optsWithGlobals() as GlobalOptions).quiet) console.log(`wrote ${opts.out} (${bytes.length} B, ${model.kind} ${model.architecture.name})`);
@@ -59,6 +59,7 @@ export function registerOnnx(program: Command): void {
         if (!(cmd.optsWithGlobals() as GlobalOptions).quiet) console.log(`wrote ${opts.out}: ${model.kind === 'quantized' ? 'int8' : 'float'} ${model.architecture.name}, ${model.architecture.nodes.length} nodes${names}`);
         return;
       }
+      const { importOnnx } = await import('../../onnx/import.js');
       const model = importOnnx(await readBounded(opts.onnx!, { maxBytes: MAX_MODEL_BYTES, what: 'ONNX file' }), opts.name ? { name: opts.name } : {});
       writeOutput(opts.out, saveModel(model), 'model');
       if (!(cmd.optsWithGlobals() as GlobalOptions).quiet) console.log(`wrote ${opts.out}: ${model.architecture.name}, ${model.architecture.nodes.length} nodes`);
