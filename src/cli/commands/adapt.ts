@@ -119,9 +119,10 @@ Examples:
         const stale = (checkpoint.store as FileCheckpointStore).removeTemporaries();
         if (stale.length) say(`checkpoint: removed ${stale.length} unfinished temporary file${stale.length > 1 ? 's' : ''} from an interrupted save`);
       }
-      const data = await loadData(opts.data, 'test', backbone.architecture.nodes[0]!.kind === 'input' ? backbone.architecture.nodes[0]!.shape : undefined);
+      const modelLabels = Array.isArray(backbone.meta.classes) ? backbone.meta.classes.map(String) : undefined;
+      const data = await loadData(opts.data, 'test', backbone.architecture.nodes[0]!.kind === 'input' ? backbone.architecture.nodes[0]!.shape : undefined, modelLabels);
       if (opts.split !== 'few-shot' && opts.split !== 'full') throw new ConfigError(`--split must be few-shot or full, got '${opts.split}'`);
-      const sampled = opts.split === 'full' ? fullSplit(data, parseClassList(opts.classes), seed) : sampleEpisode(data, { classPool: parseClassList(opts.classes), ways, shots, queries, seed });
+      const sampled = opts.split === 'full' ? fullSplit(data, parseClassList(opts.classes, data.classNames), seed) : sampleEpisode(data, { classPool: parseClassList(opts.classes, data.classNames), ways, shots, queries, seed });
       const batchSize = opts.batchSize !== undefined ? num(opts.batchSize, 'batch-size', { integer: true, min: 1 }) : opts.split === 'full' ? 50 : undefined;
       const trainCount = sampled.support.labels.length;
       const steps = opts.epochs !== undefined ? num(opts.epochs, 'epochs', { integer: true, min: 1 }) * Math.ceil(trainCount / (batchSize ?? trainCount)) : num(opts.steps, 'steps', { integer: true, min: 0 });
