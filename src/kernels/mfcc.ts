@@ -82,3 +82,22 @@ export function mfccKwsClip(arena: Arena, samples: Int16Array, quant?: MfccQuant
     arena.release(mark);
   }
 }
+
+/** Constant tables the front end keeps in flash (assembly/mfcc_tables.ts): window, twiddles, mel, DCT, log. */
+export const MFCC_TABLE_BYTES = 480 * 4 + 2 * 256 * 4 + 3 * 40 * 2 + 247 * 2 + 10 * 40 * 4 + 257 * 4;
+
+export interface MfccFootprint {
+  /** SRAM while it runs: the 1 s int16 clip, the int8 features and the scratch. */
+  sramBytes: number;
+  flashBytes: number;
+  /** 32×32→64-bit multiplies per clip (window, FFT, split, magnitude², mel, DCT, quantization). */
+  multiplies: number;
+  /** Integer square roots per clip (one per FFT bin below 4 kHz per frame). */
+  squareRoots: number;
+}
+
+/** What one clip's features cost on the device, for the memory plan and time estimates. */
+export function mfccFootprint(): MfccFootprint {
+  const perFrame = 2 * 480 + 8 * 128 * 4 + 128 * 6 + 247 + 41 + 10 * 40 + 10;
+  return { sramBytes: KWS_SAMPLES * 2 + KWS_FEATURES + MFCC_SCRATCH_BYTES, flashBytes: MFCC_TABLE_BYTES, multiplies: KWS_FRAMES * perFrame, squareRoots: KWS_FRAMES * 128 };
+}
