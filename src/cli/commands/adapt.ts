@@ -119,7 +119,8 @@ Examples:
         const stale = (checkpoint.store as FileCheckpointStore).removeTemporaries();
         if (stale.length) say(`checkpoint: removed ${stale.length} unfinished temporary file${stale.length > 1 ? 's' : ''} from an interrupted save`);
       }
-      const modelLabels = Array.isArray(backbone.meta.classes) ? backbone.meta.classes.map(String) : undefined;
+      const labelMeta = backbone.meta.classNames ?? backbone.meta.classes;
+      const modelLabels = Array.isArray(labelMeta) ? labelMeta.map(String) : undefined;
       const data = await loadData(opts.data, 'test', backbone.architecture.nodes[0]!.kind === 'input' ? backbone.architecture.nodes[0]!.shape : undefined, modelLabels);
       if (opts.split !== 'few-shot' && opts.split !== 'full') throw new ConfigError(`--split must be few-shot or full, got '${opts.split}'`);
       const sampled = opts.split === 'full' ? fullSplit(data, parseClassList(opts.classes, data.classNames), seed) : sampleEpisode(data, { classPool: parseClassList(opts.classes, data.classNames), ways, shots, queries, seed });
