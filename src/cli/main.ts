@@ -11,6 +11,7 @@ import { registerOnnx } from './commands/onnx.js';
 import { registerEval } from './commands/eval.js';
 import { registerProfile } from './commands/profile.js';
 import { registerExperiment } from './commands/experiment.js';
+import { registerRun } from './commands/run.js';
 
 export interface GlobalOptions {
   quiet?: boolean;
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerEval(program);
   registerProfile(program);
   registerExperiment(program);
+  registerRun(program);
   return program;
 }
 

@@ -155,7 +155,7 @@ export function convertTflite(file: TfliteFile, what: string, options: ImportOpt
   const outName = producerOf.get(file.outputs[0]!);
   if (outName !== nodes[nodes.length - 1]!.name) throw new UnsupportedError(`${what}: the model output is not written by its last operator`);
 
-  const architecture = { name: options.name ?? (file.description && file.description.length < 80 ? file.description : 'tflite-model'), nodes };
+  const architecture = { name: options.name ?? (what.split(/[\\/]/).pop()!.replace(/\.tflite$/i, '') || 'tflite-model'), nodes };
   try {
     resolveGraph(architecture);
   } catch (e) {

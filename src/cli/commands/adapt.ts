@@ -4,7 +4,9 @@ import { join, relative } from 'node:path';
 import { createHash } from 'node:crypto';
 import cliProgress from 'cli-progress';
 import { ConfigError, FormatError } from '../../errors.js';
-import { loadModel, saveModel } from '../../model/model.js';
+import { saveModel } from '../../model/model.js';
+import { loadModelFile } from '../../tflite/files.js';
+import { adaptQuantized, type QuantizedAdaptResult } from '../../tflite/adapt.js';
 import { sampleEpisode, type Episode } from '../../data/fewshot.js';
 import { selectClasses, subset, type Dataset } from '../../data/dataset.js';
 import { mulberry32, shuffle } from '../../util/random.js';
@@ -27,7 +29,7 @@ export const DEFAULT_BACKBONE = 'mnist-cnn-digits04.lmdl';
 interface AdaptCliOptions {
   model?: string; method: string; data: string; corrupt?: string; split: string; epochs?: string; batchSize?: string; classes: string; ways: string; shots: string; queries: string; device: string; precision: string;
   train: string; m: string; eps: string; lr: string; schedule: string; steps: string; microBatch: string; dist: string; seed: string;
-  baseline: boolean; out: string; build: string; profile?: boolean;
+  baseline: boolean; out: string; head: string; build: string; profile?: boolean;
   normalize?: boolean; momentum?: string; sharpness?: string; dither?: boolean;
   checkpoint?: string; checkpointEvery: string; resume?: boolean;
 }
@@ -63,6 +65,7 @@ export function registerAdapt(program: Command): void {
     .option('--momentum <alpha,beta>', 'momentum-guided sampling, e.g. 0.5,0.5 (z history kept in int8 SRAM)')
     .option('--sharpness <rho>', 'sharpness-aware perturbation with neighbour radius ρ, e.g. 0.005')
     .option('--dither', 'stochastic rounding of ε·z and of the update (lets 8w8a train; see docs/TRAINING.md)')
+    .option('--head <h>', 'int8 (.tflite) models: keep the model\'s own head (data classes named among its outputs), replace it with a prototype head for new classes, or auto', 'auto')
     .option('--no-baseline', 'skip the f32 backprop comparison')
     .option('--build <b>', 'device build: auto, relaxed, simd or scalar', 'auto')
     .option('--profile', 'time every kernel during training and print the profile')
@@ -84,11 +87,8 @@ Examples:
       };
       const tStart = performance.now();
       const modelPath = opts.model ?? shippedModel(DEFAULT_BACKBONE);
-      const bytes = await readFile(modelPath).catch((e: Error) => {
-        throw new ConfigError(`cannot read model '${modelPath}': ${e.message}`);
-      });
-      const backbone = loadModel(new Uint8Array(bytes), modelPath);
-      if (backbone.kind !== 'float') throw new FormatError(`${modelPath}: adapt needs a float backbone (it quantizes after building the new head); got a ${backbone.kind} model`);
+      const backbone = await loadModelFile(modelPath);
+      if (backbone.kind !== 'float' && opts.method !== 'qzo-ff') throw new FormatError(`${modelPath}: --method ${opts.method} needs a float backbone; an int8 model adapts with qzo-ff`);
       const device = resolveDevice(opts.device);
       const precision = opts.precision as Precision;
       if (precision !== '16w8a' && precision !== '8w8a') throw new ConfigError(`--precision must be 16w8a or 8w8a, got '${opts.precision}'`);
@@ -146,10 +146,11 @@ Examples:
         : null;
       let barStarted = false;
       const tTrain = performance.now();
-      const result = await adapt({
+      const run = (o: Omit<AdaptOptions, 'backbone'>) => (backbone.kind === 'float' ? adapt({ ...o, backbone }) : adaptQuantized({ ...o, model: backbone, head: opts.head as 'auto' }));
+      const result = await run({
         batchSize, progressEvery: bar ? Math.max(1, Math.floor(steps / 25)) : 0,
         method, bpLr: method === 'bp' && opts.lr !== '0.003' ? num(opts.lr, 'lr') : undefined,
-        backbone, support: episode.support, query: episode.query, device, precision, selection,
+        support: episode.support, query: episode.query, device, precision, selection,
         epsilon: num(opts.eps, 'eps'), directions: num(opts.m, 'm', { integer: true, min: 1 }), dist: opts.dist as 'gaussian', lr: num(opts.lr, 'lr'),
         schedule: parseSchedule(opts.schedule), enhancements, steps, microBatch: num(opts.microBatch, 'micro-batch', { integer: true, min: 1 }), seed, baseline: opts.baseline, build, profile: opts.profile,
         checkpoint,
@@ -180,12 +181,14 @@ Examples:
         },
       });
       bar?.stop();
+      const imported = 'afterInt8' in result ? (result as QuantizedAdaptResult) : undefined;
       const m = result.memory;
       say('');
       say(`measured ${method === 'qzo-ff' ? 'QZO-FF' : methodLabel} SRAM high-water mark: ${kib(result.sramPeak)} (${result.sramPeak} B) · flash ${kib(result.flash)}`);
       say(`accuracy on ${episode.query.labels.length} held-out query images`);
       say(table([
-        ['zero-shot (prototype head)', pct(result.zeroShot), ''],
+        [imported ? `zero-shot (${imported.head === 'kept' ? "the model's own head" : 'prototype head'})` : 'zero-shot (prototype head)', pct(result.zeroShot), ''],
+        ...(imported ? [[`after, re-quantized to int8`, pct(imported.afterInt8), 'what --format tflite export runs']] : []),
         [`after ${methodLabel}`, pct(result.after), `${steps} steps in ${(result.wallMs.ff / 1000).toFixed(1)} s on the ${result.device.build} build`],
         ...(method !== 'qzo-ff' ? [] : [['f32 backprop, same data', pct(result.bp), result.bp === null ? 'skipped' : `Adam, ${result.bpLosses.length} steps; ${m.bp.fits ? 'fits' : 'does not fit'} the device`]]),
       ], ['l', 'r', 'l']));
@@ -202,7 +205,7 @@ Examples:
       const modelOut = join(opts.out, 'model.lmdl');
       await writeFile(modelOut, saveModel({ ...result.adapted, meta: { ...result.adapted.meta, adaptedWith: result.config } }));
       const json = {
-        method: result.method, zeroShot: result.zeroShot, after: result.after, bp: result.bp, steps: result.steps, sramPeak: result.sramPeak, flash: result.flash,
+        method: result.method, zeroShot: result.zeroShot, after: result.after, ...(imported ? { afterInt8: imported.afterInt8, head: imported.head } : {}), bp: result.bp, steps: result.steps, sramPeak: result.sramPeak, flash: result.flash,
         device: result.device, memory: result.memory, bpOverFf: m.bp.sramPeak / m.ff.sramPeak, classes: episode.classIds,
         config: result.config, losses: result.losses, bpLosses: result.bpLosses, wallMs: { ...result.wallMs, total: performance.now() - tStart }, model: modelOut,
         weightsSha256: weightsDigest(result.adapted), ...(result.checkpoint ? { checkpoint: result.checkpoint } : {}),

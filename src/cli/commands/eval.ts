@@ -7,7 +7,8 @@ import { readFile } from 'node:fs/promises';
 import { BudgetError, ConfigError } from '../../errors.js';
 import { selectClasses, subset, type Dataset } from '../../data/dataset.js';
 import { elementCount, resolveGraph } from '../../model/graph.js';
-import { loadModel, type FloatModel, type Model, type QuantizedModel } from '../../model/model.js';
+import { loadModelFile } from '../../tflite/files.js';
+import { type FloatModel, type Model, type QuantizedModel } from '../../model/model.js';
 import { BackpropSession } from '../../runtime/backprop-session.js';
 import { resolveDevice, describeDevice, DEFAULT_DEVICE, type ResolvedDevice } from '../../runtime/devices.js';
 import { bestBuild, type BuildFlavor } from '../../runtime/features.js';
@@ -180,10 +181,7 @@ Examples:
       const limit = opts.limit === undefined ? Infinity : intOption(opts.limit, 'limit', 1);
       const build = parseBuild(opts.build);
       const device = resolveDevice(opts.device);
-      const bytes = await readFile(opts.model).catch((e: Error) => {
-        throw new ConfigError(`cannot read model '${opts.model}': ${e.message}`);
-      });
-      const model = loadModel(new Uint8Array(bytes), opts.model);
+      const model = await loadModelFile(opts.model);
       const source = await loadData(opts.data, 'test');
       const { classes, from } = resolveClasses(model, source, opts.classes, opts.model);
       let data = selectClasses(source, classes);

@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
-import { readFile } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
+import { loadModelFile } from '../../tflite/files.js';
+import { tflmComparison } from '../../tflite/cli.js';
+import { liftModelTo16 } from '../../tflite/requantize.js';
 import { ConfigError } from '../../errors.js';
-import { loadModel, type FloatModel, type QuantizedModel } from '../../model/model.js';
+import { type FloatModel, type QuantizedModel } from '../../model/model.js';
 import { architecturePreset, ARCHITECTURE_PRESETS } from '../../model/presets.js';
 import { resolveDevice, describeDevice, DEFAULT_DEVICE } from '../../runtime/devices.js';
 import { memoryReport, planningModels, type Mode, type MemoryReport } from '../../report/memory.js';
@@ -14,9 +17,12 @@ import { intOption } from '../options.js';
 
 export async function modelSource(spec: string, weightBits: 8 | 16): Promise<{ float: FloatModel; quantized: QuantizedModel }> {
   if (ARCHITECTURE_PRESETS.includes(spec)) return planningModels(architecturePreset(spec), weightBits);
-  const model = loadModel(new Uint8Array(await readFile(spec).catch(() => {
+  await access(spec).catch(() => {
     throw new ConfigError(`'${spec}' is neither an architecture preset (${ARCHITECTURE_PRESETS.join(', ')}) nor a readable model file`);
-  })), spec);
+  });
+  const loaded = await loadModelFile(spec);
+  // An imported int8 model trains 16w8a on its exactly lifted weights, as adapt does.
+  const model = loaded.kind === 'quantized' && loaded.meta.source === 'tflite' && weightBits === 16 ? liftModelTo16(loaded) : loaded;
   // Plans depend only on shapes and widths: a stand-in with the file's architecture plans the same.
   const planned = planningModels(model.architecture, model.kind === 'quantized' ? Object.values(model.params)[0]!.weightBits : weightBits);
   return model.kind === 'float' ? { ...planned, float: model } : { ...planned, quantized: model };
@@ -64,12 +70,15 @@ export function registerMemory(program: Command): void {
       if (opts.html) await writeHtmlFile(opts.html, await memoryReportHtml({ report, precision: opts.precision, compare: opts.compare, deviceDescription: describeDevice(device), argv: process.argv.slice(2) }));
       if (json) {
         const modesJson = Object.fromEntries(Object.entries(report.modes).map(([k, m]) => [k, { sramPeak: m.sramPeak, flash: m.flash, fits: m.fits, label: m.label, sramByCategory: m.sramByCategory, perLayer: m.perLayer }]));
-        console.log(JSON.stringify({ model: report.model, device: report.device, batch: report.batch, selection: report.selection, weightBits: report.weightBits, modes: modesJson, bpOverFf: report.bpOverFf }, null, 2));
+        const tflm = await tflmComparison(opts.model);
+        console.log(JSON.stringify({ model: report.model, device: report.device, batch: report.batch, selection: report.selection, weightBits: report.weightBits, modes: modesJson, bpOverFf: report.bpOverFf, ...(tflm ? { tflm } : {}) }, null, 2));
         return;
       }
       console.log(`model  ${report.model} · batch ${batch} · train ${report.selection} · ${opts.precision}`);
       console.log(`device ${describeDevice(device)}\n`);
       printMemoryReport(report, opts.plan);
+      const tflm = await tflmComparison(opts.model);
+      if (tflm) console.log(`\ninference SRAM at batch 1: lastmile ${kib(tflm.lastmileInfer)} (activations and I/O alone ${kib(tflm.lastmileActivations)}) · TFLM tensor arena by its greedy planner ${kib(tflm.tflmArena)} (tensors only, reference kernels, no persistent data)`);
       if (opts.html) console.log(`\nwrote ${opts.html}`);
     });
 }

@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ConfigError, FormatError } from '../../errors.js';
-import { loadModel, saveModel } from '../../model/model.js';
+import { loadModelFile } from '../../tflite/files.js';
+import { saveModel } from '../../model/model.js';
 import { selectClasses, subset } from '../../data/dataset.js';
 import { calibrate } from '../../quant/calibrate.js';
 import { quantizeModel } from '../../quant/quantize.js';
@@ -32,9 +33,7 @@ export function registerQuantize(program: Command): void {
     .addHelpText('after', '\nExample:\n  lastmile quantize --model models/mnist-cnn-digits04.lmdl --classes 0-4 --precision 8w8a --calibration p99.99')
     .action(async (opts: Record<string, string | boolean | undefined>, cmd: Command) => {
       const global = cmd.optsWithGlobals() as GlobalOptions;
-      const model = loadModel(new Uint8Array(await readFile(String(opts.model)).catch((e: Error) => {
-        throw new ConfigError(`cannot read model '${opts.model}': ${e.message}`);
-      })), String(opts.model));
+      const model = await loadModelFile(String(opts.model));
       if (model.kind !== 'float') throw new FormatError(`${opts.model}: already quantized; quantize takes a float model`);
       const precision = String(opts.precision);
       if (precision !== '16w8a' && precision !== '8w8a') throw new ConfigError(`--precision must be 16w8a or 8w8a, got '${precision}'`);
