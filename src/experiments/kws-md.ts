@@ -32,3 +32,30 @@ export function kwsSection(r: (KwsResult & { run?: { command?: string; date?: st
   );
   return out.join('\n');
 }
+
+export function kwsTasksSection(r: KwsResult | null): string {
+  if (!r || !r.task1) return '';
+  const out: string[] = [
+    '### Task 1: a new voice, same words (the model keeps its own head)',
+    '',
+    `The worst development voice by zero-shot accuracy adapts from K recordings per keyword with QZO-FF 16w8a on the last two layers (the last pointwise convolution and the classifier) on the nRF52840 budget, ${r.task1[0]?.steps ?? '—'} steps, ε = 1e-3, 3 directions, η = 3e-3 (the CLI defaults). Accuracy is the argmax over the ten keyword outputs, on that voice's held-out recordings (never in the support set) and on all keyword recordings of the other development voices (untouched by training). \`ms per step\` is wall time of the emulator on this shared 2-core host, not an MCU estimate.`,
+    '',
+    '| voice | K | before | after (16-bit) | after (int8 re-quantized) | other voices before → after | SRAM peak (QZO-FF) | backprop would need | ms per step (emulated) |',
+    '|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const t of r.task1) {
+    out.push(`| ${t.voice} | ${t.shots} | ${pct(t.before)}% | **${pct(t.after)}%** | ${pct(t.afterInt8)}% | ${pct(t.othersBefore)}% → ${pct(t.othersAfter)}% | ${(t.sramPeak / 1024).toFixed(1)} KiB${t.fits ? '' : ' (does not fit)'} | ${(t.bpSramPeak / 1024).toFixed(1)} KiB | ${t.msPerStep.toFixed(0)} |`);
+  }
+  out.push(
+    '',
+    '### Task 2: three new words, a new head',
+    '',
+    `Words the model only ever saw as \`unknown\` (${r.task2[0]?.words.join(', ') ?? '—'}), K = 5 recordings each, per voice: a prototype head (class means of the model's 64 int8 features) replaces the classifier, then QZO-FF 16w8a trains it (${r.task2[0]?.steps ?? '—'} steps). Accuracy on the held-out recordings of the same voice (3-way).`,
+    '',
+    '| voice | prototype head | after QZO-FF (16-bit) | after (int8) | SRAM peak | ms per step |',
+    '|---|---|---|---|---|---|',
+  );
+  for (const t of r.task2) out.push(`| ${t.voice} | ${pct(t.prototype)}% | **${pct(t.after)}%** | ${pct(t.afterInt8)}% | ${(t.sramPeak / 1024).toFixed(1)} KiB | ${t.msPerStep.toFixed(0)} |`);
+  out.push('');
+  return out.join('\n');
+}

@@ -11,8 +11,15 @@ import { join, relative, resolve } from 'node:path';
 import { ConfigError, DataError } from '../errors.js';
 import type { QuantizedModel } from '../model/model.js';
 import { importTflite } from '../tflite/import.js';
-import { createInt8Runner } from '../tflite/run.js';
+import { adaptQuantized } from '../tflite/adapt.js';
+import { requantizeModelTo8 } from '../tflite/requantize.js';
+import { QuantizedSession } from '../runtime/session.js';
+import { Mcu } from '../runtime/mcu.js';
+import { resolveDevice } from '../runtime/devices.js';
+import { sampleEpisode } from '../data/fewshot.js';
+import { selectClasses, subset, type Dataset } from '../data/dataset.js';
 import { loadWavFolder } from '../data/wav-folder.js';
+import { OTHER_WORDS_TASK2 } from './kws-words.js';
 import { mfccFootprint, KWS_INPUT_SCALE, KWS_INPUT_ZERO_POINT } from '../kernels/mfcc.js';
 import { packageRoot } from '../util/package-root.js';
 import { secondsSince, type ExperimentOptions } from './common.js';
@@ -40,6 +47,8 @@ export interface KwsResult {
   speech: { dir: string; voices: string[]; clipsPerWord: number; espeak: string };
   frontEnd: ReturnType<typeof mfccFootprint>;
   zeroShot: KwsVoiceRow[];
+  task1: KwsTask1Row[];
+  task2: KwsTask2Row[];
   seconds: number;
 }
 
@@ -74,44 +83,144 @@ export function toInt8(images: Float32Array, scale = KWS_INPUT_SCALE, zeroPoint 
   return Int8Array.from(images, (v) => Math.max(-128, Math.min(127, Math.round(v / scale) + zeroPoint)));
 }
 
+/** Argmax over the given outputs of the model's int32 head logits (no softmax, so no int8 ties). */
+export async function accuracyOver(model: QuantizedModel, data: Dataset, outputs: readonly number[]): Promise<{ accuracy: number; perClass: Map<number, [number, number]> }> {
+  const batch = Math.min(16, data.labels.length);
+  const plan = QuantizedSession.plan(model, { batch });
+  const round = (b: number) => Math.max(16, Math.ceil(b / 16) * 16);
+  const mcu = await Mcu.create({ budget: { sramBytes: round(plan.sramBytes), flashBytes: round(plan.flashBytes) } });
+  const session = new QuantizedSession(mcu, model, { batch });
+  const size = session.inputSize;
+  const perClass = new Map<number, [number, number]>();
+  let correct = 0;
+  for (let from = 0; from < data.labels.length; from += batch) {
+    const rows = Math.min(batch, data.labels.length - from);
+    const x = new Float32Array(batch * size);
+    x.set(data.images.subarray(from * size, (from + rows) * size));
+    session.setInput(session.quantizeInput(x));
+    session.forward();
+    const logits = session.readLogits();
+    for (let r = 0; r < rows; r++) {
+      let best = outputs[0]!;
+      for (const c of outputs) if (logits[r * session.classes + c]! > logits[r * session.classes + best]!) best = c;
+      const label = data.labels[from + r]!;
+      const cell = perClass.get(label) ?? [0, 0];
+      cell[1]++;
+      if (best === label) {
+        cell[0]++;
+        correct++;
+      }
+      perClass.set(label, cell);
+    }
+  }
+  return { accuracy: (100 * correct) / data.labels.length, perClass };
+}
+
+export interface KwsTask1Row {
+  voice: string;
+  shots: number;
+  seed: number;
+  method: 'qzo-ff 16w8a';
+  steps: number;
+  train: string;
+  /** 10-way keyword accuracy (%) on the adapted voice's held-out clips. */
+  before: number;
+  after: number;
+  afterInt8: number;
+  /** Mean 10-way accuracy on the other development voices, before and after. */
+  othersBefore: number;
+  othersAfter: number;
+  sramPeak: number;
+  bpSramPeak: number;
+  fits: boolean;
+  msPerStep: number;
+}
+
+export interface KwsTask2Row {
+  voice: string;
+  words: string[];
+  shots: number;
+  seed: number;
+  prototype: number;
+  after: number;
+  afterInt8: number;
+  steps: number;
+  sramPeak: number;
+  msPerStep: number;
+}
+
 export async function runKws(options: ExperimentOptions = {}): Promise<KwsResult> {
   const t0 = performance.now();
   const progress = options.onProgress ?? (() => {});
   const dir = ensureSpeech();
   const { model, path, bytes } = await loadKwsModel();
   const { createHash } = await import('node:crypto');
-  const runner = await createInt8Runner(model, { batch: 1 });
   const voices = options.quick ? KWS_VOICES.slice(0, 2) : KWS_VOICES;
+  const steps = options.steps ?? (options.quick ? 20 : 300);
+  const seed = options.seed ?? 1;
+  const shotsList = options.quick ? [1] : [1, 3, 5];
+  const total = voices.length + shotsList.length + (options.quick ? 1 : voices.length);
+  let done = 0;
+  const keywordIds = KWS_KEYWORDS.map((_, i) => i);
+  const byVoice = new Map<string, Dataset>();
   const zeroShot: KwsVoiceRow[] = [];
   let clipsPerWord = 0;
-  for (const [v, voice] of voices.entries()) {
+  for (const voice of voices) {
     const data = await loadWavFolder(join(dir, voice), { classOrder: [...KWS_LABELS] });
-    const n = data.labels.length;
-    const out = runner.run(toInt8(data.images));
-    let kwOk = 0, kwN = 0, ok12 = 0;
+    byVoice.set(voice, data);
+    const keywords = subset(data, [...data.labels.keys()].filter((i) => data.labels[i]! < 10));
+    const kw = await accuracyOver(model, keywords, keywordIds);
+    // 12-way: auxiliary words must come out as 'unknown'.
+    const twelve = { ...data, labels: Int32Array.from(data.labels, (l) => (l < 10 ? l : UNKNOWN)) };
+    const all = await accuracyOver(model, twelve, KWS_LABELS.map((_, i) => i));
     const perWord: Record<string, [number, number]> = {};
-    for (let i = 0; i < n; i++) {
-      const row = out.subarray(i * 12, i * 12 + 12);
-      const label = data.labels[i]!;
-      let a12 = 0;
-      for (let c = 1; c < 12; c++) if (row[c]! > row[a12]!) a12 = c;
-      if (a12 === (label < 10 ? label : UNKNOWN)) ok12++;
-      if (label < 10) {
-        let a = 0;
-        for (let c = 1; c < 10; c++) if (row[c]! > row[a]!) a = c;
-        const word = KWS_LABELS[label]!;
-        const cell = (perWord[word] ??= [0, 0]);
-        cell[1]++;
-        kwN++;
-        if (a === label) {
-          cell[0]++;
-          kwOk++;
-        }
-      }
-    }
+    for (const [c, cell] of kw.perClass) perWord[KWS_LABELS[c]!] = cell;
     clipsPerWord = perWord.down?.[1] ?? 0;
-    zeroShot.push({ voice, clips: n, keywordClips: kwN, keywordAccuracy: (100 * kwOk) / kwN, twelveWayAccuracy: (100 * ok12) / n, perWord });
-    progress(v + 1, voices.length, `zero-shot ${voice}`);
+    zeroShot.push({ voice, clips: data.labels.length, keywordClips: keywords.labels.length, keywordAccuracy: kw.accuracy, twelveWayAccuracy: all.accuracy, perWord });
+    progress(++done, total, `zero-shot ${voice}`);
+  }
+
+  // Task 1: the worst development voice (by the rule, not by name) adapts with its own head kept.
+  const device = resolveDevice('nrf52840');
+  const worst = [...zeroShot].sort((a, b) => a.keywordAccuracy - b.keywordAccuracy)[0]!.voice;
+  const keywordsOf = (voice: string) => selectClasses(byVoice.get(voice)!, keywordIds);
+  const task1: KwsTask1Row[] = [];
+  for (const shots of shotsList) {
+    const episode = sampleEpisode(keywordsOf(worst), { classPool: keywordIds, ways: 10, shots, seed });
+    const r = await adaptQuantized({
+      model, support: episode.support, query: episode.query, device, precision: '16w8a', selection: { kind: 'last', layers: 2 }, steps, seed, head: 'keep',
+    });
+    const others = voices.filter((v) => v !== worst);
+    // Keyword ids 0..9 are the model's own output indices, so the episode's labels need no mapping.
+    const before = (await accuracyOver(model, episode.query, keywordIds)).accuracy;
+    const adapted = r.adapted as QuantizedModel;
+    const after = (await accuracyOver(adapted, episode.query, keywordIds)).accuracy;
+    const afterInt8 = (await accuracyOver(requantizeModelTo8(adapted), episode.query, keywordIds)).accuracy;
+    let ob = 0, oa = 0;
+    for (const v of others) {
+      ob += (await accuracyOver(model, keywordsOf(v), keywordIds)).accuracy;
+      oa += (await accuracyOver(adapted, keywordsOf(v), keywordIds)).accuracy;
+    }
+    task1.push({
+      voice: worst, shots, seed, method: 'qzo-ff 16w8a', steps, train: 'last:2', before, after, afterInt8,
+      othersBefore: others.length ? ob / others.length : NaN, othersAfter: others.length ? oa / others.length : NaN,
+      sramPeak: r.sramPeak, bpSramPeak: r.memory.bp.sramPeak, fits: r.memory.ff.fits, msPerStep: r.wallMs.ff / Math.max(1, steps),
+    });
+    progress(++done, total, `task 1 ${worst} K=${shots}`);
+  }
+
+  // Task 2: three words the model never learned as keywords, a new head, K = 5, per voice.
+  const task2: KwsTask2Row[] = [];
+  for (const voice of options.quick ? voices.slice(0, 1) : voices) {
+    const data = byVoice.get(voice)!;
+    const ids = OTHER_WORDS_TASK2.map((w) => data.classNames!.indexOf(w));
+    const words = selectClasses(data, ids);
+    const episode = sampleEpisode(words, { classPool: [0, 1, 2], ways: 3, shots: 5, seed });
+    const r = await adaptQuantized({
+      model, support: episode.support, query: episode.query, device, precision: '16w8a', selection: { kind: 'last', layers: 1 }, steps, seed, head: 'replace',
+    });
+    task2.push({ voice, words: [...OTHER_WORDS_TASK2], shots: 5, seed, prototype: r.zeroShot, after: r.after, afterInt8: r.afterInt8, steps, sramPeak: r.sramPeak, msPerStep: r.wallMs.ff / Math.max(1, steps) });
+    progress(++done, total, `task 2 ${voice}`);
   }
   const espeak = spawnSync('espeak-ng', ['--version'], { encoding: 'utf8' }).stdout.trim();
   return {
@@ -120,6 +229,8 @@ export async function runKws(options: ExperimentOptions = {}): Promise<KwsResult
     speech: { dir: relative(packageRoot(), dir), voices: [...voices], clipsPerWord, espeak },
     frontEnd: mfccFootprint(),
     zeroShot,
+    task1,
+    task2,
     seconds: secondsSince(t0),
   };
 }

@@ -12,7 +12,7 @@ import { FEWSHOT_COLUMNS, FEWSHOT_LABELS, type FewshotResult } from './fewshot.j
 import { MEMORY_LABELS, MEMORY_MODES, type MemoryResult } from './memory.js';
 import { OOD_COLUMNS, OOD_LABELS, type OodResult } from './ood.js';
 import type { KwsResult } from './kws.js';
-import { kwsSection } from './kws-md.js';
+import { kwsSection, kwsTasksSection } from './kws-md.js';
 
 interface RunInfo {
   command: string;
@@ -361,6 +361,7 @@ export async function renderReport(resultsDir: string, reportPath: string): Prom
     await memorySection(memory, charts),
     await convergenceSection(convergence, charts),
     kwsSection(await readJson<KwsResult>(resultsDir, 'kws')),
+    kwsTasksSection(await readJson<KwsResult>(resultsDir, 'kws')),
   ];
   return { markdown: `${[...head, ...sections].join('\n')}\n`, warnings: charts.warnings };
 }
