@@ -38,7 +38,7 @@ export function kwsTasksSection(r: KwsResult | null): string {
   const out: string[] = [
     '### Task 1: a new voice, same words (the model keeps its own head)',
     '',
-    `The worst development voice by zero-shot accuracy adapts from K recordings per keyword with QZO-FF 16w8a on the last two layers (the last pointwise convolution and the classifier) on the nRF52840 budget, ${r.task1[0]?.steps ?? '—'} steps, ε = 1e-3, 3 directions, η = 3e-3 (the CLI defaults). Accuracy is the argmax over the ten keyword outputs, on that voice's held-out recordings (never in the support set) and on all keyword recordings of the other development voices (untouched by training). \`ms per step\` is wall time of the emulator on this shared 2-core host, not an MCU estimate.`,
+    `The worst development voice by zero-shot accuracy adapts from K recordings per keyword with QZO-FF 16w8a on the last two layers (the last pointwise convolution and the classifier) on the nRF52840 budget, ${r.task1[0]?.steps ?? '—'} steps, ε = 1e-3, 3 directions, η = 3e-3 (the CLI defaults of \`lastmile adapt\`). Accuracy is the argmax over the ten keyword outputs, on that voice's held-out recordings (never in the support set) and on all keyword recordings of the other development voices (untouched by training). \`ms per step\` is wall time of the emulator on this shared 2-core host, not an MCU estimate.`,
     '',
     '| voice | K | before | QZO-FF after (16-bit) | QZO-FF after (int8) | other voices before → after | backprop f32: before → after | backprop: other voices after | SRAM peak QZO-FF / backprop | ms per step QZO-FF / backprop (emulator) |',
     '|---|---|---|---|---|---|---|---|---|---|',

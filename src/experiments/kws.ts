@@ -175,7 +175,8 @@ export async function runKws(options: ExperimentOptions = {}): Promise<KwsResult
   const { model, path, bytes } = await loadKwsModel();
   const { createHash } = await import('node:crypto');
   const voices = options.quick ? KWS_VOICES.slice(0, 2) : KWS_VOICES;
-  const steps = options.steps ?? (options.quick ? 20 : 300);
+  // The CLI's default step count (lastmile adapt --steps 1000).
+  const steps = options.steps ?? (options.quick ? 20 : 1000);
   const seed = options.seed ?? 1;
   const shotsList = options.quick ? [1] : [1, 3, 5];
   const total = voices.length + shotsList.length + (options.quick ? 1 : voices.length);

@@ -89,8 +89,11 @@ export function registerExperiment(program: Command): void {
       if (name === 'kws') {
         // Not part of `all`: it needs espeak-ng, sox and the MLPerf Tiny model beside the repository.
         const { runKws } = await import('../../experiments/kws.js');
-        const result = await runKws({ quick: !!opts.quick, onProgress: (done, total, label) => say(`kws ${done}/${total} ${label}`) });
-        const command = ['lastmile experiment kws', ...(opts.quick ? ['--quick'] : [])].join(' ');
+        const kwsOptions: ExperimentOptions = { quick: !!opts.quick, onProgress: (done, total, label) => say(`kws ${done}/${total} ${label}`) };
+        if (opts.steps !== undefined) kwsOptions.steps = intOption(opts.steps, 'steps', 1);
+        if (opts.seed !== undefined) kwsOptions.seed = intOption(opts.seed, 'seed', 0);
+        const result = await runKws(kwsOptions);
+        const command = ['lastmile experiment kws', ...(opts.quick ? ['--quick'] : []), ...(['steps', 'seed'] as const).flatMap((k) => (opts[k] === undefined ? [] : [`--${k}`, opts[k]!]))].join(' ');
         await mkdir(outputDir, { recursive: true });
         await writeFile(join(outputDir, 'kws.json'), `${JSON.stringify({ ...result, run: { command, quick: !!opts.quick, node: process.version, date: new Date().toISOString().slice(0, 10) } }, null, 1)}\n`);
         if (reportPath) {
