@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadModel, type FloatModel } from '../src/model/model.js';
-import { parseClassList } from '../src/cli/data-source.js';
+import { parseClassList } from '../src/data/source.js';
 import { fmtStat } from '../src/experiments/common.js';
 import { FEWSHOT_COLUMNS, FEWSHOT_LABELS, runFewshot } from '../src/experiments/fewshot.js';
 

@@ -7,11 +7,11 @@
 //
 // GMAC/s = multiply-accumulates per call / median seconds per call, host validation included.
 import asc from 'assemblyscript/asc';
-import { Device } from '../src/runtime/device.js';
-import { Arena, type DeviceBuffer } from '../src/runtime/arena.js';
-import type { BuildFlavor } from '../src/runtime/features.js';
+import { Device } from '../src/device/device.js';
+import { Arena, type DeviceBuffer } from '../src/device/arena.js';
+import type { BuildFlavor } from '../src/device/features.js';
 import { prepareRequant, type PreparedRequant } from '../src/kernels/requant.js';
-import { quantizeMultiplier } from '../src/quant/multiplier.js';
+import { quantizeMultiplier } from '../src/kernels/multiplier.js';
 import {
   fullyConnected, fullyConnectedScratchBytes, packedChunkPanels, packedPanelBytes, GEMM_MR, type FullyConnectedParams,
 } from '../src/kernels/gemm.js';

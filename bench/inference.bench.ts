@@ -7,7 +7,7 @@
 import * as ort from 'onnxruntime-web';
 import * as ortNode from 'onnxruntime-node';
 import { QuantizedSession } from '../src/runtime/session.js';
-import { exportOnnx } from '../src/model/onnx-export.js';
+import { exportOnnx } from '../src/onnx/export.js';
 import { parseBenchArgs, runIfEntryPoint, writeJson } from './cli.js';
 import { BENCH_PRESETS, benchModels, mcuFor, OUR_BUILD, randomBatch, type BenchModels } from './models.js';
 import { configureOrtWeb } from './ort-web.js';

@@ -8,11 +8,11 @@
 // for ORT, timed with defer because it is async), samples are collected until minSamples and
 // maxTime are met, and the median of the per-call sample means is reported.
 import Benchmark from 'benchmark';
-import { Device } from '../src/runtime/device.js';
-import { Arena } from '../src/runtime/arena.js';
-import { supportsBuild, type BuildFlavor } from '../src/runtime/features.js';
+import { Device } from '../src/device/device.js';
+import { Arena } from '../src/device/arena.js';
+import { supportsBuild, type BuildFlavor } from '../src/device/features.js';
 import { prepareRequant } from '../src/kernels/requant.js';
-import { quantizeMultiplier } from '../src/quant/multiplier.js';
+import { quantizeMultiplier } from '../src/kernels/multiplier.js';
 import { fullyConnected, fullyConnectedScratchBytes, type FullyConnectedParams } from '../src/kernels/gemm.js';
 import { conv2d, conv2dOutputShape, conv2dScratchBytes, type Conv2DParams } from '../src/kernels/conv.js';
 import {

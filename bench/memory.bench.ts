@@ -5,10 +5,10 @@
 // and backprop needing ≥ 3× QZO-FF's SRAM for full fine-tuning.
 //
 //   npm run bench:memory [-- --quick] [-- --json DIR] [-- --filter TEXT] [-- --batch N]
-import { alignUp } from '../src/runtime/arena.js';
+import { alignUp } from '../src/device/arena.js';
 import { QuantizedSession } from '../src/runtime/session.js';
 import { BackpropSession } from '../src/runtime/backprop-session.js';
-import { resolveDevice } from '../src/runtime/devices.js';
+import { resolveDevice } from '../src/device/presets.js';
 import { memoryReport } from '../src/report/memory.js';
 import { QzoFfTrainer, qzoFfSramBuffers } from '../src/train/qzo-ff.js';
 import { selectionLabel, selectionTrainerOptions, trainableLayers, type TrainSelection } from '../src/train/selection.js';

@@ -6,10 +6,10 @@ import { architecturePreset, MLPERF_TINY_PRESETS } from '../src/model/presets.js
 import { initFloatModel, type FloatModel, type QuantizedModel, type WeightBits } from '../src/model/model.js';
 import { elementCount, resolveGraph, type ResolvedGraph } from '../src/model/graph.js';
 import { quantizeModel } from '../src/quant/quantize.js';
-import { Mcu } from '../src/runtime/mcu.js';
-import { alignUp } from '../src/runtime/arena.js';
+import { Mcu } from '../src/device/mcu.js';
+import { alignUp } from '../src/device/arena.js';
 import type { SessionPlan } from '../src/runtime/session.js';
-import type { BuildFlavor } from '../src/runtime/features.js';
+import type { BuildFlavor } from '../src/device/features.js';
 import type { QuantizedSet } from '../src/train/batches.js';
 import { mulberry32 } from '../src/util/random.js';
 

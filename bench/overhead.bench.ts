@@ -7,7 +7,7 @@
 //
 //   npm run bench:overhead [-- --quick] [-- --json DIR] [-- --filter TEXT]
 import { QuantizedSession } from '../src/runtime/session.js';
-import { Profiler } from '../src/runtime/profiler.js';
+import { Profiler } from '../src/device/profiler.js';
 import { makePerturbSpec } from '../src/kernels/perturb.js';
 import type { PerturbSpec } from '../src/kernels/perturb-spec.js';
 import { QzoFfTrainer, qzoFfSramBuffers, type QzoFfConfig } from '../src/train/qzo-ff.js';

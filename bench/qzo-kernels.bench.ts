@@ -9,7 +9,7 @@ import { fillZ, ONE_Q } from '../src/kernels/rng.js';
 import { makePerturbSpec, perturbWeights } from '../src/kernels/perturb.js';
 import { makeUpdateMultiplier, prepareUpdate, updateWeights } from '../src/kernels/update.js';
 import { crossEntropyI32, crossEntropyI8, prepareCrossEntropy, type LogitType } from '../src/kernels/loss.js';
-import type { BuildFlavor } from '../src/runtime/features.js';
+import type { BuildFlavor } from '../src/device/features.js';
 
 const BUILDS: BuildFlavor[] = ['scalar', 'simd', 'relaxed'];
 function median(run: () => void, reps: number): number {

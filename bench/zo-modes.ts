@@ -9,7 +9,7 @@ import { sampleEpisode } from '../src/data/fewshot.js';
 import { withPrototypeHead } from '../src/train/prototype.js';
 import { calibrate } from '../src/quant/calibrate.js';
 import { quantizeModel } from '../src/quant/quantize.js';
-import { Mcu } from '../src/runtime/mcu.js';
+import { Mcu } from '../src/device/mcu.js';
 import { QuantizedSession } from '../src/runtime/session.js';
 import { BackpropSession } from '../src/runtime/backprop-session.js';
 import { QzoFfTrainer, qzoFfSramBuffers, type QzoFfConfig } from '../src/train/qzo-ff.js';

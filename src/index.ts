@@ -1,20 +1,21 @@
-// The public library API of lastmile.
+// The public library API of lastmile. The paper's experiments are not part of it: they are an
+// internal module (src/experiments/) that `lastmile experiment` runs.
 export * from './errors.js';
-export { Device, type DeviceOptions } from './runtime/device.js';
-export { setDefaultWasmBaseUrl } from './runtime/wasm-source.js';
-export { Mcu, type Budget } from './runtime/mcu.js';
-export { Arena, type DeviceBuffer } from './runtime/arena.js';
-export { detectFeatures, bestBuild, type BuildFlavor } from './runtime/features.js';
-export { resolveDevice, describeDevice, presetNames, PRESETS, DEFAULT_DEVICE, type ResolvedDevice } from './runtime/devices.js';
+export { Device, type DeviceOptions } from './device/device.js';
+export { setDefaultWasmBaseUrl } from './device/wasm-source.js';
+export { Mcu, type Budget } from './device/mcu.js';
+export { Arena, type DeviceBuffer } from './device/arena.js';
+export { detectFeatures, bestBuild, type BuildFlavor } from './device/features.js';
+export { resolveDevice, describeDevice, presetNames, PRESETS, DEFAULT_DEVICE, type ResolvedDevice } from './device/presets.js';
 export { planMemory, verifyPlan, type MemoryPlan, type BufferRequest } from './runtime/planner.js';
 export { QuantizedSession, type SessionOptions, type SessionPlan } from './runtime/session.js';
 export { BackpropSession, type BackpropOptions, type OptimizerSpec } from './runtime/backprop-session.js';
-export { Profiler } from './runtime/profiler.js';
+export { Profiler } from './device/profiler.js';
 export { resolveGraph, type Architecture } from './model/graph.js';
 export type { ModelNode } from './model/layers.js';
 export { architecturePreset, ARCHITECTURE_PRESETS, MLPERF_TINY_PRESETS } from './model/presets.js';
 export { initFloatModel, loadModel, saveModel, type FloatModel, type QuantizedModel, type Model } from './model/model.js';
-export { quantizeMultiplier } from './quant/multiplier.js';
+export { quantizeMultiplier } from './kernels/multiplier.js';
 export { quantizeModel } from './quant/quantize.js';
 export { calibrate } from './quant/calibrate.js';
 export { loadBundledMnist } from './data/mnist.js';
@@ -33,4 +34,3 @@ export { evaluate } from './train/evaluate.js';
 export { pretrain } from './train/pretrain.js';
 export { withPrototypeHead } from './train/prototype.js';
 export { memoryReport } from './report/memory.js';
-export { runFewshot, runOod, runCrossDomain, runMemory, runConvergence, EXPERIMENT_NAMES } from './experiments/index.js';

@@ -4,8 +4,8 @@ import { conv2dAccRef, outSizeRef, perturbWeightsRef, requantizeRowsRef, type We
 import { conv2d, conv2dOutputShape, conv2dScratchBytes, type Conv2DParams } from '../src/kernels/conv.js';
 import { prepareRequant, type OutputQuant } from '../src/kernels/requant.js';
 import type { PerturbSpec } from '../src/kernels/perturb-spec.js';
-import { quantizeMultiplier } from '../src/quant/multiplier.js';
-import type { DeviceBuffer } from '../src/runtime/arena.js';
+import { quantizeMultiplier } from '../src/kernels/multiplier.js';
+import type { DeviceBuffer } from '../src/device/arena.js';
 import { ConfigError, ShapeError } from '../src/errors.js';
 
 let benches: Bench[];

@@ -6,7 +6,7 @@ import {
 } from '../src/kernels/depthwise.js';
 import { prepareRequant } from '../src/kernels/requant.js';
 import type { PerturbSpec } from '../src/kernels/perturb-spec.js';
-import { quantizeMultiplier } from '../src/quant/multiplier.js';
+import { quantizeMultiplier } from '../src/kernels/multiplier.js';
 import { ConfigError, ShapeError } from '../src/errors.js';
 
 let benches: Bench[];

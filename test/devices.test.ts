@@ -12,7 +12,7 @@ import {
   parseBytes,
   presetNames,
   resolveDevice,
-} from '../src/runtime/devices.js';
+} from '../src/device/presets.js';
 import { ConfigError } from '../src/errors.js';
 
 describe('device presets', () => {

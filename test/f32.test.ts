@@ -11,7 +11,7 @@ import {
   type Conv2DF32Params, type DepthwiseConv2DF32Params, type Pool2DF32Params, type PaddingF32,
 } from '../src/kernels/f32.js';
 import { ConfigError, DataError, LastmileError, ShapeError } from '../src/errors.js';
-import type { Arena, DeviceBuffer } from '../src/runtime/arena.js';
+import type { Arena, DeviceBuffer } from '../src/device/arena.js';
 
 let benches: Bench[];
 beforeAll(async () => {

@@ -5,8 +5,8 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import fc from 'fast-check';
 import * as ort from 'onnxruntime-node';
-import { exportOnnx, ONNX_OPSET, ONNX_OPSET_INT16 } from '../src/model/onnx-export.js';
-import { importOnnx } from '../src/model/onnx-import.js';
+import { exportOnnx, ONNX_OPSET, ONNX_OPSET_INT16 } from '../src/onnx/export.js';
+import { importOnnx } from '../src/onnx/import.js';
 import {
   DataType, decodeModelProto, encodeModelProto, floatAttr, floatTensor, floatValueInfo, int64Tensor, intAttr, intsAttr, stringAttr, tensorAttr,
   type AttributeProto, type NodeProto, type TensorProto, type ValueInfoProto,
@@ -16,7 +16,7 @@ import { architecturePreset, ARCHITECTURE_PRESETS } from '../src/model/presets.j
 import { elementCount, resolveGraph, type Architecture } from '../src/model/graph.js';
 import { BackpropSession } from '../src/runtime/backprop-session.js';
 import { QuantizedSession } from '../src/runtime/session.js';
-import { Mcu } from '../src/runtime/mcu.js';
+import { Mcu } from '../src/device/mcu.js';
 import { trainBackprop } from '../src/train/backprop.js';
 import { calibrate } from '../src/quant/calibrate.js';
 import { quantizeModel } from '../src/quant/quantize.js';

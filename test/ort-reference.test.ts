@@ -20,7 +20,7 @@ import {
   type ConvGeometry,
   type QuantElem,
 } from './reference/onnx-build.js';
-import { quantizeMultiplier } from '../src/quant/multiplier.js';
+import { quantizeMultiplier } from '../src/kernels/multiplier.js';
 import { prepareRequant, type OutputQuant } from '../src/kernels/requant.js';
 import { fullyConnected, fullyConnectedScratchBytes, type FullyConnectedParams } from '../src/kernels/gemm.js';
 import { conv2d, conv2dOutputShape, conv2dScratchBytes, type Conv2DParams } from '../src/kernels/conv.js';

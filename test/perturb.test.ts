@@ -5,7 +5,7 @@ import { streamKeyRef, zAtRef } from './reference/rng-ref.js';
 import { makePerturbSpec, perturbWeights, type WeightBits } from '../src/kernels/perturb.js';
 import type { PerturbSpec } from '../src/kernels/perturb-spec.js';
 import { ONE_Q } from '../src/kernels/rng.js';
-import { quantizeMultiplier } from '../src/quant/multiplier.js';
+import { quantizeMultiplier } from '../src/kernels/multiplier.js';
 import { ConfigError, ShapeError } from '../src/errors.js';
 
 let benches: Bench[];

@@ -3,7 +3,7 @@ import { makeAllBenches, rng, randInt, randomInt8, type Bench } from './helpers/
 import { avgPool2dRef, globalAvgPoolRef, maxPool2dRef, roundedDivRef, type PoolRefArgs } from './reference/layers-ref.js';
 import { avgPool2d, globalAvgPool, maxPool2d, pool2dOutputShape, type Pool2DParams } from '../src/kernels/pool.js';
 import { ConfigError, ShapeError } from '../src/errors.js';
-import type { DeviceBuffer } from '../src/runtime/arena.js';
+import type { DeviceBuffer } from '../src/device/arena.js';
 
 let benches: Bench[];
 beforeAll(async () => {

@@ -7,7 +7,7 @@ import { sampleEpisode, type Episode } from '../src/data/fewshot.js';
 import { withPrototypeHead } from '../src/train/prototype.js';
 import { calibrate } from '../src/quant/calibrate.js';
 import { quantizeModel } from '../src/quant/quantize.js';
-import { Mcu } from '../src/runtime/mcu.js';
+import { Mcu } from '../src/device/mcu.js';
 import { QuantizedSession } from '../src/runtime/session.js';
 import { BackpropSession } from '../src/runtime/backprop-session.js';
 import { QzoFfTrainer, directionSeed, qzoFfSramBuffers, type QzoFfConfig, type StepInfo } from '../src/train/qzo-ff.js';
@@ -19,12 +19,12 @@ import { subset } from '../src/data/dataset.js';
 import { makePerturbSpec, perturbWeights } from '../src/kernels/perturb.js';
 import { makeUpdateMultiplier, prepareUpdate, updateWeights } from '../src/kernels/update.js';
 import { fillZ, streamKey, DELTA_Z, ONE_Q } from '../src/kernels/rng.js';
-import { quantizeMultiplier } from '../src/quant/multiplier.js';
+import { quantizeMultiplier } from '../src/kernels/multiplier.js';
 import {
   makeDitherFactor, perturbBias, perturbMaterialised, updateBias, updateMaterialised, momentumZ, momentumCoefficients,
 } from '../src/kernels/zo-extras.js';
 import { ConfigError } from '../src/errors.js';
-import type { BuildFlavor } from '../src/runtime/features.js';
+import type { BuildFlavor } from '../src/device/features.js';
 import { makeAllBenches, rng, randomInt16, type Bench } from './helpers/devices.js';
 
 const DEVICE = { sramBytes: 512 * 1024, flashBytes: 1024 * 1024 };

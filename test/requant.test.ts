@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { makeAllBenches, rng, randInt, randomInt32, type Bench } from './helpers/devices.js';
 import { requantizeRef } from './reference/tflm.js';
 import { prepareRequant, requantizeI32ToI8 } from '../src/kernels/requant.js';
-import { quantizeMultiplier } from '../src/quant/multiplier.js';
+import { quantizeMultiplier } from '../src/kernels/multiplier.js';
 import { ConfigError, ShapeError } from '../src/errors.js';
 
 let benches: Bench[];

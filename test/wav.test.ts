@@ -3,10 +3,10 @@ import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeWav, parseWav, readWavClip, resample, toClip, MAX_WAV_BYTES } from '../src/audio/wav.js';
-import { DataError, FormatError, UnsupportedError } from '../src/errors.js';
-import { loadData, parseClassList } from '../src/cli/data-source.js';
+import { ConfigError, DataError, FormatError, UnsupportedError } from '../src/errors.js';
+import { loadData, parseClassList } from '../src/data/source.js';
 import { sampleEpisode } from '../src/data/fewshot.js';
-import { KWS_FEATURES, KWS_INPUT_SCALE, KWS_INPUT_ZERO_POINT } from '../src/kernels/mfcc.js';
+import { KWS_FEATURES, KWS_INPUT_SCALE, KWS_INPUT_ZERO_POINT, createMfccFrontEnd } from '../src/kernels/mfcc.js';
 import { synthClip } from './helpers/synth-audio.js';
 
 /** A WAV header + data with arbitrary format fields (for 8-bit, stereo and hostile files). */
@@ -134,7 +134,9 @@ describe('wav:DIR data source', () => {
 
   it('names classes after folders (or the model labels), computes device MFCC features, and samples episodes by name', async () => {
     const dir = makeFolder(['yes', 'no', 'cat'], 4);
-    const d = await loadData(`wav:${dir}`);
+    const frontEnd = await createMfccFrontEnd();
+    await expect(loadData(`wav:${dir}`)).rejects.toThrow(ConfigError); // no front end: a user error, not a crash
+    const d = await loadData(`wav:${dir}`, 'test', undefined, { frontEnd });
     expect(d.classNames).toEqual(['cat', 'no', 'yes']);
     expect(d.shape).toEqual([49, 10, 1]);
     expect(d.images.length).toBe(12 * KWS_FEATURES);
@@ -146,7 +148,7 @@ describe('wav:DIR data source', () => {
       expect(q).toBeLessThanOrEqual(127);
     }
     const labels = ['down', 'go', 'left', 'no', 'off', 'on', 'right', 'stop', 'up', 'yes', 'silence', 'unknown'];
-    const m = await loadData(`wav:${dir}`, 'test', undefined, labels);
+    const m = await loadData(`wav:${dir}`, 'test', undefined, { frontEnd, classOrder: labels });
     expect(m.classNames).toEqual([...labels, 'cat']);
     expect(m.classes).toBe(13);
     expect(parseClassList('yes,no', m.classNames)).toEqual([9, 3]);
@@ -160,14 +162,15 @@ describe('wav:DIR data source', () => {
   });
 
   it('refuses folders that are not a class layout, with typed errors', async () => {
-    await expect(loadData('wav:/nonexistent/dir')).rejects.toThrow(DataError);
+    const audio = { frontEnd: await createMfccFrontEnd() };
+    await expect(loadData('wav:/nonexistent/dir', 'test', undefined, audio)).rejects.toThrow(DataError);
     const one = makeFolder(['yes'], 1);
-    await expect(loadData(`wav:${one}`)).rejects.toThrow(DataError);
+    await expect(loadData(`wav:${one}`, 'test', undefined, audio)).rejects.toThrow(DataError);
     const empty = makeFolder(['yes', 'no'], 1);
     mkdirSync(join(empty, 'up'));
-    await expect(loadData(`wav:${empty}`)).rejects.toThrow(DataError);
+    await expect(loadData(`wav:${empty}`, 'test', undefined, audio)).rejects.toThrow(DataError);
     const bad = makeFolder(['yes', 'no'], 1);
     writeFileSync(join(bad, 'no', 'broken.wav'), new Uint8Array(20));
-    await expect(loadData(`wav:${bad}`)).rejects.toThrow(FormatError);
+    await expect(loadData(`wav:${bad}`, 'test', undefined, audio)).rejects.toThrow(FormatError);
   });
 });

@@ -1,7 +1,7 @@
 // Parsing of numeric and enumerated command-line values: one place, one error wording, so a bad
 // value is a ConfigError naming its flag in every subcommand.
 import { ConfigError } from '../errors.js';
-import { BUILD_FLAVORS, type BuildFlavor } from '../runtime/features.js';
+import { BUILD_FLAVORS, type BuildFlavor } from '../device/features.js';
 
 /** A finite number (optionally an integer) ≥ min, or a ConfigError naming the flag. */
 export function numberOption(value: string, flag: string, { integer = false, min = -Infinity } = {}): number {

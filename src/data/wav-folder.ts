@@ -1,23 +1,32 @@
 // A folder of spoken-word WAV clips, one sub-folder per class (DIR/<word>/<clip>.wav), read into a
 // Dataset of MLPerf Tiny KWS features: each clip becomes 1 s of 16 kHz int16 audio (src/audio/wav.ts)
-// and then 49 × 10 MFCC computed by the device's own fixed-point front end (assembly/mfcc.ts), so
-// training and inference see exactly the features the MCU would compute. Samples hold the real MFCC
-// values (q − zero point) · scale, which the model's input quantization maps back to the same int8.
+// and then 49 × 10 int8 MFCC from the front end the caller passes in: the device's own fixed-point
+// one (createMfccFrontEnd in src/kernels/mfcc.ts; data sits below the device layer, so it is
+// injected), so training and inference see exactly the features the MCU would compute. Samples hold
+// the real MFCC values (q − zero point) · scale, which the model's input quantization maps back to
+// the same int8.
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError, DataError } from '../errors.js';
 import type { Dataset } from './dataset.js';
 import { readWavClip } from '../audio/wav.js';
-import { Device } from '../runtime/device.js';
-import { Arena } from '../runtime/arena.js';
-import { KWS_COEFFS, KWS_FEATURES, KWS_FRAMES, KWS_INPUT_SCALE, KWS_INPUT_ZERO_POINT, mfccKwsClip, type MfccQuant } from '../kernels/mfcc.js';
+
+export const KWS_FRAMES = 49;
+export const KWS_COEFFS = 10;
+const KWS_FEATURES = KWS_FRAMES * KWS_COEFFS;
+
+/** 1 s of 16 kHz int16 audio → 49 × 10 int8 MFCC, and the quantization it used. */
+export interface KwsFrontEnd {
+  features(clip: Int16Array): Int8Array;
+  quant: { scale: number; zeroPoint: number };
+}
 
 /** At most this many clips per data set (2^17 clips of 490 values is 256 MB of features). */
 export const MAX_WAV_CLIPS = 1 << 17;
 
 export interface WavFolderOptions {
-  /** The model's input quantization (default: the MLPerf Tiny KWS model's 0.5847029, 83). */
-  quant?: MfccQuant;
+  /** The feature extractor (the device's: createMfccFrontEnd()). */
+  frontEnd: KwsFrontEnd;
   /**
    * Class order to label by (e.g. the model's output labels): a folder named like an entry gets
    * that entry's index; other folders follow, sorted. Without it, classes are the sorted folder names.
@@ -38,8 +47,8 @@ async function listDir(dir: string) {
 }
 
 /** Reads `dir/<class>/<clip>.wav` into MFCC features. */
-export async function loadWavFolder(dir: string, options: WavFolderOptions = {}): Promise<Dataset> {
-  const quant = options.quant ?? { scale: KWS_INPUT_SCALE, zeroPoint: KWS_INPUT_ZERO_POINT };
+export async function loadWavFolder(dir: string, options: WavFolderOptions): Promise<Dataset> {
+  const quant = options.frontEnd.quant;
   const maxPerClass = options.maxPerClass ?? Infinity;
   if (maxPerClass !== Infinity && (!Number.isInteger(maxPerClass) || maxPerClass < 1)) throw new ConfigError(`wav folder: maxPerClass must be an integer ≥ 1, got ${maxPerClass}`);
   const folders = (await listDir(dir)).filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort(byCodeUnit);
@@ -54,14 +63,12 @@ export async function loadWavFolder(dir: string, options: WavFolderOptions = {})
     for (const name of names.slice(0, maxPerClass)) files.push({ path: join(dir, folder, name), label });
   }
   if (files.length > MAX_WAV_CLIPS) throw new DataError(`wav folder '${dir}': ${files.length} clips is more than the limit of ${MAX_WAV_CLIPS}; split the folder or pass maxPerClass`);
-  // One small scalar device computes every clip's features: the same integer code as the MCU build.
-  const device = await Device.create({ build: 'scalar', arenaBytes: 256 * 1024 });
-  const arena = new Arena(device);
   const images = new Float32Array(files.length * KWS_FEATURES);
   const labels = new Int32Array(files.length);
   for (let i = 0; i < files.length; i++) {
     const clip = await readWavClip(files[i]!.path);
-    const { features } = mfccKwsClip(arena, clip, quant);
+    const features = options.frontEnd.features(clip);
+    if (features.length !== KWS_FEATURES) throw new DataError(`wav folder: the front end returned ${features.length} values for ${files[i]!.path}, expected ${KWS_FEATURES}`);
     for (let j = 0; j < KWS_FEATURES; j++) images[i * KWS_FEATURES + j] = (features[j]! - quant.zeroPoint) * quant.scale;
     labels[i] = files[i]!.label;
   }

@@ -5,12 +5,13 @@
 import { ConfigError } from '../errors.js';
 import { selectClasses, subset, type Dataset } from '../data/dataset.js';
 import type { Architecture } from '../model/graph.js';
-import type { DenseNode, ModelNode } from '../model/layers.js';
+import type { DenseNode, InputNode } from '../model/layers.js';
 import { initFloatModel, type FloatModel } from '../model/model.js';
 import { architecturePreset } from '../model/presets.js';
 import { evaluateFloat, trainBackprop } from '../train/backprop.js';
 import { mulberry32, shuffle } from '../util/random.js';
-import { loadData } from '../cli/data-source.js';
+import { loadData } from '../data/source.js';
+import { isClassifierHead, isGraphInput } from '../ops/registry.js';
 
 export type DataName = 'mnist' | 'fashion-mnist';
 export type BackboneArch = 'mnist-cnn' | 'resnet8';
@@ -35,11 +36,11 @@ export const BACKBONES: Record<string, BackboneSpec> = {
 /** A preset with its input node replaced by the data's shape and its head sized to `classes`. */
 export function presetFor(name: string, inputShape: readonly number[], classes: number): Architecture {
   const arch = architecturePreset(name);
-  const input = arch.nodes[0] as ModelNode;
-  if (input.kind !== 'input') throw new ConfigError(`preset '${name}' does not start with an input node`);
+  const input = arch.nodes[0] as InputNode;
+  if (!isGraphInput(input)) throw new ConfigError(`preset '${name}' does not start with an input node`);
   input.shape = [...inputShape];
   const head = arch.nodes[arch.nodes.length - 1] as DenseNode;
-  if (head.kind !== 'dense') throw new ConfigError(`preset '${name}' has no dense head`);
+  if (!isClassifierHead(head)) throw new ConfigError(`preset '${name}' has no dense head`);
   head.units = classes;
   return arch;
 }

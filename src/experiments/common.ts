@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { FormatError, LastmileError } from '../errors.js';
 import type { Dataset } from '../data/dataset.js';
 import { loadModel, type FloatModel } from '../model/model.js';
-import { loadData } from '../cli/data-source.js';
+import { loadData } from '../data/source.js';
 import { packageRoot } from '../util/package-root.js';
 import { BACKBONES, type DataName } from './backbones.js';
 

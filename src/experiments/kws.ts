@@ -17,13 +17,13 @@ import type { DenseNode } from '../model/layers.js';
 import type { FloatModel } from '../model/model.js';
 import { requantizeModelTo8 } from '../tflite/requantize.js';
 import { QuantizedSession } from '../runtime/session.js';
-import { Mcu } from '../runtime/mcu.js';
-import { resolveDevice } from '../runtime/devices.js';
+import { Mcu } from '../device/mcu.js';
+import { resolveDevice } from '../device/presets.js';
 import { sampleEpisode } from '../data/fewshot.js';
 import { selectClasses, subset, type Dataset } from '../data/dataset.js';
 import { loadWavFolder } from '../data/wav-folder.js';
 import { OTHER_WORDS_TASK2 } from './kws-words.js';
-import { mfccFootprint, KWS_INPUT_SCALE, KWS_INPUT_ZERO_POINT } from '../kernels/mfcc.js';
+import { createMfccFrontEnd, mfccFootprint, KWS_INPUT_SCALE, KWS_INPUT_ZERO_POINT } from '../kernels/mfcc.js';
 import { packageRoot } from '../util/package-root.js';
 import { secondsSince, type ExperimentOptions } from './common.js';
 
@@ -183,10 +183,11 @@ export async function runKws(options: ExperimentOptions = {}): Promise<KwsResult
   let done = 0;
   const keywordIds = KWS_KEYWORDS.map((_, i) => i);
   const byVoice = new Map<string, Dataset>();
+  const frontEnd = await createMfccFrontEnd();
   const zeroShot: KwsVoiceRow[] = [];
   let clipsPerWord = 0;
   for (const voice of voices) {
-    const data = await loadWavFolder(join(dir, voice), { classOrder: [...KWS_LABELS] });
+    const data = await loadWavFolder(join(dir, voice), { frontEnd, classOrder: [...KWS_LABELS] });
     byVoice.set(voice, data);
     const keywords = subset(data, [...data.labels.keys()].filter((i) => data.labels[i]! < 10));
     const kw = await accuracyOver(model, keywords, keywordIds);

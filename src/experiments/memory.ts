@@ -11,7 +11,7 @@ import type { FloatModel, QuantizedModel, WeightBits } from '../model/model.js';
 import { architecturePreset } from '../model/presets.js';
 import { planningModels } from '../report/memory.js';
 import { BackpropSession } from '../runtime/backprop-session.js';
-import { Mcu } from '../runtime/mcu.js';
+import { Mcu } from '../device/mcu.js';
 import { QuantizedSession, type SessionPlan } from '../runtime/session.js';
 import { FloatZoTrainer } from '../train/float-zo.js';
 import { qzoFfSramBuffers, type QzoFfConfig } from '../train/qzo-ff.js';

@@ -15,7 +15,7 @@ import { trainableLayers } from '../train/selection.js';
 import type { QzoFfConfig } from '../train/qzo-ff.js';
 import { BACKBONES, heldOut, type DataName } from './backbones.js';
 import { deviceFor, episodeSource, loadBackbone, secondsSince, stat, type ExperimentOptions, type Stat } from './common.js';
-import { loadData } from '../cli/data-source.js';
+import { loadData } from '../data/source.js';
 import { backpropRun, floatZoRun, prepareProbe, probeBackprop, probeFloatZo, probeQzo } from './probe.js';
 import { qzoRun } from './qzo-run.js';
 

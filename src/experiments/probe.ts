@@ -14,7 +14,7 @@ import { calibrate } from '../quant/calibrate.js';
 import { quantizeModel } from '../quant/quantize.js';
 import { BackpropSession } from '../runtime/backprop-session.js';
 import { lowerGraph } from '../runtime/lowering.js';
-import { Mcu } from '../runtime/mcu.js';
+import { Mcu } from '../device/mcu.js';
 import { QuantizedSession } from '../runtime/session.js';
 import { evaluateFloat, trainBackprop } from '../train/backprop.js';
 import { evaluate } from '../train/evaluate.js';
@@ -22,6 +22,7 @@ import { FloatZoTrainer, type FloatZoConfig } from '../train/float-zo.js';
 import { embed, withPrototypeHead } from '../train/prototype.js';
 import { QzoFfTrainer, qzoFfSramBuffers, type QzoFfConfig } from '../train/qzo-ff.js';
 import type { QuantizedSet } from '../train/batches.js';
+import { isClassifierHead } from '../ops/registry.js';
 
 export interface ProbeTask {
   backbone: FloatModel;
@@ -44,7 +45,7 @@ interface HeadSplit {
 function splitHead(arch: Architecture): HeadSplit {
   const lowered = lowerGraph(resolveGraph(arch));
   const op = lowered.ops[lowered.ops.length - 1]!;
-  if (op.node.node.kind !== 'dense') throw new Error(`internal: '${arch.name}' does not end in a dense head`);
+  if (!isClassifierHead(op.node.node)) throw new Error(`internal: '${arch.name}' does not end in a dense head`);
   return { head: op.node.node.name, feature: op.inputs[0]!, dim: op.node.weightShape![1]! };
 }
 

@@ -7,7 +7,7 @@ import { resolveGraph } from '../model/graph.js';
 import type { FloatModel, WeightBits } from '../model/model.js';
 import { calibrate } from '../quant/calibrate.js';
 import { quantizeModel } from '../quant/quantize.js';
-import { Mcu } from '../runtime/mcu.js';
+import { Mcu } from '../device/mcu.js';
 import { QuantizedSession } from '../runtime/session.js';
 import { quantizeSet } from '../train/batches.js';
 import { evaluate } from '../train/evaluate.js';

@@ -1,8 +1,8 @@
 // Host side of qs8 Conv2D (TFLite Micro Conv2D semantics, NHWC input, OHWI weights, no
 // dilation): TFLite's 'same'/'valid' geometry, validation, scratch sizing, and the call to the
 // device's conv2d_qs8, which runs the GEMM micro-kernel over im2col tiles of 4 output pixels.
-import type { Arena, DeviceBuffer } from '../runtime/arena.js';
-import { checkBuffer } from '../runtime/arena.js';
+import type { Arena, DeviceBuffer } from '../device/arena.js';
+import { checkBuffer } from '../device/arena.js';
 import { ConfigError, ShapeError } from '../errors.js';
 import type { PreparedRequant } from './requant.js';
 import { perturbArgs, type PerturbSpec } from './perturb-spec.js';

@@ -1,8 +1,8 @@
 // Host side of qs8 DepthwiseConv2D (TFLite Micro semantics, NHWC int8 input, weights
 // [kH][kW][inC·depthMultiplier] int8 or int16, no dilation): TFLite's 'same'/'valid' geometry,
 // validation, the exact scratch size, and the call to the device's depthwise_conv2d_qs8.
-import type { Arena, DeviceBuffer } from '../runtime/arena.js';
-import { alignUp, checkBuffer } from '../runtime/arena.js';
+import type { Arena, DeviceBuffer } from '../device/arena.js';
+import { alignUp, checkBuffer } from '../device/arena.js';
 import { ConfigError, ShapeError } from '../errors.js';
 import type { PreparedRequant } from './requant.js';
 import { perturbArgs, type PerturbSpec } from './perturb-spec.js';

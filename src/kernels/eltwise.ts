@@ -1,9 +1,9 @@
 // Host side of int8 element-wise Add with TFLite Micro's quantized Add (add.cc): prepareAdd
 // derives the integers exactly as TFLM's Prepare does, addI8 validates and runs the device's add_s8.
-import type { Arena, DeviceBuffer } from '../runtime/arena.js';
-import { checkBuffer } from '../runtime/arena.js';
+import type { Arena, DeviceBuffer } from '../device/arena.js';
+import { checkBuffer } from '../device/arena.js';
 import { ConfigError, ShapeError } from '../errors.js';
-import { quantizeMultiplier } from '../quant/multiplier.js';
+import { quantizeMultiplier } from './multiplier.js';
 import { requireActRange, requireInt } from './validate.js';
 import { MAX_DIM } from './gemm.js';
 

@@ -1,6 +1,6 @@
 // Host wrapper for the element-wise f32 add (residual forward, gradient accumulation).
-import type { Arena, DeviceBuffer } from '../runtime/arena.js';
-import { checkBuffer } from '../runtime/arena.js';
+import type { Arena, DeviceBuffer } from '../device/arena.js';
+import { checkBuffer } from '../device/arena.js';
 import { requireInt } from './validate.js';
 
 /** out = a + b over `count` f32 values; out may be a or b (in place). */

@@ -6,8 +6,8 @@
 // depthwise weights [kH][kW][C·depthMultiplier], all f32. Backward kernels overwrite the input
 // gradient and accumulate (+=) weight and bias gradients, so micro-batches can be summed; any
 // gradient output may be null to skip it. Summation orders: docs/KERNELS.md.
-import type { Arena, DeviceBuffer } from '../runtime/arena.js';
-import { checkBuffer } from '../runtime/arena.js';
+import type { Arena, DeviceBuffer } from '../device/arena.js';
+import { checkBuffer } from '../device/arena.js';
 import { ConfigError, DataError, ShapeError } from '../errors.js';
 import { requireInt } from './validate.js';
 import { paddedAxis } from './geometry.js';

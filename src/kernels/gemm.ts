@@ -2,8 +2,8 @@
 // points and buffers, sizes the scratch the device packs weights into, and calls the device's
 // fully_connected_qs8. The packed layout (assembly/gemm.ts) fixes the sizes below; conv.ts
 // shares them because Conv2D runs on the same packed panels and micro-kernel.
-import type { Arena, DeviceBuffer } from '../runtime/arena.js';
-import { checkBuffer } from '../runtime/arena.js';
+import type { Arena, DeviceBuffer } from '../device/arena.js';
+import { checkBuffer } from '../device/arena.js';
 import { ConfigError, ShapeError } from '../errors.js';
 import { checkPrepared, type PreparedRequant } from './requant.js';
 import { perturbArgs, type PerturbSpec } from './perturb-spec.js';

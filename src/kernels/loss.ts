@@ -1,10 +1,10 @@
 // Host side of the integer cross-entropy (assembly/loss.ts). Prepare turns the logits' real
 // scale into the multiplier/shift of scale·2^26 once; each call validates buffers, runs the
 // device, and returns the Q16.16 integer the trainer compares plus its real value for reports.
-import type { Arena, DeviceBuffer } from '../runtime/arena.js';
-import { checkBuffer } from '../runtime/arena.js';
+import type { Arena, DeviceBuffer } from '../device/arena.js';
+import { checkBuffer } from '../device/arena.js';
 import { ConfigError, DataError } from '../errors.js';
-import { quantizeMultiplier } from '../quant/multiplier.js';
+import { quantizeMultiplier } from './multiplier.js';
 import { requireInt } from './validate.js';
 
 /** The loss is summed over the batch in Q16.16 nats: 1 unit = 2^-16 nats. */

@@ -1,7 +1,8 @@
 // Host side of the MLPerf Tiny keyword-spotting front end (assembly/mfcc.ts): 1 s of 16 kHz int16
 // audio → 49 × 10 MFCC, int8 with the model's input quantization. See docs/AUDIO.md.
-import type { Arena, DeviceBuffer } from '../runtime/arena.js';
-import { checkBuffer } from '../runtime/arena.js';
+import { Arena, type DeviceBuffer } from '../device/arena.js';
+import { Device } from '../device/device.js';
+import { checkBuffer } from '../device/arena.js';
 import { ConfigError } from '../errors.js';
 import { requireDisjoint, requireScratch } from './gemm.js';
 
@@ -100,4 +101,15 @@ export interface MfccFootprint {
 export function mfccFootprint(): MfccFootprint {
   const perFrame = 2 * 480 + 8 * 128 * 4 + 128 * 6 + 247 + 41 + 10 * 40 + 10;
   return { sramBytes: KWS_SAMPLES * 2 + KWS_FEATURES + MFCC_SCRATCH_BYTES, flashBytes: MFCC_TABLE_BYTES, multiplies: KWS_FRAMES * perFrame, squareRoots: KWS_FRAMES * 128 };
+}
+
+/**
+ * The device front end as a feature extractor for data sources (src/data/wav-folder.ts): one small
+ * scalar device (the integer code is the same in every build) computing each clip in its own arena.
+ */
+export async function createMfccFrontEnd(quant: MfccQuant = { scale: KWS_INPUT_SCALE, zeroPoint: KWS_INPUT_ZERO_POINT }): Promise<{ features(clip: Int16Array): Int8Array; quant: MfccQuant }> {
+  requireQuant(quant);
+  const device = await Device.create({ build: 'scalar', arenaBytes: 64 * 1024 });
+  const arena = new Arena(device);
+  return { quant, features: (clip) => mfccKwsClip(arena, clip, quant).features };
 }

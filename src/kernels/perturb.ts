@@ -1,11 +1,11 @@
 // Host side of weight perturbation: build a PerturbSpec from real-valued ε and the weight scale
 // (the one place εq, 1q and the 1/1q multiplier are derived), and perturb a whole tensor into a
 // scratch panel with the device's perturb_w16 / perturb_w8.
-import type { Arena, DeviceBuffer } from '../runtime/arena.js';
-import { checkBuffer } from '../runtime/arena.js';
-import type { Device } from '../runtime/device.js';
+import type { Arena, DeviceBuffer } from '../device/arena.js';
+import { checkBuffer } from '../device/arena.js';
+import type { Device } from '../device/device.js';
 import { ConfigError, ShapeError } from '../errors.js';
-import { quantizeMultiplier } from '../quant/multiplier.js';
+import { quantizeMultiplier } from './multiplier.js';
 import { validatePerturb, type PerturbSpec, type ZDistribution } from './perturb-spec.js';
 import { DIST_CODE, ONE_Q, requireDist, requireIndexRange, streamKey } from './rng.js';
 import { requireInt } from './validate.js';

@@ -1,7 +1,7 @@
 // Host side of int8 pooling (TFLite Micro reference_integer_ops semantics; input and output
 // share quantization): MaxPool2D, AveragePool2D and GlobalAveragePool over NHWC maps.
-import type { Arena, DeviceBuffer } from '../runtime/arena.js';
-import { checkBuffer } from '../runtime/arena.js';
+import type { Arena, DeviceBuffer } from '../device/arena.js';
+import { checkBuffer } from '../device/arena.js';
 import { requireActRange, requireInt } from './validate.js';
 import { MAX_DIM, requireDisjoint } from './gemm.js';
 import { requireWindow } from './depthwise.js';

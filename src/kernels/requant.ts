@@ -1,8 +1,8 @@
 // Host side of requantization, split as TFLM splits Prepare and Eval: prepareRequant validates
 // the output quantization once and stages multipliers/shifts in the arena; kernels then take
 // the prepared form on every call without re-checking or re-copying.
-import type { Arena, DeviceBuffer } from '../runtime/arena.js';
-import { checkBuffer } from '../runtime/arena.js';
+import type { Arena, DeviceBuffer } from '../device/arena.js';
+import { checkBuffer } from '../device/arena.js';
 import { ShapeError } from '../errors.js';
 import { requireActRange, requireInt, requireMultipliers } from './validate.js';
 

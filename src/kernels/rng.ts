@@ -1,8 +1,8 @@
 // Host side of the perturbation stream (assembly/rng.ts): the z grid's constants, stream keys,
 // and a checked fill of int8 z for a range of element indices.
-import type { Arena, DeviceBuffer } from '../runtime/arena.js';
-import { checkBuffer } from '../runtime/arena.js';
-import type { Device } from '../runtime/device.js';
+import type { Arena, DeviceBuffer } from '../device/arena.js';
+import { checkBuffer } from '../device/arena.js';
+import type { Device } from '../device/device.js';
 import { ConfigError } from '../errors.js';
 import type { ZDistribution } from './perturb-spec.js';
 import { requireInt } from './validate.js';

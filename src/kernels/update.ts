@@ -1,10 +1,10 @@
 // Host side of the QZO-FF update: wq ← clamp(wq − requant(gq, c)) with gq = Σ_j s_j·z_j.
 // Prepare once per tensor (c as a multiplier/shift, a staging area for the m keys and signs);
 // each step writes the new keys and signs there and runs update_w16 / update_w8 in place.
-import type { Arena, DeviceBuffer } from '../runtime/arena.js';
-import { checkBuffer } from '../runtime/arena.js';
+import type { Arena, DeviceBuffer } from '../device/arena.js';
+import { checkBuffer } from '../device/arena.js';
 import { ConfigError, ShapeError } from '../errors.js';
-import { quantizeMultiplier } from '../quant/multiplier.js';
+import { quantizeMultiplier } from './multiplier.js';
 import type { ZDistribution } from './perturb-spec.js';
 import { requireWeightBits, type WeightBits } from './perturb.js';
 import { DELTA_Z, DIST_CODE, ONE_Q, requireDist, requireIndexRange, requireU32 } from './rng.js';

@@ -1,10 +1,10 @@
 // Host side of assembly/zo_extras.ts: checked wrappers for the trainer's optional modes
 // (materialised/masked/dithered perturbation, int32 bias perturbation and update, momentum z).
 // Every argument is validated here, before the device runs, so a bad call throws with nothing written.
-import type { Arena, DeviceBuffer } from '../runtime/arena.js';
-import { checkBuffer } from '../runtime/arena.js';
+import type { Arena, DeviceBuffer } from '../device/arena.js';
+import { checkBuffer } from '../device/arena.js';
 import { ConfigError, ShapeError } from '../errors.js';
-import { quantizeMultiplier } from '../quant/multiplier.js';
+import { quantizeMultiplier } from './multiplier.js';
 import type { ZDistribution } from './perturb-spec.js';
 import { DIST_CODE, ONE_Q, requireDist, requireIndexRange, requireU32 } from './rng.js';
 import { MAX_DIRECTIONS } from './update.js';

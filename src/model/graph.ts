@@ -1,9 +1,11 @@
 // Shape inference and validation for a model description. Everything static about a model —
 // tensor shapes, parameter shapes, MACs — is derived here once, so the runtime and the memory
 // planner never recompute it.
-import { ShapeError, ConfigError } from '../errors.js';
+import { ShapeError } from '../errors.js';
 import { hasParams, type ModelNode, type Padding } from './layers.js';
 import { paddedAxis } from '../kernels/geometry.js';
+import { opDef } from '../ops/registry.js';
+import { convOutputSize, elementCount } from '../ops/shape.js';
 
 export interface Architecture {
   name: string;
@@ -23,6 +25,8 @@ export interface ResolvedNode {
   biasLength?: number;
   /** Multiply-accumulates per sample. */
   macs: number;
+  /** Per-sample shape of each input. */
+  inShapes: number[][];
 }
 
 export interface ResolvedGraph {
@@ -34,45 +38,11 @@ export interface ResolvedGraph {
   consumers: number[][];
 }
 
-export const elementCount = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
-
-/** TFLite output size for one spatial dimension. */
-export function convOutputSize(input: number, kernel: number, stride: number, padding: Padding): number {
-  return paddedAxis(input, kernel, stride, padding).out;
-}
+export { elementCount, convOutputSize };
 
 /** TFLite "same" padding before the first element (extra padding goes after). */
 export function padBefore(input: number, kernel: number, stride: number, padding: Padding): number {
   return paddedAxis(input, kernel, stride, padding).padBefore;
-}
-
-function positiveInt(value: unknown, what: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 1 << 20) {
-    throw new ShapeError(`${what} must be a positive integer, got ${String(value)}`);
-  }
-  return value;
-}
-
-function pair(value: unknown, what: string): [number, number] {
-  if (!Array.isArray(value) || value.length !== 2) throw new ShapeError(`${what} must be [height, width], got ${JSON.stringify(value)}`);
-  return [positiveInt(value[0], `${what}[0]`), positiveInt(value[1], `${what}[1]`)];
-}
-
-function spatial(shape: number[], nodeName: string, kind: string): [number, number, number] {
-  if (shape.length !== 3) {
-    throw new ShapeError(`node '${nodeName}' (${kind}) needs an [H, W, C] input, got [${shape.join(', ')}]; add a reshape-free layout or use dense`);
-  }
-  return shape as [number, number, number];
-}
-
-function window(nodeName: string, inH: number, inW: number, kernel: [number, number], stride: [number, number], padding: Padding): [number, number] {
-  if (padding !== 'same' && padding !== 'valid') throw new ConfigError(`node '${nodeName}': padding must be 'same' or 'valid', got '${String(padding)}'`);
-  const h = convOutputSize(inH, kernel[0], stride[0], padding);
-  const w = convOutputSize(inW, kernel[1], stride[1], padding);
-  if (h < 1 || w < 1) {
-    throw new ShapeError(`node '${nodeName}': a ${kernel[0]}×${kernel[1]} window with stride ${stride.join('×')} and '${padding}' padding does not fit a ${inH}×${inW} input`);
-  }
-  return [h, w];
 }
 
 export function resolveGraph(arch: Architecture): ResolvedGraph {
@@ -84,21 +54,23 @@ export function resolveGraph(arch: Architecture): ResolvedGraph {
   arch.nodes.forEach((node, index) => {
     if (!node || typeof node.name !== 'string' || node.name.length === 0) throw new ShapeError(`node #${index} has no name`);
     if (byName.has(node.name)) throw new ShapeError(`node name '${node.name}' is used twice`);
-    if (index === 0 && node.kind !== 'input') throw new ShapeError(`the first node must be 'input', got '${node.kind}'`);
-    if (index > 0 && node.kind === 'input') throw new ShapeError(`node '${node.name}': only the first node may be an input`);
+    const def = opDef(node.kind);
+    const isInput = def.arity === 0;
+    if (index === 0 && !isInput) throw new ShapeError(`the first node must be 'input', got '${node.kind}'`);
+    if (index > 0 && isInput) throw new ShapeError(`node '${node.name}': only the first node may be an input`);
     const inputNames = node.inputs ?? (index > 0 ? [arch.nodes[index - 1]!.name] : []);
     const inputs = inputNames.map((n) => {
       const i = byName.get(n);
       if (i === undefined) throw new ShapeError(`node '${node.name}' reads '${n}', which is not an earlier node`);
       return i;
     });
-    const expectedInputs = node.kind === 'input' ? 0 : node.kind === 'add' ? 2 : 1;
+    const expectedInputs = def.arity;
     if (inputs.length !== expectedInputs) {
       throw new ShapeError(`node '${node.name}' (${node.kind}) takes ${expectedInputs} input(s), got ${inputs.length}`);
     }
-    const inShape = inputs.length ? resolved[inputs[0]!]!.outShape : [];
-    const r = inferNode(node, inShape, inputs.map((i) => resolved[i]!.outShape));
-    resolved.push({ node, index, inputs, ...r });
+    const inShapes = inputs.map((i) => resolved[i]!.outShape);
+    const r = def.infer(node, inShapes);
+    resolved.push({ node, index, inputs, ...r, inShapes });
     byName.set(node.name, index);
   });
   const consumers = resolved.map(() => [] as number[]);
@@ -113,64 +85,6 @@ export function resolveGraph(arch: Architecture): ResolvedGraph {
     outputShape: resolved[resolved.length - 1]!.outShape,
     consumers,
   };
-}
-
-function inferNode(node: ModelNode, inShape: number[], allInputs: number[][]): Omit<ResolvedNode, 'node' | 'index' | 'inputs'> {
-  switch (node.kind) {
-    case 'input': {
-      if (!Array.isArray(node.shape) || (node.shape.length !== 1 && node.shape.length !== 3)) {
-        throw new ShapeError(`input shape must be [H, W, C] or [features], got ${JSON.stringify(node.shape)}`);
-      }
-      node.shape.forEach((d, i) => positiveInt(d, `input shape[${i}]`));
-      return { outShape: [...node.shape], macs: 0 };
-    }
-    case 'conv2d': {
-      const [h, w, c] = spatial(inShape, node.name, node.kind);
-      const kernel = pair(node.kernel, `${node.name}.kernel`);
-      const stride = pair(node.stride, `${node.name}.stride`);
-      const filters = positiveInt(node.filters, `${node.name}.filters`);
-      const [oh, ow] = window(node.name, h, w, kernel, stride, node.padding);
-      return { outShape: [oh, ow, filters], weightShape: [filters, kernel[0], kernel[1], c], biasLength: filters, macs: oh * ow * filters * kernel[0] * kernel[1] * c };
-    }
-    case 'depthwise': {
-      const [h, w, c] = spatial(inShape, node.name, node.kind);
-      const kernel = pair(node.kernel, `${node.name}.kernel`);
-      const stride = pair(node.stride, `${node.name}.stride`);
-      const mult = positiveInt(node.depthMultiplier, `${node.name}.depthMultiplier`);
-      const [oh, ow] = window(node.name, h, w, kernel, stride, node.padding);
-      return { outShape: [oh, ow, c * mult], weightShape: [kernel[0], kernel[1], c * mult], biasLength: c * mult, macs: oh * ow * c * mult * kernel[0] * kernel[1] };
-    }
-    case 'dense': {
-      // Like TFLite's FullyConnected, a dense layer flattens its input implicitly.
-      const features = elementCount(inShape);
-      const units = positiveInt(node.units, `${node.name}.units`);
-      return { outShape: [units], weightShape: [units, features], biasLength: units, macs: units * features };
-    }
-    case 'avgpool':
-    case 'maxpool': {
-      const [h, w, c] = spatial(inShape, node.name, node.kind);
-      const pool = pair(node.pool, `${node.name}.pool`);
-      const stride = pair(node.stride, `${node.name}.stride`);
-      const [oh, ow] = window(node.name, h, w, pool, stride, node.padding);
-      return { outShape: [oh, ow, c], macs: 0 };
-    }
-    case 'globalavgpool': {
-      const [, , c] = spatial(inShape, node.name, node.kind);
-      return { outShape: [c], macs: 0 };
-    }
-    case 'add': {
-      const [a, b] = allInputs as [number[], number[]];
-      if (a.join('x') !== b.join('x')) throw new ShapeError(`node '${node.name}' adds [${a.join(', ')}] and [${b.join(', ')}]: shapes must match`);
-      return { outShape: [...a], macs: 0 };
-    }
-    case 'flatten':
-      return { outShape: [elementCount(inShape)], macs: 0 };
-    case 'relu':
-    case 'relu6':
-      return { outShape: [...inShape], macs: 0 };
-    default:
-      throw new ConfigError(`unknown layer kind '${(node as { kind: string }).kind}'`);
-  }
 }
 
 export function paramNodes(graph: ResolvedGraph): ResolvedNode[] {

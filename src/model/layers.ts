@@ -1,6 +1,7 @@
 // The layer vocabulary of a lastmile model, as plain data. A model is a list of nodes; each node
 // names its inputs (the previous node by default), so residual blocks are expressible while
 // the common case — a chain — stays a plain array.
+import { hasParamLayout } from '../ops/registry.js';
 
 export type Padding = 'same' | 'valid';
 export type Activation = 'none' | 'relu' | 'relu6';
@@ -75,5 +76,5 @@ export type NodeKind = ModelNode['kind'];
 export type ParamNode = Conv2DNode | DepthwiseConv2DNode | DenseNode;
 
 export function hasParams(node: ModelNode): node is ParamNode {
-  return node.kind === 'conv2d' || node.kind === 'depthwise' || node.kind === 'dense';
+  return hasParamLayout(node.kind);
 }

@@ -4,6 +4,7 @@ import { FormatError, LastmileError } from '../errors.js';
 import { gaussian, mulberry32 } from '../util/random.js';
 import { decodeContainer, encodeContainer, type NamedTensor } from './container.js';
 import { elementCount, paramNodes, resolveGraph, type Architecture, type ResolvedGraph } from './graph.js';
+import { fanIn } from '../ops/registry.js';
 
 export interface FloatParams {
   weights: Float32Array;
@@ -54,8 +55,7 @@ export function initFloatModel(architecture: Architecture, seed = 1, meta: Recor
   for (const n of paramNodes(graph)) {
     const shape = n.weightShape!;
     // Fan-in: everything but the output-channel axis (depthwise: the kernel window).
-    const fanIn = n.node.kind === 'depthwise' ? shape[0]! * shape[1]! : elementCount(shape.slice(1));
-    const std = Math.sqrt(2 / fanIn);
+    const std = Math.sqrt(2 / fanIn(n.node.kind, shape));
     const weights = new Float32Array(elementCount(shape));
     for (let i = 0; i < weights.length; i++) weights[i] = next() * std;
     params[n.node.name] = { weights, bias: new Float32Array(n.biasLength!) };

@@ -5,8 +5,8 @@ import { sampleSize, validateDataset, type Dataset } from '../data/dataset.js';
 import { resolveGraph } from '../model/graph.js';
 import type { FloatModel } from '../model/model.js';
 import { BackpropSession } from '../runtime/backprop-session.js';
-import { Mcu } from '../runtime/mcu.js';
-import type { BuildFlavor } from '../runtime/features.js';
+import { Mcu } from '../device/mcu.js';
+import type { BuildFlavor } from '../device/features.js';
 import { mulberry32 } from '../util/random.js';
 import type { Range } from './quantize.js';
 

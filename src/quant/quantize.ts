@@ -3,6 +3,7 @@
 import { ConfigError, DataError } from '../errors.js';
 import { elementCount, paramNodes, resolveGraph, type ResolvedGraph, type ResolvedNode } from '../model/graph.js';
 import type { ActivationQuant, FloatModel, QuantizedModel, QuantizedParams, WeightBits } from '../model/model.js';
+import { isClassifierHead, outputChannelIsLastAxis } from '../ops/registry.js';
 
 export interface Range {
   min: number;
@@ -21,7 +22,7 @@ export const weightLimit = (bits: WeightBits): number => (bits === 16 ? 32767 : 
 
 /** Which axis of the stored weight layout is the output channel. */
 function channelAxisIsLast(node: ResolvedNode): boolean {
-  return node.node.kind === 'depthwise';
+  return outputChannelIsLastAxis(node.node.kind);
 }
 
 export function quantizeWeights(weights: Float32Array, node: ResolvedNode, bits: WeightBits, perChannel: boolean): { q: Int8Array | Int16Array; scales: Float32Array } {
@@ -102,7 +103,7 @@ export function quantizeModel(model: FloatModel, ranges: Record<string, Range>, 
 /** The classifier head: the last node, when it is a dense layer. */
 export function headNode(graph: ResolvedGraph): ResolvedNode | undefined {
   const last = graph.nodes[graph.nodes.length - 1]!;
-  return last.node.kind === 'dense' ? last : undefined;
+  return isClassifierHead(last.node) ? last : undefined;
 }
 
 /** Real-valued multiplier that maps a layer's int32 accumulator to its int8 output. */

@@ -2,7 +2,7 @@
 // the arena at each op in the style of TFLM's PrintMemoryPlan, so a reader can see which buffers
 // set the peak and how far the plan is from the lower bound. ASCII only: it goes to terminals,
 // CI logs and markdown.
-import { formatBytes } from '../runtime/devices.js';
+import { formatBytes } from '../device/presets.js';
 import { liveBytesByOp, type MemoryPlan } from '../runtime/planner.js';
 
 export interface PlanTableOptions {

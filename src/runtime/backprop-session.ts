@@ -10,20 +10,17 @@
 // Op indices: 0 stages the batch, forward op i runs at i + 1, the loss at L + 1, the backward of
 // op i at L + 2 + (L − 1 − i), the optimizer at 2L + 2.
 import { BudgetError, ConfigError, DataError, ShapeError, UnsupportedError } from '../errors.js';
-import { alignUp, type Arena, type DeviceBuffer } from './arena.js';
-import type { Mcu } from './mcu.js';
+import { alignUp, type Arena, type DeviceBuffer } from '../device/arena.js';
+import type { Mcu } from '../device/mcu.js';
 import { planMemory, verifyPlan, type BufferRequest } from './planner.js';
 import { lowerGraph, type LoweredGraph, type LoweredOp } from './lowering.js';
-import type { Profiler } from './profiler.js';
+import type { Profiler } from '../device/profiler.js';
 import { elementCount, resolveGraph, type ResolvedGraph } from '../model/graph.js';
 import type { FloatModel } from '../model/model.js';
 import type { SessionPlan } from './session.js';
 import { QuantizedSession } from './session.js';
-import {
-  adamStepF32, avgPool2dBackwardF32, avgPool2dF32, conv2dBackwardF32, conv2dF32, conv2dF32ScratchBytes, denseBackwardF32, denseF32,
-  depthwiseConv2dBackwardF32, depthwiseConv2dF32, globalAvgPoolBackwardF32, globalAvgPoolF32, maxPool2dBackwardF32, maxPool2dF32,
-  reluBackwardF32, reluF32, sgdStepF32, softmaxCrossEntropyF32, type Conv2DF32Params, type DepthwiseConv2DF32Params, type Pool2DF32Params,
-} from '../kernels/f32.js';
+import { adamStepF32, reluBackwardF32, reluF32, sgdStepF32, softmaxCrossEntropyF32 } from '../kernels/f32.js';
+import { opDef } from '../ops/registry.js';
 import { addF32 } from '../kernels/f32-eltwise.js';
 
 export type OptimizerSpec =
@@ -97,10 +94,9 @@ function blueprint(model: FloatModel, options: BackpropOptions) {
     const { op, index: i } = info;
     op.inputs.forEach((t) => use(t, fwd(i)));
     if (!info.flows) continue;
-    const kind = op.node.node.kind;
     // What each backward kernel reads besides dY: dW needs the input; pooling-max needs the input;
     // a fused ReLU needs this op's own output to mask dY.
-    if (info.trainable || kind === 'maxpool') use(op.inputs[0]!, bwd(i));
+    if (info.trainable || opDef(op.node.node.kind).float?.backwardReadsInput?.(op.node.node)) use(op.inputs[0]!, bwd(i));
     if (op.activation !== 'none') use(op.output, bwd(i));
   }
   const outName = lowered.outputName;
@@ -146,12 +142,12 @@ function blueprint(model: FloatModel, options: BackpropOptions) {
     } else {
       flash.push({ name: `w:${name}`, bytes: wBytes }, { name: `b:${name}`, bytes: bBytes });
     }
-    if (n.node.kind === 'conv2d') {
-      const cp = convParams(graph, info.op, batch);
-      const f = (conv2dF32ScratchBytes(cp) / 4) * eb;
+    const scratchBytes = opDef(n.node.kind).float?.scratchBytes;
+    if (scratchBytes) {
+      const f = (scratchBytes({ op: n, batch }, 'forward', { inputGrad: false, weightGrad: false }) / 4) * eb;
       if (f > 0) requests.push({ name: `scratch-fwd:${name}`, bytes: f, firstUse: fwd(info.index), lastUse: fwd(info.index), category: 'scratch' });
       if (info.flows) {
-        const b = (conv2dF32ScratchBytes(cp, { pass: 'backward', inputGrad: info.needsInputGrad[0], weightGrad: info.trainable }) / 4) * eb;
+        const b = (scratchBytes({ op: n, batch }, 'backward', { inputGrad: info.needsInputGrad[0]!, weightGrad: info.trainable }) / 4) * eb;
         if (b > 0) requests.push({ name: `scratch-bwd:${name}`, bytes: b, firstUse: bwd(info.index), lastUse: bwd(info.index), category: 'scratch' });
       }
     }
@@ -166,13 +162,6 @@ function blueprint(model: FloatModel, options: BackpropOptions) {
     sramBytes: sram.peakBytes,
   };
   return { graph, lowered, infos, producer, plan, fwd, bwd, lossOp };
-}
-
-function convParams(graph: ResolvedGraph, op: LoweredOp, batch: number): Conv2DF32Params {
-  const n = op.node;
-  const node = n.node as Extract<typeof n.node, { kind: 'conv2d' }>;
-  const [h, w, c] = graph.nodes[n.inputs[0]!]!.outShape as [number, number, number];
-  return { batch, inHeight: h, inWidth: w, inChannels: c, outChannels: node.filters, kernelHeight: node.kernel[0], kernelWidth: node.kernel[1], strideHeight: node.stride[0], strideWidth: node.stride[1], padding: node.padding };
 }
 
 interface Step {
@@ -273,83 +262,48 @@ export class BackpropSession {
       const n = op.node;
       const node = n.node;
       const name = node.name;
-      const x = tensor(op.inputs[0]!);
+      const def = opDef(node.kind);
+      if (!def.float) throw new UnsupportedError(`layer '${name}' (${node.kind}) has no f32 kernel`);
       const y = tensor(op.output);
-      const inShape = bp.graph.nodes[n.inputs[0]!]!.outShape;
+      const inShape = n.inShapes[0]!;
       const outCount = batch * elementCount(n.outShape);
       const inCount = batch * elementCount(inShape);
       const act = op.activation;
       const fwdRelu = act === 'none' ? () => {} : () => reluF32(arena, y, outCount, act);
       const params = this.model.params[name];
-      const w = params ? this.buf(`w:${name}`) : null;
-      const b = params ? this.buf(`b:${name}`) : null;
-      const dw = info.trainable && info.flows ? this.buf(`dw:${name}`) : null;
-      const db = info.trainable && info.flows ? this.buf(`db:${name}`) : null;
       const dy = info.flows ? this.buf(`grad:${op.output}`) : null;
       const inputGrad = info.needsInputGrad[0] ? op.inputs[0]! : null;
       const reluBack = act === 'none' ? () => {} : () => reluBackwardF32(arena, y, dy!, dy!, outCount, act);
-      let forward: () => void;
-      let backward: (() => void) | null = null;
-      const withDx = (fn: (dx: DeviceBuffer | null) => void) => () => {
-        reluBack();
-        const target = inputGrad ? gradTarget(inputGrad) : null;
-        fn(target?.buffer ?? null);
-        if (target?.accumulate) accumulate(inputGrad!, inCount);
+      const kernels = def.float.build({
+        op: n, batch, arena, inputs: op.inputs.map(tensor), output: y,
+        weights: params ? this.buf(`w:${name}`) : null, bias: params ? this.buf(`b:${name}`) : null,
+        dWeights: info.trainable && info.flows ? this.buf(`dw:${name}`) : null, dBias: info.trainable && info.flows ? this.buf(`db:${name}`) : null,
+        dOutput: dy, scratchForward: this.buffers.get(`scratch-fwd:${name}`) ?? null, scratchBackward: this.buffers.get(`scratch-bwd:${name}`) ?? null,
+        needsInputGrad: info.needsInputGrad,
+        gradTarget: (k) => gradTarget(op.inputs[k]!),
+        accumulate: (k, count) => accumulate(op.inputs[k]!, count),
+        copy: (dst, src, bytes) => this.mcu.device.bytes.copyWithin(dst.offset, src.offset, src.offset + bytes),
+      });
+      const forward = act === 'none' ? kernels.forward : () => {
+        kernels.forward();
+        fwdRelu();
       };
-      if (node.kind === 'dense') {
-        const p = { batch, inFeatures: n.weightShape![1]!, outFeatures: n.weightShape![0]! };
-        forward = () => {
-          denseF32(arena, x, w!, b, y, p);
-          fwdRelu();
+      let backward: (() => void) | null = null;
+      const wantsBackward = info.flows && (!def.float.backwardNeedsInputGrad || inputGrad !== null);
+      if (wantsBackward && kernels.backwardToInputs) {
+        const route = kernels.backwardToInputs;
+        backward = () => {
+          reluBack();
+          route();
         };
-        if (info.flows) backward = withDx((dx) => denseBackwardF32(arena, x, w!, dy!, dx, dw, db, p));
-      } else if (node.kind === 'conv2d') {
-        const p = convParams(bp.graph, op, batch);
-        const sf = this.buffers.get(`scratch-fwd:${name}`) ?? null;
-        const sb = this.buffers.get(`scratch-bwd:${name}`) ?? null;
-        forward = () => {
-          conv2dF32(arena, x, w!, b, y, sf, p);
-          fwdRelu();
+      } else if (wantsBackward && kernels.backward) {
+        const back = kernels.backward;
+        backward = () => {
+          reluBack();
+          const target = inputGrad ? gradTarget(inputGrad) : null;
+          back(target?.buffer ?? null);
+          if (target?.accumulate) accumulate(inputGrad!, inCount);
         };
-        if (info.flows) backward = withDx((dx) => conv2dBackwardF32(arena, x, w!, dy!, dx, dw, db, sb, p));
-      } else if (node.kind === 'depthwise') {
-        const [h, wd, c] = inShape as [number, number, number];
-        const p: DepthwiseConv2DF32Params = { batch, inHeight: h, inWidth: wd, inChannels: c, depthMultiplier: node.depthMultiplier, kernelHeight: node.kernel[0], kernelWidth: node.kernel[1], strideHeight: node.stride[0], strideWidth: node.stride[1], padding: node.padding };
-        forward = () => {
-          depthwiseConv2dF32(arena, x, w!, b, y, p);
-          fwdRelu();
-        };
-        if (info.flows) backward = withDx((dx) => depthwiseConv2dBackwardF32(arena, x, w!, dy!, dx, dw, db, p));
-      } else if (node.kind === 'maxpool' || node.kind === 'avgpool') {
-        const [h, wd, c] = inShape as [number, number, number];
-        const p: Pool2DF32Params = { batch, inHeight: h, inWidth: wd, channels: c, filterHeight: node.pool[0], filterWidth: node.pool[1], strideHeight: node.stride[0], strideWidth: node.stride[1], padding: node.padding };
-        const isMax = node.kind === 'maxpool';
-        forward = () => (isMax ? maxPool2dF32(arena, x, y, p) : avgPool2dF32(arena, x, y, p));
-        if (info.flows && inputGrad) backward = withDx((dx) => (isMax ? maxPool2dBackwardF32(arena, x, dy!, dx!, p) : avgPool2dBackwardF32(arena, dy!, dx!, p)));
-      } else if (node.kind === 'globalavgpool') {
-        const [h, wd, c] = inShape as [number, number, number];
-        const p = { batch, inHeight: h, inWidth: wd, channels: c };
-        forward = () => globalAvgPoolF32(arena, x, y, p);
-        if (info.flows && inputGrad) backward = withDx((dx) => globalAvgPoolBackwardF32(arena, dy!, dx!, p));
-      } else if (node.kind === 'add') {
-        const other = tensor(op.inputs[1]!);
-        forward = () => {
-          addF32(arena, x, other, y, outCount);
-          fwdRelu();
-        };
-        if (info.flows) {
-          backward = () => {
-            reluBack();
-            op.inputs.forEach((t, k) => {
-              if (!info.needsInputGrad[k]) return;
-              const target = gradTarget(t);
-              this.mcu.device.bytes.copyWithin(target.buffer.offset, dy!.offset, dy!.offset + outCount * 4);
-              if (target.accumulate) accumulate(t, outCount);
-            });
-          };
-        }
-      } else {
-        throw new UnsupportedError(`layer '${name}' (${node.kind}) has no f32 kernel`);
       }
       this.forwardSteps.push({ name, kind: node.kind, macs: n.macs * batch, run: forward });
       if (backward) {

@@ -2,7 +2,8 @@
 // layer before them (TFLite fuses activations the same way), flatten becomes an alias of its input.
 import { ConfigError } from '../errors.js';
 import type { ResolvedGraph, ResolvedNode } from '../model/graph.js';
-import type { Activation } from '../model/layers.js';
+import type { Activation, ActivationNode } from '../model/layers.js';
+import { opDef } from '../ops/registry.js';
 
 export interface LoweredOp {
   /** The node that does the work. */
@@ -31,14 +32,15 @@ export function lowerGraph(graph: ResolvedGraph): LoweredGraph {
   const inputName = graph.nodes[0]!.node.name;
   for (const n of graph.nodes.slice(1)) {
     const inputs = n.inputs.map((i) => real(graph.nodes[i]!.node.name));
-    const kind = n.node.kind;
-    if (kind === 'flatten') {
+    const lowering = opDef(n.node.kind).lowering ?? 'op';
+    if (lowering === 'alias') {
       alias.set(n.node.name, inputs[0]!);
       continue;
     }
-    if (kind === 'relu' || kind === 'relu6') {
+    if (lowering === 'fused-activation') {
+      const kind = (n.node as ActivationNode).kind;
       const producer = opByOutput.get(inputs[0]!);
-      const fusable = producer && producer.activation === 'none' && ['conv2d', 'depthwise', 'dense', 'add'].includes(producer.node.node.kind) && graph.consumers[graph.nodes.findIndex((x) => x.node.name === inputs[0])]!.length === 1;
+      const fusable = producer && producer.activation === 'none' && opDef(producer.node.node.kind).fusesActivation === true && graph.consumers[graph.nodes.findIndex((x) => x.node.name === inputs[0])]!.length === 1;
       if (!producer || !fusable) {
         throw new ConfigError(`node '${n.node.name}': a standalone ${kind} must follow a conv, depthwise, dense or add layer with no activation and no other consumer, so it can be fused`);
       }

@@ -7,29 +7,22 @@
 // Evaluate: forward() runs the ops in order; a per-layer PerturbSpec is fused into weight packing,
 // so QZO-FF's w ± εz never touches the stored weights.
 import { BudgetError, DataError, ShapeError } from '../errors.js';
-import { alignUp, type Arena, type DeviceBuffer } from './arena.js';
-import type { Mcu } from './mcu.js';
+import { alignUp, type Arena, type DeviceBuffer } from '../device/arena.js';
+import type { Mcu } from '../device/mcu.js';
 import { planMemory, verifyPlan, type BufferRequest, type MemoryPlan } from './planner.js';
-import { lowerGraph, type LoweredGraph, type LoweredOp } from './lowering.js';
-import type { Profiler } from './profiler.js';
+import { lowerGraph, type LoweredGraph } from './lowering.js';
+import type { Profiler } from '../device/profiler.js';
 import { elementCount, resolveGraph, type ResolvedGraph } from '../model/graph.js';
-import type { Activation } from '../model/layers.js';
 import type { QuantizedModel } from '../model/model.js';
-import { quantizeMultiplier } from '../quant/multiplier.js';
+import { quantizeMultiplier } from '../kernels/multiplier.js';
 import { requantAt, type OutputQuant } from '../kernels/requant.js';
-import { fullyConnected, fullyConnectedScratchBytes } from '../kernels/gemm.js';
-import { conv2d, conv2dScratchBytes, type Conv2DParams } from '../kernels/conv.js';
-import { depthwiseConv2d, depthwiseConv2dScratchBytes, type DepthwiseConv2DParams } from '../kernels/depthwise.js';
-import { avgPool2d, maxPool2d, globalAvgPool } from '../kernels/pool.js';
-import { addI8, prepareAdd } from '../kernels/eltwise.js';
 import type { PerturbSpec } from '../kernels/perturb-spec.js';
+import { opDef } from '../ops/registry.js';
+import { activationClamp } from '../ops/shape.js';
+import type { ParamSource, QuantizedBuildContext } from '../ops/types.js';
 
-/**
- * Packed-weight scratch per GEMM/conv call. Kernels pack at least one 8-column panel regardless; the
- * larger the budget, the fewer re-gathers of im2col rows, but on a 256 KB MCU the scratch would
- * otherwise dominate SRAM (the default kernel budget is 128 KiB, tuned for speed).
- */
-export const SESSION_PACKED_WEIGHT_BUDGET = 16 * 1024;
+export { SESSION_PACKED_WEIGHT_BUDGET } from '../ops/budget.js';
+export type { ParamSource } from '../ops/types.js';
 
 export interface SessionOptions {
   /** Samples per forward call. */
@@ -77,21 +70,6 @@ interface PreparedOp {
   run: (perturb: PerturbSpec | undefined, source: ParamSource | undefined) => void;
 }
 
-/**
- * Where a forward pass reads a layer's parameters instead of the stored ones: a scratch panel the
- * trainer filled (a materialised perturbation, a bias perturbation, a sharpness-aware neighbour).
- * The stored weights are then never written by the perturbation at all.
- */
-export interface ParamSource {
-  weights?: DeviceBuffer;
-  bias?: DeviceBuffer;
-}
-
-const activationClamp = (activation: Activation, scale: number, zp: number): { actMin: number; actMax: number } => {
-  if (activation === 'relu') return { actMin: zp, actMax: 127 };
-  if (activation === 'relu6') return { actMin: zp, actMax: Math.min(127, zp + Math.round(6 / scale)) };
-  return { actMin: -128, actMax: 127 };
-};
 
 const fmt = (b: number) => (b >= 1024 * 1024 ? `${(b / 1024 / 1024).toFixed(2)} MiB` : `${(b / 1024).toFixed(1)} KiB`);
 
@@ -168,19 +146,16 @@ export class QuantizedSession {
     for (const op of bp.lowered.ops) {
       const n = op.node;
       const name = n.node.name;
-      const inQ = model.activations[op.inputs[0]!]!;
-      const input = tensor(op.inputs[0]!);
-      const output = tensor(op.output);
-      const inShape = bp.graph.nodes[n.inputs[0]!]!.outShape;
-      const macs = n.macs * options.batch;
-      const node = n.node;
-      if (node.kind === 'dense' || node.kind === 'conv2d' || node.kind === 'depthwise') {
+      const def = opDef(n.node.kind);
+      if (!def.quantized) throw new ShapeError(`layer '${name}' of kind '${n.node.kind}' has no integer kernel`);
+      const inputQuant = op.inputs.map((t) => model.activations[t]!);
+      let params: QuantizedBuildContext['params'];
+      if (def.paramLayout) {
         const p = model.params[name]!;
         const w = buf(`w:${name}`);
         const b = buf(`b:${name}`);
         this.weights.set(name, w);
         this.biases.set(name, b);
-        const scratch = placed.get(`scratch:${name}`) ?? null;
         const oq = bp.outputQuant.get(name);
         let requant = null;
         if (oq) {
@@ -189,39 +164,15 @@ export class QuantizedSession {
           const region = rq.offset >= mcu.sram.base ? mcu.sram : mcu.flash;
           requant = requantAt(oq, n.biasLength!, region.sub(rq, 0, count * 4, `${name}.multiplier`), region.sub(rq, count * 4, count * 4, `${name}.shift`), name);
         } else {
-          logitsScale = inQ.scale * p.weightScales[0]!;
+          logitsScale = inputQuant[0]!.scale * p.weightScales[0]!;
         }
-        const common = { batch: options.batch, weightBits: p.weightBits, inputZeroPoint: inQ.zeroPoint, packedWeightBudget: SESSION_PACKED_WEIGHT_BUDGET };
-        if (node.kind === 'dense') {
-          const params = { ...common, inFeatures: n.weightShape![1]!, outFeatures: n.weightShape![0]! };
-          this.ops.push({ name, kind: 'dense', macs, run: (perturb, src) => fullyConnected(arena, input, src?.weights ?? w, src?.bias ?? b, output, { ...params, perturb }, requant, scratch) });
-        } else if (node.kind === 'conv2d') {
-          const [h, wd, c] = inShape as [number, number, number];
-          const params: Conv2DParams = { ...common, inHeight: h, inWidth: wd, inChannels: c, outChannels: node.filters, kernelHeight: node.kernel[0], kernelWidth: node.kernel[1], strideHeight: node.stride[0], strideWidth: node.stride[1], padding: node.padding };
-          this.ops.push({ name, kind: 'conv2d', macs, run: (perturb, src) => conv2d(arena, input, src?.weights ?? w, src?.bias ?? b, output, { ...params, perturb }, requant!, scratch) });
-        } else {
-          const [h, wd, c] = inShape as [number, number, number];
-          const params: DepthwiseConv2DParams = { ...common, inHeight: h, inWidth: wd, inChannels: c, depthMultiplier: node.depthMultiplier, kernelHeight: node.kernel[0], kernelWidth: node.kernel[1], strideHeight: node.stride[0], strideWidth: node.stride[1], padding: node.padding };
-          this.ops.push({ name, kind: 'depthwise', macs, run: (perturb, src) => depthwiseConv2d(arena, input, src?.weights ?? w, src?.bias ?? b, output, { ...params, perturb }, requant!, scratch) });
-        }
-      } else if (node.kind === 'maxpool' || node.kind === 'avgpool') {
-        const [h, wd, c] = inShape as [number, number, number];
-        const params = { batch: options.batch, inHeight: h, inWidth: wd, channels: c, filterHeight: node.pool[0], filterWidth: node.pool[1], strideHeight: node.stride[0], strideWidth: node.stride[1], padding: node.padding };
-        const kernel = node.kind === 'maxpool' ? maxPool2d : avgPool2d;
-        this.ops.push({ name, kind: node.kind, macs: 0, run: () => kernel(arena, input, output, params) });
-      } else if (node.kind === 'globalavgpool') {
-        const [h, wd, c] = inShape as [number, number, number];
-        this.ops.push({ name, kind: 'globalavgpool', macs: 0, run: () => globalAvgPool(arena, input, output, { batch: options.batch, height: h, width: wd, channels: c }) });
-      } else if (node.kind === 'add') {
-        const other = tensor(op.inputs[1]!);
-        const qb = model.activations[op.inputs[1]!]!;
-        const outQ = model.activations[op.output]!;
-        const prepared = prepareAdd({ scaleA: inQ.scale, zeroPointA: inQ.zeroPoint, scaleB: qb.scale, zeroPointB: qb.zeroPoint, scaleOut: outQ.scale, zeroPointOut: outQ.zeroPoint, ...activationClamp(op.activation, outQ.scale, outQ.zeroPoint) });
-        const count = options.batch * elementCount(n.outShape);
-        this.ops.push({ name, kind: 'add', macs: 0, run: () => addI8(arena, input, other, output, count, prepared) });
-      } else {
-        throw new ShapeError(`layer '${name}' of kind '${node.kind}' has no integer kernel`);
+        params = { weights: w, bias: b, weightBits: p.weightBits, scratch: placed.get(`scratch:${name}`) ?? null, requant };
       }
+      const run = def.quantized.build({
+        op: n, batch: options.batch, arena, inputs: op.inputs.map(tensor), output: tensor(op.output), activation: op.activation,
+        inputQuant, outputQuant: model.activations[op.output]!, ...(params ? { params } : {}),
+      });
+      this.ops.push({ name, kind: n.node.kind, macs: def.paramLayout ? n.macs * options.batch : 0, run });
     }
     this.logitsScale = logitsScale;
   }
@@ -295,7 +246,7 @@ function blueprint(model: QuantizedModel, options: SessionOptions): Blueprint {
   lowered.ops.forEach((op, i) => op.inputs.forEach((t) => lastRead.set(t, Math.max(lastRead.get(t) ?? 0, i + 1))));
   const shapeOf = new Map(graph.nodes.map((n) => [n.node.name, n.outShape]));
   const headOp = lowered.ops[lowered.ops.length - 1]!;
-  const int32Logits = headOp.node.node.kind === 'dense';
+  const int32Logits = opDef(headOp.node.node.kind).quantized?.int32Head === true;
 
   const requests: Blueprint['requests'] = [];
   const sramInit: StaticData[] = [];
@@ -310,11 +261,11 @@ function blueprint(model: QuantizedModel, options: SessionOptions): Blueprint {
   lowered.ops.forEach((op, i) => {
     const n = op.node;
     const name = n.node.name;
-    const node = n.node;
-    if (node.kind !== 'dense' && node.kind !== 'conv2d' && node.kind !== 'depthwise') return;
+    const def = opDef(n.node.kind);
+    if (!def.paramLayout) return;
     const p = model.params[name];
     if (!p) throw new ShapeError(`model '${model.architecture.name}' has no parameters for layer '${name}'`);
-    const scratch = scratchBytes(op, graph, batch, p.weightBits);
+    const scratch = def.quantized?.scratchBytes?.({ op: n, batch, weightBits: p.weightBits }) ?? 0;
     if (scratch > 0) requests.push({ name: `scratch:${name}`, bytes: scratch, firstUse: i + 1, lastUse: i + 1, category: 'scratch' });
     const inSram = trainable.has(name);
     const place = (key: string, data: StaticData['data']) => {
@@ -354,19 +305,4 @@ function blueprint(model: QuantizedModel, options: SessionOptions): Blueprint {
     graph, lowered, requests, sramInit, flashItems, outputQuant,
     plan: { sram, sramCategory, flash: flashItems.map((f) => ({ name: f.name, bytes: f.data.byteLength })), flashBytes, sramBytes: sram.peakBytes },
   };
-}
-
-function scratchBytes(op: LoweredOp, graph: ResolvedGraph, batch: number, weightBits: 8 | 16): number {
-  const n = op.node;
-  const node = n.node;
-  if (node.kind === 'dense') return fullyConnectedScratchBytes({ batch, inFeatures: n.weightShape![1]!, outFeatures: n.weightShape![0]!, weightBits, inputZeroPoint: 0, packedWeightBudget: SESSION_PACKED_WEIGHT_BUDGET });
-  const [h, w, c] = graph.nodes[n.inputs[0]!]!.outShape as [number, number, number];
-  const window = { batch, inHeight: h, inWidth: w, inChannels: c, strideHeight: 0, strideWidth: 0, weightBits, inputZeroPoint: 0, packedWeightBudget: SESSION_PACKED_WEIGHT_BUDGET };
-  if (node.kind === 'conv2d') {
-    return conv2dScratchBytes({ ...window, outChannels: node.filters, kernelHeight: node.kernel[0], kernelWidth: node.kernel[1], strideHeight: node.stride[0], strideWidth: node.stride[1], padding: node.padding });
-  }
-  if (node.kind === 'depthwise') {
-    return depthwiseConv2dScratchBytes({ ...window, depthMultiplier: node.depthMultiplier, kernelHeight: node.kernel[0], kernelWidth: node.kernel[1], strideHeight: node.stride[0], strideWidth: node.stride[1], padding: node.padding });
-  }
-  return 0;
 }

@@ -12,9 +12,9 @@ import type { FloatModel, QuantizedModel, QuantizedParams } from '../model/model
 import { activationQuantFromRange, quantizeWeights } from '../quant/quantize.js';
 import { BackpropSession } from '../runtime/backprop-session.js';
 import { lowerGraph } from '../runtime/lowering.js';
-import { Mcu } from '../runtime/mcu.js';
+import { Mcu } from '../device/mcu.js';
 import { QuantizedSession } from '../runtime/session.js';
-import { Profiler } from '../runtime/profiler.js';
+import { Profiler } from '../device/profiler.js';
 import { evaluate } from '../train/evaluate.js';
 import { QzoFfTrainer, qzoFfSramBuffers, type QzoFfConfig } from '../train/qzo-ff.js';
 import { selectionTrainerOptions, trainableLayers } from '../train/selection.js';

@@ -5,11 +5,11 @@
 import { ShapeError } from '../errors.js';
 import { elementCount, resolveGraph } from '../model/graph.js';
 import type { QuantizedModel } from '../model/model.js';
-import { quantizeMultiplier } from '../quant/multiplier.js';
+import { quantizeMultiplier } from '../kernels/multiplier.js';
 import { lowerGraph } from '../runtime/lowering.js';
-import { Mcu } from '../runtime/mcu.js';
+import { Mcu } from '../device/mcu.js';
 import { QuantizedSession } from '../runtime/session.js';
-import type { BuildFlavor } from '../runtime/features.js';
+import type { BuildFlavor } from '../device/features.js';
 import { prepareSoftmaxInt8, rdbpot, softmaxInt8, srdhm, type PreparedSoftmax } from '../ops/softmax/int8.js';
 import type { TfliteMeta } from './import.js';
 

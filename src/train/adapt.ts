@@ -9,11 +9,11 @@ import { resolveGraph } from '../model/graph.js';
 import { calibrate } from '../quant/calibrate.js';
 import { quantizeModel } from '../quant/quantize.js';
 import { BackpropSession, type OptimizerSpec } from '../runtime/backprop-session.js';
-import { Mcu } from '../runtime/mcu.js';
+import { Mcu } from '../device/mcu.js';
 import { QuantizedSession, type SessionPlan } from '../runtime/session.js';
-import type { BuildFlavor } from '../runtime/features.js';
+import type { BuildFlavor } from '../device/features.js';
 import type { ZDistribution } from '../kernels/perturb-spec.js';
-import { Profiler } from '../runtime/profiler.js';
+import { Profiler } from '../device/profiler.js';
 import { evaluate } from './evaluate.js';
 import { evaluateFloat, trainBackprop } from './backprop.js';
 import { FloatZoTrainer } from './float-zo.js';
@@ -23,6 +23,8 @@ import { requireDirections } from '../kernels/update.js';
 import { differingKeys, listCheckpoints, loadNewestCheckpoint, saveCheckpoint, type CheckpointStore, type RunConfig, type SkippedCheckpoint } from './checkpoint.js';
 import { selectionTrainerOptions, trainableLayers, type TrainSelection } from './selection.js';
 import type { ScheduleSpec } from './schedule.js';
+import { isGraphInput } from '../ops/registry.js';
+import type { InputNode } from '../model/layers.js';
 
 export type Precision = '16w8a' | '8w8a';
 /** qzo-ff: the paper's integer method; bp: f32 backprop inside the device budget; ff-float: sign-m-SPSA in f32. */
@@ -246,7 +248,7 @@ function validateAdaptInputs(o: AdaptOptions): void {
     if (!Number.isInteger(o.checkpoint.every) || o.checkpoint.every < 1) throw new ConfigError(`checkpoint interval must be an integer ≥ 1 steps, got ${o.checkpoint.every}`);
   }
   const input = o.backbone.architecture.nodes[0];
-  const want = input && input.kind === 'input' ? input.shape : undefined;
+  const want = input && isGraphInput(input) ? (input as InputNode).shape : undefined;
   for (const [role, d] of [['support', o.support], ['query', o.query]] as const) {
     if (d.labels.length === 0) throw new DataError(`the ${role} set '${d.name}' is empty: give it at least one image per class`);
     // A flat input ([features]) takes any image of as many values; an image input needs the same H×W×C.

@@ -3,8 +3,8 @@
 import { sampleSize, subset, validateDataset, type Dataset } from '../data/dataset.js';
 import type { FloatModel } from '../model/model.js';
 import { BackpropSession, type OptimizerSpec } from '../runtime/backprop-session.js';
-import { Mcu, type Budget } from '../runtime/mcu.js';
-import type { BuildFlavor } from '../runtime/features.js';
+import { Mcu, type Budget } from '../device/mcu.js';
+import type { BuildFlavor } from '../device/features.js';
 import { mulberry32, shuffle } from '../util/random.js';
 import type { Evaluation } from './evaluate.js';
 

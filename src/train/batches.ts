@@ -4,7 +4,7 @@ import { FormatError, ShapeError } from '../errors.js';
 import { Mulberry32, shuffle } from '../util/random.js';
 import { sampleSize, validateDataset, type Dataset } from '../data/dataset.js';
 import type { QuantizedSession } from '../runtime/session.js';
-import type { DeviceBuffer } from '../runtime/arena.js';
+import type { DeviceBuffer } from '../device/arena.js';
 
 export interface QuantizedSet {
   samples: Int8Array;

@@ -13,7 +13,7 @@
 import { ConfigError, ShapeError } from '../errors.js';
 import type { Dataset } from '../data/dataset.js';
 import { sampleSize, validateDataset } from '../data/dataset.js';
-import type { DeviceBuffer } from '../runtime/arena.js';
+import type { DeviceBuffer } from '../device/arena.js';
 import type { BackpropSession } from '../runtime/backprop-session.js';
 import { paramNodes, resolveGraph } from '../model/graph.js';
 import type { ZDistribution } from '../kernels/perturb-spec.js';

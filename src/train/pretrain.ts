@@ -5,9 +5,10 @@ import { selectClasses, subset, type Dataset } from '../data/dataset.js';
 import { initFloatModel, type FloatModel } from '../model/model.js';
 import type { DenseNode } from '../model/layers.js';
 import { architecturePreset } from '../model/presets.js';
-import type { BuildFlavor } from '../runtime/features.js';
+import type { BuildFlavor } from '../device/features.js';
 import { evaluateFloat, trainBackprop } from './backprop.js';
 import { mulberry32, shuffle } from '../util/random.js';
+import { isClassifierHead } from '../ops/registry.js';
 
 export interface PretrainOptions {
   architecture: string;
@@ -35,7 +36,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   const seed = o.seed ?? 1;
   const arch = architecturePreset(o.architecture);
   const head = arch.nodes[arch.nodes.length - 1] as DenseNode;
-  if (head.kind !== 'dense') throw new ConfigError(`architecture '${o.architecture}' has no dense classifier head to pre-train`);
+  if (!isClassifierHead(head)) throw new ConfigError(`architecture '${o.architecture}' has no dense classifier head to pre-train`);
   head.units = o.classes.length;
   const data = selectClasses(o.data, o.classes);
   const order = shuffle(Array.from({ length: data.labels.length }, (_, i) => i), mulberry32(seed));

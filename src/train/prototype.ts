@@ -9,8 +9,9 @@ import type { DenseNode } from '../model/layers.js';
 import type { FloatModel } from '../model/model.js';
 import { BackpropSession } from '../runtime/backprop-session.js';
 import { lowerGraph } from '../runtime/lowering.js';
-import { Mcu } from '../runtime/mcu.js';
-import type { BuildFlavor } from '../runtime/features.js';
+import { Mcu } from '../device/mcu.js';
+import type { BuildFlavor } from '../device/features.js';
+import { isClassifierHead } from '../ops/registry.js';
 
 /** Logit gap the temperature aims for between a typical class mean and the origin. */
 const TARGET_LOGIT_SCALE = 8;
@@ -20,7 +21,7 @@ export async function embed(model: FloatModel, data: Dataset, build?: BuildFlavo
   const graph = resolveGraph(model.architecture);
   const lowered = lowerGraph(graph);
   const head = lowered.ops[lowered.ops.length - 1]!;
-  if (head.node.node.kind !== 'dense') throw new ConfigError(`model '${model.architecture.name}' does not end in a dense head`);
+  if (!isClassifierHead(head.node.node)) throw new ConfigError(`model '${model.architecture.name}' does not end in a dense head`);
   const featureTensor = head.inputs[0]!;
   const dim = head.node.weightShape![1]!;
   const batch = Math.min(32, data.labels.length);

@@ -20,7 +20,7 @@
 // `source`); the stored tensor is still only ever written by the update.
 import { ConfigError, FormatError } from '../errors.js';
 import type { ParamSource, QuantizedSession } from '../runtime/session.js';
-import type { DeviceBuffer } from '../runtime/arena.js';
+import type { DeviceBuffer } from '../device/arena.js';
 import type { QuantizedModel } from '../model/model.js';
 import { lowerGraph } from '../runtime/lowering.js';
 import type { PerturbSpec, ZDistribution } from '../kernels/perturb-spec.js';
@@ -28,7 +28,7 @@ import { makePerturbSpec } from '../kernels/perturb.js';
 import { MAX_DIRECTIONS, makeUpdateMultiplier, requireDirections, prepareUpdate, updateWeights, type PreparedUpdate } from '../kernels/update.js';
 import { crossEntropyI32, lossSign, prepareCrossEntropy, type PreparedCrossEntropy } from '../kernels/loss.js';
 import { DELTA_Z, ONE_Q, streamKey } from '../kernels/rng.js';
-import { quantizeMultiplier } from '../quant/multiplier.js';
+import { quantizeMultiplier } from '../kernels/multiplier.js';
 import {
   makeDitherFactor, makeSmallMultiplier, momentumCoefficients, momentumHistory, momentumZ, perturbBias, perturbMaterialised,
   updateBias, updateMaterialised, type DitherFactor,

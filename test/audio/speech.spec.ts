@@ -5,9 +5,9 @@ import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { makeAllBenches, type Bench } from '../helpers/devices.js';
 import { mfccRef, quantizeRef } from '../reference/mfcc-ref.js';
-import { KWS_FEATURES, KWS_INPUT_SCALE, KWS_INPUT_ZERO_POINT, mfccKwsClip } from '../../src/kernels/mfcc.js';
+import { KWS_FEATURES, KWS_INPUT_SCALE, KWS_INPUT_ZERO_POINT, createMfccFrontEnd, mfccKwsClip } from '../../src/kernels/mfcc.js';
 import { readWavClip } from '../../src/audio/wav.js';
-import { loadData } from '../../src/cli/data-source.js';
+import { loadData } from '../../src/data/source.js';
 // @ts-expect-error plain ESM script without types
 import { generate, KEYWORDS, OTHER_WORDS, DEV_VOICES } from '../../scripts/gen-speech.mjs';
 
@@ -62,7 +62,7 @@ describe('espeak-ng speech through the device front end', () => {
 
   it('loads a voice as wav:DIR with the model labels as class ids', async () => {
     const labels = ['down', 'go', 'left', 'no', 'off', 'on', 'right', 'stop', 'up', 'yes', 'silence', 'unknown'];
-    const d = await loadData(`wav:${join(OUT, 'en-029')}`, 'test', undefined, labels);
+    const d = await loadData(`wav:${join(OUT, 'en-029')}`, 'test', undefined, { frontEnd: await createMfccFrontEnd(), classOrder: labels });
     expect(d.classNames!.slice(0, 12)).toEqual(labels);
     expect(d.labels.length).toBe(20 * 18);
     expect(new Set(d.labels).size).toBe(20);

@@ -5,7 +5,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type FloatModel } from '../../src/model/model.js';
-import { resolveDevice } from '../../src/runtime/devices.js';
+import { resolveDevice } from '../../src/device/presets.js';
 import { parseSampleSet } from '../../web/src/samples.js';
 import { sha256Hex } from '../../web/src/sha256.js';
 import { assembleTrainingData } from '../../web/src/training-data.js';

@@ -11,7 +11,7 @@ import { sampleEpisode, type Episode } from '../../src/data/fewshot.js';
 import { withPrototypeHead } from '../../src/train/prototype.js';
 import { calibrate } from '../../src/quant/calibrate.js';
 import { quantizeModel } from '../../src/quant/quantize.js';
-import { Mcu } from '../../src/runtime/mcu.js';
+import { Mcu } from '../../src/device/mcu.js';
 import { QuantizedSession } from '../../src/runtime/session.js';
 import { QzoFfTrainer, qzoFfSramBuffers, type QzoFfConfig, type StepPhase, type TrainerState } from '../../src/train/qzo-ff.js';
 import { decodeCheckpoint, encodeCheckpoint } from '../../src/train/checkpoint.js';

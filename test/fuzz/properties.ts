@@ -13,8 +13,8 @@ import { decodeCheckpoint, encodeCheckpoint } from '../../src/train/checkpoint.j
 import { datasetFromIdx, parseIdx } from '../../src/data/idx.js';
 import { decodePng, readPngHeader } from '../../src/data/image-folder.js';
 import { craftPng } from '../helpers/png.js';
-import { Device } from '../../src/runtime/device.js';
-import { Arena, type DeviceBuffer } from '../../src/runtime/arena.js';
+import { Device } from '../../src/device/device.js';
+import { Arena, type DeviceBuffer } from '../../src/device/arena.js';
 import { avgPool2d, globalAvgPool, maxPool2d } from '../../src/kernels/pool.js';
 import { fullyConnected, fullyConnectedScratchBytes } from '../../src/kernels/gemm.js';
 

@@ -1,8 +1,8 @@
 // Test helpers: one device per build, a seeded PRNG for test data, and a runner that feeds the
 // same inputs to every build so results can be compared bit for bit.
-import { Device } from '../../src/runtime/device.js';
-import { Arena } from '../../src/runtime/arena.js';
-import type { BuildFlavor } from '../../src/runtime/features.js';
+import { Device } from '../../src/device/device.js';
+import { Arena } from '../../src/device/arena.js';
+import type { BuildFlavor } from '../../src/device/features.js';
 
 export const ALL_BUILDS: BuildFlavor[] = ['scalar', 'simd', 'relaxed'];
 

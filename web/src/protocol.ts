@@ -1,7 +1,7 @@
 // Messages between the page and its training worker. Datasets and images travel as typed arrays
 // (structured clone); the exported model comes back as bytes.
 import type { Dataset } from '../../src/data/dataset.js';
-import type { BuildFlavor } from '../../src/runtime/features.js';
+import type { BuildFlavor } from '../../src/device/features.js';
 import type { Accuracy, MemoryFigures, TrainSettings } from './settings.js';
 
 export type ToWorker =

@@ -1,7 +1,7 @@
 // The settings panel: device presets (from the library's preset table) or a custom budget, and the
 // QZO-FF options, read into the TrainSettings the worker and the Node check both take.
 import { ConfigError } from '../../src/errors.js';
-import { DEFAULT_DEVICE, PRESETS, resolveDevice, type ResolvedDevice } from '../../src/runtime/devices.js';
+import { DEFAULT_DEVICE, PRESETS, resolveDevice, type ResolvedDevice } from '../../src/device/presets.js';
 import { DEFAULT_SETTINGS, type Precision, type TrainSettings } from './settings.js';
 
 const CUSTOM = 'custom';

@@ -10,8 +10,8 @@ import { saveModel, type FloatModel, type QuantizedModel } from '../../src/model
 import { calibrate } from '../../src/quant/calibrate.js';
 import { quantizeModel } from '../../src/quant/quantize.js';
 import { BackpropSession } from '../../src/runtime/backprop-session.js';
-import type { BuildFlavor } from '../../src/runtime/features.js';
-import { Mcu } from '../../src/runtime/mcu.js';
+import type { BuildFlavor } from '../../src/device/features.js';
+import { Mcu } from '../../src/device/mcu.js';
 import { QuantizedSession } from '../../src/runtime/session.js';
 import { loadMicroBatch, quantizeSet, type QuantizedSet } from '../../src/train/batches.js';
 import { evaluate } from '../../src/train/evaluate.js';

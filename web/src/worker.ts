@@ -2,9 +2,9 @@
 // One run at a time; stop and predict messages are handled between slices of training steps.
 import { LastmileError } from '../../src/errors.js';
 import { loadModel, type FloatModel } from '../../src/model/model.js';
-import { Device } from '../../src/runtime/device.js';
-import { detectFeatures } from '../../src/runtime/features.js';
-import { setDefaultWasmBaseUrl } from '../../src/runtime/wasm-source.js';
+import { Device } from '../../src/device/device.js';
+import { detectFeatures } from '../../src/device/features.js';
+import { setDefaultWasmBaseUrl } from '../../src/device/wasm-source.js';
 import type { FromWorker, ToWorker } from './protocol.js';
 import { sha256Hex } from './sha256.js';
 import { PersonalisationRun, runTraining } from './trainer-core.js';

@@ -11,18 +11,27 @@ import { sampleEpisode, type Episode } from '../../data/fewshot.js';
 import { selectClasses, subset, type Dataset } from '../../data/dataset.js';
 import { mulberry32, shuffle } from '../../util/random.js';
 import { CORRUPTIONS, corrupt } from '../../data/corruptions.js';
-import { resolveDevice, describeDevice, DEFAULT_DEVICE } from '../../runtime/devices.js';
+import { resolveDevice, describeDevice, DEFAULT_DEVICE } from '../../device/presets.js';
 import { adapt, type AdaptMethod, type AdaptOptions, type Precision } from '../../train/adapt.js';
 import { FileCheckpointStore } from '../../train/checkpoint-store.js';
 import type { Model } from '../../model/model.js';
 import { parseSelection, selectionLabel } from '../../train/selection.js';
 import { parseSchedule } from '../../train/schedule.js';
 import { shippedModel } from '../../util/package-root.js';
-import { DATA_HELP, loadData, parseClassList } from '../data-source.js';
+import { DATA_HELP, loadData, parseClassList } from '../../data/source.js';
+import { createMfccFrontEnd } from '../../kernels/mfcc.js';
 import { kib, pct, table } from '../format.js';
 import { numberOption as num } from '../options.js';
 import { adaptReportHtml } from '../../report/html.js';
 import type { GlobalOptions } from '../main.js';
+import { isGraphInput } from '../../ops/registry.js';
+import type { InputNode } from '../../model/layers.js';
+
+/** A quantized model's input quantization (what wav:DIR features are quantized with); the KWS default otherwise. */
+function inputQuantOf(m: Model): { scale: number; zeroPoint: number } | undefined {
+  const q = 'activations' in m ? m.activations[m.architecture.nodes[0]!.name] : undefined;
+  return q ? { scale: q.scale, zeroPoint: q.zeroPoint } : undefined;
+}
 
 export const DEFAULT_BACKBONE = 'mnist-cnn-digits04.lmdl';
 
@@ -121,7 +130,10 @@ Examples:
       }
       const labelMeta = backbone.meta.classNames ?? backbone.meta.classes;
       const modelLabels = Array.isArray(labelMeta) ? labelMeta.map(String) : undefined;
-      const data = await loadData(opts.data, 'test', backbone.architecture.nodes[0]!.kind === 'input' ? backbone.architecture.nodes[0]!.shape : undefined, modelLabels);
+      const data = await loadData(opts.data, 'test', isGraphInput(backbone.architecture.nodes[0]!) ? (backbone.architecture.nodes[0] as InputNode).shape : undefined, {
+        ...(modelLabels ? { classOrder: modelLabels } : {}),
+        ...(opts.data.startsWith('wav:') ? { frontEnd: await createMfccFrontEnd(inputQuantOf(backbone)) } : {}),
+      });
       if (opts.split !== 'few-shot' && opts.split !== 'full') throw new ConfigError(`--split must be few-shot or full, got '${opts.split}'`);
       const sampled = opts.split === 'full' ? fullSplit(data, parseClassList(opts.classes, data.classNames), seed) : sampleEpisode(data, { classPool: parseClassList(opts.classes, data.classNames), ways, shots, queries, seed });
       const batchSize = opts.batchSize !== undefined ? num(opts.batchSize, 'batch-size', { integer: true, min: 1 }) : opts.split === 'full' ? 50 : undefined;

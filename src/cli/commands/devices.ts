@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { GlobalOptions } from '../main.js';
-import { PRESETS, DEFAULT_DEVICE } from '../../runtime/devices.js';
+import { PRESETS, DEFAULT_DEVICE } from '../../device/presets.js';
 import { kib, table } from '../format.js';
 
 export function registerDevices(program: Command): void {

@@ -6,7 +6,7 @@ import { liftModelTo16 } from '../../tflite/requantize.js';
 import { ConfigError } from '../../errors.js';
 import { type FloatModel, type QuantizedModel } from '../../model/model.js';
 import { architecturePreset, ARCHITECTURE_PRESETS } from '../../model/presets.js';
-import { resolveDevice, describeDevice, DEFAULT_DEVICE } from '../../runtime/devices.js';
+import { resolveDevice, describeDevice, DEFAULT_DEVICE } from '../../device/presets.js';
 import { memoryReport, planningModels, type Mode, type MemoryReport } from '../../report/memory.js';
 import { formatPlanTable } from '../../report/plan-table.js';
 import { parseSelection } from '../../train/selection.js';

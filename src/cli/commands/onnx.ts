@@ -5,8 +5,8 @@ import { ConfigError } from '../../errors.js';
 import { saveModel } from '../../model/model.js';
 import { loadModelFile } from '../../tflite/files.js';
 import { exportTfliteFile, importTfliteFile } from '../../tflite/cli.js';
-import { exportOnnx } from '../../model/onnx-export.js';
-import { importOnnx } from '../../model/onnx-import.js';
+import { exportOnnx } from '../../onnx/export.js';
+import { importOnnx } from '../../onnx/import.js';
 import type { GlobalOptions } from '../main.js';
 
 async function readInput(path: string): Promise<Uint8Array> {

@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { saveModel } from '../../model/model.js';
 import { ARCHITECTURE_PRESETS } from '../../model/presets.js';
 import { pretrain } from '../../train/pretrain.js';
-import { DATA_HELP, loadData, parseClassList } from '../data-source.js';
+import { DATA_HELP, loadData, parseClassList } from '../../data/source.js';
 import type { GlobalOptions } from '../main.js';
 import { intOption, positiveNumber } from '../options.js';
 

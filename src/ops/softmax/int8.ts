@@ -3,7 +3,7 @@
 // and left shift on a Q5.26 difference; Eval takes exp of each difference to the row max with
 // gemmlowp's exp_on_negative_values, sums in Q12.19, and scales by the fixed-point reciprocal.
 import { ConfigError } from '../../errors.js';
-import { quantizeMultiplier } from '../../quant/multiplier.js';
+import { quantizeMultiplier } from '../../kernels/multiplier.js';
 
 const SCALED_DIFF_INTEGER_BITS = 5;
 const ACCUMULATION_INTEGER_BITS = 12;

@@ -36,7 +36,7 @@ async function nodeBytes(flavor: BuildFlavor): Promise<Uint8Array<ArrayBuffer>> 
 
 /** Where the builds are by default: the package's build/ folder, from src/runtime or dist/src/runtime. */
 function defaultBuildFolder(): URL {
-  return new URL(import.meta.url.includes('/dist/src/runtime/') ? '../../../build/' : '../../build/', import.meta.url);
+  return new URL(import.meta.url.includes('/dist/src/device/') ? '../../../build/' : '../../build/', import.meta.url);
 }
 
 async function browserBytes(flavor: BuildFlavor, baseUrl?: string | URL): Promise<Uint8Array<ArrayBuffer>> {

@@ -13,14 +13,15 @@
 // BatchNormalization fold into the preceding layer's bias/weights, as TFLite converters do.
 // Anything lastmile's device cannot compute exactly is a FormatError that names the node.
 import { FormatError, LastmileError } from '../errors.js';
-import { convOutputSize, elementCount, padBefore, resolveGraph, type Architecture } from './graph.js';
-import type { Activation, ModelNode, Padding } from './layers.js';
-import type { FloatModel, FloatParams } from './model.js';
-import { denseColumnsFromChw, depthwiseFromOnnx, oihwToOhwi, PADDING_METADATA } from './onnx-export.js';
+import { convOutputSize, elementCount, padBefore, resolveGraph, type Architecture } from '../model/graph.js';
+import type { Activation, ModelNode, Padding } from '../model/layers.js';
+import type { FloatModel, FloatParams } from '../model/model.js';
+import { denseColumnsFromChw, depthwiseFromOnnx, oihwToOhwi, PADDING_METADATA } from './export.js';
 import {
   Attributes, dataTypeName, DataType, decodeModelProto, int64, readFloatTensor, readIntTensor,
   type NodeProto, type TensorProto, type ValueInfoProto,
-} from './onnx-proto.js';
+} from '../model/onnx-proto.js';
+import { fusesActivation, hasParamLayout, isGraphInput, outputChannelIsLastAxis } from '../ops/registry.js';
 
 export interface OnnxImportOptions {
   /** Architecture name (default: the ONNX graph's name). */
@@ -461,7 +462,7 @@ class Importer {
   /** The layer a bias Add or BatchNorm can fold into: the direct, sole-consumer output of conv/depthwise/dense. */
   private foldTarget(tensor: string, v: Value, where: string, what: string): ModelNode & { kind: 'conv2d' | 'depthwise' | 'dense' } {
     const node = this.nodeByName(v.source);
-    const ok = v.direct && this.uniqueUse(tensor) && (node.kind === 'conv2d' || node.kind === 'depthwise' || node.kind === 'dense') && node.activation === 'none';
+    const ok = v.direct && this.uniqueUse(tensor) && hasParamLayout(node.kind) && (node as { activation?: string }).activation === 'none';
     if (!ok) throw new FormatError(`${this.what}: ${where}: ${what} can only fold into a directly preceding Conv/Gemm/MatMul whose output has no other consumer and no activation yet`);
     return node as ModelNode & { kind: 'conv2d' | 'depthwise' | 'dense' };
   }
@@ -521,11 +522,11 @@ class Importer {
       cur = this.values.get(tensor)!;
     }
     const node = this.nodeByName(cur.source);
-    const fusable = cur.direct && cur.through === undefined && this.uniqueUse(tensor) && (node.kind === 'conv2d' || node.kind === 'depthwise' || node.kind === 'dense' || node.kind === 'add') && node.activation === 'none';
+    const fusable = cur.direct && cur.through === undefined && this.uniqueUse(tensor) && fusesActivation(node) && (node as { activation?: string }).activation === 'none';
     if (!fusable) {
       throw new FormatError(`${this.what}: ${where}: ${act === 'relu' ? 'Relu' : 'Clip(0, 6)'} must follow a Conv, Gemm/MatMul or Add (directly, or through MaxPool/Flatten/Transpose) whose output has no other consumer and no activation yet; lastmile fuses activations into layers`);
     }
-    node.activation = act;
+    (node as { activation: Activation }).activation = act;
     this.setValue(out, { source: v.source, view: v.view, direct: false }, where);
   }
 
@@ -568,8 +569,9 @@ class Importer {
     if (a.some((x) => !Number.isFinite(x))) throw new FormatError(`${this.what}: ${where}: variance + epsilon is not positive`);
     const w = p.weights;
     const perChannel = w.length / channels;
+    const lastAxis = outputChannelIsLastAxis(node.kind);
     for (let i = 0; i < w.length; i++) {
-      const c = node.kind === 'depthwise' ? i % channels : Math.floor(i / perChannel);
+      const c = lastAxis ? i % channels : Math.floor(i / perChannel);
       w[i] = w[i]! * a[c]!;
     }
     for (let c = 0; c < channels; c++) p.bias[c] = (p.bias[c]! - mean[c]!) * a[c]! + shift[c]!;
@@ -594,7 +596,7 @@ class Importer {
     const kept = this.nodes.filter((n) => keep.has(n.name));
     // A chain reads like a preset: inputs only where they are not the previous node.
     const nodes = kept.map((n, i) => {
-      if (n.kind === 'input') return n;
+      if (isGraphInput(n)) return n;
       const prev = kept[i - 1]!.name;
       if (n.inputs && n.inputs.length === 1 && n.inputs[0] === prev) {
         const { inputs: _inputs, ...rest } = n;

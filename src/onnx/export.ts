@@ -18,14 +18,15 @@
 // DequantizeLinear accepts int16 only from opset 21, so a model with any 16-bit weights is
 // stamped opset 21 (IR 10); onnxruntime-node 1.30 runs it (test/onnx.test.ts checks this).
 import { ShapeError } from '../errors.js';
-import { elementCount, padBefore, convOutputSize, resolveGraph, type ResolvedGraph, type ResolvedNode } from './graph.js';
-import type { Activation, Padding } from './layers.js';
-import type { FloatModel, QuantizedModel } from './model.js';
+import { elementCount, resolveGraph, type ResolvedGraph, type ResolvedNode } from '../model/graph.js';
+import type { Activation, Padding } from '../model/layers.js';
+import type { FloatModel, QuantizedModel } from '../model/model.js';
 import { lowerGraph, type LoweredOp } from '../runtime/lowering.js';
+import { opDef } from '../ops/registry.js';
 import {
   encodeModelProto, floatTensor, floatValueInfo, intAttr, intTensor, intsAttr,
   type AttributeProto, type NodeProto, type TensorProto,
-} from './onnx-proto.js';
+} from '../model/onnx-proto.js';
 
 /** Name of the graph input: float [N, H, W, C] (or [N, features]). */
 export const ONNX_INPUT = 'input';
@@ -45,83 +46,9 @@ export const ONNX_OPSET = 13;
 export const ONNX_OPSET_INT16 = 21;
 
 type Numeric = Float32Array | Int8Array | Int16Array | Int32Array;
-const like = <T extends Numeric>(a: T, length: number): T => new (a.constructor as new (n: number) => T)(length);
 
-// ---- layout conversions (shared with the importer) ----
-
-/** Conv weights OHWI → OIHW. */
-export function ohwiToOihw<T extends Numeric>(w: T, o: number, kh: number, kw: number, i: number): T {
-  const out = like(w, w.length);
-  for (let a = 0; a < o; a++) for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) for (let c = 0; c < i; c++) {
-    out[((a * i + c) * kh + y) * kw + x] = w[((a * kh + y) * kw + x) * i + c]!;
-  }
-  return out;
-}
-
-/** Conv weights OIHW → OHWI. */
-export function oihwToOhwi<T extends Numeric>(w: T, o: number, i: number, kh: number, kw: number): T {
-  const out = like(w, w.length);
-  for (let a = 0; a < o; a++) for (let c = 0; c < i; c++) for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) {
-    out[((a * kh + y) * kw + x) * i + c] = w[((a * i + c) * kh + y) * kw + x]!;
-  }
-  return out;
-}
-
-/** Depthwise weights [kH][kW][C·m] → ONNX grouped-conv weights [C·m][1][kH][kW]. */
-export function depthwiseToOnnx<T extends Numeric>(w: T, kh: number, kw: number, channels: number): T {
-  const out = like(w, w.length);
-  for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) for (let o = 0; o < channels; o++) out[(o * kh + y) * kw + x] = w[(y * kw + x) * channels + o]!;
-  return out;
-}
-
-/** ONNX grouped-conv weights [C·m][1][kH][kW] → depthwise [kH][kW][C·m]. */
-export function depthwiseFromOnnx<T extends Numeric>(w: T, channels: number, kh: number, kw: number): T {
-  const out = like(w, w.length);
-  for (let o = 0; o < channels; o++) for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) out[(y * kw + x) * channels + o] = w[(o * kh + y) * kw + x]!;
-  return out;
-}
-
-/**
- * perm[j] = position in ONNX's CHW flatten of the element our NHWC flatten puts at j, for an
- * [h, w, c] tensor. Identity when h·w = 1.
- */
-export function chwFlattenIndex(h: number, w: number, c: number): Int32Array {
-  const perm = new Int32Array(h * w * c);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let ch = 0; ch < c; ch++) perm[(y * w + x) * c + ch] = (ch * h + y) * w + x;
-  return perm;
-}
-
-/** Dense weights [units][in] with columns in our NHWC order → columns in ONNX's CHW order. */
-export function denseColumnsToChw<T extends Numeric>(w: T, units: number, spatial: readonly number[]): T {
-  const [h, wd, c] = spatial as [number, number, number];
-  const perm = chwFlattenIndex(h, wd, c);
-  const k = perm.length;
-  const out = like(w, w.length);
-  for (let u = 0; u < units; u++) for (let j = 0; j < k; j++) out[u * k + perm[j]!] = w[u * k + j]!;
-  return out;
-}
-
-/** Dense weights [units][in] with columns in ONNX's CHW order → our NHWC order. */
-export function denseColumnsFromChw<T extends Numeric>(w: T, units: number, spatial: readonly number[]): T {
-  const [h, wd, c] = spatial as [number, number, number];
-  const perm = chwFlattenIndex(h, wd, c);
-  const k = perm.length;
-  const out = like(w, w.length);
-  for (let u = 0; u < units; u++) for (let j = 0; j < k; j++) out[u * k + j] = w[u * k + perm[j]!]!;
-  return out;
-}
-
-/** Explicit ONNX pads [top, left, bottom, right] for TFLite padding (the odd pixel goes after). */
-export function onnxPads(inH: number, inW: number, kernel: readonly [number, number], stride: readonly [number, number], padding: Padding): number[] {
-  const one = (size: number, k: number, s: number) => {
-    const before = padBefore(size, k, s, padding);
-    const total = padding === 'same' ? Math.max((convOutputSize(size, k, s, padding) - 1) * s + k - size, 0) : 0;
-    return [before, total - before] as const;
-  };
-  const [top, bottom] = one(inH, kernel[0], stride[0]);
-  const [left, right] = one(inW, kernel[1], stride[1]);
-  return [top, left, bottom, right];
-}
+// Layout conversions live with the operators (src/ops/onnx-layout.ts); re-exported for the importer and tests.
+export { ohwiToOihw, oihwToOhwi, depthwiseToOnnx, depthwiseFromOnnx, chwFlattenIndex, denseColumnsToChw, denseColumnsFromChw, onnxPads } from '../ops/onnx-layout.js';
 
 // ---- graph building ----
 
@@ -296,82 +223,26 @@ export function exportOnnx(model: FloatModel | QuantizedModel): Uint8Array {
   const headOp = lowered.ops[lowered.ops.length - 1]!;
   // QuantizedSession returns a dense head's raw int32 accumulators (no requantization, no
   // activation): the QDQ graph ends in that Gemm's float output.
-  const rawHead = quant !== undefined && headOp.node.node.kind === 'dense';
+  const rawHead = quant !== undefined && opDef(headOp.node.node.kind).quantized?.int32Head === true;
   for (const op of lowered.ops) {
     const n: ResolvedNode = op.node;
-    const node = n.node;
-    const name = node.name;
+    const name = n.node.name;
     const inRepr = reprs.get(op.inputs[0]!)!;
-    const inShape = inRepr.shape;
-    let value: string;
-    let layout: Repr['layout'] = 'nchw';
-    let activation: Activation = op.activation;
-    switch (node.kind) {
-      case 'conv2d':
-      case 'depthwise': {
-        const [h, w, c] = inShape as [number, number, number];
-        const [kh, kw] = node.kernel;
-        const outC = n.biasLength!;
-        const weight = node.kind === 'conv2d'
-          ? params.weights(op, (x) => ohwiToOihw(x, outC, kh, kw, c), [outC, c, kh, kw])
-          : params.weights(op, (x) => depthwiseToOnnx(x, kh, kw, outC), [outC, 1, kh, kw]);
-        value = b.node('Conv', name, [floatOf(op.inputs[0]!), weight, params.bias(op)], b.fresh(activation === 'none' ? op.output : `${name}/conv`), [
-          intsAttr('kernel_shape', [kh, kw]),
-          intsAttr('strides', [...node.stride]),
-          intsAttr('pads', onnxPads(h, w, node.kernel, node.stride, node.padding)),
-          intsAttr('dilations', [1, 1]),
-          intAttr('group', node.kind === 'depthwise' ? c : 1),
-        ]);
-        break;
-      }
-      case 'dense': {
-        const units = n.biasLength!;
-        const k = n.weightShape![1]!;
-        let x = floatOf(op.inputs[0]!);
-        let toOnnx = (w: Numeric) => w;
-        if (inRepr.layout === 'nchw') {
-          // Our dense reads its input in NHWC order; ONNX's Flatten yields CHW order.
-          x = b.node('Flatten', `${name}/flatten`, [x], b.fresh(`${name}/flattened`), [intAttr('axis', 1)]);
-          toOnnx = (w) => denseColumnsToChw(w, units, inShape);
-        }
-        if (op === headOp && rawHead) activation = 'none';
-        value = b.node('Gemm', name, [x, params.weights(op, toOnnx, [units, k]), params.bias(op)], b.fresh(activation === 'none' ? op.output : `${name}/gemm`), [intAttr('transB', 1)]);
-        layout = 'flat';
-        break;
-      }
-      case 'maxpool':
-      case 'avgpool': {
-        const [h, w] = inShape as [number, number, number];
-        const attrs = [intsAttr('kernel_shape', [...node.pool]), intsAttr('strides', [...node.stride]), intsAttr('pads', onnxPads(h, w, node.pool, node.stride, node.padding))];
-        // TFLite averages over the valid (non-padded) taps only.
-        if (node.kind === 'avgpool') attrs.push(intAttr('count_include_pad', 0));
-        value = b.node(node.kind === 'maxpool' ? 'MaxPool' : 'AveragePool', name, [floatOf(op.inputs[0]!)], b.fresh(op.output), attrs);
-        break;
-      }
-      case 'globalavgpool': {
-        value = b.node('GlobalAveragePool', name, [floatOf(op.inputs[0]!)], b.fresh(`${op.output}/nc11`));
-        if (!quant) {
-          value = b.node('Flatten', `${name}/flatten`, [value], b.fresh(op.output), [intAttr('axis', 1)]);
-        } else {
-          // Quantize the [N, C, 1, 1] mean, then flatten the int8 tensor (a pure reshape).
-          const q = b.node('QuantizeLinear', `${op.output}/quantize`, [value, ...quantParams(op.output)], b.fresh(`${op.output}/quantized_nc11`));
-          const flat = b.node('Flatten', `${name}/flatten`, [q], b.fresh(`${op.output}/quantized`), [intAttr('axis', 1)]);
-          reprs.set(op.output, { name: flat, layout: 'flat', shape: shapeOf.get(op.output)! });
-          continue;
-        }
-        layout = 'flat';
-        break;
-      }
-      case 'add': {
-        value = b.node('Add', name, [floatOf(op.inputs[0]!), floatOf(op.inputs[1]!)], b.fresh(activation === 'none' ? op.output : `${name}/sum`));
-        layout = inRepr.layout;
-        break;
-      }
-      default:
-        throw new ShapeError(`cannot export layer '${name}' of kind '${node.kind}' to ONNX`);
+    const onnx = opDef(n.node.kind).onnx;
+    if (!onnx) throw new ShapeError(`cannot export layer '${name}' of kind '${n.node.kind}' to ONNX`);
+    const isRawHead = op === headOp && rawHead;
+    const r = onnx.export({
+      b, op: n, inputs: op.inputs, output: op.output, activation: op.activation, inLayout: inRepr.layout, inShape: inRepr.shape,
+      floatOf, weights: (toOnnx, dims) => params.weights(op, toOnnx, dims), bias: () => params.bias(op), quantized: quant !== undefined, rawHead: isRawHead, quantParams,
+    });
+    if ('final' in r) {
+      reprs.set(op.output, { name: r.final, layout: r.layout, shape: shapeOf.get(op.output)! });
+      continue;
     }
+    const { activation, layout } = r;
+    let value = r.value;
     value = b.activation(activation, value, name, activation === 'none' ? value : b.fresh(op.output));
-    if (op === headOp && rawHead) {
+    if (isRawHead) {
       reprs.set(op.output, { name: value, layout, shape: shapeOf.get(op.output)! });
       dequantized.set(value, value); // already real-valued: floatOf must not dequantize it again
     } else {

@@ -1,0 +1,48 @@
+// 2-D convolution, NHWC, weights stored OHWI [filters][kH][kW][C], TFLite padding.
+import type { Conv2DNode } from '../../model/layers.js';
+import { conv2d as conv2dI8, conv2dScratchBytes, type Conv2DParams } from '../../kernels/conv.js';
+import { conv2dBackwardF32, conv2dF32, conv2dF32ScratchBytes, type Conv2DF32Params } from '../../kernels/f32.js';
+import { SESSION_PACKED_WEIGHT_BUDGET } from '../budget.js';
+import { pair, positiveInt, spatial, window } from '../shape.js';
+import type { OpDef, OpNode } from '../types.js';
+import { conv2dOnnx } from './onnx.js';
+
+function geometry(op: OpNode<Conv2DNode>, batch: number): Conv2DF32Params {
+  const node = op.node;
+  const [h, w, c] = op.inShapes[0] as [number, number, number];
+  return { batch, inHeight: h, inWidth: w, inChannels: c, outChannels: node.filters, kernelHeight: node.kernel[0], kernelWidth: node.kernel[1], strideHeight: node.stride[0], strideWidth: node.stride[1], padding: node.padding };
+}
+
+export const conv2d: OpDef<Conv2DNode> = {
+  kinds: ['conv2d'],
+  arity: 1,
+  paramLayout: 'OHWI',
+  fusesActivation: true,
+  infer(node, [inShape]) {
+    const [h, w, c] = spatial(inShape!, node.name, node.kind);
+    const kernel = pair(node.kernel, `${node.name}.kernel`);
+    const stride = pair(node.stride, `${node.name}.stride`);
+    const filters = positiveInt(node.filters, `${node.name}.filters`);
+    const [oh, ow] = window(node.name, h, w, kernel, stride, node.padding);
+    return { outShape: [oh, ow, filters], weightShape: [filters, kernel[0], kernel[1], c], biasLength: filters, macs: oh * ow * filters * kernel[0] * kernel[1] * c };
+  },
+  quantized: {
+    scratchBytes: ({ op, batch, weightBits }) => conv2dScratchBytes({ ...geometry(op, batch), weightBits, inputZeroPoint: 0, packedWeightBudget: SESSION_PACKED_WEIGHT_BUDGET }),
+    build({ op, batch, arena, inputs: [input], output, inputQuant: [inQ], params }) {
+      const { weights: w, bias: b, weightBits, scratch, requant } = params!;
+      const p: Conv2DParams = { ...geometry(op, batch), weightBits, inputZeroPoint: inQ!.zeroPoint, packedWeightBudget: SESSION_PACKED_WEIGHT_BUDGET };
+      return (perturb, src) => conv2dI8(arena, input!, src?.weights ?? w, src?.bias ?? b, output, { ...p, perturb }, requant!, scratch);
+    },
+  },
+  float: {
+    scratchBytes: ({ op, batch }, pass, grads) => conv2dF32ScratchBytes(geometry(op, batch), pass === 'forward' ? {} : { pass: 'backward', ...grads }),
+    build({ op, batch, arena, inputs: [x], output: y, weights: w, bias: b, dOutput: dy, dWeights: dw, dBias: db, scratchForward, scratchBackward }) {
+      const p = geometry(op, batch);
+      return {
+        forward: () => conv2dF32(arena, x!, w!, b, y, scratchForward, p),
+        backward: (dx) => conv2dBackwardF32(arena, x!, w!, dy!, dx, dw, db, scratchBackward, p),
+      };
+    },
+  },
+  onnx: conv2dOnnx,
+};

@@ -1,0 +1,43 @@
+// Dense (fully connected): y = W·x + b with W stored [units][in] (OI). Like TFLite's
+// FullyConnected it flattens its input implicitly. As the head it returns raw int32 logits.
+import type { DenseNode } from '../../model/layers.js';
+import { fullyConnected, fullyConnectedScratchBytes } from '../../kernels/gemm.js';
+import { denseBackwardF32, denseF32 } from '../../kernels/f32.js';
+import { SESSION_PACKED_WEIGHT_BUDGET } from '../budget.js';
+import { elementCount, positiveInt } from '../shape.js';
+import type { OpDef, OpNode } from '../types.js';
+import { denseOnnx } from './onnx.js';
+
+const dims = (op: OpNode<DenseNode>) => ({ inFeatures: op.weightShape![1]!, outFeatures: op.weightShape![0]! });
+
+export const dense: OpDef<DenseNode> = {
+  kinds: ['dense'],
+  arity: 1,
+  paramLayout: 'OI',
+  fusesActivation: true,
+  classifierHead: true,
+  infer(node, [inShape]) {
+    const features = elementCount(inShape!);
+    const units = positiveInt(node.units, `${node.name}.units`);
+    return { outShape: [units], weightShape: [units, features], biasLength: units, macs: units * features };
+  },
+  quantized: {
+    int32Head: true,
+    scratchBytes: ({ op, batch, weightBits }) => fullyConnectedScratchBytes({ batch, ...dims(op), weightBits, inputZeroPoint: 0, packedWeightBudget: SESSION_PACKED_WEIGHT_BUDGET }),
+    build({ op, batch, arena, inputs: [input], output, inputQuant: [inQ], params }) {
+      const { weights: w, bias: b, weightBits, scratch, requant } = params!;
+      const p = { batch, weightBits, inputZeroPoint: inQ!.zeroPoint, packedWeightBudget: SESSION_PACKED_WEIGHT_BUDGET, ...dims(op) };
+      return (perturb, src) => fullyConnected(arena, input!, src?.weights ?? w, src?.bias ?? b, output, { ...p, perturb }, requant, scratch);
+    },
+  },
+  float: {
+    build({ op, batch, arena, inputs: [x], output: y, weights: w, bias: b, dOutput: dy, dWeights: dw, dBias: db }) {
+      const p = { batch, ...dims(op) };
+      return {
+        forward: () => denseF32(arena, x!, w!, b, y, p),
+        backward: (dx) => denseBackwardF32(arena, x!, w!, dy!, dx, dw, db, p),
+      };
+    },
+  },
+  onnx: denseOnnx,
+};

@@ -1,0 +1,49 @@
+// Depthwise 2-D convolution, NHWC, weights stored [kH][kW][C·multiplier] (HWC), TFLite padding.
+import type { DepthwiseConv2DNode } from '../../model/layers.js';
+import { depthwiseConv2d, depthwiseConv2dScratchBytes, type DepthwiseConv2DParams } from '../../kernels/depthwise.js';
+import { depthwiseConv2dBackwardF32, depthwiseConv2dF32, type DepthwiseConv2DF32Params } from '../../kernels/f32.js';
+import { SESSION_PACKED_WEIGHT_BUDGET } from '../budget.js';
+import { pair, positiveInt, spatial, window } from '../shape.js';
+import type { OpDef, OpNode } from '../types.js';
+import { depthwiseOnnx } from './onnx.js';
+
+function geometry(op: OpNode<DepthwiseConv2DNode>, batch: number): DepthwiseConv2DF32Params {
+  const node = op.node;
+  const [h, w, c] = op.inShapes[0] as [number, number, number];
+  return { batch, inHeight: h, inWidth: w, inChannels: c, depthMultiplier: node.depthMultiplier, kernelHeight: node.kernel[0], kernelWidth: node.kernel[1], strideHeight: node.stride[0], strideWidth: node.stride[1], padding: node.padding };
+}
+
+export const depthwise: OpDef<DepthwiseConv2DNode> = {
+  kinds: ['depthwise'],
+  arity: 1,
+  paramLayout: 'HWC',
+  fusesActivation: true,
+  infer(node, [inShape]) {
+    const [h, w, c] = spatial(inShape!, node.name, node.kind);
+    const kernel = pair(node.kernel, `${node.name}.kernel`);
+    const stride = pair(node.stride, `${node.name}.stride`);
+    const mult = positiveInt(node.depthMultiplier, `${node.name}.depthMultiplier`);
+    const [oh, ow] = window(node.name, h, w, kernel, stride, node.padding);
+    return { outShape: [oh, ow, c * mult], weightShape: [kernel[0], kernel[1], c * mult], biasLength: c * mult, macs: oh * ow * c * mult * kernel[0] * kernel[1] };
+  },
+  quantized: {
+    // The kernel ignores the packed-weight budget; it is passed like every other weighted op's.
+    scratchBytes: ({ op, batch, weightBits }) => depthwiseConv2dScratchBytes({ ...geometry(op, batch), ...{ weightBits, inputZeroPoint: 0, packedWeightBudget: SESSION_PACKED_WEIGHT_BUDGET } }),
+    build({ op, batch, arena, inputs: [input], output, inputQuant: [inQ], params }) {
+      const { weights: w, bias: b, weightBits, scratch, requant } = params!;
+      const common = { weightBits, inputZeroPoint: inQ!.zeroPoint, packedWeightBudget: SESSION_PACKED_WEIGHT_BUDGET };
+      const p: DepthwiseConv2DParams = { ...geometry(op, batch), ...common };
+      return (perturb, src) => depthwiseConv2d(arena, input!, src?.weights ?? w, src?.bias ?? b, output, { ...p, perturb }, requant!, scratch);
+    },
+  },
+  float: {
+    build({ op, batch, arena, inputs: [x], output: y, weights: w, bias: b, dOutput: dy, dWeights: dw, dBias: db }) {
+      const p = geometry(op, batch);
+      return {
+        forward: () => depthwiseConv2dF32(arena, x!, w!, b, y, p),
+        backward: (dx) => depthwiseConv2dBackwardF32(arena, x!, w!, dy!, dx, dw, db, p),
+      };
+    },
+  },
+  onnx: depthwiseOnnx,
+};
