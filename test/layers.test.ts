@@ -8,7 +8,7 @@ import { dirname, join, normalize, relative } from 'node:path';
 const SRC = join(import.meta.dirname, '..', 'src');
 
 export const LAYERS: Record<string, number> = {
-  'errors.ts': 0, util: 0, data: 0,
+  'errors.ts': 0, util: 0, data: 0, audio: 0,
   device: 1,
   kernels: 2,
   model: 3, ops: 3, tflite: 3,

@@ -11,6 +11,8 @@ import type { CrossDomainResult } from './cross-domain.js';
 import { FEWSHOT_COLUMNS, FEWSHOT_LABELS, type FewshotResult } from './fewshot.js';
 import { MEMORY_LABELS, MEMORY_MODES, type MemoryResult } from './memory.js';
 import { OOD_COLUMNS, OOD_LABELS, type OodResult } from './ood.js';
+import type { KwsResult } from './kws.js';
+import { kwsSection, kwsTasksSection } from './kws-md.js';
 
 interface RunInfo {
   command: string;
@@ -358,6 +360,8 @@ export async function renderReport(resultsDir: string, reportPath: string): Prom
     await crossDomainSection(cross, charts),
     await memorySection(memory, charts),
     await convergenceSection(convergence, charts),
+    kwsSection(await readJson<KwsResult>(resultsDir, 'kws')),
+    kwsTasksSection(await readJson<KwsResult>(resultsDir, 'kws')),
   ];
   return { markdown: `${[...head, ...sections].join('\n')}\n`, warnings: charts.warnings };
 }

@@ -21,6 +21,7 @@ import { parseSelection, selectionLabel } from '../../train/selection.js';
 import { parseSchedule } from '../../train/schedule.js';
 import { shippedModel } from '../../util/package-root.js';
 import { DATA_HELP, loadData, parseClassList } from '../../data/source.js';
+import { createMfccFrontEnd } from '../../kernels/mfcc.js';
 import { kib, pct, table } from '../format.js';
 import { numberOption as num, parseBuild } from '../options.js';
 import { adaptReportHtml } from '../../report/html.js';
@@ -29,6 +30,12 @@ import { adaptationEstimate } from '../cost-estimates.js';
 import { isGraphInput } from '../../ops/registry.js';
 import type { InputNode } from '../../model/layers.js';
 import { ADAPT_DEFAULTS } from '../../train/defaults.js';
+
+/** A quantized model's input quantization (what wav:DIR features are quantized with); the KWS default otherwise. */
+function inputQuantOf(m: Model): { scale: number; zeroPoint: number } | undefined {
+  const q = 'activations' in m ? m.activations[m.architecture.nodes[0]!.name] : undefined;
+  return q ? { scale: q.scale, zeroPoint: q.zeroPoint } : undefined;
+}
 
 export const DEFAULT_BACKBONE = 'mnist-cnn-digits04.lmdl';
 /**
@@ -136,10 +143,15 @@ Examples:
         const stale = (checkpoint.store as FileCheckpointStore).removeTemporaries();
         if (stale.length) say(`checkpoint: removed ${stale.length} unfinished temporary file${stale.length > 1 ? 's' : ''} from an interrupted save`);
       }
-      const data = await loadData(opts.data, 'test', isGraphInput(backbone.architecture.nodes[0]!) ? (backbone.architecture.nodes[0] as InputNode).shape : undefined);
+      const labelMeta = backbone.meta.classNames ?? backbone.meta.classes;
+      const modelLabels = Array.isArray(labelMeta) ? labelMeta.map(String) : undefined;
+      const data = await loadData(opts.data, 'test', isGraphInput(backbone.architecture.nodes[0]!) ? (backbone.architecture.nodes[0] as InputNode).shape : undefined, {
+        ...(modelLabels ? { classOrder: modelLabels } : {}),
+        ...(opts.data.startsWith('wav:') ? { frontEnd: await createMfccFrontEnd(inputQuantOf(backbone)) } : {}),
+      });
       if (opts.split !== 'few-shot' && opts.split !== 'full') throw new ConfigError(`--split must be few-shot or full, got '${opts.split}'`);
       // The data recipe goes into report.json: `lastmile eval --query-from` rebuilds the same images from it.
-      const episodeSpec: EpisodeSpec = { data: opts.data, split: opts.split, classes: parseClassList(opts.classes), ways, shots, queries, seed, corrupt: opts.corrupt ?? null };
+      const episodeSpec: EpisodeSpec = { data: opts.data, split: opts.split, classes: parseClassList(opts.classes, data.classNames), ways, shots, queries, seed, corrupt: opts.corrupt ?? null };
       const episode = episodeFromSpec(data, episodeSpec);
       const batchSize = opts.batchSize !== undefined ? num(opts.batchSize, 'batch-size', { integer: true, min: 1 }) : opts.split === 'full' ? 50 : undefined;
       const trainCount = episode.support.labels.length;

@@ -55,7 +55,7 @@ export function registerExperiment(program: Command): void {
   program
     .command('experiment')
     .description("reproduce the paper's experiments on MNIST and Fashion-MNIST and write docs/RESULTS.md")
-    .argument('<name>', `${EXPERIMENT_NAMES.join(', ')}, all, backbones (re-create the ResNet-8 backbones in models/) or report (re-render from the JSON)`)
+    .argument('<name>', `${EXPERIMENT_NAMES.join(', ')}, all, kws (keyword spotting; needs espeak-ng and ../shared), backbones (re-create the ResNet-8 backbones in models/) or report (re-render from the JSON)`)
     .option('--quick', 'the reduced smoke version (a few episodes and steps)')
     .option('--episodes <n>', "episodes per cell (default: each experiment's own; see docs/RESULTS.md)")
     .option('--steps <n>', "zeroth-order steps (default: each experiment's own)")
@@ -84,6 +84,23 @@ export function registerExperiment(program: Command): void {
       if (name === 'backbones') {
         const { makeBackbones } = await import('../../experiments/make-backbones.js');
         await makeBackbones(say);
+        return;
+      }
+      if (name === 'kws') {
+        // Not part of `all`: it needs espeak-ng, sox and the MLPerf Tiny model beside the repository.
+        const { runKws } = await import('../../experiments/kws.js');
+        const kwsOptions: ExperimentOptions = { quick: !!opts.quick, onProgress: (done, total, label) => say(`kws ${done}/${total} ${label}`) };
+        if (opts.steps !== undefined) kwsOptions.steps = intOption(opts.steps, 'steps', 1);
+        if (opts.seed !== undefined) kwsOptions.seed = intOption(opts.seed, 'seed', 0);
+        const result = await runKws(kwsOptions);
+        const command = ['lastmile experiment kws', ...(opts.quick ? ['--quick'] : []), ...(['steps', 'seed'] as const).flatMap((k) => (opts[k] === undefined ? [] : [`--${k}`, opts[k]!]))].join(' ');
+        await mkdir(outputDir, { recursive: true });
+        await writeFile(join(outputDir, 'kws.json'), `${JSON.stringify({ ...result, run: { command, quick: !!opts.quick, node: process.version, date: new Date().toISOString().slice(0, 10) } }, null, 1)}\n`);
+        if (reportPath) {
+          const { writeReport } = await import('../../experiments/results-md.js');
+          await writeReport(outputDir, reportPath);
+          say(`wrote ${reportPath}`);
+        }
         return;
       }
       const names: ExperimentName[] = name === 'all' ? [...EXPERIMENT_NAMES] : (EXPERIMENT_NAMES as readonly string[]).includes(name) ? [name as ExperimentName] : [];
