@@ -199,3 +199,39 @@ describe('a trailing Softmax', () => {
     expect(model.meta.droppedSoftmax).toBeUndefined();
   });
 });
+
+// ---- (c) PyTorch's padding ----
+
+/** torch.nn.Conv2d(2, 4, 3, stride=2, padding=1) on a size×size input, then MaxPool2d(3, 2, padding=1), Flatten, Linear. */
+function pytorchStem(size: number): Uint8Array {
+  const out1 = Math.floor((size + 2 - 3) / 2) + 1;
+  const out2 = Math.floor((out1 + 2 - 3) / 2) + 1;
+  const sym = [intsAttr('kernel_shape', [3, 3]), intsAttr('strides', [2, 2]), intsAttr('pads', [1, 1, 1, 1])];
+  return encode(
+    [
+      node('Conv', ['x', 'conv.weight', 'conv.bias'], 'c', sym),
+      node('Relu', ['c'], 'r'),
+      node('MaxPool', ['r'], 'p', sym),
+      node('Flatten', ['p'], 'f', [intAttr('axis', 1)]),
+      node('Gemm', ['f', 'fc.weight', 'fc.bias'], 'y', [intAttr('transB', 1)]),
+    ],
+    [weights('conv.weight', [4, 2, 3, 3], 11), weights('conv.bias', [4], 12), weights('fc.weight', [3, 4 * out2 * out2], 13, 0.1), weights('fc.bias', [3], 14)],
+    ['x', ['N', 2, size, size]], ['y', ['N', 3]],
+  );
+}
+
+describe("PyTorch's symmetric padding 1 with stride 2", () => {
+  it("on an odd size it is TFLite 'same' and imports to the graph onnxruntime runs", async () => {
+    const bytes = pytorchStem(9);
+    const model = importOnnx(bytes);
+    expect(model.architecture.nodes.filter((n) => 'padding' in n).map((n) => (n as { padding: string }).padding)).toEqual(['same', 'same']);
+    const batch = 2;
+    const x = randomInputs(batch * 9 * 9 * 2, 15);
+    const theirs = await ortRun(bytes, toNchw(x, batch, 9, 9, 2), [batch, 2, 9, 9], 'x', 'y');
+    expect(relativeError(await ourFloatForward(model, x, batch), theirs)).toBeLessThan(1e-4);
+  });
+
+  it('on an even size (one pixel before, where TFLite pads none) it is a FormatError naming the node, not a silently shifted model', () => {
+    expect(() => importOnnx(pytorchStem(8))).toThrow(/node 'c' \(Conv\).*pads \[1, 1, 1, 1\]/);
+  });
+});
