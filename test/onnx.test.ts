@@ -459,9 +459,12 @@ describe('importOnnx refuses what lastmile cannot run, with a FormatError naming
     }), /CHW-order Flatten/);
   });
 
-  it('quantized (QDQ) graphs — import the float model and quantize it instead', () => {
+  it('QDQ graphs whose weight scale is computed at run time (QDQ import is in onnx-import-cases.test.ts)', () => {
     const q = quantizeModel(initFloatModel(architecturePreset('mlp'), 1), Object.fromEntries(['input', 'fc1', 'fc2', 'logits'].map((n) => [n, { min: -1, max: 1 }])), { weightBits: 8 });
-    expectFormatError(exportOnnx(q), /QuantizeLinear/);
+    const proto = decodeModelProto(exportOnnx(q), 'qdq');
+    const dq = proto.graph!.node.find((n) => n.opType === 'DequantizeLinear' && String(n.input[0]).endsWith('weight_quantized'))!;
+    dq.input[1] = 'input';
+    expectFormatError(encodeModelProto(proto), /scale 'input' must be an initializer/);
   });
 
   it('truncated files at any length and garbage bytes', () => {

@@ -20,9 +20,10 @@ import { denseColumnsFromChw, depthwiseFromOnnx, oihwToOhwi, PADDING_METADATA } 
 import { decodeModelProto } from '../model/onnx-codec.js';
 import {
   Attributes, dataTypeName, DataType, int64, readFloatTensor, readIntTensor,
-  type NodeProto, type TensorProto, type ValueInfoProto,
+  type GraphProto, type NodeProto, type TensorProto, type ValueInfoProto,
 } from '../model/onnx-proto.js';
 import { fusesActivation, hasParamLayout, isGraphInput, outputChannelIsLastAxis } from '../ops/registry.js';
+import { rewriteForImport } from './import-rewrite.js';
 
 export interface OnnxImportOptions {
   /** Architecture name (default: the ONNX graph's name). */
@@ -33,6 +34,8 @@ export interface OnnxImportOptions {
 export const ONNX_IMPORT_OPS = [
   'Conv', 'Relu', 'Clip', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'Flatten', 'Reshape', 'Gemm', 'MatMul', 'Add',
   'BatchNormalization', 'Transpose', 'Identity', 'Dropout', 'Constant',
+  // Folded before import (src/onnx/import-rewrite.ts): QDQ pairs, and a Softmax ending the graph.
+  'QuantizeLinear', 'DequantizeLinear', 'Softmax',
 ] as const;
 
 const MAX_NODES = 10_000;
@@ -149,7 +152,7 @@ class Importer {
 
   // ---- graph ----
 
-  run(graph: NonNullable<ReturnType<typeof decodeModelProto>['graph']>, name: string): FloatModel {
+  run(graph: GraphProto, name: string): FloatModel {
     const what = this.what;
     for (const t of graph.initializer ?? []) {
       if (typeof t.name !== 'string' || t.name.length === 0) throw new FormatError(`${what}: an initializer has no name`);
@@ -651,5 +654,13 @@ export function importOnnx(bytes: Uint8Array, options: OnnxImportOptions = {}): 
   }
   const importer = new Importer(what, opset, hints);
   const name = options.name ?? (typeof graph.name === 'string' && graph.name.length > 0 ? graph.name : 'onnx-model');
-  return importer.run(graph, name);
+  const rewritten = rewriteForImport(graph, what);
+  const model = importer.run(rewritten.graph, name);
+  if (rewritten.droppedSoftmax) {
+    const out = resolveGraph(model.architecture).outputShape;
+    if (out.length !== 1) throw new FormatError(`${what}: the trailing Softmax is over a [${out.join(', ')}] tensor; lastmile drops a Softmax only over the classes of an [N, classes] output`);
+    model.meta.droppedSoftmax = true;
+  }
+  if (rewritten.foldedQdq) model.meta.dequantized = true;
+  return model;
 }
