@@ -1,25 +1,26 @@
 import { describe, it, expect } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { lastmile as run } from './helpers/cli.js';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 // Drives the installed command exactly as a user would (bin/lastmile.js → dist/, built by npm install).
-function lastmile(...args: string[]) {
-  const r = spawnSync(process.execPath, ['bin/lastmile.js', ...args], { encoding: 'utf8', timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+// Spawned, not spawnSync: a test worker blocked for a minute misses vitest's RPC deadlines.
+async function lastmile(...args: string[]) {
+  const r = await run(args, { timeoutMs: 300_000 });
+  return { code: r.code, stdout: r.stdout, stderr: r.stderr };
 }
 
 describe('the lastmile command', () => {
-  it('lists its subcommands in --help', () => {
-    const r = lastmile('--help');
+  it('lists its subcommands in --help', async () => {
+    const r = await lastmile('--help');
     expect(r.code).toBe(0);
     for (const sub of ['adapt', 'pretrain', 'quantize', 'memory', 'devices', 'export', 'import']) expect(r.stdout).toContain(sub);
   });
 
-  it('adapt --json runs QZO-FF on the bundled default and reports accuracies, steps and the measured SRAM peak', () => {
+  it('adapt --json runs QZO-FF on the bundled default and reports accuracies, steps and the measured SRAM peak', async () => {
     const out = mkdtempSync(join(tmpdir(), 'lastmile-cli-'));
-    const r = lastmile('adapt', '--steps', '40', '--no-baseline', '--queries', '40', '--json', '--out', out);
+    const r = await lastmile('adapt', '--steps', '40', '--no-baseline', '--queries', '40', '--json', '--out', out);
     expect(r.code, r.stderr).toBe(0);
     const json = JSON.parse(r.stdout);
     expect(json.steps).toBe(40);
@@ -33,25 +34,25 @@ describe('the lastmile command', () => {
     expect(JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')).after).toBe(json.after);
   });
 
-  it('a budget too small exits with status 2 and the budget error, before training', () => {
-    const r = lastmile('adapt', '--device', '32k/1m', '--steps', '5', '--no-baseline', '--quiet', '--out', mkdtempSync(join(tmpdir(), 'lastmile-cli-')));
+  it('a budget too small exits with status 2 and the budget error, before training', async () => {
+    const r = await lastmile('adapt', '--device', '32k/1m', '--steps', '5', '--no-baseline', '--quiet', '--out', mkdtempSync(join(tmpdir(), 'lastmile-cli-')));
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/does not fit the device: SRAM needs \d+ B .* but 32768 B/);
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
   });
 
-  it('a corrupt model file exits with status 2 and a clear message', () => {
+  it('a corrupt model file exits with status 2 and a clear message', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lastmile-cli-'));
     const bytes = readFileSync('models/mnist-cnn-digits04.lmdl');
     bytes[200] ^= 0xff;
     writeFileSync(join(dir, 'bad.lmdl'), bytes);
-    const r = lastmile('adapt', '--model', join(dir, 'bad.lmdl'), '--steps', '5', '--out', dir);
+    const r = await lastmile('adapt', '--model', join(dir, 'bad.lmdl'), '--steps', '5', '--out', dir);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/checksum mismatch.*corrupt/);
   });
 
-  it('memory --json reports every mode with {sramPeak, flash, fits}', () => {
-    const r = lastmile('memory', '--model', 'ds-cnn', '--device', 'nrf52840', '--json');
+  it('memory --json reports every mode with {sramPeak, flash, fits}', async () => {
+    const r = await lastmile('memory', '--model', 'ds-cnn', '--device', 'nrf52840', '--json');
     expect(r.code).toBe(0);
     const json = JSON.parse(r.stdout);
     expect(json.model).toBe('ds-cnn');
@@ -61,15 +62,15 @@ describe('the lastmile command', () => {
     }
   });
 
-  it('unknown presets and bad options are user errors, not crashes', () => {
-    expect(lastmile('memory', '--device', 'nrf99999').code).toBe(2);
-    expect(lastmile('adapt', '--precision', '4w4a', '--out', mkdtempSync(join(tmpdir(), 'lastmile-cli-'))).code).toBe(2);
+  it('unknown presets and bad options are user errors, not crashes', async () => {
+    expect(await lastmile('memory', '--device', 'nrf99999').code).toBe(2);
+    expect(await lastmile('adapt', '--precision', '4w4a', '--out', mkdtempSync(join(tmpdir(), 'lastmile-cli-'))).code).toBe(2);
   });
 });
 
 describe('adapt --method baselines run inside the same device budget', () => {
-  it('ff-float trains in f32 with sign-m-SPSA and reports its measured SRAM', () => {
-    const r = lastmile('adapt', '--method', 'ff-float', '--steps', '10', '--queries', '20', '--json', '--out', mkdtempSync(join(tmpdir(), 'lastmile-cli-')));
+  it('ff-float trains in f32 with sign-m-SPSA and reports its measured SRAM', async () => {
+    const r = await lastmile('adapt', '--method', 'ff-float', '--steps', '10', '--queries', '20', '--json', '--out', mkdtempSync(join(tmpdir(), 'lastmile-cli-')));
     expect(r.code, r.stderr).toBe(0);
     const json = JSON.parse(r.stdout);
     expect(json.method).toBe('ff-float');
@@ -78,16 +79,16 @@ describe('adapt --method baselines run inside the same device budget', () => {
     expect(json.sramPeak).toBeLessThanOrEqual(256 * 1024);
   });
 
-  it('bp full fine-tuning does not fit the 256 KB device and says so (exit 2)', () => {
-    const r = lastmile('adapt', '--method', 'bp', '--steps', '5', '--quiet', '--out', mkdtempSync(join(tmpdir(), 'lastmile-cli-')));
+  it('bp full fine-tuning does not fit the 256 KB device and says so (exit 2)', async () => {
+    const r = await lastmile('adapt', '--method', 'bp', '--steps', '5', '--quiet', '--out', mkdtempSync(join(tmpdir(), 'lastmile-cli-')));
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/backprop training of 'mnist-cnn' \(batch 5\) does not fit the device: SRAM needs \d+ B/);
   });
 });
 
 describe('adapt on a full train split', () => {
-  it('--split full --epochs sets the steps from the training images and the batch size', () => {
-    const r = lastmile('adapt', '--split', 'full', '--classes', '5-6', '--train', 'head', '--epochs', '1', '--batch-size', '100', '--no-baseline', '--json', '--out', mkdtempSync(join(tmpdir(), 'lastmile-cli-')));
+  it('--split full --epochs sets the steps from the training images and the batch size', async () => {
+    const r = await lastmile('adapt', '--split', 'full', '--classes', '5-6', '--train', 'head', '--epochs', '1', '--batch-size', '100', '--no-baseline', '--json', '--out', mkdtempSync(join(tmpdir(), 'lastmile-cli-')));
     expect(r.code, r.stderr).toBe(0);
     const json = JSON.parse(r.stdout);
     expect(json.classes).toEqual([5, 6]);
@@ -100,12 +101,12 @@ describe('eval --query-from evaluates an adapted model on exactly the query imag
   // The saved model must be the trained one, whatever the selection trains: a read-back that
   // skipped a tensor (biases, once) makes eval's accuracy differ from adapt's `after`.
   for (const train of ['full', 'head', 'last:2', 'bias', 'sparse:0.1']) {
-    it(`--train ${train}: eval prints adapt's 'after' accuracy`, () => {
+    it(`--train ${train}: eval prints adapt's 'after' accuracy`, async () => {
       const out = mkdtempSync(join(tmpdir(), 'lastmile-cli-'));
-      const a = lastmile('adapt', '--train', train, '--steps', '20', '--queries', '30', '--no-baseline', '--json', '--out', out);
+      const a = await lastmile('adapt', '--train', train, '--steps', '20', '--queries', '30', '--no-baseline', '--json', '--out', out);
       expect(a.code, a.stderr).toBe(0);
       const adapted = JSON.parse(a.stdout);
-      const e = lastmile('eval', '--model', join(out, 'model.lmdl'), '--query-from', join(out, 'report.json'), '--json');
+      const e = await lastmile('eval', '--model', join(out, 'model.lmdl'), '--query-from', join(out, 'report.json'), '--json');
       expect(e.code, e.stderr).toBe(0);
       const evaluated = JSON.parse(e.stdout);
       expect(evaluated.count).toBe(150);
@@ -115,10 +116,10 @@ describe('eval --query-from evaluates an adapted model on exactly the query imag
     });
   }
 
-  it('a report that is not an adapt report is a clear error (exit 2)', () => {
+  it('a report that is not an adapt report is a clear error (exit 2)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lastmile-cli-'));
     writeFileSync(join(dir, 'report.json'), JSON.stringify({ after: 50 }));
-    const r = lastmile('eval', '--model', 'models/mnist-cnn-digits04.lmdl', '--query-from', join(dir, 'report.json'));
+    const r = await lastmile('eval', '--model', 'models/mnist-cnn-digits04.lmdl', '--query-from', join(dir, 'report.json'));
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/episode.* missing or invalid/);
   });

@@ -11,8 +11,8 @@ describe('golden output hashes', () => {
     expect(Object.keys(recorded).sort()).toEqual(GOLDEN_RUNS.map((r) => r.name).sort());
   });
   for (const run of GOLDEN_RUNS) {
-    it(run.name, () => {
-      expect(run.run()).toEqual(recorded[run.name]);
-    }, 300_000);
+    it(run.name, async () => {
+      expect(await run.run()).toEqual(recorded[run.name]);
+    }, 600_000);
   }
 });

@@ -1,5 +1,5 @@
 // The source folders form one order and imports only point down it (or within a layer):
-//   errors/util/data → device → kernels → model/ops → runtime → onnx → quant → train/cost → report → experiments/export → cli → index.ts, entries/
+//   errors/util/io/audio/data → device → kernels → model/ops → runtime → onnx → quant → train/cost → report → experiments/export → cli → index.ts, entries/
 // A file that imports from a higher layer fails here, with the offending import named.
 import { describe, it, expect } from 'vitest';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -8,7 +8,7 @@ import { dirname, join, normalize, relative } from 'node:path';
 const SRC = join(import.meta.dirname, '..', 'src');
 
 export const LAYERS: Record<string, number> = {
-  'errors.ts': 0, util: 0, data: 0, audio: 0,
+  'errors.ts': 0, util: 0, io: 0, data: 0, audio: 0,
   device: 1,
   kernels: 2,
   model: 3, ops: 3, tflite: 3,

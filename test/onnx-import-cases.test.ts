@@ -6,9 +6,10 @@ import * as ort from 'onnxruntime-node';
 import { exportOnnx } from '../src/onnx/export.js';
 import { importOnnx } from '../src/onnx/import.js';
 import {
-  encodeModelProto, floatTensor, floatValueInfo, intAttr, intsAttr,
+  floatTensor, floatValueInfo, intAttr, intsAttr,
   type AttributeProto, type NodeProto, type TensorProto,
 } from '../src/model/onnx-proto.js';
+import { encodeModelProto } from '../src/model/onnx-codec.js';
 import { initFloatModel, type FloatModel, type QuantizedModel } from '../src/model/model.js';
 import { architecturePreset } from '../src/model/presets.js';
 import { elementCount, resolveGraph, type Architecture } from '../src/model/graph.js';

@@ -1,5 +1,4 @@
 import { describe, it, expect } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,15 +6,17 @@ import {
   accuracyChart, accuracySpec, COLORS, lossCurveChart, lossCurveSpec, memoryModesChart, memoryModesSpec, perLayerChart, perLayerRows, perLayerSpec,
   profileSpec, renderChart, scopeSvgIds, type DeviceBudget, type ModeLayers,
 } from '../src/report/charts.js';
+import { lastmile as run } from './helpers/cli.js';
 import { adaptReportHtml, commandLine, memoryReportHtml, PAPER_URL, type AdaptReportJson } from '../src/report/html.js';
 import { memoryReport } from '../src/report/memory.js';
 import { architecturePreset } from '../src/model/presets.js';
 import { resolveGraph } from '../src/model/graph.js';
 
 // The CLI cases drive the built command as a user would (bin/lastmile.js → dist/; `npm run build:ts` first).
-function lastmile(...args: string[]) {
-  const r = spawnSync(process.execPath, ['bin/lastmile.js', ...args], { encoding: 'utf8', timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+// Spawned, not spawnSync: a test worker blocked for a minute misses vitest's RPC deadlines.
+async function lastmile(...args: string[]) {
+  const r = await run(args, { timeoutMs: 300_000 });
+  return { code: r.code, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** The inner markup of every `<g>` Vega drew for the mark named `name` (one group per series). */
@@ -130,7 +131,7 @@ describe('charts (Vega-Lite → SVG, headless)', () => {
     expect(svg).toContain('&lt;img src=x onerror=alert(1)&gt;');
   });
 
-  it('scopes Vega\u2019s process-wide ids to the chart, references included', () => {
+  it('scopes Vega\u2019s process-wide ids to the chart, references included', async () => {
     const svg = '<svg><defs><clipPath id="clip7"><rect/></clipPath></defs><g clip-path="url(#clip7)"></g><use href="#clip7"/><g id="clip9"/></svg>';
     expect(scopeSvgIds(svg, 'loss')).toBe('<svg><defs><clipPath id="loss-1"><rect/></clipPath></defs><g clip-path="url(#loss-1)"></g><use href="#loss-1"/><g id="loss-2"/></svg>');
   });
@@ -172,14 +173,14 @@ describe('HTML report', () => {
     expect(html).toMatch(/backprop f32 \(Adam\) does not fit/);
   });
 
-  it('quotes the command line so it can be pasted back into a shell', () => {
+  it('quotes the command line so it can be pasted back into a shell', async () => {
     expect(commandLine(['eval', '--model', "it's.lmdl", '--classes', '5-9'])).toBe(`lastmile eval --model 'it'\\''s.lmdl' --classes 5-9`);
   });
 });
 
 describe('profile, eval and the adapt report from the command line', () => {
-  it('profile --json: per-kernel rows that add up to the step, with the update and RNG as their own rows', () => {
-    const r = lastmile('profile', '--model', 'mnist-cnn', '--steps', '3', '--json');
+  it('profile --json: per-kernel rows that add up to the step, with the update and RNG as their own rows', async () => {
+    const r = await lastmile('profile', '--model', 'mnist-cnn', '--steps', '3', '--json');
     expect(r.code, r.stderr).toBe(0);
     const p = JSON.parse(r.stdout);
     const share = (rows: { share: number }[]) => rows.reduce((s, x) => s + x.share, 0);
@@ -197,14 +198,14 @@ describe('profile, eval and the adapt report from the command line', () => {
     expect(p.timing.overhead).toBeGreaterThan(0);
   });
 
-  it('profile on a device too small for QZO-FF exits 2 with the budget error', () => {
-    const r = lastmile('profile', '--model', 'mnist-cnn', '--device', '16k/1m');
+  it('profile on a device too small for QZO-FF exits 2 with the budget error', async () => {
+    const r = await lastmile('profile', '--model', 'mnist-cnn', '--device', '16k/1m');
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/does not fit the device: SRAM needs \d+ B .* but 16384 B/);
   });
 
-  it('eval --json: accuracy of the shipped float backbone on its classes, with softmax probabilities', () => {
-    const r = lastmile('eval', '--model', 'models/mnist-cnn-digits04.lmdl', '--limit', '200', '--show', '3', '--json');
+  it('eval --json: accuracy of the shipped float backbone on its classes, with softmax probabilities', async () => {
+    const r = await lastmile('eval', '--model', 'models/mnist-cnn-digits04.lmdl', '--limit', '200', '--show', '3', '--json');
     expect(r.code, r.stderr).toBe(0);
     const e = JSON.parse(r.stdout);
     expect(e).toMatchObject({ kind: 'float', precision: 'f32', classes: [0, 1, 2, 3, 4], count: 200 });
@@ -213,9 +214,9 @@ describe('profile, eval and the adapt report from the command line', () => {
     for (const s of e.samples) expect(s.probabilities.reduce((a: number, b: number) => a + b, 0)).toBeCloseTo(1, 6);
   });
 
-  it('adapt writes report.html beside report.json; eval runs the adapted quantized model on the device and refuses a budget it does not fit', () => {
+  it('adapt writes report.html beside report.json; eval runs the adapted quantized model on the device and refuses a budget it does not fit', async () => {
     const out = mkdtempSync(join(tmpdir(), 'lastmile-report-'));
-    const a = lastmile('adapt', '--steps', '20', '--no-baseline', '--queries', '20', '--quiet', '--out', out);
+    const a = await lastmile('adapt', '--steps', '20', '--no-baseline', '--queries', '20', '--quiet', '--out', out);
     expect(a.code, a.stderr).toBe(0);
     const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
     const html = readFileSync(join(out, 'report.html'), 'utf8');
@@ -226,20 +227,20 @@ describe('profile, eval and the adapt report from the command line', () => {
     expect(html).toContain('lastmile adapt --steps 20 --no-baseline --queries 20 --quiet --out');
 
     const model = join(out, 'model.lmdl');
-    const e = lastmile('eval', '--model', model, '--limit', '100', '--json');
+    const e = await lastmile('eval', '--model', model, '--limit', '100', '--json');
     expect(e.code, e.stderr).toBe(0);
     const ev = JSON.parse(e.stdout);
     expect(ev).toMatchObject({ kind: 'quantized', precision: '16w8a', classes: [5, 6, 7, 8, 9], count: 100 });
     expect(ev.accuracy).toBeGreaterThan(20); // 5 classes: chance is 20%
     expect(ev.memory.measuredSramPeak).toBe(ev.memory.sramPeak);
-    const small = lastmile('eval', '--model', model, '--device', '16k/1m');
+    const small = await lastmile('eval', '--model', model, '--device', '16k/1m');
     expect(small.code).toBe(2);
     expect(small.stderr).toMatch(/inference of 'mnist-cnn' \(batch 8\) does not fit the device/);
   });
 
-  it('memory --html writes the memory charts', () => {
+  it('memory --html writes the memory charts', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'lastmile-report-')), 'sub', 'memory.html');
-    const r = lastmile('memory', '--model', 'ds-cnn', '--html', file);
+    const r = await lastmile('memory', '--model', 'ds-cnn', '--html', file);
     expect(r.code, r.stderr).toBe(0);
     expect(existsSync(file)).toBe(true);
     const html = readFileSync(file, 'utf8');

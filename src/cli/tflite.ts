@@ -8,7 +8,7 @@ import { parseInt8Tensor, parseLabels } from '../tflite/files.js';
 import { readBounded } from '../io/bounded-read.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
 import { checkOutputFile } from '../io/output-path.js';
-import { readModelFile } from '../io/model-file.js';
+import { readModelFile } from '../model/model-file.js';
 
 import { importTflite } from '../tflite/import.js';
 import { isTflite, readTflite, TFLITE_MAX_FILE_BYTES } from '../tflite/reader.js';

@@ -3,7 +3,7 @@
 // the cost benchmarks share one reader.
 import { existsSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
-import { readModelFile } from '../io/model-file.js';
+import { readModelFile } from '../model/model-file.js';
 import { architecturePreset, ARCHITECTURE_PRESETS } from '../model/presets.js';
 import { resolveGraph, type ResolvedGraph } from '../model/graph.js';
 

@@ -14,7 +14,7 @@ describe('commander usage errors: one line, exit 2', () => {
     ['missing option value', ['adapt', '--steps'], /option '--steps <n>' argument missing/],
     ['unknown command', ['adaptt'], /unknown command 'adaptt'/],
     ['export without required options', ['export'], /required option '--model <file>' not specified.*lastmile export --help/],
-    ['import without required options', ['import'], /required option '--onnx <file>' not specified/],
+    ['import without required options', ['import'], /required option '--out <file>' not specified/],
     ['pretrain without --out', ['pretrain'], /required option '--out <file>' not specified/],
     ['excess argument', ['devices', 'extra'], /too many arguments|unknown command|excess/],
   ];

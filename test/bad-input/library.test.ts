@@ -12,9 +12,9 @@ import { sampleEpisode, type Episode } from '../../src/data/fewshot.js';
 import { parseIdx } from '../../src/data/idx.js';
 import { loadImageFolder } from '../../src/data/image-folder.js';
 import { adapt, type AdaptOptions } from '../../src/train/adapt.js';
-import { Mcu } from '../../src/runtime/mcu.js';
+import { Mcu } from '../../src/device/mcu.js';
 import { ConfigError, DataError, FileError, FormatError, UnsupportedError } from '../../src/errors.js';
-import { Device } from '../../src/runtime/device.js';
+import { Device } from '../../src/device/device.js';
 import { expectUserError, lastmile } from '../helpers/cli.js';
 
 let backbone: FloatModel;
@@ -64,6 +64,7 @@ describe('adapt(): wrong shapes of input', () => {
 describe('other entry points', () => {
   it('null where a model or data set is expected: typed errors, not TypeErrors', async () => {
     const L = await import('../../src/index.js');
+    const N = await import('../../src/entries/node.js');
     const calls: [string, () => unknown][] = [
       ['saveModel(null)', () => L.saveModel(null as never)],
       ['quantizeModel(null)', () => L.quantizeModel(null as never, {})],
@@ -72,7 +73,7 @@ describe('other entry points', () => {
       ['withPrototypeHead(null)', () => L.withPrototypeHead(null as never, episode.support)],
       ['evaluateFloat(model, {})', () => L.evaluateFloat(backbone, {} as never)],
       ['corrupt(null)', () => L.corrupt(null as never, 'gaussian_noise', 1, 1)],
-      ['datasetFromIdx(null)', () => L.datasetFromIdx('x', null as never, null as never)],
+      ['datasetFromIdx(null)', () => N.datasetFromIdx('x', null as never, null as never)],
       ['pretrain(null)', () => L.pretrain(null as never)],
       ['loadModel(null)', () => L.loadModel(null as never)],
     ];

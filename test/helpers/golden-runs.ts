@@ -4,7 +4,7 @@
 //
 //   npm run golden:update   re-records test/fixtures/golden-hashes.json (only when a change of
 //                           results is intended; say which hash changed and why in the commit)
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,26 +29,30 @@ function stripVolatile(v: unknown): unknown {
 
 const sha = (data: string | Uint8Array) => createHash('sha256').update(data).digest('hex');
 
-function lastmile(args: string[]): string {
-  const r = spawnSync(process.execPath, ['--experimental-wasm-relaxed-simd', '--import', 'tsx', join(ROOT, 'test/helpers/lastmile-src.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
-  if (r.status !== 0) throw new Error(`lastmile ${args.join(' ')} exited with ${r.status}: ${r.stderr}`);
-  return r.stdout;
+/** Spawned, not spawnSync: a test worker blocked for a minute misses vitest's RPC deadlines. */
+function lastmile(args: string[]): Promise<string> {
+  const child = spawn(process.execPath, ['--experimental-wasm-relaxed-simd', '--import', 'tsx', join(ROOT, 'test/helpers/lastmile-src.ts'), ...args], { cwd: ROOT, timeout: 600_000 });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d));
+  child.stderr.on('data', (d: Buffer) => (stderr += d));
+  return new Promise((resolve, reject) => child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`lastmile ${args.join(' ')} exited with ${code}: ${stderr}`)))));
 }
 
 export interface GoldenRun {
   name: string;
   /** Hashes of this run's outputs, by output name. */
-  run: () => Record<string, string>;
+  run: () => Promise<Record<string, string>>;
 }
 
 /** `adapt` on the shipped backbone: the saved model file, the trained-parameter digest and the report. */
 function adaptRun(name: string, args: string[]): GoldenRun {
   return {
     name,
-    run: () => {
+    run: async () => {
       const out = mkdtempSync(join(tmpdir(), 'lastmile-golden-'));
       try {
-        const json = JSON.parse(lastmile(['adapt', ...args, '--json', '--out', out])) as Record<string, unknown>;
+        const json = JSON.parse(await lastmile(['adapt', ...args, '--json', '--out', out])) as Record<string, unknown>;
         // `episode` echoes the run's data recipe (added for eval --query-from); it is input, not result.
         const { model: _path, episode: _episode, ...report } = json;
         return {
@@ -75,14 +79,14 @@ export const GOLDEN_RUNS: GoldenRun[] = [
   adaptRun('adapt-sparse', ['--train', 'sparse:0.1', ...SHORT]),
   ...MEMORY_PRESETS.map((preset): GoldenRun => ({
     name: `memory-${preset}`,
-    run: () => ({ json: sha(JSON.stringify(stripVolatile(JSON.parse(lastmile(['memory', '--model', preset, '--json']))))) }),
+    run: async () => ({ json: sha(JSON.stringify(stripVolatile(JSON.parse(await lastmile(['memory', '--model', preset, '--json']))))) }),
   })),
   {
     name: 'experiment-fewshot-quick',
-    run: () => {
+    run: async () => {
       const out = mkdtempSync(join(tmpdir(), 'lastmile-golden-'));
       try {
-        lastmile(['experiment', 'fewshot', '--quick', '--no-report', '--quiet', '--out', out]);
+        await lastmile(['experiment', 'fewshot', '--quick', '--no-report', '--quiet', '--out', out]);
         return { json: sha(JSON.stringify(stripVolatile(JSON.parse(readFileSync(join(out, 'fewshot.json'), 'utf8'))))) };
       } finally {
         rmSync(out, { recursive: true, force: true });
@@ -93,13 +97,13 @@ export const GOLDEN_RUNS: GoldenRun[] = [
     // ONNX export of a float and a quantized (per-channel, resnet8 with its residual adds) model, and
     // the import of the float export back.
     name: 'onnx',
-    run: () => {
+    run: async () => {
       const out = mkdtempSync(join(tmpdir(), 'lastmile-golden-'));
       try {
-        lastmile(['export', '--model', 'models/mnist-cnn-digits04.lmdl', '--out', join(out, 'float.onnx')]);
-        lastmile(['import', '--onnx', join(out, 'float.onnx'), '--out', join(out, 'back.lmdl')]);
-        lastmile(['quantize', '--model', 'models/resnet8-mnist-digits04.lmdl', '--per-channel', '--calibration-samples', '64', '--out', join(out, 'q.lmdl'), '--json']);
-        lastmile(['export', '--model', join(out, 'q.lmdl'), '--out', join(out, 'qdq.onnx')]);
+        await lastmile(['export', '--model', 'models/mnist-cnn-digits04.lmdl', '--out', join(out, 'float.onnx')]);
+        await lastmile(['import', '--onnx', join(out, 'float.onnx'), '--out', join(out, 'back.lmdl')]);
+        await lastmile(['quantize', '--model', 'models/resnet8-mnist-digits04.lmdl', '--per-channel', '--calibration-samples', '64', '--out', join(out, 'q.lmdl'), '--json']);
+        await lastmile(['export', '--model', join(out, 'q.lmdl'), '--out', join(out, 'qdq.onnx')]);
         const file = (f: string) => sha(readFileSync(join(out, f)));
         return { float: file('float.onnx'), imported: file('back.lmdl'), quantized: file('q.lmdl'), qdq: file('qdq.onnx') };
       } finally {
@@ -109,8 +113,8 @@ export const GOLDEN_RUNS: GoldenRun[] = [
   },
   {
     name: 'profile',
-    run: () => {
-      const j = JSON.parse(lastmile(['profile', '--steps', '2', '--json'])) as { byKind: { name: string; calls: number; macs: number }[]; byLayer: { name: string; kind: string; calls: number; macs: number }[]; memory: unknown; trainable: unknown };
+    run: async () => {
+      const j = JSON.parse(await lastmile(['profile', '--steps', '2', '--json'])) as { byKind: { name: string; calls: number; macs: number }[]; byLayer: { name: string; kind: string; calls: number; macs: number }[]; memory: unknown; trainable: unknown };
       // byKind is sorted by time, so its names are compared as a set.
       const kinds = j.byKind.map((r) => [r.name, r.calls, r.macs]).sort((a, b) => String(a[0]).localeCompare(String(b[0])));
       const layers = j.byLayer.map((r) => [r.name, r.kind, r.calls, r.macs]);
@@ -132,7 +136,7 @@ if (process.argv.includes('--write')) {
   for (const r of GOLDEN_RUNS) {
     if (only.length && !only.includes(r.name)) continue;
     const t = performance.now();
-    hashes[r.name] = r.run();
+    hashes[r.name] = await r.run();
     console.error(`${r.name}: ${((performance.now() - t) / 1000).toFixed(1)} s`);
   }
   writeFileSync(FIXTURE, `${JSON.stringify(hashes, null, 2)}\n`);

@@ -8,7 +8,7 @@ import { episodeFromSpec, type EpisodeSpec } from '../../data/episode-spec.js';
 import { CORRUPTIONS } from '../../data/corruptions.js';
 import { adaptQuantized, type QuantizedAdaptResult } from '../../train/adapt-int8.js';
 import { resolveDevice, describeDevice, DEFAULT_DEVICE } from '../../device/presets.js';
-import { readModelFile } from '../../io/model-file.js';
+import { readModelFile } from '../../model/model-file.js';
 import { writeFileAtomic } from '../../io/atomic-write.js';
 import { checkOutputDir } from '../../io/output-path.js';
 import { writeOrRescue } from '../../io/rescue.js';

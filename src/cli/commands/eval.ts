@@ -4,7 +4,7 @@
 // the softmax of the dequantized logits for the first images, so a user can see how sure it is.
 import type { Command } from 'commander';
 import { BudgetError, ConfigError, FormatError } from '../../errors.js';
-import { readModelFile } from '../../io/model-file.js';
+import { readModelFile } from '../../model/model-file.js';
 import { readBounded } from '../../io/bounded-read.js';
 import { episodeFromSpec, parseEpisodeSpec, type EpisodeSpec } from '../../data/episode-spec.js';
 import type { InputNode } from '../../model/layers.js';

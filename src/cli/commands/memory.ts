@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { readModelFile } from '../../io/model-file.js';
+import { readModelFile } from '../../model/model-file.js';
 import { tflmComparison } from '../tflite.js';
 import { liftModelTo16 } from '../../tflite/requantize.js';
 import { ConfigError, FileError } from '../../errors.js';

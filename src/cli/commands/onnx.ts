@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { ConfigError } from '../../errors.js';
 import { saveModel } from '../../model/model.js';
 import { readBounded } from '../../io/bounded-read.js';
-import { readModelFile, MAX_MODEL_BYTES } from '../../io/model-file.js';
+import { readModelFile, MAX_MODEL_BYTES } from '../../model/model-file.js';
 import { writeFileAtomic } from '../../io/atomic-write.js';
 import { checkOutputFile } from '../../io/output-path.js';
 import { exportTfliteFile, importTfliteFile } from '../tflite.js';

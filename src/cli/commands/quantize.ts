@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { ConfigError, FormatError } from '../../errors.js';
 import { saveModel } from '../../model/model.js';
-import { readModelFile } from '../../io/model-file.js';
+import { readModelFile } from '../../model/model-file.js';
 import { writeFileAtomic } from '../../io/atomic-write.js';
 import { checkOutputFile } from '../../io/output-path.js';
 import { seedOption } from '../limits.js';
