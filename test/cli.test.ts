@@ -63,8 +63,8 @@ describe('the lastmile command', () => {
   });
 
   it('unknown presets and bad options are user errors, not crashes', async () => {
-    expect(await lastmile('memory', '--device', 'nrf99999').code).toBe(2);
-    expect(await lastmile('adapt', '--precision', '4w4a', '--out', mkdtempSync(join(tmpdir(), 'lastmile-cli-'))).code).toBe(2);
+    expect((await lastmile('memory', '--device', 'nrf99999')).code).toBe(2);
+    expect((await lastmile('adapt', '--precision', '4w4a', '--out', mkdtempSync(join(tmpdir(), 'lastmile-cli-')))).code).toBe(2);
   });
 });
 
