@@ -22,7 +22,7 @@ import { fillZ, streamKey, DELTA_Z, ONE_Q } from '../src/kernels/rng.js';
 import { quantizeMultiplier } from '../src/kernels/multiplier.js';
 import {
   makeDitherFactor, perturbBias, perturbMaterialised, updateBias, updateMaterialised, momentumZ, momentumCoefficients,
-} from '../src/kernels/zo-extras.js';
+} from '../src/kernels/materialised-zo.js';
 import { ConfigError } from '../src/errors.js';
 import type { BuildFlavor } from '../src/device/features.js';
 import { makeAllBenches, rng, randomInt16, type Bench } from './helpers/devices.js';

@@ -32,7 +32,7 @@ import { MAX_DIRECTIONS, makeUpdateMultiplier, requireDirections } from '../kern
 import { crossEntropyI32, prepareCrossEntropy, type PreparedCrossEntropy } from '../kernels/loss.js';
 import { DELTA_Z, ONE_Q } from '../kernels/rng.js';
 import { quantizeMultiplier } from '../kernels/multiplier.js';
-import { makeDitherFactor, makeSmallMultiplier, momentumCoefficients } from '../kernels/zo-extras.js';
+import { makeDitherFactor, makeSmallMultiplier, momentumCoefficients } from '../kernels/materialised-zo.js';
 import { makeSchedule, type Schedule, type ScheduleSpec } from './schedule.js';
 import { BatchOrder, loadMicroBatch, quantizeSet, type BatchOrderState, type QuantizedSet } from './batches.js';
 import { buildSparseMask, type SparseConfig } from './sparse.js';

@@ -4,7 +4,7 @@ import type { ParamSource, QuantizedSession } from '../../runtime/session.js';
 import type { DeviceBuffer } from '../../device/arena.js';
 import type { PerturbSpec } from '../../kernels/perturb-spec.js';
 import { MAX_DIRECTIONS } from '../../kernels/update.js';
-import type { DitherFactor } from '../../kernels/zo-extras.js';
+import type { DitherFactor } from '../../kernels/materialised-zo.js';
 import type { QzoFfConfig } from '../qzo-ff.js';
 
 /** A trainable layer's weights as the paper's fused path sees them. */

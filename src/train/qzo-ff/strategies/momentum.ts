@@ -1,7 +1,7 @@
 // Momentum-guided sampling: before the directions, each direction's z = β·z1 + (1−β)·z2 is
 // materialised in int8 from the history ĝ; after the update, ĝ ← clip(round(Σ s_i·z_i / m)).
 import { streamKey } from '../../../kernels/rng.js';
-import { momentumCoefficients, momentumHistory, momentumZ } from '../../../kernels/zo-extras.js';
+import { momentumCoefficients, momentumHistory, momentumZ } from '../../../kernels/materialised-zo.js';
 import { MOMENTUM_SALT, directionSeed, type TrainerParts } from '../tensor.js';
 import type { Schedulable } from '../../qzo-ff.js';
 

@@ -5,7 +5,7 @@
 import type { DeviceBuffer } from '../../../device/arena.js';
 import { ONE_Q, streamKey } from '../../../kernels/rng.js';
 import type { PerturbSpec } from '../../../kernels/perturb-spec.js';
-import { perturbBias, perturbMaterialised, updateBias, updateMaterialised, type StagedDirections } from '../../../kernels/zo-extras.js';
+import { perturbBias, perturbMaterialised, updateBias, updateMaterialised, type StagedDirections } from '../../../kernels/materialised-zo.js';
 import { DITHER_SALT, PROBE_DIRECTION, directionSeed, type PerturbFactor, type TensorState, type TrainerParts, type UpdateFactor } from '../tensor.js';
 import { fusedUpdate } from './fused.js';
 
