@@ -11,7 +11,7 @@ import { Mcu } from '../src/device/mcu.js';
 import { QuantizedSession } from '../src/runtime/session.js';
 import { BackpropSession } from '../src/runtime/backprop-session.js';
 import { QzoFfTrainer, directionSeed, qzoFfSramBuffers, type QzoFfConfig, type StepInfo } from '../src/train/qzo-ff.js';
-import { FloatZoTrainer } from '../src/train/float-zo.js';
+import { FloatZoTrainer, floatZoSramBuffers } from '../src/train/float-zo.js';
 import { buildSparseMask } from '../src/train/sparse.js';
 import { parseSelection, selectionTrainerOptions, trainableLayers } from '../src/train/selection.js';
 import { resolveGraph } from '../src/model/graph.js';
@@ -22,7 +22,7 @@ import { fillZ, streamKey, DELTA_Z, ONE_Q } from '../src/kernels/rng.js';
 import { quantizeMultiplier } from '../src/kernels/multiplier.js';
 import {
   makeDitherFactor, perturbBias, perturbMaterialised, updateBias, updateMaterialised, momentumZ, momentumCoefficients,
-} from '../src/kernels/zo-extras.js';
+} from '../src/kernels/materialised-zo.js';
 import { ConfigError } from '../src/errors.js';
 import type { BuildFlavor } from '../src/device/features.js';
 import { makeAllBenches, rng, randomInt16, type Bench } from './helpers/devices.js';
@@ -344,7 +344,7 @@ describe('sharpness-aware perturbation', () => {
 
 describe('float zeroth-order (FF fp)', () => {
   async function floatTrainer(trainable: string[], seed = 4) {
-    const opts = { batch: 25, trainable: new Set(trainable), optimizer: { kind: 'sgd' as const, lr: 1 } };
+    const opts = { batch: 25, trainable: new Set(trainable), optimizer: { kind: 'sgd' as const, lr: 1 }, extraSram: floatZoSramBuffers(proto, trainable) };
     const plan = BackpropSession.plan(proto, opts);
     const mcu = await Mcu.create({ budget: { sramBytes: plan.sramBytes + 128 * 1024, flashBytes: DEVICE.flashBytes }, build: 'simd' });
     const session = new BackpropSession(mcu, proto, opts);

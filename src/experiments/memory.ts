@@ -13,7 +13,7 @@ import { planningModels } from '../report/memory.js';
 import { BackpropSession } from '../runtime/backprop-session.js';
 import { Mcu } from '../device/mcu.js';
 import { QuantizedSession, type SessionPlan } from '../runtime/session.js';
-import { FloatZoTrainer } from '../train/float-zo.js';
+import { FloatZoTrainer, floatZoSramBuffers } from '../train/float-zo.js';
 import { qzoFfSramBuffers, type QzoFfConfig } from '../train/qzo-ff.js';
 import { trainableLayers } from '../train/selection.js';
 import { presetFor } from './backbones.js';
@@ -75,10 +75,10 @@ async function measureQuantized(model: QuantizedModel, options: ConstructorParam
   return mcu.sram.highWater;
 }
 
-/** FF f32 needs the forward-only plan plus the trainer's f32 copy and int8 z (5 B per trainable weight). */
-async function measureFloatZo(model: FloatModel, trainable: string[], batch: number, plan: SessionPlan, extra: number): Promise<number> {
-  const mcu = await Mcu.create({ budget: { sramBytes: round16(plan.sramBytes + extra) + 16 * trainable.length * 2, flashBytes: round16(plan.flashBytes) || 16 } });
-  const session = new BackpropSession(mcu, model, { batch, trainable: new Set(trainable), optimizer: { kind: 'adam', lr: 1e-3 }, forwardOnly: true });
+/** FF f32: the forward-only plan, which includes the trainer's f32 copy and int8 z (5 B per trainable weight). */
+async function measureFloatZo(model: FloatModel, trainable: string[], options: ConstructorParameters<typeof BackpropSession>[2], plan: SessionPlan): Promise<number> {
+  const mcu = await Mcu.create({ budget: { sramBytes: round16(plan.sramBytes), flashBytes: round16(plan.flashBytes) || 16 } });
+  const session = new BackpropSession(mcu, model, options);
   new FloatZoTrainer(session, trainable, ZO);
   return mcu.sram.highWater;
 }
@@ -133,22 +133,22 @@ export async function runMemory(o: MemoryOptions = {}): Promise<MemoryResult> {
         const q16 = qzo(16);
         const q8 = qzo(8);
         const bpOptions = { batch, trainable: set, optimizer: { kind: 'adam' as const, lr: 1e-3 } };
-        const ffPlan = BackpropSession.plan(float, { ...bpOptions, forwardOnly: true });
+        const ffOptions = { ...bpOptions, forwardOnly: true, extraSram: floatZoSramBuffers(float, trainable) };
+        const ffPlan = BackpropSession.plan(float, ffOptions);
         const bpPlan = BackpropSession.plan(float, bpOptions);
-        const ffExtra = 5 * trainableWeights;
         const ff16 = BackpropSession.plan(float, { ...bpOptions, forwardOnly: true, precision: 'f16' });
         const bp16 = BackpropSession.plan(float, { ...bpOptions, precision: 'f16' });
         const modes: Record<MemoryMode, ModeMemory> = {
           infer16: entry(infer, await measureQuantized(models[16].quantized, { batch }, infer)),
           qzo16: entry(q16.plan, await measureQuantized(q16.model, q16.options, q16.plan)),
           qzo8: entry(q8.plan, await measureQuantized(q8.model, q8.options, q8.plan)),
-          ff32: entry(ffPlan, null, ffExtra),
+          ff32: entry(ffPlan, null),
           bp32: entry(bpPlan, await measureBackprop(float, bpOptions, bpPlan)),
           // fp16 FF keeps an fp16 copy and int8 z: 3 B per trainable weight.
           ff16: entry(ff16, null, 3 * trainableWeights),
           bp16: entry(bp16, null),
         };
-        modes.ff32.measured = await measureFloatZo(float, trainable, batch, ffPlan, ffExtra);
+        modes.ff32.measured = await measureFloatZo(float, trainable, ffOptions, ffPlan);
         for (const m of MEMORY_MODES) {
           const x = modes[m];
           // The arena rounds every buffer to 16 B; the trainer's copy and z are two buffers per tensor.

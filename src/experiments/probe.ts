@@ -18,7 +18,7 @@ import { Mcu } from '../device/mcu.js';
 import { QuantizedSession } from '../runtime/session.js';
 import { evaluateFloat, trainBackprop } from '../train/backprop.js';
 import { evaluate } from '../train/evaluate.js';
-import { FloatZoTrainer, type FloatZoConfig } from '../train/float-zo.js';
+import { FloatZoTrainer, floatZoSramBuffers, type FloatZoConfig } from '../train/float-zo.js';
 import { embed, withPrototypeHead } from '../train/prototype.js';
 import { QzoFfTrainer, qzoFfSramBuffers, type QzoFfConfig } from '../train/qzo-ff.js';
 import type { QuantizedSet } from '../train/batches.js';
@@ -162,7 +162,7 @@ export async function floatZoRun(model: FloatModel, trainable: string[], support
   const micro = Math.min(5, support.labels.length);
   const zeroShot = (await evaluateFloat(model, query)).accuracy;
   const mcu = await Mcu.create({ budget: device });
-  const session = new BackpropSession(mcu, model, { batch: micro, trainable: new Set(trainable), optimizer: { kind: 'adam', lr: 1e-3 }, forwardOnly: true });
+  const session = new BackpropSession(mcu, model, { batch: micro, trainable: new Set(trainable), optimizer: { kind: 'adam', lr: 1e-3 }, forwardOnly: true, extraSram: floatZoSramBuffers(model, trainable) });
   const trainer = new FloatZoTrainer(session, trainable, config);
   const losses: number[] = [];
   for (let s = 0; s < steps; s++) losses.push(trainer.trainStep(support).loss);

@@ -6,8 +6,8 @@ import { initFloatModel } from '../model/model.js';
 import { resolveGraph, type Architecture } from '../model/graph.js';
 import { quantizeModel } from '../quant/quantize.js';
 import { BackpropSession } from '../runtime/backprop-session.js';
-import { QuantizedSession, type SessionPlan } from '../runtime/session.js';
-import { qzoFfSramBuffers } from '../train/qzo-ff.js';
+import type { SessionPlan } from '../runtime/session.js';
+import { planSessions } from '../train/prepare-run.js';
 import { selectionTrainerOptions, trainableLayers, selectionLabel, type TrainSelection } from '../train/selection.js';
 
 export type Mode = 'infer' | 'ff' | 'bp';
@@ -108,15 +108,12 @@ export function memoryReport(source: Architecture | { float: FloatModel; quantiz
     if (report.modes.ff && report.modes.bp) report.bpOverFf = report.modes.bp.sramPeak / report.modes.ff.sramPeak;
     return report;
   }
-  if (modes.includes('infer')) report.modes.infer = summarize('infer', `inference ${precision}`, QuantizedSession.plan(models.quantized, { batch }), o.device);
-  if (modes.includes('ff')) {
-    const config = { epsilon: 1e-3, directions: 3, dist: 'gaussian' as const, lr: 1e-3, seed: 0, ...selectionTrainerOptions(selection) };
-    const extraSram = qzoFfSramBuffers(batch, { model: models.quantized, trainable: [...trainable], config });
-    report.modes.ff = summarize('ff', `QZO-FF ${precision}`, QuantizedSession.plan(models.quantized, { batch, trainable, extraSram }), o.device);
-  }
-  if (modes.includes('bp')) {
-    report.modes.bp = summarize('bp', 'backprop f32 (Adam)', BackpropSession.plan(models.float, { batch, trainable, optimizer: { kind: 'adam', lr: 1e-3 } }), o.device);
-  }
+  // The same plans adapt prepares (prepareRun's planSessions), on stand-in models of the right shapes.
+  const trainerConfig = { epsilon: 1e-3, directions: 3, dist: 'gaussian' as const, lr: 1e-3, seed: 0, ...selectionTrainerOptions(selection) };
+  const { plans } = planSessions({ proto: models.float, quantized: models.quantized, trainable: [...trainable], microBatch: batch, trainerConfig });
+  if (modes.includes('infer')) report.modes.infer = summarize('infer', `inference ${precision}`, plans.infer, o.device);
+  if (modes.includes('ff')) report.modes.ff = summarize('ff', `QZO-FF ${precision}`, plans.ff, o.device);
+  if (modes.includes('bp')) report.modes.bp = summarize('bp', 'backprop f32 (Adam)', plans.bp, o.device);
   if (report.modes.ff && report.modes.bp) report.bpOverFf = report.modes.bp.sramPeak / report.modes.ff.sramPeak;
   return report;
 }

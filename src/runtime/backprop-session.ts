@@ -42,9 +42,11 @@ export interface BackpropOptions {
    * float zeroth-order training (the paper's "FF fp" column).
    */
   forwardOnly?: boolean;
+  /** Buffers a trainer keeps in SRAM for the whole run (e.g. float ZO's f32 copy and z), planned with the rest. */
+  extraSram?: readonly { name: string; bytes: number }[];
 }
 
-type Cat = 'activations' | 'io' | 'scratch' | 'trainable-params' | 'gradients' | 'optimizer-state' | 'activation-gradients';
+type Cat = 'activations' | 'io' | 'scratch' | 'trainable-params' | 'gradients' | 'optimizer-state' | 'activation-gradients' | 'extra';
 
 interface OpInfo {
   op: LoweredOp;
@@ -152,6 +154,7 @@ function blueprint(model: FloatModel, options: BackpropOptions) {
       }
     }
   }
+  for (const e of options.extraSram ?? []) requests.push({ name: `extra:${e.name}`, bytes: e.bytes, firstUse: 0, lastUse: lastOp, category: 'extra' });
   const sram = planMemory(requests, { alignment: 16 });
   verifyPlan(sram);
   const plan: SessionPlan = {
@@ -180,6 +183,8 @@ export class BackpropSession {
   readonly classes: number;
   readonly options: BackpropOptions;
   profiler: Profiler | undefined;
+  /** The trainer's buffers requested through `extraSram`, by name. */
+  readonly extra = new Map<string, DeviceBuffer>();
   private readonly buffers = new Map<string, DeviceBuffer>();
   private readonly forwardSteps: Step[] = [];
   private readonly backwardSteps: Step[] = [];
@@ -220,6 +225,7 @@ export class BackpropSession {
     }
     const block = sram.alloc(bp.plan.sram.peakBytes, 'sram-plan');
     for (const b of bp.plan.sram.buffers) this.buffers.set(b.name, sram.sub(block, b.offset, b.bytes, b.name));
+    for (const e of options.extraSram ?? []) this.extra.set(e.name, this.buffers.get(`extra:${e.name}`)!);
     const mem = new Uint8Array(mcu.device.memory.buffer);
     this.trainableNames = bp.infos.filter((i) => i.trainable).map((i) => i.op.node.node.name);
     this.ops = bp.lowered.ops;

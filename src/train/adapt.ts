@@ -12,7 +12,7 @@ import type { ZDistribution } from '../kernels/perturb-spec.js';
 import { Profiler } from '../device/profiler.js';
 import { evaluate } from './evaluate.js';
 import { evaluateFloat, trainBackprop } from './backprop.js';
-import { FloatZoTrainer } from './float-zo.js';
+import { FloatZoTrainer, floatZoSramBuffers } from './float-zo.js';
 import { QzoFfTrainer, type QzoFfConfig, type StepResult } from './qzo-ff.js';
 import { checkRunFits, modeMemory, planRun, startSession, type ModeMemory, type Precision } from './prepare-run.js';
 import { requireDirections } from '../kernels/update.js';
@@ -312,7 +312,7 @@ async function adaptFloat(o: AdaptOptions, method: 'bp' | 'ff-float', proto: Flo
     build = r.session.mcu.build;
   } else {
     const mcu = await Mcu.create({ budget: o.device, build: o.build });
-    const session = new BackpropSession(mcu, proto, { batch: micro, trainable: new Set(trainable), optimizer: BP_OPTIMIZER(ADAPT_DEFAULTS.bpLr), forwardOnly: true });
+    const session = new BackpropSession(mcu, proto, { batch: micro, trainable: new Set(trainable), optimizer: BP_OPTIMIZER(ADAPT_DEFAULTS.bpLr), forwardOnly: true, extraSram: floatZoSramBuffers(proto, trainable) });
     const trainer = new FloatZoTrainer(session, trainable, {
       epsilon: o.epsilon ?? ADAPT_DEFAULTS.epsilon, directions: o.directions ?? ADAPT_DEFAULTS.directions, dist: o.dist ?? ADAPT_DEFAULTS.dist, lr: o.lr ?? ADAPT_DEFAULTS.lr, schedule: o.schedule, seed,
     });

@@ -6,8 +6,8 @@
 //   w        ← w − η · (1/m) Σ_i s_i · z_i                              (f32, rounded once per store)
 // The perturbation is written into the weights in SRAM (the f32 forward reads them there), so the
 // stored values must come back exactly: w + εz − εz is not w in floating point. The trainer keeps
-// an f32 copy of each trainable tensor in SRAM (4 B per weight, allocated from the device's SRAM
-// arena so the high-water mark shows it) and always writes w = copy ± εz from that copy; after the
+// an f32 copy of each trainable tensor in SRAM (4 B per weight, planned with the session through
+// floatZoSramBuffers, so the memory plan and the high-water mark both show it) and always writes w = copy ± εz from that copy; after the
 // last forward pass, and in a `finally` when anything throws, the weights are restored from the copy
 // bit for bit. Only the update writes the copy.
 import { ConfigError, ShapeError } from '../errors.js';
@@ -15,6 +15,7 @@ import type { Dataset } from '../data/dataset.js';
 import { sampleSize, validateDataset } from '../data/dataset.js';
 import type { DeviceBuffer } from '../device/arena.js';
 import type { BackpropSession } from '../runtime/backprop-session.js';
+import type { FloatModel } from '../model/model.js';
 import { paramNodes, resolveGraph } from '../model/graph.js';
 import type { ZDistribution } from '../kernels/perturb-spec.js';
 import { DELTA_Z, ONE_Q, fillZ, streamKey } from '../kernels/rng.js';
@@ -44,6 +45,15 @@ interface FloatTensor {
   z: DeviceBuffer;
 }
 
+/** The trainer's SRAM buffers (f32 copy and int8 z per trainable tensor): pass them as the session's `extraSram`. */
+export function floatZoSramBuffers(model: FloatModel, trainable: readonly string[]): { name: string; bytes: number }[] {
+  return trainable.flatMap((name) => {
+    const p = model.params[name];
+    if (!p) throw new ConfigError(`layer '${name}' has no parameters in model '${model.architecture.name}'`);
+    return [{ name: `float-zo:copy:${name}`, bytes: p.weights.byteLength }, { name: `float-zo:z:${name}`, bytes: p.weights.length }];
+  });
+}
+
 export class FloatZoTrainer {
   readonly session: BackpropSession;
   readonly config: FloatZoConfig;
@@ -55,8 +65,8 @@ export class FloatZoTrainer {
   step = 0;
 
   /**
-   * The session must train `trainable` (their weights live in SRAM) and its SRAM arena must have
-   * room for 5 B per trainable weight beyond its plan (the f32 copy and the int8 z).
+   * The session must train `trainable` (their weights live in SRAM) and must have been planned with
+   * floatZoSramBuffers(model, trainable) as its extraSram (the f32 copy and the int8 z).
    */
   constructor(session: BackpropSession, trainable: readonly string[], config: FloatZoConfig) {
     requireDirections(config.directions);
@@ -81,9 +91,14 @@ export class FloatZoTrainer {
       for (let i = 0; i < view.length; i++) {
         if (!Object.is(view[i], p.weights[i])) throw new ShapeError(`layer '${name}': the session's SRAM layout is not the planned one (weight ${i} differs); use a fresh session`);
       }
-      const copy = mcu.sram.alloc(p.weights.byteLength, `float-zo:copy:${name}`);
+      const extra = (key: string) => {
+        const b = session.extra.get(key);
+        if (!b) throw new ConfigError(`the session was not prepared for float ZO training of '${name}': pass floatZoSramBuffers(model, trainable) as its extraSram`);
+        return b;
+      };
+      const copy = extra(`float-zo:copy:${name}`);
       mcu.device.bytes.copyWithin(copy.offset, weights.offset, weights.offset + weights.bytes);
-      const z = mcu.sram.alloc(p.weights.length, `float-zo:z:${name}`);
+      const z = extra(`float-zo:z:${name}`);
       this.tensors.push({ name, tensorId: ids.indexOf(name), count: p.weights.length, weights, copy, z });
     }
   }

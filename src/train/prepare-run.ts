@@ -64,14 +64,26 @@ export async function planRun(o: PlanRunOptions): Promise<RunPlan> {
   const quantized = quantizeModel(proto, ranges, { weightBits, perChannel: false });
   const trainable = trainableLayers(resolveGraph(quantized.architecture), o.selection);
   const trainerConfig: QzoFfConfig = { ...o.trainer, ...selectionTrainerOptions(o.selection), ...o.enhancements };
-  const sessionOptions = { batch: micro, trainable: new Set(trainable), extraSram: qzoFfSramBuffers(micro, { model: quantized, trainable, config: trainerConfig }) };
+  const { sessionOptions, plans } = planSessions({ proto, quantized, trainable, microBatch: micro, trainerConfig });
+  return { precision: o.precision, proto, quantized, trainable, trainerConfig, microBatch: micro, sessionOptions, plans };
+}
+
+/**
+ * The SRAM/flash plans of a run (QZO-FF with the trainer's buffers, inference, and f32 backprop with
+ * Adam for the same selection), host-only. Plans depend on shapes and modes, not on weight values, so
+ * the memory report calls this with stand-in models.
+ */
+export function planSessions(o: { proto: FloatModel; quantized: QuantizedModel; trainable: readonly string[]; microBatch: number; trainerConfig: QzoFfConfig }): { sessionOptions: SessionOptions; plans: RunPlan['plans'] } {
+  const { quantized, microBatch: batch } = o;
+  const trainable = [...o.trainable];
+  const sessionOptions = { batch, trainable: new Set(trainable), extraSram: qzoFfSramBuffers(batch, { model: quantized, trainable, config: o.trainerConfig }) };
   const plans = {
     ff: QuantizedSession.plan(quantized, sessionOptions),
-    infer: QuantizedSession.plan(quantized, { batch: micro }),
+    infer: QuantizedSession.plan(quantized, { batch }),
     // What f32 backprop (Adam) would need for the same selection: the comparison every report shows.
-    bp: BackpropSession.plan(proto, { batch: micro, trainable: new Set(trainable), optimizer: { kind: 'adam', lr: ADAPT_DEFAULTS.bpLr } }),
+    bp: BackpropSession.plan(o.proto, { batch, trainable: new Set(trainable), optimizer: { kind: 'adam', lr: ADAPT_DEFAULTS.bpLr } }),
   };
-  return { precision: o.precision, proto, quantized, trainable, trainerConfig, microBatch: micro, sessionOptions, plans };
+  return { sessionOptions, plans };
 }
 
 export function modeMemory(plan: SessionPlan, device: RunBudget): ModeMemory {

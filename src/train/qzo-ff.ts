@@ -9,6 +9,10 @@
 // before the update leaves the weights at their pre-step values; once the first tensor is written the
 // step is committed and completes before any error is re-thrown (post-step values).
 //
+// The step itself is qzo-ff/step.ts (the path above, nothing else); the modes below are strategies in
+// qzo-ff/strategies/ and hooks/profiling live in qzo-ff/instruments.ts. This file owns the trainer's
+// state: validation, SRAM buffers, ε/η on each tensor's grid, checkpoints and the fit loop.
+//
 // Optional modes (docs/TRAINING.md has each one's memory and forward-call cost):
 //   params: 'bias'   int32 biases perturbed into a scratch copy the forward reads, updated in place;
 //   sparse           a fixed bitmap keeps ~10% of each weight tensor; perturbation and update masked;
@@ -19,23 +23,27 @@
 // perturbed tensor into a scratch panel in SRAM and point the forward at it (QuantizedSession.forward's
 // `source`); the stored tensor is still only ever written by the update.
 import { ConfigError, FormatError } from '../errors.js';
-import type { ParamSource, QuantizedSession } from '../runtime/session.js';
+import type { QuantizedSession } from '../runtime/session.js';
 import type { DeviceBuffer } from '../device/arena.js';
 import type { QuantizedModel } from '../model/model.js';
-import type { PerturbSpec, ZDistribution } from '../kernels/perturb-spec.js';
+import type { ZDistribution } from '../kernels/perturb-spec.js';
 import { makePerturbSpec } from '../kernels/perturb.js';
-import { MAX_DIRECTIONS, makeUpdateMultiplier, requireDirections, prepareUpdate, updateWeights, type PreparedUpdate } from '../kernels/update.js';
-import { crossEntropyI32, lossSign, prepareCrossEntropy, type PreparedCrossEntropy } from '../kernels/loss.js';
-import { DELTA_Z, ONE_Q, streamKey } from '../kernels/rng.js';
+import { MAX_DIRECTIONS, makeUpdateMultiplier, requireDirections } from '../kernels/update.js';
+import { crossEntropyI32, prepareCrossEntropy, type PreparedCrossEntropy } from '../kernels/loss.js';
+import { DELTA_Z, ONE_Q } from '../kernels/rng.js';
 import { quantizeMultiplier } from '../kernels/multiplier.js';
-import {
-  makeDitherFactor, makeSmallMultiplier, momentumCoefficients, momentumHistory, momentumZ, perturbBias, perturbMaterialised,
-  updateBias, updateMaterialised, type DitherFactor,
-} from '../kernels/zo-extras.js';
+import { makeDitherFactor, makeSmallMultiplier, momentumCoefficients } from '../kernels/materialised-zo.js';
 import { makeSchedule, type Schedule, type ScheduleSpec } from './schedule.js';
 import { BatchOrder, loadMicroBatch, quantizeSet, type BatchOrderState, type QuantizedSet } from './batches.js';
 import { buildSparseMask, type SparseConfig } from './sparse.js';
 import type { Dataset } from '../data/dataset.js';
+import { BIAS_STREAM, directionSeed, type BatchLoss, type LayerState, type PerturbFactor, type TensorState, type TrainerParts, type UpdateFactor } from './qzo-ff/tensor.js';
+import { qzoFfStep } from './qzo-ff/step.js';
+import { stepInstruments } from './qzo-ff/instruments.js';
+import { stepMode } from './qzo-ff/strategies/index.js';
+import { atStep } from './qzo-ff/strategies/momentum.js';
+
+export { directionSeed };
 
 /** A number, or a function of the step (a schedule for momentum's α and β). */
 export type Schedulable = number | ((step: number) => number);
@@ -144,61 +152,6 @@ export interface StepResult {
   lr: number;
 }
 
-interface LayerState {
-  name: string;
-  /** Multiplies ε and η for this layer (1 without kernel-wise normalisation). */
-  scale: number;
-  tensorId: number;
-  weightScale: number;
-  bits: 8 | 16;
-  count: number;
-  weights: DeviceBuffer;
-}
-
-/** One trained tensor (a layer's weights or its bias) and the SRAM its modes use. */
-interface TensorState {
-  layer: string;
-  part: 'w' | 'b';
-  /** Stream id of z: the layer's index for weights, offset by BIAS_STREAM for biases. */
-  tensorId: number;
-  bits: 8 | 16 | 32;
-  count: number;
-  stored: DeviceBuffer;
-  /** Real value of one LSB (Δw, or Δb = Δin·Δw for the bias; the coarsest channel's). */
-  lsb: number;
-  scale: number;
-  mask: DeviceBuffer | null;
-  panel: DeviceBuffer | null;
-  neighbour: DeviceBuffer | null;
-  z: DeviceBuffer | null;
-  history: DeviceBuffer | null;
-  /** ε (and ρ) on this tensor's grid, derived once when training starts. */
-  eps: PerturbFactor;
-  rho: PerturbFactor | null;
-}
-
-interface PerturbFactor {
-  epsQ: number;
-  dither: DitherFactor | null;
-  bias: { multiplier: number; shift: number } | null;
-}
-
-/** Bias streams are keyed apart from weight streams so a layer's w and b see independent z. */
-const BIAS_STREAM = 0x10000;
-/** Direction index of the sharpness-aware probe (never used by the m ≤ 8 regular directions). */
-const PROBE_DIRECTION = MAX_DIRECTIONS;
-
-/** A 32-bit mix of (run seed, step, direction): the seed of one direction's z. */
-export function directionSeed(runSeed: number, step: number, direction: number): number {
-  let x = (runSeed ^ Math.imul(step + 1, 0x9e3779b1) ^ Math.imul(direction + 1, 0x85ebca77)) >>> 0;
-  x ^= x >>> 16;
-  x = Math.imul(x, 0x7feb352d);
-  x ^= x >>> 15;
-  x = Math.imul(x, 0x846ca68b);
-  x ^= x >>> 16;
-  return x >>> 0;
-}
-
 /** Per-step callback data. stepsPerSec is wall-clock (reporting only; not part of the determinism). */
 export interface StepInfo {
   step: number;
@@ -229,8 +182,6 @@ export interface FitResult {
   stoppedEarly: boolean;
 }
 
-const at = (v: Schedulable, step: number): number => (typeof v === 'function' ? v(step) : v);
-
 export class QzoFfTrainer {
   readonly session: QuantizedSession;
   readonly config: QzoFfConfig;
@@ -245,6 +196,7 @@ export class QzoFfTrainer {
   private readonly signsBuf: DeviceBuffer;
   private readonly batchOrder: BatchOrder;
   private readonly inverseOneQ: { multiplier: number; shift: number };
+  private _parts: TrainerParts | undefined;
   step = 0;
 
   constructor(session: QuantizedSession, trainable: readonly string[], config: QzoFfConfig) {
@@ -257,7 +209,7 @@ export class QzoFfTrainer {
     if (config.sharpness && !(Number.isFinite(config.sharpness.rho) && config.sharpness.rho > 0)) {
       throw new ConfigError(`sharpness ρ must be a finite number > 0, got ${config.sharpness.rho}`);
     }
-    if (config.momentum) momentumCoefficients(at(config.momentum.alpha, 0), at(config.momentum.beta, 0));
+    if (config.momentum) momentumCoefficients(atStep(config.momentum.alpha, 0), atStep(config.momentum.beta, 0));
     if (config.sparse && config.params === 'bias') throw new ConfigError(`a sparse mask selects weights, but params is 'bias': use params 'weights' or drop sparse`);
     this.session = session;
     this.config = config;
@@ -393,7 +345,7 @@ export class QzoFfTrainer {
   }
 
   /** c = η·Δz/(Δ·m) on a tensor's grid, as the form its update kernel takes. */
-  private updateFactor(t: Omit<TensorState, 'eps' | 'rho'>, lr: number): { multiplier: number; shift: number; dither: boolean } {
+  private updateFactor(t: Omit<TensorState, 'eps' | 'rho'>, lr: number): UpdateFactor {
     const m = this.config.directions;
     const c = (lr * t.scale * DELTA_Z) / t.lsb / m;
     if (t.part === 'b') {
@@ -418,7 +370,7 @@ export class QzoFfTrainer {
   }
 
   /** Integer loss of the batch at the perturbed point (Q16.16 nats, summed, saturating). */
-  private batchLoss(set: QuantizedSet, batch: number[], perturb?: (layer: string) => PerturbSpec | undefined, source?: (layer: string) => ParamSource | undefined): number {
+  private batchLoss(set: QuantizedSet, batch: number[], ...[perturb, source]: Parameters<BatchLoss>): number {
     const s = this.session;
     let total = 0;
     for (let from = 0; from < batch.length; from += s.batch) {
@@ -437,70 +389,6 @@ export class QzoFfTrainer {
     return this.batchLoss(set, batch) / 2 ** 16 / batch.length;
   }
 
-  /**
-   * Loss at (base ± eps·z_direction): base is the stored tensor, or the sharpness neighbour. Fused
-   * tensors get a PerturbSpec; materialised ones are written to their panel first.
-   */
-  private perturbedLoss(set: QuantizedSet, batch: number[], seed: number, slot: number, sign: 1 | -1, neighbours: boolean): number {
-    const { session, config } = this;
-    const device = session.mcu.device;
-    const arena = session.mcu.sram;
-    const fused = new Map<string, PerturbSpec>();
-    const sources = new Map<string, ParamSource>();
-    const probe = slot < 0; // the sharpness probe always reads z from its stream
-    for (const t of this.tensors) {
-      const base = neighbours && t.neighbour ? t.neighbour : t.stored;
-      const key = streamKey(device, seed, t.tensorId);
-      const z = !probe && t.z ? arena.sub(t.z, slot * t.count, t.count, `${t.z.name}[${slot}]`) : null;
-      const f = t.eps;
-      let read: DeviceBuffer;
-      if (t.part === 'b') {
-        perturbBias(arena, base, t.panel!, t.count, { z, key, dist: config.dist, sign, ...f.bias! });
-        read = t.panel!;
-      } else if (t.panel) {
-        perturbMaterialised(arena, base, t.panel, t.count, t.bits as 8 | 16, {
-          z, key, dist: config.dist, signedEps: sign * f.epsQ, ...this.inverseOneQ, mask: t.mask,
-          dither: f.dither ? { key: streamKey(device, (seed ^ 0x6a09e667) >>> 0, t.tensorId), factor: f.dither } : null,
-        });
-        read = t.panel;
-      } else {
-        fused.set(t.layer, { key, start: 0, dist: config.dist, signedEps: sign * f.epsQ, oneQ: ONE_Q, ...this.inverseOneQ });
-        read = base;
-      }
-      if (read !== t.stored) sources.set(t.layer, { ...sources.get(t.layer), [t.part === 'w' ? 'weights' : 'bias']: read });
-    }
-    return this.batchLoss(set, batch, (n) => fused.get(n), sources.size ? (n) => sources.get(n) : undefined);
-  }
-
-  /** Sharpness-aware probe: s0 = sign(L(w+εz0) − L(w−εz0)); neighbour = w + s0·ρ·z0 in each tensor's panel. */
-  private probeNeighbour(set: QuantizedSet, batch: number[]): void {
-    const { session, config } = this;
-    const device = session.mcu.device;
-    const arena = session.mcu.sram;
-    const seed = directionSeed(config.seed, this.step, PROBE_DIRECTION);
-    const lPlus = this.perturbedLoss(set, batch, seed, -1, 1, false);
-    const lMinus = this.perturbedLoss(set, batch, seed, -1, -1, false);
-    const s0 = lossSign(lPlus, lMinus);
-    for (const t of this.tensors) {
-      const n = t.neighbour!;
-      if (s0 === 0) {
-        // No ascent direction: the neighbour is the point itself.
-        device.bytes.copyWithin(n.offset, t.stored.offset, t.stored.offset + n.bytes);
-        continue;
-      }
-      const key = streamKey(device, seed, t.tensorId);
-      const f = t.rho!;
-      if (t.part === 'b') perturbBias(arena, t.stored, n, t.count, { key, dist: config.dist, sign: s0, ...f.bias! });
-      else {
-        perturbMaterialised(arena, t.stored, n, t.count, t.bits as 8 | 16, {
-          key, dist: config.dist, signedEps: s0 * f.epsQ, ...this.inverseOneQ, mask: t.mask,
-          dither: f.dither ? { key: streamKey(device, (seed ^ 0x6a09e667) >>> 0, t.tensorId), factor: f.dither } : null,
-        });
-      }
-    }
-    config.phaseHook?.('probe', { step: this.step });
-  }
-
   trainStep(set: QuantizedSet): StepResult {
     // A step that fails before its first write must leave no trace, the data order included, so a
     // retried step sees the same batch.
@@ -514,102 +402,24 @@ export class QzoFfTrainer {
     }
   }
 
+  /** The trainer's fixed parts, as the step's strategies see them. */
+  private get parts(): TrainerParts {
+    return this._parts ??= {
+      session: this.session, config: this.config, tensors: this.tensors, layers: this.layers, keysBuf: this.keysBuf,
+      signsBuf: this.signsBuf, inverseOneQ: this.inverseOneQ, updateFactor: (t, lr) => this.updateFactor(t, lr),
+    };
+  }
+
   private runStep(set: QuantizedSet): StepResult {
-    const { config, session } = this;
-    const device = session.mcu.device;
-    const arena = session.mcu.sram;
     const batch = this.nextBatch(set);
     const lr = this.schedule(this.step, Number.POSITIVE_INFINITY);
-    const m = config.directions;
-    const hook = config.phaseHook;
-    const signs: number[] = [];
-    const seeds: number[] = [];
-    let lossSum = 0;
-    const prof = session.profiler;
-    const time = <T>(label: string, kind: string, f: () => T): T => (prof ? prof.time(label, kind, f) : f());
-    const plain = !config.sharpness && this.tensors.every((t) => !t.panel);
-    if (config.sharpness) time('sharpness probe', 'forward', () => this.probeNeighbour(set, batch));
-    if (config.momentum) {
-      const coeffs = momentumCoefficients(at(config.momentum.alpha, this.step), at(config.momentum.beta, this.step));
-      for (let i = 0; i < m; i++) {
-        const seed = directionSeed(config.seed, this.step, i);
-        for (const t of this.tensors) {
-          const keys: [number, number] = [streamKey(device, seed, t.tensorId), streamKey(device, (seed ^ 0x3c6ef372) >>> 0, t.tensorId)];
-          momentumZ(arena, arena.sub(t.z!, i * t.count, t.count, `${t.z!.name}[${i}]`), t.history!, t.count, keys, coeffs);
-        }
-      }
-    }
-    for (let i = 0; i < m; i++) {
-      const seed = directionSeed(config.seed, this.step, i);
-      seeds.push(seed);
-      let lPlus: number;
-      let lMinus: number;
-      if (plain) {
-        // The paper's path: ε·z fused into weight packing, nothing materialised.
-        const specs = (sign: 1 | -1) => {
-          const map = new Map<string, PerturbSpec>();
-          for (const l of this.layers) {
-            map.set(l.name, makePerturbSpec({ seed, tensorId: l.tensorId, epsilon: config.epsilon * l.scale, weightScale: l.weightScale, dist: config.dist, sign, weightBits: l.bits }, device));
-          }
-          return map;
-        };
-        const plus = time('rng+perturb setup', 'rng', () => specs(1));
-        const minus = time('rng+perturb setup', 'rng', () => specs(-1));
-        lPlus = this.batchLoss(set, batch, (name) => plus.get(name));
-        hook?.('between-forwards', { step: this.step, direction: i });
-        lMinus = this.batchLoss(set, batch, (name) => minus.get(name));
-      } else {
-        lPlus = this.perturbedLoss(set, batch, seed, i, 1, true);
-        hook?.('between-forwards', { step: this.step, direction: i });
-        lMinus = this.perturbedLoss(set, batch, seed, i, -1, true);
-      }
-      signs.push(lossSign(lPlus, lMinus));
-      lossSum += (lPlus + lMinus) / 2;
-      hook?.('after-direction', { step: this.step, direction: i });
-    }
-    // Everything the update needs is derived and validated first; only then are weights written.
-    type Planned = { t: TensorState; run: () => void };
-    const planned: Planned[] = [];
-    for (const t of this.tensors) {
-      let factor;
-      try {
-        factor = this.updateFactor(t, lr);
-      } catch (e) {
-        if (lr < config.lr) continue; // a decayed rate that no longer moves any weight: skip, not fail
-        throw e;
-      }
-      const keys = seeds.map((s) => streamKey(device, s, t.tensorId));
-      const dirs = { keys: this.keysBuf, signs: this.signsBuf, keyValues: keys, signValues: signs, z: t.z };
-      if (t.part === 'b') {
-        planned.push({ t, run: () => updateBias(arena, t.stored, t.count, dirs, { dist: config.dist, ...factor }) });
-      } else if (!t.z && !factor.dither) {
-        const prepared: PreparedUpdate = prepareUpdate(arena, { directions: m, dist: config.dist, multiplier: factor.multiplier, shift: factor.shift }, `update:${t.layer}`, { keys: this.keysBuf, signs: this.signsBuf });
-        planned.push({ t, run: () => updateWeights(arena, prepared, t.stored, t.count, t.bits as 8 | 16, { keys, signs, mask: t.mask }) });
-      } else {
-        const ditherKey = factor.dither ? streamKey(device, directionSeed(config.seed, this.step, PROBE_DIRECTION + 1), t.tensorId) : null;
-        planned.push({ t, run: () => updateMaterialised(arena, t.stored, t.count, t.bits as 8 | 16, dirs, { dist: config.dist, multiplier: factor.multiplier, shift: factor.shift, mask: t.mask, ditherKey }) });
-      }
-    }
-    hook?.('before-update', { step: this.step });
-    // From the first write on, the step is committed: every tensor is updated (and the momentum
-    // history advanced) before an exception from the hook is re-thrown, so the stored weights are
-    // always at post-step values, never a mix.
-    let deferred: unknown = undefined;
-    const runUpdates = () => {
-      for (const u of planned) {
-        u.run();
-        try {
-          hook?.('update', { step: this.step, layer: u.t.layer });
-        } catch (e) {
-          deferred ??= e;
-        }
-      }
-      for (const t of this.tensors) if (t.history) momentumHistory(arena, t.history, t.count, t.z!, this.signsBuf, signs);
-    };
-    time('update', 'update', runUpdates);
+    const io = stepInstruments(this.session.profiler, this.config.phaseHook);
+    const loss: BatchLoss = (perturb, source) => this.batchLoss(set, batch, perturb, source);
+    const mode = stepMode(this.parts, loss, io, this.step);
+    const r = qzoFfStep(mode, io, { seed: this.config.seed, step: this.step, directions: this.config.directions, lr });
     this.step++;
-    if (deferred !== undefined) throw deferred;
-    return { step: this.step, loss: lossSum / m / 2 ** 16 / batch.length, signs, lr };
+    if (r.deferred !== undefined) throw r.deferred;
+    return { step: this.step, loss: r.lossSum / this.config.directions / 2 ** 16 / batch.length, signs: r.signs, lr };
   }
 
   /**

@@ -15,7 +15,7 @@ import { makePerturbSpec } from '../../kernels/perturb.js';
 import { makeUpdateMultiplier, requireDirections } from '../../kernels/update.js';
 import { prepareCrossEntropy } from '../../kernels/loss.js';
 import { DELTA_Z, ONE_Q } from '../../kernels/rng.js';
-import { makeDitherFactor } from '../../kernels/zo-extras.js';
+import { makeDitherFactor } from '../../kernels/materialised-zo.js';
 import { QzoFfTrainer, type QzoFfConfig } from '../../train/qzo-ff.js';
 import { checkRunFits, planRun, startSession } from '../../train/prepare-run.js';
 import { ADAPT_DEFAULTS } from '../../train/defaults.js';

@@ -512,7 +512,7 @@ void lm_update(void *weights, int32_t bits, uint32_t count, const uint32_t *keys
   }
 }
 
-/* ---- stochastic rounding, the 8w8a remedy (assembly/zo_extras.ts) ---- */
+/* ---- stochastic rounding, the 8w8a remedy (assembly/materialised_zo.ts) ---- */
 
 int32_t lm_dither_scale(int32_t x, int32_t mult, int32_t shift, uint32_t key, uint32_t index) {
   const uint64_t u = lm_hash32(lm_hash32(index ^ key) + key);

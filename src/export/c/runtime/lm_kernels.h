@@ -75,7 +75,7 @@ void lm_add(const int8_t *a, const int8_t *b, int8_t *out, int32_t count, const 
 int32_t lm_cross_entropy_i32(const int32_t *logits, int32_t rows, int32_t classes, const int32_t *labels,
                              int32_t mult, int32_t shift, int32_t *out);
 
-/* Stochastic rounding (assembly/zo_extras.ts): floor((x·mult + d) / 2^shift), d from the top bits of
+/* Stochastic rounding (assembly/materialised_zo.ts): floor((x·mult + d) / 2^shift), d from the top bits of
  * the uniform draw (key, index); shift in [1, 62]. */
 int32_t lm_dither_scale(int32_t x, int32_t mult, int32_t shift, uint32_t key, uint32_t index);
 /* dst[i] = clamp(src[i] ± dither(z(key, i))): the dithered perturbation into a panel. */

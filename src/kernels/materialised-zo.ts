@@ -1,4 +1,4 @@
-// Host side of assembly/zo_extras.ts: checked wrappers for the trainer's optional modes
+// Host side of assembly/materialised_zo.ts: checked wrappers for the trainer's optional modes
 // (materialised/masked/dithered perturbation, int32 bias perturbation and update, momentum z).
 // Every argument is validated here, before the device runs, so a bad call throws with nothing written.
 import type { Arena, DeviceBuffer } from '../device/arena.js';

@@ -1,0 +1,35 @@
+// The paper's path: ε·z is fused into the kernels' weight packing, nothing is materialised, and the
+// update regenerates z from the direction keys. Used when every trained tensor is a plain weight tensor.
+import { makePerturbSpec } from '../../../kernels/perturb.js';
+import type { PerturbSpec } from '../../../kernels/perturb-spec.js';
+import { prepareUpdate, updateWeights } from '../../../kernels/update.js';
+import type { BatchLoss, TensorState, TrainerParts, UpdateFactor } from '../tensor.js';
+
+/** Fused perturbation specs for both signs, set up before the + forward (profiled as 'rng'). */
+export function fusedDirectionLoss(
+  parts: TrainerParts, loss: BatchLoss, time: <T>(label: string, kind: string, f: () => T) => T, seed: number,
+): (sign: 1 | -1) => number {
+  const { config } = parts;
+  const device = parts.session.mcu.device;
+  const specs = (sign: 1 | -1) => {
+    const map = new Map<string, PerturbSpec>();
+    for (const l of parts.layers) {
+      map.set(l.name, makePerturbSpec({ seed, tensorId: l.tensorId, epsilon: config.epsilon * l.scale, weightScale: l.weightScale, dist: config.dist, sign, weightBits: l.bits }, device));
+    }
+    return map;
+  };
+  const plus = time('rng+perturb setup', 'rng', () => specs(1));
+  const minus = time('rng+perturb setup', 'rng', () => specs(-1));
+  return (sign) => {
+    const map = sign === 1 ? plus : minus;
+    return loss((name) => map.get(name));
+  };
+}
+
+/** Integer update of a weight tensor whose z is regenerated from the keys (sparse: masked). */
+export function fusedUpdate(parts: TrainerParts, t: TensorState, keys: number[], signs: readonly number[], factor: UpdateFactor): () => void {
+  const arena = parts.session.mcu.sram;
+  const staging = { keys: parts.keysBuf, signs: parts.signsBuf };
+  const prepared = prepareUpdate(arena, { directions: parts.config.directions, dist: parts.config.dist, multiplier: factor.multiplier, shift: factor.shift }, `update:${t.layer}`, staging);
+  return () => updateWeights(arena, prepared, t.stored, t.count, t.bits as 8 | 16, { keys, signs, mask: t.mask });
+}

@@ -1,0 +1,87 @@
+// How each kind of trained tensor is perturbed and updated, looked up by kind:
+//   fused  weights whose ε·z goes into weight packing (a PerturbSpec; the paper's path),
+//   panel  weights perturbed into a scratch panel the forward reads (sparse mask, dither, momentum's z),
+//   bias   int32 biases, always perturbed into a panel.
+import type { DeviceBuffer } from '../../../device/arena.js';
+import { ONE_Q, streamKey } from '../../../kernels/rng.js';
+import type { PerturbSpec } from '../../../kernels/perturb-spec.js';
+import { perturbBias, perturbMaterialised, updateBias, updateMaterialised, type StagedDirections } from '../../../kernels/materialised-zo.js';
+import { DITHER_SALT, PROBE_DIRECTION, directionSeed, type PerturbFactor, type TensorState, type TrainerParts, type UpdateFactor } from '../tensor.js';
+import { fusedUpdate } from './fused.js';
+
+export type TensorKind = 'fused' | 'panel' | 'bias';
+export const tensorKind = (t: TensorState): TensorKind => (t.part === 'b' ? 'bias' : t.panel ? 'panel' : 'fused');
+
+/** One perturbation of a tensor: base ± factor·z, written to dst (or fused when dst is null). */
+export interface TensorPerturbation {
+  base: DeviceBuffer;
+  dst: DeviceBuffer | null;
+  seed: number;
+  sign: 1 | -1;
+  factor: PerturbFactor;
+  /** Momentum's stored z for this direction, or null to draw z from the stream. */
+  z: DeviceBuffer | null;
+}
+
+/** The buffer the forward reads (or a fused spec over `base`). */
+type Perturbed = { read: DeviceBuffer; fused?: PerturbSpec };
+
+/** The dither stream of a direction, apart from its z stream. */
+const ditherKey = (parts: TrainerParts, seed: number, t: TensorState) => streamKey(parts.session.mcu.device, (seed ^ DITHER_SALT) >>> 0, t.tensorId);
+
+/** base ± ε·z into dst through the materialising kernel (mask and dither applied there). */
+export function perturbIntoPanel(parts: TrainerParts, t: TensorState, p: TensorPerturbation & { dst: DeviceBuffer }): Perturbed {
+  const key = streamKey(parts.session.mcu.device, p.seed, t.tensorId);
+  perturbMaterialised(parts.session.mcu.sram, p.base, p.dst, t.count, t.bits as 8 | 16, {
+    z: p.z, key, dist: parts.config.dist, signedEps: p.sign * p.factor.epsQ, ...parts.inverseOneQ, mask: t.mask,
+    dither: p.factor.dither ? { key: ditherKey(parts, p.seed, t), factor: p.factor.dither } : null,
+  });
+  return { read: p.dst };
+}
+
+export function perturbBiasIntoPanel(parts: TrainerParts, t: TensorState, p: TensorPerturbation & { dst: DeviceBuffer }): Perturbed {
+  const key = streamKey(parts.session.mcu.device, p.seed, t.tensorId);
+  perturbBias(parts.session.mcu.sram, p.base, p.dst, t.count, { z: p.z, key, dist: parts.config.dist, sign: p.sign, ...p.factor.bias! });
+  return { read: p.dst };
+}
+
+export const perturbByKind: Record<TensorKind, (parts: TrainerParts, t: TensorState, p: TensorPerturbation) => Perturbed> = {
+  fused: (parts, t, p) => ({
+    read: p.base,
+    fused: { key: streamKey(parts.session.mcu.device, p.seed, t.tensorId), start: 0, dist: parts.config.dist, signedEps: p.sign * p.factor.epsQ, oneQ: ONE_Q, ...parts.inverseOneQ },
+  }),
+  panel: (parts, t, p) => perturbIntoPanel(parts, t, { ...p, dst: t.panel! }),
+  bias: (parts, t, p) => perturbBiasIntoPanel(parts, t, { ...p, dst: t.panel! }),
+};
+
+/** What an update of one tensor gets: the step's signs, its factor, the step. */
+export interface TensorUpdate {
+  signs: readonly number[];
+  factor: UpdateFactor;
+  step: number;
+}
+
+const staged = (parts: TrainerParts, t: TensorState, u: TensorUpdate, keys: number[]): StagedDirections =>
+  ({ keys: parts.keysBuf, signs: parts.signsBuf, keyValues: keys, signValues: u.signs, z: t.z });
+
+/** Weights with stored z (momentum) or a dithered update go through the materialising update kernel. */
+function materialisedUpdate(parts: TrainerParts, t: TensorState, u: TensorUpdate, keys: number[]): () => void {
+  const { config } = parts;
+  const arena = parts.session.mcu.sram;
+  const ditherKeyValue = u.factor.dither ? streamKey(parts.session.mcu.device, directionSeed(config.seed, u.step, PROBE_DIRECTION + 1), t.tensorId) : null;
+  const dirs = staged(parts, t, u, keys);
+  return () => updateMaterialised(arena, t.stored, t.count, t.bits as 8 | 16, dirs, { dist: config.dist, multiplier: u.factor.multiplier, shift: u.factor.shift, mask: t.mask, ditherKey: ditherKeyValue });
+}
+
+function weightUpdate(parts: TrainerParts, t: TensorState, u: TensorUpdate, keys: number[]): () => void {
+  return !t.z && !u.factor.dither ? fusedUpdate(parts, t, keys, u.signs, u.factor) : materialisedUpdate(parts, t, u, keys);
+}
+
+export const updateByKind: Record<TensorKind, (parts: TrainerParts, t: TensorState, u: TensorUpdate, keys: number[]) => () => void> = {
+  fused: weightUpdate,
+  panel: weightUpdate,
+  bias: (parts, t, u, keys) => {
+    const dirs = staged(parts, t, u, keys);
+    return () => updateBias(parts.session.mcu.sram, t.stored, t.count, dirs, { dist: parts.config.dist, ...u.factor });
+  },
+};

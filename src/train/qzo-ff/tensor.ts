@@ -1,0 +1,90 @@
+// The state the QZO-FF step and its strategies share: one entry per trained tensor, built once by the
+// trainer, plus the per-run constants every strategy needs.
+import type { ParamSource, QuantizedSession } from '../../runtime/session.js';
+import type { DeviceBuffer } from '../../device/arena.js';
+import type { PerturbSpec } from '../../kernels/perturb-spec.js';
+import { MAX_DIRECTIONS } from '../../kernels/update.js';
+import type { DitherFactor } from '../../kernels/materialised-zo.js';
+import type { QzoFfConfig } from '../qzo-ff.js';
+
+/** A trainable layer's weights as the paper's fused path sees them. */
+export interface LayerState {
+  name: string;
+  /** Multiplies ε and η for this layer (1 without kernel-wise normalisation). */
+  scale: number;
+  tensorId: number;
+  weightScale: number;
+  bits: 8 | 16;
+  count: number;
+  weights: DeviceBuffer;
+}
+
+/** How ε maps onto a tensor's grid: εq (deterministic), a dither factor, or the bias multiplier. */
+export interface PerturbFactor {
+  epsQ: number;
+  dither: DitherFactor | null;
+  bias: { multiplier: number; shift: number } | null;
+}
+
+/** c = η·Δz/(Δ·m) on a tensor's grid, in the form its update kernel takes. */
+export interface UpdateFactor {
+  multiplier: number;
+  shift: number;
+  dither: boolean;
+}
+
+/** One trained tensor (a layer's weights or its bias) and the SRAM its modes use. */
+export interface TensorState {
+  layer: string;
+  part: 'w' | 'b';
+  /** Stream id of z: the layer's index for weights, offset by BIAS_STREAM for biases. */
+  tensorId: number;
+  bits: 8 | 16 | 32;
+  count: number;
+  stored: DeviceBuffer;
+  /** Real value of one LSB (Δw, or Δb = Δin·Δw for the bias; the coarsest channel's). */
+  lsb: number;
+  scale: number;
+  mask: DeviceBuffer | null;
+  panel: DeviceBuffer | null;
+  neighbour: DeviceBuffer | null;
+  z: DeviceBuffer | null;
+  history: DeviceBuffer | null;
+  /** ε (and ρ) on this tensor's grid, derived once when training starts. */
+  eps: PerturbFactor;
+  rho: PerturbFactor | null;
+}
+
+/** Integer loss of the step's batch with the given perturbation and parameter sources (Q16.16, summed). */
+export type BatchLoss = (perturb?: (layer: string) => PerturbSpec | undefined, source?: (layer: string) => ParamSource | undefined) => number;
+
+/** What the trainer hands its strategies: the run's fixed parts (no per-step data). */
+export interface TrainerParts {
+  session: QuantizedSession;
+  config: QzoFfConfig;
+  tensors: readonly TensorState[];
+  layers: readonly LayerState[];
+  keysBuf: DeviceBuffer;
+  signsBuf: DeviceBuffer;
+  inverseOneQ: { multiplier: number; shift: number };
+  updateFactor(t: TensorState, lr: number): UpdateFactor;
+}
+
+/** Bias streams are keyed apart from weight streams so a layer's w and b see independent z. */
+export const BIAS_STREAM = 0x10000;
+/** Direction index of the sharpness-aware probe (never used by the m ≤ 8 regular directions). */
+export const PROBE_DIRECTION = MAX_DIRECTIONS;
+/** Salts deriving the dither stream and momentum's second z stream from a direction's seed. */
+export const DITHER_SALT = 0x6a09e667;
+export const MOMENTUM_SALT = 0x3c6ef372;
+
+/** A 32-bit mix of (run seed, step, direction): the seed of one direction's z. */
+export function directionSeed(runSeed: number, step: number, direction: number): number {
+  let x = (runSeed ^ Math.imul(step + 1, 0x9e3779b1) ^ Math.imul(direction + 1, 0x85ebca77)) >>> 0;
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x7feb352d);
+  x ^= x >>> 15;
+  x = Math.imul(x, 0x846ca68b);
+  x ^= x >>> 16;
+  return x >>> 0;
+}
