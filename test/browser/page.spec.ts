@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type FloatModel } from '../../src/model/model.js';
 import { resolveDevice } from '../../src/device/presets.js';
+import { mcuEstimateText } from '../../web/src/mcu-estimates.js';
 import { parseSampleSet } from '../../web/src/samples.js';
 import { sha256Hex } from '../../web/src/sha256.js';
 import { assembleTrainingData } from '../../web/src/training-data.js';
@@ -88,6 +89,34 @@ describe('the page in Chromium', () => {
     expect(measured).toBeDefined();
     expect(measured).toBe(planned);
     expect(gauge).toMatch(/Backprop f32 \(Adam\) would need\s+[\d.]+ KiB \(does not fit\)/);
+  });
+
+  it('shows the cost model\'s on-device time and energy for the preset, and says so when a core has no estimate', async () => {
+    const page = browser.page;
+    const estimate = byTestId('mcu-estimate');
+    // The same function in Node, on the same backbone, settings and five classes of 10 images.
+    const backbone = loadModel(new Uint8Array(await readFile(join(ROOT, 'models', 'mnist-cnn-digits04.lmdl')))) as FloatModel;
+    const expected = mcuEstimateText(backbone.architecture, SETTINGS, { classes: 5, trainImages: 5 * SHOTS });
+    expect(expected.available).toBe(true);
+    expect(expected.adaptation).toMatch(/^on nrf52840 \(cortex-m4 @ 64 MHz, estimated\): [\d.]+ ms per QZO-FF step, [\d.]+ (s|min|h) for 400 steps, [\d.]+ (mJ|J)$/);
+    await expect.poll(() => estimate.getAttribute('data-available')).toBe('true');
+    await expect.poll(() => estimate.textContent()).toContain(expected.adaptation);
+    expect(await estimate.textContent()).toContain(expected.inference);
+    expect(expected.inference).toMatch(/^inference: [\d.]+ ms, [\d.]+ mJ per image$/);
+    // Settings move the estimate: twice the directions, about twice the time per step.
+    await page.getByLabel('Directions per step (m)').fill('6');
+    const six = mcuEstimateText(backbone.architecture, { ...SETTINGS, directions: 6 }, { classes: 5, trainImages: 5 * SHOTS });
+    await expect.poll(() => estimate.textContent()).toContain(six.adaptation);
+    const perStep = (t: string) => Number(/([\d.]+) ms per QZO-FF step/.exec(t)![1]);
+    expect(perStep(six.adaptation) / perStep(expected.adaptation)).toBeGreaterThan(1.8);
+    // The RP2040's Cortex-M0+ has no calibrated emulator: no number, the reason instead.
+    await page.getByLabel('Microcontroller').selectOption('rp2040');
+    await expect.poll(() => estimate.getAttribute('data-available')).toBe('false');
+    expect(await estimate.textContent()).toContain('no estimate');
+    expect(await estimate.textContent()).not.toMatch(/ms per QZO-FF step/);
+    await page.getByLabel('Microcontroller').selectOption('nrf52840');
+    await page.getByLabel('Directions per step (m)').fill(String(SETTINGS.directions));
+    await expect.poll(() => estimate.textContent()).toContain(expected.adaptation);
   });
 
   it('predicts a held-out image and a drawing made with the keyboard', async () => {

@@ -2,7 +2,7 @@
 // (structured clone); the exported model comes back as bytes.
 import type { Dataset } from '../../src/data/dataset.js';
 import type { BuildFlavor } from '../../src/device/features.js';
-import type { Accuracy, MemoryFigures, TrainSettings } from './settings.js';
+import type { Accuracy, McuEstimateText, MemoryFigures, TrainSettings } from './settings.js';
 
 export type ToWorker =
   | { type: 'init'; wasmBaseUrl: string; modelUrl: string }
@@ -10,7 +10,9 @@ export type ToWorker =
   | { type: 'stop' }
   | { type: 'reset' }
   | { type: 'predict'; id: number; image: Float32Array }
-  | { type: 'export' };
+  | { type: 'export' }
+  /** Cost-model estimates for these settings, `classes` outputs and `trainImages` training images. */
+  | { type: 'estimate'; id: number; settings: TrainSettings; classes: number; trainImages: number };
 
 export interface ModelSummary {
   architecture: string;
@@ -25,5 +27,6 @@ export type FromWorker =
   | { type: 'done'; steps: number; stopped: boolean; final: Accuracy; hash: string; trainMs: number; sramHighWater: number }
   | { type: 'prediction'; id: number; probabilities: Float32Array }
   | { type: 'model'; bytes: Uint8Array }
+  | { type: 'estimate'; id: number; estimate: McuEstimateText }
   /** family: the library's error family ('budget', 'config', …) or 'internal' for anything unexpected. */
-  | { type: 'error'; message: string; family: string; during: 'init' | 'train' | 'predict' | 'export' };
+  | { type: 'error'; message: string; family: string; during: 'init' | 'train' | 'predict' | 'export' | 'estimate' };

@@ -5,6 +5,7 @@ import { loadModel, type FloatModel } from '../../src/model/model.js';
 import { Device } from '../../src/device/device.js';
 import { detectFeatures } from '../../src/device/features.js';
 import { setDefaultWasmBaseUrl } from '../../src/device/wasm-source.js';
+import { mcuEstimateText } from './mcu-estimates.js';
 import type { FromWorker, ToWorker } from './protocol.js';
 import { sha256Hex } from './sha256.js';
 import { PersonalisationRun, runTraining } from './trainer-core.js';
@@ -105,6 +106,21 @@ scope.onmessage = (event) => {
       stopRequested = true;
       run = null;
       break;
+    case 'estimate': {
+      const answer = () => {
+        if (!backbone) throw new Error('the backbone is not loaded yet');
+        post({ type: 'estimate', id: message.id, estimate: mcuEstimateText(backbone.architecture, message.settings, message) });
+      };
+      // Pure arithmetic: answered at once during a run; before init, after the backbone loads.
+      if (backbone) {
+        try {
+          answer();
+        } catch (e) {
+          fail('estimate', e);
+        }
+      } else queue = queue.then(answer).catch((e) => fail('estimate', e));
+      break;
+    }
     case 'predict':
       try {
         if (!run) throw new Error('train first: predictions come from the adapted model');
