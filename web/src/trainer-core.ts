@@ -13,6 +13,7 @@ import { evaluate } from '../../src/train/evaluate.js';
 import { checkRunFits, planRun, startSession } from '../../src/train/prepare-run.js';
 import { QzoFfTrainer, type StepResult } from '../../src/train/qzo-ff.js';
 import { parseSelection } from '../../src/train/selection.js';
+import { planImportedRun } from './imported-plan.js';
 import type { Accuracy, MemoryFigures, ModeFootprint, TrainSettings } from './settings.js';
 
 export { DEFAULT_SETTINGS, type Accuracy, type MemoryFigures, type Precision, type TrainSettings } from './settings.js';
@@ -70,14 +71,16 @@ export class PersonalisationRun {
    * Build the head, quantize and check the budget (BudgetError before any device memory is taken),
    * then prepare the session and trainer. `heldOut` must use the same classes as `train`.
    */
-  static async prepare(backbone: FloatModel, train: Dataset, heldOut: Dataset | null, settings: TrainSettings, runtime: RuntimeOptions = {}): Promise<PersonalisationRun> {
+  static async prepare(backbone: FloatModel | QuantizedModel, train: Dataset, heldOut: Dataset | null, settings: TrainSettings, runtime: RuntimeOptions = {}): Promise<PersonalisationRun> {
     checkSettings(settings, train.labels.length);
     if (heldOut && heldOut.classes !== train.classes) throw new ConfigError(`held-out images have ${heldOut.classes} classes, the training images ${train.classes}`);
     const build = runtime.build ?? 'auto';
     const selection = parseSelection(settings.selection, { trainerOptions: true });
     if (selection.kind === 'sparse') throw new ConfigError("the page offers full, head, last:K and bias; use the CLI for 'sparse'");
-    const run = await planRun({
-      backbone, support: train, precision: settings.precision, selection, microBatch: settings.microBatch, build,
+    // A quantized model (an imported int8 .tflite) gets a new prototype head on its own grids.
+    const plan = backbone.kind === 'quantized' ? (o: Omit<Parameters<typeof planRun>[0], 'backbone'>) => planImportedRun(backbone, o) : (o: Omit<Parameters<typeof planRun>[0], 'backbone'>) => planRun({ ...o, backbone });
+    const run = await plan({
+      support: train, precision: settings.precision, selection, microBatch: settings.microBatch, build,
       trainer: { epsilon: settings.epsilon, directions: settings.directions, dist: 'gaussian', lr: settings.lr, seed: settings.seed, ...(settings.batchSize > 0 ? { batchSize: settings.batchSize } : {}) },
       enhancements: settings.dither ? { dither: true } : {},
     });

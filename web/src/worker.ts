@@ -1,7 +1,8 @@
 // The training worker: owns the emulated MCU so the page stays responsive while QZO-FF runs.
 // One run at a time; stop and predict messages are handled between slices of training steps.
 import { LastmileError } from '../../src/errors.js';
-import { loadModel, type FloatModel } from '../../src/model/model.js';
+import { loadModel, type FloatModel, type QuantizedModel } from '../../src/model/model.js';
+import { describeImportedModel, importModelFile } from './model-import.js';
 import { Device } from '../../src/device/device.js';
 import { detectFeatures } from '../../src/device/features.js';
 import { setDefaultWasmBaseUrl } from '../../src/device/wasm-source.js';
@@ -17,7 +18,7 @@ interface WorkerScope {
 const scope = self as unknown as WorkerScope;
 const post = (message: FromWorker, transfer: Transferable[] = []) => scope.postMessage(message, transfer);
 
-let backbone: FloatModel | null = null;
+let backbone: FloatModel | QuantizedModel | null = null;
 let wasmBaseUrl = '';
 let run: PersonalisationRun | null = null;
 let stopRequested = false;
@@ -105,6 +106,16 @@ scope.onmessage = (event) => {
       generation++;
       stopRequested = true;
       run = null;
+      break;
+    case 'load-model':
+      queue = queue.then(() => {
+        const model = importModelFile(message.bytes, message.name);
+        generation++;
+        stopRequested = true;
+        run = null;
+        backbone = model;
+        post({ type: 'model-loaded', name: message.name, summary: describeImportedModel(model) });
+      }).catch((e) => fail('load-model', e));
       break;
     case 'estimate': {
       const answer = () => {
