@@ -4,7 +4,8 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadModel, type FloatModel } from '../../src/model/model.js';
+import { initFloatModel, loadModel, type FloatModel } from '../../src/model/model.js';
+import { architecturePreset } from '../../src/model/presets.js';
 import { resolveDevice } from '../../src/device/presets.js';
 import { calibrate } from '../../src/quant/calibrate.js';
 import { quantizeModel } from '../../src/quant/quantize.js';
@@ -274,6 +275,29 @@ describe('the page in Chromium', () => {
     console.log(`imported int8 .tflite, page and Node: held-out ${zeroShot.toFixed(1)}% → ${heldOut.toFixed(1)}% in ${IMPORT_SETTINGS.steps} steps, SHA-256 ${hash}`);
     expect(heldOut).toBeGreaterThanOrEqual(IMPORT_BAR);
     expect(heldOut - zeroShot).toBeGreaterThanOrEqual(IMPORT_MIN_GAIN);
+  });
+
+  it('shows the plan and estimates of a .tflite with another input shape, and says on-page training needs matching data', async () => {
+    const tflite = writeTflite(initFloatModel(architecturePreset('ds-cnn'), 1));
+    const page = await browser.newPage();
+    await page.goto(server.url);
+    await expect.poll(() => page.locator('[data-testid="engine"]').getAttribute('data-build'), { timeout: 30_000 }).not.toBeNull();
+    await page.getByLabel('Load a .tflite model').setInputFiles({ name: 'ds-cnn.tflite', mimeType: 'application/octet-stream', buffer: Buffer.from(tflite) });
+    const info = page.locator('[data-testid="model-info"]');
+    await expect.poll(() => info.getAttribute('data-state'), { timeout: 10_000 }).toBe('plan-only');
+    expect(await info.textContent()).toContain('Its input is [49×10×1], not a 28×28×1 image');
+    expect(await info.textContent()).toContain('on-page training needs data of that shape');
+    expect(await info.locator('li').count()).toBe(architecturePreset('ds-cnn').nodes.length);
+    const estimate = page.locator('[data-testid="mcu-estimate"]');
+    await expect.poll(() => estimate.textContent()).toMatch(/on nrf52840 \(cortex-m4 @ 64 MHz, estimated\): [\d.]+ ms per QZO-FF step/);
+    // Train refuses it with a readable message before any work.
+    await page.getByRole('button', { name: 'Load digits 5–9' }).click();
+    await expect.poll(() => page.locator('#class-rows tr').count()).toBe(5);
+    await page.getByRole('button', { name: 'Train', exact: true }).click();
+    const alert = page.getByRole('alert');
+    await expect.poll(() => alert.textContent(), { timeout: 30_000 }).toContain('Training did not start: the images hold 784 values (28×28×1); model');
+    expect(await alert.textContent()).toContain('takes [49×10×1]: on-page training needs data of that shape');
+    await page.close();
   });
 
   it('logged no console errors and threw no page errors', () => {

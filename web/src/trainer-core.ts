@@ -4,7 +4,8 @@
 // is touched, then QZO-FF on the emulated MCU — but stepwise, so the worker can report progress and
 // stop between steps. Only browser-safe library modules are imported here.
 import { ConfigError } from '../../src/errors.js';
-import type { Dataset } from '../../src/data/dataset.js';
+import { sampleSize, type Dataset } from '../../src/data/dataset.js';
+import { elementCount, resolveGraph } from '../../src/model/graph.js';
 import { saveModel, type FloatModel, type QuantizedModel } from '../../src/model/model.js';
 import type { BuildFlavor } from '../../src/device/features.js';
 import { QuantizedSession } from '../../src/runtime/session.js';
@@ -75,6 +76,9 @@ export class PersonalisationRun {
     checkSettings(settings, train.labels.length);
     if (heldOut && heldOut.classes !== train.classes) throw new ConfigError(`held-out images have ${heldOut.classes} classes, the training images ${train.classes}`);
     const build = runtime.build ?? 'auto';
+    // An imported model may take another input: refuse before any work, naming both shapes.
+    const inputShape = resolveGraph(backbone.architecture).inputShape;
+    if (sampleSize(train) !== elementCount(inputShape)) throw new ConfigError(`the images hold ${sampleSize(train)} values (28×28×1); model '${backbone.architecture.name}' takes [${inputShape.join('×')}]: on-page training needs data of that shape`);
     const selection = parseSelection(settings.selection, { trainerOptions: true });
     if (selection.kind === 'sparse') throw new ConfigError("the page offers full, head, last:K and bias; use the CLI for 'sparse'");
     // A quantized model (an imported int8 .tflite) gets a new prototype head on its own grids.
