@@ -18,7 +18,7 @@ const out = join(root, 'dist-web');
 const BACKBONE = 'mnist-cnn-digits04.lmdl';
 const SAMPLES = 'digits-5to9.bin';
 // Node-only library modules: if one of these reaches a bundle, the browser build is wrong.
-const NODE_ONLY = [/src\/cli\//, /src\/report\//, /src\/util\/package-root\.ts$/, /src\/data\/(mnist|idx|image-folder|fashion-mnist)\.ts$/, /src\/model\/onnx-/];
+const NODE_ONLY = [/src\/cli\//, /src\/report\//, /src\/util\/package-root\.ts$/, /src\/data\/(mnist|idx|image-folder|fashion-mnist)\.ts$/, /src\/model\/onnx-/, /src\/cost\/model-graph\.ts$/];
 
 function need(path, hint) {
   if (!existsSync(path)) {

@@ -5,11 +5,11 @@ import { DrawPad } from './draw-pad.js';
 import { kib, pct, seconds } from './format.js';
 import { LineChart, type Series } from './line-chart.js';
 import { renderMemoryGauge } from './memory-gauge.js';
-import type { FromWorker, ToWorker } from './protocol.js';
+import type { FromWorker, ImportedModelSummary, ToWorker } from './protocol.js';
 import { imageValues, parseSampleSet, splitSampleSet, type SampleSet } from './samples.js';
 import { SettingsForm } from './settings-form.js';
 import { assembleTrainingData } from './training-data.js';
-import type { MemoryFigures, TrainSettings } from './settings.js';
+import type { McuEstimateText, MemoryFigures, TrainSettings } from './settings.js';
 
 const SAMPLES_URL = new URL('./assets/digits-5to9.bin', location.href).href;
 const MODEL_URL = new URL('./models/mnist-cnn-digits04.lmdl', location.href).href;
@@ -58,6 +58,9 @@ const ui = {
   speed: $('speed'),
   hash: $('hash'),
   runSettings: $('run-settings'),
+  mcuEstimate: $('mcu-estimate'),
+  modelFile: $<HTMLInputElement>('model-file'),
+  modelInfo: $('model-info'),
 };
 
 type Phase = 'loading' | 'idle' | 'preparing' | 'training' | 'done';
@@ -93,7 +96,10 @@ function classCounts(c: ClassEntry): { train: number; heldOut: number } {
   return { train: shots + c.drawn.length, heldOut: total - shots };
 }
 
-const classList = new ClassList($<HTMLTableSectionElement>('class-rows'), ui.drawClass, () => updateControls(), classCounts);
+const classList = new ClassList($<HTMLTableSectionElement>('class-rows'), ui.drawClass, () => {
+  updateControls();
+  requestEstimate();
+}, classCounts);
 
 const pad = new DrawPad(
   $<HTMLCanvasElement>('pad'),
@@ -270,6 +276,8 @@ ui.addClassForm.addEventListener('submit', (e) => {
 
 ui.shots.addEventListener('input', () => classList.render());
 
+for (const type of ['input', 'change']) document.getElementById('settings')?.addEventListener(type, () => requestEstimate());
+
 async function loadSamples(): Promise<void> {
   if (!state.samples) {
     say('Loading the bundled samples…');
@@ -353,6 +361,79 @@ function downloadModel(bytes: Uint8Array): void {
   say(`Downloaded the adapted model (${kib(bytes.length)}, lastmile model format): load it with 'lastmile eval --model <file>'.`);
 }
 
+// Imported model ------------------------------------------------------------------------------------
+
+/** Read no more than this from a chosen file (the worker refuses larger ones with the same limit). */
+const MODEL_FILE_MAX_BYTES = 16 << 20;
+
+ui.modelFile.addEventListener('change', () => {
+  const file = ui.modelFile.files?.[0];
+  if (!file) return;
+  showError(null);
+  if (file.size > MODEL_FILE_MAX_BYTES) {
+    showError(`The model was not loaded: ${file.name} is ${(file.size / 1048576).toFixed(1)} MiB; the page loads models up to ${MODEL_FILE_MAX_BYTES >> 20} MiB`);
+    return;
+  }
+  say(`Reading ${file.name}…`);
+  file.arrayBuffer().then((buffer) => {
+    if (state.phase === 'preparing' || state.phase === 'training') worker.post({ type: 'stop' });
+    worker.post({ type: 'load-model', name: file.name, bytes: new Uint8Array(buffer) });
+  }, (e: Error) => showError(`The model was not loaded: ${e.message}`));
+});
+
+function showImportedModel(name: string, m: ImportedModelSummary): void {
+  state.hasRun = false;
+  ui.modelInfo.dataset.state = m.trainsOnPage ? 'trainable' : 'plan-only';
+  const plan = m.plan ? `inference plan for one image: ${kib(m.plan.sramBytes)} SRAM, ${kib(m.plan.flashBytes)} flash` : 'float model: quantized when training starts';
+  const verdict = m.trainsOnPage
+    ? 'Its input is a 28×28×1 image: load the digits or draw classes, then Train adapts it with QZO-FF under a new head.'
+    : `Its input is [${m.inputShape.join('×')}], not a 28×28×1 image: the page shows its plan and estimates, but on-page training needs data of that shape (use 'lastmile adapt' with matching data).`;
+  const list = document.createElement('ol');
+  list.className = 'layers';
+  list.append(...m.layers.map((l) => Object.assign(document.createElement('li'), { textContent: l })));
+  ui.modelInfo.replaceChildren(
+    Object.assign(document.createElement('p'), { textContent: `${name}: ${m.architecture}, ${m.kind === 'quantized' ? 'int8' : 'float'}, ${m.parameters.toLocaleString('en')} parameters, ${m.layers.length} layers; ${plan}.` }),
+    Object.assign(document.createElement('p'), { className: 'verdict', textContent: verdict }),
+    list,
+  );
+  ui.engine.dataset.model = name;
+  setPhase('idle');
+  requestEstimate();
+  say(`Loaded ${name}. ${verdict}`);
+}
+
+// On-device estimates ------------------------------------------------------------------------------
+
+let estimateId = 0;
+let estimateTimer: ReturnType<typeof setTimeout> | undefined;
+
+/** Ask the worker for the cost model's estimates under the settings as typed (debounced). */
+function requestEstimate(): void {
+  clearTimeout(estimateTimer);
+  estimateTimer = setTimeout(() => {
+    let settings: TrainSettings;
+    try {
+      settings = settingsForm.read();
+    } catch (e) {
+      ui.mcuEstimate.textContent = `No on-device estimate: ${(e as Error).message}`;
+      delete ui.mcuEstimate.dataset.available;
+      return;
+    }
+    const classes = classList.classes;
+    // Without classes yet, estimate for the bundled set's five classes at the default shots.
+    const count = classes.length > 0 ? classes.length : 5;
+    const trainImages = classes.length > 0 ? classes.reduce((n, c) => n + classCounts(c).train, 0) : 5 * (Number(ui.shots.value) || 10);
+    worker.post({ type: 'estimate', id: ++estimateId, settings, classes: count, trainImages });
+  }, 150);
+}
+
+function showEstimate(e: McuEstimateText): void {
+  ui.mcuEstimate.dataset.available = String(e.available);
+  const lines = [e.adaptation, e.inference].filter((l) => l !== '').map((l) => Object.assign(document.createElement('p'), { textContent: l }));
+  if (e.basis) lines.push(Object.assign(document.createElement('p'), { className: 'hint', textContent: `Assumes ${e.basis}.` }));
+  ui.mcuEstimate.replaceChildren(...lines);
+}
+
 function setAccuracy(el: HTMLElement, value: number | null): void {
   el.textContent = pct(value);
   if (value === null) delete el.dataset.value;
@@ -367,6 +448,8 @@ function describeError(message: Extract<FromWorker, { type: 'error' }>): string 
     train: state.phase === 'preparing' ? 'Training did not start' : 'Training stopped',
     predict: 'No prediction',
     export: 'No download',
+    estimate: 'No on-device estimate',
+    'load-model': 'The model was not loaded',
   }[message.during];
   // The library names its option; the page's control for it has a different name.
   const hint = /dither: true/.test(message.message) ? ' Here: tick "Stochastic rounding (dither)".' : '';
@@ -386,6 +469,7 @@ function handle(message: FromWorker): void {
         ` build. Backbone: ${message.model.architecture}, ${message.model.parameters.toLocaleString('en')} parameters, pre-trained on ${message.model.pretrainedOn}.`,
       );
       setPhase('idle');
+      requestEstimate();
       say('Ready. Load the bundled digits 5–9 or add your own classes, then train.');
       break;
     }
@@ -447,7 +531,18 @@ function handle(message: FromWorker): void {
     case 'model':
       downloadModel(message.bytes);
       break;
+    case 'model-loaded':
+      showImportedModel(message.name, message.summary);
+      break;
+    case 'estimate':
+      if (message.id === estimateId) showEstimate(message.estimate);
+      break;
     case 'error':
+      if (message.during === 'load-model') ui.modelInfo.dataset.state = 'error';
+      if (message.during === 'estimate') {
+        ui.mcuEstimate.textContent = describeError(message);
+        break;
+      }
       showError(describeError(message));
       if (message.during === 'train') {
         state.hasRun = false;

@@ -2,7 +2,7 @@
 // (structured clone); the exported model comes back as bytes.
 import type { Dataset } from '../../src/data/dataset.js';
 import type { BuildFlavor } from '../../src/device/features.js';
-import type { Accuracy, MemoryFigures, TrainSettings } from './settings.js';
+import type { Accuracy, McuEstimateText, MemoryFigures, TrainSettings } from './settings.js';
 
 export type ToWorker =
   | { type: 'init'; wasmBaseUrl: string; modelUrl: string }
@@ -10,12 +10,27 @@ export type ToWorker =
   | { type: 'stop' }
   | { type: 'reset' }
   | { type: 'predict'; id: number; image: Float32Array }
-  | { type: 'export' };
+  | { type: 'export' }
+  /** A .tflite file the user chose: it replaces the backbone for estimates and training. */
+  | { type: 'load-model'; name: string; bytes: Uint8Array }
+  /** Cost-model estimates for these settings, `classes` outputs and `trainImages` training images. */
+  | { type: 'estimate'; id: number; settings: TrainSettings; classes: number; trainImages: number };
 
 export interface ModelSummary {
   architecture: string;
   parameters: number;
   pretrainedOn: string;
+}
+
+export interface ImportedModelSummary extends ModelSummary {
+  kind: 'float' | 'quantized';
+  inputShape: number[];
+  /** One line per layer: name, kind, output shape. */
+  layers: string[];
+  /** Inference plan of one image on the device (quantized models; float ones are quantized when training starts). */
+  plan: { sramBytes: number; flashBytes: number } | null;
+  /** The input is a 28×28×1 image, so the bundled digits and the drawing pad apply. */
+  trainsOnPage: boolean;
 }
 
 export type FromWorker =
@@ -25,5 +40,7 @@ export type FromWorker =
   | { type: 'done'; steps: number; stopped: boolean; final: Accuracy; hash: string; trainMs: number; sramHighWater: number }
   | { type: 'prediction'; id: number; probabilities: Float32Array }
   | { type: 'model'; bytes: Uint8Array }
+  | { type: 'estimate'; id: number; estimate: McuEstimateText }
+  | { type: 'model-loaded'; name: string; summary: ImportedModelSummary }
   /** family: the library's error family ('budget', 'config', …) or 'internal' for anything unexpected. */
-  | { type: 'error'; message: string; family: string; during: 'init' | 'train' | 'predict' | 'export' };
+  | { type: 'error'; message: string; family: string; during: 'init' | 'train' | 'predict' | 'export' | 'estimate' | 'load-model' };

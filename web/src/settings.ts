@@ -47,3 +47,14 @@ export interface Accuracy {
   /** Percent of the held-out images; null when there are none (e.g. only drawn classes). */
   heldOut: number | null;
 }
+
+/** The cost model's on-device estimates as the page shows them (worker → page). */
+export interface McuEstimateText {
+  /** False when the device has no calibrated core (the lines then say why). */
+  available: boolean;
+  /** Time per QZO-FF step, for the whole adaptation, and its energy. */
+  adaptation: string;
+  inference: string;
+  /** What the estimate assumes (classes, batch, m, steps, precision, cost-model version). */
+  basis: string;
+}

@@ -4,7 +4,8 @@
 // is touched, then QZO-FF on the emulated MCU — but stepwise, so the worker can report progress and
 // stop between steps. Only browser-safe library modules are imported here.
 import { ConfigError } from '../../src/errors.js';
-import type { Dataset } from '../../src/data/dataset.js';
+import { sampleSize, type Dataset } from '../../src/data/dataset.js';
+import { elementCount, resolveGraph } from '../../src/model/graph.js';
 import { saveModel, type FloatModel, type QuantizedModel } from '../../src/model/model.js';
 import type { BuildFlavor } from '../../src/device/features.js';
 import { QuantizedSession } from '../../src/runtime/session.js';
@@ -13,6 +14,7 @@ import { evaluate } from '../../src/train/evaluate.js';
 import { checkRunFits, planRun, startSession } from '../../src/train/prepare-run.js';
 import { QzoFfTrainer, type StepResult } from '../../src/train/qzo-ff.js';
 import { parseSelection } from '../../src/train/selection.js';
+import { planImportedRun } from './imported-plan.js';
 import type { Accuracy, MemoryFigures, ModeFootprint, TrainSettings } from './settings.js';
 
 export { DEFAULT_SETTINGS, type Accuracy, type MemoryFigures, type Precision, type TrainSettings } from './settings.js';
@@ -70,14 +72,19 @@ export class PersonalisationRun {
    * Build the head, quantize and check the budget (BudgetError before any device memory is taken),
    * then prepare the session and trainer. `heldOut` must use the same classes as `train`.
    */
-  static async prepare(backbone: FloatModel, train: Dataset, heldOut: Dataset | null, settings: TrainSettings, runtime: RuntimeOptions = {}): Promise<PersonalisationRun> {
+  static async prepare(backbone: FloatModel | QuantizedModel, train: Dataset, heldOut: Dataset | null, settings: TrainSettings, runtime: RuntimeOptions = {}): Promise<PersonalisationRun> {
     checkSettings(settings, train.labels.length);
     if (heldOut && heldOut.classes !== train.classes) throw new ConfigError(`held-out images have ${heldOut.classes} classes, the training images ${train.classes}`);
     const build = runtime.build ?? 'auto';
+    // An imported model may take another input: refuse before any work, naming both shapes.
+    const inputShape = resolveGraph(backbone.architecture).inputShape;
+    if (sampleSize(train) !== elementCount(inputShape)) throw new ConfigError(`the images hold ${sampleSize(train)} values (28×28×1); model '${backbone.architecture.name}' takes [${inputShape.join('×')}]: on-page training needs data of that shape`);
     const selection = parseSelection(settings.selection, { trainerOptions: true });
     if (selection.kind === 'sparse') throw new ConfigError("the page offers full, head, last:K and bias; use the CLI for 'sparse'");
-    const run = await planRun({
-      backbone, support: train, precision: settings.precision, selection, microBatch: settings.microBatch, build,
+    // A quantized model (an imported int8 .tflite) gets a new prototype head on its own grids.
+    const plan = backbone.kind === 'quantized' ? (o: Omit<Parameters<typeof planRun>[0], 'backbone'>) => planImportedRun(backbone, o) : (o: Omit<Parameters<typeof planRun>[0], 'backbone'>) => planRun({ ...o, backbone });
+    const run = await plan({
+      support: train, precision: settings.precision, selection, microBatch: settings.microBatch, build,
       trainer: { epsilon: settings.epsilon, directions: settings.directions, dist: 'gaussian', lr: settings.lr, seed: settings.seed, ...(settings.batchSize > 0 ? { batchSize: settings.batchSize } : {}) },
       enhancements: settings.dither ? { dither: true } : {},
     });

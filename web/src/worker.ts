@@ -1,10 +1,12 @@
 // The training worker: owns the emulated MCU so the page stays responsive while QZO-FF runs.
 // One run at a time; stop and predict messages are handled between slices of training steps.
 import { LastmileError } from '../../src/errors.js';
-import { loadModel, type FloatModel } from '../../src/model/model.js';
+import { loadModel, type FloatModel, type QuantizedModel } from '../../src/model/model.js';
+import { describeImportedModel, importModelFile } from './model-import.js';
 import { Device } from '../../src/device/device.js';
 import { detectFeatures } from '../../src/device/features.js';
 import { setDefaultWasmBaseUrl } from '../../src/device/wasm-source.js';
+import { mcuEstimateText } from './mcu-estimates.js';
 import type { FromWorker, ToWorker } from './protocol.js';
 import { sha256Hex } from './sha256.js';
 import { PersonalisationRun, runTraining } from './trainer-core.js';
@@ -16,7 +18,7 @@ interface WorkerScope {
 const scope = self as unknown as WorkerScope;
 const post = (message: FromWorker, transfer: Transferable[] = []) => scope.postMessage(message, transfer);
 
-let backbone: FloatModel | null = null;
+let backbone: FloatModel | QuantizedModel | null = null;
 let wasmBaseUrl = '';
 let run: PersonalisationRun | null = null;
 let stopRequested = false;
@@ -105,6 +107,31 @@ scope.onmessage = (event) => {
       stopRequested = true;
       run = null;
       break;
+    case 'load-model':
+      queue = queue.then(() => {
+        const model = importModelFile(message.bytes, message.name);
+        generation++;
+        stopRequested = true;
+        run = null;
+        backbone = model;
+        post({ type: 'model-loaded', name: message.name, summary: describeImportedModel(model) });
+      }).catch((e) => fail('load-model', e));
+      break;
+    case 'estimate': {
+      const answer = () => {
+        if (!backbone) throw new Error('the backbone is not loaded yet');
+        post({ type: 'estimate', id: message.id, estimate: mcuEstimateText(backbone.architecture, message.settings, message) });
+      };
+      // Pure arithmetic: answered at once during a run; before init, after the backbone loads.
+      if (backbone) {
+        try {
+          answer();
+        } catch (e) {
+          fail('estimate', e);
+        }
+      } else queue = queue.then(answer).catch((e) => fail('estimate', e));
+      break;
+    }
     case 'predict':
       try {
         if (!run) throw new Error('train first: predictions come from the adapted model');
