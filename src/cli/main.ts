@@ -11,6 +11,7 @@ import { registerOnnx } from './commands/onnx.js';
 import { registerEval } from './commands/eval.js';
 import { registerProfile } from './commands/profile.js';
 import { registerExperiment } from './commands/experiment.js';
+import { takeRequestedExit } from './exit-status.js';
 
 export interface GlobalOptions {
   quiet?: boolean;
@@ -40,8 +41,9 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<number> {
   try {
+    takeRequestedExit();
     await buildProgram().parseAsync(argv);
-    return 0;
+    return takeRequestedExit();
   } catch (e) {
     if (e instanceof LastmileError) {
       console.error(`lastmile: ${e.message}`);
