@@ -9,7 +9,7 @@ import {
   encodeModelProto, floatTensor, floatValueInfo, intAttr, intsAttr,
   type AttributeProto, type NodeProto, type TensorProto,
 } from '../src/model/onnx-proto.js';
-import { initFloatModel, type FloatModel, type QuantizedModel } from '../src/model/model.js';
+import { initFloatModel, loadModel, saveModel, type FloatModel, type QuantizedModel } from '../src/model/model.js';
 import { architecturePreset } from '../src/model/presets.js';
 import { elementCount, resolveGraph, type Architecture } from '../src/model/graph.js';
 import { BackpropSession } from '../src/runtime/backprop-session.js';
@@ -249,6 +249,11 @@ describe("PyTorch's padding that TFLite cannot express imports as explicit pads"
     const again = importOnnx(exportOnnx(model));
     const paddings = (m: FloatModel) => m.architecture.nodes.map((n) => ('padding' in n ? n.padding : n.kind));
     expect(paddings(again)).toEqual(paddings(model));
+    // And a model file keeps them.
+    expect(loadModel(saveModel(model)).architecture).toEqual(model.architecture);
+    // A pad as large as the kernel (a window of padding only) is a typed error naming the node, not a trap.
+    const bad = { ...model, architecture: { ...model.architecture, nodes: model.architecture.nodes.map((n) => (n.kind === 'conv2d' ? { ...n, padding: [3, 0, 0, 0] as const } : n)) } };
+    expect(() => resolveGraph(bad.architecture)).toThrow(/node 'c'.*padding must be 'same' or 'valid' \(or pads/);
   });
 
   it('the integer kernels run explicit pads too: QuantizedSession logits equal the QDQ export run by onnxruntime', async () => {

@@ -41,6 +41,8 @@ export function registerOnnx(program: Command): void {
     .action(async (opts: { onnx: string; out: string; name?: string }, cmd: Command) => {
       const model = importOnnx(await readInput(opts.onnx), opts.name ? { name: opts.name } : {});
       await writeOutput(opts.out, saveModel(model));
-      if (!(cmd.optsWithGlobals() as GlobalOptions).quiet) console.log(`wrote ${opts.out}: ${model.architecture.name}, ${model.architecture.nodes.length} nodes`);
+      if (!(cmd.optsWithGlobals() as GlobalOptions).quiet) console.log(`wrote ${opts.out}: ${model.architecture.name}, ${model.architecture.nodes.length} nodes` +
+        (model.meta.dequantized ? '; QDQ graph read as the float model (dequantized weights; quantize it again)' : '') +
+        (model.meta.droppedSoftmax ? '; trailing Softmax dropped (the model outputs logits)' : ''));
     });
 }
