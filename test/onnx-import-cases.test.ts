@@ -10,7 +10,7 @@ import {
   type AttributeProto, type NodeProto, type TensorProto,
 } from '../src/model/onnx-proto.js';
 import { encodeModelProto } from '../src/model/onnx-codec.js';
-import { initFloatModel, type FloatModel, type QuantizedModel } from '../src/model/model.js';
+import { initFloatModel, loadModel, saveModel, type FloatModel, type QuantizedModel } from '../src/model/model.js';
 import { architecturePreset } from '../src/model/presets.js';
 import { elementCount, resolveGraph, type Architecture } from '../src/model/graph.js';
 import { BackpropSession } from '../src/runtime/backprop-session.js';
@@ -221,6 +221,80 @@ function pytorchStem(size: number): Uint8Array {
   );
 }
 
+/** Conv 3×3/2 pads [1,1,1,1] (PyTorch padding=1) on 8×8, a depthwise conv with pads [0,1,2,1], an average pool 2×2/2 with pads [1,1,0,0]. */
+function asymmetric(): Uint8Array {
+  return encode(
+    [
+      node('Conv', ['x', 'conv.weight', 'conv.bias'], 'c', [intsAttr('kernel_shape', [3, 3]), intsAttr('strides', [2, 2]), intsAttr('pads', [1, 1, 1, 1])]),
+      node('Relu', ['c'], 'r'),
+      node('Conv', ['r', 'dw.weight', 'dw.bias'], 'd', [intsAttr('kernel_shape', [3, 3]), intsAttr('pads', [0, 1, 2, 1]), intAttr('group', 4)]),
+      node('AveragePool', ['d'], 'a', [intsAttr('kernel_shape', [2, 2]), intsAttr('strides', [2, 2]), intsAttr('pads', [1, 1, 0, 0])]),
+      node('Flatten', ['a'], 'f', [intAttr('axis', 1)]),
+      node('Gemm', ['f', 'fc.weight', 'fc.bias'], 'y', [intAttr('transB', 1)]),
+    ],
+    [weights('conv.weight', [4, 2, 3, 3], 21), weights('conv.bias', [4], 22), weights('dw.weight', [4, 1, 3, 3], 23), weights('dw.bias', [4], 24), weights('fc.weight', [3, 4 * 2 * 2], 25), weights('fc.bias', [3], 26)],
+    ['x', ['N', 2, 8, 8]], ['y', ['N', 3]],
+  );
+}
+
+describe("PyTorch's padding that TFLite cannot express imports as explicit pads", () => {
+  it("padding=1, stride=2 on an even size, and asymmetric pads on depthwise and average pool: our f32 forward equals onnxruntime's", async () => {
+    const bytes = asymmetric();
+    const model = importOnnx(bytes);
+    expect(model.architecture.nodes.filter((n) => 'padding' in n).map((n) => (n as { padding: unknown }).padding)).toEqual([[1, 1, 1, 1], [0, 1, 2, 1], [1, 1, 0, 0]]);
+    const batch = 3;
+    const x = randomInputs(batch * 8 * 8 * 2, 27);
+    const theirs = await ortRun(bytes, toNchw(x, batch, 8, 8, 2), [batch, 2, 8, 8], 'x', 'y');
+    expect(relativeError(await ourFloatForward(model, x, batch), theirs)).toBeLessThan(1e-4);
+    // Exported again (float), the pads are written back as they came.
+    const again = importOnnx(exportOnnx(model));
+    const paddings = (m: FloatModel) => m.architecture.nodes.map((n) => ('padding' in n ? n.padding : n.kind));
+    expect(paddings(again)).toEqual(paddings(model));
+    // And a model file keeps them.
+    expect(loadModel(saveModel(model)).architecture).toEqual(model.architecture);
+    // A pad as large as the kernel (a window of padding only) is a typed error naming the node, not a trap.
+    const bad = { ...model, architecture: { ...model.architecture, nodes: model.architecture.nodes.map((n) => (n.kind === 'conv2d' ? { ...n, padding: [3, 0, 0, 0] as const } : n)) } };
+    expect(() => resolveGraph(bad.architecture)).toThrow(/node 'c'.*padding must be 'same' or 'valid' \(or pads/);
+  });
+
+  it('the integer kernels run explicit pads too: QuantizedSession logits equal the QDQ export run by onnxruntime', async () => {
+    const model = importOnnx(asymmetric());
+    const images = randomInputs(40 * 8 * 8 * 2, 28);
+    const data = { images, labels: new Int32Array(40), count: 40, shape: [8, 8, 2], classes: 3 } as unknown as Dataset;
+    const q = quantizeModel(model, await calibrate(model, data), { weightBits: 16 });
+    const mcu = await Mcu.create({ budget: budgetFor(QuantizedSession.plan(q, { batch: 40 })) });
+    const session = new QuantizedSession(mcu, q, { batch: 40 });
+    const set = quantizeSet(session, data);
+    loadMicroBatch(session, set, Array.from({ length: 40 }, (_, i) => i), 0, 40);
+    session.forward();
+    const ours = Float32Array.from(session.readLogits(), (v) => v * session.logitsScale);
+    const theirs = await ortRun(exportOnnx(q), images, [40, 8, 8, 2], 'input', 'logits');
+    // Not bit-exact: onnxruntime averages in float and rounds once, our int8 average pool rounds its
+    // integer mean (1-LSB differences). A pad on the wrong side moves whole windows and errs by far more.
+    const err = relativeError(ours, theirs);
+    console.log(`[onnx] explicit pads, 16-bit weights: QuantizedSession vs onnxruntime QDQ, max relative logit difference ${err.toExponential(2)}`);
+    expect(err).toBeLessThan(1e-2);
+    // The control: the same integers with TFLite's 'same' (no pixel before) on the first conv.
+    const shifted: QuantizedModel = { ...q, architecture: { ...q.architecture, nodes: q.architecture.nodes.map((n) => (n.kind === 'conv2d' ? { ...n, padding: 'same' as const } : n)) } };
+    const mcu2 = await Mcu.create({ budget: budgetFor(QuantizedSession.plan(shifted, { batch: 40 })) });
+    const s2 = new QuantizedSession(mcu2, shifted, { batch: 40 });
+    loadMicroBatch(s2, quantizeSet(s2, data), Array.from({ length: 40 }, (_, i) => i), 0, 40);
+    s2.forward();
+    const wrong = relativeError(Float32Array.from(s2.readLogits(), (v) => v * s2.logitsScale), theirs);
+    console.log(`[onnx] same integers with 'same' padding instead: ${wrong.toExponential(2)}`);
+    expect(wrong).toBeGreaterThan(10 * err);
+  });
+
+  it('pads as large as the kernel (windows of padding only) or ceil_mode beyond them stay a FormatError naming the node', () => {
+    const bytes = encode(
+      [node('Conv', ['x', 'w'], 'c', [intsAttr('kernel_shape', [3, 3]), intsAttr('pads', [3, 0, 0, 0])])],
+      [weights('w', [2, 2, 3, 3], 29)],
+      ['x', ['N', 2, 8, 8]], ['y', ['N', 2, 9, 6]],
+    );
+    expect(() => importOnnx(bytes)).toThrow(/node 'c' \(Conv\).*pads \[3, 0, 0, 0\]/);
+  });
+});
+
 describe("PyTorch's symmetric padding 1 with stride 2", () => {
   it("on an odd size it is TFLite 'same' and imports to the graph onnxruntime runs", async () => {
     const bytes = pytorchStem(9);
@@ -232,7 +306,12 @@ describe("PyTorch's symmetric padding 1 with stride 2", () => {
     expect(relativeError(await ourFloatForward(model, x, batch), theirs)).toBeLessThan(1e-4);
   });
 
-  it('on an even size (one pixel before, where TFLite pads none) it is a FormatError naming the node, not a silently shifted model', () => {
-    expect(() => importOnnx(pytorchStem(8))).toThrow(/node 'c' \(Conv\).*pads \[1, 1, 1, 1\]/);
+  it('on an even size (one pixel before, where TFLite pads none) it keeps the explicit pads and matches onnxruntime', async () => {
+    const bytes = pytorchStem(8);
+    const model = importOnnx(bytes);
+    expect(model.architecture.nodes.filter((n) => 'padding' in n).map((n) => (n as { padding: unknown }).padding)).toEqual([[1, 1, 1, 1], [1, 1, 1, 1]]);
+    const x = randomInputs(2 * 8 * 8 * 2, 16);
+    const theirs = await ortRun(bytes, toNchw(x, 2, 8, 8, 2), [2, 2, 8, 8], 'x', 'y');
+    expect(relativeError(await ourFloatForward(model, x, 2), theirs)).toBeLessThan(1e-4);
   });
 });

@@ -437,8 +437,8 @@ describe('importOnnx refuses what lastmile cannot run, with a FormatError naming
     );
   });
 
-  it("pads TFLite cannot express (PyTorch's symmetric padding 1 with stride 2 on an even size)", () => {
-    expectFormatError(variant((g) => setAttr(g, '/conv1/Conv', intsAttr('strides', [2, 2]))), /\/conv1\/Conv/, /pads \[1, 1, 1, 1\]/, /'same'/);
+  it('pads as large as the kernel (windows made of padding only); PyTorch-style pads import (onnx-import-cases.test.ts)', () => {
+    expectFormatError(variant((g) => setAttr(g, '/conv1/Conv', intsAttr('pads', [3, 3, 3, 3]))), /\/conv1\/Conv/, /pads \[3, 3, 3, 3\]/, /cannot be expressed/);
   });
 
   it('AveragePool that counts padded taps', () => {
@@ -501,13 +501,14 @@ describe('importOnnx refuses what lastmile cannot run, with a FormatError naming
     expect(outcomes.formatError).toBeGreaterThan(20);
   });
 
-  it('auto_pad SAME_LOWER with an odd padding total (the odd pixel goes before, TFLite puts it after)', () => {
-    const bytes = (() => {
-      const g = kerasStyle();
-      g.nodes[1]!.attribute = [intsAttr('strides', [2, 2]), stringAttr('auto_pad', 'SAME_LOWER')];
-      return encodeHand(g);
-    })();
-    expectFormatError(bytes, /'conv' \(Conv\)/, /match neither TFLite 'same'/);
+  it('auto_pad SAME_LOWER with an odd padding total (the odd pixel goes before, TFLite puts it after) imports as explicit pads', async () => {
+    const g = kerasStyle();
+    g.nodes[1]!.attribute = [intsAttr('strides', [2, 2]), stringAttr('auto_pad', 'SAME_LOWER')];
+    const bytes = encodeHand(g);
+    const model = importOnnx(bytes);
+    expect(model.architecture.nodes[1]).toMatchObject({ kind: 'conv2d', padding: [1, 1, 0, 0] });
+    const x = randomInputs(2 * 128, 63);
+    expect(relativeError(await ourFloatForward(model, x, 2), await ortRun(bytes, x, [2, 8, 8, 2], 'image', 'dense'))).toBeLessThan(1e-4);
   });
 
   it('a dims field that claims a huge tensor is refused before anything is allocated', () => {

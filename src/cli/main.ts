@@ -16,6 +16,7 @@ import { registerProfile } from './commands/profile.js';
 import { registerExperiment } from './commands/experiment.js';
 import { registerEstimate } from './commands/estimate.js';
 import { registerRun } from './commands/run.js';
+import { takeRequestedExit } from './exit-status.js';
 
 export interface GlobalOptions {
   quiet?: boolean;
@@ -60,8 +61,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   const stopWatching = watchParent();
   try {
+    takeRequestedExit();
     await program.parseAsync(argv);
-    return 0;
+    return takeRequestedExit();
   } catch (e) {
     // --help and --version end parsing with a CommanderError too; they are not failures.
     if (e instanceof CommanderError && (e.code === 'commander.helpDisplayed' || e.code === 'commander.version')) return 0;

@@ -2,7 +2,8 @@
 // lowers to (one table entry per kind), the calls are costed by model.ts and summed per inference
 // or per QZO-FF step.
 import type { ResolvedGraph, ResolvedNode } from '../model/graph.js';
-import type { NodeKind } from '../model/layers.js';
+import type { Conv2DNode, DenseNode, DepthwiseConv2DNode, NodeKind, Pool2DNode } from '../model/layers.js';
+import type { Padding } from '../kernels/geometry.js';
 import { COST_MODEL_VERSION, estimateKernel, type CostTarget } from './model.js';
 import type { CostKernel, KernelShape } from './shape.js';
 
@@ -12,7 +13,7 @@ interface CallOptions { bits: WeightBits; batch: number; perturbed: boolean }
 type ShapeOf = (n: ResolvedNode, input: number[], o: CallOptions) => KernelShape | null;
 
 const withWidth = (base: 'conv' | 'dw' | 'fc', o: CallOptions): CostKernel => `${base}_w${o.bits}${o.perturbed ? '_pt' : ''}` as CostKernel;
-const spatial = (kernel: CostKernel, input: number[], k: [number, number], s: [number, number], padding: 'same' | 'valid', outC: number, batch: number): KernelShape => ({
+const spatial = (kernel: CostKernel, input: number[], k: [number, number], s: [number, number], padding: Padding, outC: number, batch: number): KernelShape => ({
   kernel, inH: input[0]!, inW: input[1]!, inC: input[2]!, outC, kH: k[0], kW: k[1], strideH: s[0], strideW: s[1], padding, batch,
 });
 const flat = (kernel: CostKernel, inputs: number, outC: number, batch: number): KernelShape => ({
@@ -26,11 +27,11 @@ const LAYER_KERNELS: Record<NodeKind, ShapeOf> = {
   flatten: () => null,
   relu: () => null, // fused into the producing layer (runtime/lowering.ts)
   relu6: () => null,
-  conv2d: (n, input, o) => (n.node.kind === 'conv2d' ? spatial(withWidth('conv', o), input, n.node.kernel, n.node.stride, n.node.padding, n.node.filters, o.batch) : null),
-  depthwise: (n, input, o) => (n.node.kind === 'depthwise' ? spatial(withWidth('dw', o), input, n.node.kernel, n.node.stride, n.node.padding, input[2]!, o.batch) : null),
-  dense: (n, input, o) => (n.node.kind === 'dense' ? flat(withWidth('fc', o), size(input), n.node.units, o.batch) : null),
-  maxpool: (n, input, o) => (n.node.kind === 'maxpool' ? spatial('maxpool', input, n.node.pool, n.node.stride, n.node.padding, input[2]!, o.batch) : null),
-  avgpool: (n, input, o) => (n.node.kind === 'avgpool' ? spatial('avgpool', input, n.node.pool, n.node.stride, n.node.padding, input[2]!, o.batch) : null),
+  conv2d: (n, input, o) => { const c = n.node as Conv2DNode; return spatial(withWidth('conv', o), input, c.kernel, c.stride, c.padding, c.filters, o.batch); },
+  depthwise: (n, input, o) => { const d = n.node as DepthwiseConv2DNode; return spatial(withWidth('dw', o), input, d.kernel, d.stride, d.padding, input[2]!, o.batch); },
+  dense: (n, input, o) => flat(withWidth('fc', o), size(input), (n.node as DenseNode).units, o.batch),
+  maxpool: (n, input, o) => { const p = n.node as Pool2DNode; return spatial('maxpool', input, p.pool, p.stride, p.padding, input[2]!, o.batch); },
+  avgpool: (n, input, o) => { const p = n.node as Pool2DNode; return spatial('avgpool', input, p.pool, p.stride, p.padding, input[2]!, o.batch); },
   globalavgpool: (_n, input, o) => spatial('gap', input, [input[0]!, input[1]!], [1, 1], 'valid', input[2]!, o.batch),
   add: (_n, input, o) => flat('add', size(input), size(input), o.batch),
 };

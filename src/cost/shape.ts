@@ -104,8 +104,8 @@ export function outputSize(shape: KernelShape): { outH: number; outW: number; pa
   const f = family(shape.kernel);
   if (f === 'fc' || f === 'add' || f === 'update') return { outH: shape.inH, outW: shape.inW, padH: 0, padW: 0 };
   if (f === 'gap') return { outH: 1, outW: 1, padH: 0, padW: 0 };
-  const h = paddedAxis(shape.inH, shape.kH, shape.strideH, shape.padding);
-  const w = paddedAxis(shape.inW, shape.kW, shape.strideW, shape.padding);
+  const h = paddedAxis(shape.inH, shape.kH, shape.strideH, shape.padding, 0);
+  const w = paddedAxis(shape.inW, shape.kW, shape.strideW, shape.padding, 1);
   return { outH: h.out, outW: w.out, padH: h.padBefore, padW: w.padBefore };
 }
 

@@ -8,7 +8,7 @@ import type { PreparedRequant } from './requant.js';
 import { perturbArgs, type PerturbSpec } from './perturb-spec.js';
 import { requireIndexRange } from './rng.js';
 import { requireInt } from './validate.js';
-import { paddedAxis } from './geometry.js';
+import { paddedAxis, requirePadding, type Padding } from './geometry.js';
 import {
   GEMM_MR, MAX_DIM, gemmCoreScratchBytes, packedBudgetOf, packedChunkPanels, requantArgs, requireDisjoint, requireScratch,
   requireWeightBits, requireZeroPoint, type Span,
@@ -24,7 +24,7 @@ export interface Conv2DParams {
   kernelWidth: number;
   strideHeight: number;
   strideWidth: number;
-  padding: 'same' | 'valid';
+  padding: Padding;
   weightBits: 8 | 16;
   inputZeroPoint: number;
   perturb?: PerturbSpec;
@@ -54,9 +54,7 @@ function geometry(p: Conv2DParams): ConvGeometry {
   requireInt(p.kernelWidth, 'conv2d: kernelWidth', 1, 4096);
   requireInt(p.strideHeight, 'conv2d: strideHeight', 1, 4096);
   requireInt(p.strideWidth, 'conv2d: strideWidth', 1, 4096);
-  if (p.padding !== 'same' && p.padding !== 'valid') {
-    throw new ConfigError(`conv2d: padding must be 'same' or 'valid', got '${String(p.padding)}'`);
-  }
+  if (p.padding !== 'same' && p.padding !== 'valid') requirePadding('conv2d', p.padding, [p.inHeight, p.inWidth], [p.kernelHeight, p.kernelWidth], [p.strideHeight, p.strideWidth]);
   requireWeightBits(p.weightBits, 'conv2d');
   requireZeroPoint(p.inputZeroPoint, 'conv2d');
   packedBudgetOf(p, 'conv2d');
@@ -68,8 +66,8 @@ function geometry(p: Conv2DParams): ConvGeometry {
   }
   const k = p.kernelHeight * p.kernelWidth * p.inChannels;
   requireInt(k, 'conv2d: kernelHeight·kernelWidth·inChannels', 1, MAX_DIM);
-  const h = paddedAxis(p.inHeight, p.kernelHeight, p.strideHeight, p.padding);
-  const w = paddedAxis(p.inWidth, p.kernelWidth, p.strideWidth, p.padding);
+  const h = paddedAxis(p.inHeight, p.kernelHeight, p.strideHeight, p.padding, 0);
+  const w = paddedAxis(p.inWidth, p.kernelWidth, p.strideWidth, p.padding, 1);
   return { outHeight: h.out, outWidth: w.out, padTop: h.padBefore, padLeft: w.padBefore, k };
 }
 

@@ -7,7 +7,7 @@ import { ConfigError, ShapeError } from '../errors.js';
 import type { PreparedRequant } from './requant.js';
 import { perturbArgs, type PerturbSpec } from './perturb-spec.js';
 import { requireInt } from './validate.js';
-import { paddedAxis, type Padding } from './geometry.js';
+import { paddedAxis, requirePadding, type Padding } from './geometry.js';
 import { MAX_DIM, requantArgs, requireDisjoint, requireScratch, requireWeightBits, requireZeroPoint, type Span } from './gemm.js';
 
 export interface DepthwiseConv2DParams {
@@ -21,7 +21,7 @@ export interface DepthwiseConv2DParams {
   kernelWidth: number;
   strideHeight: number;
   strideWidth: number;
-  padding: 'same' | 'valid';
+  padding: Padding;
   weightBits: 8 | 16;
   inputZeroPoint: number;
   perturb?: PerturbSpec;
@@ -42,9 +42,7 @@ export function requireWindow(
   requireInt(kernelWidth, `${what}: kernel/filter width`, 1, 4096);
   requireInt(strideHeight, `${what}: strideHeight`, 1, 4096);
   requireInt(strideWidth, `${what}: strideWidth`, 1, 4096);
-  if (padding !== 'same' && padding !== 'valid') {
-    throw new ConfigError(`${what}: padding must be 'same' or 'valid', got '${String(padding)}'`);
-  }
+  if (padding !== 'same' && padding !== 'valid') requirePadding(what, padding, [inHeight, inWidth], [kernelHeight, kernelWidth], [strideHeight, strideWidth]);
   if (padding === 'valid' && (kernelHeight > inHeight || kernelWidth > inWidth)) {
     throw new ShapeError(
       `${what}: a ${kernelHeight}×${kernelWidth} window does not fit a ${inHeight}×${inWidth} input with 'valid' padding; ` +
@@ -72,8 +70,8 @@ function geometry(p: DepthwiseConv2DParams): DepthwiseGeometry {
   requireWindow(what, p.inHeight, p.inWidth, p.kernelHeight, p.kernelWidth, p.strideHeight, p.strideWidth, p.padding);
   requireWeightBits(p.weightBits, what);
   requireZeroPoint(p.inputZeroPoint, what);
-  const h = paddedAxis(p.inHeight, p.kernelHeight, p.strideHeight, p.padding);
-  const w = paddedAxis(p.inWidth, p.kernelWidth, p.strideWidth, p.padding);
+  const h = paddedAxis(p.inHeight, p.kernelHeight, p.strideHeight, p.padding, 0);
+  const w = paddedAxis(p.inWidth, p.kernelWidth, p.strideWidth, p.padding, 1);
   return { outHeight: h.out, outWidth: w.out, padTop: h.padBefore, padLeft: w.padBefore, outChannels: p.inChannels * p.depthMultiplier };
 }
 

@@ -10,9 +10,9 @@ import type { Arena, DeviceBuffer } from '../device/arena.js';
 import { checkBuffer } from '../device/arena.js';
 import { ConfigError, DataError, ShapeError } from '../errors.js';
 import { requireInt } from './validate.js';
-import { paddedAxis } from './geometry.js';
+import { paddedAxis, requirePadding, type Padding } from './geometry.js';
 
-export type PaddingF32 = 'same' | 'valid';
+export type PaddingF32 = Padding;
 export type ReluKindF32 = 'relu' | 'relu6';
 
 export interface DenseF32Params {
@@ -163,10 +163,8 @@ function requireDisjoint(fn: string, outputs: Use[], inputs: Use[], inPlace: [Us
   }
 }
 
-function requirePadding(padding: unknown, fn: string): PaddingF32 {
-  if (padding !== 'same' && padding !== 'valid') {
-    throw new ConfigError(`${fn}: padding must be 'same' or 'valid', got ${JSON.stringify(padding)}`);
-  }
+function requirePaddingF32(padding: unknown, fn: string, inHw: [number, number], kernel: [number, number], stride: [number, number]): PaddingF32 {
+  if (padding !== 'same' && padding !== 'valid') return requirePadding(fn, padding, inHw, kernel, stride);
   return padding;
 }
 
@@ -179,11 +177,11 @@ function requireFiniteNumber(value: unknown, what: string, min: number, max: num
 }
 
 /** TFLite padding rules for one axis. */
-function axisGeometry(inSize: number, k: number, stride: number, padding: PaddingF32, fn: string, axis: string): [number, number] {
+function axisGeometry(inSize: number, k: number, stride: number, padding: PaddingF32, fn: string, axis: 'height' | 'width'): [number, number] {
   if (padding === 'valid' && inSize < k) {
     throw new ShapeError(`${fn}: 'valid' padding needs ${axis} input >= kernel, got input ${inSize} < kernel ${k}; use padding 'same' or a smaller kernel`);
   }
-  const { out, padBefore } = paddedAxis(inSize, k, stride, padding);
+  const { out, padBefore } = paddedAxis(inSize, k, stride, padding, axis === 'height' ? 0 : 1);
   return [out, padBefore];
 }
 
@@ -198,7 +196,7 @@ function spatial(
   requireInt(kW, `${fn}: ${kNames[1]}`, 1, MAX_KERNEL);
   requireInt(sH, `${fn}: strideHeight`, 1, MAX_KERNEL);
   requireInt(sW, `${fn}: strideWidth`, 1, MAX_KERNEL);
-  const pad = requirePadding(padding, fn);
+  const pad = requirePaddingF32(padding, fn, [p.inHeight, p.inWidth], [kH, kW], [sH, sW]);
   const [outHeight, padTop] = axisGeometry(p.inHeight, kH, sH, pad, fn, 'height');
   const [outWidth, padLeft] = axisGeometry(p.inWidth, kW, sW, pad, fn, 'width');
   return { outHeight, outWidth, padTop, padLeft };

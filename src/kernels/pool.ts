@@ -48,8 +48,8 @@ function geometry(p: Pool2DParams, what: string): PoolGeometry {
   const actMax = p.actMax ?? 127;
   requireActRange(actMin, actMax);
   // TFLite's padding never leaves a window without a valid tap, so n ≥ 1 in the average.
-  const h = paddedAxis(p.inHeight, p.filterHeight, p.strideHeight, p.padding);
-  const w = paddedAxis(p.inWidth, p.filterWidth, p.strideWidth, p.padding);
+  const h = paddedAxis(p.inHeight, p.filterHeight, p.strideHeight, p.padding, 0);
+  const w = paddedAxis(p.inWidth, p.filterWidth, p.strideWidth, p.padding, 1);
   return { outHeight: h.out, outWidth: w.out, padTop: h.padBefore, padLeft: w.padBefore, actMin, actMax };
 }
 

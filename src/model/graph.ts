@@ -41,8 +41,8 @@ export interface ResolvedGraph {
 export { elementCount, convOutputSize };
 
 /** TFLite "same" padding before the first element (extra padding goes after). */
-export function padBefore(input: number, kernel: number, stride: number, padding: Padding): number {
-  return paddedAxis(input, kernel, stride, padding).padBefore;
+export function padBefore(input: number, kernel: number, stride: number, padding: Padding, axis: 0 | 1 = 0): number {
+  return paddedAxis(input, kernel, stride, padding, axis).padBefore;
 }
 
 export function resolveGraph(arch: Architecture): ResolvedGraph {

@@ -3,7 +3,8 @@
 // the common case — a chain — stays a plain array.
 import { hasParamLayout } from '../ops/registry.js';
 
-export type Padding = 'same' | 'valid';
+export type { Padding, ExplicitPadding } from '../kernels/geometry.js';
+import type { Padding } from '../kernels/geometry.js';
 export type Activation = 'none' | 'relu' | 'relu6';
 
 interface NodeBase {

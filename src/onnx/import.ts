@@ -319,7 +319,7 @@ class Importer {
     this.flatten(inputs[0], out, where);
   }
 
-  /** 'same' or 'valid' whose geometry equals ONNX's pads/auto_pad, or FormatError. */
+  /** 'same' or 'valid' whose geometry equals ONNX's pads/auto_pad, else the explicit pads (PyTorch's padding=1, stride=2 on an even size), or FormatError. */
   private padding(where: string, layer: string, inHw: [number, number], kernel: [number, number], stride: [number, number], attrs: Attributes, pool?: { ceilMode: boolean; countIncludePad: boolean }): Padding {
     const autoPad = attrs.string('auto_pad') ?? 'NOTSET';
     let pads: number[];
@@ -345,13 +345,22 @@ class Importer {
       if ((o - 1) * stride[d]! >= inHw[d]! + pads[d]!) o--; // the last window must start inside the input or its leading pad
       return o;
     };
-    const matches = (p: Padding) => [0, 1].every((d) => onnxOut(d) === convOutputSize(inHw[d]!, kernel[d]!, stride[d]!, p) && pads[d]! === padBefore(inHw[d]!, kernel[d]!, stride[d]!, p));
+    const matches = (p: Padding) => [0, 1].every((d) => onnxOut(d) === convOutputSize(inHw[d]!, kernel[d]!, stride[d]!, p, d as 0 | 1) && pads[d]! === padBefore(inHw[d]!, kernel[d]!, stride[d]!, p, d as 0 | 1));
     const candidates = (['valid', 'same'] as const).filter(matches);
     if (candidates.length === 0) {
-      throw new FormatError(
-        `${this.what}: ${where}: pads [${pads.join(', ')}] with kernel ${kernel.join('×')}, stride ${stride.join('×')} on a ${inHw.join('×')} input match neither TFLite 'same' ` +
-          `(pads [${[0, 1].map((d) => padBefore(inHw[d]!, kernel[d]!, stride[d]!, 'same')).join(', ')}] before, odd pixel after) nor 'valid'; lastmile supports only those two paddings — pad the input explicitly or change the layer's padding`,
-      );
+      // Neither TFLite rule: keep ONNX's own pads when lastmile's explicit padding computes the same windows.
+      const explicit = [pads[0]!, pads[1]!, pads[2]!, pads[3]!] as const;
+      const fits = pads.every((p, i) => p < kernel[i % 2]!) && [0, 1].every((d) => onnxOut(d) === convOutputSize(inHw[d]!, kernel[d]!, stride[d]!, explicit, d as 0 | 1) && onnxOut(d) >= 1);
+      if (!fits) {
+        throw new FormatError(
+          `${this.what}: ${where}: pads [${pads.join(', ')}] with kernel ${kernel.join('×')}, stride ${stride.join('×')} on a ${inHw.join('×')} input${pool?.ceilMode ? ' with ceil_mode' : ''} cannot be expressed: ` +
+            `lastmile takes TFLite 'same', 'valid', or explicit pads each smaller than the kernel (floor rounding)`,
+        );
+      }
+      if (pool?.countIncludePad && pads.some((p) => p > 0)) {
+        throw new FormatError(`${this.what}: ${where}: AveragePool with count_include_pad=1 over padding divides by padded taps; lastmile (like TFLite) averages only the valid taps — export with count_include_pad=0`);
+      }
+      return explicit;
     }
     // Both fit when neither pads anything that matters; the exporter's hint keeps a round trip exact.
     const hint = this.paddingHints.get(layer);
@@ -390,7 +399,7 @@ class Importer {
     }
     const name = layerName();
     const padding = this.padding(where, name, [h, w], kernel, stride, attrs);
-    const outShape = [convOutputSize(h, kh, stride[0], padding), convOutputSize(w, kw, stride[1], padding), o];
+    const outShape = [convOutputSize(h, kh, stride[0], padding, 0), convOutputSize(w, kw, stride[1], padding, 1), o];
     if (group === 1) {
       if (i !== c) throw new FormatError(`${this.what}: ${where}: weight expects ${i} input channels, the input has ${c}`);
       this.addNode({ kind: 'conv2d', name, inputs: [v.source], filters: o, kernel, stride, padding, activation: 'none' }, outShape, { weights: oihwToOhwi(weight.data, o, i, kh, kw), bias });
@@ -412,7 +421,7 @@ class Importer {
     if (attrs.int('storage_order', 0) !== 0) throw new FormatError(`${this.what}: ${where}: storage_order 1 is not supported`);
     const name = layerName();
     const padding = this.padding(where, name, [h, w], kernel, stride, attrs, { ceilMode: attrs.int('ceil_mode', 0) === 1, countIncludePad: op === 'AveragePool' && attrs.int('count_include_pad', 0) === 1 });
-    const outShape = [convOutputSize(h, kernel[0], stride[0], padding), convOutputSize(w, kernel[1], stride[1], padding), c];
+    const outShape = [convOutputSize(h, kernel[0], stride[0], padding, 0), convOutputSize(w, kernel[1], stride[1], padding, 1), c];
     this.addNode({ kind: op === 'MaxPool' ? 'maxpool' : 'avgpool', name, inputs: [v.source], pool: kernel, stride, padding }, outShape);
     // max(relu(x)) = relu(max(x)): a Relu after a MaxPool may fold into the layer before it.
     this.setValue(out, { source: name, view: 'nchw', direct: true, ...(op === 'MaxPool' ? { through: inputs[0] } : {}) }, where);

@@ -1,10 +1,10 @@
 // Weight and padding layout conversions between lastmile (NHWC activations, OHWI / [kH][kW][C·m] /
 // [units][in] weights, TFLite padding) and ONNX (NCHW, OIHW, explicit pads), shared by each
 // operator's ONNX export and by the importer.
-import { paddedAxis, type Padding } from '../kernels/geometry.js';
+import { isExplicitPadding, paddedAxis, type Padding } from '../kernels/geometry.js';
 import { convOutputSize } from './shape.js';
 
-const padBefore = (input: number, kernel: number, stride: number, padding: Padding): number => paddedAxis(input, kernel, stride, padding).padBefore;
+const padBefore = (input: number, kernel: number, stride: number, padding: 'same' | 'valid'): number => paddedAxis(input, kernel, stride, padding, 0).padBefore;
 
 export type Numeric = Float32Array | Int8Array | Int16Array | Int32Array;
 const like = <T extends Numeric>(a: T, length: number): T => new (a.constructor as new (n: number) => T)(length);
@@ -72,8 +72,9 @@ export function denseColumnsFromChw<T extends Numeric>(w: T, units: number, spat
   return out;
 }
 
-/** Explicit ONNX pads [top, left, bottom, right] for TFLite padding (the odd pixel goes after). */
+/** Explicit ONNX pads [top, left, bottom, right] for TFLite padding (the odd pixel goes after), or the layer's own explicit pads. */
 export function onnxPads(inH: number, inW: number, kernel: readonly [number, number], stride: readonly [number, number], padding: Padding): number[] {
+  if (isExplicitPadding(padding)) return [...padding];
   const one = (size: number, k: number, s: number) => {
     const before = padBefore(size, k, s, padding);
     const total = padding === 'same' ? Math.max((convOutputSize(size, k, s, padding) - 1) * s + k - size, 0) : 0;

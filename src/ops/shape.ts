@@ -1,12 +1,12 @@
 // Validation helpers every operator's shape inference shares.
 import { ConfigError, ShapeError } from '../errors.js';
-import { paddedAxis, type Padding } from '../kernels/geometry.js';
+import { paddedAxis, requirePadding, type Padding } from '../kernels/geometry.js';
 
 export const elementCount = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
 /** TFLite output size for one spatial dimension. */
-export function convOutputSize(input: number, kernel: number, stride: number, padding: Padding): number {
-  return paddedAxis(input, kernel, stride, padding).out;
+export function convOutputSize(input: number, kernel: number, stride: number, padding: Padding, axis: 0 | 1 = 0): number {
+  return paddedAxis(input, kernel, stride, padding, axis).out;
 }
 
 export function positiveInt(value: unknown, what: string): number {
@@ -29,9 +29,9 @@ export function spatial(shape: number[], nodeName: string, kind: string): [numbe
 }
 
 export function window(nodeName: string, inH: number, inW: number, kernel: [number, number], stride: [number, number], padding: Padding): [number, number] {
-  if (padding !== 'same' && padding !== 'valid') throw new ConfigError(`node '${nodeName}': padding must be 'same' or 'valid', got '${String(padding)}'`);
-  const h = convOutputSize(inH, kernel[0], stride[0], padding);
-  const w = convOutputSize(inW, kernel[1], stride[1], padding);
+  if (padding !== 'same' && padding !== 'valid') requirePadding(`node '${nodeName}'`, padding, [inH, inW], kernel, stride);
+  const h = convOutputSize(inH, kernel[0], stride[0], padding, 0);
+  const w = convOutputSize(inW, kernel[1], stride[1], padding, 1);
   if (h < 1 || w < 1) {
     throw new ShapeError(`node '${nodeName}': a ${kernel[0]}×${kernel[1]} window with stride ${stride.join('×')} and '${padding}' padding does not fit a ${inH}×${inW} input`);
   }

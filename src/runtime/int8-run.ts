@@ -12,6 +12,7 @@ import { QuantizedSession } from './session.js';
 import type { BuildFlavor } from '../device/features.js';
 import { prepareSoftmaxInt8, rdbpot, softmaxInt8, srdhm, type PreparedSoftmax } from '../ops/softmax/int8.js';
 import type { TfliteMeta } from '../tflite/import.js';
+import { isClassifierHead } from '../ops/registry.js';
 
 export interface OutputStage {
   /** Requantization of an int32 dense head to int8 (absent when the session already ends in int8). */
@@ -32,7 +33,7 @@ export function outputStage(model: QuantizedModel): OutputStage {
   const classes = elementCount(graph.outputShape);
   const stage: OutputStage = { classes };
   const outQ = model.activations[head.output]!;
-  if (head.node.node.kind === 'dense') {
+  if (isClassifierHead(head.node.node)) {
     const p = model.params[head.node.node.name]!;
     const inQ = model.activations[head.inputs[0]!]!;
     const count = p.weightScales.length;

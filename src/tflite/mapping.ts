@@ -77,7 +77,12 @@ export function readActivation(ctx: { what: string }, op: TfliteOperator, code: 
 }
 
 export const activationCode = (a: Activation): number => (a === 'relu' ? ActivationCode.RELU : a === 'relu6' ? ActivationCode.RELU6 : ActivationCode.NONE);
-export const paddingCode = (p: Padding): number => (p === 'same' ? PaddingCode.SAME : PaddingCode.VALID);
+/** TFLite knows only SAME and VALID: explicit pads (from an ONNX import) cannot be written. */
+export function paddingCode(p: Padding, layer = 'a layer'): number {
+  if (p === 'same') return PaddingCode.SAME;
+  if (p === 'valid') return PaddingCode.VALID;
+  throw new UnsupportedError(`${layer} has explicit pads [${p.join(', ')}], which TensorFlow Lite cannot express (it has only SAME and VALID); export this model as ONNX instead`);
+}
 
 /** Checks the operator has `count` inputs/outputs (inputs may allow optional trailing −1). */
 export function requireArity(ctx: { what: string }, op: TfliteOperator, inputs: number, outputs: number, optionalFrom = inputs): void {

@@ -4,6 +4,7 @@
 // accumulator scale (input scale × new weight scale) the same way.
 import type { QuantizedModel, QuantizedParams } from '../model/model.js';
 import { paramNodes, resolveGraph } from '../model/graph.js';
+import { outputChannelIsLastAxis } from '../ops/registry.js';
 
 /** Round half away from zero (TFLite's rounding). */
 const roundAway = (x: number) => Math.sign(x) * Math.round(Math.abs(x));
@@ -62,7 +63,7 @@ export function requantizeModelTo8(model: QuantizedModel): QuantizedModel {
   const graph = resolveGraph(model.architecture);
   const params: Record<string, QuantizedParams> = {};
   for (const n of paramNodes(graph)) {
-    params[n.node.name] = requantizeParamsTo8(model.params[n.node.name]!, n.node.kind === 'depthwise', n.biasLength!, liftShiftsOf(model)[n.node.name]);
+    params[n.node.name] = requantizeParamsTo8(model.params[n.node.name]!, outputChannelIsLastAxis(n.node.kind), n.biasLength!, liftShiftsOf(model)[n.node.name]);
   }
   const { liftShifts: _lifted, ...meta } = model.meta;
   return { ...model, params, meta: { ...meta, weightBits: 8 } };
@@ -106,7 +107,7 @@ export function liftModelTo16(model: QuantizedModel, layers?: ReadonlySet<string
       params[name] = p;
       continue;
     }
-    const { liftShifts: shifts, ...lifted } = liftParamsTo16(p, n.node.kind === 'depthwise');
+    const { liftShifts: shifts, ...lifted } = liftParamsTo16(p, outputChannelIsLastAxis(n.node.kind));
     params[name] = lifted;
     if (shifts) liftShifts[name] = shifts;
   }

@@ -20,6 +20,7 @@ import { QzoFfTrainer, qzoFfSramBuffers, type QzoFfConfig } from './qzo-ff.js';
 import { selectionTrainerOptions, trainableLayers } from './selection.js';
 import type { AdaptOptions, AdaptResult } from './adapt.js';
 import { liftModelTo16, requantizeModelTo8 } from '../tflite/requantize.js';
+import { outputChannelIsLastAxis } from '../ops/registry.js';
 
 const TARGET_LOGIT_SCALE = 8;
 
@@ -147,7 +148,7 @@ export function dequantizeModel(model: QuantizedModel): FloatModel {
     const p = model.params[n.node.name]!;
     const channels = n.biasLength!;
     const per = p.weights.length / channels;
-    const last = n.node.kind === 'depthwise';
+    const last = outputChannelIsLastAxis(n.node.kind);
     const scaleOf = (c: number) => p.weightScales[p.weightScales.length === 1 ? 0 : c]!;
     const inScale = model.activations[graph.nodes[n.inputs[0]!]!.node.name]!.scale;
     params[n.node.name] = {

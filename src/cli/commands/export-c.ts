@@ -1,15 +1,17 @@
 // `lastmile export --format c`: the options that define a run (as adapt takes them) and the action;
 // the export itself lives in src/export/c/.
 import type { Command } from 'commander';
-import { readFile } from 'node:fs/promises';
 import { ConfigError, FormatError } from '../../errors.js';
-import { loadModel } from '../../model/model.js';
+import { readModelFile } from '../../model/model-file.js';
+import type { InputNode } from '../../model/layers.js';
+import { isGraphInput } from '../../ops/registry.js';
 import { sampleEpisode } from '../../data/fewshot.js';
 import { resolveDevice, DEFAULT_DEVICE } from '../../device/presets.js';
 import { parseSelection } from '../../train/selection.js';
 import { parseSchedule } from '../../train/schedule.js';
 import { loadData, parseClassList } from '../../data/source.js';
 import { numberOption as num } from '../options.js';
+import { seedOption } from '../limits.js';
 import { exportC, CORES } from '../../export/c/index.js';
 import { sizeReport } from '../../export/c/size.js';
 
@@ -46,18 +48,15 @@ export function addCExportOptions(cmd: Command): Command {
 
 export async function runCExport(opts: CExportCliOptions, say: (line?: string) => void): Promise<void> {
   if (!CORES.includes(opts.core)) throw new ConfigError(`--core must be one of ${CORES.join(', ')}, got '${opts.core}'`);
-  const bytes = await readFile(opts.model).catch((e: Error) => {
-    throw new ConfigError(`cannot read model '${opts.model}': ${e.message}`);
-  });
-  const backbone = loadModel(new Uint8Array(bytes), opts.model);
+  const { model: backbone } = await readModelFile(opts.model);
   if (backbone.kind !== 'float') throw new FormatError(`${opts.model}: the C export starts from a float backbone, as adapt does; got a ${backbone.kind} model`);
   if (opts.dist !== 'gaussian' && opts.dist !== 'rademacher') throw new ConfigError(`--dist must be gaussian or rademacher, got '${opts.dist}'`);
   const precision = opts.precision;
   if (precision !== '16w8a' && precision !== '8w8a') throw new ConfigError(`--precision must be 16w8a or 8w8a, got '${precision}'`);
   const selection = parseSelection(opts.train, { trainerOptions: true });
-  const seed = num(opts.seed, 'seed', { integer: true, min: 0 });
+  const seed = seedOption(opts.seed);
   const input = backbone.architecture.nodes[0]!;
-  const data = await loadData(opts.data, 'test', input.kind === 'input' ? input.shape : undefined);
+  const data = await loadData(opts.data, 'test', isGraphInput(input) ? (input as InputNode).shape : undefined);
   const episode = sampleEpisode(data, {
     classPool: parseClassList(opts.classes), ways: num(opts.ways, 'ways', { integer: true, min: 2 }),
     shots: num(opts.shots, 'shots', { integer: true, min: 1 }), queries: num(opts.queries, 'queries', { integer: true, min: 1 }), seed,

@@ -14,6 +14,8 @@ import { memoryReportHtml, writeHtmlFile } from '../../report/html.js';
 import type { GlobalOptions } from '../main.js';
 import { intOption } from '../options.js';
 import { inferenceEstimate } from '../cost-estimates.js';
+import { EXIT_DOES_NOT_FIT, requestExit } from '../exit-status.js';
+import { wrapTable } from '../wrap-table.js';
 
 export async function modelSource(spec: string, weightBits: 8 | 16): Promise<{ float: FloatModel; quantized: QuantizedModel }> {
   if (ARCHITECTURE_PRESETS.includes(spec)) return planningModels(architecturePreset(spec), weightBits);
@@ -28,17 +30,17 @@ export async function modelSource(spec: string, weightBits: 8 | 16): Promise<{ f
   return model.kind === 'float' ? { ...planned, float: model } : { ...planned, quantized: model };
 }
 
-export function printMemoryReport(r: MemoryReport, showPlan = false): void {
+export function printMemoryReport(r: MemoryReport, showPlan = false, width = Infinity): void {
   const rows = [['mode', 'SRAM peak', 'flash', `fits ${kib(r.device.sramBytes)} / ${kib(r.device.flashBytes)}`]];
   for (const m of Object.values(r.modes)) rows.push([m.label, kib(m.sramPeak), kib(m.flash), m.fits ? 'yes' : 'NO']);
   console.log(table(rows, ['l', 'r', 'r', 'l']));
   if (r.bpOverFf) console.log(`${r.modes.bp!.label} needs ${r.bpOverFf.toFixed(2)}× the SRAM of ${r.modes.ff!.label} (${r.selection}, batch ${r.batch})`);
   for (const m of Object.values(r.modes)) {
-    console.log(`\n${m.label} — per layer (bytes; act = output activation, w/b/rq = parameters, dw/db = gradients)`);
+    console.log(`\n${m.label} — per layer, bytes\n(act = output activation, w/b/rq = parameters, dw/db = gradients)`);
     const kinds = [...new Set(m.perLayer.flatMap((l) => Object.keys(l.sram)))];
     const layerRows = [['layer', ...kinds.map((k) => `SRAM ${k}`), 'flash']];
     for (const l of m.perLayer) layerRows.push([l.layer, ...kinds.map((k) => (l.sram[k] ? String(l.sram[k]) : '')), l.flash ? String(l.flash) : '']);
-    console.log(table(layerRows, ['l', ...kinds.map(() => 'r' as const), 'r']));
+    console.log(wrapTable(layerRows, ['l', ...kinds.map(() => 'r' as const), 'r'], width));
     if (showPlan) console.log('\n' + formatPlanTable(m.plan.sram));
   }
 }
@@ -56,8 +58,9 @@ export function registerMemory(program: Command): void {
     .option('--compare <c>', "mixed (integer inference/QZO-FF vs f32 backprop) or fp16 (all three in fp16, the paper's comparison)", 'mixed')
     .option('--plan', 'also print each mode\'s buffer plan (lifetimes and offsets)')
     .option('--html <file>', 'also write the memory charts (per mode and per layer, against the budget) to a self-contained HTML page')
-    .addHelpText('after', '\nExamples:\n  lastmile memory --model resnet8 --device nrf52840\n  lastmile memory --model ds-cnn --train head --json\n  lastmile memory --model models/mnist-cnn-digits04.lmdl --mode ff --plan\n  lastmile memory --model resnet8 --html out/resnet8-memory.html')
-    .action(async (opts: { model: string; device: string; mode?: string; train: string; batch: string; precision: string; compare: string; plan?: boolean; html?: string }, cmd: Command) => {
+    .option('--wide', 'print the per-layer tables in one piece instead of wrapping them at 100 columns')
+    .addHelpText('after', `\nExit status: 0 when the plan fits; ${EXIT_DOES_NOT_FIT} when the chosen --mode does not fit the device (without --mode: when none of the three fits); 2 on bad input.\n` + '\nExamples:\n  lastmile memory --model resnet8 --device nrf52840\n  lastmile memory --model ds-cnn --train head --json\n  lastmile memory --model models/mnist-cnn-digits04.lmdl --mode ff --plan\n  lastmile memory --model resnet8 --html out/resnet8-memory.html')
+    .action(async (opts: { model: string; device: string; mode?: string; train: string; batch: string; precision: string; compare: string; plan?: boolean; html?: string; wide?: boolean }, cmd: Command) => {
       const json = (cmd.optsWithGlobals() as GlobalOptions).json;
       const weightBits = opts.precision === '8w8a' ? 8 : opts.precision === '16w8a' ? 16 : undefined;
       if (!weightBits) throw new ConfigError(`--precision must be 16w8a or 8w8a, got '${opts.precision}'`);
@@ -69,6 +72,8 @@ export function registerMemory(program: Command): void {
       const models = await modelSource(opts.model, weightBits);
       const report = memoryReport(models, { device, batch, selection: parseSelection(opts.train, { trainerOptions: true }), weightBits, modes, compare: opts.compare });
       const mcu = inferenceEstimate(models.quantized.architecture, device, weightBits);
+      const planned = Object.values(report.modes);
+      if (modes ? planned.some((m) => !m.fits) : planned.every((m) => !m.fits)) requestExit(EXIT_DOES_NOT_FIT);
       if (opts.html) await writeHtmlFile(opts.html, await memoryReportHtml({ report, precision: opts.precision, compare: opts.compare, deviceDescription: describeDevice(device), argv: process.argv.slice(2) }));
       if (json) {
         const modesJson = Object.fromEntries(Object.entries(report.modes).map(([k, m]) => [k, { sramPeak: m.sramPeak, flash: m.flash, fits: m.fits, label: m.label, sramByCategory: m.sramByCategory, perLayer: m.perLayer }]));
@@ -78,7 +83,7 @@ export function registerMemory(program: Command): void {
       }
       console.log(`model  ${report.model} · batch ${batch} · train ${report.selection} · ${opts.precision}`);
       console.log(`device ${describeDevice(device)}\n`);
-      printMemoryReport(report, opts.plan);
+      printMemoryReport(report, opts.plan, opts.wide ? Infinity : 100);
       const tflm = await tflmComparison(opts.model);
       if (tflm) console.log(`\ninference SRAM at batch 1: lastmile ${kib(tflm.lastmileInfer)} (activations and I/O alone ${kib(tflm.lastmileActivations)}) · TFLM tensor arena by its greedy planner ${kib(tflm.tflmArena)} (tensors only, reference kernels, no persistent data)`);
       console.log(`\n${mcu.line}`);

@@ -62,6 +62,8 @@ export function registerOnnx(program: Command): void {
       const { importOnnx } = await import('../../onnx/import.js');
       const model = importOnnx(await readBounded(opts.onnx!, { maxBytes: MAX_MODEL_BYTES, what: 'ONNX file' }), opts.name ? { name: opts.name } : {});
       writeOutput(opts.out, saveModel(model), 'model');
-      if (!(cmd.optsWithGlobals() as GlobalOptions).quiet) console.log(`wrote ${opts.out}: ${model.architecture.name}, ${model.architecture.nodes.length} nodes`);
+      if (!(cmd.optsWithGlobals() as GlobalOptions).quiet) console.log(`wrote ${opts.out}: ${model.architecture.name}, ${model.architecture.nodes.length} nodes` +
+        (model.meta.dequantized ? '; QDQ graph read as the float model (dequantized weights; quantize it again)' : '') +
+        (model.meta.droppedSoftmax ? '; trailing Softmax dropped (the model outputs logits)' : ''));
     });
 }

@@ -7,8 +7,8 @@ export const conv2dC: COpEmitter = {
   emit(ctx) {
     const node = ctx.node as Conv2DNode;
     const [h, w, c] = ctx.inputShape() as [number, number, number];
-    const y = paddedAxis(h, node.kernel[0], node.stride[0], node.padding);
-    const x = paddedAxis(w, node.kernel[1], node.stride[1], node.padding);
+    const y = paddedAxis(h, node.kernel[0], node.stride[0], node.padding, 0);
+    const x = paddedAxis(w, node.kernel[1], node.stride[1], node.padding, 1);
     const p = ctx.params();
     ctx.declare(`static const lm_conv_geom LM_GEOM_${ctx.id} = { ${ctx.batch}, ${h}, ${w}, ${c}, ${node.filters}, ${node.kernel[0]}, ${node.kernel[1]}, ${node.stride[0]}, ${node.stride[1]}, ${y.padBefore}, ${x.padBefore}, ${y.out}, ${x.out}, 1 };`);
     return `lm_conv2d(${ctx.tensor(ctx.inputs[0]!)}, ${p.weights}, ${p.bits}, ${p.bias}, ${ctx.tensor(ctx.output)}, &LM_GEOM_${ctx.id}, ${ctx.inputQuant().zeroPoint}, ${p.requant}, ${p.perturb}, ${p.scratch}, ${p.scratchBytes}u);`;

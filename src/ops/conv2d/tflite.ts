@@ -39,7 +39,7 @@ export const conv2dExporter: TfliteExporter = {
       type: OptionsType.Conv2DOptions,
       write: (b) => {
         b.startObject(6);
-        b.addFieldInt8(S.padding, paddingCode(node.padding), 0);
+        b.addFieldInt8(S.padding, paddingCode(node.padding, `'${node.name}'`), 0);
         b.addFieldInt32(S.strideW, node.stride[1], 0);
         b.addFieldInt32(S.strideH, node.stride[0], 0);
         b.addFieldInt8(S.activation, activationCode(activation), 0);

@@ -40,7 +40,7 @@ export const depthwiseExporter: TfliteExporter = {
       type: OptionsType.DepthwiseConv2DOptions,
       write: (b) => {
         b.startObject(7);
-        b.addFieldInt8(S.padding, paddingCode(node.padding), 0);
+        b.addFieldInt8(S.padding, paddingCode(node.padding, `'${node.name}'`), 0);
         b.addFieldInt32(S.strideW, node.stride[1], 0);
         b.addFieldInt32(S.strideH, node.stride[0], 0);
         b.addFieldInt32(S.depthMultiplier, node.depthMultiplier, 0);

@@ -39,7 +39,7 @@ export function poolExporter(builtin: number): TfliteExporter {
         type: OptionsType.Pool2DOptions,
         write: (b) => {
           b.startObject(6);
-          b.addFieldInt8(S.padding, paddingCode(node.padding), 0);
+          b.addFieldInt8(S.padding, paddingCode(node.padding, `'${node.name}'`), 0);
           b.addFieldInt32(S.strideW, node.stride[1], 0);
           b.addFieldInt32(S.strideH, node.stride[0], 0);
           b.addFieldInt32(S.filterW, node.pool[1], 0);
