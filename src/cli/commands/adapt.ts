@@ -170,9 +170,10 @@ Examples:
       say(method === 'bp'
         ? `method   ${methodLabel}, train ${selectionLabel(selection)}, η = ${lr ?? ADAPT_DEFAULTS.bpLr}, ${steps} steps, micro-batch ${opts.microBatch}`
         : `method   ${methodLabel}, train ${selectionLabel(selection)}, m = ${opts.m}, ε = ${opts.eps}, η = ${lr ?? ADAPT_DEFAULTS.lr} (${opts.schedule}), ${steps} steps, micro-batch ${opts.microBatch}`);
-      if (estimate.seconds > 60) say(`estimate ${estimate.text} of training (rough: 1 GMAC/s)`);
+      // The host-time bound errs long (1 GMAC/s; the simd build runs about 5): shown only for long runs.
+      if (estimate.seconds > 600) say(`host     training here may take up to ${estimate.text.replace('≈ ', '')} (a bound at 1 GMAC/s)`);
       const bar = !global.quiet && !global.json && process.stderr.isTTY
-        ? new cliProgress.SingleBar({ format: 'training [{bar}] {value}/{total} steps · loss {loss} · train acc {acc} · {rate} steps/s', hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic)
+        ? new cliProgress.SingleBar({ format: 'training [{bar}] {value}/{total} · loss {loss} · acc {acc} · {rate}/s · ETA {eta_formatted}', barsize: 24, hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic)
         : null;
       let barStarted = false;
       const tTrain = performance.now();

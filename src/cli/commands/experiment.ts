@@ -126,7 +126,7 @@ export function registerExperiment(program: Command): void {
       for (const n of names.length > 1 && jobs > 1 ? [] : names) {
         const t0 = performance.now();
         const tty = !global.quiet && !global.json && process.stderr.isTTY;
-        const bar = tty ? new cliProgress.SingleBar({ format: `${n.padEnd(12)} [{bar}] {value}/{total} · {label} · {elapsed}s`, hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic) : null;
+        const bar = tty ? new cliProgress.SingleBar({ format: `${n.padEnd(12)} [{bar}] {value}/{total} · {label} · {elapsed}s · ETA {eta_formatted}`, barsize: 24, hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic) : null;
         let started = false;
         const result = await EXPERIMENTS[n]({
           ...options,
