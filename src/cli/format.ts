@@ -9,3 +9,18 @@ export function table(rows: string[][], align: ('l' | 'r')[] = []): string {
 }
 
 export const pct = (x: number | null): string => (x === null ? '—' : `${x.toFixed(1)}%`);
+
+/** Word-wraps prose to `width` columns (continuation lines indented), so long notes fit a terminal. */
+export function wrapText(text: string, width = 100, indent = '  '): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/ +/)) {
+    const next = line ? `${line} ${word}` : word;
+    if (next.length > width && line) {
+      lines.push(line);
+      line = `${indent}${word}`;
+    } else line = next;
+  }
+  if (line) lines.push(line);
+  return lines.join('\n');
+}

@@ -22,7 +22,7 @@ import { parseSchedule } from '../../train/schedule.js';
 import { shippedModel } from '../../util/package-root.js';
 import { DATA_HELP, loadData, parseClassList } from '../../data/source.js';
 import { createMfccFrontEnd } from '../../kernels/mfcc.js';
-import { kib, pct, table } from '../format.js';
+import { kib, pct, table, wrapText } from '../format.js';
 import { numberOption as num, parseBuild } from '../options.js';
 import { adaptReportHtml } from '../../report/html.js';
 import type { GlobalOptions } from '../main.js';
@@ -224,7 +224,7 @@ Examples:
         ...(imported ? [[`after, re-quantized to int8`, pct(imported.afterInt8), 'what --format tflite export runs']] : []),
         ...(method !== 'qzo-ff' ? [] : [['f32 backprop, same data', pct(result.bp), result.bp === null ? 'skipped' : `Adam, ${result.bpLosses.length} steps; ${m.bp.fits ? 'fits' : 'does not fit'} the device`]]),
       ], ['l', 'r', 'l']));
-      say(mcu.line);
+      say(wrapText(mcu.line));
       if (result.checkpoint) {
         const c = result.checkpoint;
         say(`checkpoints: ${c.resumedFrom === null ? 'started at step 0' : `resumed at step ${c.resumedFrom}`}, wrote ${c.written}${c.last ? `, newest ${join(opts.checkpoint!, c.last)}` : ''}`);

@@ -9,7 +9,7 @@ import { resolveDevice, describeDevice, DEFAULT_DEVICE } from '../../device/pres
 import { memoryReport, planningModels, type Mode, type MemoryReport } from '../../report/memory.js';
 import { formatPlanTable } from '../../report/plan-table.js';
 import { parseSelection } from '../../train/selection.js';
-import { kib, table } from '../format.js';
+import { kib, table, wrapText } from '../format.js';
 import { memoryReportHtml, writeHtmlFile } from '../../report/html.js';
 import type { GlobalOptions } from '../main.js';
 import { intOption } from '../options.js';
@@ -85,8 +85,8 @@ export function registerMemory(program: Command): void {
       console.log(`device ${describeDevice(device)}\n`);
       printMemoryReport(report, opts.plan, opts.wide ? Infinity : 100);
       const tflm = await tflmComparison(opts.model);
-      if (tflm) console.log(`\ninference SRAM at batch 1: lastmile ${kib(tflm.lastmileInfer)} (activations and I/O alone ${kib(tflm.lastmileActivations)}) · TFLM tensor arena by its greedy planner ${kib(tflm.tflmArena)} (tensors only, reference kernels, no persistent data)`);
-      console.log(`\n${mcu.line}`);
+      if (tflm) console.log('\n' + wrapText(`inference SRAM at batch 1: lastmile ${kib(tflm.lastmileInfer)} (activations and I/O alone ${kib(tflm.lastmileActivations)}) · TFLM tensor arena by its greedy planner ${kib(tflm.tflmArena)} (tensors only, reference kernels, no persistent data)`, opts.wide ? Infinity : 100));
+      console.log(`\n${wrapText(mcu.line, opts.wide ? Infinity : 100)}`);
       if (opts.html) console.log(`\nwrote ${opts.html}`);
     });
 }
