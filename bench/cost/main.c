@@ -58,7 +58,7 @@ static inline uint32_t elapsed(uint32_t t0, uint32_t t1) { return (t0 - t1) & 0x
 /* One call of the exported kernel the shape names, with the arguments an exported model passes. */
 static void run_once(const lm_shape *s) {
   const lm_requant rq = {mult, shift, 1, -5, -128, 127};
-  const lm_perturb pt = {keys[0], 0, LM_DIST_GAUSSIAN, 3 * 256, 256, 1518500250, -8};
+  const lm_perturb pt = {keys[0], 0, LM_DIST_GAUSSIAN, 3 * 256, 256, 1518500250, -8, 0};
   const lm_perturb *p = s->perturb ? &pt : 0;
   lm_conv_geom g = {s->batch, s->in_h, s->in_w, s->in_c, s->out_c, s->k_h, s->k_w, s->stride_h, s->stride_w, s->pad_h, s->pad_w, s->out_h, s->out_w, 1};
   const lm_pool_geom pg = {s->batch, s->in_h, s->in_w, s->in_c, s->k_h, s->k_w, s->stride_h, s->stride_w, s->pad_h, s->pad_w, s->out_h, s->out_w, -128, 127};
