@@ -145,8 +145,8 @@ describe('lastmile estimate', () => {
     expect(out.mcu.core).toBe('cortex-m4');
     expect(out.mcu.clockHz).toBe(100e6);
     expect(out.layers.reduce((s, l) => s + l.cycles, 0)).toBe(out.mcu.cyclesPerInference);
-    // Wait states only add time; cycles are reported rounded to whole cycles, so allow one cycle.
-    expect(out.mcu.msPerInference).toBeGreaterThan((out.mcu.cyclesPerInference - 1) / 100e6 * 1000);
+    // Wait states only add time; each layer's cycles are rounded to whole cycles, so allow one per layer.
+    expect(out.mcu.msPerInference).toBeGreaterThan((out.mcu.cyclesPerInference - out.layers.length) / 100e6 * 1000);
     expect(out.costModel).toBe(COST_MODEL_VERSION);
   });
 
