@@ -8,6 +8,7 @@ import { loadModel, type FloatModel } from '../model/model.js';
 import { loadData } from '../data/source.js';
 import { packageRoot } from '../util/package-root.js';
 import { BACKBONES, type DataName } from './backbones.js';
+import { ALL_UNITS, type WorkUnits } from './shard.js';
 
 export interface ExperimentOptions {
   /** Episodes (or repeats) per cell; each experiment has its own default. */
@@ -20,6 +21,8 @@ export interface ExperimentOptions {
   quick?: boolean;
   /** Called after each unit of work with how many are done out of how many. */
   onProgress?: (done: number, total: number, label: string) => void;
+  /** How the units of work run: all here (default), one shard's, or replayed from partials (shard.ts). */
+  units?: WorkUnits;
 }
 
 /** Device budget for the accuracy experiments: the small CNN's on the nRF52840; ResNet-8's does not fit it (experiment 4 says by how much). */
@@ -84,5 +87,8 @@ export async function episodeSource(data: DataName): Promise<Dataset> {
   return loadData(data, 'test');
 }
 
-/** Elapsed seconds since t0 (performance.now()). */
-export const secondsSince = (t0: number): number => Math.round((performance.now() - t0) / 100) / 10;
+/** Elapsed seconds since t0, both on the units' clock (performance.now() unless replaying shards). */
+export const secondsSince = (t0: number, units: WorkUnits = ALL_UNITS): number => Math.round((units.now() - t0) / 100) / 10;
+
+/** The options' work units (every unit computed here unless sharded or merged). */
+export const workUnits = (o: ExperimentOptions): WorkUnits => o.units ?? ALL_UNITS;

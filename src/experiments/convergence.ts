@@ -10,7 +10,7 @@ import { evaluateFloat, trainBackprop } from '../train/backprop.js';
 import { withPrototypeHead } from '../train/prototype.js';
 import type { QzoFfConfig } from '../train/qzo-ff.js';
 import { BACKBONES, type DataName } from './backbones.js';
-import { deviceFor, episodeSource, loadBackbone, orRefused, secondsSince, stat, type ExperimentOptions, type Stat } from './common.js';
+import { deviceFor, episodeSource, loadBackbone, orRefused, secondsSince, stat, workUnits, type ExperimentOptions, type Stat } from './common.js';
 import { qzoRun } from './qzo-run.js';
 
 export interface ConvergenceSeries {
@@ -69,7 +69,8 @@ export interface ConvergenceOptions extends ExperimentOptions {
 }
 
 export async function runConvergence(o: ConvergenceOptions = {}): Promise<ConvergenceResult> {
-  const t0 = performance.now();
+  const units = workUnits(o);
+  const t0 = units.now();
   const seed0 = o.seed ?? 4000;
   const backbones = o.backbones ?? (o.quick ? ['cnn-mnist'] : ['cnn-mnist', 'cnn-fashion']);
   const episodes = o.episodes ?? (o.quick ? 1 : 3);
@@ -89,27 +90,40 @@ export async function runConvergence(o: ConvergenceOptions = {}): Promise<Conver
     const zo = new Map(SERIES.map((s) => [s.key, { losses: [] as number[][], curves: [] as [number, number][][], finals: [] as number[], refused: 0 }]));
     for (let e = 0; e < episodes; e++) {
       const seed = seed0 + e;
-      const ep = sampleEpisode(source, { classPool: [5, 6, 7, 8, 9], ways: 5, shots: 5, queries: 50, seed });
-      // Backprop: adapt()'s baseline (Adam 1e-3, full batch). Accuracy at a checkpoint = a fresh run of
-      // that many steps (deterministic by seed, so the same trajectory).
-      const proto = await withPrototypeHead(backbone, ep.support);
-      const trainable = paramNodes(resolveGraph(proto.architecture)).map((n) => n.node.name);
-      const bpRun = (n: number) => trainBackprop(proto, ep.support, { trainable, optimizer: { kind: 'adam', lr: 1e-3 }, batch: ep.support.labels.length, steps: n, seed });
-      const curve: [number, number][] = [];
-      for (let s = 0; s <= bpSteps; s += bpEvery) curve.push([s, (await evaluateFloat(s === 0 ? proto : (await bpRun(s)).model, ep.query)).accuracy]);
-      bp.losses.push((await bpRun(bpSteps)).losses);
-      bp.curves.push(curve);
-      o.onProgress?.(++done, total, `convergence ${key} BP ${e + 1}/${episodes}`);
+      const episode = () => sampleEpisode(source, { classPool: [5, 6, 7, 8, 9], ways: 5, shots: 5, queries: 50, seed });
+      // Units of work: BP on an episode, and each ZO series on it.
+      const bpLabel = `convergence ${key} BP ${e + 1}/${episodes}`;
+      const bpUnit = await units.unit(bpLabel, async () => {
+        const ep = episode();
+        // Backprop: adapt()'s baseline (Adam 1e-3, full batch). Accuracy at a checkpoint = a fresh run of
+        // that many steps (deterministic by seed, so the same trajectory).
+        const proto = await withPrototypeHead(backbone, ep.support);
+        const trainable = paramNodes(resolveGraph(proto.architecture)).map((n) => n.node.name);
+        const bpRun = (n: number) => trainBackprop(proto, ep.support, { trainable, optimizer: { kind: 'adam', lr: 1e-3 }, batch: ep.support.labels.length, steps: n, seed });
+        const curve: [number, number][] = [];
+        for (let s = 0; s <= bpSteps; s += bpEvery) curve.push([s, (await evaluateFloat(s === 0 ? proto : (await bpRun(s)).model, ep.query)).accuracy]);
+        return { losses: (await bpRun(bpSteps)).losses, curve };
+      });
+      if (bpUnit) {
+        bp.losses.push(bpUnit.losses);
+        bp.curves.push(bpUnit.curve);
+      }
+      o.onProgress?.(++done, total, bpLabel);
       for (const s of SERIES) {
         const acc = zo.get(s.key)!;
-        const r = await orRefused(() => qzoRun({ backbone, support: ep.support, query: ep.query, device, weightBits: s.bits, selection: { kind: 'full' }, config: { ...ZO, seed, ...s.config }, steps, evalEvery }));
-        if (r === null) acc.refused++;
-        else {
-          acc.losses.push(r.losses);
-          acc.curves.push(r.curve);
-          acc.finals.push(r.after);
+        const label = `convergence ${key} ${s.key} ${e + 1}/${episodes}`;
+        const u = await units.unit(label, async () => {
+          const ep = episode();
+          const r = await orRefused(() => qzoRun({ backbone, support: ep.support, query: ep.query, device, weightBits: s.bits, selection: { kind: 'full' }, config: { ...ZO, seed, ...s.config }, steps, evalEvery }));
+          return r === null ? null : { losses: r.losses, curve: r.curve, after: r.after };
+        });
+        if (u === null) acc.refused++;
+        else if (u) {
+          acc.losses.push(u.losses);
+          acc.curves.push(u.curve);
+          acc.finals.push(u.after);
         }
-        o.onProgress?.(++done, total, `convergence ${key} ${s.key} ${e + 1}/${episodes}`);
+        o.onProgress?.(++done, total, label);
       }
     }
     const series: ConvergenceSeries[] = [
@@ -121,5 +135,5 @@ export async function runConvergence(o: ConvergenceOptions = {}): Promise<Conver
     ];
     panels.push({ backbone: key, data: spec.data, series });
   }
-  return { experiment: 'convergence', episodes, steps, bpSteps, evalEvery, seed: seed0, panels, seconds: secondsSince(t0) };
+  return { experiment: 'convergence', episodes, steps, bpSteps, evalEvery, seed: seed0, panels, seconds: secondsSince(t0, units) };
 }

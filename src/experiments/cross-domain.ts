@@ -5,7 +5,7 @@
 import { sampleEpisode } from '../data/fewshot.js';
 import { adapt, type AdaptOptions } from '../train/adapt.js';
 import { BACKBONES } from './backbones.js';
-import { deviceFor, episodeSource, loadBackbone, orRefused, secondsSince, stat, type ExperimentOptions, type Stat } from './common.js';
+import { deviceFor, episodeSource, loadBackbone, orRefused, secondsSince, stat, workUnits, type ExperimentOptions, type Stat } from './common.js';
 
 export interface CrossDomainRow {
   key: string;
@@ -59,7 +59,8 @@ export interface CrossDomainOptions extends ExperimentOptions {
 }
 
 export async function runCrossDomain(o: CrossDomainOptions = {}): Promise<CrossDomainResult> {
-  const t0 = performance.now();
+  const units = workUnits(o);
+  const t0 = units.now();
   const key = 'cnn-fashion';
   const seed0 = o.seed ?? 3000;
   const episodes = o.episodes ?? (o.quick ? 2 : 4);
@@ -81,22 +82,28 @@ export async function runCrossDomain(o: CrossDomainOptions = {}): Promise<CrossD
   let done = 0;
   for (let e = 0; e < episodes; e++) {
     const seed = seed0 + e;
-    const ep = sampleEpisode(digits, { classPool: classes, ways: 5, shots: 5, queries: 50, seed });
-    const base: AdaptOptions = { backbone, support: ep.support, query: ep.query, device, steps, seed, baseline: false };
     for (const v of variants) {
       const withBp = v.key === 'qzo16';
-      const r = await orRefused(() => adapt({ ...base, ...v.options, baseline: withBp }));
+      const label = `cross-domain ${v.key} ${e + 1}/${episodes}`;
+      // One unit of work per (episode, variant); null: the trainer refused it (εq = 0).
+      const u = await units.unit(label, async () => {
+        const ep = sampleEpisode(digits, { classPool: classes, ways: 5, shots: 5, queries: 50, seed });
+        const base: AdaptOptions = { backbone, support: ep.support, query: ep.query, device, steps, seed, baseline: false };
+        const r = await orRefused(() => adapt({ ...base, ...v.options, baseline: withBp }));
+        return r === null ? null : { after: r.after, ffMs: r.wallMs.ff, zeroShot: r.zeroShot, bp: r.bp };
+      });
+      if (u === undefined) continue;
       const target = row(v.key, v.label, v.group);
-      if (r === null) target.refused++;
+      if (u === null) target.refused++;
       else {
-        target.values.push(r.after);
-        target.msPerStep += r.wallMs.ff / Math.max(1, steps) / episodes;
+        target.values.push(u.after);
+        target.msPerStep += u.ffMs / Math.max(1, steps) / episodes;
         if (withBp) {
-          rows.get('zeroShot')!.values.push(r.zeroShot);
-          rows.get('bp')!.values.push(r.bp!);
+          rows.get('zeroShot')!.values.push(u.zeroShot);
+          rows.get('bp')!.values.push(u.bp!);
         }
       }
-      o.onProgress?.(++done, total, `cross-domain ${v.key} ${e + 1}/${episodes}`);
+      o.onProgress?.(++done, total, label);
     }
   }
   for (const r of rows.values()) {
@@ -105,6 +112,6 @@ export async function runCrossDomain(o: CrossDomainOptions = {}): Promise<CrossD
   }
   return {
     experiment: 'cross-domain', backbone: BACKBONES[key]!.file, target: 'mnist (bundled digits)', classes, shots: 5, queries: 50, episodes, steps, seed: seed0,
-    rows: [...rows.values()], seconds: secondsSince(t0),
+    rows: [...rows.values()], seconds: secondsSince(t0, units),
   };
 }

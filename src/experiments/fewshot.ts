@@ -8,7 +8,7 @@ import { adapt, type AdaptOptions } from '../train/adapt.js';
 import type { QzoFfConfig } from '../train/qzo-ff.js';
 import type { FloatModel } from '../model/model.js';
 import { BACKBONES, type DataName } from './backbones.js';
-import { deviceFor, episodeSource, loadBackbone, orRefused, secondsSince, stat, type ExperimentOptions, type Stat } from './common.js';
+import { deviceFor, episodeSource, loadBackbone, orRefused, secondsSince, stat, workUnits, type ExperimentOptions, type Stat } from './common.js';
 import { prepareProbe, probeBackprop, probeFloatZo, probeQzo } from './probe.js';
 
 export const FEWSHOT_COLUMNS = ['zeroShot', 'bp', 'ffFloat', 'qzo16', 'qzo8', 'qzo8dither'] as const;
@@ -76,9 +76,12 @@ const CLASSES = [5, 6, 7, 8, 9];
 const QUERIES = 50;
 
 /**
- * Episode counts and steps per cell. Full fine-tuning of ResNet-8 costs ~10× the small CNN per step,
- * so it gets fewer episodes and steps; linear probes are cheap (cached features) and get the most.
+ * Episode counts and steps per cell. Every cell defaults to 30 episodes, full fine-tuning included, so
+ * each cell's paired 95% CI is worth reading; full fine-tuning of ResNet-8 costs ~10× the small CNN
+ * per step and gets fewer steps. The full table is hours of compute: run it sharded (docs/CLUSTER.md).
  */
+export const FEWSHOT_EPISODES = 30;
+
 function plans(o: FewshotOptions): Plan[] {
   const backbones = o.custom ? ['custom'] : o.backbones ?? (o.quick ? ['cnn-mnist'] : ['cnn-mnist', 'cnn-fashion', 'resnet8-mnist', 'resnet8-fashion']);
   const shots = o.shots ?? (o.quick ? [5] : [5, 1]);
@@ -89,7 +92,7 @@ function plans(o: FewshotOptions): Plan[] {
       for (const selection of ['full', 'head'] as const) {
         // ResNet-8 full fine-tuning is the most expensive cell: 5-shot only (1-shot is probed).
         if (resnet && selection === 'full' && k === 1 && !o.shots) continue;
-        const episodes = o.episodes ?? (o.quick ? 2 : selection === 'head' ? (resnet ? 8 : 20) : resnet ? 3 : 6);
+        const episodes = o.episodes ?? (o.quick ? 2 : FEWSHOT_EPISODES);
         // Quick: linear probes are cheap enough for a real number of steps, full fine-tuning is only exercised.
         const steps = o.steps ?? (o.quick ? (selection === 'head' ? 300 : 30) : resnet && selection === 'full' ? 150 : 500);
         // The dithered 8w8a column is our remedy, not a paper column: skipped where it costs most.
@@ -104,7 +107,8 @@ const emptyColumns = (): Record<FewshotColumn, ColumnResult> =>
   Object.fromEntries(FEWSHOT_COLUMNS.map((c) => [c, { values: [], refused: 0, stat: null }])) as unknown as Record<FewshotColumn, ColumnResult>;
 
 export async function runFewshot(o: FewshotOptions = {}): Promise<FewshotResult> {
-  const t0 = performance.now();
+  const units = workUnits(o);
+  const t0 = units.now();
   const seed0 = o.seed ?? 1000;
   const todo = plans(o);
   const classes = o.classes ?? CLASSES;
@@ -113,7 +117,7 @@ export async function runFewshot(o: FewshotOptions = {}): Promise<FewshotResult>
   let done = 0;
   const cells: FewshotCell[] = [];
   for (const p of todo) {
-    const tCell = performance.now();
+    const tCell = units.now();
     const spec = p.backbone === 'custom' ? { data: o.custom!.data, arch: o.custom!.model.architecture.name } : BACKBONES[p.backbone]!;
     const backbone = p.backbone === 'custom' ? o.custom!.model : await loadBackbone(p.backbone);
     const source = await episodeSource(spec.data);
@@ -122,35 +126,42 @@ export async function runFewshot(o: FewshotOptions = {}): Promise<FewshotResult>
     const push = (c: FewshotColumn, v: number | null) => (v === null ? cols[c].refused++ : cols[c].values.push(v));
     for (let e = 0; e < p.episodes; e++) {
       const seed = seed0 + e;
-      const ep = sampleEpisode(source, { classPool: classes, ways: 5, shots: p.shots, queries, seed });
-      if (p.selection === 'full') {
-        const base: AdaptOptions = { backbone, support: ep.support, query: ep.query, device, selection: { kind: 'full' }, steps: p.steps, seed, ...ZO, bpSteps: BP.steps, bpLr: BP.lr };
-        const q16 = await adapt(base);
-        push('zeroShot', q16.zeroShot);
-        push('qzo16', q16.after);
-        push('bp', q16.bp);
-        push('ffFloat', (await adapt({ ...base, method: 'ff-float', baseline: false })).after);
-        push('qzo8', (await orRefused(() => adapt({ ...base, precision: '8w8a', baseline: false })))?.after ?? null);
-        if (p.dither) push('qzo8dither', (await adapt({ ...base, precision: '8w8a', enhancements: { dither: true }, baseline: false })).after);
-      } else {
-        const probe = await prepareProbe({ backbone, support: ep.support, query: ep.query, device });
-        const config: QzoFfConfig = { ...ZO, seed };
-        const q16 = await probeQzo(probe, 16, config, p.steps);
-        push('zeroShot', q16.zeroShot);
-        push('qzo16', q16.after);
-        push('bp', (await probeBackprop(probe, BP.steps, BP.lr, seed)).after);
-        push('ffFloat', (await probeFloatZo(probe, config, p.steps)).after);
-        push('qzo8', (await orRefused(() => probeQzo(probe, 8, config, p.steps)))?.after ?? null);
-        push('qzo8dither', (await probeQzo(probe, 8, { ...config, dither: true }, p.steps)).after);
-      }
-      o.onProgress?.(++done, total, `few-shot ${p.backbone} ${p.shots}-shot ${p.selection} ${e + 1}/${p.episodes}`);
+      const label = `few-shot ${p.backbone} ${p.shots}-shot ${p.selection} ${e + 1}/${p.episodes}`;
+      // One unit of work per episode of a cell: its value is every column's accuracy (null: refused).
+      const row = await units.unit(label, async () => {
+        const r: Partial<Record<FewshotColumn, number | null>> = {};
+        const ep = sampleEpisode(source, { classPool: classes, ways: 5, shots: p.shots, queries, seed });
+        if (p.selection === 'full') {
+          const base: AdaptOptions = { backbone, support: ep.support, query: ep.query, device, selection: { kind: 'full' }, steps: p.steps, seed, ...ZO, bpSteps: BP.steps, bpLr: BP.lr };
+          const q16 = await adapt(base);
+          r.zeroShot = q16.zeroShot;
+          r.qzo16 = q16.after;
+          r.bp = q16.bp ?? null;
+          r.ffFloat = (await adapt({ ...base, method: 'ff-float', baseline: false })).after;
+          r.qzo8 = (await orRefused(() => adapt({ ...base, precision: '8w8a', baseline: false })))?.after ?? null;
+          if (p.dither) r.qzo8dither = (await adapt({ ...base, precision: '8w8a', enhancements: { dither: true }, baseline: false })).after;
+        } else {
+          const probe = await prepareProbe({ backbone, support: ep.support, query: ep.query, device });
+          const config: QzoFfConfig = { ...ZO, seed };
+          const q16 = await probeQzo(probe, 16, config, p.steps);
+          r.zeroShot = q16.zeroShot;
+          r.qzo16 = q16.after;
+          r.bp = (await probeBackprop(probe, BP.steps, BP.lr, seed)).after;
+          r.ffFloat = (await probeFloatZo(probe, config, p.steps)).after;
+          r.qzo8 = (await orRefused(() => probeQzo(probe, 8, config, p.steps)))?.after ?? null;
+          r.qzo8dither = (await probeQzo(probe, 8, { ...config, dither: true }, p.steps)).after;
+        }
+        return r;
+      });
+      if (row) for (const c of FEWSHOT_COLUMNS) if (c in row) push(c, row[c]!);
+      o.onProgress?.(++done, total, label);
     }
     for (const c of FEWSHOT_COLUMNS) cols[c].stat = stat(cols[c].values);
-    cells.push({ backbone: p.backbone, arch: spec.arch, data: spec.data, shots: p.shots, selection: p.selection, episodes: p.episodes, steps: p.steps, seconds: secondsSince(tCell), columns: cols });
+    cells.push({ backbone: p.backbone, arch: spec.arch, data: spec.data, shots: p.shots, selection: p.selection, episodes: p.episodes, steps: p.steps, seconds: secondsSince(tCell, units), columns: cols });
   }
   return {
     experiment: 'fewshot', ways: 5, classes, queries, seed: seed0,
     zo: { epsilon: ZO.epsilon, directions: ZO.directions, lr: ZO.lr, microBatch: 5 }, bp: { optimizer: 'adam', lr: BP.lr, steps: BP.steps },
-    cells, seconds: secondsSince(t0),
+    cells, seconds: secondsSince(t0, units),
   };
 }

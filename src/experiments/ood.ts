@@ -14,7 +14,7 @@ import { resolveGraph } from '../model/graph.js';
 import { trainableLayers } from '../train/selection.js';
 import type { QzoFfConfig } from '../train/qzo-ff.js';
 import { BACKBONES, heldOut, type DataName } from './backbones.js';
-import { deviceFor, episodeSource, loadBackbone, secondsSince, stat, type ExperimentOptions, type Stat } from './common.js';
+import { deviceFor, episodeSource, loadBackbone, secondsSince, stat, workUnits, type ExperimentOptions, type Stat } from './common.js';
 import { loadData } from '../data/source.js';
 import { backpropRun, floatZoRun, prepareProbe, probeBackprop, probeFloatZo, probeQzo } from './probe.js';
 import { qzoRun } from './qzo-run.js';
@@ -73,7 +73,8 @@ async function unseenSource(key: string): Promise<Dataset> {
 }
 
 export async function runOod(o: OodOptions = {}): Promise<OodResult> {
-  const t0 = performance.now();
+  const units = workUnits(o);
+  const t0 = units.now();
   const seed0 = o.seed ?? 2000;
   const backbones = o.backbones ?? (o.quick ? ['cnn-mnist'] : ['cnn-mnist', 'cnn-fashion']);
   const corruptions = o.corruptions ?? (o.quick ? ['gaussian_noise'] : ['gaussian_noise', 'motion_blur']);
@@ -93,47 +94,45 @@ export async function runOod(o: OodOptions = {}): Promise<OodResult> {
     const pool = spec.data === 'fashion-mnist' ? spec.classes : spec.classes.map((_, i) => i);
     for (const { level, severity } of severities) {
       for (const headLayers of depths) {
-        const tCell = performance.now();
+        const tCell = units.now();
         const cols = Object.fromEntries(OOD_COLUMNS.map((c) => [c, { values: [] as number[], stat: null }])) as unknown as OodCell['columns'];
         for (const name of corruptions) {
           for (let e = 0; e < episodes; e++) {
             const seed = seed0 + e;
-            const ep = sampleEpisode(source, { classPool: pool, ways: pool.length, shots: SHOTS, queries: QUERIES, seed });
-            // The same corruption seed at every severity: only the strength changes (docs/DATA.md).
-            const support = corrupt(ep.support, name, severity, seed);
-            const query = corrupt(ep.query, name, severity, seed + 7919);
-            // Episode labels follow the sorted class ids, which are the backbone's own label order.
-            const config: QzoFfConfig = { ...ZO, seed };
-            if (headLayers === 1) {
-              const probe = await prepareProbe({ backbone, support, query, device, head: 'keep' });
-              const q16 = await probeQzo(probe, 16, config, steps);
-              cols.zeroShot.values.push(q16.zeroShot);
-              cols.qzo16.values.push(q16.after);
-              cols.qzo16sparse.values.push((await probeQzo(probe, 16, { ...config, sparse: SPARSE }, steps)).after);
-              const bp = await probeBackprop(probe, 100, 1e-3, seed);
-              cols.source.values.push(bp.zeroShot);
-              cols.bp.values.push(bp.after);
-              cols.ffFloat.values.push((await probeFloatZo(probe, config, steps)).after);
-            } else {
+            const label = `ood ${key} ${level} ${headLayers}-layer ${name} ${e + 1}/${episodes}`;
+            // One unit of work per (cell, corruption, episode): its value is every column's accuracy.
+            const row = await units.unit(label, async (): Promise<Record<OodColumn, number>> => {
+              const ep = sampleEpisode(source, { classPool: pool, ways: pool.length, shots: SHOTS, queries: QUERIES, seed });
+              // The same corruption seed at every severity: only the strength changes (docs/DATA.md).
+              const support = corrupt(ep.support, name, severity, seed);
+              const query = corrupt(ep.query, name, severity, seed + 7919);
+              // Episode labels follow the sorted class ids, which are the backbone's own label order.
+              const config: QzoFfConfig = { ...ZO, seed };
+              if (headLayers === 1) {
+                const probe = await prepareProbe({ backbone, support, query, device, head: 'keep' });
+                const q16 = await probeQzo(probe, 16, config, steps);
+                const qzo16sparse = (await probeQzo(probe, 16, { ...config, sparse: SPARSE }, steps)).after;
+                const bp = await probeBackprop(probe, 100, 1e-3, seed);
+                const ffFloat = (await probeFloatZo(probe, config, steps)).after;
+                return { source: bp.zeroShot, zeroShot: q16.zeroShot, bp: bp.after, ffFloat, qzo16: q16.after, qzo16sparse };
+              }
               const selection = { kind: 'last' as const, layers: 3 };
               const trainable = trainableLayers(resolveGraph(backbone.architecture), selection);
               const run = (extra: Partial<QzoFfConfig>) => qzoRun({ backbone, support, query, device, weightBits: 16, selection, config: { ...config, ...extra }, steps, head: 'keep' });
               const q16 = await run({});
-              cols.zeroShot.values.push(q16.zeroShot);
-              cols.qzo16.values.push(q16.after);
-              cols.qzo16sparse.values.push((await run({ sparse: SPARSE })).after);
+              const qzo16sparse = (await run({ sparse: SPARSE })).after;
               const bp = await backpropRun(backbone, trainable, support, query, 100, 1e-3, seed);
-              cols.source.values.push(bp.zeroShot);
-              cols.bp.values.push(bp.after);
-              cols.ffFloat.values.push((await floatZoRun(backbone, trainable, support, query, device, config, steps)).after);
-            }
-            o.onProgress?.(++done, total, `ood ${key} ${level} ${headLayers}-layer ${name} ${e + 1}/${episodes}`);
+              const ffFloat = (await floatZoRun(backbone, trainable, support, query, device, config, steps)).after;
+              return { source: bp.zeroShot, zeroShot: q16.zeroShot, bp: bp.after, ffFloat, qzo16: q16.after, qzo16sparse };
+            });
+            if (row) for (const c of OOD_COLUMNS) cols[c].values.push(row[c]);
+            o.onProgress?.(++done, total, label);
           }
         }
         for (const c of OOD_COLUMNS) cols[c].stat = stat(cols[c].values);
-        cells.push({ backbone: key, data: spec.data, level, severity, headLayers, runs: corruptions.length * episodes, steps, seconds: secondsSince(tCell), columns: cols });
+        cells.push({ backbone: key, data: spec.data, level, severity, headLayers, runs: corruptions.length * episodes, steps, seconds: secondsSince(tCell, units), columns: cols });
       }
     }
   }
-  return { experiment: 'ood', corruptions, shots: SHOTS, queries: QUERIES, seed: seed0, cells, seconds: secondsSince(t0) };
+  return { experiment: 'ood', corruptions, shots: SHOTS, queries: QUERIES, seed: seed0, cells, seconds: secondsSince(t0, units) };
 }

@@ -23,10 +23,11 @@ interface ExperimentCliOptions {
   out?: string;
   report?: string | false;
   jobs?: string;
+  shard?: string;
 }
 
 /** Rough minutes per experiment on one idle core at the default settings: `all` balances its workers with these. */
-const COST: Record<ExperimentName, number> = { fewshot: 12, ood: 2.5, 'cross-domain': 4.5, convergence: 2.5, memory: 0.1 };
+const COST: Record<ExperimentName, number> = { fewshot: 150, ood: 2.5, 'cross-domain': 4.5, convergence: 2.5, memory: 0.1 };
 
 /** Longest-first onto the least-loaded worker. */
 function schedule(names: readonly ExperimentName[], jobs: number): ExperimentName[][] {
@@ -55,7 +56,8 @@ export function registerExperiment(program: Command): void {
   program
     .command('experiment')
     .description("reproduce the paper's experiments on MNIST and Fashion-MNIST and write docs/RESULTS.md")
-    .argument('<name>', `${EXPERIMENT_NAMES.join(', ')}, all, kws (keyword spotting; needs espeak-ng and ../shared), backbones (re-create the ResNet-8 backbones in models/) or report (re-render from the JSON)`)
+    .argument('<name>', `${EXPERIMENT_NAMES.join(', ')}, all, kws (keyword spotting; needs espeak-ng and ../shared), backbones (re-create the ResNet-8 backbones in models/), report (re-render from the JSON) or merge (combine --shard partials)`)
+    .argument('[parts...]', 'with merge: the partial files of every shard (<out>/<name>.shard-<i>-of-<n>.json)')
     .option('--quick', 'the reduced smoke version (a few episodes and steps)')
     .option('--episodes <n>', "episodes per cell (default: each experiment's own; see docs/RESULTS.md)")
     .option('--steps <n>', "zeroth-order steps (default: each experiment's own)")
@@ -64,8 +66,9 @@ export function registerExperiment(program: Command): void {
     .option('--report <file>', 'the Markdown report to regenerate (default docs/RESULTS.md, or <out>/RESULTS.md when --out is not the default)')
     .option('--no-report', 'write the JSON only')
     .option('--jobs <n>', 'with all: experiments run in this many worker processes (default: 2, or 1 on a one-core machine)')
-    .addHelpText('after', '\nExamples:\n  lastmile experiment memory\n  lastmile experiment fewshot --quick --out /tmp/smoke\n  npm run experiments        # all of them: 30 min measured on 2 shared cores')
-    .action(async (name: string, opts: ExperimentCliOptions, cmd: Command) => {
+    .option('--shard <i/n>', 'run only slice i of n (0 ≤ i < n) of the work units and write <out>/<name>.shard-<i>-of-<n>.json; `experiment merge` combines them (docs/CLUSTER.md)')
+    .addHelpText('after', '\nExamples:\n  lastmile experiment memory\n  lastmile experiment fewshot --quick --out /tmp/smoke\n  npm run experiments        # all of them: hours with the 30-episode few-shot table\n  lastmile experiment fewshot --shard 0/3     # one third of the work; then\n  lastmile experiment merge experiments/results/fewshot.shard-*.json')
+    .action(async (name: string, parts: string[], opts: ExperimentCliOptions, cmd: Command) => {
       const global = cmd.optsWithGlobals() as GlobalOptions;
       const say = (line: string) => {
         if (!global.quiet && !global.json) console.error(line);
@@ -74,6 +77,20 @@ export function registerExperiment(program: Command): void {
       const defaultOut = outDir === resolve(defaultResultsDir()) || opts.out === 'experiments/results';
       const outputDir = defaultOut ? defaultResultsDir() : outDir;
       const reportPath = opts.report === false ? null : opts.report ? resolve(opts.report) : defaultOut ? defaultReportPath() : join(outDir, 'RESULTS.md');
+      if (parts.length > 0 && name !== 'merge') throw new ConfigError(`experiment ${name} takes no further arguments (got '${parts[0]}'); only merge takes partial files`);
+      if (opts.shard !== undefined && !(EXPERIMENT_NAMES as readonly string[]).includes(name)) throw new ConfigError(`--shard splits one experiment (${EXPERIMENT_NAMES.join(', ')}), not '${name}'`);
+      if (name === 'merge') {
+        const { runMerge } = await import('./experiment-shard.js');
+        const merged = await runMerge(parts.map((p) => resolve(p)), outputDir);
+        say(`merged ${merged.shards} shards (${merged.units} units) of ${merged.name} → ${merged.path}`);
+        if (reportPath) {
+          const { writeReport } = await import('../../experiments/results-md.js');
+          await writeReport(outputDir, reportPath);
+          say(`wrote ${reportPath}`);
+        }
+        if (global.json) console.log(JSON.stringify({ experiment: merged.name, shards: merged.shards, units: merged.units, out: merged.path, report: reportPath }, null, 2));
+        return;
+      }
       if (name === 'report') {
         if (!reportPath) throw new ConfigError('report with --no-report does nothing');
         const { writeReport } = await import('../../experiments/results-md.js');
@@ -104,12 +121,21 @@ export function registerExperiment(program: Command): void {
         return;
       }
       const names: ExperimentName[] = name === 'all' ? [...EXPERIMENT_NAMES] : (EXPERIMENT_NAMES as readonly string[]).includes(name) ? [name as ExperimentName] : [];
-      if (names.length === 0) throw new ConfigError(`unknown experiment '${name}'; use ${EXPERIMENT_NAMES.join(', ')}, all, backbones or report`);
+      if (names.length === 0) throw new ConfigError(`unknown experiment '${name}'; use ${EXPERIMENT_NAMES.join(', ')}, all, backbones, report or merge`);
       const options: ExperimentOptions = { quick: !!opts.quick };
       if (opts.episodes !== undefined) options.episodes = intOption(opts.episodes, 'episodes', 1);
       if (opts.steps !== undefined) options.steps = intOption(opts.steps, 'steps', 1);
       if (opts.seed !== undefined) options.seed = intOption(opts.seed, 'seed', 0);
       const command = process.env.LASTMILE_EXPERIMENT_COMMAND ?? ['lastmile experiment', name, ...process.argv.slice(3).filter((a) => a !== name && a !== 'experiment')].join(' ');
+      if (opts.shard !== undefined) {
+        const { parseShard } = await import('../../experiments/shard.js');
+        const { runShard } = await import('./experiment-shard.js');
+        const shard = parseShard(opts.shard);
+        const path = await runShard(names[0]!, { ...options, onProgress: (done, total, label) => say(`${names[0]} shard ${shard.index}/${shard.count} ${done}/${total} ${label}`) }, shard, outputDir, command);
+        say(`shard ${shard.index}/${shard.count} of ${names[0]} → ${path}`);
+        if (global.json) console.log(JSON.stringify({ experiment: names[0], shard, out: path }, null, 2));
+        return;
+      }
       await mkdir(outputDir, { recursive: true });
       const tAll = performance.now();
       const summaries: Record<string, number> = {};
@@ -139,14 +165,8 @@ export function registerExperiment(program: Command): void {
           },
         });
         bar?.stop();
-        const record = {
-          ...result,
-          run: {
-            command, quick: !!opts.quick, node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown',
-            loadAverageAtEnd: loadavg().map((x) => Math.round(x * 100) / 100), date: new Date().toISOString().slice(0, 10),
-          },
-        };
-        await writeFile(join(outputDir, `${n}.json`), `${JSON.stringify(record, null, 1)}\n`);
+        const { runBlock, writeRecord } = await import('./experiment-shard.js');
+        writeRecord(outputDir, n, result, runBlock(command, !!opts.quick));
         summaries[n] = result.seconds;
         say(`${n}: done in ${result.seconds.toFixed(0)} s → ${join(outputDir, `${n}.json`)}`);
       }
