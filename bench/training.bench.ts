@@ -4,6 +4,10 @@
 // emulated MCU. Time per step, samples/s and peak memory: TF.js's tf.profile peakBytes (every live
 // tensor: all weights, optimizer state, activations, gradients) against our arena high-water marks.
 //
+// qzo-ff-m3-prefix (selections with frozen layers only) is QZO-FF m = 3 with the frozen-prefix cache
+// (`adapt --reuse-prefix`) refilled every step: each step draws a new batch of 8 from 16 samples, so
+// the frozen layers run once per step instead of in all 2m = 6 passes (src/train/qzo-ff/prefix.ts).
+//
 // TF.js 4.22's wasm backend registers no Conv2DBackpropFilter and no depthwise backprop kernels, so a
 // step that must differentiate a conv or depthwise layer throws there; that configuration falls back
 // to TF.js's pure-JS cpu backend, which is what a TF.js user gets, and the table says so.
@@ -14,6 +18,7 @@ import { setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { QuantizedSession } from '../src/runtime/session.js';
 import { BackpropSession } from '../src/runtime/backprop-session.js';
 import { QzoFfTrainer, qzoFfSramBuffers } from '../src/train/qzo-ff.js';
+import { planPrefixBoundary } from '../src/train/qzo-ff/prefix.js';
 import { selectionLabel, trainableLayers, type TrainSelection } from '../src/train/selection.js';
 import { parseBenchArgs, runIfEntryPoint, writeJson } from './cli.js';
 import { BENCH_PRESETS, benchModels, mcuFor, OUR_BUILD, quantizedBatch, randomBatch, type BenchModels } from './models.js';
@@ -22,7 +27,7 @@ import { kib, ms, ratio, suiteReport, textTable, type SuiteReport } from './suit
 import { buildTfjsModel } from './tfjs-model.js';
 import { byName, measure, sig, type Case, type Timing } from './timing.js';
 
-export type TrainingImpl = 'tfjs' | 'qzo-ff-m1' | 'qzo-ff-m3' | 'lastmile-bp';
+export type TrainingImpl = 'tfjs' | 'qzo-ff-m1' | 'qzo-ff-m3' | 'qzo-ff-m3-prefix' | 'lastmile-bp';
 
 export interface TrainingResult {
   model: string;
@@ -122,6 +127,15 @@ export async function measureTraining(model: string, selection: TrainSelection, 
     const mcu = await mcuFor(QuantizedSession.plan(bm.quantized, options));
     const trainer = new QzoFfTrainer(new QuantizedSession(mcu, bm.quantized, options), trainable, config);
     ours.push({ impl: m === 1 ? 'qzo-ff-m1' : 'qzo-ff-m3', step: () => void trainer.trainStep(set), memory: () => ({ sram: mcu.sram.highWater, flash: mcu.flash.highWater }) });
+  }
+  const prefixSamples = planPrefixBoundary(bm.quantized, trainable) ? batch : undefined;
+  if (prefixSamples) {
+    const config = { ...trainerConfig(3), batchSize: batch };
+    const options = { batch, trainable: new Set(trainable), extraSram: qzoFfSramBuffers(batch, { model: bm.quantized, trainable, config, prefixSamples }) };
+    const mcu = await mcuFor(QuantizedSession.plan(bm.quantized, options));
+    const trainer = new QzoFfTrainer(new QuantizedSession(mcu, bm.quantized, options), trainable, config);
+    const twoBatches = quantizedBatch(bm, 2 * batch);
+    ours.push({ impl: 'qzo-ff-m3-prefix', step: () => void trainer.trainStep(twoBatches), memory: () => ({ sram: mcu.sram.highWater, flash: mcu.flash.highWater }) });
   }
   const bpOptions = { batch, trainable: new Set(trainable), optimizer: { kind: 'adam' as const, lr: ADAM_LR } };
   const bpMcu = await mcuFor(BackpropSession.plan(bm.float, bpOptions));

@@ -95,6 +95,8 @@ export class QuantizedSession {
   readonly trainable: readonly string[];
   private readonly ops: PreparedOp[] = [];
   private readonly inputName: string;
+  /** Every planned buffer by name (io:…, act:…, w:…), for tensorBuffer(). */
+  private readonly placed: Map<string, DeviceBuffer>;
 
   /** Plan a session without touching any device: what it needs in SRAM and flash. */
   static plan(model: QuantizedModel, options: SessionOptions): SessionPlan {
@@ -131,6 +133,7 @@ export class QuantizedSession {
 
     // Flash is programmed once, before running; nothing writes it afterwards.
     const placed = new Map<string, DeviceBuffer>();
+    this.placed = placed;
     for (const item of bp.flashItems) placed.set(item.name, mcu.flash.put(item.data, item.name));
     // SRAM is one block laid out by the plan.
     const block = mcu.sram.alloc(bp.plan.sram.peakBytes, 'sram-plan');
@@ -212,12 +215,25 @@ export class QuantizedSession {
   }
 
   /**
-   * Run every op on the current input; perturb(layer) gives a trainable layer's fused perturbation,
-   * source(layer) the buffers to read its parameters from instead of the stored ones.
+   * The buffer holding activation tensor `name` ([batch][elements], one sample after another) while
+   * it is live: the input, the logits or an intermediate (live from its producer to its last reader).
    */
-  forward(perturb?: (layer: string) => PerturbSpec | undefined, source?: (layer: string) => ParamSource | undefined): void {
+  tensorBuffer(name: string): DeviceBuffer {
+    const b = name === this.inputName ? this.input : name === this.lowered.outputName ? this.logits : this.placed.get(`act:${name}`);
+    if (!b) throw new ShapeError(`tensor '${name}' has no buffer in this session`);
+    return b;
+  }
+
+  /**
+   * Run every op on the current input; perturb(layer) gives a trainable layer's fused perturbation,
+   * source(layer) the buffers to read its parameters from instead of the stored ones. `from`/`to`
+   * run only ops [from, to) of the lowered graph: a caller that restores the tensors live across
+   * `from` (a frozen prefix's output) runs the rest alone.
+   */
+  forward(perturb?: (layer: string) => PerturbSpec | undefined, source?: (layer: string) => ParamSource | undefined, from = 0, to = this.ops.length): void {
     const prof = this.profiler;
-    for (const op of this.ops) {
+    for (let i = from; i < to; i++) {
+      const op = this.ops[i]!;
       const spec = perturb?.(op.name);
       const src = source?.(op.name);
       if (!prof) {

@@ -56,6 +56,11 @@ export interface AdaptOptions {
   profile?: boolean;
   /** Samples per step (default: the whole support set). */
   batchSize?: number;
+  /**
+   * Run the frozen layers before the first trained one once per sample and reuse their output in all
+   * 2m passes (qzo-ff/prefix.ts): same results, less compute, a planned SRAM cache (default off).
+   */
+  reusePrefix?: boolean;
   /** Training accuracy on (up to 200 of) the support samples is measured every this many steps (0: never). */
   progressEvery?: number;
   onStep?: (r: StepResult, total: number, trainAccuracy?: number) => void;
@@ -107,6 +112,12 @@ export interface AdaptResult {
   config: Record<string, unknown>;
   /** With checkpointing: where training started from and what was written. */
   checkpoint?: { resumedFrom: number | null; skipped: SkippedCheckpoint[]; written: number; last: string | null };
+  /**
+   * With reusePrefix and something frozen before the first trained op: the cache's samples and bytes
+   * (already in memory.ff), whether it is kept across steps ('set') or refilled every step ('step'),
+   * how many micro-batches ran the prefix and how many were served from the cache.
+   */
+  prefixCache?: { samples: number; bytes: number; across: 'set' | 'step'; firstTrainedOp: number; prefixRuns: number; reused: number };
 }
 
 const BP_OPTIMIZER = (lr: number): OptimizerSpec => ({ kind: 'adam', lr });
@@ -135,6 +146,7 @@ async function adaptUnlocked(o: AdaptOptions): Promise<AdaptResult> {
 
   const runPlan = await planRun({
     backbone: o.backbone, support: o.support, precision, selection, microBatch: micro, build: o.build, enhancements: o.enhancements,
+    ...(o.reusePrefix ? { prefixCache: { sramBytes: o.device.sramBytes } } : {}),
     trainer: {
       epsilon: o.epsilon ?? ADAPT_DEFAULTS.epsilon, directions: o.directions ?? ADAPT_DEFAULTS.directions, dist: o.dist ?? ADAPT_DEFAULTS.dist, lr: o.lr ?? ADAPT_DEFAULTS.lr, schedule: o.schedule, seed,
       ...(o.batchSize ? { batchSize: o.batchSize } : {}),
@@ -218,6 +230,7 @@ async function adaptUnlocked(o: AdaptOptions): Promise<AdaptResult> {
     zeroShot, after, bp, steps, sramPeak: mcu.sram.highWater, flash: mcu.flash.highWater, memory,
     device: { ...o.device, build: mcu.build }, losses, bpLosses,
     wallMs: { ff: ffMs, bp: bpMs, total: performance.now() - t0 }, adapted, method, ...(profiler ? { profiler } : {}), ...(checkpointInfo ? { checkpoint: checkpointInfo } : {}),
+    ...(runPlan.prefixCache && trainer.prefix ? { prefixCache: { ...runPlan.prefixCache, firstTrainedOp: trainer.prefix.info.firstOp, ...trainer.prefix.stats } } : {}),
     config: { precision, selection, steps, microBatch: micro, epsilon: trainerConfig.epsilon, directions: trainerConfig.directions, dist: trainerConfig.dist, lr: trainerConfig.lr, seed, trainable, enhancements: o.enhancements ?? {} },
   };
 }

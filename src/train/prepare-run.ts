@@ -15,6 +15,7 @@ import { QuantizedSession, type SessionOptions, type SessionPlan } from '../runt
 import { ADAPT_DEFAULTS } from './defaults.js';
 import { withPrototypeHead } from './prototype.js';
 import { qzoFfSramBuffers, type QzoFfConfig } from './qzo-ff.js';
+import { PREFIX_CACHE } from './qzo-ff/prefix.js';
 import { selectionTrainerOptions, trainableLayers, type TrainSelection } from './selection.js';
 
 export type Precision = '16w8a' | '8w8a';
@@ -36,6 +37,12 @@ export interface PlanRunOptions {
   trainer: QzoFfConfig;
   enhancements?: Partial<QzoFfConfig>;
   build?: BuildFlavor | 'auto';
+  /**
+   * Reuse the frozen prefix (qzo-ff/prefix.ts): plan a cache holding the prefix output of every
+   * support sample (kept across steps); if that exceeds `sramBytes`, one of every sample of a step's
+   * batch; if that does not fit either, no cache.
+   */
+  prefixCache?: { sramBytes: number };
 }
 
 export interface ModeMemory {
@@ -54,6 +61,8 @@ export interface RunPlan {
   microBatch: number;
   sessionOptions: SessionOptions;
   plans: { ff: SessionPlan; infer: SessionPlan; bp: SessionPlan };
+  /** The frozen-prefix cache in the QZO-FF plan: samples it holds and its bytes (null: none). */
+  prefixCache: { samples: number; bytes: number; across: 'set' | 'step' } | null;
 }
 
 export async function planRun(o: PlanRunOptions): Promise<RunPlan> {
@@ -64,8 +73,25 @@ export async function planRun(o: PlanRunOptions): Promise<RunPlan> {
   const quantized = quantizeModel(proto, ranges, { weightBits, perChannel: false });
   const trainable = trainableLayers(resolveGraph(quantized.architecture), o.selection);
   const trainerConfig: QzoFfConfig = { ...o.trainer, ...selectionTrainerOptions(o.selection), ...o.enhancements };
-  const { sessionOptions, plans } = planSessions({ proto, quantized, trainable, microBatch: micro, trainerConfig });
-  return { precision: o.precision, proto, quantized, trainable, trainerConfig, microBatch: micro, sessionOptions, plans };
+  const base = { proto, quantized, trainable, microBatch: micro, trainerConfig };
+  let planned = planSessions(base);
+  let prefixCache: RunPlan['prefixCache'] = null;
+  if (o.prefixCache) {
+    const n = o.support.labels.length;
+    const perStep = Math.min(trainerConfig.batchSize ?? n, n);
+    for (const [samples, across] of [[n, 'set'], [perStep, 'step']] as const) {
+      const p = planSessions({ ...base, prefixSamples: samples });
+      const bytes = p.sessionOptions.extraSram.find((b) => b.name === PREFIX_CACHE)?.bytes ?? 0;
+      if (bytes === 0) break; // nothing frozen before the first trained layer
+      if (p.plans.ff.sramBytes <= o.prefixCache.sramBytes) {
+        planned = p;
+        prefixCache = { samples, bytes, across };
+        break;
+      }
+    }
+  }
+  const { sessionOptions, plans } = planned;
+  return { precision: o.precision, proto, quantized, trainable, trainerConfig, microBatch: micro, sessionOptions, plans, prefixCache };
 }
 
 /**
@@ -73,10 +99,10 @@ export async function planRun(o: PlanRunOptions): Promise<RunPlan> {
  * Adam for the same selection), host-only. Plans depend on shapes and modes, not on weight values, so
  * the memory report calls this with stand-in models.
  */
-export function planSessions(o: { proto: FloatModel; quantized: QuantizedModel; trainable: readonly string[]; microBatch: number; trainerConfig: QzoFfConfig }): { sessionOptions: SessionOptions; plans: RunPlan['plans'] } {
+export function planSessions(o: { proto: FloatModel; quantized: QuantizedModel; trainable: readonly string[]; microBatch: number; trainerConfig: QzoFfConfig; prefixSamples?: number }): { sessionOptions: SessionOptions & { extraSram: { name: string; bytes: number }[] }; plans: RunPlan['plans'] } {
   const { quantized, microBatch: batch } = o;
   const trainable = [...o.trainable];
-  const sessionOptions = { batch, trainable: new Set(trainable), extraSram: qzoFfSramBuffers(batch, { model: quantized, trainable, config: o.trainerConfig }) };
+  const sessionOptions = { batch, trainable: new Set(trainable), extraSram: qzoFfSramBuffers(batch, { model: quantized, trainable, config: o.trainerConfig, ...(o.prefixSamples !== undefined ? { prefixSamples: o.prefixSamples } : {}) }) };
   const plans = {
     ff: QuantizedSession.plan(quantized, sessionOptions),
     infer: QuantizedSession.plan(quantized, { batch }),

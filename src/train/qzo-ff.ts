@@ -42,6 +42,7 @@ import { qzoFfStep } from './qzo-ff/step.js';
 import { stepInstruments } from './qzo-ff/instruments.js';
 import { stepMode } from './qzo-ff/strategies/index.js';
 import { atStep } from './qzo-ff/strategies/momentum.js';
+import { prefixCacheBuffers, sessionPrefixCache, type PrefixCache } from './qzo-ff/prefix.js';
 
 export { directionSeed };
 
@@ -88,7 +89,7 @@ export interface QzoFfConfig {
 
 /** The trainer's own SRAM buffers, for `extraSram`. Pass the training plan to include the optional modes' buffers. */
 export function qzoFfSramBuffers(
-  sessionBatch: number, training?: { model: QuantizedModel; trainable: readonly string[]; config: QzoFfConfig },
+  sessionBatch: number, training?: { model: QuantizedModel; trainable: readonly string[]; config: QzoFfConfig; prefixSamples?: number },
 ): { name: string; bytes: number }[] {
   const out = [
     { name: 'labels', bytes: sessionBatch * 4 },
@@ -98,6 +99,8 @@ export function qzoFfSramBuffers(
   ];
   if (!training) return out;
   const { model, trainable, config } = training;
+  // Frozen-prefix reuse (qzo-ff/prefix.ts): a slot per sample the cache is to hold.
+  if (training.prefixSamples !== undefined) out.push(...prefixCacheBuffers(model, trainable, training.prefixSamples));
   const parts = trainedParts(config);
   for (const name of trainable) {
     const p = model.params[name];
@@ -197,6 +200,8 @@ export class QzoFfTrainer {
   private readonly batchOrder: BatchOrder;
   private readonly inverseOneQ: { multiplier: number; shift: number };
   private _parts: TrainerParts | undefined;
+  /** The frozen prefix's cache, when the session was planned with one (qzo-ff/prefix.ts). */
+  readonly prefix: PrefixCache | null;
   step = 0;
 
   constructor(session: QuantizedSession, trainable: readonly string[], config: QzoFfConfig) {
@@ -277,6 +282,7 @@ export class QzoFfTrainer {
       }
     }
     this.batchOrder = new BatchOrder(config.seed ^ 0x51ed270b);
+    this.prefix = sessionPrefixCache(session, trainable);
   }
 
   /** A copy of the run's state between steps (weights, biases, momentum history, step, data order). */
@@ -370,13 +376,14 @@ export class QzoFfTrainer {
   }
 
   /** Integer loss of the batch at the perturbed point (Q16.16 nats, summed, saturating). */
-  private batchLoss(set: QuantizedSet, batch: number[], ...[perturb, source]: Parameters<BatchLoss>): number {
+  private batchLoss(set: QuantizedSet, batch: number[], perturb?: Parameters<BatchLoss>[0], source?: Parameters<BatchLoss>[1], prefix: PrefixCache | null = null): number {
     const s = this.session;
     let total = 0;
     for (let from = 0; from < batch.length; from += s.batch) {
       const rows = Math.min(s.batch, batch.length - from);
       loadMicroBatch(s, set, batch, from, rows, this.labels);
-      s.forward(perturb, source);
+      if (prefix) prefix.forward(batch, from, rows, perturb, source);
+      else s.forward(perturb, source);
       const l = crossEntropyI32(s.mcu.sram, s.logits, this.labels, this.lossOut, rows, s.classes, this.loss);
       total = Math.min(2 ** 31 - 1, total + l.q16);
     }
@@ -414,7 +421,9 @@ export class QzoFfTrainer {
     const batch = this.nextBatch(set);
     const lr = this.schedule(this.step, Number.POSITIVE_INFINITY);
     const io = stepInstruments(this.session.profiler, this.config.phaseHook);
-    const loss: BatchLoss = (perturb, source) => this.batchLoss(set, batch, perturb, source);
+    this.prefix?.beginStep(set, batch.length);
+    const prefix = this.prefix?.active ? this.prefix : null;
+    const loss: BatchLoss = (perturb, source) => this.batchLoss(set, batch, perturb, source, prefix);
     const mode = stepMode(this.parts, loss, io, this.step);
     const r = qzoFfStep(mode, io, { seed: this.config.seed, step: this.step, directions: this.config.directions, lr });
     this.step++;

@@ -48,7 +48,7 @@ const REPORT_BYTES_PER_STEP = 64;
 interface AdaptCliOptions {
   model?: string; method: string; data: string; corrupt?: string; split: string; epochs?: string; batchSize?: string; classes: string; ways: string; shots: string; queries: string; device: string; precision: string;
   train: string; m: string; eps: string; lr?: string; schedule: string; steps: string; microBatch: string; dist: string; seed: string;
-  baseline: boolean; out: string; head: string; build: string; profile?: boolean;
+  baseline: boolean; out: string; head: string; build: string; profile?: boolean; reusePrefix?: boolean;
   normalize?: boolean; momentum?: string; sharpness?: string; dither?: boolean;
   checkpoint?: string; checkpointEvery: string; resume?: boolean; yes?: boolean;
 }
@@ -88,6 +88,7 @@ export function registerAdapt(program: Command): void {
     .option('--no-baseline', 'skip the f32 backprop comparison')
     .option('--build <b>', 'device build: auto, relaxed, simd or scalar', 'auto')
     .option('--profile', 'time every kernel during training and print the profile')
+    .option('--reuse-prefix', 'run the frozen layers before the first trained one once per sample and reuse their output in all 2m passes (same results, planned SRAM cache; see docs/TRAINING.md)')
     .option('--out <dir>', 'output folder for the adapted model and report', 'out/adapt')
     .option('--checkpoint <dir>', 'write training checkpoints (weights, optimizer and RNG state, data cursor, configuration) into this directory')
     .option('--checkpoint-every <n>', 'steps between checkpoints (one is always written after the last step)', '50')
@@ -184,7 +185,7 @@ Examples:
         support: episode.support, query: episode.query, device, precision, selection,
         epsilon: num(opts.eps, 'eps'), directions: num(opts.m, 'm', { integer: true, min: 1 }), dist: opts.dist as 'gaussian', lr,
         schedule: parseSchedule(opts.schedule), enhancements, steps, microBatch: num(opts.microBatch, 'micro-batch', { integer: true, min: 1 }), seed, baseline: opts.baseline, build, profile: opts.profile,
-        checkpoint,
+        checkpoint, ...(opts.reusePrefix ? { reusePrefix: true } : {}),
         onCheckpoint: (e) => {
           for (const s of e.kind === 'written' ? [] : e.skipped) say(`checkpoint: skipped ${s.name}: ${s.reason}`);
           if (e.kind === 'resumed') say(`checkpoint: resuming from ${e.name} (step ${e.step} of ${steps})`);
@@ -217,6 +218,10 @@ Examples:
       const mcu = adaptationEstimate(result.adapted.architecture, device, { method, precision, selection, batch: batchSize ?? trainCount, microBatch: num(opts.microBatch, 'micro-batch', { integer: true, min: 1 }), directions: num(opts.m, 'm', { integer: true, min: 1 }), steps });
       say('');
       say(`measured ${method === 'qzo-ff' ? 'QZO-FF' : methodLabel} SRAM high-water mark: ${kib(result.sramPeak)} (${result.sramPeak} B) · flash ${kib(result.flash)}`);
+      if (result.prefixCache) {
+        const c = result.prefixCache;
+        say(`frozen-prefix cache: ${kib(c.bytes)} (${c.bytes} B, in the plan above) for ${c.samples} samples, ${c.across === 'set' ? 'kept across steps' : 'refilled every step'}; ops before #${c.firstTrainedOp} ran for ${c.prefixRuns} micro-batches, ${c.reused} served from the cache`);
+      } else if (opts.reusePrefix) say('frozen-prefix cache: none (nothing frozen before the first trained layer, or it does not fit the device)');
       say(`accuracy on ${episode.query.labels.length} held-out query images`);
       say(table([
         [imported ? `zero-shot (${imported.head === 'kept' ? "the model's own head" : 'prototype head'})` : 'zero-shot (prototype head)', pct(result.zeroShot), ''],
@@ -241,7 +246,7 @@ Examples:
         method: result.method, zeroShot: result.zeroShot, after: result.after, ...(imported ? { afterInt8: imported.afterInt8, head: imported.head } : {}), bp: result.bp, steps: result.steps, sramPeak: result.sramPeak, flash: result.flash,
         device: result.device, memory: result.memory, bpOverFf: m.bp.sramPeak / m.ff.sramPeak, classes: episode.classIds,
         config: result.config, losses: result.losses, bpLosses: result.bpLosses, wallMs: { ...result.wallMs, total: performance.now() - tStart }, model: modelOut,
-        weightsSha256: weightsDigest(result.adapted), mcu: mcu.json, ...(result.checkpoint ? { checkpoint: result.checkpoint } : {}), episode: episodeSpec,
+        weightsSha256: weightsDigest(result.adapted), mcu: mcu.json, ...(result.checkpoint ? { checkpoint: result.checkpoint } : {}), ...(result.prefixCache ? { prefixCache: result.prefixCache } : {}), episode: episodeSpec,
       };
       // Each file atomically; if any write fails, the trained model is rescued and the error says where.
       await writeOrRescue(async () => {
