@@ -7,6 +7,7 @@ import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { renderChart } from '../src/report/charts.js';
 import { runIfEntryPoint } from './cli.js';
+import { toTargetCells } from './suite.js';
 import type { MachineInfo } from './machine.js';
 import { chartSpecs, type ChartSpec } from './report-charts.js';
 import { evaluateTargets, KERNEL_TARGET_VS_ORT, type BenchResults, type Verdict } from './targets.js';
@@ -148,10 +149,10 @@ function memorySection(r: BenchResults): string {
 
 function ttaSection(r: BenchResults): string {
   const t = r.tta!;
-  return table(['method', 'steps', 'training wall-clock s', 'zero-shot %', 'final %', 'best %', 'SRAM high-water KiB'],
+  return table(['method', 'steps', 'training wall-clock s', 'zero-shot %', 'final %', 'best %', 'SRAM high-water KiB', 'step reaching BP final', 'wall s to it', 'GMAC to it', 'nRF52840 estimate'],
     t.results.map((x) => {
       const last = x.points[x.points.length - 1]!;
-      return [x.label, String(x.steps), (last.wallMs / 1000).toFixed(2), x.points[0]!.accuracy.toFixed(1), last.accuracy.toFixed(1), Math.max(...x.points.map((p) => p.accuracy)).toFixed(1), kib(x.sramPeak)];
+      return [x.label, String(x.steps), (last.wallMs / 1000).toFixed(2), x.points[0]!.accuracy.toFixed(1), last.accuracy.toFixed(1), Math.max(...x.points.map((p) => p.accuracy)).toFixed(1), kib(x.sramPeak), ...toTargetCells(x.toTarget)];
     }));
 }
 
@@ -244,7 +245,7 @@ export async function buildReport(results: BenchResults, options: { chartDir: st
   if (results.memory) out.push('', '## 5. Memory', '', `Peak SRAM at batch ${String(results.memory.config.batch)} per preset and trainable selection (last:2 = the last two parameter layers; sparse = 10% of each weight tensor by magnitude), planned by the sessions' planner and checked against the arena high-water mark of an instantiated session. ✗ = does not fit ${(results.memory.config.device as { name: string }).name}. FF limit = inference peak + the SRAM bytes of the parameters being trained (${String(results.memory.config.ffLimit)}). Backprop is f32 with Adam; for bias-only it trains every parameter of the selected layers (there is no bias-only backprop session), so its column is the full-fine-tuning figure.`, img('memory.svg'), memorySection(results));
   if (results.tta) {
     const c = results.tta.config as { backbone: string; task: string; qzoFf: { steps: number }; backprop: { steps: number; batch: number } };
-    out.push('', '## 6. Time to accuracy', '', `The main job (\`npm start\`): ${c.backbone}, ${c.task}, full fine-tuning. QZO-FF 16w8a m = 3, micro-batch 5, ${c.qzoFf.steps} steps; f32 backprop (Adam 1e-3) on the whole 25-image support set per step, ${c.backprop.steps} steps (adapt's baseline). The clock counts training steps only. Backprop's SRAM is at batch ${c.backprop.batch} (the baseline's batch); at the micro-batch 5 that \`npm start\`'s plan table prints it would be smaller but still several times QZO-FF's.`, img('time-to-accuracy.svg'), ttaSection(results));
+    out.push('', '## 6. Time to accuracy', '', `The main job (\`npm start\`): ${c.backbone}, ${c.task}, full fine-tuning. QZO-FF 16w8a m = 3, micro-batch 5, ${c.qzoFf.steps} steps; f32 backprop (Adam 1e-3) on the whole 25-image support set per step, ${c.backprop.steps} steps (adapt's baseline). The clock counts training steps only. The last four columns: the first evaluated step at or above backprop's final accuracy, the training wall time and the kernel MACs executed up to it, and the cost model's nRF52840 time for that compute (a QZO-FF step estimate; for other methods their MACs at the int8 forward's time per MAC, a lower bound for f32). Rows named \`adapt …\` run adapt() itself with that method's defaults, once per step count (every method adapt() accepts is listed). Backprop's SRAM is at batch ${c.backprop.batch} (the baseline's batch); at the micro-batch 5 that \`npm start\`'s plan table prints it would be smaller but still several times QZO-FF's.`, img('time-to-accuracy.svg'), ttaSection(results));
   }
   const misses = verdicts.flatMap((v) => missNotes(v, results));
   out.push('', '## Notes on missed targets', '', misses.length ? misses.join('\n\n') : 'Every target is met.', '');

@@ -54,3 +54,11 @@ export function textTable(rows: readonly (readonly string[])[]): string {
 export const ms = (x: number): string => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) : x.toFixed(3));
 export const ratio = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(2)}×` : '-');
 export const kib = (bytes: number): string => `${(bytes / 1024).toFixed(1)}`;
+
+/** Cells for the time-to-target columns: step, wall s, G MACs, nRF52840 estimate. */
+export function toTargetCells(t: { step: number; wallMs: number; macs: number | null; nrf52840Ms: number | null } | null | undefined): string[] {
+  if (t === undefined) return ['-', '-', '-', '-'];
+  if (t === null) return ['not reached', '-', '-', '-'];
+  const est = t.nrf52840Ms === null ? '-' : t.nrf52840Ms >= 60_000 ? `${(t.nrf52840Ms / 60_000).toFixed(1)} min` : `${(t.nrf52840Ms / 1000).toFixed(1)} s`;
+  return [String(t.step), (t.wallMs / 1000).toFixed(2), t.macs === null ? '-' : (t.macs / 1e9).toFixed(2), est];
+}

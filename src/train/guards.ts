@@ -5,7 +5,9 @@ import { checkDataset, checkDevice, checkFloatModel, checkSeed, describe, isObje
 
 export { checkSeed } from '../util/guards.js';
 
-const METHODS = ['qzo-ff', 'bp', 'ff-float'];
+/** Every method adapt() accepts (benchmarks iterate over this list, so a new method shows up there too). */
+export const ADAPT_METHODS: readonly string[] = ['qzo-ff', 'bp', 'ff-float'];
+const METHODS = ADAPT_METHODS;
 const SELECTIONS = ['full', 'head', 'last', 'bias', 'sparse'];
 
 /** The shape of adapt()'s options; the value checks (ranges, data contents) follow in adapt itself. */
