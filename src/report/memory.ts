@@ -8,6 +8,7 @@ import { quantizeModel } from '../quant/quantize.js';
 import { BackpropSession } from '../runtime/backprop-session.js';
 import type { SessionPlan } from '../runtime/session.js';
 import { planSessions } from '../train/prepare-run.js';
+import { PREFIX_CACHE } from '../train/qzo-ff/prefix.js';
 import { selectionTrainerOptions, trainableLayers, selectionLabel, type TrainSelection } from '../train/selection.js';
 
 export type Mode = 'infer' | 'ff' | 'bp';
@@ -40,6 +41,8 @@ export interface MemoryReport {
   modes: Partial<Record<Mode, ModeReport>>;
   /** bp.sramPeak / ff.sramPeak when both were planned. */
   bpOverFf?: number;
+  /** The frozen-prefix cache inside the QZO-FF plan (train/qzo-ff/prefix.ts), when one is planned. */
+  prefixCache?: { samples: number; bytes: number };
 }
 
 /** A quantized stand-in with the right shapes (values do not change a plan). */
@@ -89,6 +92,8 @@ export interface MemoryReportOptions {
    * the paper's same-precision comparison.
    */
   compare?: 'mixed' | 'fp16';
+  /** Plan the QZO-FF frozen-prefix cache for this many training samples (0 or absent: none). */
+  prefixSamples?: number;
 }
 
 export function memoryReport(source: Architecture | { float: FloatModel; quantized: QuantizedModel }, o: MemoryReportOptions): MemoryReport {
@@ -110,7 +115,12 @@ export function memoryReport(source: Architecture | { float: FloatModel; quantiz
   }
   // The same plans adapt prepares (prepareRun's planSessions), on stand-in models of the right shapes.
   const trainerConfig = { epsilon: 1e-3, directions: 3, dist: 'gaussian' as const, lr: 1e-3, seed: 0, ...selectionTrainerOptions(selection) };
-  const { plans } = planSessions({ proto: models.float, quantized: models.quantized, trainable: [...trainable], microBatch: batch, trainerConfig });
+  const base = { proto: models.float, quantized: models.quantized, trainable: [...trainable], microBatch: batch, trainerConfig };
+  let { plans, sessionOptions } = planSessions({ ...base, ...(o.prefixSamples ? { prefixSamples: o.prefixSamples } : {}) });
+  // As adapt does: the cache only where it fits the device.
+  if (plans.ff.sramBytes > o.device.sramBytes) ({ plans, sessionOptions } = planSessions(base));
+  const cache = sessionOptions.extraSram.find((b) => b.name === PREFIX_CACHE);
+  if (cache && o.prefixSamples) report.prefixCache = { samples: o.prefixSamples, bytes: cache.bytes };
   if (modes.includes('infer')) report.modes.infer = summarize('infer', `inference ${precision}`, plans.infer, o.device);
   if (modes.includes('ff')) report.modes.ff = summarize('ff', `QZO-FF ${precision}`, plans.ff, o.device);
   if (modes.includes('bp')) report.modes.bp = summarize('bp', 'backprop f32 (Adam)', plans.bp, o.device);

@@ -58,7 +58,8 @@ export interface AdaptOptions {
   batchSize?: number;
   /**
    * Run the frozen layers before the first trained one once per sample and reuse their output in all
-   * 2m passes (qzo-ff/prefix.ts): same results, less compute, a planned SRAM cache (default off).
+   * 2m passes (qzo-ff/prefix.ts): same results, less compute, a planned SRAM cache. Default on; the
+   * cache is planned only where something is frozen and only if it fits the device.
    */
   reusePrefix?: boolean;
   /** Training accuracy on (up to 200 of) the support samples is measured every this many steps (0: never). */
@@ -146,7 +147,7 @@ async function adaptUnlocked(o: AdaptOptions): Promise<AdaptResult> {
 
   const runPlan = await planRun({
     backbone: o.backbone, support: o.support, precision, selection, microBatch: micro, build: o.build, enhancements: o.enhancements,
-    ...(o.reusePrefix ? { prefixCache: { sramBytes: o.device.sramBytes } } : {}),
+    ...((o.reusePrefix ?? ADAPT_DEFAULTS.reusePrefix) ? { prefixCache: { sramBytes: o.device.sramBytes } } : {}),
     trainer: {
       epsilon: o.epsilon ?? ADAPT_DEFAULTS.epsilon, directions: o.directions ?? ADAPT_DEFAULTS.directions, dist: o.dist ?? ADAPT_DEFAULTS.dist, lr: o.lr ?? ADAPT_DEFAULTS.lr, schedule: o.schedule, seed,
       ...(o.batchSize ? { batchSize: o.batchSize } : {}),

@@ -17,4 +17,6 @@ export const ADAPT_DEFAULTS = {
   /** The f32 backprop baseline: Adam at this learning rate, for bpSteps full-batch steps when it is the comparison. */
   bpLr: 1e-3,
   bpSteps: 100,
+  /** Run the layers before the first trained one once per sample when the cache fits (train/qzo-ff/prefix.ts). */
+  reusePrefix: true,
 };

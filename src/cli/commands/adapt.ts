@@ -88,7 +88,7 @@ export function registerAdapt(program: Command): void {
     .option('--no-baseline', 'skip the f32 backprop comparison')
     .option('--build <b>', 'device build: auto, relaxed, simd or scalar', 'auto')
     .option('--profile', 'time every kernel during training and print the profile')
-    .option('--reuse-prefix', 'run the frozen layers before the first trained one once per sample and reuse their output in all 2m passes (same results, planned SRAM cache; see docs/TRAINING.md)')
+    .option('--no-reuse-prefix', 'do not cache the frozen layers\' output (by default, when the first trained layer is not the first layer and the cache fits the device, the layers before it run once per sample instead of in all 2m passes: same results; docs/TRAINING.md)')
     .option('--out <dir>', 'output folder for the adapted model and report', 'out/adapt')
     .option('--checkpoint <dir>', 'write training checkpoints (weights, optimizer and RNG state, data cursor, configuration) into this directory')
     .option('--checkpoint-every <n>', 'steps between checkpoints (one is always written after the last step)', '50')
@@ -185,7 +185,7 @@ Examples:
         support: episode.support, query: episode.query, device, precision, selection,
         epsilon: num(opts.eps, 'eps'), directions: num(opts.m, 'm', { integer: true, min: 1 }), dist: opts.dist as 'gaussian', lr,
         schedule: parseSchedule(opts.schedule), enhancements, steps, microBatch: num(opts.microBatch, 'micro-batch', { integer: true, min: 1 }), seed, baseline: opts.baseline, build, profile: opts.profile,
-        checkpoint, ...(opts.reusePrefix ? { reusePrefix: true } : {}),
+        checkpoint, reusePrefix: opts.reusePrefix !== false,
         onCheckpoint: (e) => {
           for (const s of e.kind === 'written' ? [] : e.skipped) say(`checkpoint: skipped ${s.name}: ${s.reason}`);
           if (e.kind === 'resumed') say(`checkpoint: resuming from ${e.name} (step ${e.step} of ${steps})`);
@@ -221,7 +221,7 @@ Examples:
       if (result.prefixCache) {
         const c = result.prefixCache;
         say(`frozen-prefix cache: ${kib(c.bytes)} (${c.bytes} B, in the plan above) for ${c.samples} samples, ${c.across === 'set' ? 'kept across steps' : 'refilled every step'}; ops before #${c.firstTrainedOp} ran for ${c.prefixRuns} micro-batches, ${c.reused} served from the cache`);
-      } else if (opts.reusePrefix) say('frozen-prefix cache: none (nothing frozen before the first trained layer, or it does not fit the device)');
+      }
       say(`accuracy on ${episode.query.labels.length} held-out query images`);
       say(table([
         [imported ? `zero-shot (${imported.head === 'kept' ? "the model's own head" : 'prototype head'})` : 'zero-shot (prototype head)', pct(result.zeroShot), ''],

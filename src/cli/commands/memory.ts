@@ -35,6 +35,7 @@ export function printMemoryReport(r: MemoryReport, showPlan = false, width = Inf
   for (const m of Object.values(r.modes)) rows.push([m.label, kib(m.sramPeak), kib(m.flash), m.fits ? 'yes' : 'NO']);
   console.log(table(rows, ['l', 'r', 'r', 'l']));
   if (r.bpOverFf) console.log(`${r.modes.bp!.label} needs ${r.bpOverFf.toFixed(2)}× the SRAM of ${r.modes.ff!.label} (${r.selection}, batch ${r.batch})`);
+  if (r.prefixCache) console.log(`frozen-prefix cache in the ${r.modes.ff?.label ?? 'QZO-FF'} plan: ${kib(r.prefixCache.bytes)} (${r.prefixCache.bytes} B) for ${r.prefixCache.samples} training samples (adapt --no-reuse-prefix drops it)`);
   for (const m of Object.values(r.modes)) {
     console.log(`\n${m.label} — per layer, bytes\n(act = output activation, w/b/rq = parameters, dw/db = gradients)`);
     const kinds = [...new Set(m.perLayer.flatMap((l) => Object.keys(l.sram)))];
@@ -48,19 +49,20 @@ export function printMemoryReport(r: MemoryReport, showPlan = false, width = Inf
 export function registerMemory(program: Command): void {
   program
     .command('memory')
-    .description('plan SRAM and flash for inference, QZO-FF and backprop training, per layer, against a device budget (--json: {model, device, modes: {infer|ff|bp: {sramPeak, flash, fits}}})')
+    .description('plan SRAM and flash for inference, QZO-FF and backprop training, per layer, against a device budget (--json: {model, device, modes: {infer|ff|bp: {sramPeak, flash, fits}}, prefixCache?: {samples, bytes}})')
     .option('--model <preset|file>', `architecture preset (${ARCHITECTURE_PRESETS.join(', ')}) or a .lmdl model file`, 'mnist-cnn')
     .option('--device <preset|budget>', 'MCU preset (see lastmile devices) or a budget like 256k/1m', DEFAULT_DEVICE)
     .option('--mode <mode>', 'infer, ff or bp (default: all three)')
     .option('--train <selection>', 'trainable selection: full, head, last:K, bias or sparse[:fraction]', 'full')
     .option('--batch <n>', 'samples per forward call', '1')
+    .option('--prefix-samples <n>', 'training samples the QZO-FF frozen-prefix cache holds when something is frozen before the first trained layer, as adapt plans it (0: no cache)', '25')
     .option('--precision <p>', 'QZO-FF/inference precision: 16w8a or 8w8a', '16w8a')
     .option('--compare <c>', "mixed (integer inference/QZO-FF vs f32 backprop) or fp16 (all three in fp16, the paper's comparison)", 'mixed')
     .option('--plan', 'also print each mode\'s buffer plan (lifetimes and offsets)')
     .option('--html <file>', 'also write the memory charts (per mode and per layer, against the budget) to a self-contained HTML page')
     .option('--wide', 'print the per-layer tables in one piece instead of wrapping them at 100 columns')
     .addHelpText('after', `\nExit status: 0 when the plan fits; ${EXIT_DOES_NOT_FIT} when the chosen --mode does not fit the device (without --mode: when none of the three fits); 2 on bad input.\n` + '\nExamples:\n  lastmile memory --model resnet8 --device nrf52840\n  lastmile memory --model ds-cnn --train head --json\n  lastmile memory --model models/mnist-cnn-digits04.lmdl --mode ff --plan\n  lastmile memory --model resnet8 --html out/resnet8-memory.html')
-    .action(async (opts: { model: string; device: string; mode?: string; train: string; batch: string; precision: string; compare: string; plan?: boolean; html?: string; wide?: boolean }, cmd: Command) => {
+    .action(async (opts: { model: string; device: string; mode?: string; train: string; batch: string; precision: string; compare: string; plan?: boolean; html?: string; wide?: boolean; prefixSamples: string }, cmd: Command) => {
       const json = (cmd.optsWithGlobals() as GlobalOptions).json;
       const weightBits = opts.precision === '8w8a' ? 8 : opts.precision === '16w8a' ? 16 : undefined;
       if (!weightBits) throw new ConfigError(`--precision must be 16w8a or 8w8a, got '${opts.precision}'`);
@@ -70,7 +72,8 @@ export function registerMemory(program: Command): void {
       if (opts.compare !== 'mixed' && opts.compare !== 'fp16') throw new ConfigError(`--compare must be mixed or fp16, got '${opts.compare}'`);
       const device = resolveDevice(opts.device);
       const models = await modelSource(opts.model, weightBits);
-      const report = memoryReport(models, { device, batch, selection: parseSelection(opts.train, { trainerOptions: true }), weightBits, modes, compare: opts.compare });
+      const prefixSamples = intOption(opts.prefixSamples, 'prefix-samples', 0);
+      const report = memoryReport(models, { device, batch, selection: parseSelection(opts.train, { trainerOptions: true }), weightBits, modes, compare: opts.compare, prefixSamples });
       const mcu = inferenceEstimate(models.quantized.architecture, device, weightBits);
       const planned = Object.values(report.modes);
       if (modes ? planned.some((m) => !m.fits) : planned.every((m) => !m.fits)) requestExit(EXIT_DOES_NOT_FIT);
@@ -78,7 +81,7 @@ export function registerMemory(program: Command): void {
       if (json) {
         const modesJson = Object.fromEntries(Object.entries(report.modes).map(([k, m]) => [k, { sramPeak: m.sramPeak, flash: m.flash, fits: m.fits, label: m.label, sramByCategory: m.sramByCategory, perLayer: m.perLayer }]));
         const tflm = await tflmComparison(opts.model);
-        console.log(JSON.stringify({ model: report.model, device: report.device, batch: report.batch, selection: report.selection, weightBits: report.weightBits, modes: modesJson, bpOverFf: report.bpOverFf, ...(tflm ? { tflm } : {}), mcu: mcu.json }, null, 2));
+        console.log(JSON.stringify({ model: report.model, device: report.device, batch: report.batch, selection: report.selection, weightBits: report.weightBits, modes: modesJson, bpOverFf: report.bpOverFf, ...(report.prefixCache ? { prefixCache: report.prefixCache } : {}), ...(tflm ? { tflm } : {}), mcu: mcu.json }, null, 2));
         return;
       }
       console.log(`model  ${report.model} · batch ${batch} · train ${report.selection} · ${opts.precision}`);
