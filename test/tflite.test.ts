@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FormatError, UnsupportedError } from '../src/errors.js';
+import { ConfigError, FormatError, UnsupportedError } from '../src/errors.js';
 import { architecturePreset } from '../src/model/presets.js';
 import { planningModels } from '../src/report/memory.js';
 import type { FloatModel, QuantizedModel } from '../src/model/model.js';
@@ -83,6 +83,17 @@ describe('.tflite round trip (our writer, our reader)', () => {
     expect(back.kind).toBe('float');
     const values = (m: FloatModel) => Object.values(m.params).flatMap((p) => [...p.weights, ...p.bias]);
     expect(values(back)).toEqual(values(float));
+  });
+
+  it('extraOutputs exposes inner tensors as graph outputs after the model output; an unknown name is a ConfigError', () => {
+    const model = int8Model('ds-cnn');
+    const inner = model.architecture.nodes.filter((n) => n.kind === 'conv2d').map((n) => n.name);
+    const file = readTflite(writeTflite(model, { extraOutputs: inner }));
+    const plain = readTflite(writeTflite(model));
+    expect(file.outputs.length).toBe(1 + inner.length);
+    expect(file.outputs[0]).toBe(plain.outputs[0]);
+    expect(file.outputs.slice(1).map((t) => file.tensors[t]!.name)).toEqual(inner);
+    expect(() => writeTflite(model, { extraOutputs: ['no-such-layer'] })).toThrow(ConfigError);
   });
 
   it('plans the TFLM arena by the greedy rule (largest first, lowest free offset)', () => {
