@@ -18,6 +18,7 @@ export {
 export { depthwise_conv2d_qs8 } from './depthwise';
 export { max_pool2d_s8, avg_pool2d_s8, global_avg_pool_s8 } from './pool';
 export { add_s8 } from './eltwise';
+export { softmax_s8 } from './softmax';
 export { add_f32 } from './f32_eltwise';
 export {
   zo_perturb_w16, zo_perturb_w8, zo_update_w16, zo_update_w8, zo_perturb_bias_i32, zo_update_bias_i32, zo_momentum_z, zo_history,

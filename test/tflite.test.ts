@@ -1,11 +1,11 @@
 // .tflite in and out with the project's own files: exact round trips through our writer and reader,
 // the same int8 outputs after a round trip, exact 8↔16-bit lifting, typed errors for hostile or
-// unsupported files, TFLM's int8 softmax, and the CLI commands (import, run, export).
+// unsupported files, and the CLI commands (import, run, export).
 import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FormatError, UnsupportedError } from '../src/errors.js';
+import { ConfigError, FormatError, UnsupportedError } from '../src/errors.js';
 import { architecturePreset } from '../src/model/presets.js';
 import { planningModels } from '../src/report/memory.js';
 import type { FloatModel, QuantizedModel } from '../src/model/model.js';
@@ -14,7 +14,6 @@ import { readTflite } from '../src/tflite/reader.js';
 import { encodeTflite, writeTflite, type TensorSpec } from '../src/tflite/writer.js';
 import { createInt8Runner } from '../src/runtime/int8-run.js';
 import { liftModelTo16, requantizeModelTo8 } from '../src/tflite/requantize.js';
-import { prepareSoftmaxInt8, softmaxInt8 } from '../src/ops/softmax/int8.js';
 import { parseInt8Tensor } from '../src/tflite/files.js';
 import { BuiltinOp, TensorType } from '../src/tflite/schema.js';
 import { tflmArena } from '../src/tflite/tflm-arena.js';
@@ -86,6 +85,17 @@ describe('.tflite round trip (our writer, our reader)', () => {
     expect(values(back)).toEqual(values(float));
   });
 
+  it('extraOutputs exposes inner tensors as graph outputs after the model output; an unknown name is a ConfigError', () => {
+    const model = int8Model('ds-cnn');
+    const inner = model.architecture.nodes.filter((n) => n.kind === 'conv2d').map((n) => n.name);
+    const file = readTflite(writeTflite(model, { extraOutputs: inner }));
+    const plain = readTflite(writeTflite(model));
+    expect(file.outputs.length).toBe(1 + inner.length);
+    expect(file.outputs[0]).toBe(plain.outputs[0]);
+    expect(file.outputs.slice(1).map((t) => file.tensors[t]!.name)).toEqual(inner);
+    expect(() => writeTflite(model, { extraOutputs: ['no-such-layer'] })).toThrow(ConfigError);
+  });
+
   it('plans the TFLM arena by the greedy rule (largest first, lowest free offset)', () => {
     const a = tflmArena(readTflite(writeTflite(int8Model('ds-cnn'))));
     for (const b of a.buffers) for (const c of a.buffers) {
@@ -137,26 +147,6 @@ describe('.tflite reader refuses hostile and unsupported files with typed errors
     for (let i = 0; i + 4 <= valid.length; i += 4) if (view.getUint32(i, true) === count) { view.setUint32(i, 0x7fffffff, true); patched++; }
     expect(patched).toBeGreaterThan(0);
     expect(() => importTflite(new Uint8Array(view.buffer))).toThrow(FormatError);
-  });
-});
-
-describe('TFLM int8 softmax', () => {
-  it('is within 1 LSB of the exactly rounded softmax and sums to ~256', () => {
-    for (const scale of [0.05, 0.1447, 0.4]) {
-      const p = prepareSoftmaxInt8(1, scale, 1 / 256, -128);
-      for (let trial = 0; trial < 200; trial++) {
-        const x = randomInt8(12, trial * 31 + 1);
-        const y = softmaxInt8(x, p);
-        const max = Math.max(...x);
-        const e = Array.from(x, (v) => Math.exp((v - max) * scale));
-        const sum = e.reduce((a, b) => a + b, 0);
-        e.forEach((v, i) => expect(Math.abs(y[i]! - Math.max(-128, Math.min(127, Math.round((v / sum) * 256) - 128)))).toBeLessThanOrEqual(1));
-        expect(Math.abs(Array.from(y).reduce((a, v) => a + v + 128, 0) - 256)).toBeLessThanOrEqual(12);
-      }
-    }
-  });
-  it('refuses an output grid other than TFLite\'s 1/256, −128', () => {
-    expect(() => prepareSoftmaxInt8(1, 0.1, 1 / 255, -128)).toThrow(/1\/256/);
   });
 });
 

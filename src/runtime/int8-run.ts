@@ -1,22 +1,24 @@
 // The MLPerf Tiny / EEMBC inference contract: raw int8 input tensor in, raw int8 output tensor
-// out. The layers run on the emulated device (QuantizedSession); lastmile heads return int32
-// logits, so the output stage applies what TFLM does after them: the head's requantization
-// (MultiplyByQuantizedMultiplier, zero point, fused-activation clamp) and a final int8 softmax.
+// out, the whole inference on the emulated device. The layers run in a QuantizedSession; lastmile
+// heads return int32 logits, so the output stage then runs what TFLM does after them, also as
+// device kernels: the head's requantization (requantize_i32_i8: MultiplyByQuantizedMultiplier,
+// zero point, fused-activation clamp) and a final int8 softmax (softmax_s8, TFLite's arithmetic).
 import { ShapeError } from '../errors.js';
 import { elementCount, resolveGraph } from '../model/graph.js';
 import type { QuantizedModel } from '../model/model.js';
 import { quantizeMultiplier } from '../kernels/multiplier.js';
+import { prepareRequant, requantStagingBytes, requantizeI32ToI8, type OutputQuant } from '../kernels/requant.js';
+import { prepareSoftmaxI8, softmaxI8, type PreparedSoftmax } from '../kernels/softmax.js';
 import { lowerGraph } from './lowering.js';
 import { Mcu } from '../device/mcu.js';
 import { QuantizedSession } from './session.js';
 import type { BuildFlavor } from '../device/features.js';
-import { prepareSoftmaxInt8, rdbpot, softmaxInt8, srdhm, type PreparedSoftmax } from '../ops/softmax/int8.js';
 import type { TfliteMeta } from '../tflite/import.js';
 import { isClassifierHead } from '../ops/registry.js';
 
 export interface OutputStage {
   /** Requantization of an int32 dense head to int8 (absent when the session already ends in int8). */
-  requant?: { multiplier: Int32Array; shift: Int32Array; zeroPoint: number; actMin: number; actMax: number };
+  requant?: OutputQuant;
   softmax?: PreparedSoftmax;
   classes: number;
 }
@@ -47,38 +49,17 @@ export function outputStage(model: QuantizedModel): OutputStage {
     const act = head.activation;
     const actMin = act === 'none' ? -128 : outQ.zeroPoint;
     const actMax = act === 'relu6' ? Math.min(127, outQ.zeroPoint + Math.round(6 / outQ.scale)) : 127;
-    stage.requant = { multiplier, shift, zeroPoint: outQ.zeroPoint, actMin, actMax };
+    stage.requant = { multiplier, shift, outZeroPoint: outQ.zeroPoint, actMin, actMax };
   }
   const sm = tfliteMeta(model)?.softmax;
-  if (sm) stage.softmax = prepareSoftmaxInt8(sm.beta, outQ.scale, sm.scale, sm.zeroPoint);
+  if (sm) stage.softmax = prepareSoftmaxI8(sm.beta, outQ.scale, sm.scale, sm.zeroPoint);
   return stage;
 }
 
-/** TFLM MultiplyByQuantizedMultiplier on one accumulator. */
-export function multiplyByQuantizedMultiplier(x: number, multiplier: number, shift: number): number {
-  const left = shift > 0 ? shift : 0;
-  const right = shift > 0 ? 0 : -shift;
-  return rdbpot(srdhm((x * 2 ** left) | 0, multiplier), right);
-}
-
-/** Applies the output stage to one batch of head outputs. */
-export function applyOutputStage(stage: OutputStage, logits: Int32Array | Int8Array, rows: number): Int8Array {
-  const k = stage.classes;
-  const out = new Int8Array(rows * k);
-  for (let r = 0; r < rows; r++) {
-    let row: Int8Array = new Int8Array(k);
-    for (let c = 0; c < k; c++) {
-      const v = logits[r * k + c]!;
-      if (stage.requant && logits instanceof Int32Array) {
-        const q = stage.requant;
-        const i = q.multiplier.length > 1 ? c : 0;
-        row[c] = Math.max(q.actMin, Math.min(q.actMax, multiplyByQuantizedMultiplier(v, q.multiplier[i]!, q.shift[i]!) + q.zeroPoint));
-      } else row[c] = v;
-    }
-    if (stage.softmax) row = softmaxInt8(row, stage.softmax);
-    out.set(row, r * k);
-  }
-  return out;
+/** Device SRAM the output stage adds to the session's plan at `batch` (requant constants, int8 output). */
+export function outputStageBytes(stage: OutputStage, batch: number): number {
+  const round = (b: number) => Math.ceil(b / 16) * 16;
+  return (stage.requant ? requantStagingBytes(stage.requant) : 0) + round(Math.max(1, batch * stage.classes));
 }
 
 export interface Int8Runner {
@@ -93,26 +74,36 @@ export interface Int8Runner {
 export async function createInt8Runner(model: QuantizedModel, options: { batch?: number; build?: BuildFlavor | 'auto' } = {}): Promise<Int8Runner> {
   const batch = options.batch ?? 1;
   const plan = QuantizedSession.plan(model, { batch });
-  const round = (b: number) => Math.max(16, Math.ceil(b / 16) * 16);
-  const mcu = await Mcu.create({ budget: { sramBytes: round(plan.sramBytes), flashBytes: round(plan.flashBytes) }, build: options.build });
-  const session = new QuantizedSession(mcu, model, { batch });
   const stage = outputStage(model);
+  const round = (b: number) => Math.max(16, Math.ceil(b / 16) * 16);
+  const mcu = await Mcu.create({ budget: { sramBytes: round(plan.sramBytes) + outputStageBytes(stage, batch), flashBytes: round(plan.flashBytes) }, build: options.build });
+  const session = new QuantizedSession(mcu, model, { batch });
   const inputSize = session.inputSize;
+  const k = stage.classes;
+  // Placed after the session's plan: the head's requantization constants and the int8 output.
+  const requant = stage.requant ? prepareRequant(mcu.sram, stage.requant, k, 'output stage') : undefined;
+  const output = mcu.sram.alloc(batch * k, 'io:output');
+  const int8Logits = stage.requant ? output : session.logits;
+  if (!stage.requant && session.logits.bytes !== batch * k) throw new ShapeError(`internal: head output holds ${session.logits.bytes} B, expected int8 [${batch}][${k}]`);
   return {
     inputSize,
-    outputSize: stage.classes,
+    outputSize: k,
     session,
     run(inputs) {
       if (inputs.length % inputSize !== 0 || inputs.length === 0) throw new ShapeError(`input holds ${inputs.length} int8 values; the model takes ${inputSize} per sample`);
       const count = inputs.length / inputSize;
-      const out = new Int8Array(count * stage.classes);
+      const out = new Int8Array(count * k);
+      const x = new Int8Array(batch * inputSize);
       for (let from = 0; from < count; from += batch) {
         const rows = Math.min(batch, count - from);
-        const x = new Int8Array(batch * inputSize);
+        x.fill(0);
         x.set(inputs.subarray(from * inputSize, (from + rows) * inputSize));
         session.setInput(x);
         session.forward();
-        out.set(applyOutputStage(stage, session.readLogits(), rows), from * stage.classes);
+        if (requant) requantizeI32ToI8(mcu.sram, session.logits, output, batch, k, requant);
+        if (stage.softmax) softmaxI8(mcu.sram, int8Logits, output, batch, k, stage.softmax);
+        const result = stage.softmax || requant ? output : session.logits;
+        out.set(mcu.sram.i8(result).subarray(0, rows * k), from * k);
       }
       return out;
     },

@@ -38,6 +38,8 @@ const INT8_VERSION: Record<number, number> = {
 export interface WriteOptions {
   /** Leave out the final softmax (write the head's int8 logits as the output). */
   dropSoftmax?: boolean;
+  /** Also expose these nodes' output tensors as graph outputs, after the model's own (for layer-by-layer checks). */
+  extraOutputs?: string[];
   description?: string;
 }
 
@@ -131,7 +133,12 @@ export function writeTflite(model: QuantizedModel | FloatModel, options: WriteOp
     ops.push({ builtin: BuiltinOp.SOFTMAX, inputs: [output], outputs: [t], options: { type: OptionsType.SoftmaxOptions, write: (b) => { b.startObject(1); b.addFieldFloat32(Slot.SoftmaxOptions.beta, beta, 0); return b.endObject(); } } });
     output = t;
   }
-  return encodeTflite(tensors, buffers, ops, [tensorOf.get(graph.nodes[0]!.node.name)!], [output], isFloat, options.description ?? `lastmile export of ${model.architecture.name}`);
+  const extra = (options.extraOutputs ?? []).map((name) => {
+    const t = tensorOf.get(realName(name));
+    if (t === undefined) throw new ConfigError(`extra output '${name}' is not a tensor of model '${model.architecture.name}'`);
+    return t;
+  });
+  return encodeTflite(tensors, buffers, ops, [tensorOf.get(graph.nodes[0]!.node.name)!], [output, ...extra], isFloat, options.description ?? `lastmile export of ${model.architecture.name}`);
 }
 
 /** Standalone relu/relu6 nodes fold into the layer before them (TFLite fuses activations). */

@@ -1,6 +1,7 @@
 // SOFTMAX ⇄ the model's output stage. lastmile's heads return raw logits (the trainer's loss
-// works on them), so a final int8 softmax is kept as the model's output stage and applied by the
-// `run` contract exactly as TFLM does (int8.ts); a softmax anywhere else is refused.
+// works on them), so a final int8 softmax is kept as the model's output stage and run on the
+// device after the head by the `run` contract with TFLite's arithmetic (src/kernels/softmax.ts,
+// assembly/softmax.ts); a softmax anywhere else is refused.
 import { importFail, importUnsupported, requireArity, type TfliteImporter } from '../../tflite/mapping.js';
 import { OptionsType, Slot } from '../../tflite/schema.js';
 

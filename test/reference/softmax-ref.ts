@@ -1,37 +1,18 @@
-// TFLite Micro's int8 → int8 SOFTMAX (reference_ops::Softmax with gemmlowp fixed point, which
-// CMSIS-NN's arm_softmax_s8 matches bit for bit): Prepare turns β·input_scale into a multiplier
-// and left shift on a Q5.26 difference; Eval takes exp of each difference to the row max with
-// gemmlowp's exp_on_negative_values, sums in Q12.19, and scales by the fixed-point reciprocal.
-import { ConfigError } from '../../errors.js';
-import { quantizeMultiplier } from '../../kernels/multiplier.js';
+// Independent TypeScript reference of TFLite's int8 → int8 SOFTMAX (reference_ops::Softmax with
+// gemmlowp fixed point, which TFLite Micro runs and CMSIS-NN's arm_softmax_s8 matches), written from
+// the C++ with BigInt products so it shares no code with the device kernel (assembly/softmax.ts).
+// Its parameters are TFLite's CalculateSoftmaxParams (src/kernels/softmax.ts prepareSoftmaxI8).
+import type { PreparedSoftmax } from '../../src/kernels/softmax.js';
 
 const SCALED_DIFF_INTEGER_BITS = 5;
 const ACCUMULATION_INTEGER_BITS = 12;
 const INT32_MIN = -2147483648;
 const INT32_MAX = 2147483647;
 
-export interface PreparedSoftmax {
-  inputMultiplier: number;
-  inputLeftShift: number;
-  diffMin: number;
-  outZeroPoint: number;
-}
-
-/** TFLM CalculateSoftmaxParams for int8 in/out (the output quantization is fixed at 1/256, −128). */
-export function prepareSoftmaxInt8(beta: number, inputScale: number, outScale: number, outZeroPoint: number): PreparedSoftmax {
-  if (outScale !== 1 / 256 || outZeroPoint !== -128) throw new ConfigError(`int8 softmax needs output scale 1/256 and zero point −128 (TFLite's rule), got ${outScale}, ${outZeroPoint}`);
-  if (!(beta > 0) || !Number.isFinite(beta)) throw new ConfigError(`softmax β must be a positive finite number, got ${beta}`);
-  const real = Math.min(beta * inputScale * 2 ** (31 - SCALED_DIFF_INTEGER_BITS), 2 ** 31 - 1);
-  const q = quantizeMultiplier(real);
-  if (q.shift < 0) throw new ConfigError(`softmax β·scale ${beta * inputScale} is too small for TFLite's int8 softmax`);
-  const maxInputRescaled = (((1 << SCALED_DIFF_INTEGER_BITS) - 1) * 2 ** (31 - SCALED_DIFF_INTEGER_BITS)) / 2 ** q.shift;
-  return { inputMultiplier: q.multiplier, inputLeftShift: q.shift, diffMin: -Math.floor(maxInputRescaled), outZeroPoint };
-}
-
 const wrap = (x: number): number => x | 0;
 
 /** gemmlowp SaturatingRoundingDoublingHighMul. */
-export function srdhm(a: number, b: number): number {
+function srdhm(a: number, b: number): number {
   if (a === INT32_MIN && b === INT32_MIN) return INT32_MAX;
   const ab = BigInt(a) * BigInt(b);
   const nudge = ab >= 0n ? 1n << 30n : 1n - (1n << 30n);
@@ -39,7 +20,7 @@ export function srdhm(a: number, b: number): number {
 }
 
 /** gemmlowp RoundingDivideByPOT. */
-export function rdbpot(x: number, exponent: number): number {
+function rdbpot(x: number, exponent: number): number {
   const mask = exponent >= 31 ? INT32_MAX : (1 << exponent) - 1;
   const remainder = x & mask;
   const threshold = (mask >> 1) + (x < 0 ? 1 : 0);
@@ -100,8 +81,8 @@ function oneOverOnePlusX(a: number): number {
 
 const clz32 = (x: number): number => Math.clz32(x >>> 0);
 
-/** One row of int8 logits → int8 probabilities, exactly as TFLM computes them. */
-export function softmaxInt8(input: Int8Array, p: PreparedSoftmax): Int8Array {
+/** One row of int8 logits → int8 probabilities, exactly as TFLite computes them. */
+export function softmaxRef(input: Int8Array, p: PreparedSoftmax): Int8Array {
   let max = -128;
   for (const v of input) max = Math.max(max, v);
   const rescaled = (v: number) => srdhm(wrap((v - max) * 2 ** p.inputLeftShift), p.inputMultiplier);
