@@ -53,6 +53,14 @@ export function relabelToModel(data: Dataset, modelNames: string[] | undefined, 
   return { ...data, labels: Int32Array.from(data.labels, (l) => map[l]!), classes: outputs, classNames: modelNames };
 }
 
+/** The model's output indices of the data's named classes (in the data's class order); undefined if some class is not an output. */
+export function namedOutputs(data: Dataset, modelNames: string[] | undefined): number[] | undefined {
+  if (!data.classNames || !modelNames) return undefined;
+  const lower = modelNames.map((s) => s.toLowerCase());
+  const map = data.classNames.map((n) => lower.indexOf(n.toLowerCase()));
+  return map.some((i) => i < 0) ? undefined : map;
+}
+
 /** int8 features at the head's input, dequantized, for every sample. */
 async function headFeatures(model: QuantizedModel, data: Dataset, build: AdaptOptions['build']): Promise<{ features: Float32Array; dim: number }> {
   const graph = resolveGraph(model.architecture);
@@ -196,6 +204,9 @@ export async function adaptQuantized(o: QuantizedAdaptOptions): Promise<Quantize
   const support = keep ? keptSupport! : o.support;
   const query = keep ? keptQuery! : o.query;
   const lifted = keep ? base : await withQuantizedPrototypeHead(base, support, precision === '16w8a' ? 16 : 8, o.build);
+  // A kept head is asked about the named classes only: zero-shot, after and after-int8 all take the
+  // argmax over those outputs (the model as it is, restricted to the question), not the full head.
+  const decided = keep ? namedOutputs(o.support, names) : undefined;
 
   const micro = Math.min(o.microBatch ?? 5, support.labels.length);
   const selection = o.selection ?? { kind: 'full' };
@@ -216,7 +227,7 @@ export async function adaptQuantized(o: QuantizedAdaptOptions): Promise<Quantize
 
   const mcu = await Mcu.create({ budget: o.device, build: o.build });
   const session = new QuantizedSession(mcu, lifted, sessionOptions);
-  const zeroShot = evaluate(session, query).accuracy;
+  const zeroShot = evaluate(session, query, decided).accuracy;
   const trainer = new QzoFfTrainer(session, trainable, trainerConfig);
   const set = trainer.prepareData(support);
   const profiler = o.profile ? new Profiler() : undefined;
@@ -230,14 +241,14 @@ export async function adaptQuantized(o: QuantizedAdaptOptions): Promise<Quantize
   }
   const ffMs = performance.now() - tFf;
   session.profiler = undefined;
-  const after = evaluate(session, query).accuracy;
+  const after = evaluate(session, query, decided).accuracy;
   const adapted = readBack(session, lifted, trainable);
 
   const int8 = requantizeModelTo8(adapted);
   const plan8 = QuantizedSession.plan(int8, { batch: micro });
   const round = (b: number) => Math.max(16, Math.ceil(b / 16) * 16);
   const mcu8 = await Mcu.create({ budget: { sramBytes: round(plan8.sramBytes), flashBytes: round(plan8.flashBytes) }, build: o.build });
-  const afterInt8 = evaluate(new QuantizedSession(mcu8, int8, { batch: micro }), query).accuracy;
+  const afterInt8 = evaluate(new QuantizedSession(mcu8, int8, { batch: micro }), query, decided).accuracy;
   return {
     zeroShot, after, afterInt8, bp: null, steps, sramPeak: mcu.sram.highWater, flash: mcu.flash.highWater, memory,
     device: { ...o.device, build: mcu.build }, losses, bpLosses: [], wallMs: { ff: ffMs, bp: 0, total: performance.now() - t0 },
