@@ -8,6 +8,7 @@ import { quantizeModel } from '../quant/quantize.js';
 import { BackpropSession } from '../runtime/backprop-session.js';
 import type { SessionPlan } from '../runtime/session.js';
 import { planSessions } from '../train/prepare-run.js';
+import type { FrontEndSpec } from '../runtime/front-end.js';
 import { selectionTrainerOptions, trainableLayers, selectionLabel, type TrainSelection } from '../train/selection.js';
 
 export type Mode = 'infer' | 'ff' | 'bp';
@@ -89,6 +90,8 @@ export interface MemoryReportOptions {
    * the paper's same-precision comparison.
    */
   compare?: 'mixed' | 'fp16';
+  /** A front end the device runs before each forward (the KWS MFCC), planned with the integer sessions. */
+  frontEnd?: FrontEndSpec;
 }
 
 export function memoryReport(source: Architecture | { float: FloatModel; quantized: QuantizedModel }, o: MemoryReportOptions): MemoryReport {
@@ -110,7 +113,7 @@ export function memoryReport(source: Architecture | { float: FloatModel; quantiz
   }
   // The same plans adapt prepares (prepareRun's planSessions), on stand-in models of the right shapes.
   const trainerConfig = { epsilon: 1e-3, directions: 3, dist: 'gaussian' as const, lr: 1e-3, seed: 0, ...selectionTrainerOptions(selection) };
-  const { plans } = planSessions({ proto: models.float, quantized: models.quantized, trainable: [...trainable], microBatch: batch, trainerConfig });
+  const { plans } = planSessions({ proto: models.float, quantized: models.quantized, trainable: [...trainable], microBatch: batch, trainerConfig, ...(o.frontEnd ? { frontEnd: o.frontEnd } : {}) });
   if (modes.includes('infer')) report.modes.infer = summarize('infer', `inference ${precision}`, plans.infer, o.device);
   if (modes.includes('ff')) report.modes.ff = summarize('ff', `QZO-FF ${precision}`, plans.ff, o.device);
   if (modes.includes('bp')) report.modes.bp = summarize('bp', 'backprop f32 (Adam)', plans.bp, o.device);

@@ -21,6 +21,7 @@ import { selectionTrainerOptions, trainableLayers } from './selection.js';
 import type { AdaptOptions, AdaptResult } from './adapt.js';
 import { liftModelTo16, requantizeModelTo8 } from '../tflite/requantize.js';
 import { outputChannelIsLastAxis } from '../ops/registry.js';
+import { frontEndRequests } from '../runtime/front-end.js';
 
 const TARGET_LOGIT_SCALE = 8;
 
@@ -216,10 +217,12 @@ export async function adaptQuantized(o: QuantizedAdaptOptions): Promise<Quantize
     epsilon: o.epsilon ?? 1e-3, directions: o.directions ?? 3, dist: o.dist ?? 'gaussian', lr: o.lr ?? 3e-3, schedule: o.schedule, seed,
     ...(o.batchSize ? { batchSize: o.batchSize } : {}), ...selectionTrainerOptions(selection), ...o.enhancements,
   };
-  const sessionOptions = { batch: micro, trainable: new Set(trainable), extraSram: qzoFfSramBuffers(micro, { model: lifted, trainable, config: trainerConfig }) };
+  const fe = o.frontEnd ? { frontEnd: o.frontEnd } : {};
+  const sessionOptions = { batch: micro, trainable: new Set(trainable), extraSram: qzoFfSramBuffers(micro, { model: lifted, trainable, config: trainerConfig }), ...fe };
   const ffPlan = QuantizedSession.plan(lifted, sessionOptions);
-  const inferPlan = QuantizedSession.plan(lifted, { batch: micro });
-  const bpPlan = BackpropSession.plan(dequantizeModel(lifted), { batch: micro, trainable: new Set(trainable), optimizer: { kind: 'adam', lr: 1e-3 } });
+  const inferPlan = QuantizedSession.plan(lifted, { batch: micro, ...fe });
+  // The f32 session has no front-end stage: its buffers are held for the whole session (an upper bound).
+  const bpPlan = BackpropSession.plan(dequantizeModel(lifted), { batch: micro, trainable: new Set(trainable), optimizer: { kind: 'adam', lr: 1e-3 }, ...(o.frontEnd ? { extraSram: frontEndRequests(o.frontEnd, lifted) } : {}) });
   const mode = (p: { sramBytes: number; flashBytes: number }) => ({ sramPeak: p.sramBytes, flash: p.flashBytes, fits: p.sramBytes <= o.device.sramBytes && p.flashBytes <= o.device.flashBytes });
   const memory = { ff: mode(ffPlan), bp: mode(bpPlan), infer: mode(inferPlan) };
   o.onPlan?.(memory);

@@ -15,6 +15,7 @@ import { QuantizedSession, type SessionOptions, type SessionPlan } from '../runt
 import { ADAPT_DEFAULTS } from './defaults.js';
 import { withPrototypeHead } from './prototype.js';
 import { qzoFfSramBuffers, type QzoFfConfig } from './qzo-ff.js';
+import { frontEndRequests, type FrontEndSpec } from '../runtime/front-end.js';
 import { selectionTrainerOptions, trainableLayers, type TrainSelection } from './selection.js';
 
 export type Precision = '16w8a' | '8w8a';
@@ -36,6 +37,8 @@ export interface PlanRunOptions {
   trainer: QzoFfConfig;
   enhancements?: Partial<QzoFfConfig>;
   build?: BuildFlavor | 'auto';
+  /** A front end the device runs before each forward (wav:DIR data: the KWS MFCC); planned with the session. */
+  frontEnd?: FrontEndSpec;
 }
 
 export interface ModeMemory {
@@ -64,7 +67,7 @@ export async function planRun(o: PlanRunOptions): Promise<RunPlan> {
   const quantized = quantizeModel(proto, ranges, { weightBits, perChannel: false });
   const trainable = trainableLayers(resolveGraph(quantized.architecture), o.selection);
   const trainerConfig: QzoFfConfig = { ...o.trainer, ...selectionTrainerOptions(o.selection), ...o.enhancements };
-  const { sessionOptions, plans } = planSessions({ proto, quantized, trainable, microBatch: micro, trainerConfig });
+  const { sessionOptions, plans } = planSessions({ proto, quantized, trainable, microBatch: micro, trainerConfig, ...(o.frontEnd ? { frontEnd: o.frontEnd } : {}) });
   return { precision: o.precision, proto, quantized, trainable, trainerConfig, microBatch: micro, sessionOptions, plans };
 }
 
@@ -73,15 +76,17 @@ export async function planRun(o: PlanRunOptions): Promise<RunPlan> {
  * Adam for the same selection), host-only. Plans depend on shapes and modes, not on weight values, so
  * the memory report calls this with stand-in models.
  */
-export function planSessions(o: { proto: FloatModel; quantized: QuantizedModel; trainable: readonly string[]; microBatch: number; trainerConfig: QzoFfConfig }): { sessionOptions: SessionOptions; plans: RunPlan['plans'] } {
+export function planSessions(o: { proto: FloatModel; quantized: QuantizedModel; trainable: readonly string[]; microBatch: number; trainerConfig: QzoFfConfig; frontEnd?: FrontEndSpec }): { sessionOptions: SessionOptions; plans: RunPlan['plans'] } {
   const { quantized, microBatch: batch } = o;
   const trainable = [...o.trainable];
-  const sessionOptions = { batch, trainable: new Set(trainable), extraSram: qzoFfSramBuffers(batch, { model: quantized, trainable, config: o.trainerConfig }) };
+  const fe = o.frontEnd ? { frontEnd: o.frontEnd } : {};
+  const sessionOptions = { batch, trainable: new Set(trainable), extraSram: qzoFfSramBuffers(batch, { model: quantized, trainable, config: o.trainerConfig }), ...fe };
   const plans = {
     ff: QuantizedSession.plan(quantized, sessionOptions),
-    infer: QuantizedSession.plan(quantized, { batch }),
+    infer: QuantizedSession.plan(quantized, { batch, ...fe }),
     // What f32 backprop (Adam) would need for the same selection: the comparison every report shows.
-    bp: BackpropSession.plan(o.proto, { batch, trainable: new Set(trainable), optimizer: { kind: 'adam', lr: ADAPT_DEFAULTS.bpLr } }),
+    // Its float session has no front-end stage, so the front end's buffers are held for the whole session (an upper bound).
+    bp: BackpropSession.plan(o.proto, { batch, trainable: new Set(trainable), optimizer: { kind: 'adam', lr: ADAPT_DEFAULTS.bpLr }, ...(o.frontEnd ? { extraSram: frontEndRequests(o.frontEnd, quantized) } : {}) }),
   };
   return { sessionOptions, plans };
 }
