@@ -1,7 +1,6 @@
 // WAV in: RIFF/WAVE, integer PCM 8-bit (unsigned) or 16-bit (signed little-endian), mono or
 // stereo (averaged to mono), any rate from 8 to 48 kHz, resampled to 16 kHz with a windowed-sinc
 // low-pass. Every size field is checked against the bytes actually present before it is used.
-import { readFile, stat } from 'node:fs/promises';
 import { FormatError, UnsupportedError, DataError } from '../errors.js';
 
 export const TARGET_RATE = 16000;
@@ -150,6 +149,8 @@ export function toClip(samples: Float64Array, length = TARGET_RATE): Int16Array 
 
 /** Reads a WAV file into a 1 s, 16 kHz, int16 clip (see toClip for the policy). */
 export async function readWavClip(path: string): Promise<Int16Array> {
+  // Imported here, not at the top, so the page's bundles can use the parser without node:fs.
+  const { readFile, stat } = await import('node:fs/promises');
   const info = await stat(path).catch(() => null);
   if (!info || !info.isFile()) throw new DataError(`${path}: not a readable file`);
   if (info.size > MAX_WAV_BYTES) throw new FormatError(`${path}: ${info.size} B is over the ${MAX_WAV_BYTES} B limit for a WAV clip`);

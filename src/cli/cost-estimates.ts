@@ -6,6 +6,25 @@ import { trainableLayers, type TrainSelection } from '../train/selection.js';
 import { COST_MODEL_VERSION } from '../cost/model.js';
 import { describeAdaptation, mcuAdaptation, mcuInference, mcuProfile, type McuAdaptation, type McuInference, type McuProfile, type McuUnavailable } from '../cost/report.js';
 import { table } from './format.js';
+import { estimateMfcc, type FrontEndEstimate } from '../cost/front-end.js';
+import { targetForPreset } from '../cost/model.js';
+import { frontEndSramBytes, type FrontEndSpec } from '../runtime/front-end.js';
+import { ConfigError, LastmileError } from '../errors.js';
+
+/** The front end's estimate (time per clip on the device's core) and its SRAM while it runs. */
+export function frontEndEstimate(spec: FrontEndSpec, device: ResolvedDevice): { json: { kind: string; sramBytes: number; mcu: FrontEndEstimate | McuUnavailable }; line: string } {
+  const sramBytes = frontEndSramBytes(spec);
+  let mcu: FrontEndEstimate | McuUnavailable;
+  try {
+    if (!device.preset) throw new ConfigError(`no estimate: '${device.name}' is a bare memory budget; pass a device preset for its core and clock`);
+    mcu = estimateMfcc(targetForPreset(device.name));
+  } catch (e) {
+    if (!(e instanceof LastmileError)) throw e;
+    mcu = { model: COST_MODEL_VERSION, estimate: null, reason: e.message };
+  }
+  const time = 'reason' in mcu ? mcu.reason : `${mcu.msPerClip.toFixed(1)} ms per 1 s clip on ${device.name} (${mcu.core} @ ${mcu.clockHz / 1e6} MHz, estimated; ${mcu.msRange[0].toFixed(0)}–${mcu.msRange[1].toFixed(0)} ms over the measured clips)`;
+  return { json: { kind: spec.kind, sramBytes, mcu }, line: `front end ${spec.kind} (49 × 10 MFCC on the device): ${time}; ${sramBytes} B of SRAM while it runs (clip, scratch, features), planned with the session` };
+}
 
 export function adaptationEstimate(
   arch: Architecture,

@@ -9,6 +9,7 @@ import { BackpropSession } from '../runtime/backprop-session.js';
 import type { SessionPlan } from '../runtime/session.js';
 import { planSessions } from '../train/prepare-run.js';
 import { PREFIX_CACHE } from '../train/qzo-ff/prefix.js';
+import type { FrontEndSpec } from '../runtime/front-end.js';
 import { selectionTrainerOptions, trainableLayers, selectionLabel, type TrainSelection } from '../train/selection.js';
 
 export type Mode = 'infer' | 'ff' | 'bp';
@@ -94,6 +95,8 @@ export interface MemoryReportOptions {
   compare?: 'mixed' | 'fp16';
   /** Plan the QZO-FF frozen-prefix cache for this many training samples (0 or absent: none). */
   prefixSamples?: number;
+  /** A front end the device runs before each forward (the KWS MFCC), planned with the integer sessions. */
+  frontEnd?: FrontEndSpec;
 }
 
 export function memoryReport(source: Architecture | { float: FloatModel; quantized: QuantizedModel }, o: MemoryReportOptions): MemoryReport {
@@ -115,7 +118,7 @@ export function memoryReport(source: Architecture | { float: FloatModel; quantiz
   }
   // The same plans adapt prepares (prepareRun's planSessions), on stand-in models of the right shapes.
   const trainerConfig = { epsilon: 1e-3, directions: 3, dist: 'gaussian' as const, lr: 1e-3, seed: 0, ...selectionTrainerOptions(selection) };
-  const base = { proto: models.float, quantized: models.quantized, trainable: [...trainable], microBatch: batch, trainerConfig };
+  const base = { proto: models.float, quantized: models.quantized, trainable: [...trainable], microBatch: batch, trainerConfig, ...(o.frontEnd ? { frontEnd: o.frontEnd } : {}) };
   let { plans, sessionOptions } = planSessions({ ...base, ...(o.prefixSamples ? { prefixSamples: o.prefixSamples } : {}) });
   // As adapt does: the cache only where it fits the device.
   if (plans.ff.sramBytes > o.device.sramBytes) ({ plans, sessionOptions } = planSessions(base));

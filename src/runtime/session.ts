@@ -20,6 +20,7 @@ import type { PerturbSpec } from '../kernels/perturb-spec.js';
 import { opDef } from '../ops/registry.js';
 import { activationClamp } from '../ops/shape.js';
 import type { ParamSource, QuantizedBuildContext } from '../ops/types.js';
+import { frontEndRequests, type FrontEndBuffers, type FrontEndSpec } from './front-end.js';
 
 export { SESSION_PACKED_WEIGHT_BUDGET } from '../ops/budget.js';
 export type { ParamSource } from '../ops/types.js';
@@ -31,9 +32,11 @@ export interface SessionOptions {
   trainable?: ReadonlySet<string>;
   /** Further SRAM buffers the caller needs for the whole session (loss output, masks, …). */
   extraSram?: readonly { name: string; bytes: number }[];
+  /** A front end run on the device before the forward pass (its buffers are live at op 0); see front-end.ts. */
+  frontEnd?: FrontEndSpec;
 }
 
-export type SramCategory = 'activations' | 'io' | 'scratch' | 'trainable-params' | 'extra';
+export type SramCategory = 'activations' | 'io' | 'scratch' | 'trainable-params' | 'extra' | 'frontend';
 
 export interface SessionPlan {
   /** The SRAM plan (offsets, lifetimes, peak, lower bound). */
@@ -90,6 +93,8 @@ export class QuantizedSession {
   readonly weights = new Map<string, DeviceBuffer>();
   readonly biases = new Map<string, DeviceBuffer>();
   readonly extra = new Map<string, DeviceBuffer>();
+  /** The front end's planned buffers, if the session was planned with one. */
+  readonly frontEnd: FrontEndBuffers | null = null;
   profiler: Profiler | undefined;
   /** Layers whose weights and biases live in SRAM (what training may change). */
   readonly trainable: readonly string[];
@@ -148,6 +153,7 @@ export class QuantizedSession {
     this.input = buf('io:input');
     this.logits = buf('io:logits');
     for (const e of options.extraSram ?? []) this.extra.set(e.name, buf(`extra:${e.name}`));
+    if (options.frontEnd) this.frontEnd = { spec: options.frontEnd, clip: buf('frontend:clip'), scratch: buf('frontend:scratch') };
 
     let logitsScale = 1;
     const arena: Arena = mcu.sram;
@@ -336,6 +342,8 @@ function blueprint(model: QuantizedModel, options: SessionOptions): Blueprint {
     place(`rq:${name}`, constants);
   });
   for (const e of options.extraSram ?? []) requests.push({ name: `extra:${e.name}`, bytes: e.bytes, firstUse: 0, lastUse: lastOp, category: 'extra' });
+  // The front end runs while the input is staged (op 0) and writes into io:input.
+  for (const f of options.frontEnd ? frontEndRequests(options.frontEnd, model) : []) requests.push({ ...f, firstUse: 0, lastUse: 0, category: 'frontend' });
 
   const sram = planMemory(requests, { alignment: 16 });
   verifyPlan(sram);

@@ -21,6 +21,7 @@ import { selectionTrainerOptions, trainableLayers } from './selection.js';
 import type { AdaptOptions, AdaptResult } from './adapt.js';
 import { liftModelTo16, requantizeModelTo8 } from '../tflite/requantize.js';
 import { outputChannelIsLastAxis } from '../ops/registry.js';
+import { frontEndRequests } from '../runtime/front-end.js';
 
 const TARGET_LOGIT_SCALE = 8;
 
@@ -51,6 +52,14 @@ export function relabelToModel(data: Dataset, modelNames: string[] | undefined, 
   const map = data.classNames.map((n) => lower.indexOf(n.toLowerCase()));
   if (map.some((i) => i < 0)) return undefined;
   return { ...data, labels: Int32Array.from(data.labels, (l) => map[l]!), classes: outputs, classNames: modelNames };
+}
+
+/** The model's output indices of the data's named classes (in the data's class order); undefined if some class is not an output. */
+export function namedOutputs(data: Dataset, modelNames: string[] | undefined): number[] | undefined {
+  if (!data.classNames || !modelNames) return undefined;
+  const lower = modelNames.map((s) => s.toLowerCase());
+  const map = data.classNames.map((n) => lower.indexOf(n.toLowerCase()));
+  return map.some((i) => i < 0) ? undefined : map;
 }
 
 /** int8 features at the head's input, dequantized, for every sample. */
@@ -196,6 +205,9 @@ export async function adaptQuantized(o: QuantizedAdaptOptions): Promise<Quantize
   const support = keep ? keptSupport! : o.support;
   const query = keep ? keptQuery! : o.query;
   const lifted = keep ? base : await withQuantizedPrototypeHead(base, support, precision === '16w8a' ? 16 : 8, o.build);
+  // A kept head is asked about the named classes only: zero-shot, after and after-int8 all take the
+  // argmax over those outputs (the model as it is, restricted to the question), not the full head.
+  const decided = keep ? namedOutputs(o.support, names) : undefined;
 
   const micro = Math.min(o.microBatch ?? 5, support.labels.length);
   const selection = o.selection ?? { kind: 'full' };
@@ -205,10 +217,12 @@ export async function adaptQuantized(o: QuantizedAdaptOptions): Promise<Quantize
     epsilon: o.epsilon ?? 1e-3, directions: o.directions ?? 3, dist: o.dist ?? 'gaussian', lr: o.lr ?? 3e-3, schedule: o.schedule, seed,
     ...(o.batchSize ? { batchSize: o.batchSize } : {}), ...selectionTrainerOptions(selection), ...o.enhancements,
   };
-  const sessionOptions = { batch: micro, trainable: new Set(trainable), extraSram: qzoFfSramBuffers(micro, { model: lifted, trainable, config: trainerConfig }) };
+  const fe = o.frontEnd ? { frontEnd: o.frontEnd } : {};
+  const sessionOptions = { batch: micro, trainable: new Set(trainable), extraSram: qzoFfSramBuffers(micro, { model: lifted, trainable, config: trainerConfig }), ...fe };
   const ffPlan = QuantizedSession.plan(lifted, sessionOptions);
-  const inferPlan = QuantizedSession.plan(lifted, { batch: micro });
-  const bpPlan = BackpropSession.plan(dequantizeModel(lifted), { batch: micro, trainable: new Set(trainable), optimizer: { kind: 'adam', lr: 1e-3 } });
+  const inferPlan = QuantizedSession.plan(lifted, { batch: micro, ...fe });
+  // The f32 session has no front-end stage: its buffers are held for the whole session (an upper bound).
+  const bpPlan = BackpropSession.plan(dequantizeModel(lifted), { batch: micro, trainable: new Set(trainable), optimizer: { kind: 'adam', lr: 1e-3 }, ...(o.frontEnd ? { extraSram: frontEndRequests(o.frontEnd, lifted) } : {}) });
   const mode = (p: { sramBytes: number; flashBytes: number }) => ({ sramPeak: p.sramBytes, flash: p.flashBytes, fits: p.sramBytes <= o.device.sramBytes && p.flashBytes <= o.device.flashBytes });
   const memory = { ff: mode(ffPlan), bp: mode(bpPlan), infer: mode(inferPlan) };
   o.onPlan?.(memory);
@@ -216,7 +230,7 @@ export async function adaptQuantized(o: QuantizedAdaptOptions): Promise<Quantize
 
   const mcu = await Mcu.create({ budget: o.device, build: o.build });
   const session = new QuantizedSession(mcu, lifted, sessionOptions);
-  const zeroShot = evaluate(session, query).accuracy;
+  const zeroShot = evaluate(session, query, decided).accuracy;
   const trainer = new QzoFfTrainer(session, trainable, trainerConfig);
   const set = trainer.prepareData(support);
   const profiler = o.profile ? new Profiler() : undefined;
@@ -230,14 +244,14 @@ export async function adaptQuantized(o: QuantizedAdaptOptions): Promise<Quantize
   }
   const ffMs = performance.now() - tFf;
   session.profiler = undefined;
-  const after = evaluate(session, query).accuracy;
+  const after = evaluate(session, query, decided).accuracy;
   const adapted = readBack(session, lifted, trainable);
 
   const int8 = requantizeModelTo8(adapted);
   const plan8 = QuantizedSession.plan(int8, { batch: micro });
   const round = (b: number) => Math.max(16, Math.ceil(b / 16) * 16);
   const mcu8 = await Mcu.create({ budget: { sramBytes: round(plan8.sramBytes), flashBytes: round(plan8.flashBytes) }, build: o.build });
-  const afterInt8 = evaluate(new QuantizedSession(mcu8, int8, { batch: micro }), query).accuracy;
+  const afterInt8 = evaluate(new QuantizedSession(mcu8, int8, { batch: micro }), query, decided).accuracy;
   return {
     zeroShot, after, afterInt8, bp: null, steps, sramPeak: mcu.sram.highWater, flash: mcu.flash.highWater, memory,
     device: { ...o.device, build: mcu.build }, losses, bpLosses: [], wallMs: { ff: ffMs, bp: 0, total: performance.now() - t0 },

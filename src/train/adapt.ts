@@ -14,6 +14,7 @@ import { evaluate } from './evaluate.js';
 import { evaluateFloat, trainBackprop } from './backprop.js';
 import { FloatZoTrainer, floatZoSramBuffers } from './float-zo.js';
 import { QzoFfTrainer, type QzoFfConfig, type StepResult } from './qzo-ff.js';
+import type { FrontEndSpec } from '../runtime/front-end.js';
 import { checkRunFits, modeMemory, planRun, startSession, type ModeMemory, type Precision } from './prepare-run.js';
 import { requireDirections } from '../kernels/update.js';
 import { checkAdaptOptions } from './guards.js';
@@ -35,6 +36,8 @@ export interface AdaptOptions {
   support: Dataset;
   query: Dataset;
   device: { name: string; sramBytes: number; flashBytes: number };
+  /** A front end the device runs before each forward (wav:DIR data: the KWS MFCC), included in the memory plans. */
+  frontEnd?: FrontEndSpec;
   precision?: Precision;
   selection?: TrainSelection;
   epsilon?: number;
@@ -146,7 +149,7 @@ async function adaptUnlocked(o: AdaptOptions): Promise<AdaptResult> {
   validateAdaptInputs(o);
 
   const runPlan = await planRun({
-    backbone: o.backbone, support: o.support, precision, selection, microBatch: micro, build: o.build, enhancements: o.enhancements,
+    backbone: o.backbone, support: o.support, precision, selection, microBatch: micro, build: o.build, enhancements: o.enhancements, ...(o.frontEnd ? { frontEnd: o.frontEnd } : {}),
     ...((o.reusePrefix ?? ADAPT_DEFAULTS.reusePrefix) ? { prefixCache: { sramBytes: o.device.sramBytes } } : {}),
     trainer: {
       epsilon: o.epsilon ?? ADAPT_DEFAULTS.epsilon, directions: o.directions ?? ADAPT_DEFAULTS.directions, dist: o.dist ?? ADAPT_DEFAULTS.dist, lr: o.lr ?? ADAPT_DEFAULTS.lr, schedule: o.schedule, seed,

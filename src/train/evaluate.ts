@@ -11,12 +11,19 @@ export interface Evaluation {
   count: number;
 }
 
-export function evaluate(session: QuantizedSession, data: Dataset | QuantizedSet): Evaluation {
+/**
+ * `outputs` restricts the decision to those output indices (a model's own head asked about some of
+ * its named classes: the argmax over the named outputs, so an unnamed 'silence' or 'unknown' cannot
+ * win); the loss stays over every output.
+ */
+export function evaluate(session: QuantizedSession, data: Dataset | QuantizedSet, outputs?: readonly number[]): Evaluation {
   const set = 'samples' in data ? data : quantizeSet(session, data);
   const order = Array.from({ length: set.count }, (_, i) => i);
   let correct = 0;
   let lossSum = 0;
   const classes = session.classes;
+  const candidates = outputs ?? Array.from({ length: classes }, (_, c) => c);
+  if (candidates.length === 0 || candidates.some((c) => !Number.isInteger(c) || c < 0 || c >= classes)) throw new RangeError(`evaluate: outputs must be indices below ${classes}, got [${candidates.join(', ')}]`);
   for (let from = 0; from < set.count; from += session.batch) {
     const rows = Math.min(session.batch, set.count - from);
     loadMicroBatch(session, set, order, from, rows);
@@ -24,8 +31,8 @@ export function evaluate(session: QuantizedSession, data: Dataset | QuantizedSet
     const logits = session.readLogits();
     for (let r = 0; r < rows; r++) {
       const row = logits.subarray(r * classes, (r + 1) * classes);
-      let best = 0;
-      for (let c = 1; c < classes; c++) if (row[c]! > row[best]!) best = c;
+      let best = candidates[0]!;
+      for (const c of candidates) if (row[c]! > row[best]!) best = c;
       const label = set.labels[from + r]!;
       if (best === label) correct++;
       let max = -Infinity;

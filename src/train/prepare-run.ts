@@ -16,6 +16,7 @@ import { ADAPT_DEFAULTS } from './defaults.js';
 import { withPrototypeHead } from './prototype.js';
 import { qzoFfSramBuffers, type QzoFfConfig } from './qzo-ff.js';
 import { PREFIX_CACHE } from './qzo-ff/prefix.js';
+import { frontEndRequests, type FrontEndSpec } from '../runtime/front-end.js';
 import { selectionTrainerOptions, trainableLayers, type TrainSelection } from './selection.js';
 
 export type Precision = '16w8a' | '8w8a';
@@ -43,6 +44,8 @@ export interface PlanRunOptions {
    * batch; if that does not fit either, no cache.
    */
   prefixCache?: { sramBytes: number };
+  /** A front end the device runs before each forward (wav:DIR data: the KWS MFCC); planned with the session. */
+  frontEnd?: FrontEndSpec;
 }
 
 export interface ModeMemory {
@@ -73,7 +76,7 @@ export async function planRun(o: PlanRunOptions): Promise<RunPlan> {
   const quantized = quantizeModel(proto, ranges, { weightBits, perChannel: false });
   const trainable = trainableLayers(resolveGraph(quantized.architecture), o.selection);
   const trainerConfig: QzoFfConfig = { ...o.trainer, ...selectionTrainerOptions(o.selection), ...o.enhancements };
-  const base = { proto, quantized, trainable, microBatch: micro, trainerConfig };
+  const base = { proto, quantized, trainable, microBatch: micro, trainerConfig, ...(o.frontEnd ? { frontEnd: o.frontEnd } : {}) };
   let planned = planSessions(base);
   let prefixCache: RunPlan['prefixCache'] = null;
   if (o.prefixCache) {
@@ -99,15 +102,17 @@ export async function planRun(o: PlanRunOptions): Promise<RunPlan> {
  * Adam for the same selection), host-only. Plans depend on shapes and modes, not on weight values, so
  * the memory report calls this with stand-in models.
  */
-export function planSessions(o: { proto: FloatModel; quantized: QuantizedModel; trainable: readonly string[]; microBatch: number; trainerConfig: QzoFfConfig; prefixSamples?: number }): { sessionOptions: SessionOptions & { extraSram: { name: string; bytes: number }[] }; plans: RunPlan['plans'] } {
+export function planSessions(o: { proto: FloatModel; quantized: QuantizedModel; trainable: readonly string[]; microBatch: number; trainerConfig: QzoFfConfig; prefixSamples?: number; frontEnd?: FrontEndSpec }): { sessionOptions: SessionOptions & { extraSram: { name: string; bytes: number }[] }; plans: RunPlan['plans'] } {
   const { quantized, microBatch: batch } = o;
   const trainable = [...o.trainable];
-  const sessionOptions = { batch, trainable: new Set(trainable), extraSram: qzoFfSramBuffers(batch, { model: quantized, trainable, config: o.trainerConfig, ...(o.prefixSamples !== undefined ? { prefixSamples: o.prefixSamples } : {}) }) };
+  const fe = o.frontEnd ? { frontEnd: o.frontEnd } : {};
+  const sessionOptions = { batch, trainable: new Set(trainable), extraSram: qzoFfSramBuffers(batch, { model: quantized, trainable, config: o.trainerConfig, ...(o.prefixSamples !== undefined ? { prefixSamples: o.prefixSamples } : {}) }), ...fe };
   const plans = {
     ff: QuantizedSession.plan(quantized, sessionOptions),
-    infer: QuantizedSession.plan(quantized, { batch }),
+    infer: QuantizedSession.plan(quantized, { batch, ...fe }),
     // What f32 backprop (Adam) would need for the same selection: the comparison every report shows.
-    bp: BackpropSession.plan(o.proto, { batch, trainable: new Set(trainable), optimizer: { kind: 'adam', lr: ADAPT_DEFAULTS.bpLr } }),
+    // Its float session has no front-end stage, so the front end's buffers are held for the whole session (an upper bound).
+    bp: BackpropSession.plan(o.proto, { batch, trainable: new Set(trainable), optimizer: { kind: 'adam', lr: ADAPT_DEFAULTS.bpLr }, ...(o.frontEnd ? { extraSram: frontEndRequests(o.frontEnd, quantized) } : {}) }),
   };
   return { sessionOptions, plans };
 }

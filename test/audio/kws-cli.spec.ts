@@ -38,6 +38,11 @@ describe('lastmile import --tflite + adapt --data wav:DIR', () => {
     expect(json.steps).toBe(30);
     expect(json.zeroShot).toBeGreaterThan(20);
     expect(json.memory.ff.fits).toBe(true);
+    // wav:DIR data: the MFCC front end is planned with the sessions and estimated per clip.
+    expect(json.frontEnd.kind).toBe('kws-mfcc');
+    expect(json.frontEnd.sramBytes).toBe(32000 + 2880 + 490);
+    expect(json.frontEnd.mcu.msPerClip).toBeGreaterThan(50);
+    expect(json.sramPeak).toBe(json.memory.ff.sramPeak);
     // Unknown class names are a user error naming the choices.
     const bad = await lastmile('adapt', '--model', join(out, 'kws.lmdl'), '--data', `wav:${join(SPEECH, 'en-029')}`, '--classes', 'down,elephant', '--ways', '2', '--shots', '1', '--steps', '1', '--json');
     // With --json the error is a JSON object on stdout (exit 2).

@@ -44,11 +44,11 @@ export interface BrowserSession {
 }
 
 /** Launch Chromium with a fresh user-data dir and open one page that records every console error. */
-export async function launchChromium(viewport = { width: 1366, height: 768 }): Promise<BrowserSession> {
+export async function launchChromium(viewport = { width: 1366, height: 768 }, extraArgs: readonly string[] = []): Promise<BrowserSession> {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: install Debian's Chromium (apt-get install -y chromium)`);
   const profile = await mkdtemp(join(tmpdir(), 'lastmile-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport, acceptDownloads: true,
+    executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...extraArgs], viewport, acceptDownloads: true,
   });
   const problems: string[] = [];
   const record = (where: string) => (m: ConsoleMessage) => {

@@ -10,6 +10,8 @@ import { imageValues, parseSampleSet, splitSampleSet, type SampleSet } from './s
 import { SettingsForm } from './settings-form.js';
 import { assembleTrainingData } from './training-data.js';
 import type { McuEstimateText, MemoryFigures, TrainSettings } from './settings.js';
+import type { Dataset } from '../../src/data/dataset.js';
+import { AudioPanel } from './audio-panel.js';
 
 const SAMPLES_URL = new URL('./assets/digits-5to9.bin', location.href).href;
 const MODEL_URL = new URL('./models/mnist-cnn-digits04.lmdl', location.href).href;
@@ -307,8 +309,13 @@ ui.train.addEventListener('click', () => {
     showError((e as Error).message);
     return;
   }
+  startRun(settings, data, classList.classes.map((c) => c.name));
+});
+
+/** One training run in the worker, from the drawing mode or the spoken-word mode. */
+function startRun(settings: TrainSettings, data: { train: Dataset; heldOut: Dataset | null }, classNames: string[]): void {
   state.settings = settings;
-  state.classNames = classList.classes.map((c) => c.name);
+  state.classNames = classNames;
   state.hasRun = false;
   resetCharts(settings.steps, data.heldOut !== null);
   ui.progress.max = settings.steps;
@@ -322,7 +329,7 @@ ui.train.addEventListener('click', () => {
   setPhase('preparing');
   say(`Preparing ${data.train.labels.length} training images of ${state.classNames.length} classes on ${settings.device.name}…`);
   worker.post({ type: 'train', settings, train: data.train, heldOut: data.heldOut, evalEvery: Math.max(1, Math.ceil(settings.steps / ACCURACY_POINTS)) });
-});
+}
 
 ui.stop.addEventListener('click', () => {
   worker.post({ type: 'stop' });
@@ -450,6 +457,7 @@ function describeError(message: Extract<FromWorker, { type: 'error' }>): string 
     export: 'No download',
     estimate: 'No on-device estimate',
     'load-model': 'The model was not loaded',
+    mfcc: 'No MFCC',
   }[message.during];
   // The library names its option; the page's control for it has a different name.
   const hint = /dither: true/.test(message.message) ? ' Here: tick "Stochastic rounding (dither)".' : '';
@@ -528,6 +536,9 @@ function handle(message: FromWorker): void {
     case 'prediction':
       if (message.id === state.predictionId) showPrediction(message.probabilities);
       break;
+    case 'mfcc':
+      audioPanel.handle(message);
+      break;
     case 'model':
       downloadModel(message.bytes);
       break;
@@ -539,6 +550,7 @@ function handle(message: FromWorker): void {
       break;
     case 'error':
       if (message.during === 'load-model') ui.modelInfo.dataset.state = 'error';
+      if (message.during === 'mfcc') audioPanel.failed();
       if (message.during === 'estimate') {
         ui.mcuEstimate.textContent = describeError(message);
         break;
@@ -562,6 +574,19 @@ const worker = (() => {
   w.addEventListener('error', (e) => showError(`The training worker failed to load: ${e.message || 'unknown error'}`));
   return { post: (message: ToWorker) => w.postMessage(message) };
 })();
+
+const audioPanel = new AudioPanel({
+  post: (m) => worker.post(m),
+  say,
+  showError,
+  train: (data, classNames) => {
+    try {
+      startRun(settingsForm.read(), data, classNames);
+    } catch (e) {
+      showError((e as Error).message);
+    }
+  },
+});
 
 resetCharts(400, true);
 updateControls();

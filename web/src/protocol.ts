@@ -10,6 +10,8 @@ export type ToWorker =
   | { type: 'stop' }
   | { type: 'reset' }
   | { type: 'predict'; id: number; image: Float32Array }
+  /** A 1 s, 16 kHz clip: its MFCC from the device's front end, and the adapted model's answer when `predict` and a run exists. */
+  | { type: 'mfcc'; id: number; clip: Int16Array; predict: boolean }
   | { type: 'export' }
   /** A .tflite file the user chose: it replaces the backbone for estimates and training. */
   | { type: 'load-model'; name: string; bytes: Uint8Array }
@@ -39,8 +41,10 @@ export type FromWorker =
   | { type: 'progress'; losses: { step: number; loss: number }[]; accuracy?: { step: number } & Accuracy; sramHighWater: number; stepsPerSec: number }
   | { type: 'done'; steps: number; stopped: boolean; final: Accuracy; hash: string; trainMs: number; sramHighWater: number }
   | { type: 'prediction'; id: number; probabilities: Float32Array }
+  /** features: int8 [49][10] as the device computed them; values: (q − zero point) · scale, the model's real-valued input. */
+  | { type: 'mfcc'; id: number; features: Int8Array; values: Float32Array; probabilities: Float32Array | null; quant: { scale: number; zeroPoint: number } }
   | { type: 'model'; bytes: Uint8Array }
   | { type: 'estimate'; id: number; estimate: McuEstimateText }
   | { type: 'model-loaded'; name: string; summary: ImportedModelSummary }
   /** family: the library's error family ('budget', 'config', …) or 'internal' for anything unexpected. */
-  | { type: 'error'; message: string; family: string; during: 'init' | 'train' | 'predict' | 'export' | 'estimate' | 'load-model' };
+  | { type: 'error'; message: string; family: string; during: 'init' | 'train' | 'predict' | 'export' | 'estimate' | 'load-model' | 'mfcc' };

@@ -10,6 +10,23 @@ import { mcuEstimateText } from './mcu-estimates.js';
 import type { FromWorker, ToWorker } from './protocol.js';
 import { sha256Hex } from './sha256.js';
 import { PersonalisationRun, runTraining } from './trainer-core.js';
+import { createMfccFrontEnd, KWS_FEATURES, KWS_INPUT_SCALE, KWS_INPUT_ZERO_POINT } from '../../src/kernels/mfcc.js';
+import { elementCount, resolveGraph } from '../../src/model/graph.js';
+
+type FrontEnd = Awaited<ReturnType<typeof createMfccFrontEnd>>;
+const frontEnds = new Map<string, Promise<FrontEnd>>();
+
+/** The device front end with the loaded model's input quantization (a 49 × 10 int8 model), else MLPerf Tiny KWS's. */
+function frontEndFor(model: FloatModel | QuantizedModel | null): Promise<FrontEnd> {
+  let quant = { scale: KWS_INPUT_SCALE, zeroPoint: KWS_INPUT_ZERO_POINT };
+  if (model?.kind === 'quantized' && elementCount(resolveGraph(model.architecture).inputShape) === KWS_FEATURES) {
+    const q = model.activations[model.architecture.nodes[0]!.name];
+    if (q) quant = { scale: q.scale, zeroPoint: q.zeroPoint };
+  }
+  const key = `${quant.scale}/${quant.zeroPoint}`;
+  if (!frontEnds.has(key)) frontEnds.set(key, createMfccFrontEnd(quant));
+  return frontEnds.get(key)!;
+}
 
 interface WorkerScope {
   postMessage(message: FromWorker, transfer?: Transferable[]): void;
@@ -140,6 +157,16 @@ scope.onmessage = (event) => {
       } catch (e) {
         fail('predict', e);
       }
+      break;
+    case 'mfcc':
+      // Queued behind a model load, so a clip recorded after choosing the .tflite uses its quantization.
+      queue = queue.then(async () => {
+        const fe = await frontEndFor(backbone);
+        const features = fe.features(message.clip);
+        const values = Float32Array.from(features, (q) => (q - fe.quant.zeroPoint) * fe.quant.scale);
+        const probabilities = message.predict && run ? run.predict(values) : null;
+        post({ type: 'mfcc', id: message.id, features, values, probabilities, quant: fe.quant });
+      }).catch((e) => fail('mfcc', e));
       break;
     case 'export':
       try {

@@ -26,7 +26,8 @@ import { kib, pct, table, wrapText } from '../format.js';
 import { numberOption as num, parseBuild } from '../options.js';
 import { adaptReportHtml } from '../../report/html.js';
 import type { GlobalOptions } from '../main.js';
-import { adaptationEstimate } from '../cost-estimates.js';
+import { adaptationEstimate, frontEndEstimate } from '../cost-estimates.js';
+import type { FrontEndSpec } from '../../runtime/front-end.js';
 import { isGraphInput } from '../../ops/registry.js';
 import type { InputNode } from '../../model/layers.js';
 import { ADAPT_DEFAULTS } from '../../train/defaults.js';
@@ -178,10 +179,12 @@ Examples:
         : null;
       let barStarted = false;
       const tTrain = performance.now();
+      // wav:DIR clips become features on the device: the front end is planned with the session and estimated.
+      const frontEnd: FrontEndSpec | undefined = opts.data.startsWith('wav:') ? { kind: 'kws-mfcc' } : undefined;
       const run = (o: Omit<AdaptOptions, 'backbone'>) => (backbone.kind === 'float' ? adapt({ ...o, backbone }) : adaptQuantized({ ...o, model: backbone, head: opts.head as 'auto' }));
       const result = await run({
         batchSize, progressEvery: bar ? Math.max(1, Math.floor(steps / 25)) : 0,
-        method, bpLr: method === 'bp' ? lr : undefined,
+        method, bpLr: method === 'bp' ? lr : undefined, ...(frontEnd ? { frontEnd } : {}),
         support: episode.support, query: episode.query, device, precision, selection,
         epsilon: num(opts.eps, 'eps'), directions: num(opts.m, 'm', { integer: true, min: 1 }), dist: opts.dist as 'gaussian', lr,
         schedule: parseSchedule(opts.schedule), enhancements, steps, microBatch: num(opts.microBatch, 'micro-batch', { integer: true, min: 1 }), seed, baseline: opts.baseline, build, profile: opts.profile,
@@ -224,12 +227,14 @@ Examples:
       }
       say(`accuracy on ${episode.query.labels.length} held-out query images`);
       say(table([
-        [imported ? `zero-shot (${imported.head === 'kept' ? "the model's own head" : 'prototype head'})` : 'zero-shot (prototype head)', pct(result.zeroShot), ''],
+        [imported ? `zero-shot (${imported.head === 'kept' ? "the model's own head, argmax over the named classes" : 'prototype head'})` : 'zero-shot (prototype head)', pct(result.zeroShot), ''],
         [`after ${methodLabel}`, pct(result.after), `${steps} steps in ${(result.wallMs.ff / 1000).toFixed(1)} s on the ${result.device.build} build`],
         ...(imported ? [[`after, re-quantized to int8`, pct(imported.afterInt8), 'what --format tflite export runs']] : []),
         ...(method !== 'qzo-ff' ? [] : [['f32 backprop, same data', pct(result.bp), result.bp === null ? 'skipped' : `Adam, ${result.bpLosses.length} steps; ${m.bp.fits ? 'fits' : 'does not fit'} the device`]]),
       ], ['l', 'r', 'l']));
       say(wrapText(mcu.line));
+      const frontEndInfo = frontEnd ? frontEndEstimate(frontEnd, device) : undefined;
+      if (frontEndInfo) say(wrapText(frontEndInfo.line));
       if (result.checkpoint) {
         const c = result.checkpoint;
         say(`checkpoints: ${c.resumedFrom === null ? 'started at step 0' : `resumed at step ${c.resumedFrom}`}, wrote ${c.written}${c.last ? `, newest ${join(opts.checkpoint!, c.last)}` : ''}`);
@@ -246,7 +251,7 @@ Examples:
         method: result.method, zeroShot: result.zeroShot, after: result.after, ...(imported ? { afterInt8: imported.afterInt8, head: imported.head } : {}), bp: result.bp, steps: result.steps, sramPeak: result.sramPeak, flash: result.flash,
         device: result.device, memory: result.memory, bpOverFf: m.bp.sramPeak / m.ff.sramPeak, classes: episode.classIds,
         config: result.config, losses: result.losses, bpLosses: result.bpLosses, wallMs: { ...result.wallMs, total: performance.now() - tStart }, model: modelOut,
-        weightsSha256: weightsDigest(result.adapted), mcu: mcu.json, ...(result.checkpoint ? { checkpoint: result.checkpoint } : {}), ...(result.prefixCache ? { prefixCache: result.prefixCache } : {}), episode: episodeSpec,
+        weightsSha256: weightsDigest(result.adapted), mcu: mcu.json, ...(frontEndInfo ? { frontEnd: frontEndInfo.json } : {}), ...(result.checkpoint ? { checkpoint: result.checkpoint } : {}), ...(result.prefixCache ? { prefixCache: result.prefixCache } : {}), episode: episodeSpec,
       };
       // Each file atomically; if any write fails, the trained model is rescued and the error says where.
       await writeOrRescue(async () => {

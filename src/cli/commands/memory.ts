@@ -13,7 +13,8 @@ import { kib, table, wrapText } from '../format.js';
 import { memoryReportHtml, writeHtmlFile } from '../../report/html.js';
 import type { GlobalOptions } from '../main.js';
 import { intOption } from '../options.js';
-import { inferenceEstimate } from '../cost-estimates.js';
+import { frontEndEstimate, inferenceEstimate } from '../cost-estimates.js';
+import { FRONT_END_KINDS, type FrontEndSpec } from '../../runtime/front-end.js';
 import { EXIT_DOES_NOT_FIT, requestExit } from '../exit-status.js';
 import { wrapTable } from '../wrap-table.js';
 
@@ -61,8 +62,9 @@ export function registerMemory(program: Command): void {
     .option('--plan', 'also print each mode\'s buffer plan (lifetimes and offsets)')
     .option('--html <file>', 'also write the memory charts (per mode and per layer, against the budget) to a self-contained HTML page')
     .option('--wide', 'print the per-layer tables in one piece instead of wrapping them at 100 columns')
+    .option('--front-end <kind>', 'plan a front end the device runs before each forward: kws-mfcc (1 s of 16 kHz audio → 49 × 10 MFCC, what adapt --data wav:DIR runs); adds its time per clip')
     .addHelpText('after', `\nExit status: 0 when the plan fits; ${EXIT_DOES_NOT_FIT} when the chosen --mode does not fit the device (without --mode: when none of the three fits); 2 on bad input.\n` + '\nExamples:\n  lastmile memory --model resnet8 --device nrf52840\n  lastmile memory --model ds-cnn --train head --json\n  lastmile memory --model models/mnist-cnn-digits04.lmdl --mode ff --plan\n  lastmile memory --model resnet8 --html out/resnet8-memory.html')
-    .action(async (opts: { model: string; device: string; mode?: string; train: string; batch: string; precision: string; compare: string; plan?: boolean; html?: string; wide?: boolean; prefixSamples: string }, cmd: Command) => {
+    .action(async (opts: { model: string; device: string; mode?: string; train: string; batch: string; precision: string; compare: string; plan?: boolean; html?: string; wide?: boolean; frontEnd?: string; prefixSamples: string }, cmd: Command) => {
       const json = (cmd.optsWithGlobals() as GlobalOptions).json;
       const weightBits = opts.precision === '8w8a' ? 8 : opts.precision === '16w8a' ? 16 : undefined;
       if (!weightBits) throw new ConfigError(`--precision must be 16w8a or 8w8a, got '${opts.precision}'`);
@@ -73,7 +75,11 @@ export function registerMemory(program: Command): void {
       const device = resolveDevice(opts.device);
       const models = await modelSource(opts.model, weightBits);
       const prefixSamples = intOption(opts.prefixSamples, 'prefix-samples', 0);
-      const report = memoryReport(models, { device, batch, selection: parseSelection(opts.train, { trainerOptions: true }), weightBits, modes, compare: opts.compare, prefixSamples });
+      if (opts.frontEnd !== undefined && !(FRONT_END_KINDS as readonly string[]).includes(opts.frontEnd)) throw new ConfigError(`--front-end must be one of ${FRONT_END_KINDS.join(', ')}, got '${opts.frontEnd}'`);
+      const frontEnd = opts.frontEnd ? ({ kind: opts.frontEnd } as FrontEndSpec) : undefined;
+      if (frontEnd && opts.compare === 'fp16') throw new ConfigError('--front-end plans the integer sessions; it cannot be combined with --compare fp16');
+      const report = memoryReport(models, { device, batch, selection: parseSelection(opts.train, { trainerOptions: true }), weightBits, modes, compare: opts.compare, prefixSamples, ...(frontEnd ? { frontEnd } : {}) });
+      const frontEndInfo = frontEnd ? frontEndEstimate(frontEnd, device) : undefined;
       const mcu = inferenceEstimate(models.quantized.architecture, device, weightBits);
       const planned = Object.values(report.modes);
       if (modes ? planned.some((m) => !m.fits) : planned.every((m) => !m.fits)) requestExit(EXIT_DOES_NOT_FIT);
@@ -81,7 +87,7 @@ export function registerMemory(program: Command): void {
       if (json) {
         const modesJson = Object.fromEntries(Object.entries(report.modes).map(([k, m]) => [k, { sramPeak: m.sramPeak, flash: m.flash, fits: m.fits, label: m.label, sramByCategory: m.sramByCategory, perLayer: m.perLayer }]));
         const tflm = await tflmComparison(opts.model);
-        console.log(JSON.stringify({ model: report.model, device: report.device, batch: report.batch, selection: report.selection, weightBits: report.weightBits, modes: modesJson, bpOverFf: report.bpOverFf, ...(report.prefixCache ? { prefixCache: report.prefixCache } : {}), ...(tflm ? { tflm } : {}), mcu: mcu.json }, null, 2));
+        console.log(JSON.stringify({ model: report.model, device: report.device, batch: report.batch, selection: report.selection, weightBits: report.weightBits, modes: modesJson, bpOverFf: report.bpOverFf, ...(report.prefixCache ? { prefixCache: report.prefixCache } : {}), ...(tflm ? { tflm } : {}), mcu: mcu.json, ...(frontEndInfo ? { frontEnd: frontEndInfo.json } : {}) }, null, 2));
         return;
       }
       console.log(`model  ${report.model} · batch ${batch} · train ${report.selection} · ${opts.precision}`);
@@ -90,6 +96,7 @@ export function registerMemory(program: Command): void {
       const tflm = await tflmComparison(opts.model);
       if (tflm) console.log('\n' + wrapText(`inference SRAM at batch 1: lastmile ${kib(tflm.lastmileInfer)} (activations and I/O alone ${kib(tflm.lastmileActivations)}) · TFLM tensor arena by its greedy planner ${kib(tflm.tflmArena)} (tensors only, reference kernels, no persistent data)`, opts.wide ? Infinity : 100));
       console.log(`\n${wrapText(mcu.line, opts.wide ? Infinity : 100)}`);
+      if (frontEndInfo) console.log(wrapText(frontEndInfo.line, opts.wide ? Infinity : 100));
       if (opts.html) console.log(`\nwrote ${opts.html}`);
     });
 }

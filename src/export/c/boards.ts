@@ -90,6 +90,7 @@ export function makefile(): string {
 #   make qemu CPU=cortex-m4         cross-compile and run on QEMU (${BOARDS.map((b) => `${b.cpu}: ${b.machine}`).join(', ')})
 #   make size CPU=cortex-m4         section sizes from arm-none-eabi-size
 #   make bench CPU=cortex-m4        per-kernel instruction counts (SysTick under -icount shift=0)
+#   make mfcc-host / mfcc-qemu CPU=… the keyword-spotting front end on the clips in clips.s16
 CPU ?= cortex-m4
 CC ?= cc
 ARM_CC ?= arm-none-eabi-gcc
@@ -108,7 +109,7 @@ else
   $(error CPU must be one of ${CORES.join(', ')})
 endif
 
-.PHONY: host qemu size bench all-elf clean
+.PHONY: host qemu size bench mfcc-host mfcc-qemu all-elf clean
 
 build/host/lastmile-run: $(SRC) $(wildcard *.h runtime/*.h)
 \tmkdir -p build/host
@@ -132,6 +133,22 @@ build/$(CPU)/lastmile-bench.elf: bench.c lm_data.c $(LIB) boards/startup.c board
 \t$(ARM_CC) $(ARM_CFLAGS) -DLM_PROFILE $(INC) bench.c lm_data.c $(LIB) boards/startup.c --specs=rdimon.specs -T boards/$(BOARD).ld -Wl,--gc-sections -Wl,-e,lm_reset -o $@
 
 bench: build/$(CPU)/lastmile-bench.elf
+\t$(QEMU) -M $(BOARD) -cpu $(CPU) $(QEMU_FLAGS) -icount shift=0 -kernel $<
+
+MFCC_SRC = mfcc.c runtime/lm_mfcc.c
+
+build/host/lastmile-mfcc: $(MFCC_SRC) runtime/lm_mfcc.h runtime/lm_mfcc_tables.h
+\tmkdir -p build/host
+\t$(CC) $(HOST_CFLAGS) $(INC) $(MFCC_SRC) -o $@
+
+mfcc-host: build/host/lastmile-mfcc
+\t./build/host/lastmile-mfcc
+
+build/$(CPU)/lastmile-mfcc.elf: $(MFCC_SRC) runtime/lm_mfcc.h runtime/lm_mfcc_tables.h boards/startup.c boards/$(BOARD).ld
+\tmkdir -p build/$(CPU)
+\t$(ARM_CC) $(ARM_CFLAGS) $(INC) $(MFCC_SRC) boards/startup.c --specs=rdimon.specs -T boards/$(BOARD).ld -Wl,--gc-sections -Wl,-e,lm_reset -o $@
+
+mfcc-qemu: build/$(CPU)/lastmile-mfcc.elf
 \t$(QEMU) -M $(BOARD) -cpu $(CPU) $(QEMU_FLAGS) -icount shift=0 -kernel $<
 
 clean:

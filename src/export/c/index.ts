@@ -9,6 +9,7 @@ import { emitModel, emitRunData, type OpInfo } from './emit.js';
 import { BOARDS, STARTUP_C, linkerScript, makefile } from './boards.js';
 import { readme } from './readme.js';
 import { writeFolderAtomically } from './write.js';
+import { MFCC_RUNTIME_FILES, mfccProgram, mfccQuantOf } from './mfcc.js';
 
 export { checkExportable, type CExportOptions } from './prepare.js';
 export { CORES } from './boards.js';
@@ -47,6 +48,8 @@ export async function exportC(o: CExportOptions & { out: string; modelLabel: str
   if (model.arenaBytes !== run.plan.sramBytes) throw new Error(`internal: arena ${model.arenaBytes} B != planned SRAM ${run.plan.sramBytes} B`);
   const files = new Map<string, string>([...model.files, ...emitRunData(run)]);
   for (const f of RUNTIME_FILES) files.set(`runtime/${f}`, runtimeSource(f));
+  for (const f of MFCC_RUNTIME_FILES) files.set(`runtime/${f}`, runtimeSource(f));
+  files.set('mfcc.c', mfccProgram(mfccQuantOf(run)));
   files.set('bench.c', runtimeSource('lm_bench.c'));
   files.set('boards/startup.c', STARTUP_C);
   for (const b of BOARDS) files.set(`boards/${b.machine}.ld`, linkerScript(b));
