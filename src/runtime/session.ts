@@ -31,6 +31,10 @@ export interface SessionOptions {
   trainable?: ReadonlySet<string>;
   /** Further SRAM buffers the caller needs for the whole session (loss output, masks, …). */
   extraSram?: readonly { name: string; bytes: number }[];
+  /** Trainable layers of which only the bias trains: their weights never change, so they stay in flash. */
+  frozenWeights?: ReadonlySet<string>;
+  /** Constant data the caller fixes before running and never writes (a sparse-update mask): placed in flash. */
+  flashData?: readonly { name: string; data: Uint8Array }[];
 }
 
 export type SramCategory = 'activations' | 'io' | 'scratch' | 'trainable-params' | 'extra';
@@ -48,7 +52,7 @@ export interface SessionPlan {
 
 interface StaticData {
   name: string;
-  data: Int8Array | Int16Array | Int32Array;
+  data: Int8Array | Uint8Array | Int16Array | Int32Array;
 }
 
 /** Everything static about a session, computed on the host before any allocation. */
@@ -90,6 +94,8 @@ export class QuantizedSession {
   readonly weights = new Map<string, DeviceBuffer>();
   readonly biases = new Map<string, DeviceBuffer>();
   readonly extra = new Map<string, DeviceBuffer>();
+  /** The caller's flashData, by name. */
+  readonly flashData = new Map<string, DeviceBuffer>();
   profiler: Profiler | undefined;
   /** Layers whose weights and biases live in SRAM (what training may change). */
   readonly trainable: readonly string[];
@@ -145,6 +151,7 @@ export class QuantizedSession {
     this.input = buf('io:input');
     this.logits = buf('io:logits');
     for (const e of options.extraSram ?? []) this.extra.set(e.name, buf(`extra:${e.name}`));
+    for (const e of options.flashData ?? []) this.flashData.set(e.name, buf(`flash:${e.name}`));
 
     let logitsScale = 1;
     const arena: Arena = mcu.sram;
@@ -291,8 +298,9 @@ function blueprint(model: QuantizedModel, options: SessionOptions): Blueprint {
     if (!p) throw new ShapeError(`model '${model.architecture.name}' has no parameters for layer '${name}'`);
     const scratch = def.quantized?.scratchBytes?.({ op: n, batch, weightBits: p.weightBits }) ?? 0;
     if (scratch > 0) requests.push({ name: `scratch:${name}`, bytes: scratch, firstUse: i + 1, lastUse: i + 1, category: 'scratch' });
-    const inSram = trainable.has(name);
-    const place = (key: string, data: StaticData['data']) => {
+    // Only what training writes goes to SRAM: weights unless only the bias trains, the bias, never the
+    // requantization constants (weight scales are fixed, so QZO-FF never changes them).
+    const place = (key: string, data: StaticData['data'], inSram: boolean) => {
       if (inSram) {
         requests.push({ name: key, bytes: data.byteLength, firstUse: 0, lastUse: lastOp, category: 'trainable-params' });
         sramInit.push({ name: key, data });
@@ -300,8 +308,8 @@ function blueprint(model: QuantizedModel, options: SessionOptions): Blueprint {
         flashItems.push({ name: key, data });
       }
     };
-    place(`w:${name}`, p.weights);
-    place(`b:${name}`, p.bias);
+    place(`w:${name}`, p.weights, trainable.has(name) && !options.frozenWeights?.has(name));
+    place(`b:${name}`, p.bias, trainable.has(name));
     if (op === headOp && int32Logits) return; // the head returns raw int32 accumulators
     const inQ = model.activations[op.inputs[0]!]!;
     const outQ = model.activations[op.output]!;
@@ -317,9 +325,10 @@ function blueprint(model: QuantizedModel, options: SessionOptions): Blueprint {
     const constants = new Int32Array(2 * count);
     constants.set(multiplier, 0);
     constants.set(shift, count);
-    place(`rq:${name}`, constants);
+    place(`rq:${name}`, constants, false);
   });
   for (const e of options.extraSram ?? []) requests.push({ name: `extra:${e.name}`, bytes: e.bytes, firstUse: 0, lastUse: lastOp, category: 'extra' });
+  for (const e of options.flashData ?? []) flashItems.push({ name: `flash:${e.name}`, data: e.data });
 
   const sram = planMemory(requests, { alignment: 16 });
   verifyPlan(sram);

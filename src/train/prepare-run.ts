@@ -14,7 +14,7 @@ import { BackpropSession } from '../runtime/backprop-session.js';
 import { QuantizedSession, type SessionOptions, type SessionPlan } from '../runtime/session.js';
 import { ADAPT_DEFAULTS } from './defaults.js';
 import { withPrototypeHead } from './prototype.js';
-import { qzoFfSramBuffers, type QzoFfConfig } from './qzo-ff.js';
+import { qzoFfSessionOptions, type QzoFfConfig } from './qzo-ff.js';
 import { selectionTrainerOptions, trainableLayers, type TrainSelection } from './selection.js';
 
 export type Precision = '16w8a' | '8w8a';
@@ -76,7 +76,7 @@ export async function planRun(o: PlanRunOptions): Promise<RunPlan> {
 export function planSessions(o: { proto: FloatModel; quantized: QuantizedModel; trainable: readonly string[]; microBatch: number; trainerConfig: QzoFfConfig }): { sessionOptions: SessionOptions; plans: RunPlan['plans'] } {
   const { quantized, microBatch: batch } = o;
   const trainable = [...o.trainable];
-  const sessionOptions = { batch, trainable: new Set(trainable), extraSram: qzoFfSramBuffers(batch, { model: quantized, trainable, config: o.trainerConfig }) };
+  const sessionOptions = qzoFfSessionOptions(batch, { model: quantized, trainable, config: o.trainerConfig });
   const plans = {
     ff: QuantizedSession.plan(quantized, sessionOptions),
     infer: QuantizedSession.plan(quantized, { batch }),
