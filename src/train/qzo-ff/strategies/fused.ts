@@ -21,11 +21,13 @@ export function fusedDirectionLoss(
     return map;
   };
   // z buffers: this direction's z, drawn once here for both passes (and an m = 1 update).
-  time('rng+perturb setup', 'rng', () => {
-    for (const l of parts.layers) {
-      if (l.zbuf) fillZ(parts.session.mcu.sram, l.zbuf, l.count, { key: streamKey(device, seed, l.tensorId), start: 0, dist: config.dist, oneQ: ONE_Q });
-    }
-  });
+  if (parts.layers.some((l) => l.zbuf)) {
+    time('z buffer fill', 'rng', () => {
+      for (const l of parts.layers) {
+        if (l.zbuf) fillZ(parts.session.mcu.sram, l.zbuf, l.count, { key: streamKey(device, seed, l.tensorId), start: 0, dist: config.dist, oneQ: ONE_Q });
+      }
+    });
+  }
   const plus = time('rng+perturb setup', 'rng', () => specs(1));
   const minus = time('rng+perturb setup', 'rng', () => specs(-1));
   return (sign) => {
