@@ -100,6 +100,61 @@ export function zo_perturb_w8(
   }
 }
 
+/** Number of trainable elements among [0, count): popcount of the mask, or count when dense. */
+function trainableCount(mask: usize, count: i32): i32 {
+  if (mask == 0) return count;
+  let n = 0;
+  const full = count >> 3;
+  for (let i = 0; i < full; i++) n += <i32>popcnt(<u32>load<u8>(mask + <usize>i));
+  for (let i = full << 3; i < count; i++) n += <i32>trains(mask, i);
+  return n;
+}
+
+/**
+ * In place, for one layer at a time: each trainable w[i] is copied to backup (in order) and replaced
+ * by exactly the value zo_perturb_w16/w8 would write into a panel (same z, mask and dither), so the
+ * forward reads the perturbed layer from its stored buffer and no panel the size of the tensor is
+ * needed. wide = 1 for int16 weights, 0 for int8. Returns the number of elements saved, or -1 with
+ * nothing written if more than `capacity` elements train.
+ */
+export function zo_perturb_inplace(
+  w: usize, count: i32, wide: i32, backup: usize, capacity: i32, zbuf: usize, key: u32, start: u32, dist: i32,
+  signedEps: i32, oneQ: i32, mult: i32, shift: i32, mask: usize,
+  ditherKey: u32, ditherMult: i32, ditherShift: i32,
+): i32 {
+  if (trainableCount(mask, count) > capacity) return -1;
+  let k = 0;
+  for (let i = 0; i < count; i++) {
+    if (!trains(mask, i)) continue;
+    const index = start + <u32>i;
+    const z = zOf(zbuf, i, key, index, dist, oneQ);
+    if (wide) {
+      const p = w + (<usize>i << 1);
+      const v = <i32>load<i16>(p);
+      store<i16>(backup + (<usize>k << 1), <i16>v);
+      store<i16>(p, <i16>perturbOne(v, z, index, signedEps, oneQ, mult, shift, ditherKey, ditherMult, ditherShift, -32767, 32767));
+    } else {
+      const p = w + <usize>i;
+      const v = <i32>load<i8>(p);
+      store<i8>(backup + <usize>k, <i8>v);
+      store<i8>(p, <i8>perturbOne(v, z, index, signedEps, oneQ, mult, shift, ditherKey, ditherMult, ditherShift, -127, 127));
+    }
+    k++;
+  }
+  return k;
+}
+
+/** Puts back what zo_perturb_inplace saved: trainable w[i] ← backup[k], in the same order. */
+export function zo_restore_inplace(w: usize, count: i32, wide: i32, backup: usize, mask: usize): void {
+  let k = 0;
+  for (let i = 0; i < count; i++) {
+    if (!trains(mask, i)) continue;
+    if (wide) store<i16>(w + (<usize>i << 1), load<i16>(backup + (<usize>k << 1)));
+    else store<i8>(w + <usize>i, load<i8>(backup + <usize>k));
+    k++;
+  }
+}
+
 // @ts-ignore: decorator
 @inline function stepOf(g: i32, index: u32, mult: i32, shift: i32, ditherKey: u32, ditherShift: i32): i32 {
   return ditherShift == 0 ? requantScalar(g, mult, shift) : ditherScale(g, mult, ditherShift, ditherKey, index);
@@ -156,6 +211,41 @@ export function zo_perturb_bias_i32(
     const z = zOf(zbuf, i, key, start + <u32>i, dist, oneQ);
     const delta = requantScalar(z, mult, shift);
     store<i32>(dst + p, saturate32(<i64>load<i32>(src + p) + <i64>(sign < 0 ? -delta : delta)));
+  }
+}
+
+/**
+ * In place: b[i] ← b[i] + sign·requant(z_i, mult, shift), the same values zo_perturb_bias_i32 writes
+ * into a panel, without the panel. Restorable exactly (zo_restore_bias_i32) because nothing
+ * saturates: if some element would, every element written so far is put back and i + 1 is returned
+ * (0 = done), so the stored bias is never left perturbed.
+ */
+export function zo_perturb_bias_inplace_i32(
+  b: usize, count: i32, zbuf: usize, key: u32, start: u32, dist: i32,
+  sign: i32, oneQ: i32, mult: i32, shift: i32,
+): i32 {
+  for (let i = 0; i < count; i++) {
+    const p = b + (<usize>i << 2);
+    const delta = requantScalar(zOf(zbuf, i, key, start + <u32>i, dist, oneQ), mult, shift);
+    const next = <i64>load<i32>(p) + <i64>(sign < 0 ? -delta : delta);
+    if (next < <i64>i32.MIN_VALUE || next > <i64>i32.MAX_VALUE) {
+      zo_restore_bias_i32(b, i, zbuf, key, start, dist, sign, oneQ, mult, shift);
+      return i + 1;
+    }
+    store<i32>(p, <i32>next);
+  }
+  return 0;
+}
+
+/** Undoes zo_perturb_bias_inplace_i32 on elements [0, count): b[i] ← b[i] − sign·requant(z_i). */
+export function zo_restore_bias_i32(
+  b: usize, count: i32, zbuf: usize, key: u32, start: u32, dist: i32,
+  sign: i32, oneQ: i32, mult: i32, shift: i32,
+): void {
+  for (let i = 0; i < count; i++) {
+    const p = b + (<usize>i << 2);
+    const delta = requantScalar(zOf(zbuf, i, key, start + <u32>i, dist, oneQ), mult, shift);
+    store<i32>(p, load<i32>(p) - (sign < 0 ? -delta : delta));
   }
 }
 

@@ -10,6 +10,12 @@ import { GAUSS_BUCKETS, GAUSS_BUCKET_SHIFT, GAUSS_BUCKET_BIAS } from './gaussian
 
 export const DIST_GAUSSIAN: i32 = 0;
 export const DIST_RADEMACHER: i32 = 1;
+/**
+ * z already drawn into an int8 buffer (rng_fill_z with the stream's own key, start and dist): the
+ * "key" argument is then the buffer's address and z at index i is the byte at key + i. Lets a step
+ * generate each direction's z once and have both perturbed passes (and an m = 1 update) read it.
+ */
+export const DIST_BUFFER: i32 = 2;
 
 /** lowbias32 (C. Wellons): a bijective 32-bit hash with very low avalanche bias. */
 // @ts-ignore: decorator
@@ -56,6 +62,7 @@ export function streamKey(seed: u32, tensorId: u32): u32 {
 /** z at one element: Gaussian-quantized int8, or Rademacher ±oneQ (1.0 on the z grid). */
 // @ts-ignore: decorator
 @inline export function zAt(key: u32, index: u32, dist: i32, oneQ: i32): i32 {
+  if (dist == DIST_BUFFER) return <i32>load<i8>(<usize>key + <usize>index);
   const u = uniformAt(key, index);
   if (dist == DIST_RADEMACHER) return (u >> 31) ? -oneQ : oneQ;
   return gaussianFromUniform(u);
@@ -100,6 +107,11 @@ export function streamKey(seed: u32, tensorId: u32): u32 {
 /** zAt for indices index4 (one per lane), as i32 lanes (SIMD builds only). */
 // @ts-ignore: decorator
 @inline export function zAt4(key4: v128, index4: v128, dist: i32, oneQ: i32): v128 {
+  if (dist == DIST_BUFFER) {
+    // Every caller passes four consecutive indices (laneIndices4): one 4-byte load, sign-extended.
+    const at = <usize><u32>i32x4.extract_lane(key4, 0) + <usize><u32>i32x4.extract_lane(index4, 0);
+    return i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(at)));
+  }
   const u = uniformAt4(key4, index4);
   if (dist == DIST_RADEMACHER) {
     const sign = i32x4.shr_s(u, 31);

@@ -10,7 +10,7 @@ import { QuantizedSession } from '../src/runtime/session.js';
 import { BackpropSession } from '../src/runtime/backprop-session.js';
 import { resolveDevice } from '../src/device/presets.js';
 import { memoryReport } from '../src/report/memory.js';
-import { QzoFfTrainer, qzoFfSramBuffers } from '../src/train/qzo-ff.js';
+import { QzoFfTrainer, qzoFfSessionOptions } from '../src/train/qzo-ff.js';
 import { selectionLabel, selectionTrainerOptions, trainableLayers, type TrainSelection } from '../src/train/selection.js';
 import { parseBenchArgs, runIfEntryPoint, writeJson } from './cli.js';
 import { BENCH_PRESETS, benchModels, mcuFor } from './models.js';
@@ -54,7 +54,7 @@ export async function measureMemory(model: string, selection: TrainSelection, ba
   const bm = benchModels(model, 16);
   const trainable = trainableLayers(bm.graph, selection);
   const config = { ...trainerConfig(3), ...selectionTrainerOptions(selection) };
-  const ffOptions = { batch, trainable: new Set(trainable), extraSram: qzoFfSramBuffers(batch, { model: bm.quantized, trainable, config }) };
+  const ffOptions = qzoFfSessionOptions(batch, { model: bm.quantized, trainable, config });
   const bpOptions = { batch, trainable: new Set(trainable), optimizer: { kind: 'adam' as const, lr: 1e-3 } };
   const plans = {
     infer: QuantizedSession.plan(bm.quantized, { batch }),

@@ -5,7 +5,7 @@
 // per-step RNG/perturbation setup and the update (profiler shares), and the rest (loss, batch staging,
 // host loop).
 //
-//   npm run bench:overhead [-- --quick] [-- --json DIR] [-- --filter TEXT]
+//   npm run bench:overhead [-- --quick] [-- --json DIR] [-- --filter TEXT] [-- --z-buffer]
 import { QuantizedSession } from '../src/runtime/session.js';
 import { Profiler } from '../src/device/profiler.js';
 import { makePerturbSpec } from '../src/kernels/perturb.js';
@@ -41,14 +41,14 @@ const FULL: Timing = { minSamples: 3, minTime: 0.05, maxTime: 0.1, rounds: 10, w
 const QUICK: Timing = { minSamples: 3, minTime: 0.01, maxTime: 0.04, rounds: 1, warmupCalls: 1 };
 const PROFILED_STEPS = { full: 20, quick: 3 };
 
-export function trainerConfig(m: number): QzoFfConfig {
-  return { epsilon: 1e-3, directions: m, dist: 'gaussian', lr: 3e-3, seed: 1 };
+export function trainerConfig(m: number, zBuffer = false): QzoFfConfig {
+  return { epsilon: 1e-3, directions: m, dist: 'gaussian', lr: 3e-3, seed: 1, ...(zBuffer ? { zBuffer: true } : {}) };
 }
 
-export async function measureOverhead(model: string, selection: TrainSelection, m: number, batch: number, timing: Timing, profiledSteps: number): Promise<OverheadResult> {
+export async function measureOverhead(model: string, selection: TrainSelection, m: number, batch: number, timing: Timing, profiledSteps: number, zBuffer = false): Promise<OverheadResult> {
   const bm = benchModels(model, 16);
   const trainable = trainableLayers(bm.graph, selection);
-  const config = trainerConfig(m);
+  const config = trainerConfig(m, zBuffer);
   const options = { batch, trainable: new Set(trainable), extraSram: qzoFfSramBuffers(batch, { model: bm.quantized, trainable, config }) };
   const session = new QuantizedSession(await mcuFor(QuantizedSession.plan(bm.quantized, options)), bm.quantized, options);
   const trainer = new QzoFfTrainer(session, trainable, config);
@@ -101,16 +101,21 @@ export function overheadTable(results: readonly OverheadResult[]): string {
 }
 
 async function main(): Promise<void> {
-  const args = parseBenchArgs(process.argv.slice(2), 'overhead');
+  const argv = process.argv.slice(2);
+  // --z-buffer: the opt-in zBuffer mode (each direction's z drawn once into int8 buffers, n B of SRAM per tensor).
+  const z = argv.indexOf('--z-buffer');
+  const zBuffer = z >= 0;
+  if (zBuffer) argv.splice(z, 1);
+  const args = parseBenchArgs(argv, 'overhead');
   const timing = args.quick ? QUICK : FULL;
-  console.log(`QZO-FF step overhead on the ${OUR_BUILD} build, 16w8a, batch ${OVERHEAD_BATCH}${args.quick ? ' (--quick)' : ''}`);
+  console.log(`QZO-FF step overhead on the ${OUR_BUILD} build, 16w8a, batch ${OVERHEAD_BATCH}${args.quick ? ' (--quick)' : ''}${zBuffer ? ', z buffers (zBuffer: true)' : ''}`);
   const results: OverheadResult[] = [];
   for (const model of BENCH_PRESETS) {
     for (const selection of OVERHEAD_SELECTIONS) {
       for (const m of OVERHEAD_DIRECTIONS) {
         const label = `${model} ${selectionLabel(selection)} m=${m}`;
         if (args.filter && !label.includes(args.filter)) continue;
-        const r = await measureOverhead(model, selection, m, OVERHEAD_BATCH, timing, args.quick ? PROFILED_STEPS.quick : PROFILED_STEPS.full);
+        const r = await measureOverhead(model, selection, m, OVERHEAD_BATCH, timing, args.quick ? PROFILED_STEPS.quick : PROFILED_STEPS.full, zBuffer);
         results.push(r);
         console.log(`  ${label.padEnd(30)} forward ${ms(r.forwardMs)} ms  step ${ms(r.stepMs)} ms  ratio ${ratio(r.ratio)}`);
       }
@@ -118,7 +123,7 @@ async function main(): Promise<void> {
   }
   console.log('\n' + overheadTable(results));
   const report: SuiteReport<OverheadResult> = suiteReport('overhead', args.quick, 'bench:overhead', {
-    build: OUR_BUILD, precision: '16w8a', batch: OVERHEAD_BATCH, trainer: trainerConfig(3), target: OVERHEAD_TARGET,
+    build: OUR_BUILD, precision: '16w8a', batch: OVERHEAD_BATCH, trainer: trainerConfig(3, zBuffer), target: OVERHEAD_TARGET,
     weights: 'random He-normal, quantized 16w8a, fixed activation ranges; random inputs and labels',
   }, results, timing);
   if (args.json) await writeJson(args.json, report);

@@ -120,7 +120,7 @@ describe('bias-only training', () => {
     }
   });
 
-  it('trains the int32 biases through the forward\'s perturbed copy, lowers the loss, and never writes a weight', async () => {
+  it('trains the int32 biases (perturbed in place, restored exactly), lowers the loss, and never writes a weight', async () => {
     const all = names();
     const sel = parseSelection('bias', { trainerOptions: true });
     expect(trainableLayers(resolveGraph(q16.architecture), sel)).toEqual(all);
@@ -130,7 +130,7 @@ describe('bias-only training', () => {
     // class); two classes only make the biases matter, so a working bias update must lower the loss.
     const twoClasses = Array.from(episode.support.labels).flatMap((l, i) => (l < 2 ? [i] : []));
     const set = trainer.prepareData(subset(episode.support, twoClasses));
-    expect(session.plan.sramCategory['extra:zo-panel:b:conv3']).toBe('extra');
+    expect(session.plan.sramCategory['extra:zo-panel:b:conv3']).toBeUndefined(); // perturbed in place, restored after each pass
     const w0 = all.map((l) => stored(session, l, 'w'));
     const b0 = all.map((l) => stored(session, l, 'b'));
     const before = trainer.lossAt(set);
@@ -139,7 +139,7 @@ describe('bias-only training', () => {
       if (phase === 'between-forwards' && during.length === 0) during = all.map((l) => stored(session, l, 'b'));
     };
     for (let s = 0; s < 30; s++) trainer.trainStep(set);
-    expect(during.every((b, i) => same(b, b0[i]!))).toBe(true); // the perturbation went to the scratch copy
+    expect(during.every((b, i) => same(b, b0[i]!))).toBe(true); // the in-place perturbation was undone after the + pass
     expect(all.every((l, i) => same(stored(session, l, 'w'), w0[i]!))).toBe(true);
     expect(all.some((l, i) => !same(stored(session, l, 'b'), b0[i]!))).toBe(true);
     expect(trainer.lossAt(set)).toBeLessThan(before - 0.2);
@@ -522,12 +522,12 @@ describe('configuration errors', () => {
     // The SRAM each mode declares (docs/TRAINING.md): head = 160 int16 weights, 5 int32 biases, m = 3.
     const extra = (c: Partial<QzoFfConfig>) => qzoFfSramBuffers(5, { model: q16, trainable: head(), config: { ...BASE, ...c } }).slice(4);
     expect(extra({})).toEqual([]);
-    expect(extra({ params: 'bias' })).toEqual([{ name: 'zo-panel:b:logits', bytes: 20 }]);
-    expect(extra({ sparse: { by: 'magnitude' } })).toEqual([{ name: 'zo-mask:logits', bytes: 20 }, { name: 'zo-panel:w:logits', bytes: 320 }]);
+    expect(extra({ params: 'bias' })).toEqual([]);
+    expect(extra({ sparse: { by: 'magnitude' } })).toEqual([{ name: 'zo-mask:logits', bytes: 20 }, { name: 'zo-backup', bytes: 32 }]);
     expect(extra({ sparse: { by: 'magnitude', maskPerturbation: false } })).toEqual([{ name: 'zo-mask:logits', bytes: 20 }]);
-    expect(extra({ momentum: { alpha: 0.5, beta: 0.5 } })).toEqual([{ name: 'zo-panel:w:logits', bytes: 320 }, { name: 'zo-z:w:logits', bytes: 480 }, { name: 'zo-history:w:logits', bytes: 160 }]);
+    expect(extra({ momentum: { alpha: 0.5, beta: 0.5 } })).toEqual([{ name: 'zo-z:w:logits', bytes: 480 }, { name: 'zo-history:w:logits', bytes: 160 }, { name: 'zo-backup', bytes: 320 }]);
     expect(extra({ sharpness: { rho: 1e-3 } })).toEqual([{ name: 'zo-neighbour:w:logits', bytes: 320 }]);
-    expect(extra({ dither: true })).toEqual([{ name: 'zo-panel:w:logits', bytes: 320 }]);
+    expect(extra({ dither: true })).toEqual([{ name: 'zo-backup', bytes: 320 }]);
     expect(DELTA_Z).toBeCloseTo(3.5 / 127);
   });
 });

@@ -119,7 +119,7 @@ export function conv2d(
   const needed = conv2dScratchBytes(p);
   const scratchOffset = requireScratch(arena, scratch, needed, 'conv2dScratchBytes', 'conv2d');
   const q = requantArgs(arena, requant, p.outChannels, 'conv2d');
-  const perturb = perturbArgs(p.perturb, p.weightBits);
+  const perturb = perturbArgs(p.perturb, p.weightBits, p.outChannels * g.k);
   if (p.perturb) requireIndexRange(p.perturb.start, p.outChannels * g.k, 'conv2d perturbation');
 
   const count = requant.perChannel ? p.outChannels : 1;

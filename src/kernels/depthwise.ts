@@ -124,7 +124,7 @@ export function depthwiseConv2d(
   const needed = depthwiseConv2dScratchBytes(p);
   const scratchOffset = requireScratch(arena, scratch, needed, 'depthwiseConv2dScratchBytes', 'depthwiseConv2d');
   const q = requantArgs(arena, requant, oc, 'depthwiseConv2d');
-  const perturb = perturbArgs(p.perturb, p.weightBits);
+  const perturb = perturbArgs(p.perturb, p.weightBits, wBytes / (p.weightBits / 8));
 
   const count = requant.perChannel ? oc : 1;
   const reads: Span[] = [

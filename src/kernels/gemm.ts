@@ -189,7 +189,7 @@ export function fullyConnected(
   const needed = fullyConnectedScratchBytes(p);
   const scratchOffset = requireScratch(arena, scratch, needed, 'fullyConnectedScratchBytes', 'fullyConnected');
   const q = requantArgs(arena, requant, n, 'fullyConnected');
-  const perturb = perturbArgs(p.perturb, weightBits);
+  const perturb = perturbArgs(p.perturb, weightBits, n * k);
   if (p.perturb) requireIndexRange(p.perturb.start, n * k, 'fullyConnected perturbation');
 
   const reads: Span[] = [

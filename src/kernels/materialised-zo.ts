@@ -3,7 +3,7 @@
 // Every argument is validated here, before the device runs, so a bad call throws with nothing written.
 import type { Arena, DeviceBuffer } from '../device/arena.js';
 import { checkBuffer } from '../device/arena.js';
-import { ConfigError, ShapeError } from '../errors.js';
+import { ConfigError, DataError, ShapeError } from '../errors.js';
 import { quantizeMultiplier } from './multiplier.js';
 import type { ZDistribution } from './perturb-spec.js';
 import { DIST_CODE, ONE_Q, requireDist, requireIndexRange, requireU32 } from './rng.js';
@@ -91,6 +91,48 @@ export function perturbMaterialised(arena: Arena, src: DeviceBuffer, dst: Device
   );
 }
 
+/**
+ * The perturbation perturbMaterialised writes into a panel, written over w itself: the trainable
+ * elements' stored values are saved (in order) into backup first, and restoreInPlace puts them back
+ * bit for bit. Meant for one layer at a time, so one backup sized to the largest layer's trainable
+ * elements serves every layer. `trainable` is how many elements the mask keeps (count when dense).
+ */
+export function perturbInPlace(arena: Arena, w: DeviceBuffer, backup: DeviceBuffer, count: number, trainable: number, bits: ParamBits, p: MaterialisedPerturb): void {
+  const what = 'perturbInPlace';
+  checkCommon(arena, count, what, p.z, count, p.mask);
+  requireU32(p.key, `${what}: key`);
+  requireDist(p.dist);
+  const start = p.start ?? 0;
+  requireIndexRange(start, count, what);
+  requireInt(trainable, `${what}: trainable count`, 0, count);
+  const bytes = count * (bits / 8);
+  checkBuffer(arena.device, w, bytes, `${what} weights`);
+  checkBuffer(arena.device, backup, trainable * (bits / 8), `${what} backup`);
+  if (overlap(w, bytes, backup, trainable * (bits / 8))) throw new ShapeError(`${what}: backup '${backup.name}' overlaps the weights '${w.name}'`);
+  if (!Number.isInteger(p.signedEps) || p.signedEps === 0 || Math.abs(p.signedEps) > 2 ** 20) throw new ConfigError(`${what}: signed εq must be a non-zero integer of at most 2^20, got ${p.signedEps}`);
+  const d = p.dither ?? null;
+  if (d) requireU32(d.key, `${what}: dither key`);
+  const saved = arena.device.kernel('zo_perturb_inplace')(
+    w.offset, count, bits === 16 ? 1 : 0, backup.offset, trainable, p.z ? p.z.offset : 0, p.key | 0, start | 0, DIST_CODE[p.dist],
+    p.signedEps, ONE_Q, p.multiplier, p.shift, p.mask ? p.mask.offset : 0,
+    d ? d.key | 0 : 0, d ? d.factor.mult : 0, d ? d.factor.shift : 0,
+  ) as number;
+  if (saved !== trainable) {
+    if (saved >= 0) arena.device.kernel('zo_restore_inplace')(w.offset, count, bits === 16 ? 1 : 0, backup.offset, p.mask ? p.mask.offset : 0);
+    throw new ShapeError(`${what}: '${w.name}' has ${saved < 0 ? 'more' : saved} trainable elements, not the ${trainable} its backup was sized for; the weights were left unchanged`);
+  }
+}
+
+/** Undoes perturbInPlace: the saved trainable elements go back into w. */
+export function restoreInPlace(arena: Arena, w: DeviceBuffer, backup: DeviceBuffer, count: number, trainable: number, bits: ParamBits, mask: DeviceBuffer | null): void {
+  const what = 'restoreInPlace';
+  checkCommon(arena, count, what, null, 0, mask);
+  requireInt(trainable, `${what}: trainable count`, 0, count);
+  checkBuffer(arena.device, w, count * (bits / 8), `${what} weights`);
+  checkBuffer(arena.device, backup, trainable * (bits / 8), `${what} backup`);
+  arena.device.kernel('zo_restore_inplace')(w.offset, count, bits === 16 ? 1 : 0, backup.offset, mask ? mask.offset : 0);
+}
+
 export interface StagedDirections {
   /** The m u32 stream keys (ignored when z is given) and i32 signs, staged in SRAM. */
   keys: DeviceBuffer;
@@ -161,6 +203,48 @@ export function perturbBias(arena: Arena, src: DeviceBuffer, dst: DeviceBuffer, 
   if (p.sign !== 1 && p.sign !== -1) throw new ConfigError(`${what}: sign must be ±1, got ${p.sign}`);
   if (p.shift > 23) throw new ConfigError(`${what}: shift ${p.shift} would overflow 127·2^shift; build it with makeSmallMultiplier`);
   arena.device.kernel('zo_perturb_bias_i32')(src.offset, dst.offset, count, p.z ? p.z.offset : 0, p.key | 0, start | 0, DIST_CODE[p.dist], p.sign, ONE_Q, p.multiplier, p.shift);
+}
+
+export interface BiasPerturbation {
+  z?: DeviceBuffer | null;
+  key: number;
+  start?: number;
+  dist: ZDistribution;
+  sign: 1 | -1;
+  multiplier: number;
+  shift: number;
+}
+
+function checkBiasPerturbation(arena: Arena, b: DeviceBuffer, count: number, p: BiasPerturbation, what: string): number {
+  checkCommon(arena, count, what, p.z, count, null);
+  requireU32(p.key, `${what}: key`);
+  requireDist(p.dist);
+  const start = p.start ?? 0;
+  requireIndexRange(start, count, what);
+  checkBuffer(arena.device, b, count * 4, `${what} bias`);
+  if (p.z && overlap(p.z, count, b, count * 4)) throw new ShapeError(`${what}: z '${p.z.name}' overlaps the bias '${b.name}'`);
+  if (p.sign !== 1 && p.sign !== -1) throw new ConfigError(`${what}: sign must be ±1, got ${p.sign}`);
+  if (p.shift > 23) throw new ConfigError(`${what}: shift ${p.shift} would overflow 127·2^shift; build it with makeSmallMultiplier`);
+  return start;
+}
+
+/**
+ * b ← b ± requant(z) in place: the values perturbBias would write into a panel, with no panel. Undo
+ * it with restoreBiasInPlace (same arguments) once the forward pass has read it. Throws DataError,
+ * with b unchanged, if an element would saturate (a bias within 127·ε·Δz/Δb LSBs of the int32 limits),
+ * since a saturated element could not be restored exactly.
+ */
+export function perturbBiasInPlace(arena: Arena, b: DeviceBuffer, count: number, p: BiasPerturbation): void {
+  const what = 'perturbBiasInPlace';
+  const start = checkBiasPerturbation(arena, b, count, p, what);
+  const failed = arena.device.kernel('zo_perturb_bias_inplace_i32')(b.offset, count, p.z ? p.z.offset : 0, p.key | 0, start | 0, DIST_CODE[p.dist], p.sign, ONE_Q, p.multiplier, p.shift) as number;
+  if (failed !== 0) throw new DataError(`${what}: bias '${b.name}' element ${failed - 1} is too close to the int32 limits to be perturbed and restored exactly; the bias was left unchanged`);
+}
+
+/** Undoes perturbBiasInPlace with the same arguments (exact: that call saturated nothing). */
+export function restoreBiasInPlace(arena: Arena, b: DeviceBuffer, count: number, p: BiasPerturbation): void {
+  const start = checkBiasPerturbation(arena, b, count, p, 'restoreBiasInPlace');
+  arena.device.kernel('zo_restore_bias_i32')(b.offset, count, p.z ? p.z.offset : 0, p.key | 0, start | 0, DIST_CODE[p.dist], p.sign, ONE_Q, p.multiplier, p.shift);
 }
 
 /** In place: b ← sat32(b − requant(Σ s_j z_j, η·Δz/Δb/m)). */

@@ -19,7 +19,16 @@ export interface PerturbSpec {
   /** TFLM multiplier/shift of 1/1q, which brings wq·1q ± εq·zq back to the weight grid. */
   multiplier: number;
   shift: number;
+  /**
+   * The tensor's z already drawn (fillZ with this key, start and dist) into an int8 buffer of at least
+   * start + count bytes, count the kernel's weight count: the kernel reads z there instead of
+   * regenerating it, so a direction's z is drawn once for both of its passes. The values are the same.
+   */
+  z?: { offset: number; bytes: number } | null;
 }
+
+/** The device's code for z read from a buffer (assembly/rng.ts DIST_BUFFER). */
+const DIST_BUFFER = 2;
 
 const DIST_CODE: Record<ZDistribution, number> = { gaussian: 0, rademacher: 1 };
 
@@ -39,9 +48,19 @@ export function validatePerturb(p: PerturbSpec, weightBits: 8 | 16): void {
   }
 }
 
-/** The 8 integer arguments every perturbing kernel takes, in order; all zero = no perturbation. */
-export function perturbArgs(p: PerturbSpec | undefined, weightBits: 8 | 16): number[] {
+/**
+ * The 8 integer arguments every perturbing kernel takes, in order; all zero = no perturbation.
+ * `count` (the weights the kernel perturbs) bounds a z buffer's reads.
+ */
+export function perturbArgs(p: PerturbSpec | undefined, weightBits: 8 | 16, count?: number): number[] {
   if (!p) return [0, 0, 0, 0, 0, 0, 0, 0];
   validatePerturb(p, weightBits);
+  if (p.z) {
+    const { offset, bytes } = p.z;
+    if (!Number.isInteger(offset) || offset <= 0 || offset > 0xffffffff) throw new ConfigError(`z buffer offset must be a positive u32, got ${offset}`);
+    const needed = p.start + (count ?? 1);
+    if (!Number.isInteger(bytes) || bytes < needed) throw new ConfigError(`z buffer holds ${bytes} B but the perturbation reads z up to index ${needed - 1}`);
+    return [1, offset | 0, p.start | 0, DIST_BUFFER, p.signedEps, p.oneQ, p.multiplier, p.shift];
+  }
   return [1, p.key | 0, p.start | 0, DIST_CODE[p.dist], p.signedEps, p.oneQ, p.multiplier, p.shift];
 }

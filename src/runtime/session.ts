@@ -34,6 +34,10 @@ export interface SessionOptions {
   extraSram?: readonly { name: string; bytes: number }[];
   /** A front end run on the device before the forward pass (its buffers are live at op 0); see front-end.ts. */
   frontEnd?: FrontEndSpec;
+  /** Trainable layers of which only the bias trains: their weights never change, so they stay in flash. */
+  frozenWeights?: ReadonlySet<string>;
+  /** Constant data the caller fixes before running and never writes (a sparse-update mask): placed in flash. */
+  flashData?: readonly { name: string; data: Uint8Array }[];
 }
 
 export type SramCategory = 'activations' | 'io' | 'scratch' | 'trainable-params' | 'extra' | 'frontend';
@@ -51,7 +55,7 @@ export interface SessionPlan {
 
 interface StaticData {
   name: string;
-  data: Int8Array | Int16Array | Int32Array;
+  data: Int8Array | Uint8Array | Int16Array | Int32Array;
 }
 
 /** Everything static about a session, computed on the host before any allocation. */
@@ -95,6 +99,8 @@ export class QuantizedSession {
   readonly extra = new Map<string, DeviceBuffer>();
   /** The front end's planned buffers, if the session was planned with one. */
   readonly frontEnd: FrontEndBuffers | null = null;
+  /** The caller's flashData, by name. */
+  readonly flashData = new Map<string, DeviceBuffer>();
   profiler: Profiler | undefined;
   /** Layers whose weights and biases live in SRAM (what training may change). */
   readonly trainable: readonly string[];
@@ -154,6 +160,7 @@ export class QuantizedSession {
     this.logits = buf('io:logits');
     for (const e of options.extraSram ?? []) this.extra.set(e.name, buf(`extra:${e.name}`));
     if (options.frontEnd) this.frontEnd = { spec: options.frontEnd, clip: buf('frontend:clip'), scratch: buf('frontend:scratch') };
+    for (const e of options.flashData ?? []) this.flashData.set(e.name, buf(`flash:${e.name}`));
 
     let logitsScale = 1;
     const arena: Arena = mcu.sram;
@@ -313,8 +320,9 @@ function blueprint(model: QuantizedModel, options: SessionOptions): Blueprint {
     if (!p) throw new ShapeError(`model '${model.architecture.name}' has no parameters for layer '${name}'`);
     const scratch = def.quantized?.scratchBytes?.({ op: n, batch, weightBits: p.weightBits }) ?? 0;
     if (scratch > 0) requests.push({ name: `scratch:${name}`, bytes: scratch, firstUse: i + 1, lastUse: i + 1, category: 'scratch' });
-    const inSram = trainable.has(name);
-    const place = (key: string, data: StaticData['data']) => {
+    // Only what training writes goes to SRAM: weights unless only the bias trains, the bias, never the
+    // requantization constants (weight scales are fixed, so QZO-FF never changes them).
+    const place = (key: string, data: StaticData['data'], inSram: boolean) => {
       if (inSram) {
         requests.push({ name: key, bytes: data.byteLength, firstUse: 0, lastUse: lastOp, category: 'trainable-params' });
         sramInit.push({ name: key, data });
@@ -322,8 +330,8 @@ function blueprint(model: QuantizedModel, options: SessionOptions): Blueprint {
         flashItems.push({ name: key, data });
       }
     };
-    place(`w:${name}`, p.weights);
-    place(`b:${name}`, p.bias);
+    place(`w:${name}`, p.weights, trainable.has(name) && !options.frozenWeights?.has(name));
+    place(`b:${name}`, p.bias, trainable.has(name));
     if (op === headOp && int32Logits) return; // the head returns raw int32 accumulators
     const inQ = model.activations[op.inputs[0]!]!;
     const outQ = model.activations[op.output]!;
@@ -339,11 +347,12 @@ function blueprint(model: QuantizedModel, options: SessionOptions): Blueprint {
     const constants = new Int32Array(2 * count);
     constants.set(multiplier, 0);
     constants.set(shift, count);
-    place(`rq:${name}`, constants);
+    place(`rq:${name}`, constants, false);
   });
   for (const e of options.extraSram ?? []) requests.push({ name: `extra:${e.name}`, bytes: e.bytes, firstUse: 0, lastUse: lastOp, category: 'extra' });
   // The front end runs while the input is staged (op 0) and writes into io:input.
   for (const f of options.frontEnd ? frontEndRequests(options.frontEnd, model) : []) requests.push({ ...f, firstUse: 0, lastUse: 0, category: 'frontend' });
+  for (const e of options.flashData ?? []) flashItems.push({ name: `flash:${e.name}`, data: e.data });
 
   const sram = planMemory(requests, { alignment: 16 });
   verifyPlan(sram);

@@ -14,7 +14,7 @@ import { BackpropSession } from '../runtime/backprop-session.js';
 import { QuantizedSession, type SessionOptions, type SessionPlan } from '../runtime/session.js';
 import { ADAPT_DEFAULTS } from './defaults.js';
 import { withPrototypeHead } from './prototype.js';
-import { qzoFfSramBuffers, type QzoFfConfig } from './qzo-ff.js';
+import { qzoFfSessionOptions, type QzoFfConfig } from './qzo-ff.js';
 import { PREFIX_CACHE } from './qzo-ff/prefix.js';
 import { frontEndRequests, type FrontEndSpec } from '../runtime/front-end.js';
 import { selectionTrainerOptions, trainableLayers, type TrainSelection } from './selection.js';
@@ -106,7 +106,7 @@ export function planSessions(o: { proto: FloatModel; quantized: QuantizedModel; 
   const { quantized, microBatch: batch } = o;
   const trainable = [...o.trainable];
   const fe = o.frontEnd ? { frontEnd: o.frontEnd } : {};
-  const sessionOptions = { batch, trainable: new Set(trainable), extraSram: qzoFfSramBuffers(batch, { model: quantized, trainable, config: o.trainerConfig, ...(o.prefixSamples !== undefined ? { prefixSamples: o.prefixSamples } : {}) }), ...fe };
+  const sessionOptions = { ...qzoFfSessionOptions(batch, { model: quantized, trainable, config: o.trainerConfig, ...(o.prefixSamples !== undefined ? { prefixSamples: o.prefixSamples } : {}) }), ...fe };
   const plans = {
     ff: QuantizedSession.plan(quantized, sessionOptions),
     infer: QuantizedSession.plan(quantized, { batch, ...fe }),

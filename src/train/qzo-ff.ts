@@ -14,16 +14,19 @@
 // state: validation, SRAM buffers, ε/η on each tensor's grid, checkpoints and the fit loop.
 //
 // Optional modes (docs/TRAINING.md has each one's memory and forward-call cost):
-//   params: 'bias'   int32 biases perturbed into a scratch copy the forward reads, updated in place;
+//   params: 'bias'   int32 biases perturbed in place and restored exactly after each pass (weights stay in flash);
 //   sparse           a fixed bitmap keeps ~10% of each weight tensor; perturbation and update masked;
 //   momentum         z = β·z1 + (1−β)·z2 materialised in int8, history ĝ kept in int8;
 //   sharpness        one probe pair picks an ascent direction, the step is evaluated at w + ρ·s0·z0;
 //   dither           stochastic rounding of εq·z and of the update (the 8w8a remedy).
-// Modes that cannot fuse the perturbation into weight packing (mask, stored z, dither, bias) write the
-// perturbed tensor into a scratch panel in SRAM and point the forward at it (QuantizedSession.forward's
-// `source`); the stored tensor is still only ever written by the update.
+// Modes that cannot fuse the perturbation into weight packing (mask, stored z, dither) perturb the stored
+// weights in place one layer at a time, just before that layer runs (QuantizedSession.forward's `source`
+// hook), saving its trainable values into one shared backup and restoring them bit for bit after it ran;
+// only the update leaves a stored tensor changed.
 import { ConfigError, FormatError } from '../errors.js';
-import type { QuantizedSession } from '../runtime/session.js';
+import type { QuantizedSession, SessionOptions } from '../runtime/session.js';
+import { lowerGraph } from '../runtime/lowering.js';
+import { resolveGraph } from '../model/graph.js';
 import type { DeviceBuffer } from '../device/arena.js';
 import type { QuantizedModel } from '../model/model.js';
 import type { ZDistribution } from '../kernels/perturb-spec.js';
@@ -35,7 +38,7 @@ import { quantizeMultiplier } from '../kernels/multiplier.js';
 import { makeDitherFactor, makeSmallMultiplier, momentumCoefficients } from '../kernels/materialised-zo.js';
 import { makeSchedule, type Schedule, type ScheduleSpec } from './schedule.js';
 import { BatchOrder, loadMicroBatch, quantizeSet, type BatchOrderState, type QuantizedSet } from './batches.js';
-import { buildSparseMask, type SparseConfig } from './sparse.js';
+import { buildSparseMask, sparseKeepCount, type SparseConfig } from './sparse.js';
 import type { Dataset } from '../data/dataset.js';
 import { BIAS_STREAM, directionSeed, type BatchLoss, type LayerState, type PerturbFactor, type TensorState, type TrainerParts, type UpdateFactor } from './qzo-ff/tensor.js';
 import { qzoFfStep } from './qzo-ff/step.js';
@@ -83,6 +86,13 @@ export interface QzoFfConfig {
    * the remedy for 8-bit weights, where εq = round(ε/Δw) is 0. Opt-in; changes the 16-bit results too.
    */
   dither?: boolean;
+  /**
+   * Draw each direction's z once into an int8 buffer per trained weight tensor (n bytes each, SRAM) that
+   * both perturbed passes, and at m = 1 the update, read instead of regenerating z per weight. Faster
+   * where layers do few MACs per weight (dense layers); results are bit-identical. Applies to the
+   * paper's fused path (no bias, momentum, dither, masked perturbation or sharpness); ignored otherwise.
+   */
+  zBuffer?: boolean;
   /** Called at fixed points of a step; an exception thrown here aborts the step (tests use this). */
   phaseHook?: (phase: StepPhase, detail: { step: number; direction?: number; layer?: string }) => void;
 }
@@ -102,6 +112,7 @@ export function qzoFfSramBuffers(
   // Frozen-prefix reuse (qzo-ff/prefix.ts): a slot per sample the cache is to hold.
   if (training.prefixSamples !== undefined) out.push(...prefixCacheBuffers(model, trainable, training.prefixSamples));
   const parts = trainedParts(config);
+  let backupBytes = 0;
   for (const name of trainable) {
     const p = model.params[name];
     if (!p) throw new ConfigError(`layer '${name}' has no parameters in model '${model.architecture.name}'`);
@@ -110,7 +121,8 @@ export function qzoFfSramBuffers(
       const bytesPer = part === 'w' ? p.weightBits / 8 : 4;
       const key = `${part}:${name}`;
       if (part === 'w' && config.sparse) out.push({ name: `zo-mask:${name}`, bytes: Math.ceil(count / 8) });
-      if (materialises(part, config)) out.push({ name: `zo-panel:${key}`, bytes: count * bytesPer });
+      if (materialises(part, config)) backupBytes = Math.max(backupBytes, trainedCount(count, config) * bytesPer);
+      if (part === 'w' && zBuffered(config)) out.push({ name: `zo-zbuf:${key}`, bytes: count });
       if (config.sharpness) out.push({ name: `zo-neighbour:${key}`, bytes: count * bytesPer });
       if (config.momentum) {
         out.push({ name: `zo-z:${key}`, bytes: config.directions * count });
@@ -118,13 +130,65 @@ export function qzoFfSramBuffers(
       }
     }
   }
+  // Materialised weights are perturbed in place one layer at a time: one backup of the largest layer's
+  // trainable elements serves them all.
+  if (backupBytes > 0) out.push({ name: ZO_BACKUP, bytes: backupBytes });
   return out;
+}
+
+const ZO_BACKUP = 'zo-backup';
+/** Whether z buffers are in use: asked for, and every tensor on the fused path (the paper's step). */
+const zBuffered = (c: QzoFfConfig): boolean =>
+  !!c.zBuffer && !c.sharpness && (c.params ?? 'weights') === 'weights' && !materialises('w', c);
+const maskName = (layer: string) => `zo-mask:${layer}`;
+
+/** Layers with parameters in execution order: a layer's index here is its z stream's tensor id. */
+function paramLayerOrder(model: QuantizedModel): string[] {
+  return lowerGraph(resolveGraph(model.architecture)).ops.map((o) => o.node.node.name).filter((n) => model.params[n] !== undefined);
+}
+
+/**
+ * Session options for QZO-FF training on `model`: the trainable layers, the weights that stay in flash
+ * (bias-only), the trainer's SRAM buffers, and the sparse masks as flash data. A mask is fixed from the
+ * pre-trained weights before training and never written again, so like every other constant it lives
+ * in flash (written once, when the session is laid out) instead of SRAM.
+ */
+export function qzoFfSessionOptions(
+  batch: number, training: { model: QuantizedModel; trainable: readonly string[]; config: QzoFfConfig; prefixSamples?: number },
+): SessionOptions & { trainable: ReadonlySet<string>; extraSram: { name: string; bytes: number }[] } {
+  const { model, trainable, config } = training;
+  const flashData: { name: string; data: Uint8Array }[] = [];
+  if (config.sparse && trainedParts(config).includes('w')) {
+    const order = paramLayerOrder(model);
+    for (const name of trainable) {
+      const p = model.params[name];
+      if (!p) throw new ConfigError(`layer '${name}' has no parameters in model '${model.architecture.name}'`);
+      flashData.push({ name: maskName(name), data: buildSparseMask(p.weights, config.sparse, order.indexOf(name)) });
+    }
+  }
+  const masks = new Set(flashData.map((f) => `${f.name}`));
+  return {
+    batch, trainable: new Set(trainable), frozenWeights: qzoFfFrozenWeights(trainable, config),
+    extraSram: qzoFfSramBuffers(batch, training).filter((b) => !masks.has(b.name)),
+    flashData,
+  };
+}
+/** Elements of a weight tensor that train: the mask's keep count, or all of them. */
+const trainedCount = (count: number, c: QzoFfConfig): number => (c.sparse ? sparseKeepCount(count, c.sparse) : count);
+
+/**
+ * Trainable layers whose weights the configuration never changes (bias-only training): pass as the
+ * session's `frozenWeights` so those weights stay in flash and only their biases take SRAM.
+ */
+export function qzoFfFrozenWeights(trainable: readonly string[], config: Pick<QzoFfConfig, 'params'>): Set<string> {
+  return new Set(config.params === 'bias' ? trainable : []);
 }
 
 const trainedParts = (c: QzoFfConfig): ('w' | 'b')[] => (c.params === 'bias' ? ['b'] : c.params === 'weights+bias' ? ['w', 'b'] : ['w']);
 /** Whether a tensor's perturbation goes to a scratch panel rather than being fused into packing. */
+// Biases never need one: they are perturbed in place and restored exactly after each forward pass.
 const materialises = (part: 'w' | 'b', c: QzoFfConfig): boolean =>
-  part === 'b' || !!c.momentum || !!c.dither || (!!c.sparse && (c.sparse.maskPerturbation ?? true));
+  part === 'w' && (!!c.momentum || !!c.dither || (!!c.sparse && (c.sparse.maskPerturbation ?? true)));
 
 /** One trained tensor's stored values (and momentum history) as the host sees them. */
 export interface TrainedTensorState {
@@ -243,7 +307,8 @@ export class QzoFfTrainer {
       const weights = session.weights.get(name);
       const bias = session.biases.get(name);
       if (!p || !weights || !bias) throw new ConfigError(`layer '${name}' has no weights in this session`);
-      if (weights.offset < session.mcu.sram.base) throw new ConfigError(`layer '${name}' lives in flash: prepare the session with it in 'trainable'`);
+      const inFlash = (b: DeviceBuffer) => b.offset < session.mcu.sram.base;
+      if (inFlash(bias) || (config.params !== 'bias' && inFlash(weights))) throw new ConfigError(`layer '${name}' lives in flash: prepare the session with it in 'trainable'${config.params === 'bias' ? '' : ' (and not in frozenWeights)'}`);
       const tensorId = session.paramLayers.indexOf(name);
       // One ε and one c per tensor: with per-channel scales the coarsest channel sets them.
       const weightScale = Math.max(...p.weightScales);
@@ -262,8 +327,10 @@ export class QzoFfTrainer {
           layer: name, part, tensorId: part === 'w' ? tensorId : tensorId + BIAS_STREAM,
           bits: part === 'w' ? p.weightBits : 32, count: part === 'w' ? p.weights.length : p.bias.length,
           stored: part === 'w' ? weights : bias, lsb, scale,
-          mask: part === 'w' && config.sparse ? extra(`zo-mask:${name}`, why) : null,
-          panel: materialises(part, config) ? extra(`zo-panel:${key}`, why) : null,
+          mask: part === 'w' && config.sparse ? (session.flashData.get(maskName(name)) ?? extra(maskName(name), why)) : null,
+          trained: part === 'w' ? trainedCount(p.weights.length, config) : p.bias.length,
+          zbuf: part === 'w' && zBuffered(config) ? extra(`zo-zbuf:${key}`, why) : null,
+          panel: materialises(part, config) ? extra(ZO_BACKUP, why) : null,
           neighbour: config.sharpness ? extra(`zo-neighbour:${key}`, why) : null,
           z: config.momentum ? extra(`zo-z:${key}`, why) : null,
           history: config.momentum ? extra(`zo-history:${key}`, why) : null,
@@ -274,11 +341,15 @@ export class QzoFfTrainer {
         this.updateFactor(t, config.lr);
         if (t.mask) {
           const mask = buildSparseMask(p.weights, config.sparse!, tensorId);
-          session.mcu.device.bytes.set(mask, t.mask.offset);
+          const bytes = session.mcu.device.bytes;
+          if (t.mask.offset >= session.mcu.sram.base) bytes.set(mask, t.mask.offset);
+          else if (!mask.every((v, i) => bytes[t.mask!.offset + i] === v)) {
+            throw new ConfigError(`the sparse mask of '${name}' in the session's flash is not the one this configuration selects: build the session with qzoFfSessionOptions(batch, { model, trainable, config }) of this config`);
+          }
         }
         if (t.history) session.mcu.device.bytes.fill(0, t.history.offset, t.history.offset + t.count);
         this.tensors.push({ ...t, eps, rho });
-        if (part === 'w') this.layers.push({ name, scale, tensorId, weightScale, bits: p.weightBits, count: p.weights.length, weights });
+        if (part === 'w') this.layers.push({ name, scale, tensorId, weightScale, bits: p.weightBits, count: p.weights.length, weights, zbuf: t.zbuf });
       }
     }
     this.batchOrder = new BatchOrder(config.seed ^ 0x51ed270b);

@@ -78,10 +78,11 @@ export function emitModel(run: PreparedRun): EmittedModel {
     const id = ident(name);
     const bits = p.weightBits;
     const isHead = i === lowered.ops.length - 1;
-    const inSram = trainable.has(name);
+    // A parameter lives in the arena exactly when the session's plan put it in SRAM (what training writes).
+    const inSram = (key: string) => buffers.has(key);
     const place = (key: string, data: Int8Array | Int16Array | Int32Array, type: string): string => {
       const sym = `LM_${key.startsWith('w:') ? 'W' : key.startsWith('b:') ? 'B' : 'RQDATA'}_${id}`;
-      if (inSram) {
+      if (inSram(key)) {
         decls.push(`/* initial ${key}, copied into the arena by lm_init */\nstatic const ${type} ${sym}_INIT[${data.length}] = {\n${cArray(data)}\n};`);
         initCopies.push(`  memcpy(lm_arena.bytes + ${at(key)}, ${sym}_INIT, sizeof ${sym}_INIT); /* ${key} */`);
         return `LM_AT(${type}, ${at(key)})`;
@@ -104,7 +105,7 @@ export function emitModel(run: PreparedRun): EmittedModel {
       }
       const sym = place(`rq:${name}`, data, 'int32_t');
       const clamp = activationClamp(op.activation, outQ.scale, outQ.zeroPoint);
-      const base = inSram ? `LM_AT(const int32_t, ${at(`rq:${name}`)})` : sym;
+      const base = inSram(`rq:${name}`) ? `LM_AT(const int32_t, ${at(`rq:${name}`)})` : sym;
       decls.push(`static const lm_requant LM_RQ_${id} = { ${base}, ${base} + ${count}, ${count > 1 ? 1 : 0}, ${outQ.zeroPoint}, ${clamp.actMin}, ${clamp.actMax} };`);
       requant = `&LM_RQ_${id}`;
     }

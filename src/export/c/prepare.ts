@@ -7,7 +7,7 @@ import type { Dataset } from '../../data/dataset.js';
 import type { FloatModel, QuantizedModel, WeightBits } from '../../model/model.js';
 import { resolveGraph, type ResolvedGraph } from '../../model/graph.js';
 import { quantizeMultiplier } from '../../kernels/multiplier.js';
-import type { SessionPlan } from '../../runtime/session.js';
+import { QuantizedSession, type SessionPlan } from '../../runtime/session.js';
 import { lowerGraph, type LoweredGraph } from '../../runtime/lowering.js';
 import type { BuildFlavor } from '../../device/features.js';
 import type { ZDistribution } from '../../kernels/perturb-spec.js';
@@ -125,7 +125,10 @@ export async function prepareExport(o: CExportOptions): Promise<PreparedRun> {
   const session = await startSession(runPlan, o.device, { build: o.build });
   const mcu = session.mcu;
   const { quantized, trainable, trainerConfig: config } = runPlan;
-  const plan = runPlan.plans.ff;
+  // The C runtime writes a dithered perturbation into one panel per trained tensor (the host trainer
+  // perturbs in place instead), so its arena plan declares those panels.
+  const panels = config.dither ? trainable.map((name) => ({ name: `zo-panel:w:${name}`, bytes: quantized.params[name]!.weights.byteLength })) : [];
+  const plan = panels.length ? QuantizedSession.plan(quantized, { ...runPlan.sessionOptions, extraSram: [...(runPlan.sessionOptions.extraSram ?? []), ...panels] }) : runPlan.plans.ff;
   const graph = resolveGraph(quantized.architecture);
   // Building the trainer validates ε, η and m on every grid exactly as adapt does.
   const trainer = new QzoFfTrainer(session, trainable, config);

@@ -17,6 +17,8 @@ export interface LayerState {
   bits: 8 | 16;
   count: number;
   weights: DeviceBuffer;
+  /** This step's z of the current direction, drawn once for both passes (config.zBuffer), or null. */
+  zbuf: DeviceBuffer | null;
 }
 
 /** How ε maps onto a tensor's grid: εq (deterministic), a dither factor, or the bias multiplier. */
@@ -46,6 +48,14 @@ export interface TensorState {
   lsb: number;
   scale: number;
   mask: DeviceBuffer | null;
+  /** Elements that train (the mask's keep count, else count). */
+  trained: number;
+  /** The fused path's z buffer (config.zBuffer), shared with the LayerState; null otherwise. */
+  zbuf: DeviceBuffer | null;
+  /**
+   * Set for weights whose perturbation is materialised (mask, stored z, dither): the backup, shared by
+   * all layers, that holds a layer's trainable stored values while they are perturbed in place.
+   */
   panel: DeviceBuffer | null;
   neighbour: DeviceBuffer | null;
   z: DeviceBuffer | null;

@@ -3,6 +3,7 @@
 import { makePerturbSpec } from '../../../kernels/perturb.js';
 import type { PerturbSpec } from '../../../kernels/perturb-spec.js';
 import { prepareUpdate, updateWeights } from '../../../kernels/update.js';
+import { fillZ, ONE_Q, streamKey } from '../../../kernels/rng.js';
 import type { BatchLoss, TensorState, TrainerParts, UpdateFactor } from '../tensor.js';
 
 /** Fused perturbation specs for both signs, set up before the + forward (profiled as 'rng'). */
@@ -14,10 +15,19 @@ export function fusedDirectionLoss(
   const specs = (sign: 1 | -1) => {
     const map = new Map<string, PerturbSpec>();
     for (const l of parts.layers) {
-      map.set(l.name, makePerturbSpec({ seed, tensorId: l.tensorId, epsilon: config.epsilon * l.scale, weightScale: l.weightScale, dist: config.dist, sign, weightBits: l.bits }, device));
+      const spec = makePerturbSpec({ seed, tensorId: l.tensorId, epsilon: config.epsilon * l.scale, weightScale: l.weightScale, dist: config.dist, sign, weightBits: l.bits }, device);
+      map.set(l.name, l.zbuf ? { ...spec, z: { offset: l.zbuf.offset, bytes: l.zbuf.bytes } } : spec);
     }
     return map;
   };
+  // z buffers: this direction's z, drawn once here for both passes (and an m = 1 update).
+  if (parts.layers.some((l) => l.zbuf)) {
+    time('z buffer fill', 'rng', () => {
+      for (const l of parts.layers) {
+        if (l.zbuf) fillZ(parts.session.mcu.sram, l.zbuf, l.count, { key: streamKey(device, seed, l.tensorId), start: 0, dist: config.dist, oneQ: ONE_Q });
+      }
+    });
+  }
   const plus = time('rng+perturb setup', 'rng', () => specs(1));
   const minus = time('rng+perturb setup', 'rng', () => specs(-1));
   return (sign) => {
@@ -31,5 +41,7 @@ export function fusedUpdate(parts: TrainerParts, t: TensorState, keys: number[],
   const arena = parts.session.mcu.sram;
   const staging = { keys: parts.keysBuf, signs: parts.signsBuf };
   const prepared = prepareUpdate(arena, { directions: parts.config.directions, dist: parts.config.dist, multiplier: factor.multiplier, shift: factor.shift }, `update:${t.layer}`, staging);
-  return () => updateWeights(arena, prepared, t.stored, t.count, t.bits as 8 | 16, { keys, signs, mask: t.mask });
+  // At m = 1 the z buffer still holds the step's only direction: the update reads it too.
+  const z = t.zbuf && parts.config.directions === 1 ? t.zbuf : null;
+  return () => updateWeights(arena, prepared, t.stored, t.count, t.bits as 8 | 16, { keys, signs, mask: t.mask, z });
 }

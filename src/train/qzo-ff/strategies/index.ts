@@ -15,7 +15,7 @@ import { tensorKind, updateByKind } from './tensor-kinds.js';
 export function stepMode(parts: TrainerParts, loss: BatchLoss, io: StepInstruments, step: number): StepMode {
   const { config, tensors } = parts;
   // The paper's path applies when nothing is materialised: every tensor fused, no neighbour.
-  const paperPath = !config.sharpness && tensors.every((t) => !t.panel);
+  const paperPath = !config.sharpness && tensors.every((t) => tensorKind(t) === 'fused');
   return {
     beforeDirections(step) {
       if (config.sharpness) {

@@ -1,11 +1,12 @@
 // How each kind of trained tensor is perturbed and updated, looked up by kind:
 //   fused  weights whose ε·z goes into weight packing (a PerturbSpec; the paper's path),
-//   panel  weights perturbed into a scratch panel the forward reads (sparse mask, dither, momentum's z),
-//   bias   int32 biases, always perturbed into a panel.
+//   panel  weights perturbed in place, layer by layer as the forward reaches them, with their trainable
+//          values saved in the shared backup and restored after the layer ran (sparse mask, dither, momentum's z),
+//   bias   int32 biases, perturbed in place (exactly undone after the forward pass), so no panel.
 import type { DeviceBuffer } from '../../../device/arena.js';
 import { ONE_Q, streamKey } from '../../../kernels/rng.js';
 import type { PerturbSpec } from '../../../kernels/perturb-spec.js';
-import { perturbBias, perturbMaterialised, updateBias, updateMaterialised, type StagedDirections } from '../../../kernels/materialised-zo.js';
+import { perturbBias, perturbBiasInPlace, perturbInPlace, perturbMaterialised, restoreBiasInPlace, restoreInPlace, updateBias, updateMaterialised, type StagedDirections } from '../../../kernels/materialised-zo.js';
 import { DITHER_SALT, PROBE_DIRECTION, directionSeed, type PerturbFactor, type TensorState, type TrainerParts, type UpdateFactor } from '../tensor.js';
 import { fusedUpdate } from './fused.js';
 
@@ -23,8 +24,11 @@ export interface TensorPerturbation {
   z: DeviceBuffer | null;
 }
 
-/** The buffer the forward reads (or a fused spec over `base`). */
-type Perturbed = { read: DeviceBuffer; fused?: PerturbSpec };
+/**
+ * The buffer the forward reads (or a fused spec over `base`). `restore` undoes an in-place perturbation
+ * made now; `atLayer` makes one when the forward reaches the layer and returns its undo.
+ */
+type Perturbed = { read: DeviceBuffer; fused?: PerturbSpec; restore?: () => void; atLayer?: () => () => void };
 
 /** The dither stream of a direction, apart from its z stream. */
 const ditherKey = (parts: TrainerParts, seed: number, t: TensorState) => streamKey(parts.session.mcu.device, (seed ^ DITHER_SALT) >>> 0, t.tensorId);
@@ -45,13 +49,40 @@ export function perturbBiasIntoPanel(parts: TrainerParts, t: TensorState, p: Ten
   return { read: p.dst };
 }
 
+/** base ± ε·z written over base when the forward reaches the layer; its trainable values wait in the backup. */
+export function perturbWeightsAtLayer(parts: TrainerParts, t: TensorState, p: TensorPerturbation): Perturbed {
+  const arena = parts.session.mcu.sram;
+  const backup = t.panel!;
+  const key = streamKey(parts.session.mcu.device, p.seed, t.tensorId);
+  const args = {
+    z: p.z, key, dist: parts.config.dist, signedEps: p.sign * p.factor.epsQ, ...parts.inverseOneQ, mask: t.mask,
+    dither: p.factor.dither ? { key: ditherKey(parts, p.seed, t), factor: p.factor.dither } : null,
+  };
+  const bits = t.bits as 8 | 16;
+  return {
+    read: p.base,
+    atLayer: () => {
+      perturbInPlace(arena, p.base, backup, t.count, t.trained, bits, args);
+      return () => restoreInPlace(arena, p.base, backup, t.count, t.trained, bits, t.mask);
+    },
+  };
+}
+
+/** base ± ε·z written over base itself; the forward reads base, and `restore` puts it back bit for bit. */
+export function perturbBiasInBase(parts: TrainerParts, t: TensorState, p: TensorPerturbation): Perturbed {
+  const arena = parts.session.mcu.sram;
+  const args = { z: p.z, key: streamKey(parts.session.mcu.device, p.seed, t.tensorId), dist: parts.config.dist, sign: p.sign, ...p.factor.bias! };
+  perturbBiasInPlace(arena, p.base, t.count, args);
+  return { read: p.base, restore: () => restoreBiasInPlace(arena, p.base, t.count, args) };
+}
+
 export const perturbByKind: Record<TensorKind, (parts: TrainerParts, t: TensorState, p: TensorPerturbation) => Perturbed> = {
   fused: (parts, t, p) => ({
     read: p.base,
     fused: { key: streamKey(parts.session.mcu.device, p.seed, t.tensorId), start: 0, dist: parts.config.dist, signedEps: p.sign * p.factor.epsQ, oneQ: ONE_Q, ...parts.inverseOneQ },
   }),
-  panel: (parts, t, p) => perturbIntoPanel(parts, t, { ...p, dst: t.panel! }),
-  bias: (parts, t, p) => perturbBiasIntoPanel(parts, t, { ...p, dst: t.panel! }),
+  panel: perturbWeightsAtLayer,
+  bias: perturbBiasInBase,
 };
 
 /** What an update of one tensor gets: the step's signs, its factor, the step. */
