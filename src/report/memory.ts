@@ -9,6 +9,7 @@ import { BackpropSession } from '../runtime/backprop-session.js';
 import type { SessionPlan } from '../runtime/session.js';
 import { planSessions } from '../train/prepare-run.js';
 import { selectionTrainerOptions, trainableLayers, selectionLabel, type TrainSelection } from '../train/selection.js';
+import { checkArchitecture, checkDevice, checkModel, checkOptionsObject, isObject } from '../util/guards.js';
 
 export type Mode = 'infer' | 'ff' | 'bp';
 
@@ -92,6 +93,12 @@ export interface MemoryReportOptions {
 }
 
 export function memoryReport(source: Architecture | { float: FloatModel; quantized: QuantizedModel }, o: MemoryReportOptions): MemoryReport {
+  checkOptionsObject(o, 'memoryReport');
+  checkDevice(o.device);
+  if (isObject(source) && 'float' in source) {
+    checkModel(source.float, 'memoryReport: source.float');
+    checkModel(source.quantized, 'memoryReport: source.quantized');
+  } else checkArchitecture(source, 'memoryReport: source');
   const weightBits = o.weightBits ?? 16;
   const models = 'nodes' in source ? planningModels(source, weightBits) : source;
   const batch = o.batch ?? 1;

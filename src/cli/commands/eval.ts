@@ -21,7 +21,8 @@ import { evaluateFloat } from '../../train/backprop.js';
 import { loadMicroBatch, quantizeSet } from '../../train/batches.js';
 import { evaluate } from '../../train/evaluate.js';
 import { DATA_HELP, loadData, parseClassList } from '../../data/source.js';
-import { kib, pct, table } from '../format.js';
+import { kib, pct, table, wrapLabelled } from '../format.js';
+import { columnsFor, WIDE_HELP } from '../width.js';
 import type { GlobalOptions } from '../main.js';
 import { intOption, parseBuild } from '../options.js';
 
@@ -184,17 +185,20 @@ export function registerEval(program: Command): void {
     .option('--show <n>', 'print the softmax probabilities of the first N images', '5')
     .option('--build <b>', 'device build: auto, relaxed, simd or scalar', 'auto')
     .option('--query-from <report.json>', "evaluate on exactly the held-out query images of an adapt run (its report.json); prints adapt's 'after' accuracy")
+    .option('--wide', WIDE_HELP)
     .addHelpText('after', `
 Examples:
-  lastmile eval --model out/adapt/model.lmdl                       # the adapted model on its new classes
-  lastmile eval --model out/adapt/model.lmdl --query-from out/adapt/report.json   # adapt's own query images
+  lastmile eval --model out/adapt/model.lmdl                    # the adapted model, its new classes
+  lastmile eval --model out/adapt/model.lmdl --query-from out/adapt/report.json  # its query images
   lastmile eval --model models/mnist-cnn-digits04.lmdl --classes 0-4 --json
-  lastmile eval --model out/adapt/model.lmdl --device 32k/1m       # does not fit: a budget error`)
-    .action(async (opts: { model: string; data: string; classes?: string; device: string; batch: string; limit?: string; show: string; build: string; queryFrom?: string }, cmd: Command) => {
+  lastmile eval --model out/adapt/model.lmdl --device 32k/1m    # does not fit: a budget error`)
+    .action(async (opts: { model: string; data: string; classes?: string; device: string; batch: string; limit?: string; show: string; build: string; queryFrom?: string; wide?: boolean }, cmd: Command) => {
       const global = cmd.optsWithGlobals() as GlobalOptions;
+      const width = columnsFor(opts.wide);
       const say = (line = '') => {
         if (!global.quiet && !global.json) console.log(line);
       };
+      const sayLabelled = (line: string) => say(wrapLabelled(line, width));
       const batch = intOption(opts.batch, 'batch', 1);
       const limit = opts.limit === undefined ? Infinity : intOption(opts.limit, 'limit', 1);
       const build = parseBuild(opts.build);
@@ -237,16 +241,16 @@ Examples:
         console.log(JSON.stringify(result, null, 2));
         return;
       }
-      say(`model    ${opts.model} (${model.architecture.name}, ${model.kind} ${r.precision})`);
-      say(`data     ${dataName} classes ${classes.join(', ')} (from ${from}) · ${r.ev.count} images`);
-      say(`device   ${describeDevice(device)} · ${r.build} build`);
-      say(model.kind === 'quantized'
+      sayLabelled(`model    ${opts.model} (${model.architecture.name}, ${model.kind} ${r.precision})`);
+      sayLabelled(`data     ${dataName} classes ${classes.join(', ')} (from ${from}) · ${r.ev.count} images`);
+      sayLabelled(`device   ${describeDevice(device)} · ${r.build} build`);
+      sayLabelled(model.kind === 'quantized'
         ? `memory   inference at batch ${batch}: ${kib(r.memory.sramPeak)} SRAM, ${kib(r.memory.flash)} flash — fits (measured SRAM high-water mark ${kib(r.memory.measuredSramPeak ?? 0)})`
         : `memory   f32 inference at batch ${batch} would need ${kib(r.memory.sramPeak)} SRAM, ${kib(r.memory.flash)} flash — ${r.memory.fits
           ? 'fits the device; run on the f32 reference kernels'
           : 'DOES NOT FIT the device; run on the f32 reference kernels regardless (lastmile quantize makes a model that runs within the budget)'}`);
       say(`accuracy ${pct(r.ev.accuracy)} top-1 · mean cross-entropy ${r.ev.loss.toFixed(3)} nats`);
-      if (model.meta.adaptedWith && opts.queryFrom === undefined) say('note     these images include the few support images the model was adapted on; adapt itself reports accuracy on held-out images only');
+      if (model.meta.adaptedWith && opts.queryFrom === undefined) sayLabelled('note     these images include the few support images the model was adapted on; adapt itself reports accuracy on held-out images only');
       if (samples.length) {
         say(`\nsoftmax of the ${model.kind === 'quantized' ? 'dequantized ' : ''}logits, first ${samples.length} images`);
         const top = (p: number[]) => p.map((v, i) => ({ v, c: classes[i]! })).sort((a, b) => b.v - a.v).slice(0, 3).map((x) => `${x.c}: ${x.v.toFixed(3)}`).join('  ');
