@@ -86,13 +86,22 @@ const ROWS: Row[] = [
   { name: 'profile (bundled default)', args: () => ['profile', '--steps', '2'] },
   { name: 'profile --wide', args: () => ['profile', '--steps', '2', '--wide'], wide: true },
   { name: 'profile (imported DS-CNN)', args: () => ['profile', '--model', D('ds-cnn-imported.lmdl'), '--steps', '1'] },
-  { name: 'adapt --profile', args: () => ['adapt', '--steps', '10', '--no-baseline', '--queries', '20', '--profile', '--out', D('adapt')] },
+  {
+    name: 'adapt --profile (progress lines with an ETA on stderr)',
+    args: () => ['adapt', '--steps', '10', '--no-baseline', '--queries', '20', '--profile', '--out', D('adapt')],
+    check: (r) => {
+      const progress = r.stderr.split('\n').filter((l) => l.startsWith('training '));
+      expect(progress).toHaveLength(10);
+      expect(progress.at(-1)).toMatch(/^training 10\/10 steps \(100%\) · loss \d+\.\d{3} · \d+ s · ETA 0 s$/);
+    },
+  },
   {
     name: 'adapt on a folder of named classes',
     args: () => ['adapt', '--data', `folder:${D('shapes')}`, '--classes', 'box,cross,dot,hline,vline', '--shots', '2', '--queries', '2', '--steps', '5', '--no-baseline', '--out', D('adapt-shapes')],
     check: (r) => {
       // The task line and the report name the folders, not their ids.
-      expect(r.stdout).toMatch(/^task {5}5-way 2-shot on folder:\S+ classes box, cross, dot, hline, vline · /m);
+      // (Continuation lines of a wrapped header line are indented under its text: join them back.)
+      expect(r.stdout.replace(/\n {9}/g, ' ')).toMatch(/^task {5}5-way 2-shot on folder:\S+ classes box, cross, dot, hline, vline · /m);
       const report = JSON.parse(readFileSync(D('adapt-shapes/report.json'), 'utf8'));
       expect(report.classes).toEqual([0, 1, 2, 3, 4]);
       expect(report.classNames).toEqual(['box', 'cross', 'dot', 'hline', 'vline']);

@@ -13,7 +13,7 @@ import { writeFileAtomic } from '../../io/atomic-write.js';
 import { checkOutputDir } from '../../io/output-path.js';
 import { writeOrRescue } from '../../io/rescue.js';
 import { resolveGraph, totalMacs } from '../../model/graph.js';
-import { checkRunSize, seedOption } from '../limits.js';
+import { checkRunSize, seedOption, SHOW_BOUND_SECONDS } from '../limits.js';
 import { adapt, type AdaptMethod, type AdaptOptions, type Precision } from '../../train/adapt.js';
 import { FileCheckpointStore } from '../../train/checkpoint-store.js';
 import type { Model } from '../../model/model.js';
@@ -24,6 +24,7 @@ import { DATA_HELP, loadData, parseClassList } from '../../data/source.js';
 import { createMfccFrontEnd } from '../../kernels/mfcc.js';
 import { kib, pct, table, wrapLabelled, wrapText } from '../format.js';
 import { columnsFor, WIDE_HELP } from '../width.js';
+import { startProgress } from '../progress.js';
 import { classNamesOf, listClasses } from '../../data/class-names.js';
 import { numberOption as num, parseBuild } from '../options.js';
 import { adaptReportHtml } from '../../report/html.js';
@@ -97,6 +98,10 @@ export function registerAdapt(program: Command): void {
     .option('--yes', 'run even if the estimated training time is over an hour')
     .option('--wide', WIDE_HELP)
     .addHelpText('after', `
+--json prints the report (also written to <out>/report.json): {zeroShot, after, bp, steps, sramPeak,
+classes, classNames, losses, mcu, ...}. Progress with an ETA goes to stderr: a bar on a terminal,
+otherwise a line at every tenth of the steps.
+
 Examples:
   lastmile adapt                                   # the main job: MNIST backbone → digits 5–9
   lastmile adapt --train head --steps 500 --json   # linear probe, machine-readable result
@@ -175,12 +180,14 @@ Examples:
       sayLabelled(method === 'bp'
         ? `method   ${methodLabel}, train ${selectionLabel(selection)}, η = ${lr ?? ADAPT_DEFAULTS.bpLr}, ${steps} steps, micro-batch ${opts.microBatch}`
         : `method   ${methodLabel}, train ${selectionLabel(selection)}, m = ${opts.m}, ε = ${opts.eps}, η = ${lr ?? ADAPT_DEFAULTS.lr} (${opts.schedule}), ${steps} steps, micro-batch ${opts.microBatch}`);
-      // The host-time bound errs long (1 GMAC/s; the simd build runs about 5): shown only for long runs.
-      if (estimate.seconds > 600) sayLabelled(`host     training here may take up to ${estimate.text.replace('≈ ', '')} (a bound at 1 GMAC/s)`);
+      // The host-time bound errs long (1 GMAC/s; the simd build runs about 5): shown only for long runs (limits.ts).
+      if (estimate.seconds > SHOW_BOUND_SECONDS) sayLabelled(`host     training here may take up to ${estimate.text.replace('≈ ', '')} (a bound at 1 GMAC/s)`);
       const bar = !global.quiet && !global.json && process.stderr.isTTY
         ? new cliProgress.SingleBar({ format: 'training [{bar}] {value}/{total} · loss {loss} · acc {acc} · {rate}/s · ETA {eta_formatted}', barsize: 24, hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic)
         : null;
       let barStarted = false;
+      // Not a terminal (a log, CI): a plain line at every tenth of the steps, with the loss and an ETA.
+      const lines = bar ? null : startProgress({ label: 'training', unit: 'steps', total: steps, enabled: !global.quiet && !global.json });
       const tTrain = performance.now();
       const run = (o: Omit<AdaptOptions, 'backbone'>) => (backbone.kind === 'float' ? adapt({ ...o, backbone }) : adaptQuantized({ ...o, model: backbone, head: opts.head as 'auto' }));
       const result = await run({
@@ -207,7 +214,7 @@ Examples:
           say(`backprop would need ${(m.bp.sramPeak / m.ff.sramPeak).toFixed(1)}× the SRAM of QZO-FF`);
         },
         onStep: (r, total, trainAccuracy) => {
-          if (!bar) return;
+          if (!bar) return lines?.update(r.step, `loss ${r.loss.toFixed(3)}`);
           const rate = (r.step / ((performance.now() - tTrain) / 1000)).toFixed(1);
           if (!barStarted) {
             bar.start(total, 0, { loss: '—', acc: '—', rate: '—' });

@@ -23,6 +23,7 @@ import { evaluate } from '../../train/evaluate.js';
 import { DATA_HELP, loadData, parseClassList } from '../../data/source.js';
 import { kib, pct, table, wrapLabelled } from '../format.js';
 import { columnsFor, WIDE_HELP } from '../width.js';
+import { classNamesOf, listClasses } from '../../data/class-names.js';
 import type { GlobalOptions } from '../main.js';
 import { intOption, parseBuild } from '../options.js';
 
@@ -43,6 +44,8 @@ export interface EvalResult {
   precision: string;
   data: string;
   classes: number[];
+  /** The classes' names in the data source (the ids as text when it has none). */
+  classNames: string[];
   classesFrom: string;
   count: number;
   accuracy: number;
@@ -175,7 +178,7 @@ const MAX_REPORT_BYTES = 64 * 1024 * 1024;
 export function registerEval(program: Command): void {
   program
     .command('eval')
-    .description("top-1 accuracy of a float or quantized model on a dataset's classes (a quantized model runs on the emulated MCU within the device budget; --json: {accuracy, count, classes, samples, ...})")
+    .description("top-1 accuracy of a float or quantized model on a dataset's classes (a quantized model runs on the emulated MCU within the device budget; --json: {accuracy, count, classes, classNames, samples, ...})")
     .requiredOption('--model <file>', 'model file (.lmdl), float or quantized')
     .option('--data <source>', DATA_HELP, 'mnist')
     .option('--classes <list>', "dataset classes the model's head predicts, in head order, like 5-9 (default: from the model's class names)")
@@ -208,18 +211,21 @@ Examples:
       let from: string;
       let data: Dataset;
       let dataName = opts.data;
+      let named: { classNames?: readonly string[] } = {};
       if (opts.queryFrom !== undefined) {
         if (opts.classes !== undefined || opts.limit !== undefined) throw new ConfigError('--query-from takes the classes and images from the adapt report: drop --classes and --limit');
         const spec = await readEpisodeSpec(opts.queryFrom);
         const input = model.architecture.nodes[0]!;
         const source = await loadData(spec.data, 'test', isGraphInput(input) ? (input as InputNode).shape : undefined);
         const episode = episodeFromSpec(source, spec);
+        named = source;
         if (episode.classIds.length !== headSize(model)) throw new ConfigError(`${opts.queryFrom} describes ${episode.classIds.length} classes but ${opts.model} has ${headSize(model)} outputs: use the model that adapt run wrote`);
         ({ classIds: classes, query: data } = episode);
         from = `the query images of ${opts.queryFrom}`;
         dataName = spec.data;
       } else {
         const source = await loadData(opts.data, 'test');
+        named = source;
         ({ classes, from } = resolveClasses(model, source, opts.classes, opts.model));
         data = selectClasses(source, classes);
         if (data.labels.length > limit) data = subset(data, Array.from({ length: limit }, (_, i) => i));
@@ -233,7 +239,7 @@ Examples:
         return { index: i, label: classes[data.labels[i]!]!, predicted: classes[best]!, probabilities };
       });
       const result: EvalResult = {
-        model: opts.model, kind: model.kind, architecture: model.architecture.name, precision: r.precision, data: dataName, classes, classesFrom: from,
+        model: opts.model, kind: model.kind, architecture: model.architecture.name, precision: r.precision, data: dataName, classes, classNames: classNamesOf(named, classes), classesFrom: from,
         count: r.ev.count, accuracy: r.ev.accuracy, loss: r.ev.loss,
         device: { name: device.name, sramBytes: device.sramBytes, flashBytes: device.flashBytes, build: r.build }, memory: r.memory, samples,
       };
@@ -242,7 +248,7 @@ Examples:
         return;
       }
       sayLabelled(`model    ${opts.model} (${model.architecture.name}, ${model.kind} ${r.precision})`);
-      sayLabelled(`data     ${dataName} classes ${classes.join(', ')} (from ${from}) · ${r.ev.count} images`);
+      sayLabelled(`data     ${dataName} classes ${listClasses(named, classes)} (from ${from}) · ${r.ev.count} images`);
       sayLabelled(`device   ${describeDevice(device)} · ${r.build} build`);
       sayLabelled(model.kind === 'quantized'
         ? `memory   inference at batch ${batch}: ${kib(r.memory.sramPeak)} SRAM, ${kib(r.memory.flash)} flash — fits (measured SRAM high-water mark ${kib(r.memory.measuredSramPeak ?? 0)})`
