@@ -135,12 +135,13 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** What a CheckpointStore must implement, checked at the public entry points. */
+const STORE_METHODS = ['save', 'list', 'read', 'remove'] as const;
+
 /**
  * Where checkpoints live. save() must be atomic: after a crash at any moment, the name holds either
  * its previous contents (or nothing) or the new bytes in full, never a mix.
  */
-const STORE_METHODS = ['save', 'list', 'read', 'remove'] as const;
-
 export interface CheckpointStore {
   /** Human-readable location for messages (a directory, a database name). */
   readonly location: string;
