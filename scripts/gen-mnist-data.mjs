@@ -7,22 +7,14 @@
 //
 // The package stores grey levels as round(k/255, 3 decimals) for k = 0..255, so one byte per pixel
 // (k) reproduces every value exactly; src/data/mnist.ts maps k back with the same rounding.
-// Layout: the LMSD sample-set layout of scripts/gen-web-samples.mjs (magic, version 1, classes,
-// height, width, u32 count, class names, count × u8 label, count × 784 u8 pixels), gzip-compressed.
+// Layout: the LMSD sample-set layout (scripts/lib/lmsd.mjs), gzip-compressed.
 // Deterministic: re-running gives the same bytes.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import { SIZE, lmsdBuffer, readDigitJson, repoRoot } from './lib/lmsd.mjs';
 
-const SIDE = 28;
-const SIZE = SIDE * SIDE;
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const out = join(root, 'data', 'mnist-digits.lmsd.gz');
-
-const require = createRequire(import.meta.url);
-const digitsDir = join(dirname(require.resolve('mnist/package.json')), 'src', 'digits');
+const out = join(repoRoot, 'data', 'mnist-digits.lmsd.gz');
 
 // value (as the package's JSON writes it) → k
 const codeOf = new Map();
@@ -31,7 +23,7 @@ if (codeOf.size !== 256) throw new Error('round(k/255, 3) is not one-to-one');
 
 const perDigit = [];
 for (let digit = 0; digit < 10; digit++) {
-  const { data } = JSON.parse(readFileSync(join(digitsDir, `${digit}.json`), 'utf8'));
+  const data = readDigitJson(digit);
   const count = Math.floor(data.length / SIZE);
   const codes = new Uint8Array(count * SIZE);
   for (let i = 0; i < codes.length; i++) {
@@ -43,24 +35,7 @@ for (let digit = 0; digit < 10; digit++) {
 }
 
 const total = perDigit.reduce((s, codes) => s + codes.length / SIZE, 0);
-const names = perDigit.map((_, d) => Buffer.from(String(d), 'utf8'));
-const headerBytes = 12 + names.reduce((s, n) => s + 1 + n.length, 0);
-const bytes = new Uint8Array(headerBytes + total + total * SIZE);
-const view = new DataView(bytes.buffer);
-bytes.set(Buffer.from('LMSD', 'ascii'), 0);
-view.setUint8(4, 1);
-view.setUint8(5, names.length);
-view.setUint8(6, SIDE);
-view.setUint8(7, SIDE);
-view.setUint32(8, total, true);
-let at = 12;
-for (const n of names) {
-  bytes[at++] = n.length;
-  bytes.set(n, at);
-  at += n.length;
-}
-const labelsAt = at;
-const pixelsAt = labelsAt + total;
+const { bytes, labelsAt, pixelsAt } = lmsdBuffer(perDigit.map((_, d) => String(d)), total);
 // Interleave digits (0,1,…,9,0,1,…; a digit that runs out is skipped) so any prefix is class-balanced.
 const cursor = perDigit.map(() => 0);
 let n = 0;

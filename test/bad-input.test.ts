@@ -4,7 +4,7 @@
 // check the session's stored weights byte for byte.
 import { describe, it, expect, beforeAll } from 'vitest';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { lastmile } from './helpers/cli.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
@@ -187,12 +187,13 @@ describe('truncated, corrupt and hostile files', () => {
 });
 
 describe('bad CLI checkpoint options', () => {
-  it('--resume without --checkpoint and --checkpoint-every 0 exit with status 2 and say what to pass', () => {
-    const run = (...args: string[]) => spawnSync(process.execPath, ['bin/lastmile.js', 'adapt', '--steps', '1', '--no-baseline', '--quiet', '--out', mkdtempSync(join(tmpdir(), 'lastmile-bad-')), ...args], { encoding: 'utf8' });
-    const a = run('--resume');
+  it('--resume without --checkpoint and --checkpoint-every 0 exit with status 2 and say what to pass', async () => {
+    // Spawned asynchronously: a worker blocked in spawnSync misses vitest's RPC deadlines.
+    const run = (...args: string[]) => lastmile(['adapt', '--steps', '1', '--no-baseline', '--quiet', '--out', mkdtempSync(join(tmpdir(), 'lastmile-bad-')), ...args], { timeoutMs: 120_000 }).then((r) => ({ status: r.code, stderr: r.stderr }));
+    const a = await run('--resume');
     expect(a.status).toBe(2);
     expect(a.stderr).toMatch(/--resume needs --checkpoint DIR/);
-    const b = run('--checkpoint', mkdtempSync(join(tmpdir(), 'lastmile-bad-')), '--checkpoint-every', '0');
+    const b = await run('--checkpoint', mkdtempSync(join(tmpdir(), 'lastmile-bad-')), '--checkpoint-every', '0');
     expect(b.status).toBe(2);
     expect(b.stderr).toMatch(/checkpoint-every/);
   });

@@ -2,7 +2,7 @@
 // QEMU calibration, estimates scale the way the hardware does, and bad input gets a typed error.
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { lastmile } from './helpers/cli.js';
 import { ConfigError, FormatError, ShapeError, UnsupportedError } from '../src/errors.js';
 import { parseCalibration, type CalibrationFile } from '../src/cost/calibration.js';
 import { fitCalibration, fitKernel, leastSquares, predictInstructions, relativeError } from '../src/cost/fit.js';
@@ -135,10 +135,14 @@ describe('estimates', () => {
 
 describe('lastmile estimate', () => {
   // The command from the TypeScript sources, as the golden runs call it.
-  const run = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'test/helpers/lastmile-src.ts', ...args], { encoding: 'utf8', timeout: 120_000 });
+  // Spawned asynchronously: a worker blocked in spawnSync misses vitest's RPC deadlines on a loaded machine.
+  const run = async (args: string[]) => {
+    const r = await lastmile(args, { fromSource: true, timeoutMs: 120_000 });
+    return { status: r.code, stdout: r.stdout, stderr: r.stderr };
+  };
 
-  it('--json prints {mcu: {core, clockHz, cyclesPerInference, msPerInference, mJPerInference}, layers}', () => {
-    const r = run(['--json', 'estimate', '--model', 'ds-cnn', '--device', 'stm32f411', '--precision', '8w8a']);
+  it('--json prints {mcu: {core, clockHz, cyclesPerInference, msPerInference, mJPerInference}, layers}', async () => {
+    const r = await run(['--json', 'estimate', '--model', 'ds-cnn', '--device', 'stm32f411', '--precision', '8w8a']);
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as { mcu: Record<string, number>; layers: Array<{ layer: string; cycles: number; ms: number }>; costModel: string };
     expect(Object.keys(out.mcu).sort()).toEqual(['clockHz', 'core', 'cyclesPerInference', 'mJPerInference', 'msPerInference']);
@@ -150,9 +154,9 @@ describe('lastmile estimate', () => {
     expect(out.costModel).toBe(COST_MODEL_VERSION);
   });
 
-  it('a device without a calibrated core and a bare budget are refused with a clear message (exit 2)', () => {
+  it('a device without a calibrated core and a bare budget are refused with a clear message (exit 2)', async () => {
     for (const device of ['rp2040', '256k/1m']) {
-      const r = run(['estimate', '--model', 'mnist-cnn', '--device', device]);
+      const r = await run(['estimate', '--model', 'mnist-cnn', '--device', device]);
       expect(r.status).toBe(2);
       expect(r.stderr).toMatch(/no estimate|bare budget|preset with a core/);
     }

@@ -2,18 +2,16 @@
 // PyTorch's asymmetric padding. Each is checked against what the graph computes — our device's
 // outputs, or onnxruntime-node's.
 import { describe, it, expect, beforeAll } from 'vitest';
-import * as ort from 'onnxruntime-node';
 import { exportOnnx } from '../src/onnx/export.js';
 import { importOnnx } from '../src/onnx/import.js';
 import {
-  floatTensor, floatValueInfo, intAttr, intsAttr,
-  type AttributeProto, type NodeProto, type TensorProto,
+  floatValueInfo, intAttr, intsAttr,
+  type NodeProto, type TensorProto,
 } from '../src/model/onnx-proto.js';
 import { encodeModelProto } from '../src/model/onnx-codec.js';
 import { initFloatModel, loadModel, saveModel, type FloatModel, type QuantizedModel } from '../src/model/model.js';
 import { architecturePreset } from '../src/model/presets.js';
-import { elementCount, resolveGraph, type Architecture } from '../src/model/graph.js';
-import { BackpropSession } from '../src/runtime/backprop-session.js';
+import { resolveGraph, type Architecture } from '../src/model/graph.js';
 import { QuantizedSession } from '../src/runtime/session.js';
 import { Mcu } from '../src/device/mcu.js';
 import { calibrate } from '../src/quant/calibrate.js';
@@ -23,20 +21,7 @@ import { subset, type Dataset } from '../src/data/dataset.js';
 import { loadMicroBatch, quantizeSet } from '../src/train/batches.js';
 import { FormatError } from '../src/errors.js';
 import { rng } from './helpers/devices.js';
-
-const budgetFor = (plan: { sramBytes: number; flashBytes: number }) => ({
-  sramBytes: Math.max(16, Math.ceil(plan.sramBytes / 16) * 16),
-  flashBytes: Math.max(16, Math.ceil(plan.flashBytes / 16) * 16),
-});
-
-async function ourFloatForward(model: FloatModel, x: Float32Array, batch: number): Promise<Float32Array> {
-  const options = { batch, trainable: new Set<string>(), optimizer: { kind: 'sgd' as const, lr: 1 } };
-  const mcu = await Mcu.create({ budget: budgetFor(BackpropSession.plan(model, options)) });
-  const session = new BackpropSession(mcu, model, options);
-  session.setBatch(x, new Int32Array(batch));
-  session.forward();
-  return session.readLogits();
-}
+import { budgetFor, node, ortRun, ourFloatForward, randomInputs, relativeError, toNchw, weights } from './helpers/onnx.js';
 
 /** QuantizedSession's raw logits (int32 head accumulators or int8 values) over a dataset. */
 async function quantizedLogits(q: QuantizedModel, data: Dataset, batch: number): Promise<Int32Array> {
@@ -50,36 +35,6 @@ async function quantizedLogits(q: QuantizedModel, data: Dataset, batch: number):
     loadMicroBatch(session, set, order, from, rows);
     session.forward();
     out.set(Array.from(session.readLogits()).slice(0, rows * session.classes), from * session.classes);
-  }
-  return out;
-}
-
-async function ortRun(bytes: Uint8Array, x: Float32Array, dims: number[], input: string, output: string): Promise<Float32Array> {
-  const session = await ort.InferenceSession.create(bytes);
-  const result = await session.run({ [input]: new ort.Tensor('float32', x, dims) });
-  return result[output]!.data as Float32Array;
-}
-
-function randomInputs(count: number, seed: number): Float32Array {
-  const r = rng(seed);
-  return Float32Array.from({ length: count }, () => r());
-}
-
-function relativeError(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  return diff / scale;
-}
-
-function toNchw(x: Float32Array, n: number, h: number, w: number, c: number): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let b = 0; b < n; b++) for (let y = 0; y < h; y++) for (let xx = 0; xx < w; xx++) for (let ch = 0; ch < c; ch++) {
-    out[((b * c + ch) * h + y) * w + xx] = x[((b * h + y) * w + xx) * c + ch]!;
   }
   return out;
 }
@@ -134,13 +89,6 @@ describe('importOnnx(exportOnnx(quantized model)) — the QDQ round trip', () =>
 });
 
 // ---- hand-built graphs ----
-
-const node = (opType: string, input: string[], output: string, attribute: AttributeProto[] = []): NodeProto => ({ opType, name: output, input, output: [output], attribute });
-
-function weights(name: string, dims: number[], seed: number, scale = 0.3): TensorProto {
-  const r = rng(seed);
-  return floatTensor(name, dims, Array.from({ length: elementCount(dims) }, () => (r() - 0.5) * 2 * scale));
-}
 
 function encode(nodes: NodeProto[], initializers: TensorProto[], input: [string, (number | string)[]], output: [string, (number | string)[]]): Uint8Array {
   return encodeModelProto({

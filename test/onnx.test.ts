@@ -4,7 +4,6 @@
 // our own exports bit for bit, and PyTorch/Keras-style NCHW graphs built here by hand.
 import { describe, it, expect, beforeAll } from 'vitest';
 import fc from 'fast-check';
-import * as ort from 'onnxruntime-node';
 import { exportOnnx, ONNX_OPSET, ONNX_OPSET_INT16 } from '../src/onnx/export.js';
 import { importOnnx } from '../src/onnx/import.js';
 import { decodeModelProto, encodeModelProto } from '../src/model/onnx-codec.js';
@@ -15,7 +14,6 @@ import {
 import { initFloatModel, type FloatModel, type QuantizedModel } from '../src/model/model.js';
 import { architecturePreset, ARCHITECTURE_PRESETS } from '../src/model/presets.js';
 import { elementCount, resolveGraph, type Architecture } from '../src/model/graph.js';
-import { BackpropSession } from '../src/runtime/backprop-session.js';
 import { QuantizedSession } from '../src/runtime/session.js';
 import { Mcu } from '../src/device/mcu.js';
 import { trainBackprop } from '../src/train/backprop.js';
@@ -26,46 +24,9 @@ import { subset, type Dataset } from '../src/data/dataset.js';
 import { loadMicroBatch, quantizeSet } from '../src/train/batches.js';
 import { FormatError } from '../src/errors.js';
 import { rng } from './helpers/devices.js';
+import { budgetFor, node, ortRun, ourFloatForward, randomInputs, relativeError, toNchw, weights } from './helpers/onnx.js';
 
 // ---- helpers ----
-
-const budgetFor = (plan: { sramBytes: number; flashBytes: number }) => ({
-  sramBytes: Math.max(16, Math.ceil(plan.sramBytes / 16) * 16),
-  flashBytes: Math.max(16, Math.ceil(plan.flashBytes / 16) * 16),
-});
-
-/** Our f32 device forward (the backprop reference path's kernels) on NHWC samples. */
-async function ourFloatForward(model: FloatModel, x: Float32Array, batch: number): Promise<Float32Array> {
-  const options = { batch, trainable: new Set<string>(), optimizer: { kind: 'sgd' as const, lr: 1 } };
-  const mcu = await Mcu.create({ budget: budgetFor(BackpropSession.plan(model, options)) });
-  const session = new BackpropSession(mcu, model, options);
-  session.setBatch(x, new Int32Array(batch));
-  session.forward();
-  return session.readLogits();
-}
-
-async function ortRun(bytes: Uint8Array, x: Float32Array, dims: number[], input = 'input', output = 'logits'): Promise<Float32Array> {
-  const session = await ort.InferenceSession.create(bytes);
-  const result = await session.run({ [input]: new ort.Tensor('float32', x, dims) });
-  return result[output]!.data as Float32Array;
-}
-
-function randomInputs(count: number, seed: number): Float32Array {
-  const r = rng(seed);
-  return Float32Array.from({ length: count }, () => r());
-}
-
-/** max |a − b| relative to max |b|: the float paths may sum in different orders. */
-function relativeError(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  return diff / scale;
-}
 
 function argmaxRows(logits: ArrayLike<number>, rows: number, classes: number): number[] {
   const out: number[] = [];
@@ -82,15 +43,6 @@ function withBiases(model: FloatModel, seed: number): FloatModel {
   const r = rng(seed);
   for (const p of Object.values(model.params)) for (let i = 0; i < p.bias.length; i++) p.bias[i] = r() - 0.5;
   return model;
-}
-
-/** NHWC → NCHW for float samples. */
-function toNchw(x: Float32Array, n: number, h: number, w: number, c: number): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let b = 0; b < n; b++) for (let y = 0; y < h; y++) for (let xx = 0; xx < w; xx++) for (let ch = 0; ch < c; ch++) {
-    out[((b * c + ch) * h + y) * w + xx] = x[((b * h + y) * w + xx) * c + ch]!;
-  }
-  return out;
 }
 
 /**
@@ -288,13 +240,6 @@ function encodeHand(g: HandGraph): Uint8Array {
     opsetImport: [{ domain: '', version: g.opset ?? 13 }],
     graph: { name: 'hand', node: g.nodes, initializer: g.initializers, input: [floatValueInfo(g.input[0], g.input[1])], output: [floatValueInfo(g.output[0], g.output[1])] },
   });
-}
-
-const node = (opType: string, input: string[], output: string, attribute: AttributeProto[] = [], name = output): NodeProto => ({ opType, name, input, output: [output], attribute });
-
-function weights(name: string, dims: number[], seed: number, scale = 0.3): TensorProto {
-  const r = rng(seed);
-  return floatTensor(name, dims, Array.from({ length: elementCount(dims) }, () => (r() - 0.5) * 2 * scale));
 }
 
 /** What torch.onnx.export writes for a small CNN (BatchNorm kept, ReLU after MaxPool, CHW Flatten, Linear). */

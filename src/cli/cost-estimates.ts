@@ -5,7 +5,6 @@ import type { ResolvedDevice } from '../device/presets.js';
 import { trainableLayers, type TrainSelection } from '../train/selection.js';
 import { COST_MODEL_VERSION } from '../cost/model.js';
 import { describeAdaptation, mcuAdaptation, mcuInference, mcuProfile, type McuAdaptation, type McuInference, type McuProfile, type McuUnavailable } from '../cost/report.js';
-import { table } from './format.js';
 import { estimateMfcc, type FrontEndEstimate } from '../cost/front-end.js';
 import { targetForPreset } from '../cost/model.js';
 import { frontEndSramBytes, type FrontEndSpec } from '../runtime/front-end.js';
@@ -25,6 +24,9 @@ export function frontEndEstimate(spec: FrontEndSpec, device: ResolvedDevice): { 
   const time = 'reason' in mcu ? mcu.reason : `${mcu.msPerClip.toFixed(1)} ms per 1 s clip on ${device.name} (${mcu.core} @ ${mcu.clockHz / 1e6} MHz, estimated; ${mcu.msRange[0].toFixed(0)}–${mcu.msRange[1].toFixed(0)} ms over the measured clips)`;
   return { json: { kind: spec.kind, sramBytes, mcu }, line: `front end ${spec.kind} (49 × 10 MFCC on the device): ${time}; ${sramBytes} B of SRAM while it runs (clip, scratch, features), planned with the session` };
 }
+import { wrapText } from './format.js';
+import { wrapTable } from './wrap-table.js';
+import { TERMINAL_COLUMNS } from './width.js';
 
 export function adaptationEstimate(
   arch: Architecture,
@@ -52,16 +54,18 @@ export function profileEstimate(
   arch: Architecture,
   device: ResolvedDevice,
   r: { precision: string; batch: number; directions: number; trainable: readonly string[]; byLayer: ReadonlyArray<{ name: string; ms: number }>; steps: number },
+  width = TERMINAL_COLUMNS,
 ): { json: McuProfile | McuUnavailable; text: string } {
   const json = mcuProfile(resolveGraph(arch), device, { bits: r.precision === '8w8a' ? 8 : 16, batch: r.batch, directions: r.directions, trainable: r.trainable });
   if ('reason' in json) return { json, text: `estimated on the device: ${json.reason}` };
   const wasm = new Map(r.byLayer.map((l) => [l.name, l.ms / r.steps]));
   const rows = (list: McuProfile['byLayer'], withWasm: boolean) =>
-    table(
+    wrapTable(
       [[withWasm ? 'layer' : 'kernel', ...(withWasm ? ['kernel', 'Wasm ms/step'] : []), 'MCU cycles/step', 'MCU ms/step'],
         ...list.map((l) => [l.name, ...(withWasm ? [l.kernel, wasm.has(l.name) ? wasm.get(l.name)!.toFixed(3) : ''] : []), String(l.cyclesPerStep), l.msPerStep.toFixed(2)])],
       withWasm ? ['l', 'l', 'r', 'r', 'r'] : ['l', 'r', 'r'],
+      width,
     );
   const head = `estimated on ${device.name} (${json.core} @ ${json.clockHz / 1e6} MHz, cost model ${json.model}): ${json.msPerStep.toFixed(1)} ms and ${json.cyclesPerStep} cycles per QZO-FF step (the loss kernel is not counted)`;
-  return { json, text: `${head}\n\nper exported kernel\n${rows(json.byKernel, false)}\n\nper layer (Wasm ms/step: this run, profiler attached)\n${rows(json.byLayer, true)}` };
+  return { json, text: `${wrapText(head, width)}\n\nper exported kernel\n${rows(json.byKernel, false)}\n\nper layer (Wasm ms/step: this run, profiler attached)\n${rows(json.byLayer, true)}` };
 }

@@ -12,10 +12,13 @@ export const pct = (x: number | null): string => (x === null ? '—' : `${x.toFi
 
 /** Word-wraps prose to `width` columns (continuation lines indented), so long notes fit a terminal. */
 export function wrapText(text: string, width = 100, indent = '  '): string {
+  if (text.length <= width) return text;
   const lines: string[] = [];
   let line = '';
-  for (const word of text.split(/ +/)) {
-    const next = line ? `${line} ${word}` : word;
+  // A leading indent (a list item) is kept on the first line.
+  const lead = /^ */.exec(text)![0];
+  for (const word of text.slice(lead.length).split(/ +/)) {
+    const next = line ? `${line} ${word}` : lead + word;
     if (next.length > width && line) {
       lines.push(line);
       line = `${indent}${word}`;
@@ -23,4 +26,33 @@ export function wrapText(text: string, width = 100, indent = '  '): string {
   }
   if (line) lines.push(line);
   return lines.join('\n');
+}
+
+/**
+ * A "label    text" line (as the commands print their header lines), word-wrapped so that
+ * continuation lines start under the text; a line that fits is returned unchanged.
+ */
+export function wrapLabelled(line: string, width = 100): string {
+  if (line.length <= width) return line;
+  const found = /^\S+ +/.exec(line)?.[0] ?? '';
+  const label = found.length < width / 2 ? found : '';
+  // The label's own padding is kept; only the text after it is wrapped.
+  const indent = ' '.repeat(label.length || 2);
+  const lines: string[] = [];
+  let current = label;
+  for (const word of line.slice(label.length).split(/ +/)) {
+    const fresh = current === label || current === indent;
+    const next = fresh ? current + word : `${current} ${word}`;
+    if (next.length > width && !fresh) {
+      lines.push(current);
+      current = indent + word;
+    } else current = next;
+  }
+  lines.push(current);
+  return lines.join('\n');
+}
+
+/** Each line longer than `width` word-wrapped on its own; the others unchanged. */
+export function wrapLongLines(text: string, width = 100): string {
+  return text.split('\n').map((l) => wrapText(l, width)).join('\n');
 }

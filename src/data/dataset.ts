@@ -1,5 +1,6 @@
 // An in-memory labelled image set: samples as real values in [0, 1], row-major [n][H·W·C].
 import { DataError } from '../errors.js';
+import { checkDatasetShape, checkIndexList } from '../util/guards.js';
 
 export interface Dataset {
   name: string;
@@ -34,7 +35,9 @@ export function validateDataset(d: Dataset): void {
 }
 
 /** The samples at the given indices, in that order. */
-export function subset(d: Dataset, indices: ArrayLike<number>, name = d.name): Dataset {
+export function subset(d: Dataset, indices: ArrayLike<number>, name?: string): Dataset {
+  checkDatasetShape(d, 'subset: data');
+  checkIndexList(indices, d.labels.length, 'subset: indices');
   const size = sampleSize(d);
   const images = new Float32Array(indices.length * size);
   const labels = new Int32Array(indices.length);
@@ -43,11 +46,13 @@ export function subset(d: Dataset, indices: ArrayLike<number>, name = d.name): D
     images.set(d.images.subarray(i * size, (i + 1) * size), j * size);
     labels[j] = d.labels[i]!;
   }
-  return { ...d, name, images, labels };
+  return { ...d, name: name ?? d.name, images, labels };
 }
 
 /** Keep only the given classes, relabelled 0..k−1 in the order given. */
-export function selectClasses(d: Dataset, classes: readonly number[], name = d.name): Dataset {
+export function selectClasses(d: Dataset, classes: readonly number[], name?: string): Dataset {
+  checkDatasetShape(d, 'selectClasses: data');
+  checkIndexList(classes, Math.max(d.classes, 1), 'selectClasses: classes');
   const remap = new Map(classes.map((c, i) => [c, i]));
   const keep: number[] = [];
   for (let i = 0; i < d.labels.length; i++) if (remap.has(d.labels[i]!)) keep.push(i);

@@ -3,6 +3,7 @@
 import { DataError, ConfigError } from '../errors.js';
 import { mulberry32, shuffle } from '../util/random.js';
 import { subset, type Dataset } from './dataset.js';
+import { checkDatasetShape, checkIndexList, checkOptionsObject } from '../util/guards.js';
 
 export interface EpisodeOptions {
   /** Class ids (in the source dataset) to draw the N ways from. */
@@ -22,6 +23,9 @@ export interface Episode {
 }
 
 export function sampleEpisode(source: Dataset, o: EpisodeOptions): Episode {
+  checkDatasetShape(source, 'sampleEpisode: source');
+  checkOptionsObject(o, 'sampleEpisode');
+  checkIndexList(o.classPool, Math.max(source.classes, 1), 'sampleEpisode: classPool');
   if (!Number.isInteger(o.ways) || o.ways < 2) throw new ConfigError(`ways (N) must be an integer ≥ 2, got ${o.ways}`);
   if (!Number.isInteger(o.shots) || o.shots < 1) throw new ConfigError(`shots (K) must be an integer ≥ 1, got ${o.shots}`);
   if (o.ways > o.classPool.length) throw new ConfigError(`${o.ways}-way episodes need ${o.ways} classes, the pool has ${o.classPool.length}`);

@@ -1,6 +1,7 @@
 // The arena: every byte a kernel touches comes from here. A bump allocator with marks (like
 // TFLM's arena head/temp), 16-byte alignment as an MCU would use, and a measured high-water mark.
-import { BudgetError, ShapeError } from '../errors.js';
+import { BudgetError, ConfigError, ShapeError } from '../errors.js';
+import { describe, isObject } from '../util/guards.js';
 import type { Device } from './device.js';
 
 export const ALIGN = 16;
@@ -28,7 +29,7 @@ export class Arena {
   private peak = 0;
   private readonly live: DeviceBuffer[] = [];
 
-  constructor(device: Device, capacity = device.arenaBytes, base = device.arenaBase, region = 'arena') {
+  constructor(device: Device, capacity = checkedDevice(device).arenaBytes, base = device.arenaBase, region = 'arena') {
     if (!Number.isInteger(capacity) || capacity < 0 || base < device.arenaBase || base + capacity > device.arenaEnd) {
       throw new BudgetError(`${region}: [${base}, +${capacity}) does not lie inside the device's ${device.arenaBytes} B arena`);
     }
@@ -128,4 +129,12 @@ export function checkBuffer(device: Device, buffer: DeviceBuffer, needed: number
   if (buffer.bytes < needed) {
     throw new ShapeError(`${what}: buffer '${buffer.name}' holds ${buffer.bytes} B but the shape needs ${needed} B`);
   }
+}
+
+/** The device argument, checked before a default parameter reads its fields. */
+function checkedDevice(device: Device): Device {
+  if (!isObject(device) || typeof device.arenaBytes !== 'number' || typeof device.arenaBase !== 'number') {
+    throw new ConfigError(`Arena needs a Device (from Device.create), got ${describe(device)}`);
+  }
+  return device;
 }

@@ -4,6 +4,7 @@
 import { UnsupportedError, ConfigError } from '../errors.js';
 import { BUILD_FLAVORS, bestBuild, detectFeatures, supportsBuild, type BuildFlavor } from './features.js';
 import { compileBuild } from './wasm-source.js';
+import { checkOptionsObject } from '../util/guards.js';
 
 export const WASM_PAGE = 65536;
 export const ARENA_BASE = WASM_PAGE;
@@ -37,6 +38,7 @@ export class Device {
   }
 
   static async create(options: DeviceOptions = {}): Promise<Device> {
+    checkOptionsObject(options, 'Device.create');
     const requested = options.build ?? 'auto';
     const features = detectFeatures();
     if (requested !== 'auto' && !(BUILD_FLAVORS as readonly string[]).includes(requested)) {

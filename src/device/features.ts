@@ -1,4 +1,6 @@
 // Engine feature detection with tiny probe modules, so a build is chosen before it is fetched.
+import { ConfigError } from '../errors.js';
+import { describe, isObject } from '../util/guards.js';
 
 export type BuildFlavor = 'scalar' | 'simd' | 'relaxed';
 export const BUILD_FLAVORS: readonly BuildFlavor[] = ['scalar', 'simd', 'relaxed'];
@@ -28,6 +30,7 @@ export function detectFeatures(): EngineFeatures {
 
 /** The fastest build this engine runs: relaxed, then simd, then scalar. */
 export function bestBuild(features: EngineFeatures = detectFeatures()): BuildFlavor {
+  if (!isObject(features) || typeof features.simd !== 'boolean' || typeof features.relaxedSimd !== 'boolean') throw new ConfigError(`bestBuild takes engine features { simd, relaxedSimd } (from detectFeatures), got ${describe(features)}`);
   if (features.simd && features.relaxedSimd) return 'relaxed';
   if (features.simd) return 'simd';
   return 'scalar';

@@ -3,6 +3,7 @@
 // the pages used to check them), because a budget nobody can trace is a budget nobody can trust.
 // KB/KiB/k all mean 1024 bytes here, as in MCU datasheets and linker scripts.
 import { ConfigError } from '../errors.js';
+import { checkDevice } from '../util/guards.js';
 
 export const KIB = 1024;
 export const MIB = 1024 * KIB;
@@ -229,6 +230,7 @@ export function resolveDevice(nameOrBudget: string | BudgetObject = DEFAULT_DEVI
 
 /** One line for logs and reports: "nrf52840 (Arduino Nano 33 BLE, Arm Cortex-M4F @ 64 MHz): 256 KiB SRAM / 1 MiB flash". */
 export function describeDevice(device: ResolvedDevice): string {
+  checkDevice(device);
   const budget = `${formatBytes(device.sramBytes)} SRAM / ${formatBytes(device.flashBytes)} flash`;
   if (!device.preset) return `${device.name}: ${budget}`;
   return `${device.name} (${device.board}, ${device.core} @ ${device.clockMhz} MHz): ${budget}`;

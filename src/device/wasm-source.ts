@@ -2,6 +2,7 @@
 // browser (or any bytes the caller already has). Compiled modules are cached per flavour.
 import type { BuildFlavor } from './features.js';
 import { readBuildFile } from './wasm-file.js';
+import { ConfigError } from '../errors.js';
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 const moduleCache = new Map<string, Promise<WebAssembly.Module>>();
@@ -14,6 +15,9 @@ let defaultBaseUrl: string | undefined;
  * undefined restores that default.
  */
 export function setDefaultWasmBaseUrl(baseUrl: string | URL | undefined): void {
+  if (baseUrl !== undefined && typeof baseUrl !== 'string' && !(baseUrl instanceof URL)) {
+    throw new ConfigError(`setDefaultWasmBaseUrl takes a URL or a string (the folder holding the device builds), got ${baseUrl === null ? 'null' : typeof baseUrl}`);
+  }
   defaultBaseUrl = baseUrl === undefined ? undefined : String(baseUrl);
 }
 

@@ -1,7 +1,7 @@
 // `lastmile experiment backbones`: re-create the ResNet-8 backbone files in models/ (seeded: the same
 // initialisation and data order every time). The small CNN files come from `lastmile pretrain`
 // (models/README.md).
-import { writeFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../io/atomic-write.js';
 import { join } from 'node:path';
 import { saveModel } from '../model/model.js';
 import { packageRoot } from '../util/package-root.js';
@@ -12,7 +12,7 @@ export async function makeBackbones(say: (line: string) => void, keys = ['resnet
     const spec = BACKBONES[key]!;
     const r = await pretrainBackbone(spec, (epoch, loss) => say(`${key} epoch ${epoch}: mean loss ${loss.toFixed(4)}`));
     const bytes = saveModel(r.model);
-    await writeFile(join(packageRoot(), spec.file), bytes);
+    writeFileAtomic(join(packageRoot(), spec.file), bytes, 'model');
     say(`wrote ${spec.file} (${bytes.length} B): validation accuracy ${r.validationAccuracy.toFixed(2)}% on ${r.trainSamples} training images held out 10%, ${r.seconds.toFixed(0)} s`);
   }
 }

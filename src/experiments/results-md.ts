@@ -2,7 +2,8 @@
 // experiments/results/. Everything in the report comes from those files or from the paper claims
 // written below; a missing JSON gives a section that says how to produce it.
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../io/atomic-write.js';
 import { dirname, join, relative } from 'node:path';
 import { barsSpec, hbarsSpec, linesSpec, memorySpec, renderChart, trailingMean, type BarRow, type LineRow, type MemBarRow } from './charts.js';
 import { fmtStat, stat, type Stat } from './common.js';
@@ -82,7 +83,7 @@ class Charts {
     const file = join(this.dir, `${name}.svg`);
     const chart = await renderChart(spec, name);
     this.warnings.push(...chart.warnings.map((w) => `${name}: ${w}`));
-    await writeFile(file, chart.svg);
+    writeFileAtomic(file, chart.svg, 'chart');
     return `![${alt}](${relative(this.mdDir, file)})`;
   }
 }
@@ -370,6 +371,6 @@ export async function renderReport(resultsDir: string, reportPath: string): Prom
 export async function writeReport(resultsDir: string, reportPath: string): Promise<string[]> {
   const { markdown, warnings } = await renderReport(resultsDir, reportPath);
   await mkdir(dirname(reportPath), { recursive: true });
-  await writeFile(reportPath, markdown);
+  writeFileAtomic(reportPath, markdown, 'report');
   return warnings;
 }

@@ -177,6 +177,8 @@ export interface AdaptReportJson {
   memory: { infer: ModeFigures; ff: ModeFigures; bp: ModeFigures };
   bpOverFf: number;
   classes: number[];
+  /** The classes' names in the data source (the ids as text when it has none); older reports lack it. */
+  classNames?: string[];
   config: Record<string, unknown>;
   losses: number[];
   bpLosses: number[];
@@ -249,7 +251,7 @@ export async function adaptReportHtml(input: AdaptHtmlInput): Promise<string> {
     ['budget', `${formatKib(r.device.sramBytes)} SRAM (${r.device.sramBytes} B) · ${formatKib(r.device.flashBytes)} flash (${r.device.flashBytes} B)`],
     ['device build', `${r.device.build} (WebAssembly)`],
     ['model', `${input.modelPath} — ${input.architecture.name}, ${pretrained}`],
-    ['task', `${task.ways}-way ${task.shots}-shot on ${task.data} classes ${r.classes.join(', ')} · ${task.queries} held-out query images`],
+    ['task', `${task.ways}-way ${task.shots}-shot on ${task.data} classes ${(r.classNames ?? r.classes).join(', ')} · ${task.queries} held-out query images`],
     ['adapted model', r.model],
   ]);
   const method = keyValues([
@@ -295,7 +297,7 @@ export async function adaptReportHtml(input: AdaptHtmlInput): Promise<string> {
   ].join('\n');
   return page({
     title: `QZO-FF adaptation: ${input.architecture.name} on ${r.device.name}`,
-    lede: `${task.ways}-way ${task.shots}-shot adaptation to ${task.data} classes ${r.classes.join(', ')}: ${pct(r.zeroShot)} zero-shot → ${pct(r.after)} after ${methodLabel}${r.bp === null ? '' : ` (f32 backprop: ${pct(r.bp)})`}, in ${formatKib(r.sramPeak)} of SRAM.`,
+    lede: `${task.ways}-way ${task.shots}-shot adaptation to ${task.data} classes ${(r.classNames ?? r.classes).join(', ')}: ${pct(r.zeroShot)} zero-shot → ${pct(r.after)} after ${methodLabel}${r.bp === null ? '' : ` (f32 backprop: ${pct(r.bp)})`}, in ${formatKib(r.sramPeak)} of SRAM.`,
     sections: [
       { title: 'Setup', html: setup },
       { title: 'Method', html: method },

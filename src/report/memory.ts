@@ -11,6 +11,7 @@ import { planSessions } from '../train/prepare-run.js';
 import { PREFIX_CACHE } from '../train/qzo-ff/prefix.js';
 import type { FrontEndSpec } from '../runtime/front-end.js';
 import { selectionTrainerOptions, trainableLayers, selectionLabel, type TrainSelection } from '../train/selection.js';
+import { checkArchitecture, checkDevice, checkModel, checkOptionsObject, isObject } from '../util/guards.js';
 
 export type Mode = 'infer' | 'ff' | 'bp';
 
@@ -100,6 +101,12 @@ export interface MemoryReportOptions {
 }
 
 export function memoryReport(source: Architecture | { float: FloatModel; quantized: QuantizedModel }, o: MemoryReportOptions): MemoryReport {
+  checkOptionsObject(o, 'memoryReport');
+  checkDevice(o.device);
+  if (isObject(source) && 'float' in source) {
+    checkModel(source.float, 'memoryReport: source.float');
+    checkModel(source.quantized, 'memoryReport: source.quantized');
+  } else checkArchitecture(source, 'memoryReport: source');
   const weightBits = o.weightBits ?? 16;
   const models = 'nodes' in source ? planningModels(source, weightBits) : source;
   const batch = o.batch ?? 1;

@@ -22,6 +22,7 @@ import { QuantizedSession } from './session.js';
 import { adamStepF32, reluBackwardF32, reluF32, sgdStepF32, softmaxCrossEntropyF32 } from '../kernels/f32.js';
 import { opDef } from '../ops/registry.js';
 import { addF32 } from '../kernels/f32-eltwise.js';
+import { checkSessionArguments } from './session-arguments.js';
 
 export type OptimizerSpec =
   | { kind: 'sgd'; lr: number; momentum?: number; weightDecay?: number }
@@ -199,6 +200,7 @@ export class BackpropSession {
   }
 
   constructor(mcu: Mcu, model: FloatModel, options: BackpropOptions) {
+    checkSessionArguments(mcu, model, options, 'BackpropSession');
     const bp = blueprint(model, options);
     QuantizedSession.checkFits(bp.plan, mcu.budget, `backprop training of '${model.architecture.name}' (batch ${options.batch})`);
     if (mcu.sram.used !== 0 || mcu.flash.used !== 0) throw new BudgetError('this MCU already holds a session: create a new Mcu for another one');

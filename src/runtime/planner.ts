@@ -5,6 +5,7 @@
 // deterministic orders and keep the smallest plan. One of them ('layered') provably reaches the
 // lower bound on chains of layers, which is the common MCU case.
 import { BudgetError, ConfigError, ShapeError } from '../errors.js';
+import { describe, isObject } from '../util/guards.js';
 
 export const DEFAULT_PLAN_ALIGNMENT = 16;
 
@@ -163,6 +164,7 @@ export function findPlanConflicts(plan: MemoryPlan): PlanConflict[] {
  * request, the arena size covers every buffer, and the lower bound is consistent.
  */
 export function verifyPlan(plan: MemoryPlan): void {
+  if (!isObject(plan) || !Array.isArray(plan.buffers)) throw new ConfigError(`verifyPlan takes a MemoryPlan (from planMemory), got ${describe(plan)}`);
   const problems: string[] = [];
   const { alignment } = plan;
   if (!isPowerOfTwo(alignment)) problems.push(`alignment ${alignment} is not a power of two`);

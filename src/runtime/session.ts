@@ -21,6 +21,7 @@ import { opDef } from '../ops/registry.js';
 import { activationClamp } from '../ops/shape.js';
 import type { ParamSource, QuantizedBuildContext } from '../ops/types.js';
 import { frontEndRequests, type FrontEndBuffers, type FrontEndSpec } from './front-end.js';
+import { checkSessionArguments } from './session-arguments.js';
 
 export { SESSION_PACKED_WEIGHT_BUDGET } from '../ops/budget.js';
 export type { ParamSource } from '../ops/types.js';
@@ -129,6 +130,7 @@ export class QuantizedSession {
   }
 
   constructor(mcu: Mcu, model: QuantizedModel, options: SessionOptions) {
+    checkSessionArguments(mcu, model, options, 'QuantizedSession');
     const bp = blueprint(model, options);
     QuantizedSession.checkFits(bp.plan, mcu.budget, `model '${model.architecture.name}' (batch ${options.batch})`);
     if (mcu.sram.used !== 0 || mcu.flash.used !== 0) throw new BudgetError('this MCU already holds a session: create a new Mcu for another one');

@@ -1,6 +1,5 @@
 // The backprop reference trainer: f32 SGD/Adam on the emulated MCU (its SRAM peak is measured in
 // the same arena as QZO-FF's), used for pre-training backbones and as the BP baseline.
-import { checkDatasetShape, checkFloatModel } from '../util/guards.js';
 import { sampleSize, subset, validateDataset, type Dataset } from '../data/dataset.js';
 import type { FloatModel } from '../model/model.js';
 import { BackpropSession, type OptimizerSpec } from '../runtime/backprop-session.js';
@@ -8,6 +7,7 @@ import { Mcu, type Budget } from '../device/mcu.js';
 import type { BuildFlavor } from '../device/features.js';
 import { mulberry32, shuffle } from '../util/random.js';
 import type { Evaluation } from './evaluate.js';
+import { checkDatasetShape, checkFloatModel, checkOptionsObject } from '../util/guards.js';
 
 export interface BackpropConfig {
   trainable: readonly string[];
@@ -31,6 +31,9 @@ export interface BackpropResult {
 }
 
 export async function trainBackprop(model: FloatModel, data: Dataset, config: BackpropConfig): Promise<BackpropResult> {
+  checkFloatModel(model, 'trainBackprop: model');
+  checkDatasetShape(data, 'trainBackprop: data');
+  checkOptionsObject(config, 'trainBackprop');
   validateDataset(data);
   const batch = Math.min(config.batch, data.labels.length);
   const options = { batch, trainable: new Set(config.trainable), optimizer: config.optimizer };

@@ -15,6 +15,7 @@
 import { ConfigError, FormatError } from '../errors.js';
 import { crc32, decodeContainer, encodeContainer, type NamedTensor } from '../model/container.js';
 import type { TrainedTensorState, TrainerState } from './qzo-ff.js';
+import { checkHasMethods, describe, isObject } from '../util/guards.js';
 
 export const CHECKPOINT_MAGIC = 'LMCK';
 export const CHECKPOINT_VERSION = 1;
@@ -34,6 +35,7 @@ export interface Checkpoint {
 }
 
 export function encodeCheckpoint(c: Checkpoint): Uint8Array {
+  if (!isObject(c) || !ArrayBuffer.isView(c.losses) || !isObject(c.trainer) || !Array.isArray(c.trainer.tensors)) throw new ConfigError(`encodeCheckpoint takes a Checkpoint { trainer, losses, ... } (as adapt's onCheckpoint gives), got ${describe(c)}`);
   if (c.losses.length !== c.trainer.step) throw new ConfigError(`checkpoint: ${c.losses.length} losses recorded for ${c.trainer.step} steps`);
   const tensors: NamedTensor[] = [];
   for (const t of c.trainer.tensors) {
@@ -133,6 +135,9 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** What a CheckpointStore must implement, checked at the public entry points. */
+const STORE_METHODS = ['save', 'list', 'read', 'remove'] as const;
+
 /**
  * Where checkpoints live. save() must be atomic: after a crash at any moment, the name holds either
  * its previous contents (or nothing) or the new bytes in full, never a mix.
@@ -180,6 +185,7 @@ export async function readCheckpoint(store: CheckpointStore, name: string): Prom
 
 /** The newest checkpoint that decodes, and every newer one that did not (with the reason). */
 export async function loadNewestCheckpoint(store: CheckpointStore): Promise<{ checkpoint: Checkpoint | null; name: string | null; skipped: SkippedCheckpoint[] }> {
+  checkHasMethods(store, STORE_METHODS, 'loadNewestCheckpoint: store', 'a CheckpointStore { save, list, read, remove }');
   const skipped: SkippedCheckpoint[] = [];
   for (const name of await listCheckpoints(store)) {
     try {
@@ -197,6 +203,7 @@ export async function loadNewestCheckpoint(store: CheckpointStore): Promise<{ ch
  * new file is durable before anything is deleted, so at every moment at least one good one exists.
  */
 export async function saveCheckpoint(store: CheckpointStore, c: Checkpoint, keep = 2): Promise<string> {
+  checkHasMethods(store, STORE_METHODS, 'saveCheckpoint: store', 'a CheckpointStore { save, list, read, remove }');
   if (!Number.isInteger(keep) || keep < 1) throw new ConfigError(`checkpoints to keep must be an integer ≥ 1, got ${keep}`);
   const name = checkpointName(c.trainer.step);
   await store.save(name, encodeCheckpoint(c));

@@ -2,6 +2,7 @@
 import type { Dataset } from '../data/dataset.js';
 import type { QuantizedSession } from '../runtime/session.js';
 import { loadMicroBatch, quantizeSet, type QuantizedSet } from './batches.js';
+import { checkDatasetShape, checkHasMethods, isObject } from '../util/guards.js';
 
 export interface Evaluation {
   /** Top-1 accuracy in percent. */
@@ -17,6 +18,8 @@ export interface Evaluation {
  * win); the loss stays over every output.
  */
 export function evaluate(session: QuantizedSession, data: Dataset | QuantizedSet, outputs?: readonly number[]): Evaluation {
+  checkHasMethods(session, ['forward'], 'evaluate: session', 'a QuantizedSession');
+  if (!isObject(data) || !('samples' in data)) checkDatasetShape(data, 'evaluate: data');
   const set = 'samples' in data ? data : quantizeSet(session, data);
   const order = Array.from({ length: set.count }, (_, i) => i);
   let correct = 0;

@@ -25,6 +25,8 @@ export interface PretrainOptions {
   validation?: number;
   build?: BuildFlavor | 'auto';
   onEpoch?: (epoch: number, loss: number) => void;
+  /** After every optimizer step (1-based `step` of `total`), for progress displays. */
+  onStep?: (step: number, total: number, loss: number) => void;
 }
 
 export interface PretrainResult {
@@ -57,6 +59,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     trainable, optimizer: { kind: 'adam', lr: o.lr ?? 3e-3 }, batch, steps: stepsPerEpoch * o.epochs, seed, build: o.build,
     onStep: (step, loss) => {
       losses.push(loss);
+      o.onStep?.(step + 1, stepsPerEpoch * o.epochs, loss);
       if ((step + 1) % stepsPerEpoch === 0) {
         const recent = losses.slice(-stepsPerEpoch);
         o.onEpoch?.((step + 1) / stepsPerEpoch, recent.reduce((a, b) => a + b, 0) / recent.length);

@@ -46,6 +46,7 @@ import { stepInstruments } from './qzo-ff/instruments.js';
 import { stepMode } from './qzo-ff/strategies/index.js';
 import { atStep } from './qzo-ff/strategies/momentum.js';
 import { prefixCacheBuffers, sessionPrefixCache, type PrefixCache } from './qzo-ff/prefix.js';
+import { checkHasMethods, checkOptionsObject, describe } from '../util/guards.js';
 
 export { directionSeed };
 
@@ -101,6 +102,7 @@ export interface QzoFfConfig {
 export function qzoFfSramBuffers(
   sessionBatch: number, training?: { model: QuantizedModel; trainable: readonly string[]; config: QzoFfConfig; prefixSamples?: number },
 ): { name: string; bytes: number }[] {
+  if (!Number.isInteger(sessionBatch) || sessionBatch < 1) throw new ConfigError(`qzoFfSramBuffers: the session batch must be an integer ≥ 1, got ${describe(sessionBatch)}`);
   const out = [
     { name: 'labels', bytes: sessionBatch * 4 },
     { name: 'loss', bytes: 4 },
@@ -269,6 +271,9 @@ export class QzoFfTrainer {
   step = 0;
 
   constructor(session: QuantizedSession, trainable: readonly string[], config: QzoFfConfig) {
+    checkHasMethods(session, ['forward'], 'QzoFfTrainer: session', 'a QuantizedSession');
+    if (!Array.isArray(trainable)) throw new ConfigError(`QzoFfTrainer: trainable must be an array of layer names, got ${describe(trainable)}`);
+    checkOptionsObject(config, 'QzoFfTrainer');
     requireDirections(config.directions);
     if (!Number.isFinite(config.epsilon) || config.epsilon <= 0) throw new ConfigError(`ε must be a finite number > 0, got ${config.epsilon}`);
     if (trainable.length === 0) throw new ConfigError('nothing to train: the trainable selection is empty');

@@ -64,3 +64,27 @@ export function checkModel(m: unknown, what = 'model'): void {
 export function checkOptionsObject(o: unknown, what: string): void {
   if (!isObject(o)) throw new ConfigError(`${what} takes an options object, got ${describe(o)}`);
 }
+
+/** An object with the given methods (a checkpoint store, a session, a device), for duck-typed parameters. */
+export function checkHasMethods(v: unknown, methods: readonly string[], what: string, expected: string): void {
+  if (!isObject(v) || methods.some((m) => typeof v[m] !== 'function')) throw new ConfigError(`${what} must be ${expected}, got ${describe(v)}`);
+}
+
+/** Class ids or sample indices: an array (or typed array) of integers in [0, limit). */
+export function checkIndexList(v: unknown, limit: number, what: string): void {
+  const list = v as ArrayLike<unknown> | null | undefined;
+  if (list === null || list === undefined || typeof list !== 'object' || typeof list.length !== 'number') {
+    throw new ConfigError(`${what} must be an array of integers, got ${describe(v)}`);
+  }
+  for (let i = 0; i < list.length; i++) {
+    const x = list[i];
+    if (typeof x !== 'number' || !Number.isInteger(x) || x < 0 || x >= limit) {
+      throw new ConfigError(`${what}[${i}] must be an integer in [0, ${limit}), got ${typeof x === 'number' ? x : describe(x)}`);
+    }
+  }
+}
+
+/** An Architecture: { name, nodes: [...] }. */
+export function checkArchitecture(a: unknown, what = 'architecture'): void {
+  if (!isObject(a) || !Array.isArray(a.nodes)) throw new ConfigError(`${what} must be an architecture { name, nodes } (e.g. architecturePreset('mnist-cnn')), got ${describe(a)}`);
+}

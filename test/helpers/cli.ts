@@ -12,7 +12,14 @@ export interface Run {
 }
 
 /** Spawned, not spawnSync: a blocked test worker misses vitest's RPC deadlines on a loaded machine. */
-export function lastmile(args: string[], o: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
+export interface RunOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Run the command from the TypeScript sources (test/helpers/lastmile-src.ts) instead of dist/. */
+  fromSource?: boolean;
+}
+
+export function lastmile(args: string[], o: RunOptions & { timeoutMs?: number } = {}): Promise<Run> {
   const run = lastmileAsync(args, o);
   const timer = setTimeout(() => {
     try {
@@ -25,9 +32,10 @@ export function lastmile(args: string[], o: { cwd?: string; timeoutMs?: number; 
 }
 
 /** Start a run without waiting for it (for concurrent runs); done resolves when it exits. */
-export function lastmileAsync(args: string[], o: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): { pid: number; done: Promise<Run> } {
+export function lastmileAsync(args: string[], o: RunOptions = {}): { pid: number; done: Promise<Run> } {
   const t0 = performance.now();
-  const child = spawn(process.execPath, [`${process.cwd()}/bin/lastmile.js`, ...args], { cwd: o.cwd, env: { ...process.env, ...o.env } });
+  const entry = o.fromSource ? ['--import', 'tsx', `${process.cwd()}/test/helpers/lastmile-src.ts`] : [`${process.cwd()}/bin/lastmile.js`];
+  const child = spawn(process.execPath, [...entry, ...args], { cwd: o.cwd, env: { ...process.env, ...o.env } });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d));

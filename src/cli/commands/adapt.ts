@@ -13,7 +13,7 @@ import { writeFileAtomic } from '../../io/atomic-write.js';
 import { checkOutputDir } from '../../io/output-path.js';
 import { writeOrRescue } from '../../io/rescue.js';
 import { resolveGraph, totalMacs } from '../../model/graph.js';
-import { checkRunSize, seedOption } from '../limits.js';
+import { checkRunSize, seedOption, SHOW_BOUND_SECONDS } from '../limits.js';
 import { adapt, type AdaptMethod, type AdaptOptions, type Precision } from '../../train/adapt.js';
 import { FileCheckpointStore } from '../../train/checkpoint-store.js';
 import type { Model } from '../../model/model.js';
@@ -22,7 +22,10 @@ import { parseSchedule } from '../../train/schedule.js';
 import { shippedModel } from '../../util/package-root.js';
 import { DATA_HELP, loadData, parseClassList } from '../../data/source.js';
 import { createMfccFrontEnd } from '../../kernels/mfcc.js';
-import { kib, pct, table, wrapText } from '../format.js';
+import { kib, pct, table, wrapLabelled, wrapText } from '../format.js';
+import { columnsFor, WIDE_HELP } from '../width.js';
+import { startProgress } from '../progress.js';
+import { classNamesOf, listClasses } from '../../data/class-names.js';
 import { numberOption as num, parseBuild } from '../options.js';
 import { adaptReportHtml } from '../../report/html.js';
 import type { GlobalOptions } from '../main.js';
@@ -49,7 +52,7 @@ const REPORT_BYTES_PER_STEP = 64;
 interface AdaptCliOptions {
   model?: string; method: string; data: string; corrupt?: string; split: string; epochs?: string; batchSize?: string; classes: string; ways: string; shots: string; queries: string; device: string; precision: string;
   train: string; m: string; eps: string; lr?: string; schedule: string; steps: string; microBatch: string; dist: string; seed: string;
-  baseline: boolean; out: string; head: string; build: string; profile?: boolean; reusePrefix?: boolean;
+  baseline: boolean; out: string; head: string; build: string; profile?: boolean; wide?: boolean; reusePrefix?: boolean;
   normalize?: boolean; momentum?: string; sharpness?: string; dither?: boolean;
   checkpoint?: string; checkpointEvery: string; resume?: boolean; yes?: boolean;
 }
@@ -95,18 +98,25 @@ export function registerAdapt(program: Command): void {
     .option('--checkpoint-every <n>', 'steps between checkpoints (one is always written after the last step)', '50')
     .option('--resume', 'continue from the newest good checkpoint in --checkpoint (an empty directory starts fresh)')
     .option('--yes', 'run even if the estimated training time is over an hour')
+    .option('--wide', WIDE_HELP)
     .addHelpText('after', `
+--json prints the report (also written to <out>/report.json): {zeroShot, after, bp, steps, sramPeak,
+classes, classNames, losses, mcu, ...}. Progress with an ETA goes to stderr: a bar on a terminal,
+otherwise a line at every tenth of the steps.
+
 Examples:
-  lastmile adapt                                   # the main job: shipped MNIST backbone → digits 5–9
+  lastmile adapt                                   # the main job: MNIST backbone → digits 5–9
   lastmile adapt --train head --steps 500 --json   # linear probe, machine-readable result
   lastmile adapt --device 64k/1m                   # a budget too small: fails before training
-  lastmile adapt --checkpoint ck --resume          # survive a crash: rerun the same command to continue
+  lastmile adapt --checkpoint ck --resume          # after a crash: rerun the same command
   lastmile adapt --data fashion-mnist --model my-backbone.lmdl --classes 5-9`)
     .action(async (opts: AdaptCliOptions, cmd: Command) => {
       const global = cmd.optsWithGlobals() as GlobalOptions;
       const say = (line = '') => {
         if (!global.quiet && !global.json) console.log(line);
       };
+      const width = columnsFor(opts.wide);
+      const sayLabelled = (line: string) => say(wrapLabelled(line, width));
       const tStart = performance.now();
       const modelPath = opts.model ?? shippedModel(DEFAULT_BACKBONE);
       const { model: backbone, bytes } = await readModelFile(modelPath);
@@ -164,20 +174,22 @@ Examples:
       // The outputs are checked before training: a run that cannot save must fail now, not after.
       // Room for the model (at most the backbone's size) and the reports, which list every loss.
       checkOutputDir(opts.out, '--out', bytes.length + REPORT_BYTES + REPORT_BYTES_PER_STEP * steps);
-      say(`device   ${describeDevice(device)}`);
+      sayLabelled(`device   ${describeDevice(device)}`);
       const shownPath = relative(process.cwd(), modelPath).startsWith('..') ? modelPath : relative(process.cwd(), modelPath);
       const classes = Array.isArray(backbone.meta.classes) ? ` classes ${backbone.meta.classes.join(', ')}` : '';
-      say(`model    ${shownPath} (${backbone.architecture.name}${backbone.meta.pretrainedOn ? `, pre-trained on ${String(backbone.meta.pretrainedOn)}${classes}` : ''})`);
-      say(`task     ${opts.split === 'full' ? `${episode.classIds.length} classes, ${trainCount} training images,` : `${ways}-way ${shots}-shot`} on ${opts.data} classes ${episode.classIds.join(', ')}${opts.corrupt ? ` corrupted by ${opts.corrupt}` : ''} · ${episode.query.labels.length} held-out query images · seed ${seed}`);
-      say(method === 'bp'
+      sayLabelled(`model    ${shownPath} (${backbone.architecture.name}${backbone.meta.pretrainedOn ? `, pre-trained on ${String(backbone.meta.pretrainedOn)}${classes}` : ''})`);
+      sayLabelled(`task     ${opts.split === 'full' ? `${episode.classIds.length} classes, ${trainCount} training images,` : `${ways}-way ${shots}-shot`} on ${opts.data} classes ${listClasses(data, episode.classIds)}${opts.corrupt ? ` corrupted by ${opts.corrupt}` : ''} · ${episode.query.labels.length} held-out query images · seed ${seed}`);
+      sayLabelled(method === 'bp'
         ? `method   ${methodLabel}, train ${selectionLabel(selection)}, η = ${lr ?? ADAPT_DEFAULTS.bpLr}, ${steps} steps, micro-batch ${opts.microBatch}`
         : `method   ${methodLabel}, train ${selectionLabel(selection)}, m = ${opts.m}, ε = ${opts.eps}, η = ${lr ?? ADAPT_DEFAULTS.lr} (${opts.schedule}), ${steps} steps, micro-batch ${opts.microBatch}`);
-      // The host-time bound errs long (1 GMAC/s; the simd build runs about 5): shown only for long runs.
-      if (estimate.seconds > 600) say(`host     training here may take up to ${estimate.text.replace('≈ ', '')} (a bound at 1 GMAC/s)`);
+      // The host-time bound errs long (1 GMAC/s; the simd build runs about 5): shown only for long runs (limits.ts).
+      if (estimate.seconds > SHOW_BOUND_SECONDS) sayLabelled(`host     training here may take up to ${estimate.text.replace('≈ ', '')} (a bound at 1 GMAC/s)`);
       const bar = !global.quiet && !global.json && process.stderr.isTTY
         ? new cliProgress.SingleBar({ format: 'training [{bar}] {value}/{total} · loss {loss} · acc {acc} · {rate}/s · ETA {eta_formatted}', barsize: 24, hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic)
         : null;
       let barStarted = false;
+      // Not a terminal (a log, CI): a plain line at every tenth of the steps, with the loss and an ETA.
+      const lines = bar ? null : startProgress({ label: 'training', unit: 'steps', total: steps, enabled: !global.quiet && !global.json });
       const tTrain = performance.now();
       // wav:DIR clips become features on the device: the front end is planned with the session and estimated.
       const frontEnd: FrontEndSpec | undefined = opts.data.startsWith('wav:') ? { kind: 'kws-mfcc' } : undefined;
@@ -206,7 +218,7 @@ Examples:
           say(`backprop would need ${(m.bp.sramPeak / m.ff.sramPeak).toFixed(1)}× the SRAM of QZO-FF`);
         },
         onStep: (r, total, trainAccuracy) => {
-          if (!bar) return;
+          if (!bar) return lines?.update(r.step, `loss ${r.loss.toFixed(3)}`);
           const rate = (r.step / ((performance.now() - tTrain) / 1000)).toFixed(1);
           if (!barStarted) {
             bar.start(total, 0, { loss: '—', acc: '—', rate: '—' });
@@ -232,9 +244,9 @@ Examples:
         ...(imported ? [[`after, re-quantized to int8`, pct(imported.afterInt8), 'what --format tflite export runs']] : []),
         ...(method !== 'qzo-ff' ? [] : [['f32 backprop, same data', pct(result.bp), result.bp === null ? 'skipped' : `Adam, ${result.bpLosses.length} steps; ${m.bp.fits ? 'fits' : 'does not fit'} the device`]]),
       ], ['l', 'r', 'l']));
-      say(wrapText(mcu.line));
+      say(wrapText(mcu.line, width));
       const frontEndInfo = frontEnd ? frontEndEstimate(frontEnd, device) : undefined;
-      if (frontEndInfo) say(wrapText(frontEndInfo.line));
+      if (frontEndInfo) say(wrapText(frontEndInfo.line, width));
       if (result.checkpoint) {
         const c = result.checkpoint;
         say(`checkpoints: ${c.resumedFrom === null ? 'started at step 0' : `resumed at step ${c.resumedFrom}`}, wrote ${c.written}${c.last ? `, newest ${join(opts.checkpoint!, c.last)}` : ''}`);
@@ -249,7 +261,7 @@ Examples:
       const modelBytes = saveModel({ ...result.adapted, meta: { ...result.adapted.meta, adaptedWith: result.config } });
       const json = {
         method: result.method, zeroShot: result.zeroShot, after: result.after, ...(imported ? { afterInt8: imported.afterInt8, head: imported.head } : {}), bp: result.bp, steps: result.steps, sramPeak: result.sramPeak, flash: result.flash,
-        device: result.device, memory: result.memory, bpOverFf: m.bp.sramPeak / m.ff.sramPeak, classes: episode.classIds,
+        device: result.device, memory: result.memory, bpOverFf: m.bp.sramPeak / m.ff.sramPeak, classes: episode.classIds, classNames: classNamesOf(data, episode.classIds),
         config: result.config, losses: result.losses, bpLosses: result.bpLosses, wallMs: { ...result.wallMs, total: performance.now() - tStart }, model: modelOut,
         weightsSha256: weightsDigest(result.adapted), mcu: mcu.json, ...(frontEndInfo ? { frontEnd: frontEndInfo.json } : {}), ...(result.checkpoint ? { checkpoint: result.checkpoint } : {}), ...(result.prefixCache ? { prefixCache: result.prefixCache } : {}), episode: episodeSpec,
       };
@@ -263,7 +275,7 @@ Examples:
         }), 'report');
       }, { name: 'model.lmdl', bytes: modelBytes });
       if (global.json) console.log(JSON.stringify(json, null, 2));
-      say(`\nwall time ${((performance.now() - tStart) / 1000).toFixed(1)} s · wrote ${modelOut}, ${join(opts.out, 'report.json')} and ${join(opts.out, 'report.html')}`);
+      say('\n' + wrapText(`wall time ${((performance.now() - tStart) / 1000).toFixed(1)} s · wrote ${modelOut}, ${join(opts.out, 'report.json')} and ${join(opts.out, 'report.html')}`, width));
     });
 }
 

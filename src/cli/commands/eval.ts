@@ -21,7 +21,9 @@ import { evaluateFloat } from '../../train/backprop.js';
 import { loadMicroBatch, quantizeSet } from '../../train/batches.js';
 import { evaluate } from '../../train/evaluate.js';
 import { DATA_HELP, loadData, parseClassList } from '../../data/source.js';
-import { kib, pct, table } from '../format.js';
+import { kib, pct, table, wrapLabelled } from '../format.js';
+import { columnsFor, WIDE_HELP } from '../width.js';
+import { classNamesOf, listClasses } from '../../data/class-names.js';
 import type { GlobalOptions } from '../main.js';
 import { intOption, parseBuild } from '../options.js';
 
@@ -42,6 +44,8 @@ export interface EvalResult {
   precision: string;
   data: string;
   classes: number[];
+  /** The classes' names in the data source (the ids as text when it has none). */
+  classNames: string[];
   classesFrom: string;
   count: number;
   accuracy: number;
@@ -174,7 +178,7 @@ const MAX_REPORT_BYTES = 64 * 1024 * 1024;
 export function registerEval(program: Command): void {
   program
     .command('eval')
-    .description("top-1 accuracy of a float or quantized model on a dataset's classes (a quantized model runs on the emulated MCU within the device budget; --json: {accuracy, count, classes, samples, ...})")
+    .description("top-1 accuracy of a float or quantized model on a dataset's classes (a quantized model runs on the emulated MCU within the device budget; --json: {accuracy, count, classes, classNames, samples, ...})")
     .requiredOption('--model <file>', 'model file (.lmdl), float or quantized')
     .option('--data <source>', DATA_HELP, 'mnist')
     .option('--classes <list>', "dataset classes the model's head predicts, in head order, like 5-9 (default: from the model's class names)")
@@ -184,17 +188,20 @@ export function registerEval(program: Command): void {
     .option('--show <n>', 'print the softmax probabilities of the first N images', '5')
     .option('--build <b>', 'device build: auto, relaxed, simd or scalar', 'auto')
     .option('--query-from <report.json>', "evaluate on exactly the held-out query images of an adapt run (its report.json); prints adapt's 'after' accuracy")
+    .option('--wide', WIDE_HELP)
     .addHelpText('after', `
 Examples:
-  lastmile eval --model out/adapt/model.lmdl                       # the adapted model on its new classes
-  lastmile eval --model out/adapt/model.lmdl --query-from out/adapt/report.json   # adapt's own query images
+  lastmile eval --model out/adapt/model.lmdl                    # the adapted model, its new classes
+  lastmile eval --model out/adapt/model.lmdl --query-from out/adapt/report.json  # its query images
   lastmile eval --model models/mnist-cnn-digits04.lmdl --classes 0-4 --json
-  lastmile eval --model out/adapt/model.lmdl --device 32k/1m       # does not fit: a budget error`)
-    .action(async (opts: { model: string; data: string; classes?: string; device: string; batch: string; limit?: string; show: string; build: string; queryFrom?: string }, cmd: Command) => {
+  lastmile eval --model out/adapt/model.lmdl --device 32k/1m    # does not fit: a budget error`)
+    .action(async (opts: { model: string; data: string; classes?: string; device: string; batch: string; limit?: string; show: string; build: string; queryFrom?: string; wide?: boolean }, cmd: Command) => {
       const global = cmd.optsWithGlobals() as GlobalOptions;
+      const width = columnsFor(opts.wide);
       const say = (line = '') => {
         if (!global.quiet && !global.json) console.log(line);
       };
+      const sayLabelled = (line: string) => say(wrapLabelled(line, width));
       const batch = intOption(opts.batch, 'batch', 1);
       const limit = opts.limit === undefined ? Infinity : intOption(opts.limit, 'limit', 1);
       const build = parseBuild(opts.build);
@@ -204,18 +211,21 @@ Examples:
       let from: string;
       let data: Dataset;
       let dataName = opts.data;
+      let named: { classNames?: readonly string[] } = {};
       if (opts.queryFrom !== undefined) {
         if (opts.classes !== undefined || opts.limit !== undefined) throw new ConfigError('--query-from takes the classes and images from the adapt report: drop --classes and --limit');
         const spec = await readEpisodeSpec(opts.queryFrom);
         const input = model.architecture.nodes[0]!;
         const source = await loadData(spec.data, 'test', isGraphInput(input) ? (input as InputNode).shape : undefined);
         const episode = episodeFromSpec(source, spec);
+        named = source;
         if (episode.classIds.length !== headSize(model)) throw new ConfigError(`${opts.queryFrom} describes ${episode.classIds.length} classes but ${opts.model} has ${headSize(model)} outputs: use the model that adapt run wrote`);
         ({ classIds: classes, query: data } = episode);
         from = `the query images of ${opts.queryFrom}`;
         dataName = spec.data;
       } else {
         const source = await loadData(opts.data, 'test');
+        named = source;
         ({ classes, from } = resolveClasses(model, source, opts.classes, opts.model));
         data = selectClasses(source, classes);
         if (data.labels.length > limit) data = subset(data, Array.from({ length: limit }, (_, i) => i));
@@ -229,7 +239,7 @@ Examples:
         return { index: i, label: classes[data.labels[i]!]!, predicted: classes[best]!, probabilities };
       });
       const result: EvalResult = {
-        model: opts.model, kind: model.kind, architecture: model.architecture.name, precision: r.precision, data: dataName, classes, classesFrom: from,
+        model: opts.model, kind: model.kind, architecture: model.architecture.name, precision: r.precision, data: dataName, classes, classNames: classNamesOf(named, classes), classesFrom: from,
         count: r.ev.count, accuracy: r.ev.accuracy, loss: r.ev.loss,
         device: { name: device.name, sramBytes: device.sramBytes, flashBytes: device.flashBytes, build: r.build }, memory: r.memory, samples,
       };
@@ -237,16 +247,16 @@ Examples:
         console.log(JSON.stringify(result, null, 2));
         return;
       }
-      say(`model    ${opts.model} (${model.architecture.name}, ${model.kind} ${r.precision})`);
-      say(`data     ${dataName} classes ${classes.join(', ')} (from ${from}) · ${r.ev.count} images`);
-      say(`device   ${describeDevice(device)} · ${r.build} build`);
-      say(model.kind === 'quantized'
+      sayLabelled(`model    ${opts.model} (${model.architecture.name}, ${model.kind} ${r.precision})`);
+      sayLabelled(`data     ${dataName} classes ${listClasses(named, classes)} (from ${from}) · ${r.ev.count} images`);
+      sayLabelled(`device   ${describeDevice(device)} · ${r.build} build`);
+      sayLabelled(model.kind === 'quantized'
         ? `memory   inference at batch ${batch}: ${kib(r.memory.sramPeak)} SRAM, ${kib(r.memory.flash)} flash — fits (measured SRAM high-water mark ${kib(r.memory.measuredSramPeak ?? 0)})`
         : `memory   f32 inference at batch ${batch} would need ${kib(r.memory.sramPeak)} SRAM, ${kib(r.memory.flash)} flash — ${r.memory.fits
           ? 'fits the device; run on the f32 reference kernels'
           : 'DOES NOT FIT the device; run on the f32 reference kernels regardless (lastmile quantize makes a model that runs within the budget)'}`);
       say(`accuracy ${pct(r.ev.accuracy)} top-1 · mean cross-entropy ${r.ev.loss.toFixed(3)} nats`);
-      if (model.meta.adaptedWith && opts.queryFrom === undefined) say('note     these images include the few support images the model was adapted on; adapt itself reports accuracy on held-out images only');
+      if (model.meta.adaptedWith && opts.queryFrom === undefined) sayLabelled('note     these images include the few support images the model was adapted on; adapt itself reports accuracy on held-out images only');
       if (samples.length) {
         say(`\nsoftmax of the ${model.kind === 'quantized' ? 'dequantized ' : ''}logits, first ${samples.length} images`);
         const top = (p: number[]) => p.map((v, i) => ({ v, c: classes[i]! })).sort((a, b) => b.v - a.v).slice(0, 3).map((x) => `${x.c}: ${x.v.toFixed(3)}`).join('  ');

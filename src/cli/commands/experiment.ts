@@ -3,7 +3,9 @@
 // present. Deterministic by seed except the recorded wall-clock times.
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { writeFileAtomic } from '../../io/atomic-write.js';
+import { eta, formatDuration } from '../progress.js';
 import { spawn } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -106,13 +108,17 @@ export function registerExperiment(program: Command): void {
       if (name === 'kws') {
         // Not part of `all`: it needs espeak-ng, sox and the MLPerf Tiny model beside the repository.
         const { runKws } = await import('../../experiments/kws.js');
-        const kwsOptions: ExperimentOptions = { quick: !!opts.quick, onProgress: (done, total, label) => say(`kws ${done}/${total} ${label}`) };
+        const tKws = performance.now();
+        const kwsOptions: ExperimentOptions = { quick: !!opts.quick, onProgress: (done, total, label) => {
+          const left = eta(done, total, (performance.now() - tKws) / 1000);
+          say(`kws ${done}/${total} ${label} · ETA ${left === null ? '—' : formatDuration(left)}`);
+        } };
         if (opts.steps !== undefined) kwsOptions.steps = intOption(opts.steps, 'steps', 1);
         if (opts.seed !== undefined) kwsOptions.seed = intOption(opts.seed, 'seed', 0);
         const result = await runKws(kwsOptions);
         const command = ['lastmile experiment kws', ...(opts.quick ? ['--quick'] : []), ...(['steps', 'seed'] as const).flatMap((k) => (opts[k] === undefined ? [] : [`--${k}`, opts[k]!]))].join(' ');
         await mkdir(outputDir, { recursive: true });
-        await writeFile(join(outputDir, 'kws.json'), `${JSON.stringify({ ...result, run: { command, quick: !!opts.quick, node: process.version, date: new Date().toISOString().slice(0, 10) } }, null, 1)}\n`);
+        writeFileAtomic(join(outputDir, 'kws.json'), `${JSON.stringify({ ...result, run: { command, quick: !!opts.quick, node: process.version, date: new Date().toISOString().slice(0, 10) } }, null, 1)}\n`, 'experiment results');
         if (reportPath) {
           const { writeReport } = await import('../../experiments/results-md.js');
           await writeReport(outputDir, reportPath);
@@ -161,7 +167,10 @@ export function registerExperiment(program: Command): void {
               if (!started) bar.start(total, 0, { label });
               started = true;
               bar.update(done, { label, elapsed: Math.round((performance.now() - t0) / 1000) });
-            } else say(`[${((performance.now() - tAll) / 1000).toFixed(0).padStart(5)} s] ${n} ${done}/${total} ${label}`);
+            } else {
+              const left = eta(done, total, (performance.now() - t0) / 1000);
+              say(`[${((performance.now() - tAll) / 1000).toFixed(0).padStart(5)} s] ${n} ${done}/${total} ${label} · ETA ${left === null ? '—' : formatDuration(left)}`);
+            }
           },
         });
         bar?.stop();
@@ -172,7 +181,7 @@ export function registerExperiment(program: Command): void {
       }
       if (name === 'all') {
         const wallSeconds = Math.round((performance.now() - tAll) / 100) / 10;
-        await writeFile(join(outputDir, 'all.json'), `${JSON.stringify({ experiment: 'all', command, jobs, wallSeconds, quick: !!opts.quick, cpus: cpus().length, loadAverageAtEnd: loadavg().map((x) => Math.round(x * 100) / 100), date: new Date().toISOString().slice(0, 10) }, null, 1)}\n`);
+        writeFileAtomic(join(outputDir, 'all.json'), `${JSON.stringify({ experiment: 'all', command, jobs, wallSeconds, quick: !!opts.quick, cpus: cpus().length, loadAverageAtEnd: loadavg().map((x) => Math.round(x * 100) / 100), date: new Date().toISOString().slice(0, 10) }, null, 1)}\n`, 'experiment results');
       }
       if (reportPath) {
         // Imported late: Vega is only needed here, and the report reads whatever JSON is present.

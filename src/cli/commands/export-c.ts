@@ -12,6 +12,8 @@ import { parseSchedule } from '../../train/schedule.js';
 import { loadData, parseClassList } from '../../data/source.js';
 import { numberOption as num } from '../options.js';
 import { seedOption } from '../limits.js';
+import { wrapText } from '../format.js';
+import { TERMINAL_COLUMNS } from '../width.js';
 import { exportC, CORES } from '../../export/c/index.js';
 import { sizeReport } from '../../export/c/size.js';
 
@@ -68,8 +70,8 @@ export async function runCExport(opts: CExportCliOptions, say: (line?: string) =
     seed, ...(opts.batchSize ? { batchSize: num(opts.batchSize, 'batch-size', { integer: true, min: 1 }) } : {}),
     enhancements: { ...(opts.normalize ? { normalize: true } : {}), ...(opts.dither ? { dither: true } : {}) },
   });
-  say(`wrote ${result.out}: ${result.files.length} files (${result.run.quantized.architecture.name}, ${result.run.config.precision}, train ${result.run.config.selection}, ${result.run.steps} steps)`);
+  say(wrapText(`wrote ${result.out}: ${result.files.length} files (${result.run.quantized.architecture.name}, ${result.run.config.precision}, train ${result.run.config.selection}, ${result.run.steps} steps)`, TERMINAL_COLUMNS));
   say(result.arenaMap);
   say(`planned SRAM ${result.plannedSramBytes} B = arena ${result.arenaBytes} B · planned flash ${result.plannedFlashBytes} B`);
-  say(sizeReport(result.out, opts.core) ?? `(arm-none-eabi-gcc not found: no section sizes; run 'make size CPU=${opts.core}' in ${result.out})`);
+  say(wrapText(sizeReport(result.out, opts.core) ?? `(arm-none-eabi-gcc not found: no section sizes; run 'make size CPU=${opts.core}' in ${result.out})`, TERMINAL_COLUMNS));
 }

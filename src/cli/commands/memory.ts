@@ -8,8 +8,9 @@ import { architecturePreset, ARCHITECTURE_PRESETS } from '../../model/presets.js
 import { resolveDevice, describeDevice, DEFAULT_DEVICE } from '../../device/presets.js';
 import { memoryReport, planningModels, type Mode, type MemoryReport } from '../../report/memory.js';
 import { formatPlanTable } from '../../report/plan-table.js';
+import type { MemoryPlan } from '../../runtime/planner.js';
 import { parseSelection } from '../../train/selection.js';
-import { kib, table, wrapText } from '../format.js';
+import { kib, table, wrapLongLines, wrapText } from '../format.js';
 import { memoryReportHtml, writeHtmlFile } from '../../report/html.js';
 import type { GlobalOptions } from '../main.js';
 import { intOption } from '../options.js';
@@ -31,6 +32,15 @@ export async function modelSource(spec: string, weightBits: 8 | 16): Promise<{ f
   return model.kind === 'float' ? { ...planned, float: model } : { ...planned, quantized: model };
 }
 
+/** The buffer plan with its timeline narrowed to fit `width`, and its summary line wrapped. */
+function planText(plan: MemoryPlan, width: number): string {
+  const widest = (text: string) => Math.max(...text.split('\n').map((l) => l.length));
+  let text = formatPlanTable(plan);
+  const over = widest(text) - width;
+  if (over > 0) text = formatPlanTable(plan, { timelineWidth: Math.max(8, 64 - over) });
+  return wrapLongLines(text, width);
+}
+
 export function printMemoryReport(r: MemoryReport, showPlan = false, width = Infinity): void {
   const rows = [['mode', 'SRAM peak', 'flash', `fits ${kib(r.device.sramBytes)} / ${kib(r.device.flashBytes)}`]];
   for (const m of Object.values(r.modes)) rows.push([m.label, kib(m.sramPeak), kib(m.flash), m.fits ? 'yes' : 'NO']);
@@ -43,7 +53,7 @@ export function printMemoryReport(r: MemoryReport, showPlan = false, width = Inf
     const layerRows = [['layer', ...kinds.map((k) => `SRAM ${k}`), 'flash']];
     for (const l of m.perLayer) layerRows.push([l.layer, ...kinds.map((k) => (l.sram[k] ? String(l.sram[k]) : '')), l.flash ? String(l.flash) : '']);
     console.log(wrapTable(layerRows, ['l', ...kinds.map(() => 'r' as const), 'r'], width));
-    if (showPlan) console.log('\n' + formatPlanTable(m.plan.sram));
+    if (showPlan) console.log('\n' + planText(m.plan.sram, width));
   }
 }
 
@@ -63,7 +73,7 @@ export function registerMemory(program: Command): void {
     .option('--html <file>', 'also write the memory charts (per mode and per layer, against the budget) to a self-contained HTML page')
     .option('--wide', 'print the per-layer tables in one piece instead of wrapping them at 100 columns')
     .option('--front-end <kind>', 'plan a front end the device runs before each forward: kws-mfcc (1 s of 16 kHz audio → 49 × 10 MFCC, what adapt --data wav:DIR runs); adds its time per clip')
-    .addHelpText('after', `\nExit status: 0 when the plan fits; ${EXIT_DOES_NOT_FIT} when the chosen --mode does not fit the device (without --mode: when none of the three fits); 2 on bad input.\n` + '\nExamples:\n  lastmile memory --model resnet8 --device nrf52840\n  lastmile memory --model ds-cnn --train head --json\n  lastmile memory --model models/mnist-cnn-digits04.lmdl --mode ff --plan\n  lastmile memory --model resnet8 --html out/resnet8-memory.html')
+    .addHelpText('after', `\nExit status: 0 when the plan fits; ${EXIT_DOES_NOT_FIT} when the chosen --mode does not fit the device\n(without --mode: when none of the three fits); 2 on bad input.\n` + '\nExamples:\n  lastmile memory --model resnet8 --device nrf52840\n  lastmile memory --model ds-cnn --train head --json\n  lastmile memory --model models/mnist-cnn-digits04.lmdl --mode ff --plan\n  lastmile memory --model resnet8 --html out/resnet8-memory.html')
     .action(async (opts: { model: string; device: string; mode?: string; train: string; batch: string; precision: string; compare: string; plan?: boolean; html?: string; wide?: boolean; frontEnd?: string; prefixSamples: string }, cmd: Command) => {
       const json = (cmd.optsWithGlobals() as GlobalOptions).json;
       const weightBits = opts.precision === '8w8a' ? 8 : opts.precision === '16w8a' ? 16 : undefined;

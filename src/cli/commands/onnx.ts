@@ -22,7 +22,7 @@ export function registerOnnx(program: Command): void {
     .requiredOption('--out <file>', 'file to write (a new folder for --format c)')
     .option('--format <f>', 'onnx, tflite or c', 'onnx')
     .option('--float', 'with --format tflite: write float32 weights and activations'))
-    .addHelpText('after', '\nExamples:\n  lastmile export --model out/adapt/model.lmdl --out adapted.onnx\n  lastmile export --format c --model models/mnist-cnn-digits04.lmdl --train head --steps 20 --out out/c-head')
+    .addHelpText('after', '\nExamples:\n  lastmile export --model out/adapt/model.lmdl --out adapted.onnx\n  lastmile export --format c --model models/mnist-cnn-digits04.lmdl --train head --steps 20 \\\n    --out out/c-head')
     .action(async (opts: { model: string; out: string; format: string; float?: boolean }, cmd: Command) => {
       const quiet = (cmd.optsWithGlobals() as GlobalOptions).quiet;
       if (opts.format === 'c') return runCExport(opts as unknown as CExportCliOptions, (line = '') => (quiet ? undefined : console.log(line)));

@@ -19,7 +19,9 @@ import { QzoFfTrainer, qzoFfSramBuffers, type QzoFfConfig } from '../../train/qz
 import { parseSelection, selectionLabel, selectionTrainerOptions, trainableLayers, type TrainSelection } from '../../train/selection.js';
 import { mulberry32 } from '../../util/random.js';
 import { profileReportHtml, writeHtmlFile, type ProfileReport, type ProfileRowReport } from '../../report/html.js';
-import { kib, table } from '../format.js';
+import { kib, table, wrapLabelled, wrapText } from '../format.js';
+import { wrapTable } from '../wrap-table.js';
+import { columnsFor, WIDE_HELP } from '../width.js';
 import type { GlobalOptions } from '../main.js';
 import { profileEstimate } from '../cost-estimates.js';
 import { modelSource } from './memory.js';
@@ -138,13 +140,13 @@ export async function profileQzoFf(o: ProfileOptions): Promise<ProfileReport> {
 }
 
 /** The profile as a text table; by kind, the name is the kind, so the kind column is left out. */
-function rowsTable(rows: readonly ProfileRowReport[], byKind: boolean): string {
+function rowsTable(rows: readonly ProfileRowReport[], byKind: boolean, width: number): string {
   const figures = (r: ProfileRowReport) => [String(r.calls), r.ms.toFixed(2), r.macs ? String(r.macs) : '', r.gmacPerS === null ? '' : r.gmacPerS.toFixed(2), `${r.share.toFixed(1)}%`];
   const head = ['calls', 'total ms', 'MACs', 'GMAC/s', 'share'];
   const num = head.map(() => 'r' as const);
   return byKind
-    ? table([['kind', ...head], ...rows.map((r) => [r.name, ...figures(r)])], ['l', ...num])
-    : table([['layer or phase', 'kind', ...head], ...rows.map((r) => [r.name, r.kind, ...figures(r)])], ['l', 'l', ...num]);
+    ? wrapTable([['kind', ...head], ...rows.map((r) => [r.name, ...figures(r)])], ['l', ...num], width)
+    : wrapTable([['layer or phase', 'kind', ...head], ...rows.map((r) => [r.name, r.kind, ...figures(r)])], ['l', 'l', ...num], width);
 }
 
 export function registerProfile(program: Command): void {
@@ -163,12 +165,14 @@ export function registerProfile(program: Command): void {
     .option('--build <b>', 'device build: auto, relaxed, simd or scalar', 'auto')
     .option('--html <file>', 'also write the profile (tables and chart) to a self-contained HTML page')
     .option('--yes', 'run even if the estimated time is over an hour')
+    .option('--wide', WIDE_HELP)
     .addHelpText('after', `
 Examples:
   lastmile profile --model mnist-cnn
   lastmile profile --model resnet8 --train last:2 --steps 5 --json
-  lastmile profile --model models/mnist-cnn-digits04.lmdl --batch 5 --build scalar --html out/profile.html`)
-    .action(async (opts: { model: string; device: string; batch: string; train: string; precision: string; m: string; eps: string; steps: string; seed: string; build: string; html?: string; yes?: boolean }, cmd: Command) => {
+  lastmile profile --model models/mnist-cnn-digits04.lmdl --batch 5 --html out/profile.html`)
+    .action(async (opts: { model: string; device: string; batch: string; train: string; precision: string; m: string; eps: string; steps: string; seed: string; build: string; html?: string; yes?: boolean; wide?: boolean }, cmd: Command) => {
+      const width = columnsFor(opts.wide);
       const global = cmd.optsWithGlobals() as GlobalOptions;
       const weightBits = opts.precision === '8w8a' ? 8 : opts.precision === '16w8a' ? 16 : undefined;
       if (!weightBits) throw new ConfigError(`--precision must be 16w8a or 8w8a, got '${opts.precision}'`);
@@ -187,24 +191,24 @@ Examples:
         steps, seed: seedOption(opts.seed), build: parseBuild(opts.build),
       });
       if (opts.html) await writeHtmlFile(opts.html, await profileReportHtml(report, { deviceDescription: describeDevice(device), argv: process.argv.slice(2) }));
-      const mcu = profileEstimate(quantized.architecture, device, report);
+      const mcu = profileEstimate(quantized.architecture, device, report, width);
       if (global.json) {
         console.log(JSON.stringify({ ...report, mcu: mcu.json }, null, 2));
         return;
       }
       if (global.quiet) return;
       const t = report.timing;
-      console.log(`model   ${report.model} · ${report.precision} · batch ${report.batch} · train ${report.selection} (${report.trainable.join(', ')})`);
-      console.log(`device  ${describeDevice(device)} · ${report.device.build} build · QZO-FF uses ${kib(report.memory.sramPeak)} SRAM, ${kib(report.memory.flash)} flash`);
-      console.log(`run     ${report.steps} QZO-FF steps, m = ${report.directions} (${2 * report.directions} forward passes each), on seeded random data, after ${WARMUP_STEPS}+ warm-up steps (${WARMUP_MS} ms at least)`);
+      console.log(wrapLabelled(`model   ${report.model} · ${report.precision} · batch ${report.batch} · train ${report.selection} (${report.trainable.join(', ')})`, width));
+      console.log(wrapLabelled(`device  ${describeDevice(device)} · ${report.device.build} build · QZO-FF uses ${kib(report.memory.sramPeak)} SRAM, ${kib(report.memory.flash)} flash`, width));
+      console.log(wrapLabelled(`run     ${report.steps} QZO-FF steps, m = ${report.directions} (${2 * report.directions} forward passes each), on seeded random data, after ${WARMUP_STEPS}+ warm-up steps (${WARMUP_MS} ms at least)`, width));
       console.log('');
-      console.log(`step ${t.stepMs.toFixed(3)} ms · forward pass ${t.forwardMs.toFixed(3)} ms (${report.forwardMacs} MACs) · 2m × forward ${(2 * report.directions * t.forwardMs).toFixed(3)} ms · overhead ${t.overhead.toFixed(2)}×`);
+      console.log(wrapText(`step ${t.stepMs.toFixed(3)} ms · forward pass ${t.forwardMs.toFixed(3)} ms (${report.forwardMacs} MACs) · 2m × forward ${(2 * report.directions * t.forwardMs).toFixed(3)} ms · overhead ${t.overhead.toFixed(2)}×`, width));
       console.log(`\nper kernel kind (shares of the profiled step, ${t.profiledStepMs.toFixed(3)} ms with the profiler attached)`);
-      console.log(rowsTable(report.byKind, true));
+      console.log(rowsTable(report.byKind, true, width));
       console.log('\nper layer and step phase');
-      console.log(rowsTable(report.byLayer, false));
+      console.log(rowsTable(report.byLayer, false, width));
       console.log(`\n${mcu.text}`);
-      console.log(`\nz is regenerated and w ± εz formed inside each kernel's weight packing, so that time is in the layer rows; 'rng' is the host's per-direction setup of the z streams, 'update' the weight update, '${HOST_ROW}' the rest of the step (measured step time minus the timed rows).`);
+      console.log('\n' + wrapText(`z is regenerated and w ± εz formed inside each kernel's weight packing, so that time is in the layer rows; 'rng' is the host's per-direction setup of the z streams, 'update' the weight update, '${HOST_ROW}' the rest of the step (measured step time minus the timed rows).`, width, ''));
       if (opts.html) console.log(`\nwrote ${opts.html}`);
     });
 }

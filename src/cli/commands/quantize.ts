@@ -31,7 +31,7 @@ export function registerQuantize(program: Command): void {
     .option('--calibration-samples <n>', 'samples used to calibrate (the rest are held out)', '512')
     .option('--seed <n>', 'seed for the calibration/held-out split', '1')
     .option('--out <file>', 'write the quantized model here')
-    .addHelpText('after', '\nExample:\n  lastmile quantize --model models/mnist-cnn-digits04.lmdl --classes 0-4 --precision 8w8a --calibration p99.99')
+    .addHelpText('after', '\nExample:\n  lastmile quantize --model models/mnist-cnn-digits04.lmdl --classes 0-4 --precision 8w8a \\\n    --calibration p99.99')
     .action(async (opts: Record<string, string | boolean | undefined>, cmd: Command) => {
       const global = cmd.optsWithGlobals() as GlobalOptions;
       const { model, bytes: inputBytes } = await readModelFile(String(opts.model));
