@@ -110,7 +110,7 @@ export async function runOod(o: OodOptions = {}): Promise<OodResult> {
               cols.zeroShot.values.push(q16.zeroShot);
               cols.qzo16.values.push(q16.after);
               cols.qzo16sparse.values.push((await probeQzo(probe, 16, { ...config, sparse: SPARSE }, steps)).after);
-              const bp = await probeBackprop(probe, 100, 1e-3, seed);
+              const bp = await probeBackprop(probe, seed);
               cols.source.values.push(bp.zeroShot);
               cols.bp.values.push(bp.after);
               cols.ffFloat.values.push((await probeFloatZo(probe, config, steps)).after);
@@ -122,7 +122,7 @@ export async function runOod(o: OodOptions = {}): Promise<OodResult> {
               cols.zeroShot.values.push(q16.zeroShot);
               cols.qzo16.values.push(q16.after);
               cols.qzo16sparse.values.push((await run({ sparse: SPARSE })).after);
-              const bp = await backpropRun(backbone, trainable, support, query, 100, 1e-3, seed);
+              const bp = await backpropRun(backbone, trainable, support, query, seed);
               cols.source.values.push(bp.zeroShot);
               cols.bp.values.push(bp.after);
               cols.ffFloat.values.push((await floatZoRun(backbone, trainable, support, query, device, config, steps)).after);

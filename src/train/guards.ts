@@ -5,7 +5,7 @@ import { checkDataset, checkDevice, checkFloatModel, checkSeed, describe, isObje
 
 export { checkSeed } from '../util/guards.js';
 
-const METHODS = ['qzo-ff', 'bp', 'ff-float'];
+const METHODS = ['qzo-ff', 'hybrid', 'bp', 'ff-float'];
 const SELECTIONS = ['full', 'head', 'last', 'bias', 'sparse'];
 
 /** The shape of adapt()'s options; the value checks (ranges, data contents) follow in adapt itself. */

@@ -12,9 +12,10 @@ import { calibrate } from '../quant/calibrate.js';
 import { quantizeModel } from '../quant/quantize.js';
 import { BackpropSession } from '../runtime/backprop-session.js';
 import { QuantizedSession, type SessionOptions, type SessionPlan } from '../runtime/session.js';
-import { ADAPT_DEFAULTS } from './defaults.js';
 import { withPrototypeHead } from './prototype.js';
 import { qzoFfSramBuffers, type QzoFfConfig } from './qzo-ff.js';
+import { hybridHead, hybridSramBuffers } from './hybrid.js';
+import { BP_RECIPE } from './bp-recipe.js';
 import { selectionTrainerOptions, trainableLayers, type TrainSelection } from './selection.js';
 
 export type Precision = '16w8a' | '8w8a';
@@ -36,6 +37,8 @@ export interface PlanRunOptions {
   trainer: QzoFfConfig;
   enhancements?: Partial<QzoFfConfig>;
   build?: BuildFlavor | 'auto';
+  /** 'hybrid': the head trains by integer backprop (its buffers join the plan), the rest by QZO-FF. */
+  method?: 'qzo-ff' | 'hybrid';
 }
 
 export interface ModeMemory {
@@ -64,7 +67,7 @@ export async function planRun(o: PlanRunOptions): Promise<RunPlan> {
   const quantized = quantizeModel(proto, ranges, { weightBits, perChannel: false });
   const trainable = trainableLayers(resolveGraph(quantized.architecture), o.selection);
   const trainerConfig: QzoFfConfig = { ...o.trainer, ...selectionTrainerOptions(o.selection), ...o.enhancements };
-  const { sessionOptions, plans } = planSessions({ proto, quantized, trainable, microBatch: micro, trainerConfig });
+  const { sessionOptions, plans } = planSessions({ proto, quantized, trainable, microBatch: micro, trainerConfig, ...(o.method === 'hybrid' ? { hybrid: true } : {}) });
   return { precision: o.precision, proto, quantized, trainable, trainerConfig, microBatch: micro, sessionOptions, plans };
 }
 
@@ -73,15 +76,20 @@ export async function planRun(o: PlanRunOptions): Promise<RunPlan> {
  * Adam for the same selection), host-only. Plans depend on shapes and modes, not on weight values, so
  * the memory report calls this with stand-in models.
  */
-export function planSessions(o: { proto: FloatModel; quantized: QuantizedModel; trainable: readonly string[]; microBatch: number; trainerConfig: QzoFfConfig }): { sessionOptions: SessionOptions; plans: RunPlan['plans'] } {
+export function planSessions(o: { proto: FloatModel; quantized: QuantizedModel; trainable: readonly string[]; microBatch: number; trainerConfig: QzoFfConfig; hybrid?: boolean }): { sessionOptions: SessionOptions; plans: RunPlan['plans'] } {
   const { quantized, microBatch: batch } = o;
   const trainable = [...o.trainable];
-  const sessionOptions = { batch, trainable: new Set(trainable), extraSram: qzoFfSramBuffers(batch, { model: quantized, trainable, config: o.trainerConfig }) };
+  // Hybrid: QZO-FF's buffers for the body only, plus the head's δ rows and gradient sums.
+  const zoLayers = o.hybrid ? trainable.filter((n) => n !== hybridHead(quantized).name) : trainable;
+  const extraSram = o.hybrid
+    ? [...qzoFfSramBuffers(batch, zoLayers.length ? { model: quantized, trainable: zoLayers, config: o.trainerConfig } : undefined), ...hybridSramBuffers(quantized, batch)]
+    : qzoFfSramBuffers(batch, { model: quantized, trainable, config: o.trainerConfig });
+  const sessionOptions = { batch, trainable: new Set(trainable), extraSram };
   const plans = {
     ff: QuantizedSession.plan(quantized, sessionOptions),
     infer: QuantizedSession.plan(quantized, { batch }),
     // What f32 backprop (Adam) would need for the same selection: the comparison every report shows.
-    bp: BackpropSession.plan(o.proto, { batch, trainable: new Set(trainable), optimizer: { kind: 'adam', lr: ADAPT_DEFAULTS.bpLr } }),
+    bp: BackpropSession.plan(o.proto, { batch, trainable: new Set(trainable), optimizer: { kind: BP_RECIPE.optimizer, lr: BP_RECIPE.lr } }),
   };
   return { sessionOptions, plans };
 }
