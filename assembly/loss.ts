@@ -48,7 +48,7 @@
  * exp_on_negative_values: a = r − n/16 with r ∈ [−1/16, 0), then one multiply by exp(−2^k) per
  * set bit of n). Measured |error| ≤ 2.5 LSB (1.2e-9).
  */
-function expNegativeQ26(a: i32): i32 {
+export function expNegativeQ26(a: i32): i32 {
   const oneSixteenth = 1 << 22;
   const modSixteenthMinusSixteenth = (a & (oneSixteenth - 1)) - oneSixteenth;
   let result = expOnSixteenthInterval(modSixteenthMinusSixteenth << 5);

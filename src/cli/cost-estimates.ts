@@ -34,7 +34,10 @@ export function adaptationEstimate(
   o: { method: string; precision: string; selection: TrainSelection; batch: number; microBatch: number; directions: number; steps: number },
 ): { json: McuAdaptation | McuUnavailable; line: string } {
   if (o.method !== 'qzo-ff') {
-    const json: McuUnavailable = { model: COST_MODEL_VERSION, estimate: null, reason: `no estimate: ${o.method} runs f32 kernels, and the C export has no f32 kernels to calibrate on` };
+    const reason = o.method === 'hybrid'
+      ? 'no estimate: the hybrid head kernel is not in the C export yet, so the cost model has no calibration for it'
+      : `no estimate: ${o.method} runs f32 kernels, and the C export has no f32 kernels to calibrate on`;
+    const json: McuUnavailable = { model: COST_MODEL_VERSION, estimate: null, reason };
     return { json, line: `on-device estimate: ${json.reason}` };
   }
   const trainable = trainableLayers(resolveGraph(arch), o.selection);

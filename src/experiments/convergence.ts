@@ -7,6 +7,7 @@ import { sampleEpisode } from '../data/fewshot.js';
 import { resolveGraph } from '../model/graph.js';
 import { paramNodes } from '../model/graph.js';
 import { evaluateFloat, trainBackprop } from '../train/backprop.js';
+import { bpOptimizer, describeBpRecipe, trainBackpropRecipe } from '../train/bp-recipe.js';
 import { withPrototypeHead } from '../train/prototype.js';
 import type { QzoFfConfig } from '../train/qzo-ff.js';
 import { BACKBONES, type DataName } from './backbones.js';
@@ -86,7 +87,7 @@ export async function runConvergence(o: ConvergenceOptions = {}): Promise<Conver
     const backbone = await loadBackbone(key);
     const source = await episodeSource(spec.data);
     const device = deviceFor(key);
-    const bp = { losses: [] as number[][], curves: [] as [number, number][][] };
+    const bp = { losses: [] as number[][], curves: [] as [number, number][][], finals: [] as number[] };
     const zo = new Map(SERIES.map((s) => [s.key, { losses: [] as number[][], curves: [] as [number, number][][], finals: [] as number[], refused: 0 }]));
     for (let e = 0; e < episodes; e++) {
       const seed = seed0 + e;
@@ -95,18 +96,21 @@ export async function runConvergence(o: ConvergenceOptions = {}): Promise<Conver
       const bpLabel = `convergence ${key} BP ${e + 1}/${episodes}`;
       const bpUnit = await units.unit(bpLabel, async () => {
         const ep = episode();
-        // Backprop: adapt()'s baseline (Adam 1e-3, full batch). Accuracy at a checkpoint = a fresh run of
-        // that many steps (deterministic by seed, so the same trajectory).
+        // Backprop: adapt()'s baseline recipe (BP_RECIPE). The curve's checkpoints are fresh runs of that
+        // many steps with the recipe's optimizer (deterministic by seed, so the same trajectory); the
+        // final value is the recipe's own run, to its loss plateau.
         const proto = await withPrototypeHead(backbone, ep.support);
         const trainable = paramNodes(resolveGraph(proto.architecture)).map((n) => n.node.name);
-        const bpRun = (n: number) => trainBackprop(proto, ep.support, { trainable, optimizer: { kind: 'adam', lr: 1e-3 }, batch: ep.support.labels.length, steps: n, seed });
+        const bpRun = (n: number) => trainBackprop(proto, ep.support, { trainable, optimizer: bpOptimizer(), batch: ep.support.labels.length, steps: n, seed });
         const curve: [number, number][] = [];
         for (let s = 0; s <= bpSteps; s += bpEvery) curve.push([s, (await evaluateFloat(s === 0 ? proto : (await bpRun(s)).model, ep.query)).accuracy]);
-        return { losses: (await bpRun(bpSteps)).losses, curve };
+        const recipeRun = await trainBackpropRecipe(proto, ep.support, { trainable, seed });
+        return { losses: recipeRun.losses.slice(0, bpSteps), curve, final: (await evaluateFloat(recipeRun.model, ep.query)).accuracy };
       });
       if (bpUnit) {
         bp.losses.push(bpUnit.losses);
         bp.curves.push(bpUnit.curve);
+        bp.finals.push(bpUnit.final);
       }
       o.onProgress?.(++done, total, bpLabel);
       for (const s of SERIES) {
@@ -127,7 +131,7 @@ export async function runConvergence(o: ConvergenceOptions = {}): Promise<Conver
       }
     }
     const series: ConvergenceSeries[] = [
-      { key: 'bp', label: 'BP f32 (Adam 1e-3)', refused: 0, runs: episodes, loss: meanOf(bp.losses), accuracy: meanCurve(bp.curves), final: stat(bp.curves.map((c) => c.at(-1)![1])) },
+      { key: 'bp', label: `BP f32 (${describeBpRecipe()})`, refused: 0, runs: episodes, loss: meanOf(bp.losses), accuracy: meanCurve(bp.curves), final: stat(bp.finals) },
       ...SERIES.map((s) => {
         const a = zo.get(s.key)!;
         return { key: s.key, label: s.label, refused: a.refused, runs: episodes, loss: meanOf(a.losses), accuracy: meanCurve(a.curves), final: stat(a.finals) };

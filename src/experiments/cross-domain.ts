@@ -4,6 +4,7 @@
 // dithered), and each of the paper's enhancements on QZO-FF 16w8a alone and combined.
 import { sampleEpisode } from '../data/fewshot.js';
 import { adapt, type AdaptOptions } from '../train/adapt.js';
+import { describeBpRecipe } from '../train/bp-recipe.js';
 import { BACKBONES } from './backbones.js';
 import { deviceFor, episodeSource, loadBackbone, orRefused, secondsSince, stat, workUnits, type ExperimentOptions, type Stat } from './common.js';
 
@@ -77,7 +78,7 @@ export async function runCrossDomain(o: CrossDomainOptions = {}): Promise<CrossD
     return r;
   };
   row('zeroShot', 'zero-shot (prototype head)', 'baseline');
-  row('bp', 'BP f32 (Adam, 100 full-batch steps)', 'baseline');
+  row('bp', `BP f32 (${describeBpRecipe()})`, 'baseline');
   const total = episodes * variants.length;
   let done = 0;
   for (let e = 0; e < episodes; e++) {

@@ -1,11 +1,12 @@
 // Experiment 1 (paper Table 2): N-way K-shot adaptation to classes the backbone never saw. Every method
 // adapts the same episodes (seed, seed + 1, …): the prototype head's zero-shot accuracy, f32 backprop
-// (Adam, full-batch), float ZO ("FF fp32"), QZO-FF 16w8a, plain QZO-FF 8w8a (refused where εq rounds
+// (train/bp-recipe.ts: Adam, full batch, to the loss plateau), float ZO ("FF fp32"), QZO-FF 16w8a, plain QZO-FF 8w8a (refused where εq rounds
 // to 0, which is the paper's "8w8a does not converge") and 8w8a with the dithering remedy. Full
 // fine-tuning runs adapt(); the linear probe trains the head on cached features (probe.ts).
 import { sampleEpisode } from '../data/fewshot.js';
 import { adapt, type AdaptOptions } from '../train/adapt.js';
 import type { QzoFfConfig } from '../train/qzo-ff.js';
+import { BP_RECIPE, type BpRecipe } from '../train/bp-recipe.js';
 import type { FloatModel } from '../model/model.js';
 import { BACKBONES, type DataName } from './backbones.js';
 import { deviceFor, episodeSource, loadBackbone, orRefused, secondsSince, stat, workUnits, type ExperimentOptions, type Stat } from './common.js';
@@ -44,7 +45,8 @@ export interface FewshotResult {
   queries: number;
   seed: number;
   zo: { epsilon: number; directions: number; lr: number; microBatch: number };
-  bp: { optimizer: string; lr: number; steps: number };
+  /** The baseline's recipe (train/bp-recipe.ts). */
+  bp: BpRecipe;
   cells: FewshotCell[];
   seconds: number;
 }
@@ -71,7 +73,6 @@ interface Plan {
 }
 
 const ZO = { epsilon: 1e-3, directions: 3, dist: 'gaussian' as const, lr: 3e-3 };
-const BP = { lr: 1e-3, steps: 100 };
 const CLASSES = [5, 6, 7, 8, 9];
 const QUERIES = 50;
 
@@ -132,7 +133,7 @@ export async function runFewshot(o: FewshotOptions = {}): Promise<FewshotResult>
         const r: Partial<Record<FewshotColumn, number | null>> = {};
         const ep = sampleEpisode(source, { classPool: classes, ways: 5, shots: p.shots, queries, seed });
         if (p.selection === 'full') {
-          const base: AdaptOptions = { backbone, support: ep.support, query: ep.query, device, selection: { kind: 'full' }, steps: p.steps, seed, ...ZO, bpSteps: BP.steps, bpLr: BP.lr };
+          const base: AdaptOptions = { backbone, support: ep.support, query: ep.query, device, selection: { kind: 'full' }, steps: p.steps, seed, ...ZO };
           const q16 = await adapt(base);
           r.zeroShot = q16.zeroShot;
           r.qzo16 = q16.after;
@@ -146,7 +147,7 @@ export async function runFewshot(o: FewshotOptions = {}): Promise<FewshotResult>
           const q16 = await probeQzo(probe, 16, config, p.steps);
           r.zeroShot = q16.zeroShot;
           r.qzo16 = q16.after;
-          r.bp = (await probeBackprop(probe, BP.steps, BP.lr, seed)).after;
+          r.bp = (await probeBackprop(probe, seed)).after;
           r.ffFloat = (await probeFloatZo(probe, config, p.steps)).after;
           r.qzo8 = (await orRefused(() => probeQzo(probe, 8, config, p.steps)))?.after ?? null;
           r.qzo8dither = (await probeQzo(probe, 8, { ...config, dither: true }, p.steps)).after;
@@ -161,7 +162,7 @@ export async function runFewshot(o: FewshotOptions = {}): Promise<FewshotResult>
   }
   return {
     experiment: 'fewshot', ways: 5, classes, queries, seed: seed0,
-    zo: { epsilon: ZO.epsilon, directions: ZO.directions, lr: ZO.lr, microBatch: 5 }, bp: { optimizer: 'adam', lr: BP.lr, steps: BP.steps },
+    zo: { epsilon: ZO.epsilon, directions: ZO.directions, lr: ZO.lr, microBatch: 5 }, bp: { ...BP_RECIPE },
     cells, seconds: secondsSince(t0, units),
   };
 }

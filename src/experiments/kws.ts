@@ -12,7 +12,8 @@ import { ConfigError, DataError } from '../errors.js';
 import type { QuantizedModel } from '../model/model.js';
 import { importTflite } from '../tflite/import.js';
 import { adaptQuantized, dequantizeModel } from '../train/adapt-int8.js';
-import { evaluateFloat, trainBackprop } from '../train/backprop.js';
+import { evaluateFloat } from '../train/backprop.js';
+import { trainBackpropRecipe } from '../train/bp-recipe.js';
 import type { DenseNode } from '../model/layers.js';
 import type { FloatModel } from '../model/model.js';
 import { requantizeModelTo8 } from '../tflite/requantize.js';
@@ -225,7 +226,8 @@ export async function runKws(options: ExperimentOptions = {}): Promise<KwsResult
     // Backprop on the same data and layers, in f32 (the model's weights dequantized, keyword rows of its head).
     const float = keywordHeadFloat(model);
     const bpStart = performance.now();
-    const bp = await trainBackprop(float, episode.support, { trainable: r.config.trainable as string[], optimizer: { kind: 'adam', lr: 1e-3 }, batch: 5, steps, seed, budget: BP_BUDGET });
+    // The baseline recipe's optimizer and η on the same micro-batches and steps QZO-FF gets (mini-batch form).
+    const bp = await trainBackpropRecipe(float, episode.support, { trainable: r.config.trainable as string[], miniBatch: { batch: 5, steps }, seed, budget: BP_BUDGET });
     const bpMs = performance.now() - bpStart;
     let bpOthers = 0;
     for (const v of others) bpOthers += (await evaluateFloat(bp.model, keywordsOf(v))).accuracy;

@@ -112,7 +112,7 @@ export async function runOod(o: OodOptions = {}): Promise<OodResult> {
                 const probe = await prepareProbe({ backbone, support, query, device, head: 'keep' });
                 const q16 = await probeQzo(probe, 16, config, steps);
                 const qzo16sparse = (await probeQzo(probe, 16, { ...config, sparse: SPARSE }, steps)).after;
-                const bp = await probeBackprop(probe, 100, 1e-3, seed);
+                const bp = await probeBackprop(probe, seed);
                 const ffFloat = (await probeFloatZo(probe, config, steps)).after;
                 return { source: bp.zeroShot, zeroShot: q16.zeroShot, bp: bp.after, ffFloat, qzo16: q16.after, qzo16sparse };
               }
@@ -121,7 +121,7 @@ export async function runOod(o: OodOptions = {}): Promise<OodResult> {
               const run = (extra: Partial<QzoFfConfig>) => qzoRun({ backbone, support, query, device, weightBits: 16, selection, config: { ...config, ...extra }, steps, head: 'keep' });
               const q16 = await run({});
               const qzo16sparse = (await run({ sparse: SPARSE })).after;
-              const bp = await backpropRun(backbone, trainable, support, query, 100, 1e-3, seed);
+              const bp = await backpropRun(backbone, trainable, support, query, seed);
               const ffFloat = (await floatZoRun(backbone, trainable, support, query, device, config, steps)).after;
               return { source: bp.zeroShot, zeroShot: q16.zeroShot, bp: bp.after, ffFloat, qzo16: q16.after, qzo16sparse };
             });

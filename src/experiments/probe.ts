@@ -16,7 +16,8 @@ import { BackpropSession } from '../runtime/backprop-session.js';
 import { lowerGraph } from '../runtime/lowering.js';
 import { Mcu } from '../device/mcu.js';
 import { QuantizedSession } from '../runtime/session.js';
-import { evaluateFloat, trainBackprop } from '../train/backprop.js';
+import { evaluateFloat } from '../train/backprop.js';
+import { trainBackpropRecipe } from '../train/bp-recipe.js';
 import { evaluate } from '../train/evaluate.js';
 import { FloatZoTrainer, floatZoSramBuffers, type FloatZoConfig } from '../train/float-zo.js';
 import { embed, withPrototypeHead } from '../train/prototype.js';
@@ -146,9 +147,9 @@ export async function probeQzo(p: PreparedProbe, bits: WeightBits, config: QzoFf
 }
 
 /** f32 backprop (Adam) on the head, full-batch, as adapt()'s baseline. */
-export async function probeBackprop(p: PreparedProbe, steps: number, lr: number, seed: number): Promise<ProbeRun> {
+export async function probeBackprop(p: PreparedProbe, seed: number): Promise<ProbeRun> {
   const { head, support, query } = p.float;
-  return backpropRun(head, [p.split.head], support, query, steps, lr, seed);
+  return backpropRun(head, [p.split.head], support, query, seed);
 }
 
 /** sign-m-SPSA in f32 on the head (the paper's "FF fp"). */
@@ -169,9 +170,9 @@ export async function floatZoRun(model: FloatModel, trainable: string[], support
   return { zeroShot, after: (await evaluateFloat(session.exportModel(), query)).accuracy, losses, sram: mcu.sram.highWater };
 }
 
-/** f32 backprop (Adam, full batch) on any trainable layers: adapt()'s baseline. */
-export async function backpropRun(model: FloatModel, trainable: string[], support: Dataset, query: Dataset, steps: number, lr: number, seed: number): Promise<ProbeRun> {
+/** f32 backprop on any trainable layers with the baseline recipe (BP_RECIPE): adapt()'s baseline. */
+export async function backpropRun(model: FloatModel, trainable: string[], support: Dataset, query: Dataset, seed: number): Promise<ProbeRun> {
   const zeroShot = (await evaluateFloat(model, query)).accuracy;
-  const r = await trainBackprop(model, support, { trainable, optimizer: { kind: 'adam', lr }, batch: support.labels.length, steps, seed });
+  const r = await trainBackpropRecipe(model, support, { trainable, seed });
   return { zeroShot, after: (await evaluateFloat(r.model, query)).accuracy, losses: r.losses, sram: r.sramPeak };
 }

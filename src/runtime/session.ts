@@ -94,6 +94,8 @@ export class QuantizedSession {
   readonly logitsScale: number;
   readonly input: DeviceBuffer;
   readonly logits: DeviceBuffer;
+  /** The head's input (int8 features), still intact after forward(): the hybrid head gradient reads it. */
+  readonly headInput: DeviceBuffer;
   /** Stored weights and biases by layer name (flash for frozen layers, SRAM for trainable ones). */
   readonly weights = new Map<string, DeviceBuffer>();
   readonly biases = new Map<string, DeviceBuffer>();
@@ -199,6 +201,7 @@ export class QuantizedSession {
       this.ops.push({ name, kind: n.node.kind, macs: def.paramLayout ? n.macs * options.batch : 0, run });
     }
     this.logitsScale = logitsScale;
+    this.headInput = tensor(bp.lowered.ops[bp.lowered.ops.length - 1]!.inputs[0]!);
   }
 
   get inputSize(): number {

@@ -254,7 +254,7 @@ export async function adaptQuantized(o: QuantizedAdaptOptions): Promise<Quantize
   const afterInt8 = evaluate(new QuantizedSession(mcu8, int8, { batch: micro }), query, decided).accuracy;
   return {
     zeroShot, after, afterInt8, bp: null, steps, sramPeak: mcu.sram.highWater, flash: mcu.flash.highWater, memory,
-    device: { ...o.device, build: mcu.build }, losses, bpLosses: [], wallMs: { ff: ffMs, bp: 0, total: performance.now() - t0 },
+    device: { ...o.device, build: mcu.build }, losses, bpLosses: [], bpRecipe: null, wallMs: { ff: ffMs, bp: 0, total: performance.now() - t0 },
     adapted, method: 'qzo-ff', ...(profiler ? { profiler } : {}), head: keep ? 'kept' : 'replaced', lifted,
     config: { precision, selection, steps, microBatch: micro, epsilon: trainerConfig.epsilon, directions: trainerConfig.directions, dist: trainerConfig.dist, lr: trainerConfig.lr, seed, trainable, enhancements: o.enhancements ?? {}, head: keep ? 'kept' : 'replaced' },
   };

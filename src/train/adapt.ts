@@ -24,10 +24,17 @@ import type { ScheduleSpec } from './schedule.js';
 import { isGraphInput } from '../ops/registry.js';
 import type { InputNode } from '../model/layers.js';
 import { ADAPT_DEFAULTS } from './defaults.js';
+import { BP_RECIPE, trainBackpropRecipe, type BpRecipe } from './bp-recipe.js';
+import { HybridTrainer } from './hybrid.js';
+import { quantizeSet, type QuantizedSet } from './batches.js';
 
 export type { Precision, ModeMemory };
-/** qzo-ff: the paper's integer method; bp: f32 backprop inside the device budget; ff-float: sign-m-SPSA in f32. */
-export type AdaptMethod = 'qzo-ff' | 'bp' | 'ff-float';
+/**
+ * qzo-ff: the paper's integer method; hybrid: integer backprop for the dense head, QZO-FF for the
+ * rest (train/hybrid.ts); bp: f32 backprop inside the device budget; ff-float: sign-m-SPSA in f32.
+ */
+export type AdaptMethod = 'qzo-ff' | 'hybrid' | 'bp' | 'ff-float';
+export const ADAPT_METHODS: readonly AdaptMethod[] = ['qzo-ff', 'hybrid', 'bp', 'ff-float'];
 
 export interface AdaptOptions {
   /** Default qzo-ff. The baselines run inside the same device budget and fail the same way if they do not fit. */
@@ -49,10 +56,13 @@ export interface AdaptOptions {
   /** Samples per forward call on the device (the loss sums micro-batches). */
   microBatch?: number;
   seed?: number;
-  /** Also run f32 backprop on the same data for comparison (default true). */
+  /** Also run the f32 backprop baseline (BP_RECIPE, train/bp-recipe.ts) on the same data (default true). */
   baseline?: boolean;
-  bpSteps?: number;
+  /** The baseline's recipe (default BP_RECIPE); bpLr is also --method bp's Adam η. */
+  bpRecipe?: BpRecipe;
   bpLr?: number;
+  /** The hybrid head's SGD η (default HYBRID_HEAD_LR). */
+  headLr?: number;
   build?: BuildFlavor | 'auto';
   /** The paper's enhancements and the 8w8a remedy (see docs/TRAINING.md); all off by default. */
   enhancements?: Pick<QzoFfConfig, 'normalize' | 'momentum' | 'sharpness' | 'dither'>;
@@ -108,6 +118,8 @@ export interface AdaptResult {
   device: { name: string; sramBytes: number; flashBytes: number; build: BuildFlavor };
   losses: number[];
   bpLosses: number[];
+  /** The baseline's recipe and the steps it ran (null without a baseline). */
+  bpRecipe: (BpRecipe & { steps: number; batch: number | 'full' }) | null;
   wallMs: { ff: number; bp: number; total: number };
   /** The adapted model: quantized for qzo-ff, float for the f32 baselines. */
   adapted: Model;
@@ -125,6 +137,12 @@ export interface AdaptResult {
 }
 
 const BP_OPTIMIZER = (lr: number): OptimizerSpec => ({ kind: 'adam', lr });
+
+/** What adapt() steps: QZO-FF or the hybrid (both integer, both on the session). */
+interface DeviceTrainer {
+  step: number;
+  trainStep(set: QuantizedSet): StepResult;
+}
 
 export async function adapt(o: AdaptOptions): Promise<AdaptResult> {
   checkAdaptOptions(o);
@@ -148,9 +166,12 @@ async function adaptUnlocked(o: AdaptOptions): Promise<AdaptResult> {
   if (!Number.isInteger(steps) || steps < 0) throw new ConfigError(`steps must be a non-negative integer, got ${steps}`);
   validateAdaptInputs(o);
 
+  const method = o.method ?? ADAPT_DEFAULTS.method;
   const runPlan = await planRun({
     backbone: o.backbone, support: o.support, precision, selection, microBatch: micro, build: o.build, enhancements: o.enhancements, ...(o.frontEnd ? { frontEnd: o.frontEnd } : {}),
-    ...((o.reusePrefix ?? ADAPT_DEFAULTS.reusePrefix) ? { prefixCache: { sramBytes: o.device.sramBytes } } : {}),
+    // The hybrid's head trains from the full forward passes, so the prefix cache is QZO-FF's only.
+    ...(method !== 'hybrid' && (o.reusePrefix ?? ADAPT_DEFAULTS.reusePrefix) ? { prefixCache: { sramBytes: o.device.sramBytes } } : {}),
+    ...(method === 'hybrid' ? { method } : {}),
     trainer: {
       epsilon: o.epsilon ?? ADAPT_DEFAULTS.epsilon, directions: o.directions ?? ADAPT_DEFAULTS.directions, dist: o.dist ?? ADAPT_DEFAULTS.dist, lr: o.lr ?? ADAPT_DEFAULTS.lr, schedule: o.schedule, seed,
       ...(o.batchSize ? { batchSize: o.batchSize } : {}),
@@ -159,21 +180,21 @@ async function adaptUnlocked(o: AdaptOptions): Promise<AdaptResult> {
   const { proto, quantized, trainable, trainerConfig, plans } = runPlan;
   const memory = { ff: modeMemory(plans.ff, o.device), bp: modeMemory(plans.bp, o.device), infer: modeMemory(plans.infer, o.device) };
   o.onPlan?.(memory);
-  const method = o.method ?? 'qzo-ff';
-  if (method !== 'qzo-ff') return adaptFloat(o, method, proto, trainable, memory, t0);
+  if (method === 'bp' || method === 'ff-float') return adaptFloat(o, method, proto, trainable, memory, t0);
   checkRunFits(runPlan, o.device);
 
   const session = await startSession(runPlan, o.device, { build: o.build });
   const mcu = session.mcu;
   const profiler = o.profile ? new Profiler() : undefined;
   const zeroShot = evaluate(session, o.query).accuracy;
-  const trainer = new QzoFfTrainer(session, trainable, trainerConfig);
-  const set = trainer.prepareData(o.support);
+  const zo = method === 'qzo-ff' ? new QzoFfTrainer(session, trainable, trainerConfig) : null;
+  const trainer: DeviceTrainer = zo ?? new HybridTrainer(session, trainable, { ...trainerConfig, ...(o.headLr !== undefined ? { headLr: o.headLr } : {}) });
+  const set = quantizeSet(session, o.support);
   const losses: number[] = [];
   const ck = o.checkpoint;
   const run = ck ? runConfig({ precision, selection, trainable, trainerConfig, microBatch: micro, quantized, support: o.support }) : null;
   const checkpointInfo: AdaptResult['checkpoint'] = ck ? { resumedFrom: null, skipped: [], written: 0, last: null } : undefined;
-  if (ck && checkpointInfo && run) {
+  if (ck && checkpointInfo && run && zo) {
     // Nothing has been written to any trained tensor yet: a refused resume leaves no trace.
     if (ck.resume) {
       const found = await loadNewestCheckpoint(ck.store);
@@ -186,7 +207,7 @@ async function adaptUnlocked(o: AdaptOptions): Promise<AdaptResult> {
         if (found.checkpoint.trainer.step > steps) {
           throw new ConfigError(`cannot resume from ${ck.store.location}/${found.name}: it is at step ${found.checkpoint.trainer.step}, beyond the ${steps} steps asked for; ask for at least ${found.checkpoint.trainer.step} steps`);
         }
-        trainer.restoreState(found.checkpoint.trainer, set.count);
+        zo.restoreState(found.checkpoint.trainer, set.count);
         losses.push(...found.checkpoint.losses);
         checkpointInfo.resumedFrom = trainer.step;
         o.onCheckpoint?.({ kind: 'resumed', step: trainer.step, name: found.name!, skipped: found.skipped });
@@ -206,8 +227,8 @@ async function adaptUnlocked(o: AdaptOptions): Promise<AdaptResult> {
   while (trainer.step < steps) {
     const r = trainer.trainStep(set);
     losses.push(r.loss);
-    if (ck && checkpointInfo && run && (r.step % ck.every === 0 || r.step === steps)) {
-      const name = await saveCheckpoint(ck.store, { run, trainer: trainer.exportState(), losses: Float64Array.from(losses) }, ck.keep ?? 2);
+    if (ck && checkpointInfo && run && zo && (r.step % ck.every === 0 || r.step === steps)) {
+      const name = await saveCheckpoint(ck.store, { run, trainer: zo.exportState(), losses: Float64Array.from(losses) }, ck.keep ?? 2);
       checkpointInfo.written++;
       checkpointInfo.last = name;
       o.onCheckpoint?.({ kind: 'written', step: r.step, name });
@@ -222,20 +243,26 @@ async function adaptUnlocked(o: AdaptOptions): Promise<AdaptResult> {
 
   let bp: number | null = null;
   let bpLosses: number[] = [];
+  let bpRecipe: AdaptResult['bpRecipe'] = null;
   const tBp = performance.now();
   if (o.baseline ?? true) {
     // Backprop runs with whatever memory it needs (it usually would not fit the device: that is the point).
-    const r = await trainBackprop(proto, o.support, { trainable, optimizer: BP_OPTIMIZER(o.bpLr ?? ADAPT_DEFAULTS.bpLr), batch: o.support.labels.length, steps: o.bpSteps ?? ADAPT_DEFAULTS.bpSteps, seed, build: o.build });
+    // Mini-batches (batchSize below the support size): the recipe's optimizer and η for the same steps.
+    const recipe = o.bpRecipe ?? BP_RECIPE;
+    const mini = trainerConfig.batchSize !== undefined && trainerConfig.batchSize < o.support.labels.length ? { batch: trainerConfig.batchSize, steps } : undefined;
+    const r = await trainBackpropRecipe(proto, o.support, { trainable, seed, recipe, build: o.build, ...(mini ? { miniBatch: mini } : {}) });
     bp = (await evaluateFloat(r.model, o.query, o.build)).accuracy;
     bpLosses = r.losses;
+    bpRecipe = { ...recipe, steps: r.losses.length, batch: mini ? mini.batch : 'full' };
   }
   const bpMs = performance.now() - tBp;
   return {
     zeroShot, after, bp, steps, sramPeak: mcu.sram.highWater, flash: mcu.flash.highWater, memory,
-    device: { ...o.device, build: mcu.build }, losses, bpLosses,
+    device: { ...o.device, build: mcu.build }, losses, bpLosses, bpRecipe,
     wallMs: { ff: ffMs, bp: bpMs, total: performance.now() - t0 }, adapted, method, ...(profiler ? { profiler } : {}), ...(checkpointInfo ? { checkpoint: checkpointInfo } : {}),
-    ...(runPlan.prefixCache && trainer.prefix ? { prefixCache: { ...runPlan.prefixCache, firstTrainedOp: trainer.prefix.info.firstOp, ...trainer.prefix.stats } } : {}),
-    config: { precision, selection, steps, microBatch: micro, epsilon: trainerConfig.epsilon, directions: trainerConfig.directions, dist: trainerConfig.dist, lr: trainerConfig.lr, seed, trainable, enhancements: o.enhancements ?? {} },
+    ...(runPlan.prefixCache && zo?.prefix ? { prefixCache: { ...runPlan.prefixCache, firstTrainedOp: zo.prefix.info.firstOp, ...zo.prefix.stats } } : {}),
+    // method is recorded when it is not the paper's (so qzo-ff runs keep their recorded config and hashes).
+    config: { ...(method !== 'qzo-ff' ? { method } : {}), precision, selection, steps, microBatch: micro, epsilon: trainerConfig.epsilon, directions: trainerConfig.directions, dist: trainerConfig.dist, lr: trainerConfig.lr, seed, trainable, enhancements: o.enhancements ?? {} },
   };
 }
 
@@ -346,7 +373,7 @@ async function adaptFloat(o: AdaptOptions, method: 'bp' | 'ff-float', proto: Flo
   const trainMs = performance.now() - tTrain;
   const after = (await evaluateFloat(model, o.query, o.build)).accuracy;
   return {
-    zeroShot, after, bp: null, steps, sramPeak, flash, memory, device: { ...o.device, build }, losses, bpLosses: [],
+    zeroShot, after, bp: null, steps, sramPeak, flash, memory, device: { ...o.device, build }, losses, bpLosses: [], bpRecipe: null,
     wallMs: { ff: trainMs, bp: 0, total: performance.now() - t0 }, adapted: model, method,
     config: { method, precision: 'f32', selection: o.selection ?? { kind: 'full' }, steps, microBatch: micro, epsilon: o.epsilon ?? ADAPT_DEFAULTS.epsilon, directions: o.directions ?? ADAPT_DEFAULTS.directions, dist: o.dist ?? ADAPT_DEFAULTS.dist, lr: method === 'bp' ? o.bpLr ?? ADAPT_DEFAULTS.bpLr : o.lr ?? ADAPT_DEFAULTS.lr, seed, trainable, enhancements: {} },
   };

@@ -20,6 +20,8 @@ export interface BackpropConfig {
   budget?: Budget;
   build?: BuildFlavor | 'auto';
   onStep?: (step: number, loss: number) => void;
+  /** Asked after each step (with that step's loss): true ends training early (the baseline's plateau rule). */
+  stop?: (step: number, loss: number) => boolean;
 }
 
 export interface BackpropResult {
@@ -59,6 +61,7 @@ export async function trainBackprop(model: FloatModel, data: Dataset, config: Ba
     const loss = session.trainStep();
     losses.push(loss);
     config.onStep?.(step, loss);
+    if (config.stop?.(step, loss)) break;
   }
   return { model: session.exportModel(), losses, sramPeak: mcu.sram.highWater, session };
 }

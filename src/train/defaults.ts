@@ -14,9 +14,10 @@ export const ADAPT_DEFAULTS = {
   microBatch: 5,
   dist: 'gaussian' as const,
   seed: 1,
-  /** The f32 backprop baseline: Adam at this learning rate, for bpSteps full-batch steps when it is the comparison. */
-  bpLr: 1e-3,
-  bpSteps: 100,
+  /** The training method (docs/TRAINING.md "Choosing the default method"). */
+  method: 'qzo-ff' as 'qzo-ff' | 'hybrid',
+  /** Adam's η for --method bp; the baseline every comparison prints is BP_RECIPE (bp-recipe.ts), with this η. */
+  bpLr: 1e-2,
   /** Run the layers before the first trained one once per sample when the cache fits (train/qzo-ff/prefix.ts). */
   reusePrefix: true,
 };

@@ -6,7 +6,7 @@ import { checkDataset, checkDevice, checkFloatModel, checkSeed, describe, isObje
 export { checkSeed } from '../util/guards.js';
 
 /** Every method adapt() accepts (benchmarks iterate over this list, so a new method shows up there too). */
-export const ADAPT_METHODS: readonly string[] = ['qzo-ff', 'bp', 'ff-float'];
+export const ADAPT_METHODS: readonly string[] = ['qzo-ff', 'hybrid', 'bp', 'ff-float'];
 const METHODS = ADAPT_METHODS;
 const SELECTIONS = ['full', 'head', 'last', 'bias', 'sparse'];
 

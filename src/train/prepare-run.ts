@@ -12,11 +12,12 @@ import { calibrate } from '../quant/calibrate.js';
 import { quantizeModel } from '../quant/quantize.js';
 import { BackpropSession } from '../runtime/backprop-session.js';
 import { QuantizedSession, type SessionOptions, type SessionPlan } from '../runtime/session.js';
-import { ADAPT_DEFAULTS } from './defaults.js';
 import { withPrototypeHead } from './prototype.js';
 import { qzoFfSessionOptions, type QzoFfConfig } from './qzo-ff.js';
 import { PREFIX_CACHE } from './qzo-ff/prefix.js';
 import { frontEndRequests, type FrontEndSpec } from '../runtime/front-end.js';
+import { hybridHead, hybridSramBuffers } from './hybrid.js';
+import { BP_RECIPE } from './bp-recipe.js';
 import { selectionTrainerOptions, trainableLayers, type TrainSelection } from './selection.js';
 
 export type Precision = '16w8a' | '8w8a';
@@ -46,6 +47,8 @@ export interface PlanRunOptions {
   prefixCache?: { sramBytes: number };
   /** A front end the device runs before each forward (wav:DIR data: the KWS MFCC); planned with the session. */
   frontEnd?: FrontEndSpec;
+  /** 'hybrid': the head trains by integer backprop (its buffers join the plan), the rest by QZO-FF. */
+  method?: 'qzo-ff' | 'hybrid';
 }
 
 export interface ModeMemory {
@@ -76,7 +79,7 @@ export async function planRun(o: PlanRunOptions): Promise<RunPlan> {
   const quantized = quantizeModel(proto, ranges, { weightBits, perChannel: false });
   const trainable = trainableLayers(resolveGraph(quantized.architecture), o.selection);
   const trainerConfig: QzoFfConfig = { ...o.trainer, ...selectionTrainerOptions(o.selection), ...o.enhancements };
-  const base = { proto, quantized, trainable, microBatch: micro, trainerConfig, ...(o.frontEnd ? { frontEnd: o.frontEnd } : {}) };
+  const base = { proto, quantized, trainable, microBatch: micro, trainerConfig, ...(o.frontEnd ? { frontEnd: o.frontEnd } : {}), ...(o.method === 'hybrid' ? { hybrid: true } : {}) };
   let planned = planSessions(base);
   let prefixCache: RunPlan['prefixCache'] = null;
   if (o.prefixCache) {
@@ -102,17 +105,20 @@ export async function planRun(o: PlanRunOptions): Promise<RunPlan> {
  * Adam for the same selection), host-only. Plans depend on shapes and modes, not on weight values, so
  * the memory report calls this with stand-in models.
  */
-export function planSessions(o: { proto: FloatModel; quantized: QuantizedModel; trainable: readonly string[]; microBatch: number; trainerConfig: QzoFfConfig; prefixSamples?: number; frontEnd?: FrontEndSpec }): { sessionOptions: SessionOptions & { extraSram: { name: string; bytes: number }[] }; plans: RunPlan['plans'] } {
+export function planSessions(o: { proto: FloatModel; quantized: QuantizedModel; trainable: readonly string[]; microBatch: number; trainerConfig: QzoFfConfig; prefixSamples?: number; frontEnd?: FrontEndSpec; hybrid?: boolean }): { sessionOptions: SessionOptions & { extraSram: { name: string; bytes: number }[] }; plans: RunPlan['plans'] } {
   const { quantized, microBatch: batch } = o;
   const trainable = [...o.trainable];
   const fe = o.frontEnd ? { frontEnd: o.frontEnd } : {};
-  const sessionOptions = { ...qzoFfSessionOptions(batch, { model: quantized, trainable, config: o.trainerConfig, ...(o.prefixSamples !== undefined ? { prefixSamples: o.prefixSamples } : {}) }), ...fe };
+  // Hybrid: QZO-FF's buffers and placements for the body only, plus the head's δ rows and gradient sums.
+  const zoLayers = o.hybrid ? trainable.filter((n) => n !== hybridHead(quantized).name) : trainable;
+  const zo = qzoFfSessionOptions(batch, { model: quantized, trainable: zoLayers, config: o.trainerConfig, ...(o.prefixSamples !== undefined ? { prefixSamples: o.prefixSamples } : {}) });
+  const sessionOptions = { ...zo, trainable: new Set(trainable), extraSram: o.hybrid ? [...zo.extraSram, ...hybridSramBuffers(quantized, batch)] : zo.extraSram, ...fe };
   const plans = {
     ff: QuantizedSession.plan(quantized, sessionOptions),
     infer: QuantizedSession.plan(quantized, { batch, ...fe }),
     // What f32 backprop (Adam) would need for the same selection: the comparison every report shows.
     // Its float session has no front-end stage, so the front end's buffers are held for the whole session (an upper bound).
-    bp: BackpropSession.plan(o.proto, { batch, trainable: new Set(trainable), optimizer: { kind: 'adam', lr: ADAPT_DEFAULTS.bpLr }, ...(o.frontEnd ? { extraSram: frontEndRequests(o.frontEnd, quantized) } : {}) }),
+    bp: BackpropSession.plan(o.proto, { batch, trainable: new Set(trainable), optimizer: { kind: BP_RECIPE.optimizer, lr: BP_RECIPE.lr }, ...(o.frontEnd ? { extraSram: frontEndRequests(o.frontEnd, quantized) } : {}) }),
   };
   return { sessionOptions, plans };
 }

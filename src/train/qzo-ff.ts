@@ -269,6 +269,12 @@ export class QzoFfTrainer {
   /** The frozen prefix's cache, when the session was planned with one (qzo-ff/prefix.ts). */
   readonly prefix: PrefixCache | null;
   step = 0;
+  /**
+   * Called after every training forward pass and its loss, with the rows that pass ran (the hybrid
+   * method reads the head's features and logits here). Not called by lossAt().
+   */
+  afterForward: ((rows: number) => void) | undefined;
+  private inStep = false;
 
   constructor(session: QuantizedSession, trainable: readonly string[], config: QzoFfConfig) {
     checkHasMethods(session, ['forward'], 'QzoFfTrainer: session', 'a QuantizedSession');
@@ -462,6 +468,7 @@ export class QzoFfTrainer {
       else s.forward(perturb, source);
       const l = crossEntropyI32(s.mcu.sram, s.logits, this.labels, this.lossOut, rows, s.classes, this.loss);
       total = Math.min(2 ** 31 - 1, total + l.q16);
+      if (this.inStep) this.afterForward?.(rows);
     }
     return total;
   }
@@ -478,10 +485,13 @@ export class QzoFfTrainer {
     const orderBefore = this.batchOrder.mark();
     const stepBefore = this.step;
     try {
+      this.inStep = true;
       return this.runStep(set);
     } catch (e) {
       if (this.step === stepBefore) this.batchOrder.rewind(orderBefore);
       throw e;
+    } finally {
+      this.inStep = false;
     }
   }
 

@@ -34,6 +34,13 @@ import type { FrontEndSpec } from '../../runtime/front-end.js';
 import { isGraphInput } from '../../ops/registry.js';
 import type { InputNode } from '../../model/layers.js';
 import { ADAPT_DEFAULTS } from '../../train/defaults.js';
+import { ADAPT_METHODS } from '../../train/adapt.js';
+import { HYBRID_HEAD_LR } from '../../train/hybrid.js';
+import type { BpRecipe } from '../../train/bp-recipe.js';
+
+/** The baseline's recipe in a table cell: "Adam η=0.003, to plateau: 412 steps". */
+const bpRecipeLabel = (r: BpRecipe & { steps: number; batch: number | 'full' }): string =>
+  r.batch === 'full' ? `Adam η=${r.lr}, to plateau: ${r.steps} steps` : `Adam η=${r.lr}, batch ${r.batch}, ${r.steps} steps`;
 
 /** A quantized model's input quantization (what wav:DIR features are quantized with); the KWS default otherwise. */
 function inputQuantOf(m: Model): { scale: number; zeroPoint: number } | undefined {
@@ -51,7 +58,7 @@ const REPORT_BYTES_PER_STEP = 64;
 
 interface AdaptCliOptions {
   model?: string; method: string; data: string; corrupt?: string; split: string; epochs?: string; batchSize?: string; classes: string; ways: string; shots: string; queries: string; device: string; precision: string;
-  train: string; m: string; eps: string; lr?: string; schedule: string; steps: string; microBatch: string; dist: string; seed: string;
+  train: string; m: string; eps: string; lr?: string; headLr?: string; schedule: string; steps: string; microBatch: string; dist: string; seed: string;
   baseline: boolean; out: string; head: string; build: string; profile?: boolean; wide?: boolean; reusePrefix?: boolean;
   normalize?: boolean; momentum?: string; sharpness?: string; dither?: boolean;
   checkpoint?: string; checkpointEvery: string; resume?: boolean; yes?: boolean;
@@ -71,7 +78,8 @@ export function registerAdapt(program: Command): void {
     .option('--queries <n>', 'held-out query images per class for accuracy', '100')
     .option('--corrupt <name:severity>', `out-of-distribution adaptation: corrupt support and query images (${CORRUPTIONS.join(', ')}; severity 1-5)`)
     .option('--device <preset|budget>', 'MCU preset or budget like 256k/1m', DEFAULT_DEVICE)
-    .option('--method <m>', 'qzo-ff (the paper), or a baseline run inside the same budget: bp (f32 backprop, Adam) or ff-float (sign-m-SPSA in f32)', 'qzo-ff')
+    .option('--method <m>', 'qzo-ff (the paper), hybrid (integer backprop for the dense head, QZO-FF for the rest), or a baseline run inside the same budget: bp (f32 backprop, Adam) or ff-float (sign-m-SPSA in f32)', ADAPT_DEFAULTS.method)
+    .option('--head-lr <x>', `hybrid: SGD η of the head's integer backprop (default ${HYBRID_HEAD_LR})`)
     .option('--precision <p>', '16w8a (paper default) or 8w8a', '16w8a')
     .option('--train <selection>', 'full, head (linear probe), last:K, bias, or sparse[:fraction[:magnitude|random[:seed]]]', 'full')
     .option('--m <n>', 'directions per step (sign-m-SPSA)', String(ADAPT_DEFAULTS.directions))
@@ -126,8 +134,10 @@ Examples:
       if (precision !== '16w8a' && precision !== '8w8a') throw new ConfigError(`--precision must be 16w8a or 8w8a, got '${opts.precision}'`);
       if (opts.dist !== 'gaussian' && opts.dist !== 'rademacher') throw new ConfigError(`--dist must be gaussian or rademacher, got '${opts.dist}'`);
       const method = opts.method as AdaptMethod;
-      if (!['qzo-ff', 'bp', 'ff-float'].includes(method)) throw new ConfigError(`--method must be qzo-ff, bp or ff-float, got '${opts.method}'`);
-      const methodLabel = method === 'bp' ? 'f32 backprop (Adam) on the device' : method === 'ff-float' ? 'float ZO (FF fp32)' : `QZO-FF ${precision}`;
+      if (!ADAPT_METHODS.includes(method)) throw new ConfigError(`--method must be ${ADAPT_METHODS.join(', ')}, got '${opts.method}'`);
+      if (opts.headLr !== undefined && method !== 'hybrid') throw new ConfigError(`--head-lr is the hybrid head's step size: use it with --method hybrid`);
+      const headLr = opts.headLr === undefined ? undefined : num(opts.headLr, 'head-lr');
+      const methodLabel = method === 'bp' ? 'f32 backprop (Adam) on the device' : method === 'ff-float' ? 'float ZO (FF fp32)' : method === 'hybrid' ? `hybrid ${precision}` : `QZO-FF ${precision}`;
       const selection = parseSelection(opts.train, { trainerOptions: true });
       // Unset, the library's default applies: η for the zeroth-order methods, Adam's rate for bp.
       const lr = opts.lr === undefined ? undefined : num(opts.lr, 'lr');
@@ -181,7 +191,7 @@ Examples:
       sayLabelled(`task     ${opts.split === 'full' ? `${episode.classIds.length} classes, ${trainCount} training images,` : `${ways}-way ${shots}-shot`} on ${opts.data} classes ${listClasses(data, episode.classIds)}${opts.corrupt ? ` corrupted by ${opts.corrupt}` : ''} · ${episode.query.labels.length} held-out query images · seed ${seed}`);
       sayLabelled(method === 'bp'
         ? `method   ${methodLabel}, train ${selectionLabel(selection)}, η = ${lr ?? ADAPT_DEFAULTS.bpLr}, ${steps} steps, micro-batch ${opts.microBatch}`
-        : `method   ${methodLabel}, train ${selectionLabel(selection)}, m = ${opts.m}, ε = ${opts.eps}, η = ${lr ?? ADAPT_DEFAULTS.lr} (${opts.schedule}), ${steps} steps, micro-batch ${opts.microBatch}`);
+        : `method   ${methodLabel}, train ${selectionLabel(selection)}, m = ${opts.m}, ε = ${opts.eps}, η = ${lr ?? ADAPT_DEFAULTS.lr} (${opts.schedule})${method === 'hybrid' ? `, head η = ${headLr ?? HYBRID_HEAD_LR}` : ''}, ${steps} steps, micro-batch ${opts.microBatch}`);
       // The host-time bound errs long (1 GMAC/s; the simd build runs about 5): shown only for long runs (limits.ts).
       if (estimate.seconds > SHOW_BOUND_SECONDS) sayLabelled(`host     training here may take up to ${estimate.text.replace('≈ ', '')} (a bound at 1 GMAC/s)`);
       const bar = !global.quiet && !global.json && process.stderr.isTTY
@@ -196,7 +206,7 @@ Examples:
       const run = (o: Omit<AdaptOptions, 'backbone'>) => (backbone.kind === 'float' ? adapt({ ...o, backbone }) : adaptQuantized({ ...o, model: backbone, head: opts.head as 'auto' }));
       const result = await run({
         batchSize, progressEvery: bar ? Math.max(1, Math.floor(steps / 25)) : 0,
-        method, bpLr: method === 'bp' ? lr : undefined, ...(frontEnd ? { frontEnd } : {}),
+        method, bpLr: method === 'bp' ? lr : undefined, ...(frontEnd ? { frontEnd } : {}), ...(headLr !== undefined ? { headLr } : {}),
         support: episode.support, query: episode.query, device, precision, selection,
         epsilon: num(opts.eps, 'eps'), directions: num(opts.m, 'm', { integer: true, min: 1 }), dist: opts.dist as 'gaussian', lr,
         schedule: parseSchedule(opts.schedule), enhancements, steps, microBatch: num(opts.microBatch, 'micro-batch', { integer: true, min: 1 }), seed, baseline: opts.baseline, build, profile: opts.profile,
@@ -242,7 +252,7 @@ Examples:
         [imported ? `zero-shot (${imported.head === 'kept' ? "the model's own head, argmax over the named classes" : 'prototype head'})` : 'zero-shot (prototype head)', pct(result.zeroShot), ''],
         [`after ${methodLabel}`, pct(result.after), `${steps} steps in ${(result.wallMs.ff / 1000).toFixed(1)} s on the ${result.device.build} build`],
         ...(imported ? [[`after, re-quantized to int8`, pct(imported.afterInt8), 'what --format tflite export runs']] : []),
-        ...(method !== 'qzo-ff' ? [] : [['f32 backprop, same data', pct(result.bp), result.bp === null ? 'skipped' : `Adam, ${result.bpLosses.length} steps; ${m.bp.fits ? 'fits' : 'does not fit'} the device`]]),
+        ...(method !== 'qzo-ff' && method !== 'hybrid' ? [] : [['f32 backprop, same data', pct(result.bp), result.bp === null || !result.bpRecipe ? 'skipped' : `${bpRecipeLabel(result.bpRecipe)}; ${m.bp.fits ? 'fits' : 'does not fit'} the device`]]),
       ], ['l', 'r', 'l']));
       say(wrapText(mcu.line, width));
       const frontEndInfo = frontEnd ? frontEndEstimate(frontEnd, device) : undefined;
@@ -260,7 +270,7 @@ Examples:
       const modelOut = join(opts.out, 'model.lmdl');
       const modelBytes = saveModel({ ...result.adapted, meta: { ...result.adapted.meta, adaptedWith: result.config } });
       const json = {
-        method: result.method, zeroShot: result.zeroShot, after: result.after, ...(imported ? { afterInt8: imported.afterInt8, head: imported.head } : {}), bp: result.bp, steps: result.steps, sramPeak: result.sramPeak, flash: result.flash,
+        method: result.method, zeroShot: result.zeroShot, after: result.after, ...(result.bpRecipe ? { bpRecipe: result.bpRecipe } : {}), ...(imported ? { afterInt8: imported.afterInt8, head: imported.head } : {}), bp: result.bp, steps: result.steps, sramPeak: result.sramPeak, flash: result.flash,
         device: result.device, memory: result.memory, bpOverFf: m.bp.sramPeak / m.ff.sramPeak, classes: episode.classIds, classNames: classNamesOf(data, episode.classIds),
         config: result.config, losses: result.losses, bpLosses: result.bpLosses, wallMs: { ...result.wallMs, total: performance.now() - tStart }, model: modelOut,
         weightsSha256: weightsDigest(result.adapted), mcu: mcu.json, ...(frontEndInfo ? { frontEnd: frontEndInfo.json } : {}), ...(result.checkpoint ? { checkpoint: result.checkpoint } : {}), ...(result.prefixCache ? { prefixCache: result.prefixCache } : {}), episode: episodeSpec,
