@@ -42,6 +42,7 @@ import { qzoFfStep } from './qzo-ff/step.js';
 import { stepInstruments } from './qzo-ff/instruments.js';
 import { stepMode } from './qzo-ff/strategies/index.js';
 import { atStep } from './qzo-ff/strategies/momentum.js';
+import { stepScale, validateControl, type ControlState, type StepControlConfig } from './qzo-ff/step-control.js';
 
 export { directionSeed };
 
@@ -82,6 +83,11 @@ export interface QzoFfConfig {
    * the remedy for 8-bit weights, where εq = round(ε/Δw) is 0. Opt-in; changes the 16-bit results too.
    */
   dither?: boolean;
+  /**
+   * Step-size control (qzo-ff/step-control.ts, docs/TRAINING.md "Step-size control"): loss-spread
+   * scaling, linear warm-up and the guarded step. Absent: the paper's plain step.
+   */
+  control?: StepControlConfig;
   /** Called at fixed points of a step; an exception thrown here aborts the step (tests use this). */
   phaseHook?: (phase: StepPhase, detail: { step: number; direction?: number; layer?: string }) => void;
 }
@@ -109,6 +115,7 @@ export function qzoFfSramBuffers(
       if (part === 'w' && config.sparse) out.push({ name: `zo-mask:${name}`, bytes: Math.ceil(count / 8) });
       if (materialises(part, config)) out.push({ name: `zo-panel:${key}`, bytes: count * bytesPer });
       if (config.sharpness) out.push({ name: `zo-neighbour:${key}`, bytes: count * bytesPer });
+      if (config.control?.guard) out.push({ name: `zo-guard:${key}`, bytes: count * bytesPer });
       if (config.momentum) {
         out.push({ name: `zo-z:${key}`, bytes: config.directions * count });
         out.push({ name: `zo-history:${key}`, bytes: count });
@@ -142,6 +149,8 @@ export interface TrainerState {
   step: number;
   batchOrder: BatchOrderState;
   tensors: TrainedTensorState[];
+  /** Step-control state (the running loss spread); absent when the controls keep none. */
+  control?: ControlState;
 }
 
 export interface StepResult {
@@ -150,6 +159,8 @@ export interface StepResult {
   loss: number;
   signs: number[];
   lr: number;
+  /** The guarded step undid this step's update (it raised the batch loss). */
+  rejected?: boolean;
 }
 
 /** Per-step callback data. stepsPerSec is wall-clock (reporting only; not part of the determinism). */
@@ -197,6 +208,9 @@ export class QzoFfTrainer {
   private readonly batchOrder: BatchOrder;
   private readonly inverseOneQ: { multiplier: number; shift: number };
   private _parts: TrainerParts | undefined;
+  /** The guarded step's copy of each trained tensor (parallel to `tensors`; null without a guard). */
+  private readonly guardCopies: (DeviceBuffer | null)[] = [];
+  private control: ControlState = { spread: 0 };
   step = 0;
 
   constructor(session: QuantizedSession, trainable: readonly string[], config: QzoFfConfig) {
@@ -210,6 +224,7 @@ export class QzoFfTrainer {
       throw new ConfigError(`sharpness ρ must be a finite number > 0, got ${config.sharpness.rho}`);
     }
     if (config.momentum) momentumCoefficients(atStep(config.momentum.alpha, 0), atStep(config.momentum.beta, 0));
+    if (config.control) validateControl(config.control);
     if (config.sparse && config.params === 'bias') throw new ConfigError(`a sparse mask selects weights, but params is 'bias': use params 'weights' or drop sparse`);
     this.session = session;
     this.config = config;
@@ -273,6 +288,7 @@ export class QzoFfTrainer {
         }
         if (t.history) session.mcu.device.bytes.fill(0, t.history.offset, t.history.offset + t.count);
         this.tensors.push({ ...t, eps, rho });
+        this.guardCopies.push(config.control?.guard ? extra(`zo-guard:${key}`, why) : null);
         if (part === 'w') this.layers.push({ name, scale, tensorId, weightScale, bits: p.weightBits, count: p.weights.length, weights });
       }
     }
@@ -287,7 +303,7 @@ export class QzoFfTrainer {
       values: t.bits === 32 ? new Int32Array(mem, t.stored.offset, t.count).slice() : t.bits === 16 ? new Int16Array(mem, t.stored.offset, t.count).slice() : new Int8Array(mem, t.stored.offset, t.count).slice(),
       history: t.history ? new Int8Array(mem, t.history.offset, t.count).slice() : null,
     }));
-    return { step: this.step, batchOrder: this.batchOrder.save(), tensors };
+    return { step: this.step, batchOrder: this.batchOrder.save(), tensors, ...(this.config.control?.spread ? { control: { ...this.control } } : {}) };
   }
 
   /**
@@ -315,6 +331,8 @@ export class QzoFfTrainer {
         throw new ConfigError(`trainer state '${t.part}:${t.layer}': momentum history ${s.history ? 'present' : 'absent'} but this trainer ${t.history ? 'uses' : 'does not use'} momentum`);
       }
     });
+    const control = state.control ?? { spread: 0 };
+    if (!(Number.isInteger(control.spread) && control.spread >= 0 && control.spread < 2 ** 31)) throw new FormatError(`trainer state: running loss spread ${control.spread} is not an integer in [0, 2^31)`);
     // restore() validates before it assigns, so a bad order also leaves the trainer untouched.
     this.batchOrder.restore(state.batchOrder, setCount);
     const bytes = this.session.mcu.device.bytes;
@@ -324,6 +342,7 @@ export class QzoFfTrainer {
       if (t.history && s.history) bytes.set(new Uint8Array(s.history.buffer, s.history.byteOffset, s.history.byteLength), t.history.offset);
     });
     this.step = state.step;
+    this.control = { ...control };
   }
 
   /** How ε maps onto a tensor's grid: εq (deterministic), a dither factor, or the bias multiplier. */
@@ -416,10 +435,43 @@ export class QzoFfTrainer {
     const io = stepInstruments(this.session.profiler, this.config.phaseHook);
     const loss: BatchLoss = (perturb, source) => this.batchLoss(set, batch, perturb, source);
     const mode = stepMode(this.parts, loss, io, this.step);
-    const r = qzoFfStep(mode, io, { seed: this.config.seed, step: this.step, directions: this.config.directions, lr });
+    const control = this.config.control;
+    if (control?.guard) this.saveGuardCopies();
+    let nextControl = this.control;
+    const scale = control ? (diffs: readonly number[]) => {
+      const s = stepScale(control, this.control, this.step, diffs, { size: batch.length, set: set.count });
+      nextControl = s.state;
+      return s.q15;
+    } : undefined;
+    const r = qzoFfStep(mode, io, { seed: this.config.seed, step: this.step, directions: this.config.directions, lr, scale });
+    this.control = nextControl;
     this.step++;
     if (r.deferred !== undefined) throw r.deferred;
-    return { step: this.step, loss: r.lossSum / this.config.directions / 2 ** 16 / batch.length, signs: r.signs, lr };
+    // Guarded step: the loss after the update against the mean of the step's 2m losses, in integers
+    // (2m·L(w') > Σ(L⁺ + L⁻)); a step that raised it is undone from the copy, bit for bit.
+    let rejected: boolean | undefined;
+    if (control?.guard) {
+      const after = io.time('guard forward', 'forward', () => loss());
+      rejected = 2 * this.config.directions * after > r.pairSum;
+      if (rejected) this.restoreGuardCopies();
+    }
+    return { step: this.step, loss: r.lossSum / this.config.directions / 2 ** 16 / batch.length, signs: r.signs, lr, ...(rejected === undefined ? {} : { rejected }) };
+  }
+
+  private saveGuardCopies(): void {
+    const bytes = this.session.mcu.device.bytes;
+    this.tensors.forEach((t, i) => {
+      const g = this.guardCopies[i]!;
+      bytes.copyWithin(g.offset, t.stored.offset, t.stored.offset + g.bytes);
+    });
+  }
+
+  private restoreGuardCopies(): void {
+    const bytes = this.session.mcu.device.bytes;
+    this.tensors.forEach((t, i) => {
+      const g = this.guardCopies[i]!;
+      bytes.copyWithin(t.stored.offset, g.offset, g.offset + g.bytes);
+    });
   }
 
   /**
