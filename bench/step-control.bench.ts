@@ -2,7 +2,7 @@
 // on the same episodes (5-way 5-shot, classes 5–9, the small CNN). Numbers in docs/TRAINING.md
 // "Step-size control" come from this script:
 //   node --import tsx bench/step-control.bench.ts --backbone cnn-mnist --episodes 10 --steps 1,5,20,100 \
-//        --variants plain,guard,spread,warmup,default [--train full|head] [--precision 16w8a|8w8a] [--ways 5]
+//        --variants plain,guard,spread,warmup20,guard+spread+warmup20 [--train full|head] [--precision 16w8a|8w8a] [--ways 5]
 import { sampleEpisode } from '../src/data/fewshot.js';
 import { resolveGraph } from '../src/model/graph.js';
 import { calibrate } from '../src/quant/calibrate.js';
@@ -31,17 +31,23 @@ const ways = Number(arg('ways', '5'));
 const seed0 = Number(arg('seed', '1'));
 const lr = Number(arg('lr', '3e-3'));
 
-const VARIANTS: Record<string, Partial<QzoFfConfig>> = {
-  plain: {},
-  guard: { control: { guard: true } },
-  spread: { control: { spread: true } },
-  warmup: { control: { warmup: 20 } },
-  'guard+spread': { control: { guard: true, spread: true } },
-  'guard+warmup': { control: { guard: true, warmup: 20 } },
-  default: { control: { guard: true, spread: true, warmup: 20 } },
-  dither: { dither: true },
-  'dither+guard': { dither: true, control: { guard: true } },
-};
+/** A variant is '+'-joined tokens: plain, guard, spread, batch, warmupN (N steps), dither, lrX (η). */
+function variantConfig(v: string): Partial<QzoFfConfig> {
+  const out: Partial<QzoFfConfig> = {};
+  const control: NonNullable<QzoFfConfig['control']> = {};
+  for (const t of v.split('+')) {
+    if (t === 'plain') continue;
+    else if (t === 'guard') control.guard = true;
+    else if (t === 'spread') control.spread = true;
+    else if (t === 'batch') control.batch = true;
+    else if (t === 'dither') out.dither = true;
+    else if (t.startsWith('warmup')) control.warmup = Number(t.slice(6));
+    else if (t.startsWith('lr')) out.lr = Number(t.slice(2));
+    else throw new Error(`unknown variant token '${t}'`);
+  }
+  if (Object.keys(control).length) out.control = control;
+  return out;
+}
 
 const spec = BACKBONES[backboneKey]!;
 const backbone = await loadBackbone(backboneKey);
@@ -59,7 +65,7 @@ for (let e = 0; e < episodes; e++) {
   const quantized = quantizeModel(proto, await calibrate(proto, ep.support), { weightBits: bits as 8 | 16, perChannel: false });
   const trainable = trainableLayers(resolveGraph(quantized.architecture), selection);
   for (const v of variants) {
-    const config: QzoFfConfig = { epsilon: 1e-3, directions: 3, dist: 'gaussian', lr, seed, ...selectionTrainerOptions(selection), ...VARIANTS[v] };
+    const config: QzoFfConfig = { epsilon: 1e-3, directions: 3, dist: 'gaussian', lr, seed, ...selectionTrainerOptions(selection), ...variantConfig(v) };
     const mcu = await Mcu.create({ budget: device });
     const session = new QuantizedSession(mcu, quantized, { batch: 5, trainable: new Set(trainable), extraSram: qzoFfSramBuffers(5, { model: quantized, trainable, config }) });
     const query = quantizeSet(session, ep.query);
