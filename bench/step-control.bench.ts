@@ -25,7 +25,7 @@ const backboneKey = arg('backbone', 'cnn-mnist');
 const episodes = Number(arg('episodes', '10'));
 const logged = arg('steps', '1,5,20,100').split(',').map(Number);
 const variants = arg('variants', 'plain,default').split(',');
-const selection = parseSelection(arg('train', 'full'));
+const selection = parseSelection(arg('train', 'full'), { trainerOptions: true });
 const bits = arg('precision', '16w8a') === '8w8a' ? 8 : 16;
 const ways = Number(arg('ways', '5'));
 const seed0 = Number(arg('seed', '1'));
