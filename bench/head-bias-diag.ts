@@ -22,6 +22,8 @@ const q = quantizeModel(proto, await calibrate(proto, ep.support), { weightBits:
 const head = Object.keys(q.params).slice(-1);
 const variants: [string, Partial<QzoFfConfig>][] = process.argv[3] === 'normalize'
   ? [['normalize', { normalize: true }], ['normalize + guard', { normalize: true, control: { guard: true } }]]
+  : process.argv[3] === 'strict'
+  ? [['strict guard', { control: { guard: true, strictGuard: true } }], ['normalize + strict guard', { normalize: true, control: { guard: true, strictGuard: true } }]]
   : [['weights', {}], ['weights+bias', { params: 'weights+bias' }], ['bias', { params: 'bias' }]];
 for (const [params, extra] of variants) {
   const config: QzoFfConfig = { epsilon: 1e-3, directions: 3, dist: 'gaussian', lr, seed: 1, batchSize: 50, ...extra };

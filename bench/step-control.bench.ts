@@ -31,13 +31,14 @@ const ways = Number(arg('ways', '5'));
 const seed0 = Number(arg('seed', '1'));
 const lr = Number(arg('lr', '3e-3'));
 
-/** A variant is '+'-joined tokens: plain, guard, spread, batch, warmupN (N steps), dither, lrX (η). */
+/** A variant is '+'-joined tokens: plain, guard, strict (guard against L(w)), spread, batch, warmupN (N steps), dither, lrX (η). */
 function variantConfig(v: string): Partial<QzoFfConfig> {
   const out: Partial<QzoFfConfig> = {};
   const control: NonNullable<QzoFfConfig['control']> = {};
   for (const t of v.split('+')) {
     if (t === 'plain') continue;
     else if (t === 'guard') control.guard = true;
+    else if (t === 'strict') Object.assign(control, { guard: true, strictGuard: true });
     else if (t === 'spread') control.spread = true;
     else if (t === 'batch') control.batch = true;
     else if (t === 'dither') out.dither = true;

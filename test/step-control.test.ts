@@ -152,6 +152,18 @@ describe('guarded step', () => {
     for (const l of all) expect(Buffer.from(storedBytes(g2.session, l)).equals(Buffer.from(storedBytes(p2.session, l)))).toBe(true);
   });
 
+  it('strict guard: never ends a step with a higher batch loss than L(w) before it', async () => {
+    const all = Object.keys(q16.params);
+    const { trainer, set } = await makeTrainer(all, { ...BASE, lr: 0.03, control: { guard: true, strictGuard: true } });
+    let rejected = 0;
+    for (let s = 0; s < 6; s++) {
+      const before = trainer.lossAt(set);
+      if (trainer.trainStep(set).rejected) rejected++;
+      expect(trainer.lossAt(set)).toBeLessThanOrEqual(before);
+    }
+    expect(rejected).toBeGreaterThan(0);
+  });
+
   it('its copy of the trained tensors is in the plan, and the plan equals the measured high-water mark', async () => {
     const all = Object.keys(q16.params);
     const config: QzoFfConfig = { ...BASE, control: { guard: true, spread: true, warmup: 5 } };

@@ -437,6 +437,7 @@ export class QzoFfTrainer {
     const mode = stepMode(this.parts, loss, io, this.step);
     const control = this.config.control;
     if (control?.guard) this.saveGuardCopies();
+    const lossBefore = control?.guard && control.strictGuard ? io.time('guard forward', 'forward', () => loss()) : undefined;
     let nextControl = this.control;
     const scale = control ? (diffs: readonly number[]) => {
       const s = stepScale(control, this.control, this.step, diffs, { size: batch.length, set: set.count });
@@ -452,7 +453,7 @@ export class QzoFfTrainer {
     let rejected: boolean | undefined;
     if (control?.guard) {
       const after = io.time('guard forward', 'forward', () => loss());
-      rejected = 2 * this.config.directions * after > r.pairSum;
+      rejected = lossBefore !== undefined ? after > lossBefore : 2 * this.config.directions * after > r.pairSum;
       if (rejected) this.restoreGuardCopies();
     }
     return { step: this.step, loss: r.lossSum / this.config.directions / 2 ** 16 / batch.length, signs: r.signs, lr, ...(rejected === undefined ? {} : { rejected }) };

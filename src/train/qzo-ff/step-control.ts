@@ -23,6 +23,8 @@ export interface StepControlConfig {
   warmup?: number;
   /** Scale steps on mini-batches by √(batch / set size). */
   batch?: boolean;
+  /** The guard compares with L(w) measured by one more forward before the update, not the mean of the 2m losses. */
+  strictGuard?: boolean;
   /** Guarded step: one more forward on the batch after the update; a step that raises the loss is undone. */
   guard?: boolean;
 }
