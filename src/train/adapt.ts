@@ -277,7 +277,7 @@ function runConfig(r: { precision: Precision; selection: TrainSelection; trainab
     batchSize: c.batchSize ?? null, params: c.params ?? 'weights', sparse: c.sparse ?? null, normalize: c.normalize ?? false,
     momentum: momentum ?? null, sharpness: c.sharpness ?? null, dither: c.dither ?? false,
     // Only when set, so checkpoints of plain runs keep their run configuration.
-    ...(c.control ? { control: { guard: !!c.control.guard, spread: !!c.control.spread, warmup: c.control.warmup ?? 0, batch: !!c.control.batch } } : {}),
+    ...(c.control ? { control: { guard: !!c.control.guard, spread: !!c.control.spread, warmup: c.control.warmup ?? 0, batch: !!c.control.batch, strictGuard: !!c.control.strictGuard } } : {}),
     model: `crc32:${hex(crc32(model))}:${model.length}`,
     support: `crc32:${hex(crc32(bytesOf(r.support.images)))}:${hex(crc32(bytesOf(r.support.labels)))}:${r.support.labels.length}`,
   };

@@ -49,7 +49,7 @@ interface AdaptCliOptions {
   model?: string; method: string; data: string; corrupt?: string; split: string; epochs?: string; batchSize?: string; classes: string; ways: string; shots: string; queries: string; device: string; precision: string;
   train: string; m: string; eps: string; lr?: string; schedule: string; steps: string; microBatch: string; dist: string; seed: string;
   baseline: boolean; out: string; head: string; build: string; profile?: boolean;
-  normalize?: boolean; momentum?: string; sharpness?: string; dither?: boolean; guard?: boolean; spread?: boolean; warmup?: string; batchScale?: boolean;
+  normalize?: boolean; momentum?: string; sharpness?: string; dither?: boolean; guard?: boolean; strictGuard?: boolean; spread?: boolean; warmup?: string; batchScale?: boolean;
   checkpoint?: string; checkpointEvery: string; resume?: boolean; yes?: boolean;
 }
 
@@ -85,6 +85,7 @@ export function registerAdapt(program: Command): void {
     .option('--sharpness <rho>', 'sharpness-aware perturbation with neighbour radius ρ, e.g. 0.005')
     .option('--dither', 'stochastic rounding of ε·z and of the update (lets 8w8a train; see docs/TRAINING.md)')
     .option('--guard', 'guarded step: one more forward after the update; a step that raises the batch loss is undone exactly')
+    .option('--strict-guard', 'guarded step against L(w) measured by one more forward before the update (implies --guard)')
     .option('--spread', 'scale each update by min(1, |L⁺−L⁻| / its running mean): a weak loss signal moves the weights less')
     .option('--warmup <n>', 'linear warm-up of the update over the first n steps (integer Q15 scale)')
     .option('--batch-scale', 'automatic η for mini-batches: scale each update by √(batch size / training-set size)')
@@ -126,9 +127,9 @@ Examples:
       const enhancements: AdaptOptions['enhancements'] = {};
       if (opts.normalize) enhancements.normalize = true;
       if (opts.dither) enhancements.dither = true;
-      if (opts.guard || opts.spread || opts.warmup !== undefined || opts.batchScale) {
+      if (opts.guard || opts.strictGuard || opts.spread || opts.warmup !== undefined || opts.batchScale) {
         enhancements.control = {
-          ...(opts.guard ? { guard: true } : {}), ...(opts.spread ? { spread: true } : {}), ...(opts.batchScale ? { batch: true } : {}),
+          ...(opts.guard || opts.strictGuard ? { guard: true } : {}), ...(opts.strictGuard ? { strictGuard: true } : {}), ...(opts.spread ? { spread: true } : {}), ...(opts.batchScale ? { batch: true } : {}),
           ...(opts.warmup !== undefined ? { warmup: num(opts.warmup, 'warmup', { integer: true, min: 0 }) } : {}),
         };
       }
