@@ -40,6 +40,7 @@ describe('C export on the host cc', () => {
       [{ selection: { kind: 'bias' } }, /selections full, head and last:K, not 'bias'/],
       [{ enhancements: { momentum: { alpha: 0.5, beta: 0.5 } } }, /does not support --momentum/],
       [{ schedule: { kind: 'cosine' } }, /constant learning-rate schedule only/],
+      [{ enhancements: { control: { guard: true, warmup: 100 } } }, /step-size control .* is not in the exported C/],
     ];
     for (const [extra, message] of cases) {
       const out = join(dir, String(cases.findIndex((c) => c[0] === extra)));

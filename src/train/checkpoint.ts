@@ -49,6 +49,7 @@ export function encodeCheckpoint(c: Checkpoint): Uint8Array {
       kind: CHECKPOINT_KIND, step: c.trainer.step, run: c.run,
       batchOrder: { rng: c.trainer.batchOrder.rng, cursor: c.trainer.batchOrder.cursor },
       trained: c.trainer.tensors.map((t) => ({ layer: t.layer, part: t.part, history: t.history !== null })),
+      ...(c.trainer.control ? { control: { spread: c.trainer.control.spread } } : {}),
     },
     tensors,
   });
@@ -106,6 +107,10 @@ export function decodeCheckpoint(bytes: Uint8Array, what = 'checkpoint'): Checkp
     }
     return { layer: e.layer, part: e.part, values, history };
   });
+  const control = header.control as { spread?: unknown } | undefined;
+  if (control !== undefined && (!control || typeof control !== 'object' || !Number.isSafeInteger(control.spread) || (control.spread as number) < 0)) {
+    throw new FormatError(`${what}: the step-control state (running loss spread) is invalid`);
+  }
   const permutation = byName.get('order');
   if (!(permutation instanceof Int32Array)) throw new FormatError(`${what}: the data order is missing`);
   const lossBytes = byName.get('losses');
@@ -113,7 +118,7 @@ export function decodeCheckpoint(bytes: Uint8Array, what = 'checkpoint'): Checkp
   const losses = new Float64Array(lossBytes.buffer.slice(lossBytes.byteOffset, lossBytes.byteOffset + lossBytes.byteLength));
   return {
     run: run as RunConfig,
-    trainer: { step: step as number, batchOrder: { rng: order.rng as number, cursor: order.cursor as number, order: Array.from(permutation) }, tensors: states },
+    trainer: { step: step as number, batchOrder: { rng: order.rng as number, cursor: order.cursor as number, order: Array.from(permutation) }, tensors: states, ...(control ? { control: { spread: control.spread as number } } : {}) },
     losses,
   };
 }

@@ -47,6 +47,7 @@ import { stepMode } from './qzo-ff/strategies/index.js';
 import { atStep } from './qzo-ff/strategies/momentum.js';
 import { prefixCacheBuffers, sessionPrefixCache, type PrefixCache } from './qzo-ff/prefix.js';
 import { checkHasMethods, checkOptionsObject, describe } from '../util/guards.js';
+import { stepScale, validateControl, type ControlState, type StepControlConfig } from './qzo-ff/step-control.js';
 
 export { directionSeed };
 
@@ -94,6 +95,11 @@ export interface QzoFfConfig {
    * paper's fused path (no bias, momentum, dither, masked perturbation or sharpness); ignored otherwise.
    */
   zBuffer?: boolean;
+  /**
+   * Step-size control (qzo-ff/step-control.ts, docs/TRAINING.md "Step-size control"): loss-spread
+   * scaling, linear warm-up and the guarded step. Absent: the paper's plain step.
+   */
+  control?: StepControlConfig;
   /** Called at fixed points of a step; an exception thrown here aborts the step (tests use this). */
   phaseHook?: (phase: StepPhase, detail: { step: number; direction?: number; layer?: string }) => void;
 }
@@ -126,6 +132,7 @@ export function qzoFfSramBuffers(
       if (materialises(part, config)) backupBytes = Math.max(backupBytes, trainedCount(count, config) * bytesPer);
       if (part === 'w' && zBuffered(config)) out.push({ name: `zo-zbuf:${key}`, bytes: count });
       if (config.sharpness) out.push({ name: `zo-neighbour:${key}`, bytes: count * bytesPer });
+      if (config.control?.guard) out.push({ name: `zo-guard:${key}`, bytes: count * bytesPer });
       if (config.momentum) {
         out.push({ name: `zo-z:${key}`, bytes: config.directions * count });
         out.push({ name: `zo-history:${key}`, bytes: count });
@@ -211,6 +218,8 @@ export interface TrainerState {
   step: number;
   batchOrder: BatchOrderState;
   tensors: TrainedTensorState[];
+  /** Step-control state (the running loss spread); absent when the controls keep none. */
+  control?: ControlState;
 }
 
 export interface StepResult {
@@ -219,6 +228,8 @@ export interface StepResult {
   loss: number;
   signs: number[];
   lr: number;
+  /** The guarded step undid this step's update (it raised the batch loss). */
+  rejected?: boolean;
 }
 
 /** Per-step callback data. stepsPerSec is wall-clock (reporting only; not part of the determinism). */
@@ -268,6 +279,9 @@ export class QzoFfTrainer {
   private _parts: TrainerParts | undefined;
   /** The frozen prefix's cache, when the session was planned with one (qzo-ff/prefix.ts). */
   readonly prefix: PrefixCache | null;
+  /** The guarded step's copy of each trained tensor (parallel to `tensors`; null without a guard). */
+  private readonly guardCopies: (DeviceBuffer | null)[] = [];
+  private control: ControlState = { spread: 0 };
   step = 0;
   /**
    * Called after every training forward pass and its loss, with the rows that pass ran (the hybrid
@@ -290,6 +304,7 @@ export class QzoFfTrainer {
       throw new ConfigError(`sharpness ρ must be a finite number > 0, got ${config.sharpness.rho}`);
     }
     if (config.momentum) momentumCoefficients(atStep(config.momentum.alpha, 0), atStep(config.momentum.beta, 0));
+    if (config.control) validateControl(config.control);
     if (config.sparse && config.params === 'bias') throw new ConfigError(`a sparse mask selects weights, but params is 'bias': use params 'weights' or drop sparse`);
     this.session = session;
     this.config = config;
@@ -360,6 +375,7 @@ export class QzoFfTrainer {
         }
         if (t.history) session.mcu.device.bytes.fill(0, t.history.offset, t.history.offset + t.count);
         this.tensors.push({ ...t, eps, rho });
+        this.guardCopies.push(config.control?.guard ? extra(`zo-guard:${key}`, why) : null);
         if (part === 'w') this.layers.push({ name, scale, tensorId, weightScale, bits: p.weightBits, count: p.weights.length, weights, zbuf: t.zbuf });
       }
     }
@@ -375,7 +391,7 @@ export class QzoFfTrainer {
       values: t.bits === 32 ? new Int32Array(mem, t.stored.offset, t.count).slice() : t.bits === 16 ? new Int16Array(mem, t.stored.offset, t.count).slice() : new Int8Array(mem, t.stored.offset, t.count).slice(),
       history: t.history ? new Int8Array(mem, t.history.offset, t.count).slice() : null,
     }));
-    return { step: this.step, batchOrder: this.batchOrder.save(), tensors };
+    return { step: this.step, batchOrder: this.batchOrder.save(), tensors, ...(this.config.control?.spread ? { control: { ...this.control } } : {}) };
   }
 
   /**
@@ -403,6 +419,8 @@ export class QzoFfTrainer {
         throw new ConfigError(`trainer state '${t.part}:${t.layer}': momentum history ${s.history ? 'present' : 'absent'} but this trainer ${t.history ? 'uses' : 'does not use'} momentum`);
       }
     });
+    const control = state.control ?? { spread: 0 };
+    if (!(Number.isInteger(control.spread) && control.spread >= 0 && control.spread < 2 ** 31)) throw new FormatError(`trainer state: running loss spread ${control.spread} is not an integer in [0, 2^31)`);
     // restore() validates before it assigns, so a bad order also leaves the trainer untouched.
     this.batchOrder.restore(state.batchOrder, setCount);
     const bytes = this.session.mcu.device.bytes;
@@ -412,6 +430,7 @@ export class QzoFfTrainer {
       if (t.history && s.history) bytes.set(new Uint8Array(s.history.buffer, s.history.byteOffset, s.history.byteLength), t.history.offset);
     });
     this.step = state.step;
+    this.control = { ...control };
   }
 
   /** How ε maps onto a tensor's grid: εq (deterministic), a dither factor, or the bias multiplier. */
@@ -511,10 +530,44 @@ export class QzoFfTrainer {
     const prefix = this.prefix?.active ? this.prefix : null;
     const loss: BatchLoss = (perturb, source) => this.batchLoss(set, batch, perturb, source, prefix);
     const mode = stepMode(this.parts, loss, io, this.step);
-    const r = qzoFfStep(mode, io, { seed: this.config.seed, step: this.step, directions: this.config.directions, lr });
+    const control = this.config.control;
+    if (control?.guard) this.saveGuardCopies();
+    const lossBefore = control?.guard && control.strictGuard ? io.time('guard forward', 'forward', () => loss()) : undefined;
+    let nextControl = this.control;
+    const scale = control ? (diffs: readonly number[]) => {
+      const s = stepScale(control, this.control, this.step, diffs, { size: batch.length, set: set.count });
+      nextControl = s.state;
+      return s.q15;
+    } : undefined;
+    const r = qzoFfStep(mode, io, { seed: this.config.seed, step: this.step, directions: this.config.directions, lr, scale });
+    this.control = nextControl;
     this.step++;
     if (r.deferred !== undefined) throw r.deferred;
-    return { step: this.step, loss: r.lossSum / this.config.directions / 2 ** 16 / batch.length, signs: r.signs, lr };
+    // Guarded step: the loss after the update against the mean of the step's 2m losses, in integers
+    // (2m·L(w') > Σ(L⁺ + L⁻)); a step that raised it is undone from the copy, bit for bit.
+    let rejected: boolean | undefined;
+    if (control?.guard) {
+      const after = io.time('guard forward', 'forward', () => loss());
+      rejected = lossBefore !== undefined ? after > lossBefore : 2 * this.config.directions * after > r.pairSum;
+      if (rejected) this.restoreGuardCopies();
+    }
+    return { step: this.step, loss: r.lossSum / this.config.directions / 2 ** 16 / batch.length, signs: r.signs, lr, ...(rejected === undefined ? {} : { rejected }) };
+  }
+
+  private saveGuardCopies(): void {
+    const bytes = this.session.mcu.device.bytes;
+    this.tensors.forEach((t, i) => {
+      const g = this.guardCopies[i]!;
+      bytes.copyWithin(g.offset, t.stored.offset, t.stored.offset + g.bytes);
+    });
+  }
+
+  private restoreGuardCopies(): void {
+    const bytes = this.session.mcu.device.bytes;
+    this.tensors.forEach((t, i) => {
+      const g = this.guardCopies[i]!;
+      bytes.copyWithin(t.stored.offset, g.offset, g.offset + g.bytes);
+    });
   }
 
   /**

@@ -9,7 +9,7 @@ export type TrainSelection =
   | { kind: 'head' }
   | { kind: 'last'; layers: number }
   | { kind: 'bias' }
-  | { kind: 'sparse'; fraction: number; by: 'magnitude' | 'random'; seed: number };
+  | { kind: 'sparse'; fraction: number; by: 'magnitude' | 'small' | 'random'; seed: number };
 
 /**
  * Parse a selection. 'bias' and 'sparse…' change what the trainer does inside the selected layers,
@@ -27,14 +27,14 @@ export function parseSelection(text: string, options: { trainerOptions?: boolean
     throw new ConfigError(`selection '${text}' is not supported here yet (it needs the trainer options from selectionTrainerOptions()); use full, head or last:K`);
   }
   if (text === 'bias') return { kind: 'bias' };
-  // sparse[:fraction[:magnitude|random[:seed]]]
-  const s = /^sparse(?::([0-9.]+))?(?::(magnitude|random))?(?::(\d+))?$/.exec(text);
+  // sparse[:fraction[:magnitude|small|random[:seed]]]
+  const s = /^sparse(?::([0-9.]+))?(?::(magnitude|small|random))?(?::(\d+))?$/.exec(text);
   if (s) {
     const fraction = s[1] === undefined ? 0.1 : Number(s[1]);
     if (!(fraction > 0 && fraction <= 1)) throw new ConfigError(`sparse fraction must be in (0, 1], got '${s[1]}'`);
-    return { kind: 'sparse', fraction, by: (s[2] as 'magnitude' | 'random' | undefined) ?? 'magnitude', seed: s[3] === undefined ? 0 : Number(s[3]) };
+    return { kind: 'sparse', fraction, by: (s[2] as 'magnitude' | 'small' | 'random' | undefined) ?? 'magnitude', seed: s[3] === undefined ? 0 : Number(s[3]) };
   }
-  throw new ConfigError(`unknown trainable selection '${text}'; use full, head, last:K, bias or sparse[:fraction[:magnitude|random[:seed]]]`);
+  throw new ConfigError(`unknown trainable selection '${text}'; use full, head, last:K, bias or sparse[:fraction[:magnitude|small|random[:seed]]]`);
 }
 
 export function selectionLabel(s: TrainSelection): string {

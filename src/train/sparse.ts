@@ -8,8 +8,11 @@ import { mulberry32 } from '../util/random.js';
 export interface SparseConfig {
   /** Fraction of each weight tensor that trains (default 0.1). At least one weight always trains. */
   fraction?: number;
-  /** 'magnitude': the largest |w| (ties by index); 'random': a seeded uniform choice. */
-  by: 'magnitude' | 'random';
+  /**
+   * 'magnitude': the largest |w| (ties by index); 'small': the smallest |w| (Sparse MeZO, arXiv
+   * 2402.15751: small weights tolerate zeroth-order noise best); 'random': a seeded uniform choice.
+   */
+  by: 'magnitude' | 'small' | 'random';
   /** Seed of the random choice (default 0); mixed with the tensor id so layers differ. */
   seed?: number;
   /**
@@ -29,12 +32,14 @@ export function sparseKeepCount(count: number, config: SparseConfig): number {
 
 /** The bitmap (ceil(count / 8) bytes) of the weights that train. */
 export function buildSparseMask(weights: ArrayLike<number>, config: SparseConfig, tensorId: number): Uint8Array {
-  if (config.by !== 'magnitude' && config.by !== 'random') throw new ConfigError(`sparse 'by' must be 'magnitude' or 'random', got '${String(config.by)}'`);
+  if (config.by !== 'magnitude' && config.by !== 'small' && config.by !== 'random') throw new ConfigError(`sparse 'by' must be 'magnitude', 'small' or 'random', got '${String(config.by)}'`);
   const count = weights.length;
   const keep = sparseKeepCount(count, config);
   const order = Array.from({ length: count }, (_, i) => i);
   if (config.by === 'magnitude') {
     order.sort((a, b) => Math.abs(weights[b]!) - Math.abs(weights[a]!) || a - b);
+  } else if (config.by === 'small') {
+    order.sort((a, b) => Math.abs(weights[a]!) - Math.abs(weights[b]!) || a - b);
   } else {
     const random = mulberry32(((config.seed ?? 0) ^ Math.imul(tensorId + 1, 0x9e3779b1)) >>> 0);
     // Partial Fisher–Yates: the first `keep` entries are a uniform sample without replacement.

@@ -60,7 +60,7 @@ interface AdaptCliOptions {
   model?: string; method: string; data: string; corrupt?: string; split: string; epochs?: string; batchSize?: string; classes: string; ways: string; shots: string; queries: string; device: string; precision: string;
   train: string; m: string; eps: string; lr?: string; headLr?: string; schedule: string; steps: string; microBatch: string; dist: string; seed: string;
   baseline: boolean; out: string; head: string; build: string; profile?: boolean; wide?: boolean; reusePrefix?: boolean;
-  normalize?: boolean; momentum?: string; sharpness?: string; dither?: boolean;
+  normalize?: boolean; momentum?: string; sharpness?: string; dither?: boolean; guard?: boolean; strictGuard?: boolean; spread?: boolean; warmup?: string; batchScale?: boolean;
   checkpoint?: string; checkpointEvery: string; resume?: boolean; yes?: boolean;
 }
 
@@ -81,7 +81,7 @@ export function registerAdapt(program: Command): void {
     .option('--method <m>', 'qzo-ff (the paper), hybrid (integer backprop for the dense head, QZO-FF for the rest), or a baseline run inside the same budget: bp (f32 backprop, Adam) or ff-float (sign-m-SPSA in f32)', ADAPT_DEFAULTS.method)
     .option('--head-lr <x>', `hybrid: SGD η of the head's integer backprop (default ${HYBRID_HEAD_LR})`)
     .option('--precision <p>', '16w8a (paper default) or 8w8a', '16w8a')
-    .option('--train <selection>', 'full, head (linear probe), last:K, bias, or sparse[:fraction[:magnitude|random[:seed]]]', 'full')
+    .option('--train <selection>', 'full, head (linear probe), last:K, bias, or sparse[:fraction[:magnitude|small|random[:seed]]]', 'full')
     .option('--m <n>', 'directions per step (sign-m-SPSA)', String(ADAPT_DEFAULTS.directions))
     .option('--eps <x>', 'perturbation size ε (real units)', String(ADAPT_DEFAULTS.epsilon))
     .option('--lr <x>', `learning rate η (default ${ADAPT_DEFAULTS.lr}; ${ADAPT_DEFAULTS.bpLr} for --method bp)`)
@@ -96,6 +96,11 @@ export function registerAdapt(program: Command): void {
     .option('--momentum <alpha,beta>', 'momentum-guided sampling, e.g. 0.5,0.5 (z history kept in int8 SRAM)')
     .option('--sharpness <rho>', 'sharpness-aware perturbation with neighbour radius ρ, e.g. 0.005')
     .option('--dither', 'stochastic rounding of ε·z and of the update (lets 8w8a train; see docs/TRAINING.md)')
+    .option('--guard', 'guarded step: one more forward after the update; a step that raises the batch loss is undone exactly')
+    .option('--strict-guard', 'guarded step against L(w) measured by one more forward before the update (implies --guard)')
+    .option('--spread', 'scale each update by min(1, |L⁺−L⁻| / its running mean): a weak loss signal moves the weights less')
+    .option('--warmup <n>', 'linear warm-up of the update over the first n steps (integer Q15 scale)')
+    .option('--batch-scale', 'automatic η for mini-batches: scale each update by √(batch size / training-set size)')
     .option('--head <h>', 'int8 (.tflite) models: keep the model\'s own head (data classes named among its outputs), replace it with a prototype head for new classes, or auto', 'auto')
     .option('--no-baseline', 'skip the f32 backprop comparison')
     .option('--build <b>', 'device build: auto, relaxed, simd or scalar', 'auto')
@@ -144,6 +149,12 @@ Examples:
       const enhancements: AdaptOptions['enhancements'] = {};
       if (opts.normalize) enhancements.normalize = true;
       if (opts.dither) enhancements.dither = true;
+      if (opts.guard || opts.strictGuard || opts.spread || opts.warmup !== undefined || opts.batchScale) {
+        enhancements.control = {
+          ...(opts.guard || opts.strictGuard ? { guard: true } : {}), ...(opts.strictGuard ? { strictGuard: true } : {}), ...(opts.spread ? { spread: true } : {}), ...(opts.batchScale ? { batch: true } : {}),
+          ...(opts.warmup !== undefined ? { warmup: num(opts.warmup, 'warmup', { integer: true, min: 0 }) } : {}),
+        };
+      }
       if (opts.sharpness !== undefined) enhancements.sharpness = { rho: num(opts.sharpness, 'sharpness', { min: 0 }) };
       if (opts.momentum !== undefined) {
         const [alpha, beta] = opts.momentum.split(',').map((x) => num(x, 'momentum', { min: 0 }));

@@ -156,7 +156,7 @@ export function registerProfile(program: Command): void {
     .option('--model <preset|file>', `architecture preset (${ARCHITECTURE_PRESETS.join(', ')}) or a .lmdl model file`, 'mnist-cnn')
     .option('--device <preset|budget>', 'MCU preset or a budget like 256k/1m', DEFAULT_DEVICE)
     .option('--batch <n>', 'samples per forward call (one batch per step)', '1')
-    .option('--train <selection>', 'trainable selection: full, head, last:K, bias or sparse[:fraction[:magnitude|random[:seed]]]', 'full')
+    .option('--train <selection>', 'trainable selection: full, head, last:K, bias or sparse[:fraction[:magnitude|small|random[:seed]]]', 'full')
     .option('--precision <p>', 'weights of a preset or float file: 16w8a or 8w8a (a quantized file keeps its own)', '16w8a')
     .option('--m <n>', 'directions per step (2m forward passes)', '3')
     .option('--eps <x>', 'perturbation size ε (real units)', '0.001')

@@ -41,7 +41,7 @@ export interface CExportOptions {
   seed?: number;
   batchSize?: number;
   build?: BuildFlavor | 'auto';
-  enhancements?: Pick<QzoFfConfig, 'normalize' | 'momentum' | 'sharpness' | 'dither'>;
+  enhancements?: Pick<QzoFfConfig, 'normalize' | 'momentum' | 'sharpness' | 'dither' | 'control'>;
 }
 
 /** One trained weight tensor with its integer factors. */
@@ -89,6 +89,10 @@ export function checkExportable(o: CExportOptions): void {
   const e = o.enhancements ?? {};
   for (const mode of ['momentum', 'sharpness'] as const) {
     if (e[mode]) throw new UnsupportedError(`the C export does not support --${mode} yet: it runs the plain QZO-FF step (fused perturbation); drop --${mode}`);
+  }
+  const control = e.control;
+  if (control && (control.guard || control.spread || control.warmup || control.batch)) {
+    throw new UnsupportedError('the C export runs the plain QZO-FF step: step-size control (--guard, --spread, --warmup, --batch-scale) is not in the exported C yet; export without it');
   }
   if (o.schedule && o.schedule.kind !== 'constant') throw new UnsupportedError(`the C export supports the constant learning-rate schedule only, not '${o.schedule.kind}'`);
   const graph = resolveGraph(o.backbone.architecture);

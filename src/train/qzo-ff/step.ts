@@ -14,7 +14,7 @@ export interface StepMode {
   /** Set up direction `slot` (seed `seed`) and return L(w + sign·ε·z) on the step's batch. */
   directionLoss(seed: number, slot: number): (sign: 1 | -1) => number;
   /** One update per trained tensor, every argument derived and validated; nothing is written yet. */
-  planUpdates(seeds: readonly number[], signs: readonly number[], lr: number): PlannedUpdate[];
+  planUpdates(seeds: readonly number[], signs: readonly number[], lr: number, scaleQ15: number): PlannedUpdate[];
   /** State carried to the next step once the weights are written (momentum's history). */
   afterUpdates(signs: readonly number[]): void;
 }
@@ -23,16 +23,25 @@ export interface StepOutcome {
   signs: number[];
   /** Σ_i (L⁺_i + L⁻_i)/2, Q16.16 nats summed over the batch. */
   lossSum: number;
+  /** L⁺_i − L⁻_i per direction (Q16.16, summed over the batch). */
+  diffs: number[];
+  /** Σ_i (L⁺_i + L⁻_i), integer: the guarded step's reference (2m times the mean loss). */
+  pairSum: number;
   /** An exception a hook threw during the committed update, to re-throw once the step is counted. */
   deferred: unknown;
 }
 
-export function qzoFfStep(mode: StepMode, io: StepInstruments, run: { seed: number; step: number; directions: number; lr: number }): StepOutcome {
+/** `scale` (step-control.ts) turns the step's loss differences into a Q15 factor on the update (1 = 2^15). */
+export function qzoFfStep(
+  mode: StepMode, io: StepInstruments, run: { seed: number; step: number; directions: number; lr: number; scale?: (diffs: readonly number[]) => number },
+): StepOutcome {
   const { step } = run;
   mode.beforeDirections(step);
   const seeds: number[] = [];
   const signs: number[] = [];
+  const diffs: number[] = [];
   let lossSum = 0;
+  let pairSum = 0;
   for (let i = 0; i < run.directions; i++) {
     const seed = directionSeed(run.seed, step, i);
     const lossAt = mode.directionLoss(seed, i);
@@ -41,11 +50,13 @@ export function qzoFfStep(mode: StepMode, io: StepInstruments, run: { seed: numb
     const lMinus = lossAt(-1);
     seeds.push(seed);
     signs.push(lossSign(lPlus, lMinus));
+    diffs.push(lPlus - lMinus);
     lossSum += (lPlus + lMinus) / 2;
+    pairSum += lPlus + lMinus;
     io.phase('after-direction', { step, direction: i });
   }
-  const updates = mode.planUpdates(seeds, signs, run.lr);
+  const updates = mode.planUpdates(seeds, signs, run.lr, run.scale ? run.scale(diffs) : 1 << 15);
   io.phase('before-update', { step });
   const deferred = io.commit(step, updates, () => mode.afterUpdates(signs));
-  return { signs, lossSum, deferred };
+  return { signs, lossSum, diffs, pairSum, deferred };
 }

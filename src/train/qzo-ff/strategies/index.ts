@@ -10,6 +10,7 @@ import { perTensorDirectionLoss } from './per-tensor.js';
 import { probeNeighbour } from './sharpness.js';
 import { advanceMomentumHistory, drawMomentumDirections } from './momentum.js';
 import { tensorKind, updateByKind } from './tensor-kinds.js';
+import { scaleMultiplier } from '../step-control.js';
 
 /** The mode of step `step` on one batch (`loss` evaluates that batch). */
 export function stepMode(parts: TrainerParts, loss: BatchLoss, io: StepInstruments, step: number): StepMode {
@@ -27,7 +28,7 @@ export function stepMode(parts: TrainerParts, loss: BatchLoss, io: StepInstrumen
       if (config.momentum) drawMomentumDirections(parts, config.momentum, step);
     },
     directionLoss: (seed, slot) => (paperPath ? fusedDirectionLoss(parts, loss, io.time, seed) : perTensorDirectionLoss(parts, loss, seed, slot)),
-    planUpdates(seeds, signs, lr) {
+    planUpdates(seeds, signs, lr, scaleQ15) {
       const device = parts.session.mcu.device;
       const planned: PlannedUpdate[] = [];
       for (const t of tensors) {
@@ -38,6 +39,8 @@ export function stepMode(parts: TrainerParts, loss: BatchLoss, io: StepInstrumen
           if (lr < config.lr) continue; // a decayed rate that no longer moves any weight: skip, not fail
           throw e;
         }
+        factor = { ...factor, multiplier: scaleMultiplier(factor.multiplier, scaleQ15) };
+        if (factor.multiplier === 0) continue; // scaled below one multiplier step: this tensor does not move
         const keys = seeds.map((s) => streamKey(device, s, t.tensorId));
         planned.push({ layer: t.layer, run: updateByKind[tensorKind(t)](parts, t, { signs, factor, step }, keys) });
       }
