@@ -36,6 +36,8 @@ export interface PreparedDepthwise {
   readonly buffer: DeviceBuffer;
   /** What was baked in: the geometry key, input zero point and per-channel flag. */
   readonly key: string;
+  /** depthwisePreparedBytes of the layer. */
+  readonly bytes: number;
 }
 
 export type { Padding } from './geometry.js';
@@ -142,7 +144,7 @@ export function depthwisePrepack(
     dst.offset, weights.offset, bias === null ? 0 : bias.offset, p.inChannels, p.depthMultiplier, p.kernelHeight, p.kernelWidth, p.inWidth,
     p.weightBits, p.inputZeroPoint, q[0]!, q[1]!, q[2]!,
   );
-  return { buffer: dst, key: preparedKey(p, requant.perChannel) };
+  return { buffer: dst, key: preparedKey(p, requant.perChannel), bytes };
 }
 
 /**
@@ -190,8 +192,9 @@ export function depthwiseConv2d(
     if (p.prepared.key !== preparedKey(p, requant.perChannel)) {
       throw new ConfigError('depthwiseConv2d: the prepared layer was packed for another shape, zero point or requantization; prepare it again');
     }
-    checkBuffer(device, p.prepared.buffer, depthwisePreparedBytes(p), 'depthwiseConv2d prepared layer');
-    reads.push({ buffer: p.prepared.buffer, bytes: depthwisePreparedBytes(p), what: 'prepared layer' });
+    // The key pins the geometry, so the recorded size is this layer's (no second validation).
+    checkBuffer(device, p.prepared.buffer, p.prepared.bytes, 'depthwiseConv2d prepared layer');
+    reads.push({ buffer: p.prepared.buffer, bytes: p.prepared.bytes, what: 'prepared layer' });
   }
   const scratchSpan: Span = { buffer: scratch!, bytes: needed, what: 'scratch' };
   requireDisjoint({ buffer: output, bytes: outBytes, what: 'output' }, [...reads, scratchSpan]);

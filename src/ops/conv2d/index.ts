@@ -38,8 +38,9 @@ export const conv2d: OpDef<Conv2DNode> = {
       const p: Conv2DParams = { ...geometry(op, batch), weightBits, inputZeroPoint: inQ!.zeroPoint, packedWeightBudget: SESSION_PACKED_WEIGHT_BUDGET };
       if (packedPanels) {
         const k = p.kernelHeight * p.kernelWidth * p.inChannels;
-        const packed = packWeightPanels(arena, w, b, requant, packedPanels, { k, n: p.outChannels, weightBits, inputZeroPoint: p.inputZeroPoint });
-        return (perturb, src) => conv2dI8(arena, input!, src?.weights ?? w, src?.bias ?? b, output, perturb || src ? { ...p, perturb } : { ...p, packed }, requant!, scratch);
+        // Built once: a fresh params object per call measurably slows the host call.
+        const frozen: Conv2DParams = { ...p, packed: packWeightPanels(arena, w, b, requant, packedPanels, { k, n: p.outChannels, weightBits, inputZeroPoint: p.inputZeroPoint }) };
+        return (perturb, src) => conv2dI8(arena, input!, src?.weights ?? w, src?.bias ?? b, output, perturb || src ? { ...p, perturb } : frozen, requant!, scratch);
       }
       return (perturb, src) => conv2dI8(arena, input!, src?.weights ?? w, src?.bias ?? b, output, { ...p, perturb }, requant!, scratch);
     },

@@ -34,8 +34,9 @@ export const dense: OpDef<DenseNode> = {
       const { weights: w, bias: b, weightBits, scratch, requant, packedPanels } = params!;
       const p = { batch, weightBits, inputZeroPoint: inQ!.zeroPoint, packedWeightBudget: SESSION_PACKED_WEIGHT_BUDGET, ...dims(op) };
       if (packedPanels) {
-        const packed = packWeightPanels(arena, w, b, requant, packedPanels, { k: p.inFeatures, n: p.outFeatures, weightBits, inputZeroPoint: p.inputZeroPoint });
-        return (perturb, src) => fullyConnected(arena, input!, src?.weights ?? w, src?.bias ?? b, output, perturb || src ? { ...p, perturb } : { ...p, packed }, requant, scratch);
+        // Built once: a fresh params object per call measurably slows the host call.
+        const frozen = { ...p, packed: packWeightPanels(arena, w, b, requant, packedPanels, { k: p.inFeatures, n: p.outFeatures, weightBits, inputZeroPoint: p.inputZeroPoint }) };
+        return (perturb, src) => fullyConnected(arena, input!, src?.weights ?? w, src?.bias ?? b, output, perturb || src ? { ...p, perturb } : frozen, requant, scratch);
       }
       return (perturb, src) => fullyConnected(arena, input!, src?.weights ?? w, src?.bias ?? b, output, { ...p, perturb }, requant, scratch);
     },
