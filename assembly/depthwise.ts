@@ -288,31 +288,25 @@ function fillBorderTable(
 }
 
 /**
- * Depthwise Conv2D (see the top of this file). padTop/padLeft/outH/outW come from the host's
- * TFLite 'same'/'valid' rules; the host validates shapes, buffers, scratch size and ranges.
- * SIMD loads may read up to 15 bytes past an input pixel (inside the arena or its slack);
- * those lanes meet zero weights or are never stored.
+ * Writes everything static about a layer from `dst` on, in the scratch layout above up to and
+ * including the interior tap table: packed (perturbed) weights, effective bias, requant lanes,
+ * swizzles, zero-point row. Returns the requant flags; uniformRight is derived from shift[0].
  */
-export function depthwise_conv2d_qs8(
-  input: usize, weights: usize, bias: usize, output: usize, scratch: usize,
-  batch: i32, inH: i32, inW: i32, C: i32, M: i32, kH: i32, kW: i32,
-  strideH: i32, strideW: i32, padTop: i32, padLeft: i32, outH: i32, outW: i32,
-  weightBits: i32, inputZp: i32,
-  multPtr: usize, shiftPtr: usize, perChannel: i32, outZp: i32, actMin: i32, actMax: i32,
+function prepareDepthwise(
+  dst: usize, weights: usize, bias: usize, C: i32, M: i32, kH: i32, kW: i32, inW: i32, weightBits: i32, inputZp: i32,
+  multPtr: usize, shiftPtr: usize, perChannel: i32,
   perturb: i32, key: u32, start: u32, dist: i32, signedEps: i32, oneQ: i32, pMult: i32, pShift: i32,
-): void {
+): i32 {
   const OC = C * M;
   const OCP = <i32>align16(<usize>OC);
   const taps = kH * kW;
   const pairs = (taps + 1) >> 1;
-  const pack = scratch;
+  const pack = dst;
   const effBias = pack + <usize>OCP * <usize>pairs * 4;
   const rq = effBias + (<usize>OCP << 2);
   const swz = rq + <usize>OCP * 24;
   const zpRow = swz + (M > 1 ? <usize>OCP : 0);
   const relTab = zpRow + align16(<usize>C + 16);
-  const absTab = relTab + align16(<usize>pairs << 3);
-
   packDepthwiseWeights(weights, bias, pack, effBias, OC, OCP, taps, pairs, weightBits, inputZp,
     perturb, key, start, dist, signedEps, oneQ, pMult, pShift);
   memory.fill(zpRow, <u8>inputZp, align16(<usize>C + 16));
@@ -320,13 +314,9 @@ export function depthwise_conv2d_qs8(
     const ky = t / kW;
     store<u32>(relTab + (<usize>t << 2), t < taps ? <u32>((ky * inW + t - ky * kW) * C) : 0);
   }
-
   let flags = 0;
-  let uniformRight = 0;
   if (ASC_FEATURE_SIMD) {
     flags = stageRequantLanes(rq, OC, OCP, multPtr, shiftPtr, perChannel);
-    const s = load<i32>(shiftPtr);
-    uniformRight = s > 0 ? 0 : -s;
     if (M > 1) {
       for (let blk = 0; blk < OCP; blk += 16) {
         const ic0 = blk / M;
@@ -334,6 +324,35 @@ export function depthwise_conv2d_qs8(
       }
     }
   }
+  return flags;
+}
+
+/** Bytes prepareDepthwise writes: the scratch layout up to and including the interior tap table. */
+// @ts-ignore: decorator
+@inline function preparedBytes(C: i32, M: i32, kH: i32, kW: i32): usize {
+  const OCP = align16(<usize>(C * M));
+  const pairs = <usize>((kH * kW + 1) >> 1);
+  return OCP * pairs * 4 + (OCP << 2) + OCP * 24 + (M > 1 ? OCP : 0) + align16(<usize>C + 16) + align16(pairs << 3);
+}
+
+/** Every output pixel from a prepared layer at `prep`; absTab is the per-call border table. */
+function runDepthwise(
+  prep: usize, absTab: usize, input: usize, output: usize, flags: i32,
+  batch: i32, inH: i32, inW: i32, C: i32, M: i32, kH: i32, kW: i32,
+  strideH: i32, strideW: i32, padTop: i32, padLeft: i32, outH: i32, outW: i32,
+  multPtr: usize, shiftPtr: usize, perChannel: i32, outZp: i32, actMin: i32, actMax: i32,
+): void {
+  const OC = C * M;
+  const OCP = <i32>align16(<usize>OC);
+  const pairs = (kH * kW + 1) >> 1;
+  const pack = prep;
+  const effBias = pack + <usize>OCP * <usize>pairs * 4;
+  const rq = effBias + (<usize>OCP << 2);
+  const swz = rq + <usize>OCP * 24;
+  const zpRow = swz + (M > 1 ? <usize>OCP : 0);
+  const relTab = zpRow + align16(<usize>C + 16);
+  const s0 = load<i32>(shiftPtr);
+  const uniformRight = s0 > 0 ? 0 : -s0;
 
   const imageBytes = <usize>inH * <usize>inW * <usize>C;
   let out = output;
@@ -368,4 +387,48 @@ export function depthwise_conv2d_qs8(
       }
     }
   }
+}
+
+/**
+ * Depthwise Conv2D (see the top of this file). padTop/padLeft/outH/outW come from the host's
+ * TFLite 'same'/'valid' rules; the host validates shapes, buffers, scratch size and ranges.
+ * SIMD loads may read up to 15 bytes past an input pixel (inside the arena or its slack);
+ * those lanes meet zero weights or are never stored.
+ */
+export function depthwise_conv2d_qs8(
+  input: usize, weights: usize, bias: usize, output: usize, scratch: usize,
+  batch: i32, inH: i32, inW: i32, C: i32, M: i32, kH: i32, kW: i32,
+  strideH: i32, strideW: i32, padTop: i32, padLeft: i32, outH: i32, outW: i32,
+  weightBits: i32, inputZp: i32,
+  multPtr: usize, shiftPtr: usize, perChannel: i32, outZp: i32, actMin: i32, actMax: i32,
+  perturb: i32, key: u32, start: u32, dist: i32, signedEps: i32, oneQ: i32, pMult: i32, pShift: i32,
+): void {
+  const flags = prepareDepthwise(scratch, weights, bias, C, M, kH, kW, inW, weightBits, inputZp, multPtr, shiftPtr, perChannel,
+    perturb, key, start, dist, signedEps, oneQ, pMult, pShift);
+  runDepthwise(scratch, scratch + preparedBytes(C, M, kH, kW), input, output, flags, batch, inH, inW, C, M, kH, kW,
+    strideH, strideW, padTop, padLeft, outH, outW, multPtr, shiftPtr, perChannel, outZp, actMin, actMax);
+}
+
+/**
+ * Prepares a frozen layer once into dst (preparedBytes, then 16 bytes holding the requant
+ * flags): what depthwise_conv2d_qs8 writes into scratch on every call.
+ */
+export function depthwise_prepack_qs8(
+  dst: usize, weights: usize, bias: usize, C: i32, M: i32, kH: i32, kW: i32, inW: i32, weightBits: i32, inputZp: i32,
+  multPtr: usize, shiftPtr: usize, perChannel: i32,
+): void {
+  const flags = prepareDepthwise(dst, weights, bias, C, M, kH, kW, inW, weightBits, inputZp, multPtr, shiftPtr, perChannel, 0, 0, 0, 0, 0, 0, 0, 0);
+  store<i32>(dst + preparedBytes(C, M, kH, kW), flags);
+}
+
+/** Depthwise Conv2D on a layer prepared by depthwise_prepack_qs8; scratch holds one tap table. */
+export function depthwise_conv2d_qs8_prepacked(
+  input: usize, prepared: usize, output: usize, scratch: usize,
+  batch: i32, inH: i32, inW: i32, C: i32, M: i32, kH: i32, kW: i32,
+  strideH: i32, strideW: i32, padTop: i32, padLeft: i32, outH: i32, outW: i32,
+  multPtr: usize, shiftPtr: usize, perChannel: i32, outZp: i32, actMin: i32, actMax: i32,
+): void {
+  const flags = load<i32>(prepared + preparedBytes(C, M, kH, kW));
+  runDepthwise(prepared, scratch, input, output, flags, batch, inH, inW, C, M, kH, kW,
+    strideH, strideW, padTop, padLeft, outH, outW, multPtr, shiftPtr, perChannel, outZp, actMin, actMax);
 }

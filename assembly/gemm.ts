@@ -62,7 +62,7 @@ const HEADER_SCALE_POW: i32 = 224;
 
 /** 4×4 transpose of 32-bit lanes: row j of the transpose goes to dst + j·stride. */
 // @ts-ignore: decorator
-@inline function storeTransposed4x4(v0: v128, v1: v128, v2: v128, v3: v128, dst: usize, stride: usize): void {
+@inline export function storeTransposed4x4(v0: v128, v1: v128, v2: v128, v3: v128, dst: usize, stride: usize): void {
   const t0 = v128.shuffle<i32>(v0, v1, 0, 4, 1, 5);
   const t1 = v128.shuffle<i32>(v2, v3, 0, 4, 1, 5);
   const t2 = v128.shuffle<i32>(v0, v1, 2, 6, 3, 7);
@@ -525,25 +525,37 @@ export function fully_connected_qs8(
   const kPairs = (K + 1) >> 1;
   const totalPanels = (N + GEMM_NR - 1) / GEMM_NR;
   const aTile = scratch + <usize>chunkPanels * panelBytes(kPairs);
-  const elemShift: usize = outInt32 ? 2 : 0;
-  const dstStride = <usize>N << elemShift;
-  const rowBytes = <usize>K;
   for (let panel0 = 0; panel0 < totalPanels; panel0 += chunkPanels) {
     const count = min<i32>(chunkPanels, totalPanels - panel0);
     packWeightPanels(
       weights, weightBits, K, N, panel0, count, scratch, bias, zin, multPtr, shiftPtr, outInt32 ? 0 : 1, perChannel,
       perturbEnabled, key, start, dist, signedEps, oneQ, mult, shift,
     );
-    const n0 = panel0 * GEMM_NR;
-    for (let m0 = 0; m0 < M; m0 += GEMM_MR) {
-      const rows = min<i32>(GEMM_MR, M - m0);
-      const r0 = input + <usize>m0 * rowBytes;
-      const r1 = rows > 1 ? r0 + rowBytes : r0;
-      const r2 = rows > 2 ? r0 + rowBytes * 2 : r0;
-      const r3 = rows > 3 ? r0 + rowBytes * 3 : r0;
-      packActivationTile(r0, r1, r2, r3, K, aTile);
-      const dst = output + <usize>m0 * dstStride + (<usize>n0 << elemShift);
-      gemmTileAcrossPanels(aTile, scratch, count, kPairs, N, n0, dst, dstStride, rows, outInt32, perChannel, outZp, actMin, actMax);
-    }
+    gemmRowsAcrossPanels(input, scratch, aTile, M, K, N, panel0, count, output, outInt32, perChannel, outZp, actMin, actMax);
+  }
+}
+
+/**
+ * Every row of input [M][K] against `count` packed panels from panel0 on: each 4-row activation
+ * tile is widened once into aTile and run across all of them.
+ */
+export function gemmRowsAcrossPanels(
+  input: usize, panels: usize, aTile: usize, M: i32, K: i32, N: i32, panel0: i32, count: i32,
+  output: usize, outInt32: i32, perChannel: i32, outZp: i32, actMin: i32, actMax: i32,
+): void {
+  const kPairs = (K + 1) >> 1;
+  const elemShift: usize = outInt32 ? 2 : 0;
+  const dstStride = <usize>N << elemShift;
+  const rowBytes = <usize>K;
+  const n0 = panel0 * GEMM_NR;
+  for (let m0 = 0; m0 < M; m0 += GEMM_MR) {
+    const rows = min<i32>(GEMM_MR, M - m0);
+    const r0 = input + <usize>m0 * rowBytes;
+    const r1 = rows > 1 ? r0 + rowBytes : r0;
+    const r2 = rows > 2 ? r0 + rowBytes * 2 : r0;
+    const r3 = rows > 3 ? r0 + rowBytes * 3 : r0;
+    packActivationTile(r0, r1, r2, r3, K, aTile);
+    const dst = output + <usize>m0 * dstStride + (<usize>n0 << elemShift);
+    gemmTileAcrossPanels(aTile, panels, count, kPairs, N, n0, dst, dstStride, rows, outInt32, perChannel, outZp, actMin, actMax);
   }
 }

@@ -7,7 +7,8 @@ export { requantize_i32_i8 } from './requant';
 export { streamKey as rng_stream_key, rng_fill_z } from './rng';
 export { perturb_w16, perturb_w8 } from './perturb';
 export { fully_connected_qs8 } from './gemm';
-export { conv2d_qs8 } from './conv';
+export { conv2d_qs8, conv2d_qs8_prepacked } from './conv';
+export { pack_weight_panels_qs8, fully_connected_qs8_prepacked } from './gemm_prepacked';
 export { update_w16, update_w8 } from './update';
 export { cross_entropy_i8, cross_entropy_i32 } from './loss';
 export {
@@ -15,7 +16,7 @@ export {
   avg_pool2d_f32, avg_pool2d_backward_f32, max_pool2d_f32, max_pool2d_backward_f32,
   global_avg_pool_f32, global_avg_pool_backward_f32, relu_f32, relu_backward_f32, softmax_ce_f32, sgd_f32, adam_f32,
 } from './f32';
-export { depthwise_conv2d_qs8 } from './depthwise';
+export { depthwise_conv2d_qs8, depthwise_prepack_qs8, depthwise_conv2d_qs8_prepacked } from './depthwise';
 export { max_pool2d_s8, avg_pool2d_s8, global_avg_pool_s8 } from './pool';
 export { add_s8 } from './eltwise';
 export { softmax_s8 } from './softmax';

@@ -30,9 +30,9 @@ export interface Verdict {
   misses: string[];
 }
 
-/** The kernel suite's own targets (docs/KERNELS.md): simd ≥ 1.5× ort-web per shape, ≥ 32 GMAC/s on 256³. */
+/** The kernel suite's own targets (docs/KERNELS.md, issue 21): simd ≥ 1.5× ort-web per shape, ≥ 42 GMAC/s on 256³ (the bare dot16 loop peaks near 46). */
 export const KERNEL_TARGET_VS_ORT = 1.5;
-export const KERNEL_TARGET_GEMM_256 = 32;
+export const KERNEL_TARGET_GEMM_256 = 42;
 
 const x2 = (v: number) => `${v.toFixed(2)}×`;
 const med = (v: number[]) => {

@@ -8,6 +8,7 @@ import type { PreparedRequant } from './requant.js';
 import { perturbArgs, type PerturbSpec } from './perturb-spec.js';
 import { requireIndexRange } from './rng.js';
 import { requireInt } from './validate.js';
+import { prepackedTileBytes, requirePackedFor, type PackedPanels } from './packed-weights.js';
 import { paddedAxis, requirePadding, type Padding } from './geometry.js';
 import {
   GEMM_MR, MAX_DIM, gemmCoreScratchBytes, packedBudgetOf, packedChunkPanels, requantArgs, requireDisjoint, requireScratch,
@@ -30,6 +31,10 @@ export interface Conv2DParams {
   perturb?: PerturbSpec;
   /** As FullyConnectedParams.packedWeightBudget; a conv re-gathers its im2col rows per chunk. */
   packedWeightBudget?: number;
+  /** The layer's weights packed once beforehand (src/kernels/packed-weights.ts); not with perturb. */
+  packed?: PackedPanels;
+  /** Size scratch for calls that pass `packed` (activation tile and im2col rows only). */
+  prepacked?: boolean;
 }
 
 interface ConvGeometry {
@@ -88,6 +93,7 @@ function im2colRowStride(k: number): number {
 export function conv2dScratchBytes(p: Conv2DParams): number {
   const g = geometry(p);
   const direct = p.kernelHeight === 1 && p.kernelWidth === 1;
+  if (p.prepacked || p.packed) return prepackedTileBytes(g.k) + (direct ? 0 : GEMM_MR * im2colRowStride(g.k));
   return gemmCoreScratchBytes(g.k, p.outChannels, packedBudgetOf(p, 'conv2d')) + (direct ? 0 : GEMM_MR * im2colRowStride(g.k));
 }
 
@@ -130,10 +136,23 @@ export function conv2d(
     { buffer: requant.shift, bytes: count * 4, what: 'requant shifts' },
   ];
   if (bias !== null) reads.push({ buffer: bias, bytes: p.outChannels * 4, what: 'bias' });
+  if (p.packed) {
+    if (p.perturb) throw new ConfigError('conv2d: pre-packed panels hold the stored weights; a perturbed call must pack (drop packed or perturb)');
+    requirePackedFor(arena, p.packed, g.k, p.outChannels, p.inputZeroPoint, requant, 'conv2d');
+    reads.push({ buffer: p.packed.panels, bytes: p.packed.panels.bytes, what: 'packed panels' });
+  }
   const scratchSpan: Span = { buffer: scratch!, bytes: needed, what: 'scratch' };
   requireDisjoint({ buffer: output, bytes: outBytes, what: 'output' }, [...reads, scratchSpan]);
   requireDisjoint(scratchSpan, reads);
 
+  if (p.packed) {
+    device.kernel('conv2d_qs8_prepacked')(
+      input.offset, p.packed.panels.offset, output.offset, scratchOffset,
+      p.batch, p.inHeight, p.inWidth, p.inChannels, p.outChannels, p.kernelHeight, p.kernelWidth,
+      p.strideHeight, p.strideWidth, g.padTop, g.padLeft, g.outHeight, g.outWidth, p.inputZeroPoint, ...q.slice(2),
+    );
+    return;
+  }
   device.kernel('conv2d_qs8')(
     input.offset, weights.offset, bias === null ? 0 : bias.offset, output.offset, scratchOffset,
     p.batch, p.inHeight, p.inWidth, p.inChannels, p.outChannels, p.kernelHeight, p.kernelWidth,

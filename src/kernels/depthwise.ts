@@ -25,6 +25,19 @@ export interface DepthwiseConv2DParams {
   weightBits: 8 | 16;
   inputZeroPoint: number;
   perturb?: PerturbSpec;
+  /** The layer prepared once beforehand (depthwisePrepack, into flash for a frozen layer); not with perturb. */
+  prepared?: PreparedDepthwise;
+  /** Size scratch for calls that pass `prepared` (one border tap table). */
+  prepacked?: boolean;
+}
+
+/** A depthwise layer's packed weights, effective bias and requant lanes, written once. */
+export interface PreparedDepthwise {
+  readonly buffer: DeviceBuffer;
+  /** What was baked in: the geometry key, input zero point and per-channel flag. */
+  readonly key: string;
+  /** depthwisePreparedBytes of the layer. */
+  readonly bytes: number;
 }
 
 export type { Padding } from './geometry.js';
@@ -86,12 +99,52 @@ export function depthwiseConv2dOutputShape(p: DepthwiseConv2DParams): { height: 
  * multiplier swizzles, the zero-point row and two tap tables. Independent of batch and image size.
  */
 export function depthwiseConv2dScratchBytes(p: DepthwiseConv2DParams): number {
-  const g = geometry(p);
-  const ocp = alignUp(g.outChannels);
+  geometry(p);
   const pairs = Math.ceil((p.kernelHeight * p.kernelWidth) / 2);
-  return (
-    ocp * pairs * 4 + ocp * 4 + ocp * 24 + (p.depthMultiplier > 1 ? ocp : 0) + alignUp(p.inChannels + 16) + 2 * alignUp(pairs * 8)
+  if (p.prepacked || p.prepared) return alignUp(pairs * 8);
+  return preparedBytes(p) + alignUp(pairs * 8);
+}
+
+/** The static part of the scratch layout, up to and including the interior tap table. */
+function preparedBytes(p: DepthwiseConv2DParams): number {
+  const ocp = alignUp(p.inChannels * p.depthMultiplier);
+  const pairs = Math.ceil((p.kernelHeight * p.kernelWidth) / 2);
+  return ocp * pairs * 4 + ocp * 4 + ocp * 24 + (p.depthMultiplier > 1 ? ocp : 0) + alignUp(p.inChannels + 16) + alignUp(pairs * 8);
+}
+
+/** Bytes a prepared (frozen) layer occupies: the static layout plus 16 bytes of requant flags. */
+export function depthwisePreparedBytes(p: DepthwiseConv2DParams): number {
+  geometry(p);
+  return preparedBytes(p) + 16;
+}
+
+const preparedKey = (p: DepthwiseConv2DParams, perChannel: boolean) =>
+  [p.inHeight, p.inWidth, p.inChannels, p.depthMultiplier, p.kernelHeight, p.kernelWidth, p.weightBits, p.inputZeroPoint, perChannel].join(',');
+
+/**
+ * Packs a frozen layer's weights, bias and requantization once into dst
+ * (depthwisePreparedBytes(p) bytes): what every per-call run writes into its scratch.
+ */
+export function depthwisePrepack(
+  arena: Arena, weights: DeviceBuffer, bias: DeviceBuffer | null, requant: PreparedRequant, dst: DeviceBuffer, p: DepthwiseConv2DParams,
+): PreparedDepthwise {
+  const g = geometry(p);
+  if (!requant) throw new ConfigError('depthwisePrepack: a prepared requantization is required (int8 output); use prepareRequant');
+  const oc = g.outChannels;
+  const wBytes = p.kernelHeight * p.kernelWidth * oc * (p.weightBits / 8);
+  const bytes = depthwisePreparedBytes(p);
+  checkBuffer(arena.device, weights, wBytes, 'depthwisePrepack weights');
+  if (bias !== null) checkBuffer(arena.device, bias, oc * 4, 'depthwisePrepack bias');
+  checkBuffer(arena.device, dst, bytes, 'depthwisePrepack destination');
+  const q = requantArgs(arena, requant, oc, 'depthwisePrepack');
+  const reads: Span[] = [{ buffer: weights, bytes: wBytes, what: 'weights' }];
+  if (bias !== null) reads.push({ buffer: bias, bytes: oc * 4, what: 'bias' });
+  requireDisjoint({ buffer: dst, bytes, what: 'prepared layer' }, reads);
+  arena.device.kernel('depthwise_prepack_qs8')(
+    dst.offset, weights.offset, bias === null ? 0 : bias.offset, p.inChannels, p.depthMultiplier, p.kernelHeight, p.kernelWidth, p.inWidth,
+    p.weightBits, p.inputZeroPoint, q[0]!, q[1]!, q[2]!,
   );
+  return { buffer: dst, key: preparedKey(p, requant.perChannel), bytes };
 }
 
 /**
@@ -134,9 +187,28 @@ export function depthwiseConv2d(
     { buffer: requant.shift, bytes: count * 4, what: 'requant shifts' },
   ];
   if (bias !== null) reads.push({ buffer: bias, bytes: oc * 4, what: 'bias' });
+  if (p.prepared) {
+    if (p.perturb) throw new ConfigError('depthwiseConv2d: a prepared layer holds the stored weights; a perturbed call must pack (drop prepared or perturb)');
+    if (p.prepared.key !== preparedKey(p, requant.perChannel)) {
+      throw new ConfigError('depthwiseConv2d: the prepared layer was packed for another shape, zero point or requantization; prepare it again');
+    }
+    // The key pins the geometry, so the recorded size is this layer's (no second validation).
+    checkBuffer(device, p.prepared.buffer, p.prepared.bytes, 'depthwiseConv2d prepared layer');
+    reads.push({ buffer: p.prepared.buffer, bytes: p.prepared.bytes, what: 'prepared layer' });
+  }
   const scratchSpan: Span = { buffer: scratch!, bytes: needed, what: 'scratch' };
   requireDisjoint({ buffer: output, bytes: outBytes, what: 'output' }, [...reads, scratchSpan]);
   requireDisjoint(scratchSpan, reads);
+
+  if (p.prepared) {
+    device.kernel('depthwise_conv2d_qs8_prepacked')(
+      input.offset, p.prepared.buffer.offset, output.offset, scratchOffset,
+      p.batch, p.inHeight, p.inWidth, p.inChannels, p.depthMultiplier, p.kernelHeight, p.kernelWidth,
+      p.strideHeight, p.strideWidth, g.padTop, g.padLeft, g.outHeight, g.outWidth,
+      ...q,
+    );
+    return;
+  }
 
   device.kernel('depthwise_conv2d_qs8')(
     input.offset, weights.offset, bias === null ? 0 : bias.offset, output.offset, scratchOffset,

@@ -9,6 +9,7 @@ import { checkPrepared, type PreparedRequant } from './requant.js';
 import { perturbArgs, type PerturbSpec } from './perturb-spec.js';
 import { requireIndexRange } from './rng.js';
 import { requireInt } from './validate.js';
+import { prepackedTileBytes, requirePackedFor, type PackedPanels } from './packed-weights.js';
 
 export interface FullyConnectedParams {
   /** M: rows of input (and output). */
@@ -26,6 +27,13 @@ export interface FullyConnectedParams {
    * activations are re-read once per chunk. At least one 8-column panel is always held.
    */
   packedWeightBudget?: number;
+  /**
+   * The layer's weights packed once beforehand (packWeightPanels, src/kernels/packed-weights.ts):
+   * batches above GEMV_MAX_BATCH then read these panels instead of packing. Not with perturb.
+   */
+  packed?: PackedPanels;
+  /** Size scratch for calls that pass `packed` (one activation tile or the GEMV rows). */
+  prepacked?: boolean;
 }
 
 /** Rows and columns of the device micro-kernel's register tile. */
@@ -159,6 +167,7 @@ function validateParams(p: FullyConnectedParams): void {
  */
 export function fullyConnectedScratchBytes(p: FullyConnectedParams): number {
   validateParams(p);
+  if (p.prepacked || p.packed) return Math.max(prepackedTileBytes(p.inFeatures), gemvScratchBytes(p.inFeatures));
   return Math.max(gemmCoreScratchBytes(p.inFeatures, p.outFeatures, packedBudgetOf(p, 'fullyConnected')), gemvScratchBytes(p.inFeatures));
 }
 
@@ -192,11 +201,18 @@ export function fullyConnected(
   const perturb = perturbArgs(p.perturb, weightBits, n * k);
   if (p.perturb) requireIndexRange(p.perturb.start, n * k, 'fullyConnected perturbation');
 
+  if (p.packed) {
+    if (p.perturb) throw new ConfigError('fullyConnected: pre-packed panels hold the stored weights; a perturbed call must pack (drop packed or perturb)');
+    requirePackedFor(arena, p.packed, k, n, p.inputZeroPoint, requant, 'fullyConnected');
+  }
+  const prepacked = p.packed !== undefined && m > GEMV_MAX_BATCH;
+
   const reads: Span[] = [
     { buffer: input, bytes: m * k, what: 'input' },
     { buffer: weights, bytes: wBytes, what: 'weights' },
   ];
   if (bias !== null) reads.push({ buffer: bias, bytes: n * 4, what: 'bias' });
+  if (p.packed) reads.push({ buffer: p.packed.panels, bytes: p.packed.panels.bytes, what: 'packed panels' });
   if (requant !== null) {
     const count = requant.perChannel ? n : 1;
     reads.push({ buffer: requant.multiplier, bytes: count * 4, what: 'requant multipliers' });
@@ -206,6 +222,10 @@ export function fullyConnected(
   requireDisjoint({ buffer: output, bytes: outBytes, what: 'output' }, [...reads, scratchSpan]);
   requireDisjoint(scratchSpan, reads);
 
+  if (prepacked) {
+    device.kernel('fully_connected_qs8_prepacked')(input.offset, p.packed!.panels.offset, output.offset, scratchOffset, m, k, n, requant === null ? 1 : 0, ...q.slice(2));
+    return;
+  }
   device.kernel('fully_connected_qs8')(
     input.offset, weights.offset, bias === null ? 0 : bias.offset, output.offset, scratchOffset,
     m, k, n, weightBits, p.inputZeroPoint, packedChunkPanels(k, n, packedBudgetOf(p, 'fullyConnected')), m <= (p.perturb ? GEMV_MAX_BATCH_PERTURBED : GEMV_MAX_BATCH) ? 1 : 0,

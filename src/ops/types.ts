@@ -53,6 +53,8 @@ export interface QuantizedScratchContext<N extends ModelNode = ModelNode> {
   op: OpNode<N>;
   batch: number;
   weightBits: 8 | 16;
+  /** The layer is frozen and runs on panels packed when the session was prepared (packedBytes > 0). */
+  prepacked?: boolean;
 }
 
 /** What a session hands an operator to prepare its integer kernel (all buffers already placed). */
@@ -69,7 +71,11 @@ export interface QuantizedBuildContext<N extends ModelNode = ModelNode> {
   inputQuant: ActivationQuant[];
   outputQuant: ActivationQuant;
   /** For operators with parameters: the stored buffers, the kernel scratch and output requantization (null for an int32 head). */
-  params?: { weights: DeviceBuffer; bias: DeviceBuffer; weightBits: 8 | 16; scratch: DeviceBuffer | null; requant: PreparedRequant | null };
+  params?: {
+    weights: DeviceBuffer; bias: DeviceBuffer; weightBits: 8 | 16; scratch: DeviceBuffer | null; requant: PreparedRequant | null;
+    /** For a frozen layer whose op has packedBytes: where (flash) build packs its weights once. */
+    packedPanels?: DeviceBuffer;
+  };
 }
 
 export interface QuantizedOp<N extends ModelNode = ModelNode> {
@@ -79,6 +85,11 @@ export interface QuantizedOp<N extends ModelNode = ModelNode> {
   build(ctx: QuantizedBuildContext<N>): QuantizedRun;
   /** As the last op the kernel can return raw int32 accumulators (logits) instead of requantized int8. */
   int32Head?: boolean;
+  /**
+   * Bytes of the packed weight panels a frozen layer keeps across calls (packed once when the
+   * session is prepared, placed in flash); 0 or absent: the op packs per call.
+   */
+  packedBytes?(ctx: QuantizedScratchContext<N>): number;
 }
 
 export interface FloatScratchContext<N extends ModelNode = ModelNode> {

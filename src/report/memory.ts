@@ -6,7 +6,7 @@ import { initFloatModel } from '../model/model.js';
 import { resolveGraph, type Architecture } from '../model/graph.js';
 import { quantizeModel } from '../quant/quantize.js';
 import { BackpropSession } from '../runtime/backprop-session.js';
-import type { SessionPlan } from '../runtime/session.js';
+import { QuantizedSession, type SessionPlan } from '../runtime/session.js';
 import { planSessions } from '../train/prepare-run.js';
 import { PREFIX_CACHE } from '../train/qzo-ff/prefix.js';
 import type { FrontEndSpec } from '../runtime/front-end.js';
@@ -60,7 +60,9 @@ function layerOf(bufferName: string): { layer: string; kind: string } {
   return { kind: kind!, layer: rest.join(':') || kind! };
 }
 
-function summarize(mode: Mode, label: string, plan: SessionPlan, device: { sramBytes: number; flashBytes: number }): ModeReport {
+function summarize(mode: Mode, label: string, planned: SessionPlan, device: { sramBytes: number; flashBytes: number }): ModeReport {
+  // What the device runs: frozen layers pre-packed in flash unless the panels overflow it.
+  const plan = QuantizedSession.fitting(planned, device);
   const byCategory: Record<string, number> = {};
   const perLayer = new Map<string, LayerMemory>();
   const entry = (layer: string) => {

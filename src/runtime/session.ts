@@ -39,6 +39,12 @@ export interface SessionOptions {
   frozenWeights?: ReadonlySet<string>;
   /** Constant data the caller fixes before running and never writes (a sparse-update mask): placed in flash. */
   flashData?: readonly { name: string; data: Uint8Array }[];
+  /**
+   * Pack each frozen GEMM/conv layer's weights once, into flash, instead of on every call
+   * (default true; the session falls back to packing per call when the panels do not fit the
+   * device's flash). Results are identical either way; the panels' bytes are in plan.flash.
+   */
+  prepackFrozen?: boolean;
 }
 
 export type SramCategory = 'activations' | 'io' | 'scratch' | 'trainable-params' | 'extra' | 'frontend';
@@ -67,6 +73,8 @@ interface Blueprint {
   /** SRAM buffers whose initial contents come from the model (trainable parameters). */
   sramInit: StaticData[];
   flashItems: StaticData[];
+  /** Flash the device fills when the session is prepared: frozen layers' packed weight panels. */
+  flashPacked: { name: string; bytes: number }[];
   outputQuant: Map<string, OutputQuant>;
   plan: SessionPlan;
 }
@@ -117,8 +125,23 @@ export class QuantizedSession {
     return blueprint(model, options).plan;
   }
 
+  /** The plan a device with this budget gets: frozen layers pre-packed unless their panels overflow flash. */
+  static planFor(model: QuantizedModel, options: SessionOptions, budget: { sramBytes: number; flashBytes: number }): SessionPlan {
+    return blueprintFor(model, options, budget).plan;
+  }
+
+  /**
+   * The plan a session built from `plan`'s model and options runs on a device with this flash:
+   * `plan` itself, or its per-call variant when the pre-packed panels overflow the flash.
+   */
+  static fitting<P>(plan: P, budget: { flashBytes: number }): P {
+    const perCall = perCallPlans.get(plan as object) as P | undefined;
+    return perCall && (plan as SessionPlan).flashBytes > budget.flashBytes ? perCall : plan;
+  }
+
   /** BudgetError naming each region that does not fit, what it needs and its largest consumers. */
-  static checkFits(plan: SessionPlan, budget: { sramBytes: number; flashBytes: number }, what: string): void {
+  static checkFits(planned: SessionPlan, budget: { sramBytes: number; flashBytes: number }, what: string): void {
+    const plan = QuantizedSession.fitting(planned, budget);
     const over: string[] = [];
     if (plan.sramBytes > budget.sramBytes) {
       const live = [...plan.sram.buffers].sort((a, b) => b.alignedBytes - a.alignedBytes).slice(0, 3);
@@ -133,7 +156,7 @@ export class QuantizedSession {
 
   constructor(mcu: Mcu, model: QuantizedModel, options: SessionOptions) {
     checkSessionArguments(mcu, model, options, 'QuantizedSession');
-    const bp = blueprint(model, options);
+    const bp = blueprintFor(model, options, mcu.budget);
     QuantizedSession.checkFits(bp.plan, mcu.budget, `model '${model.architecture.name}' (batch ${options.batch})`);
     if (mcu.sram.used !== 0 || mcu.flash.used !== 0) throw new BudgetError('this MCU already holds a session: create a new Mcu for another one');
     this.mcu = mcu;
@@ -150,6 +173,7 @@ export class QuantizedSession {
     const placed = new Map<string, DeviceBuffer>();
     this.placed = placed;
     for (const item of bp.flashItems) placed.set(item.name, mcu.flash.put(item.data, item.name));
+    for (const item of bp.flashPacked) placed.set(item.name, mcu.flash.alloc(item.bytes, item.name));
     // SRAM is one block laid out by the plan.
     const block = mcu.sram.alloc(bp.plan.sram.peakBytes, 'sram-plan');
     for (const b of bp.plan.sram.buffers) placed.set(b.name, mcu.sram.sub(block, b.offset, b.bytes, b.name));
@@ -192,7 +216,8 @@ export class QuantizedSession {
         } else {
           logitsScale = inputQuant[0]!.scale * p.weightScales[0]!;
         }
-        params = { weights: w, bias: b, weightBits: p.weightBits, scratch: placed.get(`scratch:${name}`) ?? null, requant };
+        const packedPanels = placed.get(`pk:${name}`);
+        params = { weights: w, bias: b, weightBits: p.weightBits, scratch: placed.get(`scratch:${name}`) ?? null, requant, ...(packedPanels ? { packedPanels } : {}) };
       }
       const run = def.quantized.build({
         op: n, batch: options.batch, arena, inputs: op.inputs.map(tensor), output: tensor(op.output), activation: op.activation,
@@ -291,7 +316,28 @@ export class QuantizedSession {
   }
 }
 
+/** The pre-packed blueprint when its flash fits the budget (or prepacking was asked for), else the per-call one. */
+function blueprintFor(model: QuantizedModel, options: SessionOptions, budget: { flashBytes: number }): Blueprint {
+  const bp = plainBlueprint(model, options);
+  if (options.prepackFrozen !== undefined || bp.flashPacked.length === 0 || bp.plan.flashBytes <= budget.flashBytes) return bp;
+  return plainBlueprint(model, { ...options, prepackFrozen: false });
+}
+
+/**
+ * Each default (pre-packed) plan → the same session packing per call, so a budget check on a
+ * plan accepts what the session falls back to when the panels overflow flash (fitting()).
+ */
+const perCallPlans = new WeakMap<object, SessionPlan>();
+
 function blueprint(model: QuantizedModel, options: SessionOptions): Blueprint {
+  const bp = plainBlueprint(model, options);
+  if (options.prepackFrozen === undefined && bp.flashPacked.length > 0) {
+    perCallPlans.set(bp.plan, plainBlueprint(model, { ...options, prepackFrozen: false }).plan);
+  }
+  return bp;
+}
+
+function plainBlueprint(model: QuantizedModel, options: SessionOptions): Blueprint {
   if (!Number.isInteger(options.batch) || options.batch < 1 || options.batch > 65536) throw new ShapeError(`batch must be an integer in [1, 65536], got ${options.batch}`);
   const graph = resolveGraph(model.architecture);
   const lowered = lowerGraph(graph);
@@ -309,6 +355,8 @@ function blueprint(model: QuantizedModel, options: SessionOptions): Blueprint {
   const requests: Blueprint['requests'] = [];
   const sramInit: StaticData[] = [];
   const flashItems: StaticData[] = [];
+  const flashPacked: Blueprint['flashPacked'] = [];
+  const prepackFrozen = options.prepackFrozen ?? true;
   const outputQuant = new Map<string, OutputQuant>();
   requests.push({ name: 'io:input', bytes: batch * elementCount(graph.inputShape), firstUse: 0, lastUse: lastRead.get(lowered.inputName) ?? 0, category: 'io' });
   requests.push({ name: 'io:logits', bytes: batch * elementCount(graph.outputShape) * (int32Logits ? 4 : 1), firstUse: lastOp, lastUse: lastOp, category: 'io' });
@@ -323,7 +371,10 @@ function blueprint(model: QuantizedModel, options: SessionOptions): Blueprint {
     if (!def.paramLayout) return;
     const p = model.params[name];
     if (!p) throw new ShapeError(`model '${model.architecture.name}' has no parameters for layer '${name}'`);
-    const scratch = def.quantized?.scratchBytes?.({ op: n, batch, weightBits: p.weightBits }) ?? 0;
+    const inSram = trainable.has(name);
+    const packedBytes = !inSram && prepackFrozen ? (def.quantized?.packedBytes?.({ op: n, batch, weightBits: p.weightBits }) ?? 0) : 0;
+    if (packedBytes > 0) flashPacked.push({ name: `pk:${name}`, bytes: packedBytes });
+    const scratch = def.quantized?.scratchBytes?.({ op: n, batch, weightBits: p.weightBits, prepacked: packedBytes > 0 }) ?? 0;
     if (scratch > 0) requests.push({ name: `scratch:${name}`, bytes: scratch, firstUse: i + 1, lastUse: i + 1, category: 'scratch' });
     // Only what training writes goes to SRAM: weights unless only the bias trains, the bias, never the
     // requantization constants (weight scales are fixed, so QZO-FF never changes them).
@@ -362,9 +413,10 @@ function blueprint(model: QuantizedModel, options: SessionOptions): Blueprint {
   const sram = planMemory(requests, { alignment: 16 });
   verifyPlan(sram);
   const sramCategory = Object.fromEntries(requests.map((r) => [r.name, r.category]));
-  const flashBytes = flashItems.reduce((s, f) => s + alignUp(f.data.byteLength), 0);
+  const flash = [...flashItems.map((f) => ({ name: f.name, bytes: f.data.byteLength })), ...flashPacked];
+  const flashBytes = flash.reduce((s, f) => s + alignUp(f.bytes), 0);
   return {
-    graph, lowered, requests, sramInit, flashItems, outputQuant,
-    plan: { sram, sramCategory, flash: flashItems.map((f) => ({ name: f.name, bytes: f.data.byteLength })), flashBytes, sramBytes: sram.peakBytes },
+    graph, lowered, requests, sramInit, flashItems, flashPacked, outputQuant,
+    plan: { sram, sramCategory, flash, flashBytes, sramBytes: sram.peakBytes },
   };
 }

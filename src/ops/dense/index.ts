@@ -2,7 +2,8 @@
 // FullyConnected it flattens its input implicitly. As the head it returns raw int32 logits.
 import { denseTflite } from './tflite.js';
 import type { DenseNode } from '../../model/layers.js';
-import { fullyConnected, fullyConnectedScratchBytes } from '../../kernels/gemm.js';
+import { GEMV_MAX_BATCH, fullyConnected, fullyConnectedScratchBytes } from '../../kernels/gemm.js';
+import { packWeightPanels, packedPanelsBytes } from '../../kernels/packed-weights.js';
 import { denseBackwardF32, denseF32 } from '../../kernels/f32.js';
 import { SESSION_PACKED_WEIGHT_BUDGET } from '../budget.js';
 import { elementCount, positiveInt } from '../shape.js';
@@ -26,10 +27,17 @@ export const dense: OpDef<DenseNode> = {
   },
   quantized: {
     int32Head: true,
-    scratchBytes: ({ op, batch, weightBits }) => fullyConnectedScratchBytes({ batch, ...dims(op), weightBits, inputZeroPoint: 0, packedWeightBudget: SESSION_PACKED_WEIGHT_BUDGET }),
+    scratchBytes: ({ op, batch, weightBits, prepacked }) => fullyConnectedScratchBytes({ batch, ...dims(op), weightBits, inputZeroPoint: 0, packedWeightBudget: SESSION_PACKED_WEIGHT_BUDGET, prepacked }),
+    // Batches the GEMV path takes read the stored weights in place: nothing to keep packed.
+    packedBytes: ({ op, batch }) => (batch > GEMV_MAX_BATCH ? packedPanelsBytes(dims(op).inFeatures, dims(op).outFeatures) : 0),
     build({ op, batch, arena, inputs: [input], output, inputQuant: [inQ], params }) {
-      const { weights: w, bias: b, weightBits, scratch, requant } = params!;
+      const { weights: w, bias: b, weightBits, scratch, requant, packedPanels } = params!;
       const p = { batch, weightBits, inputZeroPoint: inQ!.zeroPoint, packedWeightBudget: SESSION_PACKED_WEIGHT_BUDGET, ...dims(op) };
+      if (packedPanels) {
+        // Built once: a fresh params object per call measurably slows the host call.
+        const frozen = { ...p, packed: packWeightPanels(arena, w, b, requant, packedPanels, { k: p.inFeatures, n: p.outFeatures, weightBits, inputZeroPoint: p.inputZeroPoint }) };
+        return (perturb, src) => fullyConnected(arena, input!, src?.weights ?? w, src?.bias ?? b, output, perturb || src ? { ...p, perturb } : frozen, requant, scratch);
+      }
       return (perturb, src) => fullyConnected(arena, input!, src?.weights ?? w, src?.bias ?? b, output, { ...p, perturb }, requant, scratch);
     },
   },

@@ -1,7 +1,7 @@
 // Depthwise 2-D convolution, NHWC, weights stored [kH][kW][C·multiplier] (HWC), TFLite padding.
 import { depthwiseTflite } from './tflite.js';
 import type { DepthwiseConv2DNode } from '../../model/layers.js';
-import { depthwiseConv2d, depthwiseConv2dScratchBytes, type DepthwiseConv2DParams } from '../../kernels/depthwise.js';
+import { depthwiseConv2d, depthwiseConv2dScratchBytes, depthwisePrepack, depthwisePreparedBytes, type DepthwiseConv2DParams } from '../../kernels/depthwise.js';
 import { depthwiseConv2dBackwardF32, depthwiseConv2dF32, type DepthwiseConv2DF32Params } from '../../kernels/f32.js';
 import { SESSION_PACKED_WEIGHT_BUDGET } from '../budget.js';
 import { pair, positiveInt, spatial, window } from '../shape.js';
@@ -31,11 +31,17 @@ export const depthwise: OpDef<DepthwiseConv2DNode> = {
   },
   quantized: {
     // The kernel ignores the packed-weight budget; it is passed like every other weighted op's.
-    scratchBytes: ({ op, batch, weightBits }) => depthwiseConv2dScratchBytes({ ...geometry(op, batch), ...{ weightBits, inputZeroPoint: 0, packedWeightBudget: SESSION_PACKED_WEIGHT_BUDGET } }),
+    scratchBytes: ({ op, batch, weightBits, prepacked }) => depthwiseConv2dScratchBytes({ ...geometry(op, batch), ...{ weightBits, inputZeroPoint: 0, packedWeightBudget: SESSION_PACKED_WEIGHT_BUDGET, prepacked } }),
+    packedBytes: ({ op, batch, weightBits }) => depthwisePreparedBytes({ ...geometry(op, batch), weightBits, inputZeroPoint: 0 }),
     build({ op, batch, arena, inputs: [input], output, inputQuant: [inQ], params }) {
-      const { weights: w, bias: b, weightBits, scratch, requant } = params!;
+      const { weights: w, bias: b, weightBits, scratch, requant, packedPanels } = params!;
       const common = { weightBits, inputZeroPoint: inQ!.zeroPoint, packedWeightBudget: SESSION_PACKED_WEIGHT_BUDGET };
       const p: DepthwiseConv2DParams = { ...geometry(op, batch), ...common };
+      if (packedPanels) {
+        // Built once: a fresh params object per call measurably slows the host call.
+        const frozen: DepthwiseConv2DParams = { ...p, prepared: depthwisePrepack(arena, w, b, requant!, packedPanels, p) };
+        return (perturb, src) => depthwiseConv2d(arena, input!, src?.weights ?? w, src?.bias ?? b, output, perturb || src ? { ...p, perturb } : frozen, requant!, scratch);
+      }
       return (perturb, src) => depthwiseConv2d(arena, input!, src?.weights ?? w, src?.bias ?? b, output, { ...p, perturb }, requant!, scratch);
     },
   },
