@@ -18,6 +18,8 @@ import { registerEstimate } from './commands/estimate.js';
 import { registerRun } from './commands/run.js';
 import { takeRequestedExit } from './exit-status.js';
 
+import { TERMINAL_COLUMNS } from './width.js';
+
 export interface GlobalOptions {
   quiet?: boolean;
   json?: boolean;
@@ -34,6 +36,9 @@ export function buildProgram(): Command {
     // its own error text is not printed (reportError prints one line instead).
     .exitOverride()
     .configureOutput({ outputError: () => {}, writeErr: () => {} })
+    // Help wraps at the terminal width every command's output keeps (commander's default 80 leaves too
+    // little room beside the long 'experiment … [parts...]' term, and it then stops wrapping at all).
+    .configureHelp({ helpWidth: TERMINAL_COLUMNS })
     .addHelpText('after', '\nStart with:\n  lastmile adapt          # the main job on the bundled default\n  lastmile memory --model resnet8 --device nrf52840');
   registerAdapt(program);
   registerPretrain(program);

@@ -33,7 +33,7 @@ describe('adapt(): wrong shapes of input', () => {
     ['{} backbone', { backbone: {} }, ConfigError, /backbone must be a float model .*got an object with keys \[\]/],
     ['plain array as the support set', { support: [1, 2, 3] }, ConfigError, /support set must be a Dataset .*got an array/],
     ['null query set', { query: null }, ConfigError, /query set must be a Dataset/],
-    ["method 'sgd'", { method: 'sgd' }, ConfigError, /unknown method 'sgd'; use qzo-ff, bp, ff-float/],
+    ["method 'sgd'", { method: 'sgd' }, ConfigError, /unknown method 'sgd'; use qzo-ff, hybrid, bp, ff-float/],
     ['unknown selection', { selection: { kind: 'everything' } }, ConfigError, /unknown trainable selection .*'full' \| 'head'/],
     ['negative seed', { seed: -1 }, ConfigError, /seed must be an integer in \[0, 4294967295\], got -1/],
     ['fractional seed', { seed: 1.5 }, ConfigError, /seed must be an integer/],
