@@ -7,7 +7,7 @@ import { sampleEpisode } from '../data/fewshot.js';
 import { resolveGraph } from '../model/graph.js';
 import { paramNodes } from '../model/graph.js';
 import { evaluateFloat, trainBackprop } from '../train/backprop.js';
-import { bpOptimizer, describeBpRecipe, trainBackpropRecipe } from '../train/bp-recipe.js';
+import { BP_RECIPE, bpOptimizer, describeBpRecipe, trainBackpropRecipe, type BpRecipe } from '../train/bp-recipe.js';
 import { withPrototypeHead } from '../train/prototype.js';
 import type { QzoFfConfig } from '../train/qzo-ff.js';
 import { BACKBONES, type DataName } from './backbones.js';
@@ -41,6 +41,8 @@ export interface ConvergenceResult {
   evalEvery: number;
   seed: number;
   panels: ConvergencePanel[];
+  /** The baseline's recipe (absent in records made before it existed: Adam 1e-3, bpSteps steps). */
+  bp?: BpRecipe;
   seconds: number;
 }
 
@@ -139,5 +141,5 @@ export async function runConvergence(o: ConvergenceOptions = {}): Promise<Conver
     ];
     panels.push({ backbone: key, data: spec.data, series });
   }
-  return { experiment: 'convergence', episodes, steps, bpSteps, evalEvery, seed: seed0, panels, seconds: secondsSince(t0, units) };
+  return { experiment: 'convergence', episodes, steps, bpSteps, evalEvery, seed: seed0, panels, bp: { ...BP_RECIPE }, seconds: secondsSince(t0, units) };
 }

@@ -1,4 +1,5 @@
 // The keyword-spotting section of docs/RESULTS.md, from experiments/results/kws.json.
+import { BP_RECIPE } from '../train/bp-recipe.js';
 import type { KwsResult } from './kws.js';
 import { KWS_KEYWORDS } from './kws.js';
 
@@ -47,7 +48,7 @@ export function kwsTasksSection(r: KwsResult | null): string {
     const bp = t.bp;
     out.push(`| ${t.voice} | ${t.shots} | ${pct(t.before)}% | **${pct(t.after)}%** | ${pct(t.afterInt8)}% | ${pct(t.othersBefore)}% → ${pct(t.othersAfter)}% | ${bp ? `${pct(bp.before)}% → **${pct(bp.after)}%**` : '—'} | ${bp ? `${pct(bp.othersAfter)}%` : '—'} | ${(t.sramPeak / 1024).toFixed(1)} KiB${t.fits ? '' : ' (does not fit)'} / ${bp ? `${(bp.sramPeak / 1024).toFixed(1)} KiB${bp.fitsNrf52840 ? '' : ' (does not fit the nRF52840)'}` : '—'} | ${t.msPerStep.toFixed(0)} / ${bp ? bp.msPerStep.toFixed(0) : '—'} |`);
   }
-  out.push('', 'Backprop runs in f32 with Adam (η = 1e-3) on the same support set, layers and number of steps, with the model\'s weights dequantized and its classifier cut to the ten keyword rows; it needs more SRAM than the nRF52840 has, so it runs in a 4 MiB budget. Its "before" differs slightly from the int8 model\'s because activations are not quantized in f32.');
+  out.push('', `Backprop runs in f32 with the baseline recipe's optimizer (Adam η = ${BP_RECIPE.lr}, src/train/bp-recipe.ts) on the same support set, micro-batches of 5, layers and number of steps, with the model\'s weights dequantized and its classifier cut to the ten keyword rows; it needs more SRAM than the nRF52840 has, so it runs in a 4 MiB budget. Its "before" differs slightly from the int8 model\'s because activations are not quantized in f32.`);
   out.push(
     '',
     '### Task 2: three new words, a new head',

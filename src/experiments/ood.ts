@@ -12,6 +12,7 @@ import { sampleEpisode } from '../data/fewshot.js';
 import type { Dataset } from '../data/dataset.js';
 import { resolveGraph } from '../model/graph.js';
 import { trainableLayers } from '../train/selection.js';
+import { BP_RECIPE, type BpRecipe } from '../train/bp-recipe.js';
 import type { QzoFfConfig } from '../train/qzo-ff.js';
 import { BACKBONES, heldOut, type DataName } from './backbones.js';
 import { deviceFor, episodeSource, loadBackbone, secondsSince, stat, workUnits, type ExperimentOptions, type Stat } from './common.js';
@@ -50,6 +51,8 @@ export interface OodResult {
   queries: number;
   seed: number;
   cells: OodCell[];
+  /** The baseline's recipe (absent in records made before it existed: Adam 1e-3, 100 steps). */
+  bp?: BpRecipe;
   seconds: number;
 }
 
@@ -134,5 +137,5 @@ export async function runOod(o: OodOptions = {}): Promise<OodResult> {
       }
     }
   }
-  return { experiment: 'ood', corruptions, shots: SHOTS, queries: QUERIES, seed: seed0, cells, seconds: secondsSince(t0, units) };
+  return { experiment: 'ood', corruptions, shots: SHOTS, queries: QUERIES, seed: seed0, cells, bp: { ...BP_RECIPE }, seconds: secondsSince(t0, units) };
 }

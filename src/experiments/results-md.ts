@@ -13,6 +13,7 @@ import { FEWSHOT_COLUMNS, FEWSHOT_LABELS, type FewshotResult } from './fewshot.j
 import { MEMORY_LABELS, MEMORY_MODES, type MemoryResult } from './memory.js';
 import { OOD_COLUMNS, OOD_LABELS, type OodResult } from './ood.js';
 import type { KwsResult } from './kws.js';
+import type { BpRecipe } from '../train/bp-recipe.js';
 import { kwsSection, kwsTasksSection } from './kws-md.js';
 
 interface RunInfo {
@@ -97,7 +98,7 @@ async function fewshotSection(r: WithRun<FewshotResult> | null, charts: Charts):
     `5-way K-shot episodes on classes ${r.classes[0]}–${r.classes.at(-1)}, which no backbone saw: the MNIST backbones were trained on digits 0–4, the Fashion-MNIST ones on classes 0–4 (T-shirt, trouser, pullover, dress, coat). Episodes are seeds ${r.seed}, ${r.seed + 1}, …; every method adapts the same support set and is scored on the same ${r.queries} query images per class. Episodes from the bundled MNIST digits (one split) and from Fashion-MNIST's test split.`,
     '',
     `- **zero-shot**: the prototype head (class means of the support features), quantized 16w8a, before any training.`,
-    `- **BP f32**: the baseline recipe — Adam η = ${r.bp.lr}, full batch, until the loss has not fallen by ${r.bp.minRelativeGain} relative + ${r.bp.minAbsoluteGain} nats for ${r.bp.patience} steps (cap ${r.bp.maxSteps}). **FF f32**: sign-m-SPSA in f32. **QZO-FF**: m = ${r.zo.directions}, ε = ${r.zo.epsilon}, η = ${r.zo.lr}, whole support set per step (micro-batches of ${r.zo.microBatch}).`,
+    `- **BP f32**: ${bpText(r.bp, 100)}. **FF f32**: sign-m-SPSA in f32. **QZO-FF**: m = ${r.zo.directions}, ε = ${r.zo.epsilon}, η = ${r.zo.lr}, whole support set per step (micro-batches of ${r.zo.microBatch}).`,
     `- **QZO-FF 8w8a** is the paper's step with 8-bit weights: the trainer refuses it where εq = round(ε/Δw) = 0 (the perturbation cannot move an 8-bit weight — the paper's "8w8a does not converge"); "refused n/n" counts those episodes. **8w8a + dither** is our remedy (stochastic rounding of ε·z and of the update, docs/TRAINING.md).`,
     `- **Full fine-tune** trains every layer (adapt()). **Linear probe** trains the head only, on features computed once (src/experiments/probe.ts: same integer arithmetic as adapt()'s head selection, different z streams).`,
     `- ResNet-8 full fine-tuning is the costliest cell (each QZO-FF step is 2m = 6 passes of a 9 M-MAC network over 25 images), so it runs 5-shot only, with fewer steps and without the dithered column (the episode count of every cell is in the table: the default is 30 everywhere, \`lastmile experiment fewshot --shard i/n\` splits the work, docs/CLUSTER.md); its 1-shot and linear-probe cells are cheap and run in full.
@@ -156,7 +157,7 @@ async function oodSection(r: WithRun<OodResult> | null, charts: Charts): Promise
   const out = ['## 2. Out-of-distribution: corrupted test domains (paper Table 5)', ''];
   if (!r) return [...out, notRun('ood')].join('\n');
   out.push(
-    `The backbone adapts to **its own classes 0–4 under a corruption**: ${r.corruptions.join(' and ')} (docs/DATA.md) at severity 1 (low), 3 (middle) and 5 (high), from ${r.shots} labelled corrupted images per class, scored on ${r.queries} corrupted query images per class. The images are ones pre-training never used (Fashion-MNIST's test split; for MNIST the 10% of digits 0–4 the backbone's pre-training held out). Every method starts from the backbone's own trained head; "source model" is its accuracy before adaptation (f32, and quantized 16w8a — the QZO-FF starting point). Last 1 layer (the head) or last 3 parameter layers train. Sparse QZO-FF freezes 90% of every trainable tensor (the 10% largest |w| train). ZO: m = 3, ε = 1e-3, η = 3e-3, whole support set per step; BP: the baseline recipe (Adam, full batch, to the loss plateau; docs/TRAINING.md). Each cell averages ${r.cells[0]?.runs ?? 0} runs (${r.corruptions.length} corruptions × ${(r.cells[0]?.runs ?? 0) / Math.max(1, r.corruptions.length)} episodes, seeds ${r.seed}…).`,
+    `The backbone adapts to **its own classes 0–4 under a corruption**: ${r.corruptions.join(' and ')} (docs/DATA.md) at severity 1 (low), 3 (middle) and 5 (high), from ${r.shots} labelled corrupted images per class, scored on ${r.queries} corrupted query images per class. The images are ones pre-training never used (Fashion-MNIST's test split; for MNIST the 10% of digits 0–4 the backbone's pre-training held out). Every method starts from the backbone's own trained head; "source model" is its accuracy before adaptation (f32, and quantized 16w8a — the QZO-FF starting point). Last 1 layer (the head) or last 3 parameter layers train. Sparse QZO-FF freezes 90% of every trainable tensor (the 10% largest |w| train). ZO: m = 3, ε = 1e-3, η = 3e-3, whole support set per step; BP: ${bpText(r.bp, 100)}. Each cell averages ${r.cells[0]?.runs ?? 0} runs (${r.corruptions.length} corruptions × ${(r.cells[0]?.runs ?? 0) / Math.max(1, r.corruptions.length)} episodes, seeds ${r.seed}…).`,
     '',
     runLine(r),
     '',
@@ -279,7 +280,7 @@ async function convergenceSection(r: WithRun<ConvergenceResult> | null, charts: 
   const out = ['## 5. Convergence (paper Figs. 5–6)', ''];
   if (!r) return [...out, notRun('convergence')].join('\n');
   out.push(
-    `Full fine-tuning of the small CNNs on 5-way 5-shot unseen classes (5–9), ${r.episodes} episodes (seeds ${r.seed}…), QZO-FF for ${r.steps} steps (query accuracy every ${r.evalEvery}), BP with the baseline recipe (Adam, full batch, to the loss plateau; its curve is drawn for the first ${r.bpSteps} steps, its final value is the plateau run's). Curves are means over episodes; the loss is the training (support) loss, smoothed with a trailing mean in the chart. 8w8a at ε = 1e-3 is refused by the trainer (εq = 0: no weight can move), so it has no curve — the paper's non-converging case; ε = 1e-2 makes εq ≥ 1 (the naive fix); dithering is our remedy at the paper's ε.`,
+    `Full fine-tuning of the small CNNs on 5-way 5-shot unseen classes (5–9), ${r.episodes} episodes (seeds ${r.seed}…), QZO-FF for ${r.steps} steps (query accuracy every ${r.evalEvery}), ${r.bp ? `BP with the baseline recipe (Adam, full batch, to the loss plateau; its curve is drawn for the first ${r.bpSteps} steps, its final value is the plateau run's)` : `BP: ${bpText(undefined, r.bpSteps)}`}. Curves are means over episodes; the loss is the training (support) loss, smoothed with a trailing mean in the chart. 8w8a at ε = 1e-3 is refused by the trainer (εq = 0: no weight can move), so it has no curve — the paper's non-converging case; ε = 1e-2 makes εq ≥ 1 (the naive fix); dithering is our remedy at the paper's ε.`,
     '',
     runLine(r),
     '',
@@ -311,7 +312,7 @@ async function convergenceSection(r: WithRun<ConvergenceResult> | null, charts: 
     '',
     '| | paper (Figs. 5–6) | ours |',
     '|---|---|---|',
-    `| QZO-FF 16w8a vs BP | 16w8a QZO-FF converges (its loss falls, like BP's) | ${r.panels.map((p) => `${DATA_LABEL[p.data]}: BP ${fmtStat(get(p, 'bp')?.final ?? null)} at its loss plateau, QZO-FF 16w8a ${fmtStat(get(p, 'qzo16')?.final ?? null)} after ${r.steps}`).join('; ')} |`,
+    `| QZO-FF 16w8a vs BP | 16w8a QZO-FF converges (its loss falls, like BP's) | ${r.panels.map((p) => `${DATA_LABEL[p.data]}: BP ${fmtStat(get(p, 'bp')?.final ?? null)} ${r.bp ? 'at its loss plateau' : `after ${r.bpSteps} steps`}, QZO-FF 16w8a ${fmtStat(get(p, 'qzo16')?.final ?? null)} after ${r.steps}`).join('; ')} |`,
     `| 8w8a | does not converge | refused at ε = 1e-3 in ${r.panels.map((p) => `${get(p, 'qzo8')?.refused}/${get(p, 'qzo8')?.runs}`).join(' and ')} episodes (εq = 0) |`,
     `| 8w8a remedy | 8w8a needs a remedy to converge (the paper has its own; ours is dithering) | ε = 1e-2: ${r.panels.map((p) => fmtStat(get(p, 'qzo8eps')?.final ?? null)).join(' / ')}; dither: ${r.panels.map((p) => fmtStat(get(p, 'qzo8dither')?.final ?? null)).join(' / ')} (vs 16w8a ${r.panels.map((p) => fmtStat(get(p, 'qzo16')?.final ?? null)).join(' / ')}) |`,
     '',
@@ -320,6 +321,15 @@ async function convergenceSection(r: WithRun<ConvergenceResult> | null, charts: 
 }
 
 // -------------------------------------------------------------------------------------------------
+
+/**
+ * The baseline as a record states it: records made before the recipe existed carry the old fixed
+ * budget (Adam, N full-batch steps), and the page must describe what produced its numbers.
+ */
+function bpText(bp: Partial<BpRecipe> & { steps?: number } | undefined, legacySteps: number): string {
+  if (bp && bp.patience !== undefined) return `the baseline recipe — Adam η = ${bp.lr}, full batch, until the loss has not fallen by ${bp.minRelativeGain} relative + ${bp.minAbsoluteGain} nats for ${bp.patience} steps (cap ${bp.maxSteps})`;
+  return `Adam η = ${bp?.lr ?? 0.001}, ${bp?.steps ?? legacySteps} full-batch steps (the baseline before the recipe of docs/TRAINING.md; re-run the experiment to refresh)`;
+}
 
 export async function renderReport(resultsDir: string, reportPath: string): Promise<{ markdown: string; warnings: string[] }> {
   const mdDir = dirname(reportPath);
