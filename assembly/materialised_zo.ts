@@ -2,9 +2,11 @@
 // scratch panel (sparse masks, stored momentum z, stochastic rounding for 8-bit weights), int32 bias
 // perturbation and update, momentum-guided z and its int8 history.
 //
-// These are deliberately one scalar loop, compiled unchanged into every build: the scalar, simd and
-// relaxed builds then run the same instructions and agree bit for bit by construction. The panels
-// they fill are touched once per forward pass (not once per MAC), so a SIMD twin would buy little.
+// The weight kernels (perturbation into a panel, in place, and the update) have a 4-lane SIMD path
+// for deterministic rounding in the simd and relaxed builds: the same integers lane by lane (z from
+// zAt4, requantUniform4 = requantScalar), so every build agrees bit for bit (test/zo-simd.test.ts).
+// Stochastic rounding, the int32 bias kernels and the momentum kernels stay one scalar loop in every
+// build: their data is small (biases, one history per step) or they are opt-in remedies.
 //
 // Conventions shared by every kernel here:
 //   zbuf = 0   z is regenerated from the counter stream (key, start + i), as perturb_w16 does;
@@ -15,8 +17,8 @@
 //                    [0, 2^ditherShift) from the stream (ditherKey, start + i), so E[step] = x·mult/2^shift
 //                    and sub-LSB perturbations and updates survive on a coarse (8-bit) grid.
 import { requantScalar, clampI32 } from './requant';
-import { zAt, uniformAt, gaussianFromUniform } from './rng';
-import { perturbValue } from './perturb';
+import { zAt, zAt4, laneIndices4, uniformAt, gaussianFromUniform } from './rng';
+import { perturbValue, perturbValue4, requantUniform4 } from './perturb';
 
 // @ts-ignore: decorator
 @inline function zOf(zbuf: usize, i: i32, key: u32, index: u32, dist: i32, oneQ: i32): i32 {
@@ -60,6 +62,96 @@ import { perturbValue } from './perturb';
   return clampI32(w + (signedEps < 0 ? -delta : delta), lo, hi);
 }
 
+// Weight element access for both widths: `wide` is a literal at every exported call site (or a
+// loop-invariant flag), so each width compiles to its own straight loop.
+// @ts-ignore: decorator
+@inline function loadW(base: usize, i: i32, wide: bool): i32 {
+  return wide ? <i32>load<i16>(base + (<usize>i << 1)) : <i32>load<i8>(base + <usize>i);
+}
+
+// @ts-ignore: decorator
+@inline function storeW(base: usize, i: i32, v: i32, wide: bool): void {
+  if (wide) store<i16>(base + (<usize>i << 1), <i16>v);
+  else store<i8>(base + <usize>i, <i8>v);
+}
+
+/** Elements i..i+3 sign-extended to i32 lanes (SIMD builds only). */
+// @ts-ignore: decorator
+@inline function loadW4(base: usize, i: i32, wide: bool): v128 {
+  return wide
+    ? i32x4.extend_low_i16x8_s(v128.load64_zero(base + (<usize>i << 1)))
+    : i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(base + <usize>i)));
+}
+
+/** Stores four i32 lanes already inside the weight grid as elements i..i+3 (SIMD builds only). */
+// @ts-ignore: decorator
+@inline function storeW4(base: usize, i: i32, v: v128, wide: bool): void {
+  const narrow = i16x8.narrow_i32x4_s(v, v);
+  if (wide) v128.store64_lane(base + (<usize>i << 1), narrow, 0);
+  else v128.store32_lane(base + <usize>i, i8x16.narrow_i16x8_s(narrow, narrow), 0);
+}
+
+/** The mask bits of elements i..i+3 (i a multiple of 4), 0xf when dense. */
+// @ts-ignore: decorator
+@inline function maskBits4(mask: usize, i: i32): i32 {
+  return mask == 0 ? 0xf : (<i32>load<u8>(mask + (<usize>i >> 3)) >> (i & 4)) & 0xf;
+}
+
+/** Lanes whose mask bit is clear become all-ones (the lanes to keep unchanged). */
+// @ts-ignore: decorator
+@inline function frozenLanes4(bits: i32): v128 {
+  const probe = i32x4(1, 2, 4, 8);
+  return i32x4.ne(v128.and(i32x4.splat(bits), probe), probe);
+}
+
+/** z for elements i..i+3 (stream indices index..index+3): the int8 buffer or the stream. */
+// @ts-ignore: decorator
+@inline function zOf4(zbuf: usize, i: i32, key4: v128, index: u32, dist: i32, oneQ: i32): v128 {
+  return zbuf != 0
+    ? i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(zbuf + <usize>i)))
+    : zAt4(key4, laneIndices4(index), dist, oneQ);
+}
+
+/**
+ * dst[i] = perturbed src[i] for trainable i, src[i] otherwise, in either width. dst may equal src
+ * (each element is read before it is written). Returns nothing; the scalar tail and the dither
+ * mode run the per-element form.
+ */
+// @ts-ignore: decorator
+@inline function perturbWeights(
+  src: usize, dst: usize, count: i32, zbuf: usize, key: u32, start: u32, dist: i32,
+  signedEps: i32, oneQ: i32, mult: i32, shift: i32, mask: usize,
+  ditherKey: u32, ditherMult: i32, ditherShift: i32, wide: bool,
+): void {
+  const hi = wide ? 32767 : 127;
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    if (ditherShift == 0) {
+      const key4 = i32x4.splat(<i32>key);
+      for (; i + 4 <= count; i += 4) {
+        const bits = maskBits4(mask, i);
+        const w = loadW4(src, i, wide);
+        let r = w;
+        if (bits != 0) {
+          r = perturbValue4(w, zOf4(zbuf, i, key4, start + <u32>i, dist, oneQ), signedEps, oneQ, mult, shift, -hi, hi);
+          if (bits != 0xf) r = v128.bitselect(w, r, frozenLanes4(bits));
+        }
+        storeW4(dst, i, r, wide);
+      }
+    }
+  }
+  for (; i < count; i++) {
+    const w = loadW(src, i, wide);
+    if (!trains(mask, i)) {
+      storeW(dst, i, w, wide);
+      continue;
+    }
+    const index = start + <u32>i;
+    const z = zOf(zbuf, i, key, index, dist, oneQ);
+    storeW(dst, i, perturbOne(w, z, index, signedEps, oneQ, mult, shift, ditherKey, ditherMult, ditherShift, -hi, hi), wide);
+  }
+}
+
 /**
  * dst[i] = perturbed src[i] for trainable elements, src[i] otherwise (int16 weights).
  * Deterministic mode is perturb_w16's formula; in dither mode signedEps only gives the sign.
@@ -69,17 +161,7 @@ export function zo_perturb_w16(
   signedEps: i32, oneQ: i32, mult: i32, shift: i32, mask: usize,
   ditherKey: u32, ditherMult: i32, ditherShift: i32,
 ): void {
-  for (let i = 0; i < count; i++) {
-    const p = <usize>i << 1;
-    const w = <i32>load<i16>(src + p);
-    if (!trains(mask, i)) {
-      store<i16>(dst + p, <i16>w);
-      continue;
-    }
-    const index = start + <u32>i;
-    const z = zOf(zbuf, i, key, index, dist, oneQ);
-    store<i16>(dst + p, <i16>perturbOne(w, z, index, signedEps, oneQ, mult, shift, ditherKey, ditherMult, ditherShift, -32767, 32767));
-  }
+  perturbWeights(src, dst, count, zbuf, key, start, dist, signedEps, oneQ, mult, shift, mask, ditherKey, ditherMult, ditherShift, true);
 }
 
 /** zo_perturb_w16 for int8 weights (8w8a). */
@@ -88,16 +170,7 @@ export function zo_perturb_w8(
   signedEps: i32, oneQ: i32, mult: i32, shift: i32, mask: usize,
   ditherKey: u32, ditherMult: i32, ditherShift: i32,
 ): void {
-  for (let i = 0; i < count; i++) {
-    const w = <i32>load<i8>(src + <usize>i);
-    if (!trains(mask, i)) {
-      store<i8>(dst + <usize>i, <i8>w);
-      continue;
-    }
-    const index = start + <u32>i;
-    const z = zOf(zbuf, i, key, index, dist, oneQ);
-    store<i8>(dst + <usize>i, <i8>perturbOne(w, z, index, signedEps, oneQ, mult, shift, ditherKey, ditherMult, ditherShift, -127, 127));
-  }
+  perturbWeights(src, dst, count, zbuf, key, start, dist, signedEps, oneQ, mult, shift, mask, ditherKey, ditherMult, ditherShift, false);
 }
 
 /** Number of trainable elements among [0, count): popcount of the mask, or count when dense. */
@@ -123,22 +196,23 @@ export function zo_perturb_inplace(
   ditherKey: u32, ditherMult: i32, ditherShift: i32,
 ): i32 {
   if (trainableCount(mask, count) > capacity) return -1;
+  const isWide = wide != 0;
+  if (mask == 0) {
+    // Dense: the backup is the whole tensor in order, and the perturbation runs in place.
+    memory.copy(backup, w, <usize>count << <usize>(isWide ? 1 : 0));
+    if (isWide) perturbWeights(w, w, count, zbuf, key, start, dist, signedEps, oneQ, mult, shift, 0, ditherKey, ditherMult, ditherShift, true);
+    else perturbWeights(w, w, count, zbuf, key, start, dist, signedEps, oneQ, mult, shift, 0, ditherKey, ditherMult, ditherShift, false);
+    return count;
+  }
+  const hi = isWide ? 32767 : 127;
   let k = 0;
   for (let i = 0; i < count; i++) {
     if (!trains(mask, i)) continue;
     const index = start + <u32>i;
     const z = zOf(zbuf, i, key, index, dist, oneQ);
-    if (wide) {
-      const p = w + (<usize>i << 1);
-      const v = <i32>load<i16>(p);
-      store<i16>(backup + (<usize>k << 1), <i16>v);
-      store<i16>(p, <i16>perturbOne(v, z, index, signedEps, oneQ, mult, shift, ditherKey, ditherMult, ditherShift, -32767, 32767));
-    } else {
-      const p = w + <usize>i;
-      const v = <i32>load<i8>(p);
-      store<i8>(backup + <usize>k, <i8>v);
-      store<i8>(p, <i8>perturbOne(v, z, index, signedEps, oneQ, mult, shift, ditherKey, ditherMult, ditherShift, -127, 127));
-    }
+    const v = loadW(w, i, isWide);
+    storeW(backup, k, v, isWide);
+    storeW(w, i, perturbOne(v, z, index, signedEps, oneQ, mult, shift, ditherKey, ditherMult, ditherShift, -hi, hi), isWide);
     k++;
   }
   return k;
@@ -146,11 +220,15 @@ export function zo_perturb_inplace(
 
 /** Puts back what zo_perturb_inplace saved: trainable w[i] ← backup[k], in the same order. */
 export function zo_restore_inplace(w: usize, count: i32, wide: i32, backup: usize, mask: usize): void {
+  const isWide = wide != 0;
+  if (mask == 0) {
+    memory.copy(w, backup, <usize>count << <usize>(isWide ? 1 : 0));
+    return;
+  }
   let k = 0;
   for (let i = 0; i < count; i++) {
     if (!trains(mask, i)) continue;
-    if (wide) store<i16>(w + (<usize>i << 1), load<i16>(backup + (<usize>k << 1)));
-    else store<i8>(w + <usize>i, load<i8>(backup + <usize>k));
+    storeW(w, i, loadW(backup, k, isWide), isWide);
     k++;
   }
 }
@@ -158,6 +236,55 @@ export function zo_restore_inplace(w: usize, count: i32, wide: i32, backup: usiz
 // @ts-ignore: decorator
 @inline function stepOf(g: i32, index: u32, mult: i32, shift: i32, ditherKey: u32, ditherShift: i32): i32 {
   return ditherShift == 0 ? requantScalar(g, mult, shift) : ditherScale(g, mult, ditherShift, ditherKey, index);
+}
+
+/** Σ_j s_j·z_j for elements i..i+3 (SIMD builds only), z_j as gradientAt reads it. */
+// @ts-ignore: decorator
+@inline function gradientAt4(i: i32, index: u32, zbuf: usize, zStride: i32, keys: usize, signs: usize, m: i32, dist: i32, oneQ: i32): v128 {
+  let g = i32x4.splat(0);
+  const index4 = laneIndices4(index);
+  for (let j = 0; j < m; j++) {
+    const s = load<i32>(signs + (<usize>j << 2));
+    if (s == 0) continue;
+    const z = zbuf != 0
+      ? i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(zbuf + <usize>(j * zStride + i))))
+      : zAt4(i32x4.splat(load<i32>(keys + (<usize>j << 2))), index4, dist, oneQ);
+    g = s > 0 ? i32x4.add(g, z) : i32x4.sub(g, z);
+  }
+  return g;
+}
+
+/** In place, either width: w[i] ← clamp(w[i] − step(g_i)) for trainable i with g_i ≠ 0. */
+// @ts-ignore: decorator
+@inline function updateWeights(
+  w: usize, count: i32, start: u32, zbuf: usize, zStride: i32, keys: usize, signs: usize, m: i32,
+  dist: i32, oneQ: i32, mult: i32, shift: i32, mask: usize, ditherKey: u32, ditherShift: i32, wide: bool,
+): void {
+  const hi = wide ? 32767 : 127;
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    if (ditherShift == 0) {
+      const zero = i32x4.splat(0);
+      for (; i + 4 <= count; i += 4) {
+        const bits = maskBits4(mask, i);
+        if (bits == 0) continue;
+        const g = gradientAt4(i, start + <u32>i, zbuf, zStride, keys, signs, m, dist, oneQ);
+        const old = loadW4(w, i, wide);
+        const next = i32x4.min_s(i32x4.max_s(i32x4.sub(old, requantUniform4(g, mult, shift)), i32x4.splat(-hi)), i32x4.splat(hi));
+        // Lanes with g = 0 (and frozen lanes) keep their stored value untouched, as the scalar loop does.
+        let keep = i32x4.eq(g, zero);
+        if (bits != 0xf) keep = v128.or(keep, frozenLanes4(bits));
+        storeW4(w, i, v128.bitselect(old, next, keep), wide);
+      }
+    }
+  }
+  for (; i < count; i++) {
+    if (!trains(mask, i)) continue;
+    const index = start + <u32>i;
+    const g = gradientAt(i, index, zbuf, zStride, keys, signs, m, dist, oneQ);
+    if (g == 0) continue;
+    storeW(w, i, clampI32(loadW(w, i, wide) - stepOf(g, index, mult, shift, ditherKey, ditherShift), -hi, hi), wide);
+  }
 }
 
 /**
@@ -168,14 +295,7 @@ export function zo_update_w16(
   w: usize, count: i32, start: u32, zbuf: usize, zStride: i32, keys: usize, signs: usize, m: i32,
   dist: i32, oneQ: i32, mult: i32, shift: i32, mask: usize, ditherKey: u32, ditherShift: i32,
 ): void {
-  for (let i = 0; i < count; i++) {
-    if (!trains(mask, i)) continue;
-    const index = start + <u32>i;
-    const g = gradientAt(i, index, zbuf, zStride, keys, signs, m, dist, oneQ);
-    if (g == 0) continue;
-    const p = w + (<usize>i << 1);
-    store<i16>(p, <i16>clampI32(<i32>load<i16>(p) - stepOf(g, index, mult, shift, ditherKey, ditherShift), -32767, 32767));
-  }
+  updateWeights(w, count, start, zbuf, zStride, keys, signs, m, dist, oneQ, mult, shift, mask, ditherKey, ditherShift, true);
 }
 
 /** zo_update_w16 for int8 weights. */
@@ -183,14 +303,7 @@ export function zo_update_w8(
   w: usize, count: i32, start: u32, zbuf: usize, zStride: i32, keys: usize, signs: usize, m: i32,
   dist: i32, oneQ: i32, mult: i32, shift: i32, mask: usize, ditherKey: u32, ditherShift: i32,
 ): void {
-  for (let i = 0; i < count; i++) {
-    if (!trains(mask, i)) continue;
-    const index = start + <u32>i;
-    const g = gradientAt(i, index, zbuf, zStride, keys, signs, m, dist, oneQ);
-    if (g == 0) continue;
-    const p = w + <usize>i;
-    store<i8>(p, <i8>clampI32(<i32>load<i8>(p) - stepOf(g, index, mult, shift, ditherKey, ditherShift), -127, 127));
-  }
+  updateWeights(w, count, start, zbuf, zStride, keys, signs, m, dist, oneQ, mult, shift, mask, ditherKey, ditherShift, false);
 }
 
 // @ts-ignore: decorator

@@ -2,6 +2,7 @@
 // brought back to the weight grid by the integer multiplier/shift of 1/1q. Stored weights are
 // never written here: the result goes to a scratch panel (or straight into a GEMM pack).
 import { requantScalar, clampI32, srdhm4 } from './requant';
+import { requantFast4, fastRequantBias, usesFastRequant } from './gemm_requant';
 import { zAt, zAt4, laneIndices4 } from './rng';
 
 /** One perturbed weight. signedEps = ±εq; lo/hi are the weight grid's limits. */
@@ -13,20 +14,31 @@ import { zAt, zAt4, laneIndices4 } from './rng';
 }
 
 /**
+ * srdhm4 with one multiplier for every lane. Only the low 32 bits of each 64-bit lane survive the
+ * final shuffle, and a logical shift by 31 leaves the same low 32 bits as an arithmetic one, so the
+ * cheap i64x2.shr_u replaces i64x2.shr_s (which Wasm engines emulate on x86). The one saturating
+ * case, a = mult = INT32_MIN, needs mult = INT32_MIN and takes srdhm4.
+ */
+// @ts-ignore: decorator
+@inline export function srdhmUniform4(a: v128, mult: i32): v128 {
+  const b = i32x4.splat(mult);
+  if (mult == i32.MIN_VALUE) return srdhm4(a, b);
+  const nudge = i64x2.splat(<i64>1 << 30);
+  const lo = i64x2.shr_u(i64x2.add(i64x2.extmul_low_i32x4_s(a, b), nudge), 31);
+  const hi = i64x2.shr_u(i64x2.add(i64x2.extmul_high_i32x4_s(a, b), nudge), 31);
+  return v128.shuffle<i32>(lo, hi, 0, 2, 4, 6);
+}
+
+/**
  * TFLM MultiplyByQuantizedMultiplier on four lanes with one multiplier and one shift for all of
- * them: the shifts are then plain SIMD shifts, cheaper than requant4's per-lane form.
+ * them: the shifts are then plain SIMD shifts, cheaper than requant4's per-lane form. A right
+ * shift (the perturbation's 1/1q, shift −5) takes requantFast4, the GEMM epilogue's exact
+ * single-division form; a left shift (the update's step size) has no RoundingDivideByPOT at all.
  */
 // @ts-ignore: decorator
 @inline export function requantUniform4(x: v128, mult: i32, shift: i32): v128 {
-  const left = shift > 0 ? shift : 0;
-  const right = shift > 0 ? 0 : -shift;
-  const high = srdhm4(i32x4.shl(x, left), i32x4.splat(mult));
-  // gemmlowp RoundingDivideByPOT: round half away from zero.
-  const mask = i32x4.splat(<i32>((<u32>1 << right) - 1));
-  const remainder = v128.and(high, mask);
-  // lt_s / gt_s give -1 for true: subtracting adds one.
-  const threshold = i32x4.sub(i32x4.shr_s(mask, 1), i32x4.lt_s(high, i32x4.splat(0)));
-  return i32x4.sub(i32x4.shr_s(high, right), i32x4.gt_s(remainder, threshold));
+  if (usesFastRequant(shift)) return requantFast4(x, i32x4.splat(mult), -shift - 1, fastRequantBias(-shift));
+  return srdhmUniform4(i32x4.shl(x, shift), mult);
 }
 
 /** perturbValue on four lanes (SIMD builds only). */

@@ -90,8 +90,13 @@ export function streamKey(seed: u32, tensorId: u32): u32 {
   const top = i32x4.splat(0x7fffffff);
   const u31 = v128.and(u, top);
   const bits = f32x4.convert_i32x4_s(i32x4.sub(top, u31));
-  const bucket = i32x4.max_s(i32x4.sub(i32x4.shr_s(bits, GAUSS_BUCKET_SHIFT), i32x4.splat(GAUSS_BUCKET_BIAS)), i32x4.splat(0));
-  const addr = i32x4.add(i32x4.shl(bucket, 3), i32x4.splat(<i32>GAUSS_BUCKETS));
+  // Byte address of bucket max((bits >> SHIFT) − BIAS, 0): bits ≥ 0 (v ≥ 0), so the bucket times 8
+  // is (bits >> (SHIFT − 3)) with the low 3 bits cleared, and the clamp at bucket 0 is a max with
+  // the table's base address.
+  const table = <i32>GAUSS_BUCKETS;
+  const addr = i32x4.max_s(
+    i32x4.add(v128.and(i32x4.shr_u(bits, GAUSS_BUCKET_SHIFT - 3), i32x4.splat(-8)), i32x4.splat(table - (GAUSS_BUCKET_BIAS << 3))),
+    i32x4.splat(table));
   let lo = v128.load64_zero(<usize>i32x4.extract_lane(addr, 0));
   lo = v128.load64_lane(<usize>i32x4.extract_lane(addr, 1), lo, 1);
   let hi = v128.load64_zero(<usize>i32x4.extract_lane(addr, 2));
