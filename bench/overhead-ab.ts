@@ -2,7 +2,8 @@
 // run in one process on two device builds (a baseline folder holding another build's simd.wasm, and
 // this tree's build/), plus this tree with z buffers (zBuffer: true). Calls alternate between the
 // variants, so every ratio comes from the same stretches of machine load; the minimum of many samples
-// is the least disturbed figure. Each variant's ratio is its step / (2m × its own plain forward).
+// gives the times; each variant's ratio is the median over rounds of its step / (2m × its own plain
+// forward of the same round).
 // The variants must train identically: every step's signs and loss are compared, and any difference
 // aborts the run.
 //
@@ -103,7 +104,12 @@ async function main(): Promise<void> {
           const min = (xs: number[]) => Math.min(...xs);
           const forwardMs = { before: min(t.before.f), after: min(t.after.f), zBuffer: min(t.zBuffer.f) };
           const stepMs = { before: min(t.before.s), after: min(t.after.s), zBuffer: min(t.zBuffer.s) };
-          const r = (k: keyof typeof forwardMs) => Number((stepMs[k] / (2 * m * forwardMs[k])).toFixed(3));
+          // Each round's step over the same round's forward, median over rounds: the plain forward and
+          // the step then see the same load, which the minimum of each alone does not guarantee.
+          const r = (k: keyof typeof forwardMs) => {
+            const perRound = t[k].s.map((s, i) => s / (2 * m * t[k].f[i]!)).sort((a, b) => a - b);
+            return Number(perRound[Math.floor(perRound.length / 2)]!.toFixed(3));
+          };
           const row: AbRow = {
             model, selection: selectionLabel(selection), m, trainableWeights: v.after.trainableWeights, forwardMs, stepMs,
             ratio: { before: r('before'), after: r('after'), zBuffer: r('zBuffer') },

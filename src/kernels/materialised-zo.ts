@@ -69,26 +69,38 @@ function checkCommon(arena: Arena, count: number, what: string, z: DeviceBuffer 
   if (mask) checkBuffer(arena.device, mask, Math.ceil(count / 8), `${what} mask`);
 }
 
-/** dst = perturbed src (masked elements copied unchanged). src is only read: dst is a separate panel. */
-export function perturbMaterialised(arena: Arena, src: DeviceBuffer, dst: DeviceBuffer, count: number, bits: ParamBits, p: MaterialisedPerturb): void {
-  const what = 'perturbMaterialised';
+/** perturbMaterialised's and perturbInPlace's first checks (z, mask, key, distribution, index range); returns start. */
+function checkPerturbStream(arena: Arena, count: number, what: string, p: MaterialisedPerturb): number {
   checkCommon(arena, count, what, p.z, count, p.mask);
   requireU32(p.key, `${what}: key`);
   requireDist(p.dist);
   const start = p.start ?? 0;
   requireIndexRange(start, count, what);
+  return start;
+}
+
+/** Their last checks (εq, dither key), then the kernels' shared trailing arguments from z onwards. */
+function perturbKernelArgs(what: string, p: MaterialisedPerturb, start: number): number[] {
+  if (!Number.isInteger(p.signedEps) || p.signedEps === 0 || Math.abs(p.signedEps) > 2 ** 20) throw new ConfigError(`${what}: signed εq must be a non-zero integer of at most 2^20, got ${p.signedEps}`);
+  const d = p.dither ?? null;
+  if (d) requireU32(d.key, `${what}: dither key`);
+  return [
+    p.z ? p.z.offset : 0, p.key | 0, start | 0, DIST_CODE[p.dist],
+    p.signedEps, ONE_Q, p.multiplier, p.shift, p.mask ? p.mask.offset : 0,
+    d ? d.key | 0 : 0, d ? d.factor.mult : 0, d ? d.factor.shift : 0,
+  ];
+}
+
+/** dst = perturbed src (masked elements copied unchanged). src is only read: dst is a separate panel. */
+export function perturbMaterialised(arena: Arena, src: DeviceBuffer, dst: DeviceBuffer, count: number, bits: ParamBits, p: MaterialisedPerturb): void {
+  const what = 'perturbMaterialised';
+  const start = checkPerturbStream(arena, count, what, p);
   const bytes = count * (bits / 8);
   checkBuffer(arena.device, src, bytes, `${what} src`);
   checkBuffer(arena.device, dst, bytes, `${what} dst`);
   if (overlap(src, bytes, dst, bytes)) throw new ShapeError(`${what}: dst '${dst.name}' overlaps src '${src.name}'; the stored weights must never be written by a perturbation`);
-  if (!Number.isInteger(p.signedEps) || p.signedEps === 0 || Math.abs(p.signedEps) > 2 ** 20) throw new ConfigError(`${what}: signed εq must be a non-zero integer of at most 2^20, got ${p.signedEps}`);
-  const d = p.dither ?? null;
-  if (d) requireU32(d.key, `${what}: dither key`);
-  arena.device.kernel(bits === 16 ? 'zo_perturb_w16' : 'zo_perturb_w8')(
-    src.offset, dst.offset, count, p.z ? p.z.offset : 0, p.key | 0, start | 0, DIST_CODE[p.dist],
-    p.signedEps, ONE_Q, p.multiplier, p.shift, p.mask ? p.mask.offset : 0,
-    d ? d.key | 0 : 0, d ? d.factor.mult : 0, d ? d.factor.shift : 0,
-  );
+  const args = perturbKernelArgs(what, p, start);
+  arena.device.kernel(bits === 16 ? 'zo_perturb_w16' : 'zo_perturb_w8')(src.offset, dst.offset, count, ...args);
 }
 
 /**
@@ -99,24 +111,14 @@ export function perturbMaterialised(arena: Arena, src: DeviceBuffer, dst: Device
  */
 export function perturbInPlace(arena: Arena, w: DeviceBuffer, backup: DeviceBuffer, count: number, trainable: number, bits: ParamBits, p: MaterialisedPerturb): void {
   const what = 'perturbInPlace';
-  checkCommon(arena, count, what, p.z, count, p.mask);
-  requireU32(p.key, `${what}: key`);
-  requireDist(p.dist);
-  const start = p.start ?? 0;
-  requireIndexRange(start, count, what);
+  const start = checkPerturbStream(arena, count, what, p);
   requireInt(trainable, `${what}: trainable count`, 0, count);
   const bytes = count * (bits / 8);
   checkBuffer(arena.device, w, bytes, `${what} weights`);
   checkBuffer(arena.device, backup, trainable * (bits / 8), `${what} backup`);
   if (overlap(w, bytes, backup, trainable * (bits / 8))) throw new ShapeError(`${what}: backup '${backup.name}' overlaps the weights '${w.name}'`);
-  if (!Number.isInteger(p.signedEps) || p.signedEps === 0 || Math.abs(p.signedEps) > 2 ** 20) throw new ConfigError(`${what}: signed εq must be a non-zero integer of at most 2^20, got ${p.signedEps}`);
-  const d = p.dither ?? null;
-  if (d) requireU32(d.key, `${what}: dither key`);
-  const saved = arena.device.kernel('zo_perturb_inplace')(
-    w.offset, count, bits === 16 ? 1 : 0, backup.offset, trainable, p.z ? p.z.offset : 0, p.key | 0, start | 0, DIST_CODE[p.dist],
-    p.signedEps, ONE_Q, p.multiplier, p.shift, p.mask ? p.mask.offset : 0,
-    d ? d.key | 0 : 0, d ? d.factor.mult : 0, d ? d.factor.shift : 0,
-  ) as number;
+  const args = perturbKernelArgs(what, p, start);
+  const saved = arena.device.kernel('zo_perturb_inplace')(w.offset, count, bits === 16 ? 1 : 0, backup.offset, trainable, ...args) as number;
   if (saved !== trainable) {
     if (saved >= 0) arena.device.kernel('zo_restore_inplace')(w.offset, count, bits === 16 ? 1 : 0, backup.offset, p.mask ? p.mask.offset : 0);
     throw new ShapeError(`${what}: '${w.name}' has ${saved < 0 ? 'more' : saved} trainable elements, not the ${trainable} its backup was sized for; the weights were left unchanged`);
