@@ -23,6 +23,8 @@ export interface OverheadResult {
   selection: string;
   m: number;
   batch: number;
+  /** Weights (not biases) in the trained layers: the count the per-weight step work scales with. */
+  trainableWeights: number;
   forwardMs: number;
   perturbedForwardMs: number;
   stepMs: number;
@@ -86,6 +88,7 @@ export async function measureOverhead(model: string, selection: TrainSelection, 
   const r4 = (x: number) => Number(x.toFixed(4));
   return {
     model, selection: selectionLabel(selection), m, batch,
+    trainableWeights: trainable.reduce((sum, name) => sum + bm.quantized.params[name]!.weights.length, 0),
     forwardMs: sig(forwardMs), perturbedForwardMs: sig(perturbedForwardMs), stepMs: sig(stepMs), ratio: sig(stepMs / (2 * m * forwardMs)),
     shares: { forward: r4(forward), perturbation: r4(perturbation), rngSetup: r4(rngSetup), update: r4(update), other: r4(other) },
   };
