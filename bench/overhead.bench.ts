@@ -23,8 +23,8 @@ export interface OverheadResult {
   selection: string;
   m: number;
   batch: number;
-  /** Weights (not biases) in the trained layers: the count the per-weight step work scales with. */
-  trainableWeights: number;
+  /** Weights (not biases) in the trained layers: the count the per-weight step work scales with (absent in older results). */
+  trainableWeights?: number;
   forwardMs: number;
   perturbedForwardMs: number;
   stepMs: number;

@@ -7,7 +7,7 @@ import { mkdtemp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { buildReport, loadResults, missNotes } from '../bench/report.js';
+import { buildReport, loadResults, missNotes, stepFloor, STEP_FLOOR_NS } from '../bench/report.js';
 import { evaluateTargets, type BenchResults } from '../bench/targets.js';
 import { jsonPath, parseBenchArgs } from '../bench/cli.js';
 import type { MachineInfo } from '../bench/machine.js';
@@ -56,6 +56,22 @@ function fixture(): BenchResults {
 }
 
 describe('benchmark targets', () => {
+  it('bounds a missed overhead row by its per-weight work: z once per direction, applied twice, one update', async () => {
+    const c = STEP_FLOOR_NS;
+    // 100000 trained weights, m = 3, 2 ms forwards: 100000 · (3·(z + 2·apply) + update) ns over 6 · 2 ms.
+    const x = { m: 3, forwardMs: 2, trainableWeights: 100_000 };
+    expect(stepFloor(x)).toBeCloseTo(1 + (100_000 * (3 * (c.z + 2 * c.apply) + c.update)) / 1e6 / 12, 12);
+    expect(stepFloor({ ...x, trainableWeights: 0 })).toBe(1);
+    const r = fixture();
+    r.overhead!.results[0]!.trainableWeights = 100_000;
+    const floor = stepFloor(r.overhead!.results[0]!);
+    const v = evaluateTargets(r).find((t) => t.id === 'overhead')!;
+    const notes = missNotes(v, r).join('\n');
+    expect(notes).toContain(`mnist-cnn full m=1: 100000 weights × ${(c.z + 2 * c.apply + c.update).toFixed(2)} ns`);
+    expect(notes).toContain(`so ≥ ${floor.toFixed(2)}× (measured 1.30×`);
+    expect((await buildReport(r, { chartDir: 'bench', render: false })).markdown).toContain(`| 1.30× | not met | ${floor.toFixed(2)}× |`);
+  });
+
   it('marks each target met or not met with the measured figure', () => {
     const verdicts = evaluateTargets(fixture());
     const by = Object.fromEntries(verdicts.map((v) => [v.id, v]));
