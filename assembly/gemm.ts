@@ -288,11 +288,18 @@ export function packActivationTile(r0: usize, r1: usize, r2: usize, r3: usize, K
  * A per-tensor multiplier/shift takes requantFast4 (requantUniform4 for a
  * shift ≥ 0); per-channel ones take requantChannelFast4 when every shift ≤ −2, else requant4's
  * per-lane form with staged powers. All are TFLM-exact.
+ *
+ * The output step is TFLM's clamp(r + zp, actMin, actMax) with r + zp in wrapping int32. After the
+ * two fast forms |r| < 1.5·2^30, so r + zp cannot wrap, and then
+ *   clamp(sat16(sat16(r) + zp), actMin, actMax) = clamp(r + zp, actMin, actMax)
+ * because sat16 is monotone and the identity wherever r + zp lies in [actMin, actMax] ⊂ int8:
+ * the zero point and clamp then run on 8 int16 lanes (one saturating add, one max, one min)
+ * instead of 2 × 3 int32 ops. The other forms can return any int32 and keep the int32 steps.
  */
 // @ts-ignore: decorator
 @inline function storeRowSimd(
   c0: v128, c1: v128, dst: usize, cols: i32, outInt32: i32, perChannel: i32, fastChannels: bool, panel: usize,
-  zp: v128, lo: v128, hi: v128,
+  zp: v128, lo: v128, hi: v128, zp16: v128, lo16: v128, hi16: v128,
 ): void {
   if (outInt32) {
     if (cols == GEMM_NR) {
@@ -306,10 +313,12 @@ export function packActivationTile(r0: usize, r1: usize, r2: usize, r3: usize, K
   }
   let r0: v128;
   let r1: v128;
+  let bounded = false;
   if (perChannel) {
     if (fastChannels) {
       r0 = requantChannelFast4(c0, v128.load(panel, HEADER_MULT), v128.load(panel, HEADER_ROUND_HALF), v128.load(panel, HEADER_SCALE_POW));
       r1 = requantChannelFast4(c1, v128.load(panel, HEADER_MULT + 16), v128.load(panel, HEADER_ROUND_HALF + 16), v128.load(panel, HEADER_SCALE_POW + 16));
+      bounded = true;
     } else {
       r0 = requantStaged4(c0, panel);
       r1 = requantStaged4(c1, panel + 16);
@@ -322,14 +331,20 @@ export function packActivationTile(r0: usize, r1: usize, r2: usize, r3: usize, K
       const bias64 = fastRequantBias(-s);
       r0 = requantFast4(c0, m4, -s - 1, bias64);
       r1 = requantFast4(c1, m4, -s - 1, bias64);
+      bounded = true;
     } else {
       r0 = requantUniform4(c0, m, s);
       r1 = requantUniform4(c1, m, s);
     }
   }
-  const y0 = i32x4.min_s(i32x4.max_s(i32x4.add(r0, zp), lo), hi);
-  const y1 = i32x4.min_s(i32x4.max_s(i32x4.add(r1, zp), lo), hi);
-  const n16 = i16x8.narrow_i32x4_s(y0, y1);
+  let n16: v128;
+  if (bounded) {
+    n16 = i16x8.min_s(i16x8.max_s(i16x8.add_sat_s(i16x8.narrow_i32x4_s(r0, r1), zp16), lo16), hi16);
+  } else {
+    const y0 = i32x4.min_s(i32x4.max_s(i32x4.add(r0, zp), lo), hi);
+    const y1 = i32x4.min_s(i32x4.max_s(i32x4.add(r1, zp), lo), hi);
+    n16 = i16x8.narrow_i32x4_s(y0, y1);
+  }
   const bytes = i8x16.narrow_i16x8_s(n16, n16);
   if (cols == GEMM_NR) {
     store<i64>(dst, i64x2.extract_lane(bytes, 0));
@@ -395,11 +410,15 @@ function tile4x8Simd(
   const zp = i32x4.splat(outZp);
   const lo = i32x4.splat(actMin);
   const hi = i32x4.splat(actMax);
+  // Host-validated: zp, actMin and actMax are int8 values, so they fit int16 lanes.
+  const zp16 = i16x8.splat(<i16>outZp);
+  const lo16 = i16x8.splat(<i16>actMin);
+  const hi16 = i16x8.splat(<i16>actMax);
   const fast = perChannel != 0 && fastChannelShifts(v128.load(panel, HEADER_SHIFT), v128.load(panel, HEADER_SHIFT + 16));
-  storeRowSimd(c00, c01, dst, cols, outInt32, perChannel, fast, panel, zp, lo, hi);
-  if (rows > 1) storeRowSimd(c10, c11, dst + dstStride, cols, outInt32, perChannel, fast, panel, zp, lo, hi);
-  if (rows > 2) storeRowSimd(c20, c21, dst + dstStride * 2, cols, outInt32, perChannel, fast, panel, zp, lo, hi);
-  if (rows > 3) storeRowSimd(c30, c31, dst + dstStride * 3, cols, outInt32, perChannel, fast, panel, zp, lo, hi);
+  storeRowSimd(c00, c01, dst, cols, outInt32, perChannel, fast, panel, zp, lo, hi, zp16, lo16, hi16);
+  if (rows > 1) storeRowSimd(c10, c11, dst + dstStride, cols, outInt32, perChannel, fast, panel, zp, lo, hi, zp16, lo16, hi16);
+  if (rows > 2) storeRowSimd(c20, c21, dst + dstStride * 2, cols, outInt32, perChannel, fast, panel, zp, lo, hi, zp16, lo16, hi16);
+  if (rows > 3) storeRowSimd(c30, c31, dst + dstStride * 3, cols, outInt32, perChannel, fast, panel, zp, lo, hi, zp16, lo16, hi16);
 }
 
 // @ts-ignore: decorator

@@ -3,9 +3,11 @@
 // packing-chunk budget, the fused-perturbation cost, onnxruntime-web on the same layers, and the
 // relaxed-SIMD experiment (an exact 8-bit split of i32x4.relaxed_dot_i8x16_i7x16_add_s).
 //
-//   node --experimental-wasm-relaxed-simd --import tsx bench/gemm-tune.ts [--quick] [--only fc,chunk,gemv,conv,relaxed]
+//   node --experimental-wasm-relaxed-simd --import tsx bench/gemm-tune.ts [--quick] [--only fc,chunk,gemv,conv,relaxed,limit]
 //
 // GMAC/s = multiply-accumulates per call / median seconds per call, host validation included.
+// `--only limit` breaks the 256³ GEMM down against the bare i32x4.dot_i16x8_s peak, in process
+// CPU time (see limitTable).
 import asc from 'assemblyscript/asc';
 import { Device } from '../src/device/device.js';
 import { Arena, type DeviceBuffer } from '../src/device/arena.js';
@@ -15,15 +17,17 @@ import { quantizeMultiplier } from '../src/kernels/multiplier.js';
 import {
   fullyConnected, fullyConnectedScratchBytes, packedChunkPanels, packedPanelBytes, GEMM_MR, type FullyConnectedParams,
 } from '../src/kernels/gemm.js';
+import { packWeightPanels, packedPanelsBytes } from '../src/kernels/packed-weights.js';
 import { conv2d, conv2dOutputShape, conv2dScratchBytes, type Conv2DParams } from '../src/kernels/conv.js';
 import type { PerturbSpec } from '../src/kernels/perturb-spec.js';
 import { rng, randomInt8, randomInt16, randomInt32 } from '../test/helpers/devices.js';
 import { describeMachine } from './machine.js';
 import { ortWebConv, ortWebGemm, ortWebVersion, type OrtLayer } from './ort-web.js';
+import type { ConvShape } from './shapes.js';
 
 const quick = process.argv.includes('--quick');
 const onlyArg = process.argv.indexOf('--only');
-const sections = new Set((onlyArg > 0 ? process.argv[onlyArg + 1]! : 'fc,chunk,gemv,conv,relaxed').split(','));
+const sections = new Set((onlyArg > 0 ? process.argv[onlyArg + 1]! : 'fc,chunk,gemv,conv,relaxed,limit').split(','));
 const SAMPLES = quick ? 3 : 9;
 const SAMPLE_MS = quick ? 20 : 60;
 const BUILDS: BuildFlavor[] = ['scalar', 'simd', 'relaxed'];
@@ -250,7 +254,8 @@ async function gemvTable(all: Bench[]): Promise<void> {
 
 async function convTable(all: Bench[]): Promise<void> {
   console.log('\n## Conv2D (GMAC/s, median; batch 1, same padding, per-channel requantization)');
-  const layers: [string, Omit<Conv2DParams, 'weightBits' | 'inputZeroPoint'>][] = [
+  // ConvShape: the TFLite 'same'/'valid' rules, which both our conv2d and the ORT model builder take.
+  const layers: [string, Omit<ConvShape, 'layers'>][] = [
     ['ResNet-8 3x3 16→16 32x32', { batch: 1, inHeight: 32, inWidth: 32, inChannels: 16, outChannels: 16, kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1, padding: 'same' }],
     ['ResNet-8 3x3 32→32 16x16', { batch: 1, inHeight: 16, inWidth: 16, inChannels: 32, outChannels: 32, kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1, padding: 'same' }],
     ['ResNet-8 3x3 s2 32→64 16x16', { batch: 1, inHeight: 16, inWidth: 16, inChannels: 32, outChannels: 64, kernelHeight: 3, kernelWidth: 3, strideHeight: 2, strideWidth: 2, padding: 'same' }],
@@ -382,6 +387,241 @@ async function relaxedExperiment(): Promise<void> {
   console.log(`  relaxed split 2x8c4 (x = lo + 128·hi): ${fmt(gmacs(macs, relaxedS!))} GMAC/s, exact: ${exact}`);
 }
 
+// Where the 256³ GEMM's time goes. Micro-kernels compiled on the fly (simd) give ceilings:
+//   dots          8 independent i32x4.dot_i16x8_s + i32x4.add chains on registers (the "bare" loop)
+//   loopL1        the shipped loop's step (2 weight loads, 4 activation splats, 8 dot + add) repeated
+//                 on one L1-resident step
+//   loop          the shipped 4x8c2 loop over pre-widened tiles and the layer's 32 panels, tiles
+//                 outer as the kernel runs it, accumulators stored raw (no widening, no requant)
+//   loopUnrolled  the same with two k pairs per iteration
+//   loopBlocked   8 tiles at a time with panels outer (each panel reused from L1 by 8 tiles): needs
+//                 8 widened tiles of scratch (16 KiB at K = 256) instead of one
+//   widen         the int8 → int16 tile widening of all 256 rows alone
+// and the device rows are the real kernels. On V8 11.3 the register-only loops measure *below* the
+// streaming loop (V8 keeps their loop-invariant operands on the stack and reloads them every
+// iteration), so the fastest loop measured, not the bare one, is the ceiling fractions refer to.
+const LIMIT_MICRO = `
+// Bare: 8 independent i32x4.dot_i16x8_s + i32x4.add chains on registers (bench/depthwise-limit.ts's).
+export function dots(n: i32, seed: i32): i32 {
+  const x = i16x8.splat(<i16>seed);
+  const y = i16x8.splat(<i16>(seed + 1));
+  let a0 = i32x4.splat(0); let a1 = a0; let a2 = a0; let a3 = a0; let a4 = a0; let a5 = a0; let a6 = a0; let a7 = a0;
+  let z = y;
+  for (let i = 0; i < n; i++) {
+    a0 = i32x4.add(a0, i32x4.dot_i16x8_s(x, z)); a1 = i32x4.add(a1, i32x4.dot_i16x8_s(z, x));
+    a2 = i32x4.add(a2, i32x4.dot_i16x8_s(x, x)); a3 = i32x4.add(a3, i32x4.dot_i16x8_s(z, z));
+    a4 = i32x4.add(a4, i32x4.dot_i16x8_s(y, z)); a5 = i32x4.add(a5, i32x4.dot_i16x8_s(z, y));
+    a6 = i32x4.add(a6, i32x4.dot_i16x8_s(y, x)); a7 = i32x4.add(a7, i32x4.dot_i16x8_s(x, y));
+    z = i16x8.add(z, x);
+  }
+  const s = i32x4.add(i32x4.add(i32x4.add(a0, a1), i32x4.add(a2, a3)), i32x4.add(i32x4.add(a4, a5), i32x4.add(a6, a7)));
+  return i32x4.extract_lane(s, 0);
+}
+// The shipped loop's instruction mix on one L1-resident tile and panel step (no pointer advance).
+export function loopL1(n: i32, p: usize): i32 {
+  let c00 = i32x4.splat(0); let c01 = c00; let c10 = c00; let c11 = c00;
+  let c20 = c00; let c21 = c00; let c30 = c00; let c31 = c00;
+  for (let i = 0; i < n; i++) {
+    const w0 = v128.load(p, 16); const w1 = v128.load(p, 32);
+    const x0 = v128.load32_splat(p); c00 = i32x4.add(c00, i32x4.dot_i16x8_s(x0, w0)); c01 = i32x4.add(c01, i32x4.dot_i16x8_s(x0, w1));
+    const x1 = v128.load32_splat(p, 4); c10 = i32x4.add(c10, i32x4.dot_i16x8_s(x1, w0)); c11 = i32x4.add(c11, i32x4.dot_i16x8_s(x1, w1));
+    const x2 = v128.load32_splat(p, 8); c20 = i32x4.add(c20, i32x4.dot_i16x8_s(x2, w0)); c21 = i32x4.add(c21, i32x4.dot_i16x8_s(x2, w1));
+    const x3 = v128.load32_splat(p, 12); c30 = i32x4.add(c30, i32x4.dot_i16x8_s(x3, w0)); c31 = i32x4.add(c31, i32x4.dot_i16x8_s(x3, w1));
+  }
+  const s = i32x4.add(i32x4.add(i32x4.add(c00, c01), i32x4.add(c10, c11)), i32x4.add(i32x4.add(c20, c21), i32x4.add(c30, c31)));
+  return i32x4.extract_lane(s, 0);
+}
+@inline function tile(a0: usize, w0: usize, kPairs: i32, o: usize): void {
+  let c00 = i32x4.splat(0); let c01 = c00; let c10 = c00; let c11 = c00;
+  let c20 = c00; let c21 = c00; let c30 = c00; let c31 = c00;
+  let a = a0; let q = w0; const aEnd = a0 + (<usize>kPairs << 4);
+  while (a < aEnd) {
+    const w0 = v128.load(q); const w1 = v128.load(q, 16);
+    const x0 = v128.load32_splat(a); c00 = i32x4.add(c00, i32x4.dot_i16x8_s(x0, w0)); c01 = i32x4.add(c01, i32x4.dot_i16x8_s(x0, w1));
+    const x1 = v128.load32_splat(a, 4); c10 = i32x4.add(c10, i32x4.dot_i16x8_s(x1, w0)); c11 = i32x4.add(c11, i32x4.dot_i16x8_s(x1, w1));
+    const x2 = v128.load32_splat(a, 8); c20 = i32x4.add(c20, i32x4.dot_i16x8_s(x2, w0)); c21 = i32x4.add(c21, i32x4.dot_i16x8_s(x2, w1));
+    const x3 = v128.load32_splat(a, 12); c30 = i32x4.add(c30, i32x4.dot_i16x8_s(x3, w0)); c31 = i32x4.add(c31, i32x4.dot_i16x8_s(x3, w1));
+    a += 16; q += 32;
+  }
+  v128.store(o, c00); v128.store(o, c01, 16); v128.store(o, c10, 32); v128.store(o, c11, 48);
+  v128.store(o, c20, 64); v128.store(o, c21, 80); v128.store(o, c30, 96); v128.store(o, c31, 112);
+}
+// The same tile with two k pairs per iteration (kPairs even): half the loop control per step.
+@inline function tile2(a0: usize, w0: usize, kPairs: i32, o: usize): void {
+  let c00 = i32x4.splat(0); let c01 = c00; let c10 = c00; let c11 = c00;
+  let c20 = c00; let c21 = c00; let c30 = c00; let c31 = c00;
+  let a = a0; let q = w0; const aEnd = a0 + (<usize>kPairs << 4);
+  while (a < aEnd) {
+    let w0 = v128.load(q); let w1 = v128.load(q, 16);
+    let x0 = v128.load32_splat(a); c00 = i32x4.add(c00, i32x4.dot_i16x8_s(x0, w0)); c01 = i32x4.add(c01, i32x4.dot_i16x8_s(x0, w1));
+    let x1 = v128.load32_splat(a, 4); c10 = i32x4.add(c10, i32x4.dot_i16x8_s(x1, w0)); c11 = i32x4.add(c11, i32x4.dot_i16x8_s(x1, w1));
+    let x2 = v128.load32_splat(a, 8); c20 = i32x4.add(c20, i32x4.dot_i16x8_s(x2, w0)); c21 = i32x4.add(c21, i32x4.dot_i16x8_s(x2, w1));
+    let x3 = v128.load32_splat(a, 12); c30 = i32x4.add(c30, i32x4.dot_i16x8_s(x3, w0)); c31 = i32x4.add(c31, i32x4.dot_i16x8_s(x3, w1));
+    w0 = v128.load(q, 32); w1 = v128.load(q, 48);
+    x0 = v128.load32_splat(a, 16); c00 = i32x4.add(c00, i32x4.dot_i16x8_s(x0, w0)); c01 = i32x4.add(c01, i32x4.dot_i16x8_s(x0, w1));
+    x1 = v128.load32_splat(a, 20); c10 = i32x4.add(c10, i32x4.dot_i16x8_s(x1, w0)); c11 = i32x4.add(c11, i32x4.dot_i16x8_s(x1, w1));
+    x2 = v128.load32_splat(a, 24); c20 = i32x4.add(c20, i32x4.dot_i16x8_s(x2, w0)); c21 = i32x4.add(c21, i32x4.dot_i16x8_s(x2, w1));
+    x3 = v128.load32_splat(a, 28); c30 = i32x4.add(c30, i32x4.dot_i16x8_s(x3, w0)); c31 = i32x4.add(c31, i32x4.dot_i16x8_s(x3, w1));
+    a += 32; q += 64;
+  }
+  v128.store(o, c00); v128.store(o, c01, 16); v128.store(o, c10, 32); v128.store(o, c11, 48);
+  v128.store(o, c20, 64); v128.store(o, c21, 80); v128.store(o, c30, 96); v128.store(o, c31, 112);
+}
+export function loopUnrolled(a0: usize, w0: usize, kPairs: i32, tiles: i32, panels: i32, out: usize): void {
+  for (let t = 0; t < tiles; t++) {
+    const a = a0 + <usize>t * (<usize>kPairs << 4);
+    for (let p = 0; p < panels; p++) tile2(a, w0 + <usize>p * (<usize>kPairs << 5), kPairs, out + (<usize>p << 7));
+  }
+}
+// Every 4-row tile across every panel (tiles outer: the shipped order).
+export function loop(a0: usize, w0: usize, kPairs: i32, tiles: i32, panels: i32, out: usize): void {
+  for (let t = 0; t < tiles; t++) {
+    const a = a0 + <usize>t * (<usize>kPairs << 4);
+    for (let p = 0; p < panels; p++) tile(a, w0 + <usize>p * (<usize>kPairs << 5), kPairs, out + (<usize>p << 7));
+  }
+}
+// Tiles in blocks of \`block\`; within a block, panels outer (each panel reused from L1 by the block).
+export function loopBlocked(a0: usize, w0: usize, kPairs: i32, tiles: i32, panels: i32, block: i32, out: usize): void {
+  for (let t0 = 0; t0 < tiles; t0 += block) {
+    for (let p = 0; p < panels; p++) {
+      const w = w0 + <usize>p * (<usize>kPairs << 5);
+      for (let t = t0; t < t0 + block; t++) tile(a0 + <usize>t * (<usize>kPairs << 4), w, kPairs, out + (<usize>p << 7));
+    }
+  }
+}
+@inline function transpose4x4(v0: v128, v1: v128, v2: v128, v3: v128, dst: usize): void {
+  const t0 = v128.shuffle<i32>(v0, v1, 0, 4, 1, 5);
+  const t1 = v128.shuffle<i32>(v2, v3, 0, 4, 1, 5);
+  const t2 = v128.shuffle<i32>(v0, v1, 2, 6, 3, 7);
+  const t3 = v128.shuffle<i32>(v2, v3, 2, 6, 3, 7);
+  v128.store(dst, v128.shuffle<i32>(t0, t1, 0, 1, 4, 5));
+  v128.store(dst, v128.shuffle<i32>(t0, t1, 2, 3, 6, 7), 16);
+  v128.store(dst, v128.shuffle<i32>(t2, t3, 0, 1, 4, 5), 32);
+  v128.store(dst, v128.shuffle<i32>(t2, t3, 2, 3, 6, 7), 48);
+}
+// The activation widening of M rows of K int8 (K a multiple of 8) into 4-row tiles.
+export function widen(src: usize, M: i32, K: i32, dst: usize): void {
+  for (let m = 0; m < M; m += 4) {
+    const r = src + <usize>m * <usize>K;
+    const d = dst + <usize>m * (<usize>K << 1);
+    for (let k = 0; k < K; k += 8) {
+      transpose4x4(
+        i16x8.extend_low_i8x16_s(v128.load64_zero(r + <usize>k)), i16x8.extend_low_i8x16_s(v128.load64_zero(r + <usize>(K + k))),
+        i16x8.extend_low_i8x16_s(v128.load64_zero(r + <usize>(2 * K + k))), i16x8.extend_low_i8x16_s(v128.load64_zero(r + <usize>(3 * K + k))),
+        d + (<usize>k << 3));
+    }
+  }
+}
+`;
+
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+/**
+ * Fastest sample's CPU seconds per call of each runner (round-robin samples; ORT's session.run is
+ * awaited). The minimum, not the median: on this shared 2-core machine another process on the
+ * sibling hyperthread slows a sample without showing in CPU time, so the least disturbed sample
+ * is the closest to the code's own speed, and small differences between rows stay visible.
+ */
+async function fastestCpuSeconds(runners: Record<string, Runner>): Promise<Record<string, number>> {
+  const names = Object.keys(runners);
+  const samples: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+  for (const n of names) for (let i = 0; i < 3; i++) await runners[n]!();
+  for (let s = 0; s < SAMPLES; s++) {
+    for (const n of names) {
+      let calls = 0;
+      const t0 = cpuMs();
+      let t = t0;
+      do {
+        await runners[n]!();
+        calls++;
+        t = cpuMs();
+      } while (t - t0 < SAMPLE_MS);
+      samples[n]!.push((t - t0) / 1000 / calls);
+    }
+  }
+  return Object.fromEntries(names.map((n) => [n, Math.min(...samples[n]!)]));
+}
+
+async function limitTable(): Promise<void> {
+  console.log('\n## 256³ w8a8 GEMM against the bare dot16 peak (simd, process CPU time, fastest of the interleaved samples, one run)');
+  const result = await asc.compileString(LIMIT_MICRO, { optimizeLevel: 3, runtime: 'stub', importMemory: true, noAssert: true, enable: ['simd'] } as never);
+  if (result.error || !result.binary) throw new Error(`limit micro-kernels failed to build: ${result.stderr.toString()}`);
+  const memory = new WebAssembly.Memory({ initial: 64 });
+  const instance = await WebAssembly.instantiate(await WebAssembly.compile(result.binary as Uint8Array<ArrayBuffer>), { env: { memory, abort: () => {} } });
+  const ex = instance.exports as Record<string, (...a: number[]) => number>;
+  const M = 256, K = 256, N = 256;
+  const kPairs = K / 2, tiles = M / 4, panels = N / 8;
+  const A = 65536, W = A + M * K * 2, X = W + N * K * 2, OUT = X + M * K;
+  const bytes = new Uint8Array(memory.buffer);
+  const r = rng(11);
+  for (let i = A; i < OUT; i++) bytes[i] = (r() * 256) | 0;
+  const DOT_ITERS = 1 << 15;
+
+  const device = await Device.create({ build: 'simd', arenaBytes: 8 * 1024 * 1024 });
+  const arena = new Arena(device);
+  const p: FullyConnectedParams = { batch: M, inFeatures: K, outFeatures: N, weightBits: 8, inputZeroPoint: -3 };
+  const input = arena.put(randomInt8(r, M * K), 'x');
+  const weights = arena.put(randomInt8(r, N * K, -127, 127), 'w');
+  const output = arena.alloc(M * N * 4, 'y');
+  const requant = outputQuant(arena, N, false);
+  const packed = packWeightPanels(arena, weights, null, requant, arena.alloc(packedPanelsBytes(K, N), 'panels'), { k: K, n: N, weightBits: 8, inputZeroPoint: -3 });
+  const packed32 = packWeightPanels(arena, weights, null, null, arena.alloc(packedPanelsBytes(K, N), 'panels32'), { k: K, n: N, weightBits: 8, inputZeroPoint: -3 });
+  const pp = { ...p, packed };
+  const pp32 = { ...p, packed: packed32 };
+  const scratchPre = arena.alloc(fullyConnectedScratchBytes(pp), 'scratch pre');
+  const scratchCall = arena.alloc(fullyConnectedScratchBytes(p), 'scratch per call');
+  const ort = await ortWebGemm({ m: M, k: K, n: N });
+  const prepackedKernel = device.kernel('fully_connected_qs8_prepacked');
+  // The host wrapper's own cost (validation, overlap checks), on an 8×8×8 pre-packed layer whose
+  // kernel work is negligible: the wrapper minus the bare device call.
+  const tp: FullyConnectedParams = { batch: 8, inFeatures: 8, outFeatures: 8, weightBits: 8, inputZeroPoint: -3 };
+  const tIn = arena.put(randomInt8(r, 64), 'tiny x');
+  const tW = arena.put(randomInt8(r, 64, -127, 127), 'tiny w');
+  const tOut = arena.alloc(64, 'tiny y');
+  const tQ = outputQuant(arena, 8, false);
+  const tPacked = packWeightPanels(arena, tW, null, tQ, arena.alloc(packedPanelsBytes(8, 8), 'tiny panels'), { k: 8, n: 8, weightBits: 8, inputZeroPoint: -3 });
+  const tpp = { ...tp, packed: tPacked };
+  const tScratch = arena.alloc(fullyConnectedScratchBytes(tpp), 'tiny scratch');
+  const t = await fastestCpuSeconds({
+    dots: () => void ex.dots!(DOT_ITERS, 1),
+    loopL1: () => void ex.loopL1!(DOT_ITERS, A),
+    loop: () => void ex.loop!(A, W, kPairs, tiles, panels, OUT),
+    loopUnrolled: () => void ex.loopUnrolled!(A, W, kPairs, tiles, panels, OUT),
+    loopBlocked: () => void ex.loopBlocked!(A, W, kPairs, tiles, panels, 8, OUT),
+    widen: () => void ex.widen!(X, M, K, A),
+    prepackedInt32: () => fullyConnected(arena, input, weights, null, output, pp32, null, scratchPre),
+    prepacked: () => fullyConnected(arena, input, weights, null, output, pp, requant, scratchPre),
+    perCall: () => fullyConnected(arena, input, weights, null, output, p, requant, scratchCall),
+    ort: () => ort.run(),
+    tinyWrapped: () => { for (let i = 0; i < 100; i++) fullyConnected(arena, tIn, tW, null, tOut, tpp, tQ, tScratch); },
+    tinyKernel: () => { for (let i = 0; i < 100; i++) prepackedKernel(tIn.offset, tPacked.panels.offset, tOut.offset, tScratch.offset, 8, 8, 8, 0, 0, tQ.outZeroPoint, -128, 127); },
+  });
+  await ort.release();
+  const macs = M * K * N;
+  const g = (name: string, m = macs) => m / t[name]! / 1e9;
+  const ceiling = Math.max(g('loop'), g('loopBlocked'), g('loopUnrolled'), g('loopL1', DOT_ITERS * 64), g('dots', DOT_ITERS * 64));
+  const line = (label: string, gm: number, note = '') => console.log(`  ${label.padEnd(48)}${fmt(gm)} GMAC/s  ${((100 * gm) / ceiling).toFixed(0).padStart(3)}% of the fastest loop${note}`);
+  line('bare dot16 + add, registers only', g('dots', DOT_ITERS * 64));
+  line('shipped loop step, one L1-resident step', g('loopL1', DOT_ITERS * 64));
+  line('shipped loop over the layer, tiles outer', g('loop'));
+  line('  unrolled to 2 k pairs', g('loopUnrolled'));
+  line('  8-tile blocks, panels outer (16 KiB scratch)', g('loopBlocked'));
+  line('device pre-packed → int32 (no requantization)', g('prepackedInt32'));
+  line('device pre-packed → int8 (frozen layer)', g('prepacked'), `  ${(g('prepacked') / g('ort')).toFixed(2)}x ort-web`);
+  line('device packing per call → int8 (trained layer)', g('perCall'), `  ${(g('perCall') / g('ort')).toFixed(2)}x ort-web`);
+  line('onnxruntime-web QLinearMatMul', g('ort'));
+  const pct = (seconds: number) => `${((100 * seconds) / t.prepacked!).toFixed(1)}%`;
+  const loopS = macs / g('loop') / 1e9;
+  const hostS = Math.max(0, (t.tinyWrapped! - t.tinyKernel!) / 100);
+  const requantS = Math.max(0, t.prepacked! - t.prepackedInt32!);
+  console.log(`  shares of the pre-packed int8 call (${(t.prepacked! * 1e6).toFixed(0)} µs):`);
+  console.log(`    streaming loop ${pct(loopS)}; widening ${pct(t.widen!)}; requantization epilogue (int8 − int32 call) ${pct(requantS)}; ` +
+    `host wrapper ${(hostS * 1e6).toFixed(1)} µs = ${pct(hostS)}; rest (per-tile set-up, accumulator spills, stores) ${pct(t.prepacked! - loopS - t.widen! - requantS - hostS)}`);
+}
+
 async function main(): Promise<void> {
   const machine = describeMachine();
   console.log(`# gemm-tune — ${machine.cpu}, ${machine.cores} cores, node ${machine.node} (V8 ${machine.v8}), load ${machine.loadAverage}, ort-web ${ortWebVersion()}`);
@@ -392,6 +632,7 @@ async function main(): Promise<void> {
   if (sections.has('gemv')) await gemvTable(all);
   if (sections.has('conv')) await convTable(all);
   if (sections.has('relaxed')) await relaxedExperiment();
+  if (sections.has('limit')) await limitTable();
 }
 
 await main();

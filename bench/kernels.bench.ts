@@ -7,6 +7,12 @@
 // benchmark.js does the timing: each benchmark's function is one kernel call (one session.run
 // for ORT, timed with defer because it is async), samples are collected until minSamples and
 // maxTime are met, and the median of the per-call sample means is reported.
+//
+// Two paths of our kernels are timed. scalar / simd / relaxed run a layer as a frozen layer of a
+// session does: weights packed once beforehand (GEMM/conv panels, the depthwise layer's prepared
+// weights and requantization lanes; in flash on an MCU), as ORT packs once per session.
+// simd-per-call is the simd build packing the weights inside every call, the path a trained
+// layer takes (there with the perturbation fused; here unperturbed).
 import Benchmark from 'benchmark';
 import { Device } from '../src/device/device.js';
 import { Arena } from '../src/device/arena.js';
@@ -45,7 +51,10 @@ import {
   type GemmShape,
 } from './shapes.js';
 
-export type Impl = BuildFlavor | 'ort-web';
+/** Our builds on pre-packed weights, the simd build packing per call, and ORT. */
+export type Impl = BuildFlavor | 'simd-per-call' | 'ort-web';
+/** The impl that times the simd build packing weights inside every call (a trained layer's path). */
+export const PER_CALL_IMPL = 'simd-per-call' as const;
 export type WeightBits = 8 | 16;
 export type Op = 'gemm' | 'conv' | 'dwconv';
 export type KernelName = `${Op}-w${WeightBits}a8`;
@@ -110,10 +119,15 @@ export function allLayers(): Layer[] {
   ];
 }
 
-/** scalar and simd always; relaxed when the engine has relaxed SIMD; ort-web always. */
+/** scalar and simd always; relaxed when the engine has relaxed SIMD; simd-per-call and ort-web always. */
 export function availableImpls(): Impl[] {
   const builds: BuildFlavor[] = ['scalar', 'simd', 'relaxed'];
-  return [...builds.filter((b) => supportsBuild(b)), 'ort-web'];
+  return [...builds.filter((b) => supportsBuild(b)), PER_CALL_IMPL, 'ort-web'];
+}
+
+/** The device build an impl runs on, and whether its weights are packed once beforehand. */
+function deviceOf(impl: Exclude<Impl, 'ort-web'>): { build: BuildFlavor; prepacked: boolean } {
+  return impl === PER_CALL_IMPL ? { build: 'simd', prepacked: false } : { build: impl, prepacked: true };
 }
 
 /** One device (and arena) per build, reused across layers; the arena is reset per layer. */
@@ -153,8 +167,11 @@ function requantFor(channels: number, bits: WeightBits, perChannel: boolean) {
   return { multiplier, shift, outZeroPoint: BENCH_QUANT.outputZeroPoint };
 }
 
-/** Stages one layer's buffers in the build's arena and returns a closure making one kernel call. */
-function deviceRunner(arena: Arena, layer: Layer, bits: WeightBits): Runner {
+/**
+ * Stages one layer's buffers in the build's arena and returns a closure making one kernel call:
+ * on weights packed once beforehand (prepacked, a frozen layer) or packing inside the call.
+ */
+function deviceRunner(arena: Arena, layer: Layer, bits: WeightBits, prepacked: boolean): Runner {
   arena.reset();
   const r = rng(0x5eed);
   const sync = (call: () => void): Runner => ({ kind: 'sync', call, release: async () => arena.reset() });
@@ -167,9 +184,9 @@ function deviceRunner(arena: Arena, layer: Layer, bits: WeightBits): Runner {
     // Per tensor, no bias: exactly ONNX QLinearMatMul, the op ORT is timed on.
     const requant = prepareRequant(arena, requantFor(s.n, bits, false), s.n);
     // A frozen layer, as the runtime runs it: panels packed once when prepared, outside the timing.
-    const panels = arena.alloc(packedPanelsBytes(s.k, s.n), 'packed panels');
-    const packed = packWeightPanels(arena, weights, null, requant, panels, { k: s.k, n: s.n, weightBits: bits, inputZeroPoint: p.inputZeroPoint });
-    const pp = { ...p, packed };
+    const pp: FullyConnectedParams = prepacked
+      ? { ...p, packed: packWeightPanels(arena, weights, null, requant, arena.alloc(packedPanelsBytes(s.k, s.n), 'packed panels'), { k: s.k, n: s.n, weightBits: bits, inputZeroPoint: p.inputZeroPoint }) }
+      : p;
     const scratchBytes = fullyConnectedScratchBytes(pp);
     const scratch = scratchBytes > 0 ? arena.alloc(scratchBytes, 'scratch') : null;
     return sync(() => fullyConnected(arena, input, weights, null, output, pp, requant, scratch));
@@ -184,9 +201,9 @@ function deviceRunner(arena: Arena, layer: Layer, bits: WeightBits): Runner {
     const output = arena.alloc(s.batch * height * width * s.outChannels, 'output');
     const requant = prepareRequant(arena, requantFor(s.outChannels, bits, true), s.outChannels);
     const k = s.kernelHeight * s.kernelWidth * s.inChannels;
-    const panels = arena.alloc(packedPanelsBytes(k, s.outChannels), 'packed panels');
-    const packed = packWeightPanels(arena, weights, bias, requant, panels, { k, n: s.outChannels, weightBits: bits, inputZeroPoint: p.inputZeroPoint });
-    const pp = { ...p, packed };
+    const pp: Conv2DParams = prepacked
+      ? { ...p, packed: packWeightPanels(arena, weights, bias, requant, arena.alloc(packedPanelsBytes(k, s.outChannels), 'packed panels'), { k, n: s.outChannels, weightBits: bits, inputZeroPoint: p.inputZeroPoint }) }
+      : p;
     const scratchBytes = conv2dScratchBytes(pp);
     const scratch = scratchBytes > 0 ? arena.alloc(scratchBytes, 'scratch') : null;
     return sync(() => conv2d(arena, input, weights, bias, output, pp, requant, scratch));
@@ -205,8 +222,9 @@ function deviceRunner(arena: Arena, layer: Layer, bits: WeightBits): Runner {
   const output = arena.alloc(s.batch * height * width * outChannels, 'output');
   const requant = prepareRequant(arena, requantFor(outChannels, bits, true), outChannels);
   // Frozen, as the runtime runs it: weights, bias and requant lanes prepared once, outside the timing.
-  const prepared = depthwisePrepack(arena, weights, bias, requant, arena.alloc(depthwisePreparedBytes(p), 'prepared'), p);
-  const pp = { ...p, prepared };
+  const pp: DepthwiseConv2DParams = prepacked
+    ? { ...p, prepared: depthwisePrepack(arena, weights, bias, requant, arena.alloc(depthwisePreparedBytes(p), 'prepared'), p) }
+    : p;
   const scratchBytes = depthwiseConv2dScratchBytes(pp);
   const scratch = scratchBytes > 0 ? arena.alloc(scratchBytes, 'scratch') : null;
   return sync(() => depthwiseConv2d(arena, input, weights, bias, output, pp, requant, scratch));
@@ -215,6 +233,11 @@ function deviceRunner(arena: Arena, layer: Layer, bits: WeightBits): Runner {
 function withoutLayers<T extends { layers?: string }>(s: T): Omit<T, 'layers'> {
   const { layers: _layers, ...rest } = s;
   return rest;
+}
+
+async function deviceRunnerFor(impl: Exclude<Impl, 'ort-web'>, pool: DevicePool, layer: Layer, bits: WeightBits): Promise<Runner> {
+  const { build, prepacked } = deviceOf(impl);
+  return deviceRunner(await pool.arena(build), layer, bits, prepacked);
 }
 
 async function ortRunner(layer: Layer): Promise<Runner> {
@@ -246,7 +269,7 @@ export async function warmUpEngines(impls: readonly Impl[], pool: DevicePool, se
     for (const bits of [8, 16] as const) {
       for (const impl of impls) {
         if (impl === 'ort-web' && bits !== ORT_WEIGHT_BITS) continue;
-        const runner = impl === 'ort-web' ? await ortRunner(layer) : deviceRunner(await pool.arena(impl), layer, bits);
+        const runner = impl === 'ort-web' ? await ortRunner(layer) : await deviceRunnerFor(impl, pool, layer, bits);
         try {
           await warmUp(runner, secondsEach);
         } finally {
@@ -272,7 +295,7 @@ export async function measureLayer(layer: Layer, bits: WeightBits, impls: readon
       if (impl === 'ort-web') {
         if (bits === ORT_WEIGHT_BITS) runners.set(impl, await ortRunner(layer));
       } else {
-        runners.set(impl, deviceRunner(await pool.arena(impl), layer, bits));
+        runners.set(impl, await deviceRunnerFor(impl, pool, layer, bits));
       }
     }
     const suite = new Benchmark.Suite(`${kernel} ${shape}`);

@@ -8,7 +8,11 @@
 //   packed   this checkout's simd build on weights packed once (what a frozen layer runs)
 //   ort-web  onnxruntime-web, 1 thread, the layer as a one-node QLinear model
 //
-//   node --experimental-wasm-relaxed-simd --import tsx bench/prepack-gain.ts [--quick] [--before DIR]
+//   node --experimental-wasm-relaxed-simd --import tsx bench/prepack-gain.ts [--quick] [--before DIR] [--before-packed] [--no-depthwise]
+//
+// --before-packed: the other checkout has pre-packing too (its build exports the pre-packed
+// kernels), so it is timed both ways and the table compares like with like: before per call vs
+// per call, before pre-packed vs pre-packed. --no-depthwise skips the depthwise rows.
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -31,6 +35,8 @@ import { describeMachine } from './machine.js';
 const quick = process.argv.includes('--quick');
 const beforeArg = process.argv.indexOf('--before');
 const beforeDir = resolve(beforeArg > 0 ? process.argv[beforeArg + 1]! : join(process.cwd(), '../main'));
+const beforePacked = process.argv.includes('--before-packed');
+const withDepthwise = !process.argv.includes('--no-depthwise');
 const SAMPLES = quick ? 5 : 9;
 const SAMPLE_MS = quick ? 20 : 50;
 
@@ -99,7 +105,7 @@ function gemmCalls(old: Arena, cur: Arena, m: number, k: number, n: number): Cal
     }
     return calls;
   };
-  return [...mk(old, false), ...mk(cur, true)];
+  return [...mk(old, beforePacked), ...mk(cur, true)];
 }
 
 function convCalls(old: Arena, cur: Arena, s: Omit<Conv2DParams, 'weightBits' | 'inputZeroPoint'>): Call[] {
@@ -123,7 +129,7 @@ function convCalls(old: Arena, cur: Arena, s: Omit<Conv2DParams, 'weightBits' | 
     }
     return calls;
   };
-  return [...mk(old, false), ...mk(cur, true)];
+  return [...mk(old, beforePacked), ...mk(cur, true)];
 }
 
 function depthwiseCalls(old: Arena, cur: Arena, s: Omit<DepthwiseConv2DParams, 'weightBits' | 'inputZeroPoint'>): Call[] {
@@ -147,7 +153,7 @@ function depthwiseCalls(old: Arena, cur: Arena, s: Omit<DepthwiseConv2DParams, '
     }
     return calls;
   };
-  return [...mk(old, false), ...mk(cur, true)];
+  return [...mk(old, beforePacked), ...mk(cur, true)];
 }
 
 async function main(): Promise<void> {
@@ -172,7 +178,9 @@ async function main(): Promise<void> {
   const m = describeMachine();
   console.log(`pre-packing before/after: ${m.cpu}, ${m.cores} cores, load ${m.loadAverage}, Node ${m.node}; before = ${beforeDir}${quick ? ' (--quick)' : ''}`);
   console.log('GMAC/s, simd, w8a8; medians of interleaved samples of process CPU time\n');
-  const head = ['layer', 'before', 'per-call', 'packed', 'ort-web', 'before/ort', 'packed/ort', 'packed/before'];
+  const head = beforePacked
+    ? ['layer', 'before call', 'before pk', 'per-call', 'packed', 'ort-web', 'call/before', 'pk/before', 'packed/ort', 'call/ort']
+    : ['layer', 'before', 'per-call', 'packed', 'ort-web', 'before/ort', 'packed/ort', 'packed/before'];
   console.log(head.map((h, i) => (i ? h.padStart(12) : h.padEnd(30))).join(''));
   const rows: { label: string; macs: number; calls: () => Call[]; ort: () => Promise<{ run: () => Promise<void>; release: () => Promise<void> }> }[] = [];
   for (const [mm, k, n] of [[256, 256, 256], [16, 640, 128], [16, 128, 640]] as const) {
@@ -183,7 +191,7 @@ async function main(): Promise<void> {
     const { height, width } = conv2dOutputShape({ ...shape, weightBits: 8, inputZeroPoint: 0 });
     rows.push({ label: `conv ${convLabel(s)}`, macs: height * width * s.outChannels * 9 * s.inChannels, calls: () => convCalls(old, cur, shape), ort: () => ortWebConv(shape) });
   }
-  for (const s of DEPTHWISE_SHAPES) {
+  for (const s of withDepthwise ? DEPTHWISE_SHAPES : []) {
     const { layers: _l, ...shape } = s;
     const p = { batch: s.batch, inHeight: s.inHeight, inWidth: s.inWidth, inChannels: s.channels, depthMultiplier: s.depthMultiplier, kernelHeight: s.kernelHeight, kernelWidth: s.kernelWidth, strideHeight: s.strideHeight, strideWidth: s.strideWidth, padding: s.padding };
     const { height, width } = depthwiseConv2dOutputShape({ ...p, weightBits: 8, inputZeroPoint: 0 });
@@ -195,6 +203,13 @@ async function main(): Promise<void> {
     const t = await medians([...row.calls(), () => ort.run()]);
     await ort.release();
     const g = t.map((sec) => row.macs / sec / 1e9);
+    if (beforePacked) {
+      const [beforeCall, beforePk, perCall, packed, web] = g as [number, number, number, number, number];
+      const cells = [beforeCall, beforePk, perCall, packed, web].map((v) => v.toFixed(2));
+      cells.push(`${(perCall / beforeCall).toFixed(3)}×`, `${(packed / beforePk).toFixed(3)}×`, `${(packed / web).toFixed(2)}×`, `${(perCall / web).toFixed(2)}×`);
+      console.log(row.label.padEnd(30) + cells.map((c) => c.padStart(12)).join(''));
+      continue;
+    }
     const [before, perCall, packed, web] = g as [number, number, number, number];
     const cells = [before, perCall, packed, web].map((v) => v.toFixed(2));
     cells.push(`${(before / web).toFixed(2)}×`, `${(packed / web).toFixed(2)}×`, `${(packed / before).toFixed(2)}×`);

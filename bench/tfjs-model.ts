@@ -6,8 +6,18 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Architecture } from '../src/model/graph.js';
 import type { Activation, ModelNode } from '../src/model/layers.js';
+import { isExplicitPadding, type Padding } from '../src/kernels/geometry.js';
+import { ConfigError } from '../src/errors.js';
 
 const act = (a: Activation): 'linear' | 'relu' | 'relu6' => (a === 'none' ? 'linear' : a);
+
+/** TF.js layers know only the 'same'/'valid' rules; explicit pads (imported ONNX models) have no TF.js layer. */
+function tfjsPadding(node: { name: string; padding: Padding }): 'same' | 'valid' {
+  if (isExplicitPadding(node.padding)) {
+    throw new ConfigError(`layer '${node.name}' has explicit pads [${node.padding.join(', ')}], which TF.js layers cannot express; the TF.js comparison needs 'same' or 'valid' padding`);
+  }
+  return node.padding;
+}
 
 export interface TfjsModel {
   model: tf.LayersModel;
@@ -50,17 +60,17 @@ function buildNode(
     case 'input':
       return makeInput(node.shape);
     case 'conv2d':
-      return add(tf.layers.conv2d({ name, filters: node.filters, kernelSize: node.kernel, strides: node.stride, padding: node.padding, activation: act(node.activation) }), x);
+      return add(tf.layers.conv2d({ name, filters: node.filters, kernelSize: node.kernel, strides: node.stride, padding: tfjsPadding(node), activation: act(node.activation) }), x);
     case 'depthwise':
-      return add(tf.layers.depthwiseConv2d({ name, kernelSize: node.kernel, strides: node.stride, padding: node.padding, depthMultiplier: node.depthMultiplier, activation: act(node.activation) }), x);
+      return add(tf.layers.depthwiseConv2d({ name, kernelSize: node.kernel, strides: node.stride, padding: tfjsPadding(node), depthMultiplier: node.depthMultiplier, activation: act(node.activation) }), x);
     case 'dense': {
       const flat = x.shape.length > 2 ? (tf.layers.flatten({ name: `${name}_flatten` }).apply(x) as tf.SymbolicTensor) : x;
       return add(tf.layers.dense({ name, units: node.units, activation: act(node.activation) }), flat);
     }
     case 'maxpool':
-      return add(tf.layers.maxPooling2d({ name, poolSize: node.pool, strides: node.stride, padding: node.padding }), x);
+      return add(tf.layers.maxPooling2d({ name, poolSize: node.pool, strides: node.stride, padding: tfjsPadding(node) }), x);
     case 'avgpool':
-      return add(tf.layers.averagePooling2d({ name, poolSize: node.pool, strides: node.stride, padding: node.padding }), x);
+      return add(tf.layers.averagePooling2d({ name, poolSize: node.pool, strides: node.stride, padding: tfjsPadding(node) }), x);
     case 'globalavgpool':
       return add(tf.layers.globalAveragePooling2d({ name }), x);
     case 'add': {

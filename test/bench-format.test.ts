@@ -35,7 +35,7 @@ const TINY_LAYERS: Layer[] = [
 const KERNEL = /^(gemm|conv|dwconv)-w(8|16)a8$/;
 const GEMM_SHAPE = /^\d+x\d+x\d+$/;
 const CONV_SHAPE = /^\d+x\d+x\d+x\d+-\d+x\d+-s\d+(x\d+)?(-valid)?-\d+$/;
-const IMPLS = ['scalar', 'simd', 'relaxed', 'ort-web'];
+const IMPLS = ['scalar', 'simd', 'relaxed', 'simd-per-call', 'ort-web'];
 
 /** The JSON contract: exactly {machine, results: [{kernel, shape, impl, gmacs}]}. */
 function expectReportShape(report: unknown): asserts report is { machine: Record<string, unknown>; results: BenchResult[] } {
@@ -69,8 +69,8 @@ describe('kernel benchmark harness', () => {
     }
   });
 
-  it('times every implementation on a tiny GEMM, conv and depthwise layer (ORT only with int8 weights)', () => {
-    expect(availableImpls()).toEqual(['scalar', 'simd', 'relaxed', 'ort-web']); // vitest workers run with relaxed SIMD
+  it('times every implementation on a tiny GEMM, conv and depthwise layer, pre-packed and per call (ORT only with int8 weights)', () => {
+    expect(availableImpls()).toEqual(['scalar', 'simd', 'relaxed', 'simd-per-call', 'ort-web']); // vitest workers run with relaxed SIMD
     const seen = results.map((r) => `${r.kernel} ${r.shape} ${r.impl}`).sort();
     const expected = [
       ['gemm', '3x9x5'],
@@ -94,7 +94,7 @@ describe('kernel benchmark harness', () => {
     const table = formatTable(results).split('\n');
     expect(table[0]).toMatch(/^kernel\s+shape\s+impl\s+GMAC\/s\s+vs ort-web\s+vs scalar/);
     expect(table[1]).toMatch(/^-+( +-+)+$/);
-    expect(table.slice(2).filter((line) => / (scalar|simd|relaxed|ort-web) /.test(line))).toHaveLength(results.length);
+    expect(table.slice(2).filter((line) => / (scalar|simd|relaxed|simd-per-call|ort-web) /.test(line))).toHaveLength(results.length);
     const verdicts = formatTargets(results).split('\n').filter((line) => /^\s+(meets|MISSES)\s/.test(line));
     expect(verdicts).toHaveLength(results.filter((r) => r.impl === 'simd').length);
   });

@@ -274,6 +274,34 @@ describe('fullyConnected (qs8 GEMM, TFLM semantics)', () => {
     }
   });
 
+  it('adds the zero point and clamps in int16 after the fast requantizations exactly as TFLM does in int32', () => {
+    // The packed path's fast forms (per tensor shift < 0, per channel every shift <= -2) saturate
+    // to int16 before the zero point and the clamp. Requantized values far outside int16 (shifts
+    // -1 and -2 on accumulators over the whole int32 range), extreme zero points and narrow or
+    // one-sided activation ranges must still give TFLM's int32 clamp(r + zp, lo, hi).
+    const r = rng(909);
+    const n = 24;
+    const ranges: [number, number][] = [[-128, 127], [-128, -128], [127, 127], [-1, 0], [0, 6], [-128, -100], [100, 127]];
+    for (const zp of [-128, -1, 0, 127]) {
+      for (const [actMin, actMax] of ranges) {
+        for (const mult of [2 ** 31 - 1, 1 << 30, 1518500250, -(2 ** 31)]) {
+          const c: FcCase = {
+            m: 6, k: 1, n, bits: 16, zin: 0, input: new Int8Array(6),
+            weights: new Int16Array(n).fill(1),
+            bias: Int32Array.from({ length: n }, (_, i) => (i < 4 ? [-(2 ** 31), 2 ** 31 - 1, -65536, 65535][i]! : randInt(r, -(2 ** 31), 2 ** 31 - 1))),
+            quant: { multiplier: Int32Array.of(mult), shift: Int32Array.of(-1 - (n % 2)), outZeroPoint: zp, actMin, actMax },
+          };
+          expectAllBuildsMatch(c, expectedFc(c), `per tensor zp=${zp} [${actMin}, ${actMax}] mult=${mult}`);
+          const perChannel: FcCase = {
+            ...c,
+            quant: { multiplier: new Int32Array(n).fill(mult), shift: Int32Array.from({ length: n }, (_, i) => -2 - (i % 3)), outZeroPoint: zp, actMin, actMax },
+          };
+          expectAllBuildsMatch(perChannel, expectedFc(perChannel), `per channel zp=${zp} [${actMin}, ${actMax}] mult=${mult}`);
+        }
+      }
+    }
+  });
+
   it('takes the in-place GEMV path for batches 1-4 (1-2 perturbed) and the packed path above, with equal results', () => {
     const r = rng(707);
     const oneQ = 36;

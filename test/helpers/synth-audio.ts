@@ -61,7 +61,7 @@ export function synthClip(kind: ClipKind, seed: number): Int16Array {
           const o2 = o1 + b1 * z1 + b2 * z2;
           z2 = z1; z1 = o2;
           const env = Math.sin((Math.PI * (i - start)) / len);
-          x[i] += a * env * o2 * 0.02;
+          x[i] = x[i]! + a * env * o2 * 0.02;
         }
       }
       return toInt16(x, 32767);
