@@ -245,6 +245,45 @@ describe('what stays in flash', () => {
     expect(() => new QzoFfTrainer(session, trainable, config)).toThrow(/sparse mask .* is not the one/);
   });
 
+  for (const [model, selection] of [['mnist-cnn', { kind: 'full' }], ['mnist-cnn', { kind: 'last', layers: 2 }], ['mnist-cnn', { kind: 'bias' }], ['mobilenetv1-0.25', { kind: 'full' }], ['mobilenetv1-0.25', { kind: 'bias' }]] as [string, TrainSelection][]) {
+    it(`${model} ${selection.kind}: trained layers pack one panel at a time at the peak, so FF ≤ inference on pre-packed flash panels + trained parameters + 1 KiB; plan = measured`, async () => {
+      const { plan, session, trainable, bm, config } = await ffSession(model, selection);
+      const prepacked = QuantizedSession.plan(bm.quantized, { batch: 1 });
+      const biasOnly = selection.kind === 'bias';
+      const trainedBytes = trainable.reduce((s, n) => s + alignUp(bm.quantized.params[n]!.bias.byteLength) + (biasOnly ? 0 : alignUp(bm.quantized.params[n]!.weights.byteLength)), 0);
+      expect(plan.sramBytes).toBeLessThanOrEqual(prepacked.sramBytes + trainedBytes + 1024);
+      expect(session.mcu.sram.highWater).toBe(plan.sramBytes);
+      // Without one-panel packing the same session needs more SRAM than the target allows.
+      const options = qzoFfSessionOptions(1, { model: bm.quantized, trainable, config });
+      const fast = QuantizedSession.plan(bm.quantized, { ...options, leanPacking: false });
+      expect(fast.sramBytes).toBeGreaterThan(plan.sramBytes);
+    });
+  }
+
+  it('one-panel packing of trained layers trains to the same weights and losses as packing whole layers', async () => {
+    const bm = benchModels('mnist-cnn', 16);
+    const trainable = trainableLayers(bm.graph, { kind: 'full' });
+    const config = { ...CONFIG, lr: 0.05 };
+    const set = quantizedBatch(bm, 1);
+    const run = async (leanPacking: boolean) => {
+      const options = { ...qzoFfSessionOptions(1, { model: bm.quantized, trainable, config }), leanPacking };
+      const plan = QuantizedSession.plan(bm.quantized, options);
+      const session = new QuantizedSession(await mcuFor(plan), bm.quantized, options);
+      const trainer = new QzoFfTrainer(session, trainable, config);
+      const losses: number[] = [];
+      for (let s = 0; s < 4; s++) losses.push(trainer.trainStep(set).loss);
+      expect(session.mcu.sram.highWater).toBe(plan.sramBytes);
+      const m = session.exportModel();
+      return { plan: plan.sramBytes, losses, weights: trainable.map((n) => Array.from(m.params[n]!.weights)) };
+    };
+    const lean = await run(true);
+    const fast = await run(false);
+    expect(lean.plan).toBeLessThan(fast.plan);
+    expect(lean.losses).toEqual(fast.losses);
+    expect(lean.weights).toEqual(fast.weights);
+    expect(lean.weights.some((w, i) => w.some((v, j) => v !== bm.quantized.params[trainable[i]!]!.weights[j]))).toBe(true);
+  });
+
   it('bias-only on flash-resident weights trains bit-identically to the same run with weights in SRAM', async () => {
     const bm = benchModels('mnist-cnn', 16);
     const trainable = trainableLayers(bm.graph, { kind: 'bias' });
