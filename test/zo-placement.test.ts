@@ -12,7 +12,7 @@ import { fillZ, streamKey, ONE_Q } from '../src/kernels/rng.js';
 import { quantizeMultiplier } from '../src/kernels/multiplier.js';
 import { alignTo } from '../src/runtime/planner.js';
 const alignUp = (n: number) => alignTo(n, 16);
-import { DataError } from '../src/errors.js';
+import { DataError, ShapeError } from '../src/errors.js';
 import { benchModels, mcuFor, quantizedBatch } from '../bench/models.js';
 import { makeAllBenches, randomInt16, randomInt8, rng, type Bench } from './helpers/devices.js';
 
@@ -196,14 +196,18 @@ describe('what stays in flash', () => {
   }
 
   for (const model of ['mnist-cnn', 'ds-cnn', 'resnet8']) {
-    it(`${model}: sparse perturbs in place from the mask with one shared backup (no panel per tensor); plan = measured, also after steps`, async () => {
+    it(`${model}: sparse perturbs in place from the mask with a backup per layer, live only at its layer's op (no panel per tensor); plan = measured, also after steps`, async () => {
       const selection: TrainSelection = { kind: 'sparse', fraction: 0.1, by: 'magnitude', seed: 0 };
       const { plan, session, trainable, bm, trainer } = await ffSession(model, selection);
       const extras = plan.sram.buffers.filter((b) => b.name.startsWith('extra:zo-'));
       expect(extras.filter((b) => b.name.startsWith('extra:zo-panel'))).toEqual([]);
-      const backup = extras.find((b) => b.name === 'extra:zo-backup')!;
-      const largest = Math.max(...trainable.map((n) => sparseKeepCount(bm.quantized.params[n]!.weights.length, selection as never) * 2));
-      expect(backup.bytes).toBe(largest);
+      expect(extras.some((b) => b.name === 'extra:zo-backup')).toBe(false);
+      const opOf = (layer: string) => session.lowered.ops.findIndex((o) => o.node.node.name === layer) + 1;
+      for (const n of trainable) {
+        const backup = extras.find((b) => b.name === `extra:zo-backup:${n}`)!;
+        expect(backup.bytes).toBe(sparseKeepCount(bm.quantized.params[n]!.weights.length, selection as never) * 2);
+        expect([backup.firstUse, backup.lastUse]).toEqual([opOf(n), opOf(n)]);
+      }
       // The masks are fixed before training: flash, not SRAM.
       expect(extras.filter((b) => b.name.startsWith('extra:zo-mask'))).toEqual([]);
       for (const n of trainable) expect(session.flashData.get(`zo-mask:${n}`)!.offset).toBeLessThan(session.mcu.sram.base);
@@ -259,6 +263,11 @@ describe('what stays in flash', () => {
       expect(fast.sramBytes).toBeGreaterThan(plan.sramBytes);
     });
   }
+
+  it('a layer-scoped SRAM buffer for a layer the model does not have is refused with a ShapeError', () => {
+    const bm = benchModels('mnist-cnn', 16);
+    expect(() => QuantizedSession.plan(bm.quantized, { batch: 1, layerSram: [{ name: 'zo-backup:nope', bytes: 16, layer: 'nope' }] })).toThrow(ShapeError);
+  });
 
   it('one-panel packing of trained layers trains to the same weights and losses as packing whole layers', async () => {
     const bm = benchModels('mnist-cnn', 16);

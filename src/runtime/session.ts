@@ -35,6 +35,12 @@ export interface SessionOptions {
   trainable?: ReadonlySet<string>;
   /** Further SRAM buffers the caller needs for the whole session (loss output, masks, …). */
   extraSram?: readonly { name: string; bytes: number }[];
+  /**
+   * SRAM the caller uses only around one layer's op: written just before the op runs, last read
+   * before the next op runs (a sparse layer's backup while it is perturbed in place). Planned with
+   * that op's lifetime, so it shares bytes with buffers of other ops; found in `extra` by name.
+   */
+  layerSram?: readonly { name: string; bytes: number; layer: string }[];
   /** A front end run on the device before the forward pass (its buffers are live at op 0); see front-end.ts. */
   frontEnd?: FrontEndSpec;
   /** Trainable layers of which only the bias trains: their weights never change, so they stay in flash. */
@@ -197,7 +203,7 @@ export class QuantizedSession {
     };
     this.input = buf('io:input');
     this.logits = buf('io:logits');
-    for (const e of options.extraSram ?? []) this.extra.set(e.name, buf(`extra:${e.name}`));
+    for (const e of [...(options.extraSram ?? []), ...(options.layerSram ?? [])]) this.extra.set(e.name, buf(`extra:${e.name}`));
     if (options.frontEnd) this.frontEnd = { spec: options.frontEnd, clip: buf('frontend:clip'), scratch: buf('frontend:scratch') };
     for (const e of options.flashData ?? []) this.flashData.set(e.name, buf(`flash:${e.name}`));
 
@@ -428,6 +434,11 @@ function plainBlueprint(model: QuantizedModel, options: SessionOptions): Bluepri
     place(`rq:${name}`, constants, false);
   });
   for (const e of options.extraSram ?? []) requests.push({ name: `extra:${e.name}`, bytes: e.bytes, firstUse: 0, lastUse: lastOp, category: 'extra' });
+  for (const e of options.layerSram ?? []) {
+    const at = lowered.ops.findIndex((op) => op.node.node.name === e.layer);
+    if (at < 0) throw new ShapeError(`layerSram '${e.name}': model '${model.architecture.name}' has no layer '${e.layer}'`);
+    requests.push({ name: `extra:${e.name}`, bytes: e.bytes, firstUse: at + 1, lastUse: at + 1, category: 'extra' });
+  }
   // The front end runs while the input is staged (op 0) and writes into io:input.
   for (const f of options.frontEnd ? frontEndRequests(options.frontEnd, model) : []) requests.push({ ...f, firstUse: 0, lastUse: 0, category: 'frontend' });
   for (const e of options.flashData ?? []) flashItems.push({ name: `flash:${e.name}`, data: e.data });
