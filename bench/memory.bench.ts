@@ -138,8 +138,9 @@ export function peakParts(bm: BenchModels, infer: SessionPlan, ff: SessionPlan, 
   const params = layer ? bm.quantized.params[layer] : undefined;
   const gemmLike = node && (node.node.kind === 'conv2d' || node.node.kind === 'dense') && params;
   const scratch = bytes(ffLive, (n) => n.startsWith('scratch:')) - bytes(inferLive, (n) => n.startsWith('scratch:'));
-  const trainer = bytes(ffLive, (n) => n.startsWith('extra:') && n !== 'extra:zo-backup');
-  const backup = bytes(ffLive, (n) => n === 'extra:zo-backup');
+  const isBackup = (n: string) => n === 'extra:zo-backup' || n.startsWith('extra:zo-backup:');
+  const trainer = bytes(ffLive, (n) => n.startsWith('extra:') && !isBackup(n));
+  const backup = bytes(ffLive, isBackup);
   const inferenceSlack = infer.sramBytes - bytes(inferLive, () => true);
   const leastBytes = gemmLike ? packedPanelBytes(params.weights.length / params.bias.length) : node?.node.kind === 'depthwise' && params ? depthwiseWeightBoundBytes(node.node as DepthwiseConv2DNode, params.bias.length) : null;
   const other = ff.sramBytes - infer.sramBytes - trainableBytes - (scratch + trainer + backup - inferenceSlack);
