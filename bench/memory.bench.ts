@@ -13,7 +13,11 @@ import { memoryReport } from '../src/report/memory.js';
 import { QzoFfTrainer, qzoFfSessionOptions } from '../src/train/qzo-ff.js';
 import { selectionLabel, selectionTrainerOptions, trainableLayers, type TrainSelection } from '../src/train/selection.js';
 import { parseBenchArgs, runIfEntryPoint, writeJson } from './cli.js';
-import { BENCH_PRESETS, benchModels, mcuFor } from './models.js';
+import { BENCH_PRESETS, benchModels, mcuFor, type BenchModels } from './models.js';
+import type { SessionPlan } from '../src/runtime/session.js';
+import type { PlannedBuffer } from '../src/runtime/planner.js';
+import { packedPanelBytes } from '../src/kernels/gemm.js';
+import type { DepthwiseConv2DNode } from '../src/model/layers.js';
 import { trainerConfig } from './overhead.bench.js';
 import { kib, ratio, suiteReport, textTable, type SuiteReport } from './suite.js';
 
@@ -40,8 +44,37 @@ export interface MemoryResult {
    * held in SRAM although the selection does not train them (bias-only).
    */
   ffExtras: { requant: number; trainer: number; untrainedWeights: number };
+  /**
+   * The FF excess over the limit, taken apart at the op where the FF plan peaks (bytes, aligned):
+   * excess = scratch + trainer + backup − inferenceSlack + other.
+   */
+  ffPeak: FfPeakParts;
   /** Whether each mode fits the reference device (nrf52840: 256 KiB SRAM / 1 MiB flash). */
   fits: { infer: boolean; ff: boolean; bp: boolean };
+}
+
+export interface FfPeakParts {
+  /** Op index of the FF plan's peak (0 stages the input; op i + 1 runs lowered op i). */
+  op: number;
+  /** The layer whose kernel scratch is live at that op, its kind, and its scratch in the FF plan minus the inference plan's. */
+  layer: string | null;
+  layerKind: string | null;
+  scratch: number;
+  /** One packed 8-column panel of that layer's weights (GEMM/conv): the least scratch a per-call packing layer runs with. */
+  panelBytes: number | null;
+  /**
+   * Beyond inference's scratch, the least a trained call of that layer could need with the kernels'
+   * present layouts: one panel (GEMM/conv), or the weight-dependent part of the prepared layer
+   * (tap-paired int16 weights and effective bias, if everything else were in flash) for depthwise.
+   */
+  leastBytes: number | null;
+  /** The trainer's whole-run buffers (labels, loss, keys, signs, …) other than the sparse backup, and the backup. */
+  trainer: number;
+  backup: number;
+  /** Inference's peak minus what inference has live at that op: headroom the FF extras use first. */
+  inferenceSlack: number;
+  /** Whatever the parts above do not explain (0 when the FF plan meets its lower bound). */
+  other: number;
 }
 
 export const FF_SLACK_BYTES = 1024;
@@ -78,6 +111,7 @@ export async function measureMemory(model: string, selection: TrainSelection, ba
     trainer: sum((n) => n.startsWith('extra:')),
     untrainedWeights: biasOnly ? sum((n) => n.startsWith('w:')) : 0,
   };
+  const ffPeak = peakParts(bm, plans.infer, plans.ff, trainableBytes);
   const fp16 = memoryReport({ float: bm.float, quantized: bm.quantized }, { device, batch, selection, compare: 'fp16', modes: ['ff', 'bp'] });
   return {
     model, selection: selectionLabel(selection), batch,
@@ -86,9 +120,42 @@ export async function measureMemory(model: string, selection: TrainSelection, ba
     trainableBytes, ffLimit: plans.infer.sramBytes + trainableBytes,
     bpOverFf: Number((plans.bp.sramBytes / plans.ff.sramBytes).toFixed(3)),
     fp16BpOverFf: Number(fp16.bpOverFf!.toFixed(3)),
-    ffExtras,
+    ffExtras, ffPeak,
     fits: Object.fromEntries((['infer', 'ff', 'bp'] as const).map((k) => [k, plans[k].sramBytes <= device.sramBytes && plans[k].flashBytes <= device.flashBytes])) as MemoryResult['fits'],
   };
+}
+
+/** Takes the FF plan's excess over its limit apart at the op where it peaks (see FfPeakParts). */
+export function peakParts(bm: BenchModels, infer: SessionPlan, ff: SessionPlan, trainableBytes: number): FfPeakParts {
+  const op = ff.sram.lowerBoundOp;
+  const liveAt = (plan: SessionPlan) => plan.sram.buffers.filter((b) => b.firstUse <= op && op <= b.lastUse);
+  const ffLive = liveAt(ff);
+  const inferLive = liveAt(infer);
+  const bytes = (list: readonly PlannedBuffer[], pred: (name: string) => boolean) => list.filter((b) => pred(b.name)).reduce((t, b) => t + b.alignedBytes, 0);
+  const scratchBuffer = ffLive.find((b) => b.name.startsWith('scratch:'));
+  const layer = scratchBuffer ? scratchBuffer.name.slice('scratch:'.length) : null;
+  const node = layer ? bm.graph.nodes.find((n) => n.node.name === layer) : undefined;
+  const params = layer ? bm.quantized.params[layer] : undefined;
+  const gemmLike = node && (node.node.kind === 'conv2d' || node.node.kind === 'dense') && params;
+  const scratch = bytes(ffLive, (n) => n.startsWith('scratch:')) - bytes(inferLive, (n) => n.startsWith('scratch:'));
+  const isBackup = (n: string) => n === 'extra:zo-backup' || n.startsWith('extra:zo-backup:');
+  const trainer = bytes(ffLive, (n) => n.startsWith('extra:') && !isBackup(n));
+  const backup = bytes(ffLive, isBackup);
+  const inferenceSlack = infer.sramBytes - bytes(inferLive, () => true);
+  const leastBytes = gemmLike ? packedPanelBytes(params.weights.length / params.bias.length) : node?.node.kind === 'depthwise' && params ? depthwiseWeightBoundBytes(node.node as DepthwiseConv2DNode, params.bias.length) : null;
+  const other = ff.sramBytes - infer.sramBytes - trainableBytes - (scratch + trainer + backup - inferenceSlack);
+  return {
+    op, layer, layerKind: node?.node.kind ?? null, scratch,
+    panelBytes: gemmLike ? packedPanelBytes(params.weights.length / params.bias.length) : null, leastBytes,
+    trainer, backup, inferenceSlack, other,
+  };
+}
+
+/** Packed tap-pair weights (OCP·P·4) and effective bias (OCP·4) of a depthwise layer (assembly/depthwise.ts layout). */
+function depthwiseWeightBoundBytes(node: DepthwiseConv2DNode, channels: number): number {
+  const ocp = alignUp(channels);
+  const pairs = Math.ceil((node.kernel[0] * node.kernel[1]) / 2);
+  return ocp * pairs * 4 + ocp * 4;
 }
 
 export function memoryTable(results: readonly MemoryResult[]): string {

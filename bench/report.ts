@@ -226,12 +226,41 @@ export function missNotes(v: Verdict, r: BenchResults): string[] {
   }
   if (v.id === 'ff-memory' && r.memory) {
     const missed = r.memory.results.filter((x) => x.ff - x.ffLimit > Number(r.memory!.config.ffSlackBytes));
-    const bySel = (sel: string) => missed.filter((x) => x.selection.startsWith(sel)).map((x) => x.model);
-    const lines = [head, 'Why, by cause (the memory table splits each FF plan\'s SRAM beyond inference into these parts, and they account for every excess byte):'];
-    const full = missed.filter((x) => !x.selection.startsWith('bias') && !x.selection.startsWith('sparse'));
-    if (full.length) lines.push(`- ${full.map((x) => `${x.model} ${x.selection} (+${x.ff - x.ffLimit} B: ${x.ffExtras.requant} B requantization constants, ${x.ffExtras.trainer} B trainer buffers)`).join('; ')}: requantization constants live in flash (QZO-FF never changes them) and the trainer's own buffers (labels, loss, keys, signs) are ≈ 100 B, so anything beyond is a buffer the session places in SRAM without training writing it; placing it in flash would close it.`);
-    if (bySel('bias').length) lines.push(`- bias-only (${bySel('bias').join(', ')}): sessions built with qzoFfSessionOptions keep the weights of bias-only layers in flash and perturb the biases in place, so an excess here means weights or a panel were placed in SRAM; building the session with qzoFfSessionOptions (frozenWeights) would close it.`);
-    if (bySel('sparse').length) lines.push(`- sparse (${missed.filter((x) => x.selection.startsWith('sparse')).map((x) => `${x.model} +${x.ff - x.ffLimit} B`).join(', ')}): the masks are in flash and each layer is perturbed in place from its mask just before it runs, so the only SRAM beyond the limit is one backup of the trainable (masked) weights of the *largest* trained layer (10% of its weights × 2 B), which holds their stored values while that layer is perturbed, plus the ≈ 100 B of trainer buffers. The backup is needed because a perturbed weight clamp(requant(w·1q ± εq·z)) cannot be undone exactly where it clamps. Removing it needs the masked perturbation fused into the GEMM/convolution/depthwise weight packing (perturb a packed weight only where its mask bit is set), as the dense modes already do, which is a kernel change outside this branch; \`maskPerturbation: false\` (fused path, masked update only) needs no backup but perturbs every weight, a different estimator.`);
+    const lines = [head, 'Why, row by row: each excess taken apart at the op where the FF plan peaks (`ffPeak` in bench/results/memory.json; the parts add up to the excess exactly): the scratch of the layer running there beyond what inference needs for it, the trainer\'s own buffers (labels, loss, keys, signs), the sparse backup, less the headroom inference leaves at that op.'];
+    if (missed.some((x) => !x.ffPeak)) {
+      lines.push('- (the results predate the per-op breakdown: re-run `npm run bench:memory -- --json bench/results`)');
+      return lines;
+    }
+    const part = (bytes: number, what: string) => (bytes > 0 ? [`${bytes} B ${what}`] : []);
+    lines.push(...missed.map((x) => {
+      const p = x.ffPeak;
+      const parts = [
+        ...part(p.scratch, `scratch of ${p.layer ?? '?'} (${p.layerKind ?? '?'}, trained: packs per call)`),
+        ...part(p.backup, 'sparse backup'),
+        ...part(p.trainer, 'trainer buffers'),
+      ];
+      const less = p.inferenceSlack > 0 ? ` − ${p.inferenceSlack} B inference headroom at that op` : '';
+      return `- ${x.model} ${x.selection}: +${x.ff - x.ffLimit} B = ${parts.join(' + ')}${less}${p.other ? ` + ${p.other} B placement` : ''}.`;
+    }));
+    const slack = Number(r.memory.config.ffSlackBytes);
+    // What the allowance leaves for a trained layer's scratch at the peak, after the trainer's buffers.
+    const left = (x: (typeof missed)[number]) => slack - x.ffPeak.trainer - x.ffPeak.backup + x.ffPeak.inferenceSlack;
+    const scratchBound = missed.filter((x) => x.ffPeak.scratch > 0 && x.ffPeak.scratch > left(x));
+    const panels = scratchBound.filter((x) => x.ffPeak.panelBytes !== null);
+    const depthwise = scratchBound.filter((x) => x.ffPeak.layerKind === 'depthwise');
+    const sparse = missed.filter((x) => x.ffPeak.backup > slack - x.ffPeak.trainer + x.ffPeak.inferenceSlack);
+    const versus = (x: (typeof missed)[number]) => `${x.model} ${x.selection} ${x.ffPeak.layer}: ${x.ffPeak.leastBytes} B against ${left(x)} B left`;
+    if (panels.length) {
+      const named = panels.map(versus).join('; ');
+      lines.push(`Trained GEMM/convolution layers: their weights change every pass, so they cannot run on panels packed once into flash as frozen layers do, and pack (and perturb) on every call. The session already packs such a layer one 8-column panel at a time wherever a larger chunk would raise the peak (src/runtime/scratch-budget.ts; results are identical for any chunk), and one panel — a 256 B header (bias − zin·Σw and the requantization lanes) plus K × 16 B of int16 weight pairs — is the least the 4×8 micro-kernel runs with, and it exceeds what the ${slack} B allowance leaves after the trainer's buffers and any sparse backup (plus inference's headroom at that op): ${named}. This holds for bias-only too: the weights stay in flash, but the panels bake in the bias, which training changes, so a bias-only layer packs per call like a trained one. What would close it is a kernel change (assembly/gemm.ts and conv.ts belong to the kernel work): a GEMM that reads the panel header (bias, requantization) from a separate pointer, so a trained layer keeps its weights in SRAM permanently in the packed int16-pair layout (the same bytes as 16-bit weights when K is even and the filters a multiple of 8) and is perturbed and restored there, and a bias-only layer runs on flash panels with its bias in SRAM.`);
+    }
+    if (depthwise.length) {
+      const named = depthwise.map((x) => `${x.model} ${x.selection} ${x.ffPeak.layer} ${x.ffPeak.scratch} B`).join(', ');
+      lines.push(`Trained depthwise layers: the depthwise kernel prepares the whole layer in scratch on every call (tap-paired int16 weights, effective bias, 24 B of requantization lanes per channel, the zero-point row and tap tables) and has no chunked form, so a trained depthwise layer needs that much more than a frozen one, whose prepared layer is in flash: ${named}. Even with the requantization lanes, zero-point row and interior tap table kept in flash (they do not depend on the weights), the tap-paired weights and effective bias alone exceed what the allowance leaves: ${depthwise.map(versus).join('; ')}. Closing it needs a depthwise kernel that prepares a few channels at a time (a kernel change).`);
+    }
+    if (sparse.length) {
+      lines.push(`Sparse: the masks are in flash and each layer is perturbed in place from its mask just before it runs; a backup holds the stored values of its masked weights (10% of its weights × 2 B) while it runs, because a perturbed weight clamp(requant(w·1q ± εq·z)) cannot be undone exactly where it clamps or rounds. Each layer's backup is planned with that layer's op alone (\`SessionOptions.layerSram\`), so the peak carries only the backup of the layer running there, which alone exceeds what the allowance leaves in: ${sparse.map((x) => `${x.model} ${x.ffPeak.layer}: ${x.ffPeak.backup} B against ${slack - x.ffPeak.trainer + x.ffPeak.inferenceSlack} B left`).join('; ')}. What would close it: the masked perturbation fused into the weight packing (perturb a packed weight only where its mask bit is set, as the dense modes do), which needs no backup — a kernel change; or, for a dense layer on the small-batch GEMV path (which reads the stored weights in place and writes each output row contiguously), running the layer in blocks of output rows, each perturbed and restored with a block-sized backup. \`maskPerturbation: false\` (fused path, masked update only) needs no backup but perturbs every weight, a different estimator.`);
+    }
     return lines;
   }
   if (v.id === 'bp-over-ff') return [head, 'Why: backprop keeps every activation for its backward pass plus gradients and two Adam moments per weight; where the ratio is low the trainable weights dominate both plans.'];

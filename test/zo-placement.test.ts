@@ -12,7 +12,7 @@ import { fillZ, streamKey, ONE_Q } from '../src/kernels/rng.js';
 import { quantizeMultiplier } from '../src/kernels/multiplier.js';
 import { alignTo } from '../src/runtime/planner.js';
 const alignUp = (n: number) => alignTo(n, 16);
-import { DataError } from '../src/errors.js';
+import { DataError, ShapeError } from '../src/errors.js';
 import { benchModels, mcuFor, quantizedBatch } from '../bench/models.js';
 import { makeAllBenches, randomInt16, randomInt8, rng, type Bench } from './helpers/devices.js';
 
@@ -196,14 +196,18 @@ describe('what stays in flash', () => {
   }
 
   for (const model of ['mnist-cnn', 'ds-cnn', 'resnet8']) {
-    it(`${model}: sparse perturbs in place from the mask with one shared backup (no panel per tensor); plan = measured, also after steps`, async () => {
+    it(`${model}: sparse perturbs in place from the mask with a backup per layer, live only at its layer's op (no panel per tensor); plan = measured, also after steps`, async () => {
       const selection: TrainSelection = { kind: 'sparse', fraction: 0.1, by: 'magnitude', seed: 0 };
       const { plan, session, trainable, bm, trainer } = await ffSession(model, selection);
       const extras = plan.sram.buffers.filter((b) => b.name.startsWith('extra:zo-'));
       expect(extras.filter((b) => b.name.startsWith('extra:zo-panel'))).toEqual([]);
-      const backup = extras.find((b) => b.name === 'extra:zo-backup')!;
-      const largest = Math.max(...trainable.map((n) => sparseKeepCount(bm.quantized.params[n]!.weights.length, selection as never) * 2));
-      expect(backup.bytes).toBe(largest);
+      expect(extras.some((b) => b.name === 'extra:zo-backup')).toBe(false);
+      const opOf = (layer: string) => session.lowered.ops.findIndex((o) => o.node.node.name === layer) + 1;
+      for (const n of trainable) {
+        const backup = extras.find((b) => b.name === `extra:zo-backup:${n}`)!;
+        expect(backup.bytes).toBe(sparseKeepCount(bm.quantized.params[n]!.weights.length, selection as never) * 2);
+        expect([backup.firstUse, backup.lastUse]).toEqual([opOf(n), opOf(n)]);
+      }
       // The masks are fixed before training: flash, not SRAM.
       expect(extras.filter((b) => b.name.startsWith('extra:zo-mask'))).toEqual([]);
       for (const n of trainable) expect(session.flashData.get(`zo-mask:${n}`)!.offset).toBeLessThan(session.mcu.sram.base);
@@ -243,6 +247,50 @@ describe('what stays in flash', () => {
     const options = qzoFfSessionOptions(1, { model: bm.quantized, trainable, config: { ...config, sparse: { by: 'random', fraction: 0.1, seed: 9 } } });
     const session = new QuantizedSession(await mcuFor(QuantizedSession.plan(bm.quantized, options)), bm.quantized, options);
     expect(() => new QzoFfTrainer(session, trainable, config)).toThrow(/sparse mask .* is not the one/);
+  });
+
+  for (const [model, selection] of [['mnist-cnn', { kind: 'full' }], ['mnist-cnn', { kind: 'last', layers: 2 }], ['mnist-cnn', { kind: 'bias' }], ['mobilenetv1-0.25', { kind: 'full' }], ['mobilenetv1-0.25', { kind: 'bias' }]] as [string, TrainSelection][]) {
+    it(`${model} ${selection.kind}: trained layers pack one panel at a time at the peak, so FF ≤ inference on pre-packed flash panels + trained parameters + 1 KiB; plan = measured`, async () => {
+      const { plan, session, trainable, bm, config } = await ffSession(model, selection);
+      const prepacked = QuantizedSession.plan(bm.quantized, { batch: 1 });
+      const biasOnly = selection.kind === 'bias';
+      const trainedBytes = trainable.reduce((s, n) => s + alignUp(bm.quantized.params[n]!.bias.byteLength) + (biasOnly ? 0 : alignUp(bm.quantized.params[n]!.weights.byteLength)), 0);
+      expect(plan.sramBytes).toBeLessThanOrEqual(prepacked.sramBytes + trainedBytes + 1024);
+      expect(session.mcu.sram.highWater).toBe(plan.sramBytes);
+      // Without one-panel packing the same session needs more SRAM than the target allows.
+      const options = qzoFfSessionOptions(1, { model: bm.quantized, trainable, config });
+      const fast = QuantizedSession.plan(bm.quantized, { ...options, leanPacking: false });
+      expect(fast.sramBytes).toBeGreaterThan(plan.sramBytes);
+    });
+  }
+
+  it('a layer-scoped SRAM buffer for a layer the model does not have is refused with a ShapeError', () => {
+    const bm = benchModels('mnist-cnn', 16);
+    expect(() => QuantizedSession.plan(bm.quantized, { batch: 1, layerSram: [{ name: 'zo-backup:nope', bytes: 16, layer: 'nope' }] })).toThrow(ShapeError);
+  });
+
+  it('one-panel packing of trained layers trains to the same weights and losses as packing whole layers', async () => {
+    const bm = benchModels('mnist-cnn', 16);
+    const trainable = trainableLayers(bm.graph, { kind: 'full' });
+    const config = { ...CONFIG, lr: 0.05 };
+    const set = quantizedBatch(bm, 1);
+    const run = async (leanPacking: boolean) => {
+      const options = { ...qzoFfSessionOptions(1, { model: bm.quantized, trainable, config }), leanPacking };
+      const plan = QuantizedSession.plan(bm.quantized, options);
+      const session = new QuantizedSession(await mcuFor(plan), bm.quantized, options);
+      const trainer = new QzoFfTrainer(session, trainable, config);
+      const losses: number[] = [];
+      for (let s = 0; s < 4; s++) losses.push(trainer.trainStep(set).loss);
+      expect(session.mcu.sram.highWater).toBe(plan.sramBytes);
+      const m = session.exportModel();
+      return { plan: plan.sramBytes, losses, weights: trainable.map((n) => Array.from(m.params[n]!.weights)) };
+    };
+    const lean = await run(true);
+    const fast = await run(false);
+    expect(lean.plan).toBeLessThan(fast.plan);
+    expect(lean.losses).toEqual(fast.losses);
+    expect(lean.weights).toEqual(fast.weights);
+    expect(lean.weights.some((w, i) => w.some((v, j) => v !== bm.quantized.params[trainable[i]!]!.weights[j]))).toBe(true);
   });
 
   it('bias-only on flash-resident weights trains bit-identically to the same run with weights in SRAM', async () => {

@@ -55,6 +55,8 @@ export interface QuantizedScratchContext<N extends ModelNode = ModelNode> {
   weightBits: 8 | 16;
   /** The layer is frozen and runs on panels packed when the session was prepared (packedBytes > 0). */
   prepacked?: boolean;
+  /** Bytes of weight panels a per-call packing op may pack at once (default SESSION_PACKED_WEIGHT_BUDGET; 0: one panel). */
+  packedWeightBudget?: number;
 }
 
 /** What a session hands an operator to prepare its integer kernel (all buffers already placed). */
@@ -75,6 +77,8 @@ export interface QuantizedBuildContext<N extends ModelNode = ModelNode> {
     weights: DeviceBuffer; bias: DeviceBuffer; weightBits: 8 | 16; scratch: DeviceBuffer | null; requant: PreparedRequant | null;
     /** For a frozen layer whose op has packedBytes: where (flash) build packs its weights once. */
     packedPanels?: DeviceBuffer;
+    /** The packing budget the session planned this layer's scratch with (scratchBytes' packedWeightBudget). */
+    packedWeightBudget?: number;
   };
 }
 

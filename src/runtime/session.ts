@@ -22,6 +22,8 @@ import { activationClamp } from '../ops/shape.js';
 import type { ParamSource, QuantizedBuildContext } from '../ops/types.js';
 import { frontEndRequests, type FrontEndBuffers, type FrontEndSpec } from './front-end.js';
 import { checkSessionArguments } from './session-arguments.js';
+import { chooseScratchBudgets, ONE_PANEL_BUDGET, type ScratchChoice } from './scratch-budget.js';
+import { SESSION_PACKED_WEIGHT_BUDGET } from '../ops/budget.js';
 
 export { SESSION_PACKED_WEIGHT_BUDGET } from '../ops/budget.js';
 export type { ParamSource } from '../ops/types.js';
@@ -33,6 +35,12 @@ export interface SessionOptions {
   trainable?: ReadonlySet<string>;
   /** Further SRAM buffers the caller needs for the whole session (loss output, masks, …). */
   extraSram?: readonly { name: string; bytes: number }[];
+  /**
+   * SRAM the caller uses only around one layer's op: written just before the op runs, last read
+   * before the next op runs (a sparse layer's backup while it is perturbed in place). Planned with
+   * that op's lifetime, so it shares bytes with buffers of other ops; found in `extra` by name.
+   */
+  layerSram?: readonly { name: string; bytes: number; layer: string }[];
   /** A front end run on the device before the forward pass (its buffers are live at op 0); see front-end.ts. */
   frontEnd?: FrontEndSpec;
   /** Trainable layers of which only the bias trains: their weights never change, so they stay in flash. */
@@ -45,6 +53,13 @@ export interface SessionOptions {
    * device's flash). Results are identical either way; the panels' bytes are in plan.flash.
    */
   prepackFrozen?: boolean;
+  /**
+   * A layer that packs its weights on every call (a trained layer, or a frozen one when prepacking is
+   * off) packs one 8-column panel at a time wherever a larger chunk would raise the SRAM peak
+   * (default true; src/runtime/scratch-budget.ts). false: every such layer packs chunks of up to
+   * SESSION_PACKED_WEIGHT_BUDGET bytes (fewer re-reads of its input, more scratch). Results are identical.
+   */
+  leanPacking?: boolean;
 }
 
 export type SramCategory = 'activations' | 'io' | 'scratch' | 'trainable-params' | 'extra' | 'frontend';
@@ -75,6 +90,8 @@ interface Blueprint {
   flashItems: StaticData[];
   /** Flash the device fills when the session is prepared: frozen layers' packed weight panels. */
   flashPacked: { name: string; bytes: number }[];
+  /** Packing budget of each layer that packs per call (scratch-budget.ts). */
+  packBudgets: Map<string, number>;
   outputQuant: Map<string, OutputQuant>;
   plan: SessionPlan;
 }
@@ -186,7 +203,7 @@ export class QuantizedSession {
     };
     this.input = buf('io:input');
     this.logits = buf('io:logits');
-    for (const e of options.extraSram ?? []) this.extra.set(e.name, buf(`extra:${e.name}`));
+    for (const e of [...(options.extraSram ?? []), ...(options.layerSram ?? [])]) this.extra.set(e.name, buf(`extra:${e.name}`));
     if (options.frontEnd) this.frontEnd = { spec: options.frontEnd, clip: buf('frontend:clip'), scratch: buf('frontend:scratch') };
     for (const e of options.flashData ?? []) this.flashData.set(e.name, buf(`flash:${e.name}`));
 
@@ -217,7 +234,11 @@ export class QuantizedSession {
           logitsScale = inputQuant[0]!.scale * p.weightScales[0]!;
         }
         const packedPanels = placed.get(`pk:${name}`);
-        params = { weights: w, bias: b, weightBits: p.weightBits, scratch: placed.get(`scratch:${name}`) ?? null, requant, ...(packedPanels ? { packedPanels } : {}) };
+        const packedWeightBudget = bp.packBudgets.get(name);
+        params = {
+          weights: w, bias: b, weightBits: p.weightBits, scratch: placed.get(`scratch:${name}`) ?? null, requant,
+          ...(packedPanels ? { packedPanels } : {}), ...(packedWeightBudget !== undefined ? { packedWeightBudget } : {}),
+        };
       }
       const run = def.quantized.build({
         op: n, batch: options.batch, arena, inputs: op.inputs.map(tensor), output: tensor(op.output), activation: op.activation,
@@ -356,6 +377,7 @@ function plainBlueprint(model: QuantizedModel, options: SessionOptions): Bluepri
   const sramInit: StaticData[] = [];
   const flashItems: StaticData[] = [];
   const flashPacked: Blueprint['flashPacked'] = [];
+  const scratchChoices: ScratchChoice[] = [];
   const prepackFrozen = options.prepackFrozen ?? true;
   const outputQuant = new Map<string, OutputQuant>();
   requests.push({ name: 'io:input', bytes: batch * elementCount(graph.inputShape), firstUse: 0, lastUse: lastRead.get(lowered.inputName) ?? 0, category: 'io' });
@@ -374,8 +396,14 @@ function plainBlueprint(model: QuantizedModel, options: SessionOptions): Bluepri
     const inSram = trainable.has(name);
     const packedBytes = !inSram && prepackFrozen ? (def.quantized?.packedBytes?.({ op: n, batch, weightBits: p.weightBits }) ?? 0) : 0;
     if (packedBytes > 0) flashPacked.push({ name: `pk:${name}`, bytes: packedBytes });
-    const scratch = def.quantized?.scratchBytes?.({ op: n, batch, weightBits: p.weightBits, prepacked: packedBytes > 0 }) ?? 0;
-    if (scratch > 0) requests.push({ name: `scratch:${name}`, bytes: scratch, firstUse: i + 1, lastUse: i + 1, category: 'scratch' });
+    const scratchContext = { op: n, batch, weightBits: p.weightBits, prepacked: packedBytes > 0 };
+    const scratch = def.quantized?.scratchBytes?.(scratchContext) ?? 0;
+    if (scratch > 0) {
+      // A layer packing per call may pack one panel at a time instead (same results, less scratch).
+      const leanBytes = packedBytes > 0 ? scratch : (def.quantized?.scratchBytes?.({ ...scratchContext, packedWeightBudget: ONE_PANEL_BUDGET }) ?? scratch);
+      if (leanBytes < scratch && options.leanPacking !== false) scratchChoices.push({ index: requests.length, layer: name, fastBytes: scratch, leanBytes, fastBudget: SESSION_PACKED_WEIGHT_BUDGET });
+      requests.push({ name: `scratch:${name}`, bytes: scratch, firstUse: i + 1, lastUse: i + 1, category: 'scratch' });
+    }
     // Only what training writes goes to SRAM: weights unless only the bias trains, the bias, never the
     // requantization constants (weight scales are fixed, so QZO-FF never changes them).
     const place = (key: string, data: StaticData['data'], inSram: boolean) => {
@@ -406,17 +434,23 @@ function plainBlueprint(model: QuantizedModel, options: SessionOptions): Bluepri
     place(`rq:${name}`, constants, false);
   });
   for (const e of options.extraSram ?? []) requests.push({ name: `extra:${e.name}`, bytes: e.bytes, firstUse: 0, lastUse: lastOp, category: 'extra' });
+  for (const e of options.layerSram ?? []) {
+    const at = lowered.ops.findIndex((op) => op.node.node.name === e.layer);
+    if (at < 0) throw new ShapeError(`layerSram '${e.name}': model '${model.architecture.name}' has no layer '${e.layer}'`);
+    requests.push({ name: `extra:${e.name}`, bytes: e.bytes, firstUse: at + 1, lastUse: at + 1, category: 'extra' });
+  }
   // The front end runs while the input is staged (op 0) and writes into io:input.
   for (const f of options.frontEnd ? frontEndRequests(options.frontEnd, model) : []) requests.push({ ...f, firstUse: 0, lastUse: 0, category: 'frontend' });
   for (const e of options.flashData ?? []) flashItems.push({ name: `flash:${e.name}`, data: e.data });
 
+  const packBudgets = chooseScratchBudgets(requests, scratchChoices, 16);
   const sram = planMemory(requests, { alignment: 16 });
   verifyPlan(sram);
   const sramCategory = Object.fromEntries(requests.map((r) => [r.name, r.category]));
   const flash = [...flashItems.map((f) => ({ name: f.name, bytes: f.data.byteLength })), ...flashPacked];
   const flashBytes = flash.reduce((s, f) => s + alignUp(f.bytes), 0);
   return {
-    graph, lowered, requests, sramInit, flashItems, flashPacked, outputQuant,
+    graph, lowered, requests, sramInit, flashItems, flashPacked, packBudgets, outputQuant,
     plan: { sram, sramCategory, flash, flashBytes, sramBytes: sram.peakBytes },
   };
 }

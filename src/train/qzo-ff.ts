@@ -146,6 +146,7 @@ export function qzoFfSramBuffers(
 }
 
 const ZO_BACKUP = 'zo-backup';
+const layerBackupName = (layer: string) => `${ZO_BACKUP}:${layer}`;
 /** Whether z buffers are in use: asked for, and every tensor on the fused path (the paper's step). */
 const zBuffered = (c: QzoFfConfig): boolean =>
   !!c.zBuffer && !c.sharpness && (c.params ?? 'weights') === 'weights' && !materialises('w', c);
@@ -158,13 +159,14 @@ function paramLayerOrder(model: QuantizedModel): string[] {
 
 /**
  * Session options for QZO-FF training on `model`: the trainable layers, the weights that stay in flash
- * (bias-only), the trainer's SRAM buffers, and the sparse masks as flash data. A mask is fixed from the
+ * (bias-only), the trainer's SRAM buffers, each in-place-perturbed layer's backup (live only at its
+ * layer's op), and the sparse masks as flash data. A mask is fixed from the
  * pre-trained weights before training and never written again, so like every other constant it lives
  * in flash (written once, when the session is laid out) instead of SRAM.
  */
 export function qzoFfSessionOptions(
   batch: number, training: { model: QuantizedModel; trainable: readonly string[]; config: QzoFfConfig; prefixSamples?: number },
-): SessionOptions & { trainable: ReadonlySet<string>; extraSram: { name: string; bytes: number }[] } {
+): SessionOptions & { trainable: ReadonlySet<string>; extraSram: { name: string; bytes: number }[]; layerSram: { name: string; bytes: number; layer: string }[] } {
   const { model, trainable, config } = training;
   const flashData: { name: string; data: Uint8Array }[] = [];
   if (config.sparse && trainedParts(config).includes('w')) {
@@ -176,10 +178,18 @@ export function qzoFfSessionOptions(
     }
   }
   const masks = new Set(flashData.map((f) => `${f.name}`));
+  // A layer's in-place perturbation needs its backup only while that layer runs: one per layer, each
+  // planned with its layer's op, instead of one shared backup live for the whole step.
+  const layerSram = materialises('w', config) && trainedParts(config).includes('w')
+    ? trainable.map((name) => {
+      const p = model.params[name]!;
+      return { name: layerBackupName(name), bytes: trainedCount(p.weights.length, config) * (p.weightBits / 8), layer: name };
+    })
+    : [];
   return {
     batch, trainable: new Set(trainable), frozenWeights: qzoFfFrozenWeights(trainable, config),
-    extraSram: qzoFfSramBuffers(batch, training).filter((b) => !masks.has(b.name)),
-    flashData,
+    extraSram: qzoFfSramBuffers(batch, training).filter((b) => !masks.has(b.name) && !(layerSram.length && b.name === ZO_BACKUP)),
+    flashData, layerSram,
   };
 }
 /** Elements of a weight tensor that train: the mask's keep count, or all of them. */
@@ -356,7 +366,7 @@ export class QzoFfTrainer {
           mask: part === 'w' && config.sparse ? (session.flashData.get(maskName(name)) ?? extra(maskName(name), why)) : null,
           trained: part === 'w' ? trainedCount(p.weights.length, config) : p.bias.length,
           zbuf: part === 'w' && zBuffered(config) ? extra(`zo-zbuf:${key}`, why) : null,
-          panel: materialises(part, config) ? extra(ZO_BACKUP, why) : null,
+          panel: materialises(part, config) ? (session.extra.get(layerBackupName(name)) ?? extra(ZO_BACKUP, why)) : null,
           neighbour: config.sharpness ? extra(`zo-neighbour:${key}`, why) : null,
           z: config.momentum ? extra(`zo-z:${key}`, why) : null,
           history: config.momentum ? extra(`zo-history:${key}`, why) : null,

@@ -31,11 +31,11 @@ export const conv2d: OpDef<Conv2DNode> = {
     return { outShape: [oh, ow, filters], weightShape: [filters, kernel[0], kernel[1], c], biasLength: filters, macs: oh * ow * filters * kernel[0] * kernel[1] * c };
   },
   quantized: {
-    scratchBytes: ({ op, batch, weightBits, prepacked }) => conv2dScratchBytes({ ...geometry(op, batch), weightBits, inputZeroPoint: 0, packedWeightBudget: SESSION_PACKED_WEIGHT_BUDGET, prepacked }),
+    scratchBytes: ({ op, batch, weightBits, prepacked, packedWeightBudget }) => conv2dScratchBytes({ ...geometry(op, batch), weightBits, inputZeroPoint: 0, packedWeightBudget: packedWeightBudget ?? SESSION_PACKED_WEIGHT_BUDGET, prepacked }),
     packedBytes: ({ op }) => packedPanelsBytes(op.node.kernel[0] * op.node.kernel[1] * (op.inShapes[0] as number[])[2]!, op.node.filters),
     build({ op, batch, arena, inputs: [input], output, inputQuant: [inQ], params }) {
-      const { weights: w, bias: b, weightBits, scratch, requant, packedPanels } = params!;
-      const p: Conv2DParams = { ...geometry(op, batch), weightBits, inputZeroPoint: inQ!.zeroPoint, packedWeightBudget: SESSION_PACKED_WEIGHT_BUDGET };
+      const { weights: w, bias: b, weightBits, scratch, requant, packedPanels, packedWeightBudget } = params!;
+      const p: Conv2DParams = { ...geometry(op, batch), weightBits, inputZeroPoint: inQ!.zeroPoint, packedWeightBudget: packedWeightBudget ?? SESSION_PACKED_WEIGHT_BUDGET };
       if (packedPanels) {
         const k = p.kernelHeight * p.kernelWidth * p.inChannels;
         // Built once: a fresh params object per call measurably slows the host call.

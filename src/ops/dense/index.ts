@@ -27,12 +27,12 @@ export const dense: OpDef<DenseNode> = {
   },
   quantized: {
     int32Head: true,
-    scratchBytes: ({ op, batch, weightBits, prepacked }) => fullyConnectedScratchBytes({ batch, ...dims(op), weightBits, inputZeroPoint: 0, packedWeightBudget: SESSION_PACKED_WEIGHT_BUDGET, prepacked }),
+    scratchBytes: ({ op, batch, weightBits, prepacked, packedWeightBudget }) => fullyConnectedScratchBytes({ batch, ...dims(op), weightBits, inputZeroPoint: 0, packedWeightBudget: packedWeightBudget ?? SESSION_PACKED_WEIGHT_BUDGET, prepacked }),
     // Batches the GEMV path takes read the stored weights in place: nothing to keep packed.
     packedBytes: ({ op, batch }) => (batch > GEMV_MAX_BATCH ? packedPanelsBytes(dims(op).inFeatures, dims(op).outFeatures) : 0),
     build({ op, batch, arena, inputs: [input], output, inputQuant: [inQ], params }) {
-      const { weights: w, bias: b, weightBits, scratch, requant, packedPanels } = params!;
-      const p = { batch, weightBits, inputZeroPoint: inQ!.zeroPoint, packedWeightBudget: SESSION_PACKED_WEIGHT_BUDGET, ...dims(op) };
+      const { weights: w, bias: b, weightBits, scratch, requant, packedPanels, packedWeightBudget } = params!;
+      const p = { batch, weightBits, inputZeroPoint: inQ!.zeroPoint, packedWeightBudget: packedWeightBudget ?? SESSION_PACKED_WEIGHT_BUDGET, ...dims(op) };
       if (packedPanels) {
         // Built once: a fresh params object per call measurably slows the host call.
         const frozen = { ...p, packed: packWeightPanels(arena, w, b, requant, packedPanels, { k: p.inFeatures, n: p.outFeatures, weightBits, inputZeroPoint: p.inputZeroPoint }) };
