@@ -2,7 +2,8 @@
 // docs/RESULTS.md §1: 5-way 5-shot episodes of the classes 5–9 no backbone saw (seeds 1000, 1001, …,
 // 50 queries per class), small CNN on MNIST and Fashion-MNIST, full fine-tuning, QZO-FF m = 3,
 // ε = 1e-3, η = 3e-3, whole support set per step. Every variant adapts the same episodes, so the
-// differences are paired; prints a markdown table with 95% CIs and the trained tensors' SRAM bytes.
+// differences are paired; prints a markdown table with 95% CIs and the planned SRAM peak. The method is
+// pinned to QZO-FF, whatever adapt's default method is.
 //   nice -n 15 npx tsx bench/zo-8w8a-residual.ts [episodes=30] [steps=500] [variants=16w8a,res8] [seed=1000] [data=mnist,fashion-mnist]
 // Each episode is also printed to stderr as one `episode {json}` line, so a run split over several
 // processes (different seed ranges) can be tabled together:
@@ -17,30 +18,51 @@ import { readFileSync } from 'node:fs';
 
 interface EpisodeRow { data: string; seed: number; steps: number; zero: number; acc: Record<string, number | null>; sram: Record<string, number> }
 
+/** A paired difference with its sign: +0.7 ± 2.1. */
+const signed = (st: ReturnType<typeof stat>): string => (st === null ? '—' : `${st.mean >= 0 ? '+' : '−'}${fmtStat({ ...st, mean: Math.abs(st.mean) })}`);
+
 function table(data: string, rows: EpisodeRow[], variants: string[]): void {
   const ref = variants[0]!;
   const n = rows.length;
   const zero = rows.map((r) => r.zero);
   console.log(`\n**small CNN · ${data}** (query accuracy %, mean ± 95% CI over ${n} episodes, seeds ${Math.min(...rows.map((r) => r.seed))}–${Math.max(...rows.map((r) => r.seed))}, ${rows[0]!.steps} steps; differences paired by episode; SRAM = planned QZO-FF peak)\n`);
-  console.log(`| variant | accuracy | − ${ref} (paired) | QZO-FF SRAM peak |`);
-  console.log('|---|---:|---:|---:|');
-  console.log(`| zero-shot | ${fmtStat(stat(zero))} | | |`);
+  console.log(`| variant | episodes | accuracy | − ${ref} (paired) | QZO-FF SRAM peak |`);
+  console.log('|---|---:|---:|---:|---:|');
+  console.log(`| zero-shot | ${n} | ${fmtStat(stat(zero))} | | |`);
   for (const v of variants) {
-    const xs = rows.map((r) => r.acc[v] ?? null);
+    // A variant run on only some of the episodes (a later, smaller run) is paired on those.
+    const mine = rows.filter((r) => v in r.acc);
+    const xs = mine.map((r) => r.acc[v]!);
     const ok = xs.filter((x): x is number => x !== null);
     const refused = xs.length - ok.length;
-    const paired = v === ref || refused ? '' : fmtStat(stat(xs.map((x, i) => x! - rows[i]!.acc[ref]!)));
-    const sram = rows.find((r) => r.sram[v] !== undefined)?.sram[v];
-    console.log(`| ${v} | ${ok.length ? fmtStat(stat(ok)) : '—'}${refused ? ` (refused ${refused}/${xs.length})` : ''} | ${paired} | ${sram !== undefined ? `${(sram / 1024).toFixed(1)} KiB` : ''} |`);
+    const paired = v === ref || refused ? '' : signed(stat(mine.map((r) => r.acc[v]! - r.acc[ref]!)));
+    const sram = mine.find((r) => r.sram[v] !== undefined)?.sram[v];
+    console.log(`| ${v} | ${mine.length} | ${ok.length ? fmtStat(stat(ok)) : '—'}${refused ? ` (refused ${refused}/${xs.length})` : ''} | ${paired} | ${sram !== undefined ? `${(sram / 1024).toFixed(1)} KiB` : ''} |`);
   }
 }
 
 if (process.argv[2] === 'merge') {
-  const rows: EpisodeRow[] = process.argv.slice(3).flatMap((f) => readFileSync(f, 'utf8').split('\n').filter((l) => l.startsWith('episode ')).map((l) => JSON.parse(l.slice(8)) as EpisodeRow));
+  // Rows of one episode from different runs (other variants, same seed and steps) are joined.
+  const byEpisode = new Map<string, EpisodeRow>();
+  const variants: string[] = [];
+  for (const f of process.argv.slice(3)) {
+    for (const line of readFileSync(f, 'utf8').split('\n').filter((l) => l.startsWith('episode '))) {
+      const r = JSON.parse(line.slice(8)) as EpisodeRow;
+      for (const v of Object.keys(r.acc)) if (!variants.includes(v)) variants.push(v);
+      const key = `${r.data}:${r.seed}`;
+      const have = byEpisode.get(key);
+      if (!have) { byEpisode.set(key, r); continue; }
+      if (have.steps !== r.steps) throw new Error(`${key}: logged with ${have.steps} and ${r.steps} steps`);
+      for (const v of Object.keys(r.acc)) if (v in have.acc) throw new Error(`${key}: variant ${v} appears twice in the logs`);
+      have.acc = { ...have.acc, ...r.acc };
+      have.sram = { ...have.sram, ...r.sram };
+      if (Number.isNaN(have.zero)) have.zero = r.zero;
+    }
+  }
+  const rows = [...byEpisode.values()];
   for (const data of [...new Set(rows.map((r) => r.data))]) {
     const mine = rows.filter((r) => r.data === data).sort((a, b) => a.seed - b.seed);
-    if (new Set(mine.map((r) => r.seed)).size !== mine.length) throw new Error(`${data}: an episode seed appears twice in the logs`);
-    table(data, mine, Object.keys(mine[0]!.acc));
+    table(data, mine, variants.filter((v) => mine.some((r) => v in r.acc)));
   }
   process.exit(0);
 }
@@ -75,7 +97,7 @@ for (const data of datasets) {
     const row: EpisodeRow = { data, seed, steps, zero: NaN, acc: {}, sram: {} };
     for (const v of variants) {
       try {
-        const r = await adapt({ backbone, support: ep.support, query: ep.query, device, selection: { kind: 'full' }, steps, seed, baseline: false, ...ZO, ...VARIANTS[v] });
+        const r = await adapt({ backbone, support: ep.support, query: ep.query, device, selection: { kind: 'full' }, steps, seed, baseline: false, method: 'qzo-ff', ...ZO, ...VARIANTS[v] });
         if (v === variants[0]) row.zero = r.zeroShot;
         row.acc[v] = r.after;
         row.sram[v] = r.memory.ff.sramPeak;
