@@ -26,18 +26,25 @@ function table(data: string, rows: EpisodeRow[], variants: string[]): void {
   const n = rows.length;
   const zero = rows.map((r) => r.zero);
   console.log(`\n**small CNN · ${data}** (query accuracy %, mean ± 95% CI over ${n} episodes, seeds ${Math.min(...rows.map((r) => r.seed))}–${Math.max(...rows.map((r) => r.seed))}, ${rows[0]!.steps} steps; differences paired by episode; SRAM = planned QZO-FF peak)\n`);
-  console.log(`| variant | episodes | accuracy | − ${ref} (paired) | QZO-FF SRAM peak |`);
-  console.log('|---|---:|---:|---:|---:|');
-  console.log(`| zero-shot | ${n} | ${fmtStat(stat(zero))} | | |`);
+  // With three or more variants the later ones are also paired against the second (the residual).
+  const ref2 = variants.length > 2 ? variants[1]! : null;
+  const against = (v: string, r: string, mine: EpisodeRow[]) => {
+    const both = mine.filter((x) => x.acc[r] !== undefined && x.acc[r] !== null && x.acc[v] !== null);
+    return both.length === mine.length ? signed(stat(both.map((x) => x.acc[v]! - x.acc[r]!))) : '';
+  };
+  console.log(`| variant | episodes | accuracy | − ${ref} (paired) |${ref2 ? ` − ${ref2} (paired) |` : ''} QZO-FF SRAM peak |`);
+  console.log(`|---|---:|---:|---:|${ref2 ? '---:|' : ''}---:|`);
+  console.log(`| zero-shot | ${n} | ${fmtStat(stat(zero))} | |${ref2 ? ' |' : ''} |`);
   for (const v of variants) {
     // A variant run on only some of the episodes (a later, smaller run) is paired on those.
     const mine = rows.filter((r) => v in r.acc);
     const xs = mine.map((r) => r.acc[v]!);
     const ok = xs.filter((x): x is number => x !== null);
     const refused = xs.length - ok.length;
-    const paired = v === ref || refused ? '' : signed(stat(mine.map((r) => r.acc[v]! - r.acc[ref]!)));
+    const paired = v === ref ? '' : against(v, ref, mine);
+    const paired2 = ref2 === null ? null : v === ref || v === ref2 ? '' : against(v, ref2, mine);
     const sram = mine.find((r) => r.sram[v] !== undefined)?.sram[v];
-    console.log(`| ${v} | ${mine.length} | ${ok.length ? fmtStat(stat(ok)) : '—'}${refused ? ` (refused ${refused}/${xs.length})` : ''} | ${paired} | ${sram !== undefined ? `${(sram / 1024).toFixed(1)} KiB` : ''} |`);
+    console.log(`| ${v} | ${mine.length} | ${ok.length ? fmtStat(stat(ok)) : '—'}${refused ? ` (refused ${refused}/${xs.length})` : ''} | ${paired} |${paired2 === null ? '' : ` ${paired2} |`} ${sram !== undefined ? `${(sram / 1024).toFixed(1)} KiB` : ''} |`);
   }
 }
 
