@@ -24,5 +24,6 @@ export { add_f32 } from './f32_eltwise';
 export {
   zo_perturb_w16, zo_perturb_w8, zo_perturb_inplace, zo_restore_inplace, zo_update_w16, zo_update_w8, zo_perturb_bias_i32, zo_perturb_bias_inplace_i32, zo_restore_bias_i32, zo_update_bias_i32, zo_momentum_z, zo_history,
 } from './materialised_zo';
+export { zo_update_residual_w8 } from './residual';
 export { mfcc_kws_s8, mfcc_kws_scratch_bytes } from './mfcc';
 export { head_grad_accumulate, head_sgd_update } from './head_grad';

@@ -10,6 +10,8 @@ import { QuantizedSession, type SessionPlan } from '../runtime/session.js';
 import { planSessions } from '../train/prepare-run.js';
 import { PREFIX_CACHE } from '../train/qzo-ff/prefix.js';
 import type { FrontEndSpec } from '../runtime/front-end.js';
+import { ConfigError } from '../errors.js';
+import { requireResidualBits, type ResidualBits } from '../kernels/residual-update.js';
 import { selectionTrainerOptions, trainableLayers, selectionLabel, type TrainSelection } from '../train/selection.js';
 import { checkArchitecture, checkDevice, checkModel, checkOptionsObject, isObject } from '../util/guards.js';
 
@@ -100,6 +102,8 @@ export interface MemoryReportOptions {
   prefixSamples?: number;
   /** A front end the device runs before each forward (the KWS MFCC), planned with the integer sessions. */
   frontEnd?: FrontEndSpec;
+  /** 8w8a with a residual of this many bits per trained weight (8 or 16), planned in QZO-FF's SRAM. */
+  residual?: ResidualBits;
 }
 
 export function memoryReport(source: Architecture | { float: FloatModel; quantized: QuantizedModel }, o: MemoryReportOptions): MemoryReport {
@@ -110,6 +114,10 @@ export function memoryReport(source: Architecture | { float: FloatModel; quantiz
     checkModel(source.quantized, 'memoryReport: source.quantized');
   } else checkArchitecture(source, 'memoryReport: source');
   const weightBits = o.weightBits ?? 16;
+  if (o.residual !== undefined) {
+    requireResidualBits(o.residual);
+    if (weightBits !== 8) throw new ConfigError('the residual is for 8-bit weights (8w8a): plan it with weightBits 8 (CLI --precision 8w8a)');
+  }
   const models = 'nodes' in source ? planningModels(source, weightBits) : source;
   const batch = o.batch ?? 1;
   const selection = o.selection ?? { kind: 'full' };
@@ -126,7 +134,7 @@ export function memoryReport(source: Architecture | { float: FloatModel; quantiz
     return report;
   }
   // The same plans adapt prepares (prepareRun's planSessions), on stand-in models of the right shapes.
-  const trainerConfig = { epsilon: 1e-3, directions: 3, dist: 'gaussian' as const, lr: 1e-3, seed: 0, ...selectionTrainerOptions(selection) };
+  const trainerConfig = { epsilon: 1e-3, directions: 3, dist: 'gaussian' as const, lr: 1e-3, seed: 0, ...selectionTrainerOptions(selection), ...(o.residual ? { residual: true, residualBits: o.residual } : {}) };
   const base = { proto: models.float, quantized: models.quantized, trainable: [...trainable], microBatch: batch, trainerConfig, ...(o.frontEnd ? { frontEnd: o.frontEnd } : {}) };
   let { plans, sessionOptions } = planSessions({ ...base, ...(o.prefixSamples ? { prefixSamples: o.prefixSamples } : {}) });
   // As adapt does: the cache only where it fits the device.
@@ -134,7 +142,7 @@ export function memoryReport(source: Architecture | { float: FloatModel; quantiz
   const cache = sessionOptions.extraSram.find((b) => b.name === PREFIX_CACHE);
   if (cache && o.prefixSamples) report.prefixCache = { samples: o.prefixSamples, bytes: cache.bytes };
   if (modes.includes('infer')) report.modes.infer = summarize('infer', `inference ${precision}`, plans.infer, o.device);
-  if (modes.includes('ff')) report.modes.ff = summarize('ff', `QZO-FF ${precision}`, plans.ff, o.device);
+  if (modes.includes('ff')) report.modes.ff = summarize('ff', `QZO-FF ${precision}${o.residual ? ` + int${o.residual} residual` : ''}`, plans.ff, o.device);
   if (modes.includes('bp')) report.modes.bp = summarize('bp', 'backprop f32 (Adam)', plans.bp, o.device);
   if (report.modes.ff && report.modes.bp) report.bpOverFf = report.modes.bp.sramPeak / report.modes.ff.sramPeak;
   return report;

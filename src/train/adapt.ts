@@ -65,7 +65,7 @@ export interface AdaptOptions {
   headLr?: number;
   build?: BuildFlavor | 'auto';
   /** The paper's enhancements and the 8w8a remedy (see docs/TRAINING.md); all off by default. */
-  enhancements?: Pick<QzoFfConfig, 'normalize' | 'momentum' | 'sharpness' | 'dither' | 'control'>;
+  enhancements?: Pick<QzoFfConfig, 'normalize' | 'momentum' | 'sharpness' | 'dither' | 'residual' | 'residualBits' | 'control'>;
   profile?: boolean;
   /** Samples per step (default: the whole support set). */
   batchSize?: number;
@@ -320,6 +320,7 @@ function runConfig(r: { precision: Precision; selection: TrainSelection; trainab
     epsilon: c.epsilon, directions: c.directions, dist: c.dist, lr: c.lr, schedule: c.schedule ?? { kind: 'constant' }, seed: c.seed,
     batchSize: c.batchSize ?? null, params: c.params ?? 'weights', sparse: c.sparse ?? null, normalize: c.normalize ?? false,
     momentum: momentum ?? null, sharpness: c.sharpness ?? null, dither: c.dither ?? false,
+    ...(c.residual ? { residual: c.residualBits ?? 8 } : {}),
     // Only when set, so checkpoints of plain runs keep their run configuration.
     ...(c.control ? { control: { guard: !!c.control.guard, spread: !!c.control.spread, warmup: c.control.warmup ?? 0, batch: !!c.control.batch, strictGuard: !!c.control.strictGuard } } : {}),
     model: `crc32:${hex(crc32(model))}:${model.length}`,

@@ -41,6 +41,7 @@ export function encodeCheckpoint(c: Checkpoint): Uint8Array {
   for (const t of c.trainer.tensors) {
     tensors.push({ name: `value:${t.part}:${t.layer}`, shape: [t.values.length], data: t.values });
     if (t.history) tensors.push({ name: `history:${t.part}:${t.layer}`, shape: [t.history.length], data: t.history });
+    if (t.residual) tensors.push({ name: `residual:${t.part}:${t.layer}`, shape: [t.residual.length], data: t.residual });
   }
   tensors.push({ name: 'order', shape: [c.trainer.batchOrder.order.length], data: Int32Array.from(c.trainer.batchOrder.order) });
   tensors.push({ name: 'losses', shape: [c.losses.byteLength], data: new Uint8Array(c.losses.buffer, c.losses.byteOffset, c.losses.byteLength) });
@@ -48,7 +49,8 @@ export function encodeCheckpoint(c: Checkpoint): Uint8Array {
     header: {
       kind: CHECKPOINT_KIND, step: c.trainer.step, run: c.run,
       batchOrder: { rng: c.trainer.batchOrder.rng, cursor: c.trainer.batchOrder.cursor },
-      trained: c.trainer.tensors.map((t) => ({ layer: t.layer, part: t.part, history: t.history !== null })),
+      // `residual` only when kept (8w8a with a residual), so other checkpoints keep their header.
+      trained: c.trainer.tensors.map((t) => ({ layer: t.layer, part: t.part, history: t.history !== null, ...(t.residual ? { residual: true } : {}) })),
       ...(c.trainer.control ? { control: { spread: c.trainer.control.spread } } : {}),
     },
     tensors,
@@ -92,7 +94,7 @@ export function decodeCheckpoint(bytes: Uint8Array, what = 'checkpoint'): Checkp
   const byName = new Map(tensors.map((t) => [t.name, t.data]));
   if (byName.size !== tensors.length) throw new FormatError(`${what}: a tensor name appears twice`);
   const states: TrainedTensorState[] = trained.map((raw, i) => {
-    const e = raw as { layer?: unknown; part?: unknown; history?: unknown };
+    const e = raw as { layer?: unknown; part?: unknown; history?: unknown; residual?: unknown };
     if (typeof e.layer !== 'string' || (e.part !== 'w' && e.part !== 'b') || typeof e.history !== 'boolean') throw new FormatError(`${what}: trained tensor #${i} is described wrongly`);
     const values = byName.get(`value:${e.part}:${e.layer}`);
     if (!(values instanceof Int8Array || values instanceof Int16Array || values instanceof Int32Array)) {
@@ -105,7 +107,10 @@ export function decodeCheckpoint(bytes: Uint8Array, what = 'checkpoint'): Checkp
       if (!(h instanceof Int8Array) || h.length !== values.length) throw new FormatError(`${what}: the momentum history of '${e.part}:${e.layer}' is missing or the wrong size`);
       history = h;
     }
-    return { layer: e.layer, part: e.part, values, history };
+    if (e.residual !== undefined && e.residual !== true) throw new FormatError(`${what}: trained tensor #${i} is described wrongly`);
+    const residual = e.residual ? byName.get(`residual:${e.part}:${e.layer}`) : undefined;
+    if (e.residual && (!(residual instanceof Int8Array || residual instanceof Int16Array) || residual.length !== values.length)) throw new FormatError(`${what}: the residual of '${e.part}:${e.layer}' is missing or the wrong size`);
+    return { layer: e.layer, part: e.part, values, history, ...(residual ? { residual: residual as Int8Array | Int16Array } : {}) };
   });
   const control = header.control as { spread?: unknown } | undefined;
   if (control !== undefined && (!control || typeof control !== 'object' || !Number.isSafeInteger(control.spread) || (control.spread as number) < 0)) {

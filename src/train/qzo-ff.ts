@@ -18,7 +18,8 @@
 //   sparse           a fixed bitmap keeps ~10% of each weight tensor; perturbation and update masked;
 //   momentum         z = β·z1 + (1−β)·z2 materialised in int8, history ĝ kept in int8;
 //   sharpness        one probe pair picks an ascent direction, the step is evaluated at w + ρ·s0·z0;
-//   dither           stochastic rounding of εq·z and of the update (the 8w8a remedy).
+//   dither           stochastic rounding of εq·z and of the update (the 8w8a remedy);
+//   residual         8-bit weights keep their sub-LSB update remainder in an int8/int16 residual (error feedback).
 // Modes that cannot fuse the perturbation into weight packing (mask, stored z, dither) perturb the stored
 // weights in place one layer at a time, just before that layer runs (QuantizedSession.forward's `source`
 // hook), saving its trainable values into one shared backup and restoring them bit for bit after it ran;
@@ -36,6 +37,8 @@ import { crossEntropyI32, prepareCrossEntropy, type PreparedCrossEntropy } from 
 import { DELTA_Z, ONE_Q } from '../kernels/rng.js';
 import { quantizeMultiplier } from '../kernels/multiplier.js';
 import { makeDitherFactor, makeSmallMultiplier, momentumCoefficients } from '../kernels/materialised-zo.js';
+import { makeResidualMultiplier, residualBytes, type ResidualBits } from '../kernels/residual-update.js';
+import { checkResidualState, perturbEpsilon, validateResidual } from './qzo-ff/residual-config.js';
 import { makeSchedule, type Schedule, type ScheduleSpec } from './schedule.js';
 import { BatchOrder, loadMicroBatch, quantizeSet, type BatchOrderState, type QuantizedSet } from './batches.js';
 import { buildSparseMask, sparseKeepCount, type SparseConfig } from './sparse.js';
@@ -89,6 +92,15 @@ export interface QzoFfConfig {
    */
   dither?: boolean;
   /**
+   * 8w8a with a residual (error feedback; docs/TRAINING.md "8w8a with a residual"): every trained int8
+   * weight keeps the sub-LSB remainder of its updates in a residual of `residualBits` (SRAM, planned),
+   * so small steps accumulate instead of rounding to 0; ε is raised to one weight LSB where it is below
+   * half of one (εq ≥ 1). 8-bit weights only; not with dither, momentum or the guarded step.
+   */
+  residual?: boolean;
+  /** The residual's width: 8 (int8, 1/256 LSB; default) or 16 (int16, 1/65536 LSB). */
+  residualBits?: ResidualBits;
+  /**
    * Draw each direction's z once into an int8 buffer per trained weight tensor (n bytes each, SRAM) that
    * both perturbed passes, and at m = 1 the update, read instead of regenerating z per weight. Faster
    * where layers do few MACs per weight (dense layers); results are bit-identical. Applies to the
@@ -133,6 +145,7 @@ export function qzoFfSramBuffers(
       if (part === 'w' && zBuffered(config)) out.push({ name: `zo-zbuf:${key}`, bytes: count });
       if (config.sharpness) out.push({ name: `zo-neighbour:${key}`, bytes: count * bytesPer });
       if (config.control?.guard) out.push({ name: `zo-guard:${key}`, bytes: count * bytesPer });
+      if (part === 'w' && config.residual) out.push({ name: residualName(name), bytes: residualBytes(count, config.residualBits ?? 8) });
       if (config.momentum) {
         out.push({ name: `zo-z:${key}`, bytes: config.directions * count });
         out.push({ name: `zo-history:${key}`, bytes: count });
@@ -151,6 +164,7 @@ const layerBackupName = (layer: string) => `${ZO_BACKUP}:${layer}`;
 const zBuffered = (c: QzoFfConfig): boolean =>
   !!c.zBuffer && !c.sharpness && (c.params ?? 'weights') === 'weights' && !materialises('w', c);
 const maskName = (layer: string) => `zo-mask:${layer}`;
+const residualName = (layer: string) => `zo-residual:w:${layer}`;
 
 /** Layers with parameters in execution order: a layer's index here is its z stream's tensor id. */
 function paramLayerOrder(model: QuantizedModel): string[] {
@@ -216,6 +230,8 @@ export interface TrainedTensorState {
   values: Int8Array | Int16Array | Int32Array;
   /** Momentum history ĝ on the z grid (momentum mode only). */
   history: Int8Array | null;
+  /** The sub-LSB residual of 8-bit weights (residual mode only). */
+  residual?: Int8Array | Int16Array | null;
 }
 
 /**
@@ -315,6 +331,7 @@ export class QzoFfTrainer {
     }
     if (config.momentum) momentumCoefficients(atStep(config.momentum.alpha, 0), atStep(config.momentum.beta, 0));
     if (config.control) validateControl(config.control);
+    if (config.residual || config.residualBits !== undefined) validateResidual(config);
     if (config.sparse && config.params === 'bias') throw new ConfigError(`a sparse mask selects weights, but params is 'bias': use params 'weights' or drop sparse`);
     this.session = session;
     this.config = config;
@@ -370,7 +387,11 @@ export class QzoFfTrainer {
           neighbour: config.sharpness ? extra(`zo-neighbour:${key}`, why) : null,
           z: config.momentum ? extra(`zo-z:${key}`, why) : null,
           history: config.momentum ? extra(`zo-history:${key}`, why) : null,
+          residual: part === 'w' && config.residual ? { buffer: extra(residualName(name), why), bits: config.residualBits ?? 8 } : null,
         };
+        if (t.residual && p.weightBits !== 8) throw new ConfigError(`layer '${name}' has ${p.weightBits}-bit weights: the residual is for 8-bit weights (8w8a), whose updates round to 0 without it; drop residual or use 8w8a`);
+        // The residual starts at 0: the fixed-point value w·2^R + r starts on the quantized weight.
+        if (t.residual) session.mcu.device.bytes.fill(0, t.residual.buffer.offset, t.residual.buffer.offset + residualBytes(t.count, t.residual.bits));
         // Derive (and so validate) ε, ρ and η on this grid now, so a bad setting fails before the first step.
         const eps = this.perturbFactor(t, config.epsilon);
         const rho = config.sharpness ? this.perturbFactor(t, config.sharpness.rho) : null;
@@ -400,6 +421,7 @@ export class QzoFfTrainer {
       layer: t.layer, part: t.part,
       values: t.bits === 32 ? new Int32Array(mem, t.stored.offset, t.count).slice() : t.bits === 16 ? new Int16Array(mem, t.stored.offset, t.count).slice() : new Int8Array(mem, t.stored.offset, t.count).slice(),
       history: t.history ? new Int8Array(mem, t.history.offset, t.count).slice() : null,
+      ...(t.residual ? { residual: t.residual.bits === 16 ? new Int16Array(mem, t.residual.buffer.offset, t.count).slice() : new Int8Array(mem, t.residual.buffer.offset, t.count).slice() } : {}),
     }));
     return { step: this.step, batchOrder: this.batchOrder.save(), tensors, ...(this.config.control?.spread ? { control: { ...this.control } } : {}) };
   }
@@ -428,6 +450,7 @@ export class QzoFfTrainer {
       if (!!s.history !== !!t.history || (s.history && s.history.length !== t.count)) {
         throw new ConfigError(`trainer state '${t.part}:${t.layer}': momentum history ${s.history ? 'present' : 'absent'} but this trainer ${t.history ? 'uses' : 'does not use'} momentum`);
       }
+      checkResidualState(t, s.residual);
     });
     const control = state.control ?? { spread: 0 };
     if (!(Number.isInteger(control.spread) && control.spread >= 0 && control.spread < 2 ** 31)) throw new FormatError(`trainer state: running loss spread ${control.spread} is not an integer in [0, 2^31)`);
@@ -438,6 +461,7 @@ export class QzoFfTrainer {
       const s = state.tensors[i]!;
       bytes.set(new Uint8Array(s.values.buffer, s.values.byteOffset, s.values.byteLength), t.stored.offset);
       if (t.history && s.history) bytes.set(new Uint8Array(s.history.buffer, s.history.byteOffset, s.history.byteLength), t.history.offset);
+      if (t.residual && s.residual) bytes.set(new Uint8Array(s.residual.buffer, s.residual.byteOffset, s.residual.byteLength), t.residual.buffer.offset);
     });
     this.step = state.step;
     this.control = { ...control };
@@ -448,6 +472,12 @@ export class QzoFfTrainer {
     const e = eps * t.scale;
     if (t.part === 'b') return { epsQ: 1, dither: null, bias: makeSmallMultiplier((e * DELTA_Z) / t.lsb, 127, `bias perturbation factor ε·Δz/Δb of '${t.layer}'`) };
     if (this.config.dither) return { epsQ: 1, dither: makeDitherFactor((e * DELTA_Z) / t.lsb, `perturbation factor ε·Δz/Δw of '${t.layer}'`), bias: null };
+    // With a residual the update no longer needs ε on the grid's scale, but the perturbation still moves
+    // whole int8 LSBs: below half an LSB it is raised to one (εq = 1), where the loss difference sees it.
+    if (t.residual) {
+      const spec = makePerturbSpec({ seed: 0, tensorId: 0, epsilon: perturbEpsilon(this.config, e, t.lsb), weightScale: t.lsb, dist: this.config.dist, sign: 1, weightBits: 8 }, this.session.mcu.device);
+      return { epsQ: spec.signedEps, dither: null, bias: null };
+    }
     // makePerturbSpec refuses εq = 0 ("below half a weight LSB"); name the layer and the opt-in remedy.
     let spec;
     try {
@@ -473,6 +503,7 @@ export class QzoFfTrainer {
       const f = makeDitherFactor(c, `update factor η·Δz/Δw/m of '${t.layer}'`);
       return { multiplier: f.mult, shift: f.shift, dither: true };
     }
+    if (t.residual) return { ...makeResidualMultiplier(lr * t.scale, t.lsb, m, t.residual.bits), dither: false };
     const u = makeUpdateMultiplier(lr * t.scale, t.lsb, m);
     return { multiplier: u.multiplier, shift: u.shift, dither: false };
   }

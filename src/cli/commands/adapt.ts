@@ -37,6 +37,7 @@ import { ADAPT_DEFAULTS } from '../../train/defaults.js';
 import { ADAPT_METHODS } from '../../train/adapt.js';
 import { HYBRID_HEAD_LR } from '../../train/hybrid.js';
 import type { BpRecipe } from '../../train/bp-recipe.js';
+import { residualOption, RESIDUAL_FLAGS, RESIDUAL_HELP } from '../residual-option.js';
 
 /** The baseline's recipe in a table cell: "Adam η=0.003, to plateau: 412 steps". */
 const bpRecipeLabel = (r: BpRecipe & { steps: number; batch: number | 'full' }): string =>
@@ -60,7 +61,7 @@ interface AdaptCliOptions {
   model?: string; method: string; data: string; corrupt?: string; split: string; epochs?: string; batchSize?: string; classes: string; ways: string; shots: string; queries: string; device: string; precision: string;
   train: string; m: string; eps: string; lr?: string; headLr?: string; schedule: string; steps: string; microBatch: string; dist: string; seed: string;
   baseline: boolean; out: string; head: string; build: string; profile?: boolean; wide?: boolean; reusePrefix?: boolean;
-  normalize?: boolean; momentum?: string; sharpness?: string; dither?: boolean; guard?: boolean; strictGuard?: boolean; spread?: boolean; warmup?: string; batchScale?: boolean;
+  normalize?: boolean; momentum?: string; sharpness?: string; dither?: boolean; residual?: string | boolean; guard?: boolean; strictGuard?: boolean; spread?: boolean; warmup?: string; batchScale?: boolean;
   checkpoint?: string; checkpointEvery: string; resume?: boolean; yes?: boolean;
 }
 
@@ -96,6 +97,7 @@ export function registerAdapt(program: Command): void {
     .option('--momentum <alpha,beta>', 'momentum-guided sampling, e.g. 0.5,0.5 (z history kept in int8 SRAM)')
     .option('--sharpness <rho>', 'sharpness-aware perturbation with neighbour radius ρ, e.g. 0.005')
     .option('--dither', 'stochastic rounding of ε·z and of the update (lets 8w8a train; see docs/TRAINING.md)')
+    .option(RESIDUAL_FLAGS, RESIDUAL_HELP)
     .option('--guard', 'guarded step: one more forward after the update; a step that raises the batch loss is undone exactly')
     .option('--strict-guard', 'guarded step against L(w) measured by one more forward before the update (implies --guard)')
     .option('--spread', 'scale each update by min(1, |L⁺−L⁻| / its running mean): a weak loss signal moves the weights less')
@@ -142,13 +144,15 @@ Examples:
       if (!ADAPT_METHODS.includes(method)) throw new ConfigError(`--method must be ${ADAPT_METHODS.join(', ')}, got '${opts.method}'`);
       if (opts.headLr !== undefined && method !== 'hybrid') throw new ConfigError(`--head-lr is the hybrid head's step size: use it with --method hybrid`);
       const headLr = opts.headLr === undefined ? undefined : num(opts.headLr, 'head-lr');
-      const methodLabel = method === 'bp' ? 'f32 backprop (Adam) on the device' : method === 'ff-float' ? 'float ZO (FF fp32)' : method === 'hybrid' ? `hybrid ${precision}` : `QZO-FF ${precision}`;
+      const methodLabel = method === 'bp' ? 'f32 backprop (Adam) on the device' : method === 'ff-float' ? 'float ZO (FF fp32)' : method === 'hybrid' ? `hybrid ${precision}` : `QZO-FF ${precision}${opts.residual ? ' + residual' : ''}`;
       const selection = parseSelection(opts.train, { trainerOptions: true });
       // Unset, the library's default applies: η for the zeroth-order methods, Adam's rate for bp.
       const lr = opts.lr === undefined ? undefined : num(opts.lr, 'lr');
       const enhancements: AdaptOptions['enhancements'] = {};
       if (opts.normalize) enhancements.normalize = true;
       if (opts.dither) enhancements.dither = true;
+      const residual = residualOption(opts.residual, precision);
+      if (residual) Object.assign(enhancements, { residual: true, residualBits: residual });
       if (opts.guard || opts.strictGuard || opts.spread || opts.warmup !== undefined || opts.batchScale) {
         enhancements.control = {
           ...(opts.guard || opts.strictGuard ? { guard: true } : {}), ...(opts.strictGuard ? { strictGuard: true } : {}), ...(opts.spread ? { spread: true } : {}), ...(opts.batchScale ? { batch: true } : {}),

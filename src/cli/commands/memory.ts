@@ -18,6 +18,7 @@ import { frontEndEstimate, inferenceEstimate } from '../cost-estimates.js';
 import { FRONT_END_KINDS, type FrontEndSpec } from '../../runtime/front-end.js';
 import { EXIT_DOES_NOT_FIT, requestExit } from '../exit-status.js';
 import { wrapTable } from '../wrap-table.js';
+import { residualOption, RESIDUAL_FLAGS, RESIDUAL_HELP } from '../residual-option.js';
 
 export async function modelSource(spec: string, weightBits: 8 | 16): Promise<{ float: FloatModel; quantized: QuantizedModel }> {
   if (ARCHITECTURE_PRESETS.includes(spec)) return planningModels(architecturePreset(spec), weightBits);
@@ -68,13 +69,14 @@ export function registerMemory(program: Command): void {
     .option('--batch <n>', 'samples per forward call', '1')
     .option('--prefix-samples <n>', 'training samples the QZO-FF frozen-prefix cache holds when something is frozen before the first trained layer, as adapt plans it (0: no cache)', '25')
     .option('--precision <p>', 'QZO-FF/inference precision: 16w8a or 8w8a', '16w8a')
+    .option(RESIDUAL_FLAGS, RESIDUAL_HELP)
     .option('--compare <c>', "mixed (integer inference/QZO-FF vs f32 backprop) or fp16 (all three in fp16, the paper's comparison)", 'mixed')
     .option('--plan', 'also print each mode\'s buffer plan (lifetimes and offsets)')
     .option('--html <file>', 'also write the memory charts (per mode and per layer, against the budget) to a self-contained HTML page')
     .option('--wide', 'print the per-layer tables in one piece instead of wrapping them at 100 columns')
     .option('--front-end <kind>', 'plan a front end the device runs before each forward: kws-mfcc (1 s of 16 kHz audio → 49 × 10 MFCC, what adapt --data wav:DIR runs); adds its time per clip')
     .addHelpText('after', `\nExit status: 0 when the plan fits; ${EXIT_DOES_NOT_FIT} when the chosen --mode does not fit the device\n(without --mode: when none of the three fits); 2 on bad input.\n` + '\nExamples:\n  lastmile memory --model resnet8 --device nrf52840\n  lastmile memory --model ds-cnn --train head --json\n  lastmile memory --model models/mnist-cnn-digits04.lmdl --mode ff --plan\n  lastmile memory --model resnet8 --html out/resnet8-memory.html')
-    .action(async (opts: { model: string; device: string; mode?: string; train: string; batch: string; precision: string; compare: string; plan?: boolean; html?: string; wide?: boolean; frontEnd?: string; prefixSamples: string }, cmd: Command) => {
+    .action(async (opts: { model: string; device: string; mode?: string; train: string; batch: string; precision: string; compare: string; plan?: boolean; html?: string; wide?: boolean; frontEnd?: string; prefixSamples: string; residual?: string | boolean }, cmd: Command) => {
       const json = (cmd.optsWithGlobals() as GlobalOptions).json;
       const weightBits = opts.precision === '8w8a' ? 8 : opts.precision === '16w8a' ? 16 : undefined;
       if (!weightBits) throw new ConfigError(`--precision must be 16w8a or 8w8a, got '${opts.precision}'`);
@@ -82,13 +84,15 @@ export function registerMemory(program: Command): void {
       if (modes && !['infer', 'ff', 'bp'].includes(modes[0]!)) throw new ConfigError(`--mode must be infer, ff or bp, got '${opts.mode}'`);
       const batch = intOption(opts.batch, 'batch', 1);
       if (opts.compare !== 'mixed' && opts.compare !== 'fp16') throw new ConfigError(`--compare must be mixed or fp16, got '${opts.compare}'`);
+      const residual = residualOption(opts.residual, opts.precision);
+      if (residual && opts.compare === 'fp16') throw new ConfigError('--residual plans the integer QZO-FF session; it cannot be combined with --compare fp16');
       const device = resolveDevice(opts.device);
       const models = await modelSource(opts.model, weightBits);
       const prefixSamples = intOption(opts.prefixSamples, 'prefix-samples', 0);
       if (opts.frontEnd !== undefined && !(FRONT_END_KINDS as readonly string[]).includes(opts.frontEnd)) throw new ConfigError(`--front-end must be one of ${FRONT_END_KINDS.join(', ')}, got '${opts.frontEnd}'`);
       const frontEnd = opts.frontEnd ? ({ kind: opts.frontEnd } as FrontEndSpec) : undefined;
       if (frontEnd && opts.compare === 'fp16') throw new ConfigError('--front-end plans the integer sessions; it cannot be combined with --compare fp16');
-      const report = memoryReport(models, { device, batch, selection: parseSelection(opts.train, { trainerOptions: true }), weightBits, modes, compare: opts.compare, prefixSamples, ...(frontEnd ? { frontEnd } : {}) });
+      const report = memoryReport(models, { device, batch, selection: parseSelection(opts.train, { trainerOptions: true }), weightBits, modes, compare: opts.compare, prefixSamples, ...(frontEnd ? { frontEnd } : {}), ...(residual ? { residual } : {}) });
       const frontEndInfo = frontEnd ? frontEndEstimate(frontEnd, device) : undefined;
       const mcu = inferenceEstimate(models.quantized.architecture, device, weightBits);
       const planned = Object.values(report.modes);

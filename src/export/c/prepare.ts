@@ -41,7 +41,7 @@ export interface CExportOptions {
   seed?: number;
   batchSize?: number;
   build?: BuildFlavor | 'auto';
-  enhancements?: Pick<QzoFfConfig, 'normalize' | 'momentum' | 'sharpness' | 'dither' | 'control'>;
+  enhancements?: Pick<QzoFfConfig, 'normalize' | 'momentum' | 'sharpness' | 'dither' | 'residual' | 'control'>;
 }
 
 /** One trained weight tensor with its integer factors. */
@@ -87,7 +87,7 @@ export function checkExportable(o: CExportOptions): void {
     throw new UnsupportedError(`the C export supports the selections full, head and last:K, not '${selectionLabel(selection)}'`);
   }
   const e = o.enhancements ?? {};
-  for (const mode of ['momentum', 'sharpness'] as const) {
+  for (const mode of ['momentum', 'sharpness', 'residual'] as const) {
     if (e[mode]) throw new UnsupportedError(`the C export does not support --${mode} yet: it runs the plain QZO-FF step (fused perturbation); drop --${mode}`);
   }
   const control = e.control;

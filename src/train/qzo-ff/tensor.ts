@@ -6,6 +6,7 @@ import type { PerturbSpec } from '../../kernels/perturb-spec.js';
 import { MAX_DIRECTIONS } from '../../kernels/update.js';
 import type { DitherFactor } from '../../kernels/materialised-zo.js';
 import type { QzoFfConfig } from '../qzo-ff.js';
+import type { ResidualBits } from '../../kernels/residual-update.js';
 
 /** A trainable layer's weights as the paper's fused path sees them. */
 export interface LayerState {
@@ -60,6 +61,8 @@ export interface TensorState {
   neighbour: DeviceBuffer | null;
   z: DeviceBuffer | null;
   history: DeviceBuffer | null;
+  /** 8w8a with a residual: the sub-LSB remainder of every weight (int8 or int16), else null. */
+  residual: { buffer: DeviceBuffer; bits: ResidualBits } | null;
   /** ε (and ρ) on this tensor's grid, derived once when training starts. */
   eps: PerturbFactor;
   rho: PerturbFactor | null;

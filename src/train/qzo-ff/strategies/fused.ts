@@ -4,6 +4,7 @@ import { makePerturbSpec } from '../../../kernels/perturb.js';
 import type { PerturbSpec } from '../../../kernels/perturb-spec.js';
 import { prepareUpdate, updateWeights } from '../../../kernels/update.js';
 import { fillZ, ONE_Q, streamKey } from '../../../kernels/rng.js';
+import { perturbEpsilon } from '../residual-config.js';
 import type { BatchLoss, TensorState, TrainerParts, UpdateFactor } from '../tensor.js';
 
 /** Fused perturbation specs for both signs, set up before the + forward (profiled as 'rng'). */
@@ -15,7 +16,7 @@ export function fusedDirectionLoss(
   const specs = (sign: 1 | -1) => {
     const map = new Map<string, PerturbSpec>();
     for (const l of parts.layers) {
-      const spec = makePerturbSpec({ seed, tensorId: l.tensorId, epsilon: config.epsilon * l.scale, weightScale: l.weightScale, dist: config.dist, sign, weightBits: l.bits }, device);
+      const spec = makePerturbSpec({ seed, tensorId: l.tensorId, epsilon: perturbEpsilon(config, config.epsilon * l.scale, l.weightScale), weightScale: l.weightScale, dist: config.dist, sign, weightBits: l.bits }, device);
       map.set(l.name, l.zbuf ? { ...spec, z: { offset: l.zbuf.offset, bytes: l.zbuf.bytes } } : spec);
     }
     return map;

@@ -9,6 +9,7 @@ import type { PerturbSpec } from '../../../kernels/perturb-spec.js';
 import { perturbBias, perturbBiasInPlace, perturbInPlace, perturbMaterialised, restoreBiasInPlace, restoreInPlace, updateBias, updateMaterialised, type StagedDirections } from '../../../kernels/materialised-zo.js';
 import { DITHER_SALT, PROBE_DIRECTION, directionSeed, type PerturbFactor, type TensorState, type TrainerParts, type UpdateFactor } from '../tensor.js';
 import { fusedUpdate } from './fused.js';
+import { residualUpdate } from './residual.js';
 
 export type TensorKind = 'fused' | 'panel' | 'bias';
 export const tensorKind = (t: TensorState): TensorKind => (t.part === 'b' ? 'bias' : t.panel ? 'panel' : 'fused');
@@ -105,6 +106,7 @@ function materialisedUpdate(parts: TrainerParts, t: TensorState, u: TensorUpdate
 }
 
 function weightUpdate(parts: TrainerParts, t: TensorState, u: TensorUpdate, keys: number[]): () => void {
+  if (t.residual) return residualUpdate(parts, t, u, keys);
   return !t.z && !u.factor.dither ? fusedUpdate(parts, t, keys, u.signs, u.factor) : materialisedUpdate(parts, t, u, keys);
 }
 
