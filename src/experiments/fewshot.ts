@@ -12,10 +12,11 @@ import { BACKBONES, type DataName } from './backbones.js';
 import { deviceFor, episodeSource, loadBackbone, orRefused, secondsSince, stat, workUnits, type ExperimentOptions, type Stat } from './common.js';
 import { prepareProbe, probeBackprop, probeFloatZo, probeQzo } from './probe.js';
 
-export const FEWSHOT_COLUMNS = ['zeroShot', 'bp', 'ffFloat', 'qzo16', 'qzo8', 'qzo8dither'] as const;
+export const FEWSHOT_COLUMNS = ['zeroShot', 'bp', 'ffFloat', 'qzo16', 'qzo8', 'qzo8dither', 'hybrid'] as const;
 export type FewshotColumn = (typeof FEWSHOT_COLUMNS)[number];
 export const FEWSHOT_LABELS: Record<FewshotColumn, string> = {
   zeroShot: 'zero-shot', bp: 'BP f32', ffFloat: 'FF f32', qzo16: 'QZO-FF 16w8a', qzo8: 'QZO-FF 8w8a', qzo8dither: '8w8a + dither (our remedy)',
+  hybrid: 'hybrid 16w8a (int BP head + QZO-FF body)',
 };
 
 export interface ColumnResult {
@@ -55,6 +56,8 @@ export interface FewshotOptions extends ExperimentOptions {
   /** Backbone keys (backbones.ts); default: both CNNs and both ResNet-8s. */
   backbones?: string[];
   shots?: number[];
+  /** Which settings run: full fine-tuning, the linear probe or both (default both). */
+  selections?: ('full' | 'head')[];
   /** Query images per class (default 50). */
   queries?: number;
   /** Novel classes to draw the 5 ways from (default 5–9). */
@@ -90,7 +93,7 @@ function plans(o: FewshotOptions): Plan[] {
   for (const backbone of backbones) {
     const resnet = backbone === 'custom' ? o.custom!.model.architecture.name === 'resnet8' : BACKBONES[backbone]!.arch === 'resnet8';
     for (const k of shots) {
-      for (const selection of ['full', 'head'] as const) {
+      for (const selection of o.selections ?? (['full', 'head'] as const)) {
         // ResNet-8 full fine-tuning is the most expensive cell: 5-shot only (1-shot is probed).
         if (resnet && selection === 'full' && k === 1 && !o.shots) continue;
         const episodes = o.episodes ?? (o.quick ? 2 : FEWSHOT_EPISODES);
@@ -138,6 +141,8 @@ export async function runFewshot(o: FewshotOptions = {}): Promise<FewshotResult>
           r.zeroShot = q16.zeroShot;
           r.qzo16 = q16.after;
           r.bp = q16.bp ?? null;
+          // The hybrid (train/hybrid.ts) with the same ε, m and body η; its head η is the method's own default.
+          r.hybrid = (await adapt({ ...base, method: 'hybrid', baseline: false })).after;
           r.ffFloat = (await adapt({ ...base, method: 'ff-float', baseline: false })).after;
           r.qzo8 = (await orRefused(() => adapt({ ...base, precision: '8w8a', baseline: false })))?.after ?? null;
           if (p.dither) r.qzo8dither = (await adapt({ ...base, precision: '8w8a', enhancements: { dither: true }, baseline: false })).after;
