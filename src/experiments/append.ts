@@ -41,7 +41,8 @@ const episodeDesign = (r: FewshotResult) => JSON.stringify({ ways: r.ways, class
  * ConfigError, since the table would pair numbers that are not comparable.
  */
 export function appendCells(existing: FewshotRecord | null, fresh: FewshotResult, run: Record<string, unknown>): FewshotRecord {
-  const tagged: ProvenancedCell[] = fresh.cells.map((c) => ({ ...c, run, bp: fresh.bp }));
+  // A fresh run's cells get its run block; cells that already carry one (a record appended again) keep theirs.
+  const tagged: ProvenancedCell[] = (fresh.cells as ProvenancedCell[]).map((c) => ({ ...c, run: c.run ?? run, bp: c.bp ?? fresh.bp }));
   if (!existing) return { ...fresh, cells: tagged, run };
   if (existing.experiment !== 'fewshot') throw new ConfigError(`--append: the existing record is a '${String(existing.experiment)}' record, not a few-shot one`);
   if (episodeDesign(existing) !== episodeDesign(fresh)) {

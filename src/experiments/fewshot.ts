@@ -19,6 +19,10 @@ export const FEWSHOT_LABELS: Record<FewshotColumn, string> = {
   hybrid: 'hybrid 16w8a (int BP head + QZO-FF body)',
 };
 
+/** Columns a run may leave out when compute is short (shown as "not run"). */
+export const OPTIONAL_COLUMNS = ['ffFloat', 'qzo8', 'qzo8dither', 'hybrid'] as const satisfies readonly FewshotColumn[];
+export type OptionalColumn = (typeof OPTIONAL_COLUMNS)[number];
+
 export interface ColumnResult {
   /** Query accuracy (%) per episode that ran. */
   values: number[];
@@ -56,6 +60,8 @@ export interface FewshotOptions extends ExperimentOptions {
   /** Backbone keys (backbones.ts); default: both CNNs and both ResNet-8s. */
   backbones?: string[];
   shots?: number[];
+  /** The optional columns to run (default all); zero-shot, BP and QZO-FF 16w8a come from one run and always run. */
+  columns?: OptionalColumn[];
   /** Which settings run: full fine-tuning, the linear probe or both (default both). */
   selections?: ('full' | 'head')[];
   /** Query images per class (default 50). */
@@ -118,6 +124,7 @@ export async function runFewshot(o: FewshotOptions = {}): Promise<FewshotResult>
   const classes = o.classes ?? CLASSES;
   const queries = o.queries ?? QUERIES;
   const total = todo.reduce((s, p) => s + p.episodes, 0);
+  const wants = (c: OptionalColumn) => o.columns?.includes(c) ?? true;
   let done = 0;
   const cells: FewshotCell[] = [];
   for (const p of todo) {
@@ -142,10 +149,10 @@ export async function runFewshot(o: FewshotOptions = {}): Promise<FewshotResult>
           r.qzo16 = q16.after;
           r.bp = q16.bp ?? null;
           // The hybrid (train/hybrid.ts) with the same ε, m and body η; its head η is the method's own default.
-          r.hybrid = (await adapt({ ...base, method: 'hybrid', baseline: false })).after;
-          r.ffFloat = (await adapt({ ...base, method: 'ff-float', baseline: false })).after;
-          r.qzo8 = (await orRefused(() => adapt({ ...base, precision: '8w8a', baseline: false })))?.after ?? null;
-          if (p.dither) r.qzo8dither = (await adapt({ ...base, precision: '8w8a', enhancements: { dither: true }, baseline: false })).after;
+          if (wants('hybrid')) r.hybrid = (await adapt({ ...base, method: 'hybrid', baseline: false })).after;
+          if (wants('ffFloat')) r.ffFloat = (await adapt({ ...base, method: 'ff-float', baseline: false })).after;
+          if (wants('qzo8')) r.qzo8 = (await orRefused(() => adapt({ ...base, precision: '8w8a', baseline: false })))?.after ?? null;
+          if (p.dither && wants('qzo8dither')) r.qzo8dither = (await adapt({ ...base, precision: '8w8a', enhancements: { dither: true }, baseline: false })).after;
         } else {
           const probe = await prepareProbe({ backbone, support: ep.support, query: ep.query, device });
           const config: QzoFfConfig = { ...ZO, seed };
@@ -153,9 +160,9 @@ export async function runFewshot(o: FewshotOptions = {}): Promise<FewshotResult>
           r.zeroShot = q16.zeroShot;
           r.qzo16 = q16.after;
           r.bp = (await probeBackprop(probe, seed)).after;
-          r.ffFloat = (await probeFloatZo(probe, config, p.steps)).after;
-          r.qzo8 = (await orRefused(() => probeQzo(probe, 8, config, p.steps)))?.after ?? null;
-          r.qzo8dither = (await probeQzo(probe, 8, { ...config, dither: true }, p.steps)).after;
+          if (wants('ffFloat')) r.ffFloat = (await probeFloatZo(probe, config, p.steps)).after;
+          if (wants('qzo8')) r.qzo8 = (await orRefused(() => probeQzo(probe, 8, config, p.steps)))?.after ?? null;
+          if (wants('qzo8dither')) r.qzo8dither = (await probeQzo(probe, 8, { ...config, dither: true }, p.steps)).after;
         }
         return r;
       });

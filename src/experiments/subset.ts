@@ -5,6 +5,7 @@
 import { ConfigError } from '../errors.js';
 import { BACKBONES } from './backbones.js';
 import { CROSS_DOMAIN_VARIANTS } from './cross-domain.js';
+import { OPTIONAL_COLUMNS, type OptionalColumn } from './fewshot.js';
 
 export interface SubsetOptions {
   /** Few-shot backbone keys (backbones.ts). */
@@ -13,6 +14,8 @@ export interface SubsetOptions {
   shots?: number[];
   /** Few-shot settings: full fine-tuning and/or the linear probe. */
   selections?: ('full' | 'head')[];
+  /** Few-shot optional columns to run (fewshot.ts OPTIONAL_COLUMNS). */
+  columns?: OptionalColumn[];
   /** Cross-domain variant keys (cross-domain.ts CROSS_DOMAIN_VARIANTS). */
   variants?: string[];
 }
@@ -22,11 +25,12 @@ export interface SubsetFlags {
   backbones?: string;
   shots?: string;
   selection?: string;
+  columns?: string;
   variants?: string;
 }
 
 /** Which experiment each flag narrows. */
-const FLAG_EXPERIMENT: Record<keyof SubsetFlags, string> = { backbones: 'fewshot', shots: 'fewshot', selection: 'fewshot', variants: 'cross-domain' };
+const FLAG_EXPERIMENT: Record<keyof SubsetFlags, string> = { backbones: 'fewshot', shots: 'fewshot', selection: 'fewshot', columns: 'fewshot', variants: 'cross-domain' };
 
 const list = (value: string, flag: string): string[] => {
   const items = value.split(',').map((s) => s.trim());
@@ -56,13 +60,14 @@ export function parseSubset(experiment: string, flags: SubsetFlags): SubsetOptio
     });
   }
   if (flags.selection !== undefined) o.selections = oneOf(list(flags.selection, 'selection'), ['full', 'head'], 'selection') as ('full' | 'head')[];
+  if (flags.columns !== undefined) o.columns = oneOf(list(flags.columns, 'columns'), OPTIONAL_COLUMNS, 'columns') as OptionalColumn[];
   if (flags.variants !== undefined) o.variants = oneOf(list(flags.variants, 'variants'), CROSS_DOMAIN_VARIANTS.map((v) => v.key), 'variants');
   return o;
 }
 
 /** The subset as shard parameters: every shard of a run must agree on it, and merge replays with it. */
 export const subsetParameters = (o: SubsetOptions): Record<string, unknown> =>
-  Object.fromEntries(Object.entries({ backbones: o.backbones, shots: o.shots, selections: o.selections, variants: o.variants }).filter(([, v]) => v !== undefined));
+  Object.fromEntries(Object.entries({ backbones: o.backbones, shots: o.shots, selections: o.selections, columns: o.columns, variants: o.variants }).filter(([, v]) => v !== undefined));
 
 /** The subset back from a partial's parameters (merge). */
 export function subsetFromParameters(p: Record<string, unknown>): SubsetOptions {
@@ -71,6 +76,7 @@ export function subsetFromParameters(p: Record<string, unknown>): SubsetOptions 
   if (strings(p.backbones)) o.backbones = p.backbones;
   if (Array.isArray(p.shots) && p.shots.every((x) => typeof x === 'number')) o.shots = p.shots as number[];
   if (strings(p.selections)) o.selections = p.selections as ('full' | 'head')[];
+  if (strings(p.columns)) o.columns = p.columns as OptionalColumn[];
   if (strings(p.variants)) o.variants = p.variants;
   return o;
 }

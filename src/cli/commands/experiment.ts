@@ -30,6 +30,7 @@ interface ExperimentCliOptions {
   backbones?: string;
   shots?: string;
   selection?: string;
+  columns?: string;
   variants?: string;
   append?: boolean;
 }
@@ -78,6 +79,7 @@ export function registerExperiment(program: Command): void {
     .option('--backbones <keys>', 'fewshot: only these backbones (comma-separated: cnn-mnist, cnn-fashion, resnet8-mnist, resnet8-fashion)')
     .option('--shots <list>', 'fewshot: only these shot counts (comma-separated, e.g. 5 or 5,1)')
     .option('--selection <full|head>', 'fewshot: only full fine-tuning or only the linear probe (default both)')
+    .option('--columns <keys>', 'fewshot: only these optional columns (comma-separated: ffFloat, qzo8, qzo8dither, hybrid; zero-shot, BP and QZO-FF 16w8a always run)')
     .option('--variants <keys>', 'cross-domain: only these variants (comma-separated keys, e.g. qzo16,hybrid,sharpness)')
     .option('--append', 'fewshot (and merge of its shards): add these cells to the existing <out>/fewshot.json, replacing cells run again, instead of replacing the record')
     .addHelpText('after', '\nExamples:\n  lastmile experiment memory\n  lastmile experiment fewshot --quick --out /tmp/smoke\n  npm run experiments        # all of them: hours with the 30-episode few-shot table\n  lastmile experiment fewshot --shard 0/3     # one third of the work; then\n  lastmile experiment merge experiments/results/fewshot.shard-*.json\n  lastmile experiment fewshot --backbones cnn-mnist,cnn-fashion --selection full --shots 5 --append')
