@@ -1,5 +1,5 @@
 // `lastmile experiment fewshot … --append`: add a run's cells to the record already in <out>/fewshot.json
-// instead of replacing it. The few-shot table is too expensive to re-run whole on a shared machine, so
+// instead of replacing it (cross-domain: keep the rows a narrower run did not re-run, see appendRows). The few-shot table is too expensive to re-run whole on a shared machine, so
 // its cells run in priority order, each with the episodes it can afford; every cell keeps the command,
 // machine, run time and backprop recipe that produced it (`run`, `bp`), and the report states them per
 // table. A cell run again replaces the older one; cells of other runs stay as they were.
@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
 import { readBounded } from '../io/bounded-read.js';
 import type { BpRecipe } from '../train/bp-recipe.js';
+import type { CrossDomainResult } from './cross-domain.js';
 import type { FewshotCell, FewshotResult } from './fewshot.js';
 
 /** A record holds a few numbers per episode; 64 MiB is far beyond any real one. */
@@ -56,11 +57,32 @@ export function appendCells(existing: FewshotRecord | null, fresh: FewshotResult
 }
 
 /** Read <path> (bounded) as a few-shot record, or null when there is none yet. */
-export async function readFewshotRecord(path: string): Promise<FewshotRecord | null> {
+export const readFewshotRecord = (path: string): Promise<FewshotRecord | null> => readRecord<FewshotRecord>(path);
+
+/** A cross-domain record that may carry the earlier run whose rows this one did not re-run. */
+export type CrossDomainRecord = CrossDomainResult & { run?: Record<string, unknown>; earlier?: CrossDomainResult & { run?: Record<string, unknown> } };
+
+/**
+ * The cross-domain record of `fresh`, keeping the rows it did not re-run: rows of different runs
+ * cannot be paired by episode, so the existing record is kept whole (its own QZO-FF reference rows
+ * included) under `earlier`, and the report shows its rows in a table of their own.
+ */
+export function appendRows(existing: CrossDomainRecord | null, fresh: CrossDomainResult, run: Record<string, unknown>): CrossDomainRecord {
+  if (!existing) return { ...fresh, run };
+  if (existing.experiment !== 'cross-domain') throw new ConfigError(`--append: the existing record is a '${String(existing.experiment)}' record, not a cross-domain one`);
+  // The rows this run lacks come from the existing record, or from what that record had kept itself.
+  const source: CrossDomainRecord | undefined = existing.rows.some((r) => !fresh.rows.some((f) => f.key === r.key)) ? existing : existing.earlier;
+  const { earlier: _older, ...kept } = source ?? ({} as CrossDomainRecord);
+  const missing = source ? source.rows.filter((r) => !fresh.rows.some((f) => f.key === r.key)) : [];
+  return missing.length > 0 ? { ...fresh, run, earlier: { ...(kept as CrossDomainResult), run: source!.run ?? existing.run } } : { ...fresh, run };
+}
+
+/** Read <path> (bounded) as JSON, or null when there is none yet. */
+export async function readRecord<T>(path: string): Promise<T | null> {
   if (!existsSync(path)) return null;
   const text = new TextDecoder().decode(await readBounded(path, { maxBytes: MAX_RECORD_BYTES, what: 'experiment record' }));
   try {
-    return JSON.parse(text) as FewshotRecord;
+    return JSON.parse(text) as T;
   } catch (e) {
     throw new ConfigError(`--append: ${path} is not JSON (${(e as Error).message})`);
   }

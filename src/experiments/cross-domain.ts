@@ -92,7 +92,8 @@ export async function runCrossDomain(o: CrossDomainOptions = {}): Promise<CrossD
       // One unit of work per (episode, variant); null: the trainer refused it (εq = 0).
       const u = await units.unit(label, async () => {
         const ep = sampleEpisode(digits, { classPool: classes, ways: 5, shots: 5, queries: 50, seed });
-        const base: AdaptOptions = { backbone, support: ep.support, query: ep.query, device, steps, seed, baseline: false };
+        // method explicit: every variant is plain QZO-FF unless it names another method (ff-float, hybrid).
+        const base: AdaptOptions = { method: 'qzo-ff', backbone, support: ep.support, query: ep.query, device, steps, seed, baseline: false };
         const r = await orRefused(() => adapt({ ...base, ...v.options, baseline: withBp }));
         return r === null ? null : { after: r.after, ffMs: r.wallMs.ff, zeroShot: r.zeroShot, bp: r.bp };
       });

@@ -143,7 +143,8 @@ export async function runFewshot(o: FewshotOptions = {}): Promise<FewshotResult>
         const r: Partial<Record<FewshotColumn, number | null>> = {};
         const ep = sampleEpisode(source, { classPool: classes, ways: 5, shots: p.shots, queries, seed });
         if (p.selection === 'full') {
-          const base: AdaptOptions = { backbone, support: ep.support, query: ep.query, device, selection: { kind: 'full' }, steps: p.steps, seed, ...ZO };
+          // method explicit: the QZO-FF columns stay the paper's method whatever adapt()'s default becomes.
+          const base: AdaptOptions = { method: 'qzo-ff', backbone, support: ep.support, query: ep.query, device, selection: { kind: 'full' }, steps: p.steps, seed, ...ZO };
           const q16 = await adapt(base);
           r.zeroShot = q16.zeroShot;
           r.qzo16 = q16.after;

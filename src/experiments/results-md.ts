@@ -229,32 +229,69 @@ async function oodSection(r: WithRun<OodResult> | null, charts: Charts): Promise
 
 // -------------------------------------------------------------------------------------------------
 
-async function crossDomainSection(r: WithRun<CrossDomainResult> | null, charts: Charts): Promise<string> {
-  const out = ['## 3. Cross-domain: a Fashion-MNIST backbone adapted to digits (paper Fig. 2)', ''];
-  if (!r) return [...out, notRun('cross-domain')].join('\n');
-  out.push(
-    `\`${r.backbone}\` (trained on clothing classes 0–4, never a digit) adapts to 5-way ${r.shots}-shot episodes drawn from all ten MNIST digits, full fine-tuning, ${r.episodes} episodes (seeds ${r.seed}…), ${r.steps} ZO steps, ${r.queries} query images per class. Enhancements are applied to QZO-FF 16w8a (m = 3, ε = 1e-3, η = 3e-3) one at a time and combined; settings as in docs/TRAINING.md (momentum α = β = 0.5, sharpness ρ = 5e-3, sparse = 10% largest |w| per tensor). The hybrid (\`--method hybrid\`: integer backprop for the classifier head, the same QZO-FF 16w8a step for the body) sits beside them. None was tuned for this task. ${r.rows.find((x) => x.key === 'bp')?.label.includes('plateau') ? 'BP f32 is the baseline recipe (src/train/bp-recipe.ts).' : 'BP f32 is the baseline before the recipe of docs/TRAINING.md (Adam η = 0.001, 100 full-batch steps); re-run the experiment to refresh.'} Differences are paired by episode: mean ± 95% CI of the per-episode difference.`,
-    '',
-    runLine(r),
-    '',
-    '| method | accuracy % (mean ± 95% CI) | − QZO-FF 16w8a, paired by episode | wall ms / step (shared machine) |',
-    '|---|---|---|---|',
-  );
-  const ref = r.rows.find((x) => x.key === 'qzo16')?.stat ?? null;
+type CrossRecord = WithRun<CrossDomainResult> & { earlier?: WithRun<CrossDomainResult> };
+
+const bpIsRecipe = (r: CrossDomainResult): boolean => r.rows.find((x) => x.key === 'bp')?.label.includes('plateau') ?? false;
+const bpSentence = (r: CrossDomainResult): string =>
+  bpIsRecipe(r) ? 'BP f32 is the baseline recipe (src/train/bp-recipe.ts).' : 'BP f32 is the baseline before the recipe of docs/TRAINING.md (Adam η = 0.001, 100 full-batch steps); re-run the experiment to refresh.';
+
+/** Rows of one run, each paired by episode against that run's plain QZO-FF 16w8a. */
+function crossDomainTable(r: CrossDomainResult, rows: readonly CrossDomainResult['rows'][number][]): string[] {
   const refValues = r.rows.find((x) => x.key === 'qzo16')?.values ?? [];
-  for (const row of r.rows) {
+  const out = ['| method | accuracy % (mean ± 95% CI) | − QZO-FF 16w8a, paired by episode | wall ms / step (shared machine) |', '|---|---|---|---|'];
+  for (const row of rows) {
     const acc = row.values.length === 0 && row.refused > 0 ? `refused ${row.refused}/${r.episodes} (εq = 0)` : fmtStat(row.stat);
     out.push(`| ${row.label} | ${acc} | ${row.key === 'qzo16' ? '' : paired(row.values, refValues)} | ${row.msPerStep || ''} |`);
   }
-  out.push('');
+  return out;
+}
+
+async function crossDomainSection(r: CrossRecord | null, charts: Charts): Promise<string> {
+  const out = ['## 3. Cross-domain: a Fashion-MNIST backbone adapted to digits (paper Fig. 2)', ''];
+  if (!r) return [...out, notRun('cross-domain')].join('\n');
+  out.push(
+    `\`${r.backbone}\` (trained on clothing classes 0–4, never a digit) adapts to 5-way ${r.shots}-shot episodes drawn from all ten MNIST digits, full fine-tuning, ${r.episodes} episodes (seeds ${r.seed}…), ${r.steps} ZO steps, ${r.queries} query images per class. Enhancements are applied to QZO-FF 16w8a (m = 3, ε = 1e-3, η = 3e-3) one at a time and combined; settings as in docs/TRAINING.md (momentum α = β = 0.5, sharpness ρ = 5e-3, sparse = 10% largest |w| per tensor). The hybrid (\`--method hybrid\`: integer backprop for the classifier head, the same QZO-FF 16w8a step for the body) sits beside them. None was tuned for this task. ${bpSentence(r)} Differences are paired by episode: mean ± 95% CI of the per-episode difference.`,
+    '',
+    runLine(r),
+    '',
+    ...crossDomainTable(r, r.rows),
+    '',
+  );
+  // Rows a narrower run did not re-run (`--append`): their own run's table, paired within that run.
+  const e = r.earlier;
+  const older = e ? e.rows.filter((x) => !r.rows.some((y) => y.key === x.key)) : [];
+  if (e && older.length > 0) {
+    out.push(
+      `**Rows not re-run above**, from an earlier run: ${e.episodes} episodes (seeds ${e.seed}…), ${e.steps} ZO steps; ${bpSentence(e)} They are paired against that run's own QZO-FF 16w8a (first row), never against the episodes above.`,
+      '',
+      runLine(e),
+      '',
+      ...crossDomainTable(e, [...e.rows.filter((x) => x.key === 'qzo16'), ...older]),
+      '',
+    );
+  }
   const groups = ['baseline', 'precision', 'enhancement'];
-  out.push(await charts.add('cross-domain', hbarsSpec('Fashion-MNIST backbone → digits', `5-way ${r.shots}-shot, full fine-tuning, mean ± 95% CI over ${r.episodes} episodes`, r.rows.filter((x) => x.stat).map((x) => ({ label: x.label, mean: x.stat!.mean, ci: x.stat!.ci, group: x.group })), groups), 'cross-domain accuracy per method and enhancement'), '');
-  const get = (k: string) => r.rows.find((x) => x.key === k)?.stat ?? null;
-  const valuesOf = (k: string) => r.rows.find((x) => x.key === k)?.values ?? [];
-  const enh = r.rows.filter((x) => x.group === 'enhancement');
-  // "Beats" means the paired 95% CI of (row − plain QZO-FF) lies above 0, not just a higher mean.
+  out.push(await charts.add('cross-domain', hbarsSpec('Fashion-MNIST backbone → digits', `5-way ${r.shots}-shot, full fine-tuning, mean ± 95% CI over ${r.episodes} episodes${older.length ? ' (rows of the earlier run not drawn)' : ''}`, r.rows.filter((x) => x.stat).map((x) => ({ label: x.label, mean: x.stat!.mean, ci: x.stat!.ci, group: x.group })), groups), 'cross-domain accuracy per method and enhancement'), '');
+  // Each claim from the run that has the row, paired against that run's QZO-FF 16w8a.
+  const runOf = (k: string): CrossDomainResult | null => (r.rows.some((x) => x.key === k) ? r : older.some((x) => x.key === k) ? e! : null);
+  const valuesIn = (run: CrossDomainResult | null, k: string) => run?.rows.find((x) => x.key === k)?.values ?? [];
+  // Pairs only within one run: this one if it has both rows, else the earlier one (its rows are all kept).
+  const pairRun = (a: string, b: string): CrossDomainResult | null => [r, e].find((x) => x && x.rows.some((y) => y.key === a) && x.rows.some((y) => y.key === b)) ?? null;
+  const vs = (a: string, b: string): string => {
+    const run = pairRun(a, b);
+    return run ? `${paired(valuesIn(run, a), valuesIn(run, b))}${run === e ? ` (earlier run, n = ${e.episodes})` : ''}` : '—';
+  };
+  const get = (k: string) => runOf(k)?.rows.find((x) => x.key === k)?.stat ?? null;
+  const enh = [...r.rows, ...older].filter((x) => x.group === 'enhancement');
+  // "Beats" means the paired 95% CI of (row − plain QZO-FF of the same run) lies above 0, not just a higher mean.
+  const diffStat = (k: string) => {
+    const run = pairRun(k, 'qzo16');
+    const a = valuesIn(run, k);
+    const b = valuesIn(run, 'qzo16');
+    return a.length === b.length && a.length > 1 ? stat(a.map((v, i) => v - b[i]!)) : null;
+  };
   const better = enh.filter((x) => {
-    const d = x.values.length === refValues.length && x.values.length > 1 ? stat(x.values.map((v, i) => v - refValues[i]!)) : null;
+    const d = diffStat(x.key);
     return d !== null && d.mean - d.ci > 0;
   });
   out.push(
@@ -262,10 +299,10 @@ async function crossDomainSection(r: WithRun<CrossDomainResult> | null, charts: 
     '',
     '| | paper (Fig. 2) | ours |',
     '|---|---|---|',
-    `| FF vs zero-shot | forward-gradient fine-tuning adapts across domains | QZO-FF 16w8a − zero-shot: ${paired(refValues, r.rows.find((x) => x.key === 'zeroShot')?.values ?? [])} points; BP − zero-shot: ${paired(r.rows.find((x) => x.key === 'bp')?.values ?? [], r.rows.find((x) => x.key === 'zeroShot')?.values ?? [])} |`,
-    `| m = 3 vs m = 1 | the figure compares FF with m = 1 and m = 3 | m = 3 − m = 1, paired: FF f32 ${paired(valuesOf('ff3'), valuesOf('ff1'))}; QZO-FF 16w8a ${paired(refValues, valuesOf('qzo16m1'))} points |`,
-    `| 8w8a | does not converge without a remedy | plain 8w8a ${get('qzo8') ? fmtStat(get('qzo8')) : 'refused (εq = 0)'}; with dither ${fmtStat(get('qzo8dither'))} |`,
-    `| enhancements | the enhancements improve cross-domain accuracy | ${better.length} of ${enh.length} rows beat plain QZO-FF 16w8a with a paired 95% CI above 0${better.length ? ` (${better.map((x) => x.key).join(', ')})` : ''}: ${enh.map((x) => `${x.key} ${paired(x.values, refValues)}`).join(', ')} (n = ${refValues.length} episodes) |`,
+    `| FF vs zero-shot | forward-gradient fine-tuning adapts across domains | QZO-FF 16w8a − zero-shot: ${vs('qzo16', 'zeroShot')} points; BP − zero-shot: ${vs('bp', 'zeroShot')} |`,
+    `| m = 3 vs m = 1 | the figure compares FF with m = 1 and m = 3 | m = 3 − m = 1, paired: FF f32 ${vs('ff3', 'ff1')}; QZO-FF 16w8a ${vs('qzo16', 'qzo16m1')} points |`,
+    `| 8w8a | does not converge without a remedy | ${runOf('qzo8') === e && e ? '(earlier run) ' : ''}plain 8w8a ${!runOf('qzo8') ? 'not run' : get('qzo8') ? fmtStat(get('qzo8')) : 'refused (εq = 0)'}; with dither ${runOf('qzo8dither') ? fmtStat(get('qzo8dither')) : 'not run'} |`,
+    `| enhancements | the enhancements improve cross-domain accuracy | ${better.length} of ${enh.length} rows beat plain QZO-FF 16w8a with a paired 95% CI above 0${better.length ? ` (${better.map((x) => x.key).join(', ')})` : ''}: ${enh.map((x) => `${x.key} ${vs(x.key, 'qzo16')}`).join(', ')}${r.rows.some((x) => x.group === 'enhancement') ? ` (this run: n = ${r.episodes} episodes)` : ''} |`,
     '',
   );
   return out.join('\n');
@@ -375,7 +412,7 @@ export async function renderReport(resultsDir: string, reportPath: string): Prom
   const charts = new Charts(join(mdDir, 'results'), mdDir);
   const fewshot = await readJson<FewshotResult>(resultsDir, 'fewshot');
   const ood = await readJson<OodResult>(resultsDir, 'ood');
-  const cross = await readJson<CrossDomainResult>(resultsDir, 'cross-domain');
+  const cross = await readJson<CrossDomainResult & { earlier?: WithRun<CrossDomainResult> }>(resultsDir, 'cross-domain');
   const memory = await readJson<MemoryResult>(resultsDir, 'memory');
   const convergence = await readJson<ConvergenceResult>(resultsDir, 'convergence');
   const all = [fewshot, ood, cross, memory, convergence].filter((x): x is NonNullable<typeof x> => x !== null);

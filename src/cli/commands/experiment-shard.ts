@@ -10,7 +10,8 @@ import { readBounded } from '../../io/bounded-read.js';
 import { EXPERIMENT_NAMES, EXPERIMENTS, type ExperimentName } from '../../experiments/index.js';
 import type { ExperimentOptions } from '../../experiments/common.js';
 import { subsetFromParameters, subsetParameters, type SubsetOptions } from '../../experiments/subset.js';
-import { appendCells, readFewshotRecord } from '../../experiments/append.js';
+import { appendCells, appendRows, readFewshotRecord, readRecord, type CrossDomainRecord } from '../../experiments/append.js';
+import type { CrossDomainResult } from '../../experiments/cross-domain.js';
 import type { FewshotResult } from '../../experiments/fewshot.js';
 import {
   ShardMergeError, ShardRecorder, ShardReplay, combinePartials, makePartial, parsePartial, shardFileName, type ShardSpec,
@@ -35,14 +36,18 @@ export function writeRecord(outputDir: string, name: string, result: object, run
 }
 
 /**
- * writeRecord, or with `append` (few-shot only) the existing record's cells plus this run's
- * (experiments/append.ts), so cells run one priority at a time end up in one table.
+ * writeRecord, or with `append` the existing record's few-shot cells (or cross-domain rows) that
+ * this run did not re-run kept beside its own (experiments/append.ts).
  */
 export async function writeResult(outputDir: string, name: string, result: object, run: Record<string, unknown>, append: boolean): Promise<string> {
   if (!append) return writeRecord(outputDir, name, result, run);
-  if (name !== 'fewshot') throw new ConfigError(`--append collects few-shot cells; '${name}' has no cells to add`);
   const path = join(outputDir, `${name}.json`);
-  const record = appendCells(await readFewshotRecord(path), result as FewshotResult, run);
+  const record = name === 'fewshot'
+    ? appendCells(await readFewshotRecord(path), result as FewshotResult, run)
+    : name === 'cross-domain'
+      ? appendRows(await readRecord<CrossDomainRecord>(path), result as CrossDomainResult, run)
+      : null;
+  if (!record) throw new ConfigError(`--append collects few-shot cells and cross-domain rows; '${name}' has neither`);
   writeFileAtomic(path, `${JSON.stringify(record, null, 1)}\n`, 'experiment result');
   return path;
 }

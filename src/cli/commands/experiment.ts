@@ -81,7 +81,7 @@ export function registerExperiment(program: Command): void {
     .option('--selection <full|head>', 'fewshot: only full fine-tuning or only the linear probe (default both)')
     .option('--columns <keys>', 'fewshot: only these optional columns (comma-separated: ffFloat, qzo8, qzo8dither, hybrid; zero-shot, BP and QZO-FF 16w8a always run)')
     .option('--variants <keys>', 'cross-domain: only these variants (comma-separated keys, e.g. qzo16,hybrid,sharpness)')
-    .option('--append', 'fewshot (and merge of its shards): add these cells to the existing <out>/fewshot.json, replacing cells run again, instead of replacing the record')
+    .option('--append', 'fewshot, cross-domain (and merge of their shards): keep the cells / rows of the existing <out>/<name>.json that this run does not re-run, instead of replacing the record')
     .addHelpText('after', '\nExamples:\n  lastmile experiment memory\n  lastmile experiment fewshot --quick --out /tmp/smoke\n  npm run experiments        # all of them: hours with the 30-episode few-shot table\n  lastmile experiment fewshot --shard 0/3     # one third of the work; then\n  lastmile experiment merge experiments/results/fewshot.shard-*.json\n  lastmile experiment fewshot --backbones cnn-mnist,cnn-fashion --selection full --shots 5 --append')
     .action(async (name: string, parts: string[], opts: ExperimentCliOptions, cmd: Command) => {
       const global = cmd.optsWithGlobals() as GlobalOptions;
@@ -143,7 +143,7 @@ export function registerExperiment(program: Command): void {
       if (names.length === 0) throw new ConfigError(`unknown experiment '${name}'; use ${EXPERIMENT_NAMES.join(', ')}, all, backbones, report or merge`);
       const { parseSubset } = await import('../../experiments/subset.js');
       const options: ExperimentOptions & SubsetOptions = { quick: !!opts.quick, ...parseSubset(name, opts) };
-      if (opts.append && name !== 'fewshot') throw new ConfigError(`--append collects few-shot cells; '${name}' has no cells to add`);
+      if (opts.append && name !== 'fewshot' && name !== 'cross-domain') throw new ConfigError(`--append collects few-shot cells and cross-domain rows; '${name}' has neither`);
       if (opts.episodes !== undefined) options.episodes = intOption(opts.episodes, 'episodes', 1);
       if (opts.steps !== undefined) options.steps = intOption(opts.steps, 'steps', 1);
       if (opts.seed !== undefined) options.seed = intOption(opts.seed, 'seed', 0);
