@@ -60,6 +60,9 @@ function paired(a: readonly number[], b: readonly number[]): string {
   return s.n > 1 ? `${sign}${Math.abs(s.mean).toFixed(1)} ± ${s.ci.toFixed(1)}` : `${sign}${Math.abs(s.mean).toFixed(1)}`;
 }
 
+/** True when the cell's BP column is the baseline recipe (to the loss plateau), not the earlier fixed 100 steps. */
+const recipeBp = (c: FewshotResult['cells'][number], r: FewshotResult): boolean => ((c as CellWithRun).bp ?? r.bp)?.patience !== undefined;
+
 /** A few-shot cell's column; records written before a column existed lack it (shown as "not run"). */
 const column = (c: FewshotResult['cells'][number], k: (typeof FEWSHOT_COLUMNS)[number]) => c.columns[k] ?? { values: [], refused: 0, stat: null };
 
@@ -132,7 +135,7 @@ async function fewshotSection(r: WithRun<FewshotResult> | null, charts: Charts):
     '',
     `- **zero-shot**: the prototype head (class means of the support features), quantized 16w8a, before any training.`,
     `- **BP f32**: f32 backprop on the same device budget; the recipe of each table is stated under it (the baseline recipe of src/train/bp-recipe.ts for cells re-run since it exists). **FF f32**: sign-m-SPSA in f32. **QZO-FF**: m = ${r.zo.directions}, ε = ${r.zo.epsilon}, η = ${r.zo.lr}, whole support set per step (micro-batches of ${r.zo.microBatch}).`,
-    `- **hybrid** (\`--method hybrid\`, src/train/hybrid.ts): the dense classifier head learns by integer backprop (SGD), every other layer by the same QZO-FF 16w8a step (same ε, m, η, seed); full fine-tuning cells only (for the linear probe it is plain integer SGD on the head).`,
+    `- **hybrid** (\`--method hybrid\`, src/train/hybrid.ts): the dense classifier head learns by integer backprop (SGD), every other layer by the same QZO-FF 16w8a step (same ε, m, η, seed); full fine-tuning cells only (for the linear probe it is plain integer SGD on the head). The hybrid's head recipe is still being tuned (docs/TRAINING.md); these cells ran the hybrid of main at 1590304 (head: plain integer SGD, η = 0.01, no warm-up), so re-run them when its defaults change.`,
     `- **QZO-FF 8w8a** is the paper's step with 8-bit weights: the trainer refuses it where εq = round(ε/Δw) = 0 (the perturbation cannot move an 8-bit weight — the paper's "8w8a does not converge"); "refused n/n" counts those episodes. **8w8a + dither** is our remedy (stochastic rounding of ε·z and of the update, docs/TRAINING.md).`,
     `- **Full fine-tune** trains every layer (adapt()). **Linear probe** trains the head only, on features computed once (src/experiments/probe.ts: same integer arithmetic as adapt()'s head selection, different z streams).`,
     `- ResNet-8 full fine-tuning is the costliest cell (each QZO-FF step is 2m = 6 passes of a 9 M-MAC network over 25 images), so it runs 5-shot only, with fewer steps and without the dithered column. Cells are run in priority order, each with the episodes it could afford (\`--backbones\`, \`--shots\`, \`--selection\`, \`--episodes\`), and collected into one record with \`--append\`; the episode count of every cell is in its table and the command, baseline recipe, compute time and machine load of every run under it. \`--shard i/n\` + \`experiment merge\` split a run across processes (docs/CLUSTER.md), bit-identical to the unsharded command recorded.`,
@@ -168,7 +171,7 @@ async function fewshotSection(r: WithRun<FewshotResult> | null, charts: Charts):
   out.push(await charts.add('fewshot', barsSpec('Few-shot accuracy on unseen classes', 'mean ± 95% CI over episodes; a missing bar is a method the trainer refused (8w8a, εq = 0)', bars, FEWSHOT_COLUMNS.map((c) => FEWSHOT_LABELS[c])), 'few-shot accuracy per backbone, setting and method'), '');
   const cellsOf = (sel: 'full' | 'head', shots: number) => r.cells.filter((c) => c.selection === sel && c.shots === shots);
   const gaps = (sel: 'full' | 'head', shots: number, k: 'qzo16' | 'hybrid' = 'qzo16', ref: 'bp' | 'qzo16' = 'bp') =>
-    cellsOf(sel, shots).filter((c) => column(c, k).values.length > 0).map((c) => `${backboneLabel(c.backbone)} ${paired(column(c, k).values, column(c, ref).values)} (n = ${column(c, k).values.length})`).join(', ');
+    cellsOf(sel, shots).filter((c) => column(c, k).values.length > 0).map((c) => `${backboneLabel(c.backbone)} ${paired(column(c, k).values, column(c, ref).values)} (n = ${column(c, k).values.length}${ref === 'bp' && !recipeBp(c, r) ? ', earlier BP baseline' : ''})`).join(', ');
   const beatsZero = r.cells.filter((c) => (mean(c.columns.qzo16.stat) ?? -1) > (mean(c.columns.zeroShot.stat) ?? 101)).length;
   const q8Refused = r.cells.filter((c) => c.columns.qzo8.refused === c.episodes).length;
   out.push(
@@ -179,7 +182,7 @@ async function fewshotSection(r: WithRun<FewshotResult> | null, charts: Charts):
     `| QZO-FF vs zero-shot | QZO-FF adapts: clearly above the un-adapted model | QZO-FF 16w8a above zero-shot in ${beatsZero} of ${r.cells.length} cells |`,
     `| QZO-FF 16w8a vs BP | close to BP in few-shot learning | linear probe, 5-shot, QZO − BP: ${gaps('head', 5) || '—'}; full fine-tune, 5-shot: ${gaps('full', 5) || '—'} (points, paired 95% CI) |`,
     `| hybrid vs BP (ours, not the paper's; issue #18 asks for the default method within 2 points of BP on the small CNN, 5 on ResNet-8) | — | full fine-tune, 5-shot, hybrid − BP: ${gaps('full', 5, 'hybrid') || 'not run'}; hybrid − QZO-FF 16w8a: ${gaps('full', 5, 'hybrid', 'qzo16') || 'not run'} (points) |`,
-    `| FF f32 vs QZO-FF 16w8a | 16w8a quantization costs little against FF in floating point (qualitative) | QZO-FF 16w8a − FF f32 (same algorithm, paired), 5-shot: ${r.cells.filter((c) => c.shots === 5).map((c) => `${backboneLabel(c.backbone)} ${c.selection === 'full' ? 'full' : 'probe'} ${paired(c.columns.qzo16.values, c.columns.ffFloat.values)}`).join(', ')} |`,
+    `| FF f32 vs QZO-FF 16w8a | 16w8a quantization costs little against FF in floating point (qualitative) | QZO-FF 16w8a − FF f32 (same algorithm, paired), 5-shot: ${r.cells.filter((c) => c.shots === 5 && column(c, 'ffFloat').values.length > 0).map((c) => `${backboneLabel(c.backbone)} ${c.selection === 'full' ? 'full' : 'probe'} ${paired(c.columns.qzo16.values, c.columns.ffFloat.values)} (n = ${c.columns.ffFloat.values.length})`).join(', ')} |`,
     `| 8w8a | plain 8w8a does not converge; the paper needs its own remedy | plain 8w8a refused in every episode in ${q8Refused} of ${r.cells.length} cells (εq = 0); dithering trains it (column "8w8a + dither") |`,
     '',
   );
@@ -437,7 +440,7 @@ export async function renderReport(resultsDir: string, reportPath: string): Prom
     '|---|---|---|---|',
     fewshot ? `| 1. few-shot | 2 datasets × ${new Set(fewshot.cells.map((c) => c.arch)).size} backbones × ${new Set(fewshot.cells.map((c) => c.shots)).size} shot counts × full / probe | ${episodeCounts(fewshot.cells)} | ${[...new Set(fewshot.cells.map((c) => c.steps))].join(' / ')} |` : '| 1. few-shot | — | not run | |',
     ood ? `| 2. OOD | 2 datasets × 3 severities × last 1 / 3 layers | ${ood.cells[0]?.runs} per cell | ${ood.cells[0]?.steps} |` : '| 2. OOD | — | not run | |',
-    cross ? `| 3. cross-domain | ${cross.rows.length} methods / enhancements | ${cross.episodes} | ${cross.steps} |` : '| 3. cross-domain | — | not run | |',
+    cross ? `| 3. cross-domain | ${cross.rows.length} methods / enhancements${cross.earlier ? ` (+ ${cross.earlier.rows.filter((x) => !cross.rows.some((y) => y.key === x.key)).length} from an earlier run)` : ''} | ${cross.episodes}${cross.earlier ? ` (earlier run: ${cross.earlier.episodes})` : ''} | ${cross.steps} |` : '| 3. cross-domain | — | not run | |',
     memory ? `| 4. memory | ${new Set(memory.rows.map((x) => `${x.backbone} ${x.input}`)).size} backbones × full / probe × batch ${[...new Set(memory.rows.map((x) => x.batch))].join(', ')} | planned + measured | — |` : '| 4. memory | — | not run | |',
     convergence ? `| 5. convergence | 2 datasets × BP / 16w8a / 8w8a variants | ${convergence.episodes} | ${convergence.steps} |` : '| 5. convergence | — | not run | |',
     '',
