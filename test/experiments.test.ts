@@ -16,6 +16,9 @@ import { prepareProbe, probeQzo } from '../src/experiments/probe.js';
 import { loadBundledMnist } from '../src/data/mnist.js';
 import { sampleEpisode } from '../src/data/fewshot.js';
 import { adapt } from '../src/train/adapt.js';
+import { parseSubset } from '../src/experiments/subset.js';
+import { appendCells, appendRows } from '../src/experiments/append.js';
+import { ConfigError } from '../src/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lastmile-experiments-'));
 const save = (name: string, r: unknown) => writeFileSync(join(dir, `${name}.json`), JSON.stringify(r));
@@ -68,6 +71,10 @@ describe('experiment 1: few-shot', () => {
     expect(full.columns.qzo8.refused).toBe(full.episodes);
     expect(full.columns.qzo8dither.values).toHaveLength(full.episodes);
     expect(meanOf(full.columns.bp.values)).toBeGreaterThan(meanOf(full.columns.zeroShot.values));
+    // The hybrid runs on full fine-tuning cells only, on every episode, and trains (it is not the zero-shot head).
+    expect(full.columns.hybrid.values).toHaveLength(full.episodes);
+    expect(full.columns.hybrid.values).not.toEqual(full.columns.zeroShot.values);
+    expect(probe.columns.hybrid.values).toHaveLength(0);
   });
   it('the cached-feature linear probe starts exactly where adapt() does', async () => {
     const backbone = await loadBackbone('cnn-mnist');
@@ -98,13 +105,14 @@ describe('experiment 5: convergence', () => {
 describe('experiment 3: cross-domain', () => {
   let r: CrossDomainResult;
   beforeAll(async () => {
-    r = await runCrossDomain({ quick: true });
+    r = await runCrossDomain({ quick: true, variants: ['ff3', 'qzo16', 'qzo8', 'qzo8dither', 'hybrid'] });
     save('cross-domain', r);
   });
   it('runs every requested variant on every episode; plain 8w8a is refused, BP beats zero-shot', () => {
     const row = (k: string) => r.rows.find((x) => x.key === k)!;
     expect(row('qzo8').refused).toBe(r.episodes);
-    for (const k of ['ff3', 'qzo16', 'qzo8dither', 'zeroShot', 'bp']) expect(row(k).values).toHaveLength(r.episodes);
+    for (const k of ['ff3', 'qzo16', 'qzo8dither', 'zeroShot', 'bp', 'hybrid']) expect(row(k).values).toHaveLength(r.episodes);
+    expect(row('hybrid').group).toBe('enhancement');
     expect(row('bp').stat!.mean).toBeGreaterThan(row('zeroShot').stat!.mean);
   });
 });
@@ -155,5 +163,47 @@ describe('lastmile experiment', () => {
       console.error = error;
     }
     expect(errors.join('\n')).toMatch(/unknown experiment 'nonsense'/);
+  });
+});
+
+describe('running part of an experiment', () => {
+  const cell = (backbone: string, shots: number, selection: 'full' | 'head', v: number) =>
+    ({ backbone, arch: 'mnist-cnn', data: 'mnist', shots, selection, episodes: 1, steps: 1, seconds: 2, columns: { qzo16: { values: [v], refused: 0, stat: stat([v]) } } }) as unknown as FewshotResult['cells'][number];
+  const record = (cells: FewshotResult['cells'], seed = 1000) =>
+    ({ experiment: 'fewshot', ways: 5, classes: [5, 6, 7, 8, 9], queries: 50, seed, zo: { epsilon: 1e-3, directions: 3, lr: 3e-3, microBatch: 5 }, bp: { optimizer: 'adam', lr: 0.01 }, cells, seconds: 0 }) as unknown as FewshotResult;
+
+  it('parses the subset flags and refuses bad values and flags of another experiment with a ConfigError', () => {
+    expect(parseSubset('fewshot', { backbones: 'cnn-mnist,resnet8-fashion', shots: '5,1', selection: 'full', columns: 'hybrid,qzo8' }))
+      .toEqual({ backbones: ['cnn-mnist', 'resnet8-fashion'], shots: [5, 1], selections: ['full'], columns: ['hybrid', 'qzo8'] });
+    expect(parseSubset('cross-domain', { variants: 'qzo16,hybrid' })).toEqual({ variants: ['qzo16', 'hybrid'] });
+    expect(() => parseSubset('fewshot', { backbones: 'cnn-cifar' })).toThrow(ConfigError);
+    expect(() => parseSubset('fewshot', { shots: '0' })).toThrow(/--shots/);
+    expect(() => parseSubset('fewshot', { selection: 'full,full' })).toThrow(/twice/);
+    expect(() => parseSubset('fewshot', { columns: 'qzo16' })).toThrow(/unknown 'qzo16'/);
+    expect(() => parseSubset('ood', { variants: 'qzo16' })).toThrow(/narrows the cross-domain experiment/);
+    expect(() => parseSubset('cross-domain', { variants: 'qzo16,' })).toThrow(ConfigError);
+  });
+
+  it('--append keeps the cells a run did not re-run, replaces the ones it did, and refuses other episodes', () => {
+    const old = appendCells(null, record([cell('cnn-mnist', 5, 'full', 1), cell('cnn-mnist', 5, 'head', 2), cell('resnet8-mnist', 5, 'full', 3)]), { command: 'old' });
+    const both = appendCells(old, record([cell('cnn-fashion', 5, 'full', 4), cell('cnn-mnist', 5, 'full', 5)]), { command: 'new' });
+    expect(both.cells.map((c) => [c.backbone, c.selection, c.columns.qzo16.values[0], c.run?.command])).toEqual([
+      ['cnn-mnist', 'full', 5, 'new'], ['cnn-mnist', 'head', 2, 'old'], ['cnn-fashion', 'full', 4, 'new'], ['resnet8-mnist', 'full', 3, 'old'],
+    ]);
+    expect(both.seconds).toBe(8);
+    expect(() => appendCells(old, record([cell('cnn-mnist', 5, 'full', 1)], 7), { command: 'x' })).toThrow(ConfigError);
+  });
+
+  it('--append on cross-domain keeps the rows not re-run as the earlier run, whole', () => {
+    const row = (key: string, values: number[]) => ({ key, label: key, group: 'enhancement', values, refused: 0, stat: stat(values), msPerStep: 0 });
+    const cd = (rows: ReturnType<typeof row>[], episodes: number) => ({ experiment: 'cross-domain', episodes, rows }) as unknown as CrossDomainResult;
+    const old = cd([row('qzo16', [1, 2, 3, 4]), row('sharpness', [2, 2, 2, 2])], 4);
+    const fresh = cd([row('qzo16', [5, 6]), row('hybrid', [7, 8])], 2);
+    const both = appendRows(old, fresh, { command: 'new' });
+    expect(both.rows.map((r) => r.key)).toEqual(['qzo16', 'hybrid']);
+    expect(both.earlier!.rows.map((r) => r.key)).toEqual(['qzo16', 'sharpness']);
+    // Re-running the same narrow set again keeps the same earlier run; running everything drops it.
+    expect(appendRows(both, fresh, { command: 'again' }).earlier!.rows[1]!.values).toEqual([2, 2, 2, 2]);
+    expect(appendRows(both, cd([row('qzo16', [1]), row('hybrid', [1]), row('sharpness', [1])], 1), { command: 'all' }).earlier).toBeUndefined();
   });
 });

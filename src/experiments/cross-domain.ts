@@ -1,7 +1,8 @@
 // Experiment 3 (paper Fig. 2): cross-domain adaptation. The Fashion-MNIST backbone (classes 0–4, never
 // a digit) adapts to 5-way 5-shot handwritten digits drawn from all ten, full fine-tuning. Rows: zero-
 // shot, f32 backprop, float ZO with m = 1 and 3, QZO-FF 16w8a with m = 1 and 3, QZO-FF 8w8a (plain and
-// dithered), and each of the paper's enhancements on QZO-FF 16w8a alone and combined.
+// dithered), each of the paper's enhancements on QZO-FF 16w8a alone and combined, and the hybrid
+// (integer backprop head, QZO-FF body) beside them.
 import { sampleEpisode } from '../data/fewshot.js';
 import { adapt, type AdaptOptions } from '../train/adapt.js';
 import { describeBpRecipe } from '../train/bp-recipe.js';
@@ -52,6 +53,8 @@ export const CROSS_DOMAIN_VARIANTS: Variant[] = [
   { key: 'sparse', label: '+ sparse update (10% of weights train)', group: 'enhancement', options: { selection: SPARSE } },
   { key: 'mom+sharp+norm', label: '+ momentum + sharpness + normalisation', group: 'enhancement', options: { enhancements: { momentum: MOMENTUM, sharpness: SHARPNESS, normalize: true } } },
   { key: 'all', label: '+ all four (with sparse update)', group: 'enhancement', options: { selection: SPARSE, enhancements: { momentum: MOMENTUM, sharpness: SHARPNESS, normalize: true } } },
+  // Ours, not the paper's: the classifier head by integer backprop, the body by the same QZO-FF step (train/hybrid.ts).
+  { key: 'hybrid', label: 'hybrid: integer BP head + QZO-FF 16w8a body', group: 'enhancement', options: { method: 'hybrid' } },
 ];
 
 export interface CrossDomainOptions extends ExperimentOptions {
@@ -89,7 +92,8 @@ export async function runCrossDomain(o: CrossDomainOptions = {}): Promise<CrossD
       // One unit of work per (episode, variant); null: the trainer refused it (εq = 0).
       const u = await units.unit(label, async () => {
         const ep = sampleEpisode(digits, { classPool: classes, ways: 5, shots: 5, queries: 50, seed });
-        const base: AdaptOptions = { backbone, support: ep.support, query: ep.query, device, steps, seed, baseline: false };
+        // method explicit: every variant is plain QZO-FF unless it names another method (ff-float, hybrid).
+        const base: AdaptOptions = { method: 'qzo-ff', backbone, support: ep.support, query: ep.query, device, steps, seed, baseline: false };
         const r = await orRefused(() => adapt({ ...base, ...v.options, baseline: withBp }));
         return r === null ? null : { after: r.after, ffMs: r.wallMs.ff, zeroShot: r.zeroShot, bp: r.bp };
       });

@@ -12,11 +12,16 @@ import { BACKBONES, type DataName } from './backbones.js';
 import { deviceFor, episodeSource, loadBackbone, orRefused, secondsSince, stat, workUnits, type ExperimentOptions, type Stat } from './common.js';
 import { prepareProbe, probeBackprop, probeFloatZo, probeQzo } from './probe.js';
 
-export const FEWSHOT_COLUMNS = ['zeroShot', 'bp', 'ffFloat', 'qzo16', 'qzo8', 'qzo8dither'] as const;
+export const FEWSHOT_COLUMNS = ['zeroShot', 'bp', 'ffFloat', 'qzo16', 'qzo8', 'qzo8dither', 'hybrid'] as const;
 export type FewshotColumn = (typeof FEWSHOT_COLUMNS)[number];
 export const FEWSHOT_LABELS: Record<FewshotColumn, string> = {
   zeroShot: 'zero-shot', bp: 'BP f32', ffFloat: 'FF f32', qzo16: 'QZO-FF 16w8a', qzo8: 'QZO-FF 8w8a', qzo8dither: '8w8a + dither (our remedy)',
+  hybrid: 'hybrid 16w8a (int BP head + QZO-FF body)',
 };
+
+/** Columns a run may leave out when compute is short (shown as "not run"). */
+export const OPTIONAL_COLUMNS = ['ffFloat', 'qzo8', 'qzo8dither', 'hybrid'] as const satisfies readonly FewshotColumn[];
+export type OptionalColumn = (typeof OPTIONAL_COLUMNS)[number];
 
 export interface ColumnResult {
   /** Query accuracy (%) per episode that ran. */
@@ -55,6 +60,10 @@ export interface FewshotOptions extends ExperimentOptions {
   /** Backbone keys (backbones.ts); default: both CNNs and both ResNet-8s. */
   backbones?: string[];
   shots?: number[];
+  /** The optional columns to run (default all); zero-shot, BP and QZO-FF 16w8a come from one run and always run. */
+  columns?: OptionalColumn[];
+  /** Which settings run: full fine-tuning, the linear probe or both (default both). */
+  selections?: ('full' | 'head')[];
   /** Query images per class (default 50). */
   queries?: number;
   /** Novel classes to draw the 5 ways from (default 5–9). */
@@ -90,7 +99,7 @@ function plans(o: FewshotOptions): Plan[] {
   for (const backbone of backbones) {
     const resnet = backbone === 'custom' ? o.custom!.model.architecture.name === 'resnet8' : BACKBONES[backbone]!.arch === 'resnet8';
     for (const k of shots) {
-      for (const selection of ['full', 'head'] as const) {
+      for (const selection of o.selections ?? (['full', 'head'] as const)) {
         // ResNet-8 full fine-tuning is the most expensive cell: 5-shot only (1-shot is probed).
         if (resnet && selection === 'full' && k === 1 && !o.shots) continue;
         const episodes = o.episodes ?? (o.quick ? 2 : FEWSHOT_EPISODES);
@@ -115,6 +124,7 @@ export async function runFewshot(o: FewshotOptions = {}): Promise<FewshotResult>
   const classes = o.classes ?? CLASSES;
   const queries = o.queries ?? QUERIES;
   const total = todo.reduce((s, p) => s + p.episodes, 0);
+  const wants = (c: OptionalColumn) => o.columns?.includes(c) ?? true;
   let done = 0;
   const cells: FewshotCell[] = [];
   for (const p of todo) {
@@ -133,14 +143,17 @@ export async function runFewshot(o: FewshotOptions = {}): Promise<FewshotResult>
         const r: Partial<Record<FewshotColumn, number | null>> = {};
         const ep = sampleEpisode(source, { classPool: classes, ways: 5, shots: p.shots, queries, seed });
         if (p.selection === 'full') {
-          const base: AdaptOptions = { backbone, support: ep.support, query: ep.query, device, selection: { kind: 'full' }, steps: p.steps, seed, ...ZO };
+          // method explicit: the QZO-FF columns stay the paper's method whatever adapt()'s default becomes.
+          const base: AdaptOptions = { method: 'qzo-ff', backbone, support: ep.support, query: ep.query, device, selection: { kind: 'full' }, steps: p.steps, seed, ...ZO };
           const q16 = await adapt(base);
           r.zeroShot = q16.zeroShot;
           r.qzo16 = q16.after;
           r.bp = q16.bp ?? null;
-          r.ffFloat = (await adapt({ ...base, method: 'ff-float', baseline: false })).after;
-          r.qzo8 = (await orRefused(() => adapt({ ...base, precision: '8w8a', baseline: false })))?.after ?? null;
-          if (p.dither) r.qzo8dither = (await adapt({ ...base, precision: '8w8a', enhancements: { dither: true }, baseline: false })).after;
+          // The hybrid (train/hybrid.ts) with the same ε, m and body η; its head η is the method's own default.
+          if (wants('hybrid')) r.hybrid = (await adapt({ ...base, method: 'hybrid', baseline: false })).after;
+          if (wants('ffFloat')) r.ffFloat = (await adapt({ ...base, method: 'ff-float', baseline: false })).after;
+          if (wants('qzo8')) r.qzo8 = (await orRefused(() => adapt({ ...base, precision: '8w8a', baseline: false })))?.after ?? null;
+          if (p.dither && wants('qzo8dither')) r.qzo8dither = (await adapt({ ...base, precision: '8w8a', enhancements: { dither: true }, baseline: false })).after;
         } else {
           const probe = await prepareProbe({ backbone, support: ep.support, query: ep.query, device });
           const config: QzoFfConfig = { ...ZO, seed };
@@ -148,9 +161,9 @@ export async function runFewshot(o: FewshotOptions = {}): Promise<FewshotResult>
           r.zeroShot = q16.zeroShot;
           r.qzo16 = q16.after;
           r.bp = (await probeBackprop(probe, seed)).after;
-          r.ffFloat = (await probeFloatZo(probe, config, p.steps)).after;
-          r.qzo8 = (await orRefused(() => probeQzo(probe, 8, config, p.steps)))?.after ?? null;
-          r.qzo8dither = (await probeQzo(probe, 8, { ...config, dither: true }, p.steps)).after;
+          if (wants('ffFloat')) r.ffFloat = (await probeFloatZo(probe, config, p.steps)).after;
+          if (wants('qzo8')) r.qzo8 = (await orRefused(() => probeQzo(probe, 8, config, p.steps)))?.after ?? null;
+          if (wants('qzo8dither')) r.qzo8dither = (await probeQzo(probe, 8, { ...config, dither: true }, p.steps)).after;
         }
         return r;
       });

@@ -9,6 +9,10 @@ import { writeFileAtomic } from '../../io/atomic-write.js';
 import { readBounded } from '../../io/bounded-read.js';
 import { EXPERIMENT_NAMES, EXPERIMENTS, type ExperimentName } from '../../experiments/index.js';
 import type { ExperimentOptions } from '../../experiments/common.js';
+import { subsetFromParameters, subsetParameters, type SubsetOptions } from '../../experiments/subset.js';
+import { appendCells, appendRows, readFewshotRecord, readRecord, type CrossDomainRecord } from '../../experiments/append.js';
+import type { CrossDomainResult } from '../../experiments/cross-domain.js';
+import type { FewshotResult } from '../../experiments/fewshot.js';
 import {
   ShardMergeError, ShardRecorder, ShardReplay, combinePartials, makePartial, parsePartial, shardFileName, type ShardSpec,
 } from '../../experiments/shard.js';
@@ -31,14 +35,33 @@ export function writeRecord(outputDir: string, name: string, result: object, run
   return path;
 }
 
+/**
+ * writeRecord, or with `append` the existing record's few-shot cells (or cross-domain rows) that
+ * this run did not re-run kept beside its own (experiments/append.ts).
+ */
+export async function writeResult(outputDir: string, name: string, result: object, run: Record<string, unknown>, append: boolean): Promise<string> {
+  if (!append) return writeRecord(outputDir, name, result, run);
+  const path = join(outputDir, `${name}.json`);
+  const record = name === 'fewshot'
+    ? appendCells(await readFewshotRecord(path), result as FewshotResult, run)
+    : name === 'cross-domain'
+      ? appendRows(await readRecord<CrossDomainRecord>(path), result as CrossDomainResult, run)
+      : null;
+  if (!record) throw new ConfigError(`--append collects few-shot cells and cross-domain rows; '${name}' has neither`);
+  writeFileAtomic(path, `${JSON.stringify(record, null, 1)}\n`, 'experiment result');
+  return path;
+}
+
 /** The command line without its --shard, as the unsharded run would record it. */
 export const withoutShardFlag = (command: string): string => command.replace(/\s--shard(?:=|\s+)\S+/g, '');
 
 /** The options that decide an experiment's work; every shard of a run must agree on them. */
-export const shardParameters = (o: ExperimentOptions): Record<string, unknown> =>
-  Object.fromEntries(Object.entries({ quick: o.quick, episodes: o.episodes, steps: o.steps, seed: o.seed }).filter(([, v]) => v !== undefined));
+export const shardParameters = (o: ExperimentOptions & SubsetOptions): Record<string, unknown> => ({
+  ...Object.fromEntries(Object.entries({ quick: o.quick, episodes: o.episodes, steps: o.steps, seed: o.seed }).filter(([, v]) => v !== undefined)),
+  ...subsetParameters(o),
+});
 
-export async function runShard(name: ExperimentName, options: ExperimentOptions, shard: ShardSpec, outputDir: string, command: string): Promise<string> {
+export async function runShard(name: ExperimentName, options: ExperimentOptions & SubsetOptions, shard: ShardSpec, outputDir: string, command: string): Promise<string> {
   const recorder = new ShardRecorder(shard);
   await EXPERIMENTS[name]({ ...options, units: recorder });
   await mkdir(outputDir, { recursive: true });
@@ -49,7 +72,7 @@ export async function runShard(name: ExperimentName, options: ExperimentOptions,
 }
 
 /** Check the partials, replay the experiment from them and write its record; returns its name and path. */
-export async function runMerge(paths: readonly string[], outputDir: string): Promise<{ name: ExperimentName; path: string; units: number; shards: number }> {
+export async function runMerge(paths: readonly string[], outputDir: string, append = false): Promise<{ name: ExperimentName; path: string; units: number; shards: number }> {
   if (paths.length === 0) throw new ShardMergeError('missing', 'merge needs the partial files of every shard: lastmile experiment merge out/fewshot.shard-*.json');
   const parts = [];
   for (const path of paths) {
@@ -61,12 +84,12 @@ export async function runMerge(paths: readonly string[], outputDir: string): Pro
   const name = first.experiment as ExperimentName;
   const replay = new ShardReplay(items);
   const p = first.parameters;
-  const options: ExperimentOptions = { quick: !!p.quick, units: replay };
+  const options: ExperimentOptions & SubsetOptions = { quick: !!p.quick, units: replay, ...subsetFromParameters(p) };
   for (const k of ['episodes', 'steps', 'seed'] as const) if (typeof p[k] === 'number') options[k] = p[k];
   const result = await EXPERIMENTS[name](options);
   replay.finish();
   await mkdir(outputDir, { recursive: true });
   // The machine fields come from shard 0; the load average and date are the merge's (timing fields).
   const run = { ...first.run, loadAverageAtEnd: loadavg().map((x) => Math.round(x * 100) / 100), date: new Date().toISOString().slice(0, 10) };
-  return { name, path: writeRecord(outputDir, name, result, run), units: first.units, shards: first.shard.count };
+  return { name, path: await writeResult(outputDir, name, result, run, append), units: first.units, shards: first.shard.count };
 }

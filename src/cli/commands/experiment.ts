@@ -14,6 +14,7 @@ import { packageRoot } from '../../util/package-root.js';
 import { ConfigError } from '../../errors.js';
 import { EXPERIMENT_NAMES, EXPERIMENTS, defaultReportPath, defaultResultsDir, type ExperimentName } from '../../experiments/index.js';
 import type { ExperimentOptions } from '../../experiments/common.js';
+import type { SubsetOptions } from '../../experiments/subset.js';
 import type { GlobalOptions } from '../main.js';
 import { intOption } from '../options.js';
 
@@ -26,6 +27,12 @@ interface ExperimentCliOptions {
   report?: string | false;
   jobs?: string;
   shard?: string;
+  backbones?: string;
+  shots?: string;
+  selection?: string;
+  columns?: string;
+  variants?: string;
+  append?: boolean;
 }
 
 /** Rough minutes per experiment on one idle core at the default settings: `all` balances its workers with these. */
@@ -69,7 +76,13 @@ export function registerExperiment(program: Command): void {
     .option('--no-report', 'write the JSON only')
     .option('--jobs <n>', 'with all: experiments run in this many worker processes (default: 2, or 1 on a one-core machine)')
     .option('--shard <i/n>', 'run only slice i of n (0 ≤ i < n) of the work units and write <out>/<name>.shard-<i>-of-<n>.json; `experiment merge` combines them (docs/CLUSTER.md)')
-    .addHelpText('after', '\nExamples:\n  lastmile experiment memory\n  lastmile experiment fewshot --quick --out /tmp/smoke\n  npm run experiments        # all of them: hours with the 30-episode few-shot table\n  lastmile experiment fewshot --shard 0/3     # one third of the work; then\n  lastmile experiment merge experiments/results/fewshot.shard-*.json')
+    .option('--backbones <keys>', 'fewshot: only these backbones (comma-separated: cnn-mnist, cnn-fashion, resnet8-mnist, resnet8-fashion)')
+    .option('--shots <list>', 'fewshot: only these shot counts (comma-separated, e.g. 5 or 5,1)')
+    .option('--selection <full|head>', 'fewshot: only full fine-tuning or only the linear probe (default both)')
+    .option('--columns <keys>', 'fewshot: only these optional columns (comma-separated: ffFloat, qzo8, qzo8dither, hybrid; zero-shot, BP and QZO-FF 16w8a always run)')
+    .option('--variants <keys>', 'cross-domain: only these variants (comma-separated keys, e.g. qzo16,hybrid,sharpness)')
+    .option('--append', 'fewshot, cross-domain (and merge of their shards): keep the cells / rows of the existing <out>/<name>.json that this run does not re-run, instead of replacing the record')
+    .addHelpText('after', '\nExamples:\n  lastmile experiment memory\n  lastmile experiment fewshot --quick --out /tmp/smoke\n  npm run experiments        # all of them: hours with the 30-episode few-shot table\n  lastmile experiment fewshot --shard 0/3     # one third of the work; then\n  lastmile experiment merge experiments/results/fewshot.shard-*.json\n  lastmile experiment fewshot --backbones cnn-mnist,cnn-fashion --selection full --shots 5 --append')
     .action(async (name: string, parts: string[], opts: ExperimentCliOptions, cmd: Command) => {
       const global = cmd.optsWithGlobals() as GlobalOptions;
       const say = (line: string) => {
@@ -83,7 +96,7 @@ export function registerExperiment(program: Command): void {
       if (opts.shard !== undefined && !(EXPERIMENT_NAMES as readonly string[]).includes(name)) throw new ConfigError(`--shard splits one experiment (${EXPERIMENT_NAMES.join(', ')}), not '${name}'`);
       if (name === 'merge') {
         const { runMerge } = await import('./experiment-shard.js');
-        const merged = await runMerge(parts.map((p) => resolve(p)), outputDir);
+        const merged = await runMerge(parts.map((p) => resolve(p)), outputDir, !!opts.append);
         say(`merged ${merged.shards} shards (${merged.units} units) of ${merged.name} → ${merged.path}`);
         if (reportPath) {
           const { writeReport } = await import('../../experiments/results-md.js');
@@ -128,7 +141,9 @@ export function registerExperiment(program: Command): void {
       }
       const names: ExperimentName[] = name === 'all' ? [...EXPERIMENT_NAMES] : (EXPERIMENT_NAMES as readonly string[]).includes(name) ? [name as ExperimentName] : [];
       if (names.length === 0) throw new ConfigError(`unknown experiment '${name}'; use ${EXPERIMENT_NAMES.join(', ')}, all, backbones, report or merge`);
-      const options: ExperimentOptions = { quick: !!opts.quick };
+      const { parseSubset } = await import('../../experiments/subset.js');
+      const options: ExperimentOptions & SubsetOptions = { quick: !!opts.quick, ...parseSubset(name, opts) };
+      if (opts.append && name !== 'fewshot' && name !== 'cross-domain') throw new ConfigError(`--append collects few-shot cells and cross-domain rows; '${name}' has neither`);
       if (opts.episodes !== undefined) options.episodes = intOption(opts.episodes, 'episodes', 1);
       if (opts.steps !== undefined) options.steps = intOption(opts.steps, 'steps', 1);
       if (opts.seed !== undefined) options.seed = intOption(opts.seed, 'seed', 0);
@@ -174,8 +189,8 @@ export function registerExperiment(program: Command): void {
           },
         });
         bar?.stop();
-        const { runBlock, writeRecord } = await import('./experiment-shard.js');
-        writeRecord(outputDir, n, result, runBlock(command, !!opts.quick));
+        const { runBlock, writeResult } = await import('./experiment-shard.js');
+        await writeResult(outputDir, n, result, runBlock(command, !!opts.quick), !!opts.append);
         summaries[n] = result.seconds;
         say(`${n}: done in ${result.seconds.toFixed(0)} s → ${join(outputDir, `${n}.json`)}`);
       }
