@@ -15,7 +15,7 @@ export const ADAPT_DEFAULTS = {
   dist: 'gaussian' as const,
   seed: 1,
   /** The training method (docs/TRAINING.md "Choosing the default method"). */
-  method: 'qzo-ff' as 'qzo-ff' | 'hybrid',
+  method: 'hybrid' as 'qzo-ff' | 'hybrid',
   /** Adam's η for --method bp; the baseline every comparison prints is BP_RECIPE (bp-recipe.ts), with this η. */
   bpLr: 1e-2,
   /** Run the layers before the first trained one once per sample when the cache fits (train/qzo-ff/prefix.ts). */

@@ -24,6 +24,7 @@ import { lowerGraph } from '../runtime/lowering.js';
 import { opDef } from '../ops/registry.js';
 import { BatchOrder, loadMicroBatch, quantizeSet, type QuantizedSet } from './batches.js';
 import { QzoFfTrainer, type QzoFfConfig, type StepResult } from './qzo-ff.js';
+import { sessionPrefixCache, type PrefixCache } from './qzo-ff/prefix.js';
 
 /** The head's learning rate: plain SGD on the mean cross-entropy, in real units. */
 export const HYBRID_HEAD_LR = 0.01;
@@ -81,7 +82,10 @@ export class HybridTrainer {
   private readonly loss: PreparedCrossEntropy;
   private readonly labels: DeviceBuffer;
   private readonly lossOut: DeviceBuffer;
-  private readonly order: BatchOrder;
+  /** The head-only data order (with a body, the body's trainer draws the batches); read by hybrid-state.ts. */
+  readonly order: BatchOrder;
+  /** Head only: the frozen features' cache, when the session was planned with one (qzo-ff/prefix.ts). */
+  readonly prefix: PrefixCache | null;
   private readonly config: HybridConfig;
   private rows = 0;
   step = 0;
@@ -109,6 +113,7 @@ export class HybridTrainer {
     this.body = bodyLayers.length ? new QzoFfTrainer(session, bodyLayers, config) : null;
     if (this.body) this.body.afterForward = (rows) => this.accumulate(rows);
     this.order = new BatchOrder(config.seed ^ 0x51ed270b);
+    this.prefix = this.body ? null : sessionPrefixCache(session, trainable);
     const mem = session.mcu.device.bytes;
     for (const b of [this.buffers.gradW, this.buffers.gradB]) mem.fill(0, b.offset, b.offset + b.bytes);
     // Validate the step factors on this grid now, so a bad η fails before the first step.
@@ -157,10 +162,13 @@ export class HybridTrainer {
       const s = this.session;
       const batch = this.order.next(set.count, Math.min(this.config.batchSize ?? set.count, set.count));
       let total = 0;
+      this.prefix?.beginStep(set, batch.length);
+      const prefix = this.prefix?.active ? this.prefix : null;
       for (let from = 0; from < batch.length; from += s.batch) {
         const rows = Math.min(s.batch, batch.length - from);
         loadMicroBatch(s, set, batch, from, rows, this.labels);
-        s.forward();
+        if (prefix) prefix.forward(batch, from, rows, undefined, undefined);
+        else s.forward();
         total += crossEntropyI32(s.mcu.sram, s.logits, this.labels, this.lossOut, rows, s.classes, this.loss).q16;
         this.accumulate(rows);
       }
