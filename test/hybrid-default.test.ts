@@ -19,6 +19,16 @@ import { architecturePreset } from '../src/model/presets.js';
 import { planningModels } from '../src/report/memory.js';
 import { resolveGraph } from '../src/model/graph.js';
 import type { Dataset } from '../src/data/dataset.js';
+import { decodeCheckpoint, encodeCheckpoint, type MethodState } from '../src/train/checkpoint.js';
+import { exportHybridState, restoreHybridState } from '../src/train/hybrid-state.js';
+import { HybridTrainer } from '../src/train/hybrid.js';
+import { planSessions } from '../src/train/prepare-run.js';
+import { withPrototypeHead } from '../src/train/prototype.js';
+import { calibrate } from '../src/quant/calibrate.js';
+import { quantizeModel } from '../src/quant/quantize.js';
+import { Mcu } from '../src/device/mcu.js';
+import { QuantizedSession } from '../src/runtime/session.js';
+import { FormatError } from '../src/errors.js';
 
 const DEVICE = { name: 'test', sramBytes: 512 * 1024, flashBytes: 1024 * 1024 };
 let backbone: FloatModel;
@@ -91,6 +101,59 @@ describe('hybrid checkpoints', () => {
     const { method: _m, ...byDefault } = head(6);
     await expect(adapt({ ...byDefault, checkpoint: { store: zo, every: 2, resume: true } })).rejects.toThrow(/written by a qzo-ff run.*--method qzo-ff/);
     await expect(adapt({ ...head(3), method: 'bp', checkpoint: { store: store(), every: 2 } })).rejects.toThrow(ConfigError);
+  });
+});
+
+describe("a hybrid trainer's own state in checkpoints", () => {
+  // A trainer with state beyond its weights (as first-step statistics would be): a running sum of losses.
+  class Stateful extends HybridTrainer {
+    sum = new Int32Array(2);
+    scale = 0;
+    override trainStep(set: Parameters<HybridTrainer['trainStep']>[0]) {
+      const r = super.trainStep(set);
+      this.sum[0] = this.sum[0]! + Math.round(r.loss * 1000);
+      this.sum[1] = this.step;
+      this.scale = r.loss;
+      return r;
+    }
+    saveMethodState(): MethodState {
+      return { scalars: { scale: this.scale }, tensors: { sum: this.sum.slice() } };
+    }
+    loadMethodState(s: MethodState | null) {
+      if (!s || !(s.tensors.sum instanceof Int32Array) || s.tensors.sum.length !== 2) throw new ConfigError('bad state');
+      this.sum = s.tensors.sum.slice();
+      this.scale = s.scalars.scale!;
+    }
+  }
+
+  it('travels through the checkpoint file and back into a fresh trainer; a trainer without the hook refuses it', async () => {
+    const proto = await withPrototypeHead(backbone, episode.support);
+    const q16 = quantizeModel(proto, await calibrate(proto, episode.support), { weightBits: 16, perChannel: false });
+    const config = { epsilon: 1e-3, directions: 2, dist: 'gaussian' as const, lr: 3e-3, seed: 4 };
+    const trainable = Object.keys(q16.params).slice(-1);
+    const make = async <T extends HybridTrainer>(C: new (...a: ConstructorParameters<typeof HybridTrainer>) => T) => {
+      const { sessionOptions } = planSessions({ proto, quantized: q16, trainable, microBatch: 5, trainerConfig: config, hybrid: true });
+      const session = new QuantizedSession(await Mcu.create({ budget: DEVICE, build: 'simd' }), q16, sessionOptions);
+      return new C(session, trainable, config);
+    };
+    const a = await make(Stateful);
+    const set = a.prepareData(episode.support);
+    const losses: number[] = [];
+    for (let i = 0; i < 3; i++) losses.push(a.trainStep(set).loss);
+    const bytes = encodeCheckpoint({ run: { method: 'hybrid' }, trainer: exportHybridState(a), losses: Float64Array.from(losses) });
+    const back = decodeCheckpoint(bytes);
+    expect(back.trainer.method?.scalars.scale).toBe(a.scale);
+    expect(Array.from(back.trainer.method!.tensors.sum!)).toEqual(Array.from(a.sum));
+    const b = await make(Stateful);
+    restoreHybridState(b, back.trainer, set.count);
+    expect(b.step).toBe(3);
+    expect(Array.from(b.sum)).toEqual(Array.from(a.sum));
+    expect(b.trainStep(set).loss).toBe(a.trainStep(set).loss);
+    expect(Array.from(b.sum)).toEqual(Array.from(a.sum));
+    await expect(make(HybridTrainer).then((plain) => restoreHybridState(plain, back.trainer, set.count))).rejects.toThrow(/does not keep/);
+    // A forged scalar is a FormatError when the file is read.
+    const forged = encodeCheckpoint({ run: {}, trainer: { ...exportHybridState(a), method: { scalars: { scale: Number.NaN }, tensors: {} } }, losses: Float64Array.from([...losses, 0]) });
+    expect(() => decodeCheckpoint(forged)).toThrow(FormatError);
   });
 });
 
