@@ -289,7 +289,7 @@ Examples:
         say(`checkpoints: ${c.resumedFrom === null ? 'started at step 0' : `resumed at step ${c.resumedFrom}`}, wrote ${c.written}${c.last ? `, newest ${join(opts.checkpoint!, c.last)}` : ''}`);
       }
       if (result.profiler) {
-        say('\nkernel profile (QZO-FF training)');
+        say(`\nkernel profile (${methodLabel} training)`);
         const total = result.profiler.totalMs;
         say(table([['kernel', 'calls', 'ms', 'share', 'GMAC/s'], ...result.profiler.byKind().map((r) => [r.kind, String(r.calls), r.ms.toFixed(1), `${((100 * r.ms) / total).toFixed(1)}%`, r.macs ? (r.macs / r.ms / 1e6).toFixed(2) : ''])], ['l', 'r', 'r', 'r', 'r']));
       }
