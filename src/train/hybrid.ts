@@ -8,8 +8,10 @@
 //               and the head's sums taken on each of those same 2m forwards: their mean is the
 //               head gradient at the unperturbed body up to O(ε²) (±εz cancel to first order), so
 //               the head costs no extra forward pass.
-//   then        W ← W − round(c_w·ΣδF), b ← b − round(c_b·Σδ), plain SGD with
-//               c_w = η·s_f/(N·2^15·Δw), c_b = η/(N·2^15·s_f·Δw), N = rows summed.
+//   then        centred SGD (hybrid-center.ts): G_W ← ΣδF − m⊗Σδ, W ← W − round(c_w·G_W),
+//               b ← b − round(c_b·Σδ) − ΔW·m, with c_w = q·η·s_f/(N·2^15·Δw), c_b = q·η/(N·2^15·s_f·Δw),
+//               N = rows summed, m the features' mean and η = headStep/(s_f²·V) (V: mean ‖f − m‖²),
+//               both measured on the first step, q = min(1, (t+1)/warmup) in Q15.
 // SGD (not sign or Adam) because the head gradient is exact and small: its magnitude carries the
 // signal, and SGD keeps no state beyond the sums (Adam would need two moments per head weight).
 // The head's SRAM (δ rows and the int32 sums) is planned like any other buffer (hybridSramBuffers).
@@ -27,7 +29,7 @@ import { QzoFfTrainer, type QzoFfConfig, type StepResult } from './qzo-ff.js';
 import { scaleMultiplier, validateControl, warmupQ15 } from './qzo-ff/step-control.js';
 import { addFeatureStats, centerWeightGradient, correctBias, emptyFeatureStats, featureMean, meanSquare, type FeatureStats } from './hybrid-center.js';
 
-/** The head's learning rate: plain SGD on the mean cross-entropy, in real units. */
+/** The head's fixed η before issue #18's tuning (plain SGD, real units); the default now sets η from the features. */
 export const HYBRID_HEAD_LR = 0.01;
 
 /** The hybrid's defaults (docs/TRAINING.md "The hybrid method"); the exported C mirrors them. */
@@ -62,7 +64,7 @@ export const HYBRID_DEFAULTS = Object.freeze({
 });
 
 export interface HybridConfig extends QzoFfConfig {
-  /** η of the head's integer SGD (default HYBRID_HEAD_LR). */
+  /** A fixed η for the head's integer SGD (default: headStep / mean‖f − f̄‖² from the first step). */
   headLr?: number;
   /** η = headStep / mean‖f‖² measured on the first step, when headLr is absent (default HYBRID_DEFAULTS.headStep). */
   headStep?: number;
