@@ -25,7 +25,7 @@ import { isGraphInput } from '../ops/registry.js';
 import type { InputNode } from '../model/layers.js';
 import { ADAPT_DEFAULTS } from './defaults.js';
 import { BP_RECIPE, trainBackpropRecipe, type BpRecipe } from './bp-recipe.js';
-import { HYBRID_HEAD_LR, HybridTrainer } from './hybrid.js';
+import { HybridTrainer } from './hybrid.js';
 import { exportHybridState, restoreHybridState } from './hybrid-state.js';
 import { chooseMethod, hybridUnsupported } from './method-choice.js';
 import { quantizeSet, type QuantizedSet } from './batches.js';
@@ -67,7 +67,7 @@ export interface AdaptOptions {
   /** The baseline's recipe (default BP_RECIPE); bpLr is also --method bp's Adam η. */
   bpRecipe?: BpRecipe;
   bpLr?: number;
-  /** The hybrid head's SGD η (default HYBRID_HEAD_LR). */
+  /** A fixed SGD η for the hybrid head (default: HYBRID_DEFAULTS.headStep / mean‖f − f̄‖², measured on the first step). */
   headLr?: number;
   build?: BuildFlavor | 'auto';
   /** The paper's enhancements and the 8w8a remedy (see docs/TRAINING.md); all off by default. */
@@ -206,7 +206,7 @@ async function adaptUnlocked(o: AdaptOptions): Promise<AdaptResult> {
   const set = quantizeSet(session, o.support);
   const losses: number[] = [];
   const ck = o.checkpoint;
-  const run = ck ? runConfig({ method, headLr: hybrid ? o.headLr ?? HYBRID_HEAD_LR : undefined, precision, selection, trainable, trainerConfig, microBatch: micro, quantized, support: o.support }) : null;
+  const run = ck ? runConfig({ method, headLr: hybrid ? o.headLr ?? 'from the first step' : undefined, precision, selection, trainable, trainerConfig, microBatch: micro, quantized, support: o.support }) : null;
   const checkpointInfo: AdaptResult['checkpoint'] = ck ? { resumedFrom: null, skipped: [], written: 0, last: null } : undefined;
   if (ck && checkpointInfo && run) {
     // Nothing has been written to any trained tensor yet: a refused resume leaves no trace.
@@ -324,7 +324,7 @@ function validateAdaptInputs(o: AdaptOptions): void {
 }
 
 /** The settings a checkpoint must match to be resumed, with fingerprints of the model and data. */
-function runConfig(r: { method: 'qzo-ff' | 'hybrid'; headLr: number | undefined; precision: Precision; selection: TrainSelection; trainable: string[]; trainerConfig: QzoFfConfig; microBatch: number; quantized: QuantizedModel; support: Dataset }): RunConfig {
+function runConfig(r: { method: 'qzo-ff' | 'hybrid'; headLr: number | string | undefined; precision: Precision; selection: TrainSelection; trainable: string[]; trainerConfig: QzoFfConfig; microBatch: number; quantized: QuantizedModel; support: Dataset }): RunConfig {
   const c = r.trainerConfig;
   const momentum = c.momentum;
   if (momentum && (typeof momentum.alpha === 'function' || typeof momentum.beta === 'function')) {
