@@ -17,7 +17,8 @@ describe('C export on the host cc', () => {
     const dir = await mkdtemp(join(tmpdir(), 'lm-c-'));
     const runArgs = ['--train', 'head', '--steps', '3', '--queries', '4'];
     const [ref, exported] = await Promise.all([
-      adaptReference(runArgs, join(dir, 'adapt')),
+      // The export on this branch emits the QZO-FF program: compare with adapt's qzo-ff (the default is the hybrid).
+      adaptReference(['--method', 'qzo-ff', ...runArgs], join(dir, 'adapt')),
       exportC(runArgs, ['--model', modelPath('mnist-cnn-digits04.lmdl')], join(dir, 'c')),
     ]);
     // The export prints the arena map and the planned SRAM next to the arena it emitted.

@@ -235,7 +235,7 @@ describe('checkpoint store', () => {
 
 describe('adapt with checkpoints', () => {
   const options = (steps: number): AdaptOptions => ({
-    backbone, support: episode.support, query: episode.query, device: { name: 'test', ...DEVICE }, selection: { kind: 'full' },
+    backbone, support: episode.support, query: episode.query, device: { name: 'test', ...DEVICE }, selection: { kind: 'full' }, method: 'qzo-ff',
     steps, batchSize: 4, directions: 2, seed: 5, baseline: false, build: 'simd', enhancements: { momentum: { alpha: 0.5, beta: 0.5 } },
   });
   const weights = (r: { adapted: { params: Record<string, { weights: ArrayBufferView }> } }) =>
@@ -261,7 +261,7 @@ describe('adapt with checkpoints', () => {
     await expect(adapt({ ...options(8), seed: 6, lr: 1e-3, checkpoint: { store, every: 2, resume: true } })).rejects.toThrow(/different lr, seed/);
     await expect(adapt({ ...options(8), checkpoint: { store, every: 2 } })).rejects.toThrow(/already holds checkpoints.*--resume/);
     await expect(adapt({ ...options(3), checkpoint: { store, every: 2, resume: true } })).rejects.toThrow(/beyond the 3 steps/);
-    await expect(adapt({ ...options(3), method: 'bp', checkpoint: { store, every: 2 } })).rejects.toThrow(/qzo-ff training only/);
+    await expect(adapt({ ...options(3), method: 'bp', checkpoint: { store, every: 2 } })).rejects.toThrow(/integer methods \(qzo-ff, hybrid\), not 'bp'/);
     const events: string[] = [];
     const fresh = await adapt({ ...options(2), checkpoint: { store: new FileCheckpointStore(mkdtempSync(join(tmpdir(), 'lastmile-ck-'))), every: 5, resume: true }, onCheckpoint: (e) => events.push(e.kind) });
     expect(events).toEqual(['fresh', 'written']);

@@ -4,6 +4,9 @@
 // data's classes are the model's (labels matched by name) or replaced by a prototype head over
 // int8 features for new classes, and the model trains on the emulated device as adapt() does.
 // The result is reported at 16-bit and after re-quantization to int8 (what a .tflite export holds).
+// Method: the hybrid (the default) when the head is fully connected and per-tensor quantized (a
+// prototype head always is; a kept head is as the file has it); otherwise the default falls back to
+// qzo-ff with a note and an explicit 'hybrid' is a ConfigError (method-choice.ts).
 import { ConfigError, DataError } from '../errors.js';
 import { sampleSize, validateDataset, type Dataset } from '../data/dataset.js';
 import { elementCount, paramNodes, resolveGraph } from '../model/graph.js';
@@ -22,11 +25,15 @@ import type { AdaptOptions, AdaptResult } from './adapt.js';
 import { liftModelTo16, requantizeModelTo8 } from '../tflite/requantize.js';
 import { outputChannelIsLastAxis } from '../ops/registry.js';
 import { frontEndRequests } from '../runtime/front-end.js';
+import { HybridTrainer, hybridSramBuffers } from './hybrid.js';
+import { chooseMethod, hybridUnsupported, type MethodChoice } from './method-choice.js';
 
 const TARGET_LOGIT_SCALE = 8;
 
 export interface QuantizedAdaptOptions extends Omit<AdaptOptions, 'backbone' | 'method'> {
   model: QuantizedModel;
+  /** The integer method; default as adapt() (hybrid, or qzo-ff with a note where the head does not allow it). */
+  method?: 'qzo-ff' | 'hybrid';
   /** keep: train the model's own head (data classes must be among its classes); replace: a new prototype head; auto (default): keep when possible. */
   head?: 'keep' | 'replace' | 'auto';
 }
@@ -181,6 +188,19 @@ function readBack(session: QuantizedSession, model: QuantizedModel, trainable: s
   return { ...model, params };
 }
 
+/**
+ * The method adaptQuantized() trains `o.model` with (see method-choice.ts): a new prototype head is
+ * always dense and per-tensor, a kept head is checked as the file quantized it. Host-only and cheap,
+ * so a caller can say before training what will run.
+ */
+export function quantizedMethodChoice(o: Pick<QuantizedAdaptOptions, 'model' | 'support' | 'query' | 'head' | 'selection' | 'method'>): MethodChoice<'qzo-ff' | 'hybrid'> {
+  const outputs = elementCount(resolveGraph(o.model.architecture).outputShape);
+  const names = modelClassNames(o.model);
+  const keep = o.head !== 'replace' && !!relabelToModel(o.support, names, outputs) && !!relabelToModel(o.query, names, outputs);
+  const selection = o.selection ?? { kind: 'full' };
+  return chooseMethod(o.method, () => hybridUnsupported(o.model.architecture, selection, keep ? o.model : undefined));
+}
+
 export async function adaptQuantized(o: QuantizedAdaptOptions): Promise<QuantizedAdaptResult> {
   const t0 = performance.now();
   const precision = o.precision ?? '16w8a';
@@ -212,13 +232,19 @@ export async function adaptQuantized(o: QuantizedAdaptOptions): Promise<Quantize
   const micro = Math.min(o.microBatch ?? 5, support.labels.length);
   const selection = o.selection ?? { kind: 'full' };
   const trainable = trainableLayers(resolveGraph(lifted.architecture), selection);
+  if (o.method !== undefined && o.method !== 'qzo-ff' && o.method !== 'hybrid') throw new ConfigError(`an int8 model adapts with qzo-ff or hybrid, not '${String(o.method)}'`);
+  const { method, note: methodNote } = chooseMethod(o.method, () => hybridUnsupported(lifted.architecture, selection, lifted));
+  const hybrid = method === 'hybrid';
   const seed = o.seed ?? 1;
   const trainerConfig: QzoFfConfig = {
     epsilon: o.epsilon ?? 1e-3, directions: o.directions ?? 3, dist: o.dist ?? 'gaussian', lr: o.lr ?? 3e-3, schedule: o.schedule, seed,
     ...(o.batchSize ? { batchSize: o.batchSize } : {}), ...selectionTrainerOptions(selection), ...o.enhancements,
   };
   const fe = o.frontEnd ? { frontEnd: o.frontEnd } : {};
-  const sessionOptions = { batch: micro, trainable: new Set(trainable), extraSram: qzoFfSramBuffers(micro, { model: lifted, trainable, config: trainerConfig }), ...fe };
+  // Hybrid: QZO-FF's buffers for the body only, plus the head's δ rows and gradient sums.
+  const zoLayers = hybrid ? trainable.slice(0, -1) : trainable;
+  const extraSram = [...qzoFfSramBuffers(micro, { model: lifted, trainable: zoLayers, config: trainerConfig }), ...(hybrid ? hybridSramBuffers(lifted, micro) : [])];
+  const sessionOptions = { batch: micro, trainable: new Set(trainable), extraSram, ...fe };
   const ffPlan = QuantizedSession.plan(lifted, sessionOptions);
   const inferPlan = QuantizedSession.plan(lifted, { batch: micro, ...fe });
   // The f32 session has no front-end stage: its buffers are held for the whole session (an upper bound).
@@ -226,12 +252,14 @@ export async function adaptQuantized(o: QuantizedAdaptOptions): Promise<Quantize
   const mode = (p: { sramBytes: number; flashBytes: number }) => ({ sramPeak: p.sramBytes, flash: p.flashBytes, fits: p.sramBytes <= o.device.sramBytes && p.flashBytes <= o.device.flashBytes });
   const memory = { ff: mode(ffPlan), bp: mode(bpPlan), infer: mode(inferPlan) };
   o.onPlan?.(memory);
-  QuantizedSession.checkFits(ffPlan, o.device, `QZO-FF ${precision} training of '${lifted.architecture.name}' (micro-batch ${micro}, ${trainable.length} trainable layers)`);
+  QuantizedSession.checkFits(ffPlan, o.device, `${hybrid ? 'hybrid' : 'QZO-FF'} ${precision} training of '${lifted.architecture.name}' (micro-batch ${micro}, ${trainable.length} trainable layers)`);
 
   const mcu = await Mcu.create({ budget: o.device, build: o.build });
   const session = new QuantizedSession(mcu, lifted, sessionOptions);
   const zeroShot = evaluate(session, query, decided).accuracy;
-  const trainer = new QzoFfTrainer(session, trainable, trainerConfig);
+  const trainer = hybrid
+    ? new HybridTrainer(session, trainable, { ...trainerConfig, ...(o.headLr !== undefined ? { headLr: o.headLr } : {}) })
+    : new QzoFfTrainer(session, trainable, trainerConfig);
   const set = trainer.prepareData(support);
   const profiler = o.profile ? new Profiler() : undefined;
   session.profiler = profiler;
@@ -255,7 +283,8 @@ export async function adaptQuantized(o: QuantizedAdaptOptions): Promise<Quantize
   return {
     zeroShot, after, afterInt8, bp: null, steps, sramPeak: mcu.sram.highWater, flash: mcu.flash.highWater, memory,
     device: { ...o.device, build: mcu.build }, losses, bpLosses: [], bpRecipe: null, wallMs: { ff: ffMs, bp: 0, total: performance.now() - t0 },
-    adapted, method: 'qzo-ff', ...(profiler ? { profiler } : {}), head: keep ? 'kept' : 'replaced', lifted,
-    config: { precision, selection, steps, microBatch: micro, epsilon: trainerConfig.epsilon, directions: trainerConfig.directions, dist: trainerConfig.dist, lr: trainerConfig.lr, seed, trainable, enhancements: o.enhancements ?? {}, head: keep ? 'kept' : 'replaced' },
+    adapted, method, methodNote, ...(profiler ? { profiler } : {}), head: keep ? 'kept' : 'replaced', lifted,
+    // method is recorded when it is not the paper's (so qzo-ff runs keep their recorded config).
+    config: { ...(hybrid ? { method } : {}), precision, selection, steps, microBatch: micro, epsilon: trainerConfig.epsilon, directions: trainerConfig.directions, dist: trainerConfig.dist, lr: trainerConfig.lr, seed, trainable, enhancements: o.enhancements ?? {}, head: keep ? 'kept' : 'replaced' },
   };
 }

@@ -26,6 +26,8 @@ import type { InputNode } from '../model/layers.js';
 import { ADAPT_DEFAULTS } from './defaults.js';
 import { BP_RECIPE, trainBackpropRecipe, type BpRecipe } from './bp-recipe.js';
 import { HybridTrainer } from './hybrid.js';
+import { exportHybridState, restoreHybridState } from './hybrid-state.js';
+import { chooseMethod, hybridUnsupported } from './method-choice.js';
 import { quantizeSet, type QuantizedSet } from './batches.js';
 
 export type { Precision, ModeMemory };
@@ -37,7 +39,11 @@ export type AdaptMethod = 'qzo-ff' | 'hybrid' | 'bp' | 'ff-float';
 export const ADAPT_METHODS: readonly AdaptMethod[] = ['qzo-ff', 'hybrid', 'bp', 'ff-float'];
 
 export interface AdaptOptions {
-  /** Default qzo-ff. The baselines run inside the same device budget and fail the same way if they do not fit. */
+  /**
+   * Default ADAPT_DEFAULTS.method (hybrid), falling back to qzo-ff with a note (AdaptResult.methodNote)
+   * where the hybrid cannot run; an explicit 'hybrid' that cannot run is a ConfigError (method-choice.ts).
+   * The baselines run inside the same device budget and fail the same way if they do not fit.
+   */
   method?: AdaptMethod;
   backbone: FloatModel;
   support: Dataset;
@@ -61,7 +67,7 @@ export interface AdaptOptions {
   /** The baseline's recipe (default BP_RECIPE); bpLr is also --method bp's Adam η. */
   bpRecipe?: BpRecipe;
   bpLr?: number;
-  /** The hybrid head's SGD η (default HYBRID_HEAD_LR). */
+  /** A fixed SGD η for the hybrid head (default: HYBRID_DEFAULTS.headStep / mean‖f − f̄‖², measured on the first step). */
   headLr?: number;
   build?: BuildFlavor | 'auto';
   /** The paper's enhancements and the 8w8a remedy (see docs/TRAINING.md); all off by default. */
@@ -80,7 +86,7 @@ export interface AdaptOptions {
   onStep?: (r: StepResult, total: number, trainAccuracy?: number) => void;
   /** Called once the memory plans are known, before the budget check and any training. */
   onPlan?: (memory: AdaptResult['memory']) => void;
-  /** Checkpoint QZO-FF training into a store, and optionally resume from it (qzo-ff only). */
+  /** Checkpoint the integer training (qzo-ff or hybrid) into a store, and optionally resume from it. */
   checkpoint?: AdaptCheckpointOptions;
   /** Told what resuming found and when each checkpoint is durable. */
   onCheckpoint?: (event: CheckpointEvent) => void;
@@ -124,6 +130,8 @@ export interface AdaptResult {
   /** The adapted model: quantized for qzo-ff, float for the f32 baselines. */
   adapted: Model;
   method: AdaptMethod;
+  /** Why the default method did not apply and what trained instead (null when it did, or the method was given). */
+  methodNote: string | null;
   profiler?: Profiler;
   config: Record<string, unknown>;
   /** With checkpointing: where training started from and what was written. */
@@ -166,11 +174,13 @@ async function adaptUnlocked(o: AdaptOptions): Promise<AdaptResult> {
   if (!Number.isInteger(steps) || steps < 0) throw new ConfigError(`steps must be a non-negative integer, got ${steps}`);
   validateAdaptInputs(o);
 
-  const method = o.method ?? ADAPT_DEFAULTS.method;
+  const { method, note: methodNote } = chooseMethod(o.method, () => hybridUnsupported(o.backbone.architecture, selection, undefined, o.enhancements));
+  if (o.checkpoint && method !== 'qzo-ff' && method !== 'hybrid') throw new ConfigError(`checkpoints are supported for the integer methods (qzo-ff, hybrid), not '${method}': drop the checkpoint option or use another method`);
   const runPlan = await planRun({
     backbone: o.backbone, support: o.support, precision, selection, microBatch: micro, build: o.build, enhancements: o.enhancements, ...(o.frontEnd ? { frontEnd: o.frontEnd } : {}),
-    // The hybrid's head trains from the full forward passes, so the prefix cache is QZO-FF's only.
-    ...(method !== 'hybrid' && (o.reusePrefix ?? ADAPT_DEFAULTS.reusePrefix) ? { prefixCache: { sramBytes: o.device.sramBytes } } : {}),
+    // Frozen layers before the first trained one (the body's first, or the head alone) are the same in
+    // every pass for both integer methods: their output is cached (qzo-ff/prefix.ts).
+    ...((o.reusePrefix ?? ADAPT_DEFAULTS.reusePrefix) ? { prefixCache: { sramBytes: o.device.sramBytes } } : {}),
     ...(method === 'hybrid' ? { method } : {}),
     trainer: {
       epsilon: o.epsilon ?? ADAPT_DEFAULTS.epsilon, directions: o.directions ?? ADAPT_DEFAULTS.directions, dist: o.dist ?? ADAPT_DEFAULTS.dist, lr: o.lr ?? ADAPT_DEFAULTS.lr, schedule: o.schedule, seed,
@@ -181,6 +191,7 @@ async function adaptUnlocked(o: AdaptOptions): Promise<AdaptResult> {
   const memory = { ff: modeMemory(plans.ff, o.device), bp: modeMemory(plans.bp, o.device), infer: modeMemory(plans.infer, o.device) };
   o.onPlan?.(memory);
   if (method === 'bp' || method === 'ff-float') return adaptFloat(o, method, proto, trainable, memory, t0);
+  if (method !== 'qzo-ff' && method !== 'hybrid') throw new ConfigError(`unknown method '${String(method)}'`);
   checkRunFits(runPlan, o.device);
 
   const session = await startSession(runPlan, o.device, { build: o.build });
@@ -188,18 +199,25 @@ async function adaptUnlocked(o: AdaptOptions): Promise<AdaptResult> {
   const profiler = o.profile ? new Profiler() : undefined;
   const zeroShot = evaluate(session, o.query).accuracy;
   const zo = method === 'qzo-ff' ? new QzoFfTrainer(session, trainable, trainerConfig) : null;
-  const trainer: DeviceTrainer = zo ?? new HybridTrainer(session, trainable, { ...trainerConfig, ...(o.headLr !== undefined ? { headLr: o.headLr } : {}) });
+  const hybrid = zo ? null : new HybridTrainer(session, trainable, { ...trainerConfig, ...(o.headLr !== undefined ? { headLr: o.headLr } : {}) });
+  const trainer: DeviceTrainer = zo ?? hybrid!;
+  const exportState = () => (zo ? zo.exportState() : exportHybridState(hybrid!));
+  const prefix = zo ? zo.prefix : (hybrid!.body?.prefix ?? hybrid!.prefix);
   const set = quantizeSet(session, o.support);
   const losses: number[] = [];
   const ck = o.checkpoint;
-  const run = ck ? runConfig({ precision, selection, trainable, trainerConfig, microBatch: micro, quantized, support: o.support }) : null;
+  const run = ck ? runConfig({ method, headLr: hybrid ? o.headLr ?? 'from the first step' : undefined, precision, selection, trainable, trainerConfig, microBatch: micro, quantized, support: o.support }) : null;
   const checkpointInfo: AdaptResult['checkpoint'] = ck ? { resumedFrom: null, skipped: [], written: 0, last: null } : undefined;
-  if (ck && checkpointInfo && run && zo) {
+  if (ck && checkpointInfo && run) {
     // Nothing has been written to any trained tensor yet: a refused resume leaves no trace.
     if (ck.resume) {
       const found = await loadNewestCheckpoint(ck.store);
       checkpointInfo.skipped = found.skipped;
       if (found.checkpoint) {
+        const stored = found.checkpoint.run.method;
+        if (stored !== method) {
+          throw new ConfigError(`cannot resume from ${ck.store.location}/${found.name}: it was written by a ${String(stored)} run and this run trains with ${method}; resume with method ${String(stored)} (--method ${String(stored)}), or use another checkpoint directory to start a new run`);
+        }
         const differs = differingKeys(found.checkpoint.run, run);
         if (differs.length) {
           throw new ConfigError(`cannot resume from ${ck.store.location}/${found.name}: it was written by a run with different ${differs.join(', ')}; resume with the same settings, or use another checkpoint directory to start a new run`);
@@ -207,7 +225,8 @@ async function adaptUnlocked(o: AdaptOptions): Promise<AdaptResult> {
         if (found.checkpoint.trainer.step > steps) {
           throw new ConfigError(`cannot resume from ${ck.store.location}/${found.name}: it is at step ${found.checkpoint.trainer.step}, beyond the ${steps} steps asked for; ask for at least ${found.checkpoint.trainer.step} steps`);
         }
-        zo.restoreState(found.checkpoint.trainer, set.count);
+        if (zo) zo.restoreState(found.checkpoint.trainer, set.count);
+        else restoreHybridState(hybrid!, found.checkpoint.trainer, set.count);
         losses.push(...found.checkpoint.losses);
         checkpointInfo.resumedFrom = trainer.step;
         o.onCheckpoint?.({ kind: 'resumed', step: trainer.step, name: found.name!, skipped: found.skipped });
@@ -227,8 +246,8 @@ async function adaptUnlocked(o: AdaptOptions): Promise<AdaptResult> {
   while (trainer.step < steps) {
     const r = trainer.trainStep(set);
     losses.push(r.loss);
-    if (ck && checkpointInfo && run && zo && (r.step % ck.every === 0 || r.step === steps)) {
-      const name = await saveCheckpoint(ck.store, { run, trainer: zo.exportState(), losses: Float64Array.from(losses) }, ck.keep ?? 2);
+    if (ck && checkpointInfo && run && (r.step % ck.every === 0 || r.step === steps)) {
+      const name = await saveCheckpoint(ck.store, { run, trainer: exportState(), losses: Float64Array.from(losses) }, ck.keep ?? 2);
       checkpointInfo.written++;
       checkpointInfo.last = name;
       o.onCheckpoint?.({ kind: 'written', step: r.step, name });
@@ -259,8 +278,8 @@ async function adaptUnlocked(o: AdaptOptions): Promise<AdaptResult> {
   return {
     zeroShot, after, bp, steps, sramPeak: mcu.sram.highWater, flash: mcu.flash.highWater, memory,
     device: { ...o.device, build: mcu.build }, losses, bpLosses, bpRecipe,
-    wallMs: { ff: ffMs, bp: bpMs, total: performance.now() - t0 }, adapted, method, ...(profiler ? { profiler } : {}), ...(checkpointInfo ? { checkpoint: checkpointInfo } : {}),
-    ...(runPlan.prefixCache && zo?.prefix ? { prefixCache: { ...runPlan.prefixCache, firstTrainedOp: zo.prefix.info.firstOp, ...zo.prefix.stats } } : {}),
+    wallMs: { ff: ffMs, bp: bpMs, total: performance.now() - t0 }, adapted, method, methodNote, ...(profiler ? { profiler } : {}), ...(checkpointInfo ? { checkpoint: checkpointInfo } : {}),
+    ...(runPlan.prefixCache && prefix ? { prefixCache: { ...runPlan.prefixCache, firstTrainedOp: prefix.info.firstOp, ...prefix.stats } } : {}),
     // method is recorded when it is not the paper's (so qzo-ff runs keep their recorded config and hashes).
     config: { ...(method !== 'qzo-ff' ? { method } : {}), precision, selection, steps, microBatch: micro, epsilon: trainerConfig.epsilon, directions: trainerConfig.directions, dist: trainerConfig.dist, lr: trainerConfig.lr, seed, trainable, enhancements: o.enhancements ?? {} },
   };
@@ -279,7 +298,6 @@ function validateAdaptInputs(o: AdaptOptions): void {
   if (o.microBatch !== undefined && !(Number.isInteger(o.microBatch) && o.microBatch >= 1)) throw new ConfigError(`micro-batch must be an integer ≥ 1, got ${o.microBatch}`);
   if (o.batchSize !== undefined && !(Number.isInteger(o.batchSize) && o.batchSize >= 1)) throw new ConfigError(`batch size must be an integer ≥ 1, got ${o.batchSize}`);
   if (o.checkpoint) {
-    if ((o.method ?? 'qzo-ff') !== 'qzo-ff') throw new ConfigError(`checkpoints are supported for qzo-ff training only, not '${o.method}': drop the checkpoint option or use method qzo-ff`);
     if (!Number.isInteger(o.checkpoint.every) || o.checkpoint.every < 1) throw new ConfigError(`checkpoint interval must be an integer ≥ 1 steps, got ${o.checkpoint.every}`);
   }
   const input = o.backbone.architecture.nodes[0];
@@ -306,7 +324,7 @@ function validateAdaptInputs(o: AdaptOptions): void {
 }
 
 /** The settings a checkpoint must match to be resumed, with fingerprints of the model and data. */
-function runConfig(r: { precision: Precision; selection: TrainSelection; trainable: string[]; trainerConfig: QzoFfConfig; microBatch: number; quantized: QuantizedModel; support: Dataset }): RunConfig {
+function runConfig(r: { method: 'qzo-ff' | 'hybrid'; headLr: number | string | undefined; precision: Precision; selection: TrainSelection; trainable: string[]; trainerConfig: QzoFfConfig; microBatch: number; quantized: QuantizedModel; support: Dataset }): RunConfig {
   const c = r.trainerConfig;
   const momentum = c.momentum;
   if (momentum && (typeof momentum.alpha === 'function' || typeof momentum.beta === 'function')) {
@@ -316,7 +334,8 @@ function runConfig(r: { precision: Precision; selection: TrainSelection; trainab
   const model = saveModel(r.quantized);
   const hex = (n: number) => n.toString(16).padStart(8, '0');
   return {
-    method: 'qzo-ff', precision: r.precision, selection: r.selection, trainable: r.trainable, microBatch: r.microBatch,
+    // headLr only for the hybrid, so a qzo-ff checkpoint's run configuration is what it always was.
+    method: r.method, ...(r.headLr !== undefined ? { headLr: r.headLr } : {}), precision: r.precision, selection: r.selection, trainable: r.trainable, microBatch: r.microBatch,
     epsilon: c.epsilon, directions: c.directions, dist: c.dist, lr: c.lr, schedule: c.schedule ?? { kind: 'constant' }, seed: c.seed,
     batchSize: c.batchSize ?? null, params: c.params ?? 'weights', sparse: c.sparse ?? null, normalize: c.normalize ?? false,
     momentum: momentum ?? null, sharpness: c.sharpness ?? null, dither: c.dither ?? false,
@@ -377,7 +396,7 @@ async function adaptFloat(o: AdaptOptions, method: 'bp' | 'ff-float', proto: Flo
   const after = (await evaluateFloat(model, o.query, o.build)).accuracy;
   return {
     zeroShot, after, bp: null, steps, sramPeak, flash, memory, device: { ...o.device, build }, losses, bpLosses: [], bpRecipe: null,
-    wallMs: { ff: trainMs, bp: 0, total: performance.now() - t0 }, adapted: model, method,
+    wallMs: { ff: trainMs, bp: 0, total: performance.now() - t0 }, adapted: model, method, methodNote: null,
     config: { method, precision: 'f32', selection: o.selection ?? { kind: 'full' }, steps, microBatch: micro, epsilon: o.epsilon ?? ADAPT_DEFAULTS.epsilon, directions: o.directions ?? ADAPT_DEFAULTS.directions, dist: o.dist ?? ADAPT_DEFAULTS.dist, lr: method === 'bp' ? o.bpLr ?? ADAPT_DEFAULTS.bpLr : o.lr ?? ADAPT_DEFAULTS.lr, seed, trainable, enhancements: {} },
   };
 }

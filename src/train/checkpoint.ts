@@ -27,9 +27,18 @@ const MAX_TRAINED_TENSORS = 4096;
 /** Every setting that changes the numbers a run produces; resuming requires it to be identical. */
 export type RunConfig = Record<string, unknown>;
 
+/**
+ * A method's own state beyond the trained tensors (e.g. the hybrid head's first-step statistics):
+ * named finite numbers and named int32 vectors, stored as they are.
+ */
+export interface MethodState {
+  scalars: Record<string, number>;
+  tensors: Record<string, Int32Array>;
+}
+
 export interface Checkpoint {
   run: RunConfig;
-  trainer: TrainerState;
+  trainer: TrainerState & { method?: MethodState };
   /** Per-step mean losses so far (reporting), so a resumed run reports what an uninterrupted one would. */
   losses: Float64Array;
 }
@@ -43,6 +52,8 @@ export function encodeCheckpoint(c: Checkpoint): Uint8Array {
     if (t.history) tensors.push({ name: `history:${t.part}:${t.layer}`, shape: [t.history.length], data: t.history });
     if (t.residual) tensors.push({ name: `residual:${t.part}:${t.layer}`, shape: [t.residual.length], data: t.residual });
   }
+  const ms = c.trainer.method;
+  for (const [name, data] of Object.entries(ms?.tensors ?? {})) tensors.push({ name: `method:${name}`, shape: [data.length], data });
   tensors.push({ name: 'order', shape: [c.trainer.batchOrder.order.length], data: Int32Array.from(c.trainer.batchOrder.order) });
   tensors.push({ name: 'losses', shape: [c.losses.byteLength], data: new Uint8Array(c.losses.buffer, c.losses.byteOffset, c.losses.byteLength) });
   const payload = encodeContainer({
@@ -52,6 +63,7 @@ export function encodeCheckpoint(c: Checkpoint): Uint8Array {
       // `residual` only when kept (8w8a with a residual), so other checkpoints keep their header.
       trained: c.trainer.tensors.map((t) => ({ layer: t.layer, part: t.part, history: t.history !== null, ...(t.residual ? { residual: true } : {}) })),
       ...(c.trainer.control ? { control: { spread: c.trainer.control.spread } } : {}),
+      ...(ms ? { method: { scalars: ms.scalars, tensors: Object.keys(ms.tensors) } } : {}),
     },
     tensors,
   });
@@ -116,6 +128,7 @@ export function decodeCheckpoint(bytes: Uint8Array, what = 'checkpoint'): Checkp
   if (control !== undefined && (!control || typeof control !== 'object' || !Number.isSafeInteger(control.spread) || (control.spread as number) < 0)) {
     throw new FormatError(`${what}: the step-control state (running loss spread) is invalid`);
   }
+  const method = decodeMethodState(header.method, byName, what);
   const permutation = byName.get('order');
   if (!(permutation instanceof Int32Array)) throw new FormatError(`${what}: the data order is missing`);
   const lossBytes = byName.get('losses');
@@ -123,9 +136,29 @@ export function decodeCheckpoint(bytes: Uint8Array, what = 'checkpoint'): Checkp
   const losses = new Float64Array(lossBytes.buffer.slice(lossBytes.byteOffset, lossBytes.byteOffset + lossBytes.byteLength));
   return {
     run: run as RunConfig,
-    trainer: { step: step as number, batchOrder: { rng: order.rng as number, cursor: order.cursor as number, order: Array.from(permutation) }, tensors: states, ...(control ? { control: { spread: control.spread as number } } : {}) },
+    trainer: { step: step as number, batchOrder: { rng: order.rng as number, cursor: order.cursor as number, order: Array.from(permutation) }, tensors: states, ...(control ? { control: { spread: control.spread as number } } : {}), ...(method ? { method } : {}) },
     losses,
   };
+}
+
+function decodeMethodState(raw: unknown, byName: Map<string, unknown>, what: string): MethodState | undefined {
+  if (raw === undefined) return undefined;
+  const r = raw as { scalars?: unknown; tensors?: unknown };
+  if (!r || typeof r !== 'object' || !r.scalars || typeof r.scalars !== 'object' || Array.isArray(r.scalars) || !Array.isArray(r.tensors) || r.tensors.length > MAX_TRAINED_TENSORS) {
+    throw new FormatError(`${what}: the method's state is invalid`);
+  }
+  const scalars: Record<string, number> = {};
+  for (const [k, v] of Object.entries(r.scalars as Record<string, unknown>)) {
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new FormatError(`${what}: the method's state '${k}' is not a finite number`);
+    scalars[k] = v;
+  }
+  const tensors: Record<string, Int32Array> = {};
+  for (const k of r.tensors) {
+    const t = typeof k === 'string' ? byName.get(`method:${k}`) : undefined;
+    if (!(t instanceof Int32Array)) throw new FormatError(`${what}: the method's state tensor '${String(k)}' is missing or not int32`);
+    tensors[k as string] = t;
+  }
+  return { scalars, tensors };
 }
 
 /** Top-level keys whose values differ between two run configurations (compared as canonical JSON). */

@@ -14,8 +14,8 @@ export const ADAPT_DEFAULTS = {
   microBatch: 5,
   dist: 'gaussian' as const,
   seed: 1,
-  /** The training method (docs/TRAINING.md "Choosing the default method"). */
-  method: 'qzo-ff' as 'qzo-ff' | 'hybrid',
+  /** The training method (docs/TRAINING.md "The default method is the hybrid"); where the hybrid cannot run, the default falls back to qzo-ff with a note (method-choice.ts). */
+  method: 'hybrid' as 'qzo-ff' | 'hybrid',
   /** Adam's η for --method bp; the baseline every comparison prints is BP_RECIPE (bp-recipe.ts), with this η. */
   bpLr: 1e-2,
   /** Run the layers before the first trained one once per sample when the cache fits (train/qzo-ff/prefix.ts). */

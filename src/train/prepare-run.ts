@@ -14,7 +14,7 @@ import { BackpropSession } from '../runtime/backprop-session.js';
 import { QuantizedSession, type SessionOptions, type SessionPlan } from '../runtime/session.js';
 import { withPrototypeHead } from './prototype.js';
 import { qzoFfSessionOptions, type QzoFfConfig } from './qzo-ff.js';
-import { PREFIX_CACHE } from './qzo-ff/prefix.js';
+import { PREFIX_CACHE, prefixCacheBuffers } from './qzo-ff/prefix.js';
 import { frontEndRequests, type FrontEndSpec } from '../runtime/front-end.js';
 import { hybridHead, hybridSramBuffers } from './hybrid.js';
 import { BP_RECIPE } from './bp-recipe.js';
@@ -111,8 +111,10 @@ export function planSessions(o: { proto: FloatModel; quantized: QuantizedModel; 
   const fe = o.frontEnd ? { frontEnd: o.frontEnd } : {};
   // Hybrid: QZO-FF's buffers and placements for the body only, plus the head's δ rows and gradient sums.
   const zoLayers = o.hybrid ? trainable.filter((n) => n !== hybridHead(quantized).name) : trainable;
-  const zo = qzoFfSessionOptions(batch, { model: quantized, trainable: zoLayers, config: o.trainerConfig, ...(o.prefixSamples !== undefined ? { prefixSamples: o.prefixSamples } : {}) });
-  const sessionOptions = { ...zo, trainable: new Set(trainable), extraSram: o.hybrid ? [...zo.extraSram, ...hybridSramBuffers(quantized, batch)] : zo.extraSram, ...fe };
+  // The prefix cache's boundary is the first trained layer of all (the head alone, when only it trains).
+  const zo = qzoFfSessionOptions(batch, { model: quantized, trainable: zoLayers, config: o.trainerConfig, ...(o.prefixSamples !== undefined && !o.hybrid ? { prefixSamples: o.prefixSamples } : {}) });
+  const prefix = o.hybrid && o.prefixSamples !== undefined ? prefixCacheBuffers(quantized, trainable, o.prefixSamples) : [];
+  const sessionOptions = { ...zo, trainable: new Set(trainable), extraSram: o.hybrid ? [...zo.extraSram, ...prefix, ...hybridSramBuffers(quantized, batch)] : zo.extraSram, ...fe };
   const plans = {
     ff: QuantizedSession.plan(quantized, sessionOptions),
     infer: QuantizedSession.plan(quantized, { batch, ...fe }),

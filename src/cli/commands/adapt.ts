@@ -6,7 +6,8 @@ import { ConfigError, FormatError } from '../../errors.js';
 import { saveModel } from '../../model/model.js';
 import { episodeFromSpec, type EpisodeSpec } from '../../data/episode-spec.js';
 import { CORRUPTIONS } from '../../data/corruptions.js';
-import { adaptQuantized, type QuantizedAdaptResult } from '../../train/adapt-int8.js';
+import { adaptQuantized, quantizedMethodChoice, type QuantizedAdaptResult } from '../../train/adapt-int8.js';
+import { chooseMethod, hybridUnsupported } from '../../train/method-choice.js';
 import { resolveDevice, describeDevice, DEFAULT_DEVICE } from '../../device/presets.js';
 import { readModelFile } from '../../model/model-file.js';
 import { writeFileAtomic } from '../../io/atomic-write.js';
@@ -35,7 +36,7 @@ import { isGraphInput } from '../../ops/registry.js';
 import type { InputNode } from '../../model/layers.js';
 import { ADAPT_DEFAULTS } from '../../train/defaults.js';
 import { ADAPT_METHODS } from '../../train/adapt.js';
-import { HYBRID_HEAD_LR } from '../../train/hybrid.js';
+import { HYBRID_DEFAULTS } from '../../train/hybrid.js';
 import type { BpRecipe } from '../../train/bp-recipe.js';
 import { residualOption, RESIDUAL_FLAGS, RESIDUAL_HELP } from '../residual-option.js';
 
@@ -58,7 +59,7 @@ const REPORT_BYTES = 1024 * 1024;
 const REPORT_BYTES_PER_STEP = 64;
 
 interface AdaptCliOptions {
-  model?: string; method: string; data: string; corrupt?: string; split: string; epochs?: string; batchSize?: string; classes: string; ways: string; shots: string; queries: string; device: string; precision: string;
+  model?: string; method?: string; data: string; corrupt?: string; split: string; epochs?: string; batchSize?: string; classes: string; ways: string; shots: string; queries: string; device: string; precision: string;
   train: string; m: string; eps: string; lr?: string; headLr?: string; schedule: string; steps: string; microBatch: string; dist: string; seed: string;
   baseline: boolean; out: string; head: string; build: string; profile?: boolean; wide?: boolean; reusePrefix?: boolean;
   normalize?: boolean; momentum?: string; sharpness?: string; dither?: boolean; residual?: string | boolean; guard?: boolean; strictGuard?: boolean; spread?: boolean; warmup?: string; batchScale?: boolean;
@@ -79,8 +80,8 @@ export function registerAdapt(program: Command): void {
     .option('--queries <n>', 'held-out query images per class for accuracy', '100')
     .option('--corrupt <name:severity>', `out-of-distribution adaptation: corrupt support and query images (${CORRUPTIONS.join(', ')}; severity 1-5)`)
     .option('--device <preset|budget>', 'MCU preset or budget like 256k/1m', DEFAULT_DEVICE)
-    .option('--method <m>', 'qzo-ff (the paper), hybrid (integer backprop for the dense head, QZO-FF for the rest), or a baseline run inside the same budget: bp (f32 backprop, Adam) or ff-float (sign-m-SPSA in f32)', ADAPT_DEFAULTS.method)
-    .option('--head-lr <x>', `hybrid: SGD η of the head's integer backprop (default ${HYBRID_HEAD_LR})`)
+    .option('--method <m>', `hybrid (integer backprop for the dense head, QZO-FF for the rest), qzo-ff (the paper), or a baseline run inside the same budget: bp (f32 backprop, Adam) or ff-float (sign-m-SPSA in f32) (default: ${ADAPT_DEFAULTS.method}; where the model has no per-tensor dense head or the selection is bias or sparse, qzo-ff with a note; a hybrid default run also trains the paper's QZO-FF for comparison)`)
+    .option('--head-lr <x>', `hybrid: a fixed SGD η for the head's integer backprop (default: ${HYBRID_DEFAULTS.headStep} / mean ‖f − mean f‖² of the head's input on the first step)`)
     .option('--precision <p>', '16w8a (paper default) or 8w8a', '16w8a')
     .option('--train <selection>', 'full, head (linear probe), last:K, bias, or sparse[:fraction[:magnitude|small|random[:seed]]]', 'full')
     .option('--m <n>', 'directions per step (sign-m-SPSA)', String(ADAPT_DEFAULTS.directions))
@@ -104,7 +105,7 @@ export function registerAdapt(program: Command): void {
     .option('--warmup <n>', 'linear warm-up of the update over the first n steps (integer Q15 scale)')
     .option('--batch-scale', 'automatic η for mini-batches: scale each update by √(batch size / training-set size)')
     .option('--head <h>', 'int8 (.tflite) models: keep the model\'s own head (data classes named among its outputs), replace it with a prototype head for new classes, or auto', 'auto')
-    .option('--no-baseline', 'skip the f32 backprop comparison')
+    .option('--no-baseline', "skip the comparisons: f32 backprop, and the paper's QZO-FF beside a hybrid run")
     .option('--build <b>', 'device build: auto, relaxed, simd or scalar', 'auto')
     .option('--profile', 'time every kernel during training and print the profile')
     .option('--no-reuse-prefix', 'do not cache the frozen layers\' output (by default, when the first trained layer is not the first layer and the cache fits the device, the layers before it run once per sample instead of in all 2m passes: same results; docs/TRAINING.md)')
@@ -135,16 +136,15 @@ Examples:
       const tStart = performance.now();
       const modelPath = opts.model ?? shippedModel(DEFAULT_BACKBONE);
       const { model: backbone, bytes } = await readModelFile(modelPath);
-      if (backbone.kind !== 'float' && opts.method !== 'qzo-ff') throw new FormatError(`${modelPath}: --method ${opts.method} needs a float backbone; an int8 model adapts with qzo-ff`);
+      if (backbone.kind !== 'float' && opts.method !== undefined && opts.method !== 'qzo-ff' && opts.method !== 'hybrid') throw new FormatError(`${modelPath}: --method ${opts.method} needs a float backbone; an int8 model adapts with hybrid or qzo-ff`);
       const device = resolveDevice(opts.device);
       const precision = opts.precision as Precision;
       if (precision !== '16w8a' && precision !== '8w8a') throw new ConfigError(`--precision must be 16w8a or 8w8a, got '${opts.precision}'`);
       if (opts.dist !== 'gaussian' && opts.dist !== 'rademacher') throw new ConfigError(`--dist must be gaussian or rademacher, got '${opts.dist}'`);
-      const method = opts.method as AdaptMethod;
-      if (!ADAPT_METHODS.includes(method)) throw new ConfigError(`--method must be ${ADAPT_METHODS.join(', ')}, got '${opts.method}'`);
-      if (opts.headLr !== undefined && method !== 'hybrid') throw new ConfigError(`--head-lr is the hybrid head's step size: use it with --method hybrid`);
-      const headLr = opts.headLr === undefined ? undefined : num(opts.headLr, 'head-lr');
-      const methodLabel = method === 'bp' ? 'f32 backprop (Adam) on the device' : method === 'ff-float' ? 'float ZO (FF fp32)' : method === 'hybrid' ? `hybrid ${precision}` : `QZO-FF ${precision}${opts.residual ? ' + residual' : ''}`;
+      // Unset, the default applies (method-choice.ts): hybrid, or qzo-ff with a note where it cannot run.
+      const requested = opts.method as AdaptMethod | undefined;
+      if (requested !== undefined && !ADAPT_METHODS.includes(requested)) throw new ConfigError(`--method must be ${ADAPT_METHODS.join(', ')}, got '${opts.method}'`);
+      if (opts.headLr !== undefined && requested !== undefined && requested !== 'hybrid') throw new ConfigError(`--head-lr is the hybrid head's step size: use it with --method hybrid`);
       const selection = parseSelection(opts.train, { trainerOptions: true });
       // Unset, the library's default applies: η for the zeroth-order methods, Adam's rate for bp.
       const lr = opts.lr === undefined ? undefined : num(opts.lr, 'lr');
@@ -192,6 +192,12 @@ Examples:
       const episode = episodeFromSpec(data, episodeSpec);
       const batchSize = opts.batchSize !== undefined ? num(opts.batchSize, 'batch-size', { integer: true, min: 1 }) : opts.split === 'full' ? 50 : undefined;
       const trainCount = episode.support.labels.length;
+      const choice = backbone.kind === 'float'
+        ? chooseMethod(requested, () => hybridUnsupported(backbone.architecture, selection, undefined, enhancements))
+        : quantizedMethodChoice({ model: backbone, support: episode.support, query: episode.query, head: opts.head as 'auto', selection, method: requested as 'qzo-ff' | 'hybrid' | undefined });
+      const method: AdaptMethod = choice.method;
+      const headLr = opts.headLr === undefined || method !== 'hybrid' ? undefined : num(opts.headLr, 'head-lr');
+      const methodLabel = method === 'bp' ? 'f32 backprop (Adam) on the device' : method === 'ff-float' ? 'float ZO (FF fp32)' : method === 'hybrid' ? `hybrid ${precision}` : `QZO-FF ${precision}${residual ? " + residual" : ""}`;
       const steps = opts.epochs !== undefined ? num(opts.epochs, 'epochs', { integer: true, min: 1 }) * Math.ceil(trainCount / (batchSize ?? trainCount)) : num(opts.steps, 'steps', { integer: true, min: 0 });
       // 2m forward passes of a batch per step (QZO-FF); backprop costs about as much as m = 1.5.
       const macsPerStep = 2 * num(opts.m, 'm', { integer: true, min: 1 }) * (batchSize ?? trainCount) * totalMacs(resolveGraph(backbone.architecture));
@@ -206,7 +212,8 @@ Examples:
       sayLabelled(`task     ${opts.split === 'full' ? `${episode.classIds.length} classes, ${trainCount} training images,` : `${ways}-way ${shots}-shot`} on ${opts.data} classes ${listClasses(data, episode.classIds)}${opts.corrupt ? ` corrupted by ${opts.corrupt}` : ''} · ${episode.query.labels.length} held-out query images · seed ${seed}`);
       sayLabelled(method === 'bp'
         ? `method   ${methodLabel}, train ${selectionLabel(selection)}, η = ${lr ?? ADAPT_DEFAULTS.bpLr}, ${steps} steps, micro-batch ${opts.microBatch}`
-        : `method   ${methodLabel}, train ${selectionLabel(selection)}, m = ${opts.m}, ε = ${opts.eps}, η = ${lr ?? ADAPT_DEFAULTS.lr} (${opts.schedule})${method === 'hybrid' ? `, head η = ${headLr ?? HYBRID_HEAD_LR}` : ''}, ${steps} steps, micro-batch ${opts.microBatch}`);
+        : `method   ${methodLabel}, train ${selectionLabel(selection)}, m = ${opts.m}, ε = ${opts.eps}, η = ${lr ?? ADAPT_DEFAULTS.lr} (${opts.schedule})${method === 'hybrid' ? `, head η = ${headLr ?? `${HYBRID_DEFAULTS.headStep}/mean‖f − f̄‖²`}` : ''}, ${steps} steps, micro-batch ${opts.microBatch}`);
+      if (choice.note) sayLabelled(`note     ${choice.note}`);
       // The host-time bound errs long (1 GMAC/s; the simd build runs about 5): shown only for long runs (limits.ts).
       if (estimate.seconds > SHOW_BOUND_SECONDS) sayLabelled(`host     training here may take up to ${estimate.text.replace('≈ ', '')} (a bound at 1 GMAC/s)`);
       const bar = !global.quiet && !global.json && process.stderr.isTTY
@@ -218,14 +225,17 @@ Examples:
       const tTrain = performance.now();
       // wav:DIR clips become features on the device: the front end is planned with the session and estimated.
       const frontEnd: FrontEndSpec | undefined = opts.data.startsWith('wav:') ? { kind: 'kws-mfcc' } : undefined;
-      const run = (o: Omit<AdaptOptions, 'backbone'>) => (backbone.kind === 'float' ? adapt({ ...o, backbone }) : adaptQuantized({ ...o, model: backbone, head: opts.head as 'auto' }));
+      const run = (o: Omit<AdaptOptions, 'backbone'>) => (backbone.kind === 'float' ? adapt({ ...o, backbone }) : adaptQuantized({ ...o, model: backbone, head: opts.head as 'auto', method: o.method as 'qzo-ff' | 'hybrid' | undefined }));
+      // The settings both the run and the paper's QZO-FF beside it train with.
+      const same = {
+        batchSize, ...(frontEnd ? { frontEnd } : {}), support: episode.support, query: episode.query, device, precision, selection,
+        epsilon: num(opts.eps, 'eps'), directions: num(opts.m, 'm', { integer: true, min: 1 }), dist: opts.dist as 'gaussian',
+        schedule: parseSchedule(opts.schedule), enhancements, steps, microBatch: num(opts.microBatch, 'micro-batch', { integer: true, min: 1 }), seed, build, reusePrefix: opts.reusePrefix !== false,
+      };
       const result = await run({
-        batchSize, progressEvery: bar ? Math.max(1, Math.floor(steps / 25)) : 0,
-        method, bpLr: method === 'bp' ? lr : undefined, ...(frontEnd ? { frontEnd } : {}), ...(headLr !== undefined ? { headLr } : {}),
-        support: episode.support, query: episode.query, device, precision, selection,
-        epsilon: num(opts.eps, 'eps'), directions: num(opts.m, 'm', { integer: true, min: 1 }), dist: opts.dist as 'gaussian', lr,
-        schedule: parseSchedule(opts.schedule), enhancements, steps, microBatch: num(opts.microBatch, 'micro-batch', { integer: true, min: 1 }), seed, baseline: opts.baseline, build, profile: opts.profile,
-        checkpoint, reusePrefix: opts.reusePrefix !== false,
+        ...same, progressEvery: bar ? Math.max(1, Math.floor(steps / 25)) : 0,
+        method, bpLr: method === 'bp' ? lr : undefined, lr, ...(headLr !== undefined ? { headLr } : {}),
+        baseline: opts.baseline, profile: opts.profile, checkpoint,
         onCheckpoint: (e) => {
           for (const s of e.kind === 'written' ? [] : e.skipped) say(`checkpoint: skipped ${s.name}: ${s.reason}`);
           if (e.kind === 'resumed') say(`checkpoint: resuming from ${e.name} (step ${e.step} of ${steps})`);
@@ -237,10 +247,10 @@ Examples:
           say(table([
             ['mode', 'SRAM peak', 'flash', 'fits'],
             [`inference ${precision}`, kib(m.infer.sramPeak), kib(m.infer.flash), m.infer.fits ? 'yes' : 'NO'],
-            [`QZO-FF ${precision}`, kib(m.ff.sramPeak), kib(m.ff.flash), m.ff.fits ? 'yes' : 'NO'],
+            [`${method === 'hybrid' ? 'hybrid' : 'QZO-FF'} ${precision}`, kib(m.ff.sramPeak), kib(m.ff.flash), m.ff.fits ? 'yes' : 'NO'],
             ['backprop f32 (Adam)', kib(m.bp.sramPeak), kib(m.bp.flash), m.bp.fits ? 'yes' : 'NO'],
           ], ['l', 'r', 'r', 'l']));
-          say(`backprop would need ${(m.bp.sramPeak / m.ff.sramPeak).toFixed(1)}× the SRAM of QZO-FF`);
+          say(`backprop would need ${(m.bp.sramPeak / m.ff.sramPeak).toFixed(1)}× the SRAM of ${method === 'hybrid' ? 'the hybrid' : 'QZO-FF'}`);
         },
         onStep: (r, total, trainAccuracy) => {
           if (!bar) return lines?.update(r.step, `loss ${r.loss.toFixed(3)}`);
@@ -253,6 +263,11 @@ Examples:
         },
       });
       bar?.stop();
+      // The issue's promise: the paper's plain QZO-FF is always reported beside the default (same data,
+      // settings and steps; no checkpoints, no baseline of its own).
+      const paperLines = method === 'hybrid' && opts.baseline ? startProgress({ label: "QZO-FF (paper, for comparison)", unit: 'steps', total: steps, enabled: !global.quiet && !global.json }) : null;
+      const paper = paperLines ? await run({ ...same, method: 'qzo-ff', lr, baseline: false, onStep: (r) => paperLines.update(r.step, `loss ${r.loss.toFixed(3)}`) }) : null;
+      paperLines?.stop();
       const imported = 'afterInt8' in result ? (result as QuantizedAdaptResult) : undefined;
       const m = result.memory;
       const mcu = adaptationEstimate(result.adapted.architecture, device, { method, precision, selection, batch: batchSize ?? trainCount, microBatch: num(opts.microBatch, 'micro-batch', { integer: true, min: 1 }), directions: num(opts.m, 'm', { integer: true, min: 1 }), steps });
@@ -267,6 +282,7 @@ Examples:
         [imported ? `zero-shot (${imported.head === 'kept' ? "the model's own head, argmax over the named classes" : 'prototype head'})` : 'zero-shot (prototype head)', pct(result.zeroShot), ''],
         [`after ${methodLabel}`, pct(result.after), `${steps} steps in ${(result.wallMs.ff / 1000).toFixed(1)} s on the ${result.device.build} build`],
         ...(imported ? [[`after, re-quantized to int8`, pct(imported.afterInt8), 'what --format tflite export runs']] : []),
+        ...(paper ? [[`QZO-FF (paper), same steps`, pct(paper.after), `${steps} steps in ${(paper.wallMs.ff / 1000).toFixed(1)} s${'afterInt8' in paper ? `; int8 ${pct((paper as QuantizedAdaptResult).afterInt8)}` : ''}`]] : []),
         ...(method !== 'qzo-ff' && method !== 'hybrid' ? [] : [['f32 backprop, same data', pct(result.bp), result.bp === null || !result.bpRecipe ? 'skipped' : `${bpRecipeLabel(result.bpRecipe)}; ${m.bp.fits ? 'fits' : 'does not fit'} the device`]]),
       ], ['l', 'r', 'l']));
       say(wrapText(mcu.line, width));
@@ -277,7 +293,7 @@ Examples:
         say(`checkpoints: ${c.resumedFrom === null ? 'started at step 0' : `resumed at step ${c.resumedFrom}`}, wrote ${c.written}${c.last ? `, newest ${join(opts.checkpoint!, c.last)}` : ''}`);
       }
       if (result.profiler) {
-        say('\nkernel profile (QZO-FF training)');
+        say(`\nkernel profile (${methodLabel} training)`);
         const total = result.profiler.totalMs;
         say(table([['kernel', 'calls', 'ms', 'share', 'GMAC/s'], ...result.profiler.byKind().map((r) => [r.kind, String(r.calls), r.ms.toFixed(1), `${((100 * r.ms) / total).toFixed(1)}%`, r.macs ? (r.macs / r.ms / 1e6).toFixed(2) : ''])], ['l', 'r', 'r', 'r', 'r']));
       }
@@ -285,7 +301,9 @@ Examples:
       const modelOut = join(opts.out, 'model.lmdl');
       const modelBytes = saveModel({ ...result.adapted, meta: { ...result.adapted.meta, adaptedWith: result.config } });
       const json = {
-        method: result.method, zeroShot: result.zeroShot, after: result.after, ...(result.bpRecipe ? { bpRecipe: result.bpRecipe } : {}), ...(imported ? { afterInt8: imported.afterInt8, head: imported.head } : {}), bp: result.bp, steps: result.steps, sramPeak: result.sramPeak, flash: result.flash,
+        method: result.method, ...(choice.note ? { methodNote: choice.note } : {}), zeroShot: result.zeroShot, after: result.after, ...(result.bpRecipe ? { bpRecipe: result.bpRecipe } : {}), ...(imported ? { afterInt8: imported.afterInt8, head: imported.head } : {}), bp: result.bp,
+        ...(paper ? { paper: { method: 'qzo-ff', after: paper.after, ...('afterInt8' in paper ? { afterInt8: (paper as QuantizedAdaptResult).afterInt8 } : {}), steps: paper.steps, sramPeak: paper.sramPeak, weightsSha256: weightsDigest(paper.adapted), wallMs: paper.wallMs } } : {}),
+        steps: result.steps, sramPeak: result.sramPeak, flash: result.flash,
         device: result.device, memory: result.memory, bpOverFf: m.bp.sramPeak / m.ff.sramPeak, classes: episode.classIds, classNames: classNamesOf(data, episode.classIds),
         config: result.config, losses: result.losses, bpLosses: result.bpLosses, wallMs: { ...result.wallMs, total: performance.now() - tStart }, model: modelOut,
         weightsSha256: weightsDigest(result.adapted), mcu: mcu.json, ...(frontEndInfo ? { frontEnd: frontEndInfo.json } : {}), ...(result.checkpoint ? { checkpoint: result.checkpoint } : {}), ...(result.prefixCache ? { prefixCache: result.prefixCache } : {}), episode: episodeSpec,
