@@ -30,7 +30,7 @@ const r = await runFewshot({
   onProgress: (done, total, label) => process.stderr.write(`${done}/${total} ${label}\n`),
 });
 console.log(`\n5-way 5-shot on ${data} classes ${r.classes.join(', ')} (never seen by ${file}), ${values.episodes} episodes (seeds 1000…), ${r.queries} query images per class;`);
-console.log(`ZO methods: ${values.steps} steps, m = 3, ε = 1e-3, η = 3e-3, micro-batch 5; BP: Adam 1e-3, 100 full-batch steps. Accuracy %, mean ± 95% CI.`);
+console.log(`ZO methods: ${values.steps} steps, m = 3, ε = 1e-3, η = 3e-3, micro-batch 5; BP: the recipe in src/train/bp-recipe.ts (Adam ${r.bp.lr}, full batch, to the loss plateau). Accuracy %, mean ± 95% CI.`);
 console.log(`| trainable | ${FEWSHOT_COLUMNS.map((c) => FEWSHOT_LABELS[c]).join(' | ')} |`);
 console.log(`|---|${FEWSHOT_COLUMNS.map(() => '---').join('|')}|`);
 for (const c of r.cells) {

@@ -107,7 +107,7 @@ async function runAdaptMethod(method: string, backbone: FloatModel, support: Dat
     points.push({ step: steps, wallMs: Number((steps === 0 ? 0 : r.wallMs.ff).toFixed(1)), accuracy: r.after, macs: steps === 0 ? 0 : macs });
     sramPeak = Math.max(sramPeak, r.sramPeak);
   }
-  const label = method === 'qzo-ff' ? "QZO-FF 16w8a, adapt's defaults (lastmile adapt)" : `adapt --method ${method} (its defaults)`;
+  const label = method === 'qzo-ff' ? 'QZO-FF 16w8a, the paper (adapt --method qzo-ff)' : `adapt --method ${method} (its defaults)`;
   return { method, key: `adapt:${method}`, label, steps: grid.at(-1) ?? 0, points, sramPeak };
 }
 
