@@ -99,7 +99,7 @@ QEMU ?= qemu-system-arm
 WARN = -std=c99 -Wall -Wextra -Werror -pedantic
 HOST_CFLAGS ?= $(WARN) -O2
 ARM_CFLAGS ?= $(WARN) -O2 -mcpu=$(CPU) -mthumb -mfloat-abi=soft -ffunction-sections -fdata-sections
-LIB = lm_model.c runtime/lm_kernels.c runtime/lm_qzo.c runtime/lm_sha256.c
+LIB = lm_model.c runtime/lm_kernels.c runtime/lm_qzo.c runtime/lm_head_grad.c runtime/lm_sha256.c
 SRC = main.c lm_data.c $(LIB)
 INC = -I. -Iruntime
 QEMU_FLAGS = -nographic -monitor none -serial none -semihosting-config enable=on,target=native

@@ -35,10 +35,35 @@ static int32_t batch_loss(const lm_net *net, const int8_t *samples, const int32_
       return 2;
     }
     LM_PROFILE_END(-1);
+    if (net->head) {
+      /* The hybrid head learns from this very forward (perturbed body, unperturbed head). */
+      const lm_head *h = net->head;
+      int32_t bad;
+      LM_PROFILE_BEGIN(-3);
+      bad = lm_head_grad_accumulate(net->logits, rows, net->classes, net->labels, net->loss_mult, net->loss_shift,
+                                    h->input, h->features, h->feature_zero, h->delta, h->grad_w, h->grad_b);
+      LM_PROFILE_END(-3);
+      if (bad != 0) return 2;
+    }
     total += *net->loss;
     if (total > INT32_MAX) total = INT32_MAX;
   }
   *total_out = (int32_t)total;
+  return 0;
+}
+
+/* The hybrid step when only the head trains: one unperturbed forward per micro-batch feeds the
+ * head's sums, then its SGD step (no direction, no sign). */
+static int32_t head_only_step(const lm_net *net, const int8_t *samples, const int32_t *labels,
+                              const uint16_t *indices, int32_t n, lm_step_report *report) {
+  int32_t total;
+  const int32_t code = batch_loss(net, samples, labels, indices, n, (const lm_perturb *const *)0, &total);
+  if (code != 0) {
+    lm_head_clear(net->head);
+    return code;
+  }
+  report->loss = total;
+  lm_head_apply(net->head, n);
   return 0;
 }
 
@@ -50,6 +75,10 @@ int32_t lm_qzo_step(const lm_net *net, uint32_t step, const int8_t *samples, con
   int32_t i, t, sign;
   if (n < 1 || net->directions < 1 || net->directions > LM_MAX_DIRECTIONS || net->param_layers > LM_MAX_LAYERS ||
       net->trained_count > net->param_layers) return 1;
+  if (net->head) {
+    if (!lm_head_can_step(net->head, n)) return 1;
+    if (net->trained_count == 0) return head_only_step(net, samples, labels, indices, n, report);
+  }
   for (i = 0; i < net->param_layers; i++) table[i] = NULL;
   for (i = 0; i < net->directions; i++) {
     int32_t loss[2];
@@ -76,7 +105,10 @@ int32_t lm_qzo_step(const lm_net *net, uint32_t step, const int8_t *samples, con
         table[tt->layer] = p;
       }
       code = batch_loss(net, samples, labels, indices, n, table, &loss[sign]);
-      if (code != 0) return code;
+      if (code != 0) {
+        if (net->head) lm_head_clear(net->head);
+        return code;
+      }
     }
     report->loss_plus[i] = loss[0];
     report->loss_minus[i] = loss[1];
@@ -101,6 +133,7 @@ int32_t lm_qzo_step(const lm_net *net, uint32_t step, const int8_t *samples, con
     }
     LM_PROFILE_END(-2);
   }
+  if (net->head) lm_head_apply(net->head, n);
   return 0;
 }
 
