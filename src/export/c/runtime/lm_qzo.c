@@ -75,6 +75,7 @@ int32_t lm_qzo_step(const lm_net *net, uint32_t step, const int8_t *samples, con
   int32_t i, t, sign;
   if (n < 1 || net->directions < 1 || net->directions > LM_MAX_DIRECTIONS || net->param_layers > LM_MAX_LAYERS ||
       net->trained_count > net->param_layers) return 1;
+  report->loss = 0;
   if (net->head) {
     if (!lm_head_can_step(net->head, n)) return 1;
     if (net->trained_count == 0) return head_only_step(net, samples, labels, indices, n, report);

@@ -58,7 +58,8 @@ typedef struct {
   int32_t loss_plus[LM_MAX_DIRECTIONS];  /* Q16.16 nats, summed over the batch (saturating) */
   int32_t loss_minus[LM_MAX_DIRECTIONS];
   int32_t signs[LM_MAX_DIRECTIONS];
-  /* Hybrid, head only: the batch loss at the stored weights (the step's one forward per sample). */
+  /* Hybrid, head only: the batch loss at the stored weights (the step's one forward per sample);
+   * 0 for a step with directions. */
   int32_t loss;
 } lm_step_report;
 
