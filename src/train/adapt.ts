@@ -61,7 +61,7 @@ export interface AdaptOptions {
   /** The baseline's recipe (default BP_RECIPE); bpLr is also --method bp's Adam η. */
   bpRecipe?: BpRecipe;
   bpLr?: number;
-  /** The hybrid head's SGD η (default HYBRID_HEAD_LR). */
+  /** A fixed SGD η for the hybrid head (default: HYBRID_DEFAULTS.headStep / mean‖f − f̄‖², measured on the first step). */
   headLr?: number;
   build?: BuildFlavor | 'auto';
   /** The paper's enhancements and the 8w8a remedy (see docs/TRAINING.md); all off by default. */

@@ -8,8 +8,10 @@
 //               and the head's sums taken on each of those same 2m forwards: their mean is the
 //               head gradient at the unperturbed body up to O(ε²) (±εz cancel to first order), so
 //               the head costs no extra forward pass.
-//   then        W ← W − round(c_w·ΣδF), b ← b − round(c_b·Σδ), plain SGD with
-//               c_w = η·s_f/(N·2^15·Δw), c_b = η/(N·2^15·s_f·Δw), N = rows summed.
+//   then        centred SGD (hybrid-center.ts): G_W ← ΣδF − m⊗Σδ, W ← W − round(c_w·G_W),
+//               b ← b − round(c_b·Σδ) − ΔW·m, with c_w = q·η·s_f/(N·2^15·Δw), c_b = q·η/(N·2^15·s_f·Δw),
+//               N = rows summed, m the features' mean and η = headStep/(s_f²·V) (V: mean ‖f − m‖²),
+//               both measured on the first step, q = min(1, (t+1)/warmup) in Q15.
 // SGD (not sign or Adam) because the head gradient is exact and small: its magnitude carries the
 // signal, and SGD keeps no state beyond the sums (Adam would need two moments per head weight).
 // The head's SRAM (δ rows and the int32 sums) is planned like any other buffer (hybridSramBuffers).
@@ -24,13 +26,54 @@ import { lowerGraph } from '../runtime/lowering.js';
 import { opDef } from '../ops/registry.js';
 import { BatchOrder, loadMicroBatch, quantizeSet, type QuantizedSet } from './batches.js';
 import { QzoFfTrainer, type QzoFfConfig, type StepResult } from './qzo-ff.js';
+import { scaleMultiplier, validateControl, warmupQ15 } from './qzo-ff/step-control.js';
+import { addFeatureStats, centerWeightGradient, correctBias, emptyFeatureStats, featureMean, meanSquare, type FeatureStats } from './hybrid-center.js';
 
-/** The head's learning rate: plain SGD on the mean cross-entropy, in real units. */
+/** The head's fixed η before issue #18's tuning (plain SGD, real units); the default now sets η from the features. */
 export const HYBRID_HEAD_LR = 0.01;
 
+/** The hybrid's defaults (docs/TRAINING.md "The hybrid method"); the exported C mirrors them. */
+export const HYBRID_DEFAULTS = Object.freeze({
+  /**
+   * The head's step relative to its curvature: η = headStep / mean‖f‖², with mean‖f‖² the mean squared
+   * norm of the head's input (real units) over the rows of the first step. The head's cross-entropy
+   * Hessian is ≈ p(1−p)·‖f‖², so a fixed η that suits one backbone's features diverges on another's
+   * (MNIST's small-CNN features are ~6× the Fashion-MNIST ones in ‖f‖²). Used when no headLr is given.
+   */
+  headStep: 2,
+  /**
+   * Linear warm-up of both updates over the first steps: the head's step multiplier and the body's update
+   * scale are × min(1, (t + 1)/warmup) in Q15 (t: the head's / the body's own step count). The first
+   * steps start from the prototype head, where the gradient is largest; a full-size step there costs
+   * query accuracy before it buys any.
+   */
+  warmup: 20,
+  /**
+   * The body's update on mini-batches is × √(B/N) in Q15 (step-control.ts 'batch'): sign-SPSA moves
+   * every body weight by ~η whatever the signal, and on a mini-batch of B of N samples the signs are
+   * noisy; the head's exact gradient needs no such scale. A no-op when steps see the whole set.
+   */
+  bodyBatchScale: true,
+  /**
+   * Step the head in the centred parametrisation (hybrid-center.ts): the weight gradient uses f − mean f
+   * and the bias absorbs the shift, so η is set by the features' variance, not their squared mean.
+   */
+  center: true,
+  /** Steps in which only the head trains before the body's QZO-FF steps begin. */
+  headFirstSteps: 0,
+});
+
 export interface HybridConfig extends QzoFfConfig {
-  /** η of the head's integer SGD (default HYBRID_HEAD_LR). */
+  /** A fixed η for the head's integer SGD (default: headStep / mean‖f − f̄‖² from the first step). */
   headLr?: number;
+  /** η = headStep / mean‖f‖² measured on the first step, when headLr is absent (default HYBRID_DEFAULTS.headStep). */
+  headStep?: number;
+  /** Linear Q15 warm-up of the head's and the body's steps (default HYBRID_DEFAULTS.warmup; the body's own control.warmup wins). */
+  warmup?: number;
+  /** Centred head steps (default HYBRID_DEFAULTS.center). */
+  center?: boolean;
+  /** Steps at the start in which only the head trains (one unperturbed forward per micro-batch); the body waits. */
+  headFirstSteps?: number;
 }
 
 interface HeadInfo {
@@ -75,7 +118,14 @@ export class HybridTrainer {
   readonly head: HeadInfo;
   /** QZO-FF on the layers before the head (null when only the head trains). */
   readonly body: QzoFfTrainer | null;
-  private readonly headLr: number;
+  /** The head's η: fixed (headLr), or set from the first step's features (null until then). */
+  private headLr: number | null;
+  private readonly headStep: number;
+  private readonly center: boolean;
+  /** The first step's feature statistics (null once measured). */
+  private stats: FeatureStats | null;
+  /** The features' mean m in int8 units (zeros without centring). */
+  private mean: Int32Array;
   private readonly buffers: HeadGradBuffers;
   private readonly shape: HeadGradShape;
   private readonly loss: PreparedCrossEntropy;
@@ -83,6 +133,8 @@ export class HybridTrainer {
   private readonly lossOut: DeviceBuffer;
   private readonly order: BatchOrder;
   private readonly config: HybridConfig;
+  private readonly headFirst: number;
+  private readonly warmup: number;
   private rows = 0;
   step = 0;
 
@@ -93,8 +145,12 @@ export class HybridTrainer {
     if (!trainable.includes(this.head.name)) throw new ConfigError(`the hybrid method trains the head '${this.head.name}', but the selection leaves it out: train it (e.g. --train full or head)`);
     if (!session.trainable.includes(this.head.name)) throw new ConfigError(`the head '${this.head.name}' lives in flash: prepare the session with it in 'trainable'`);
     if (config.params !== undefined && config.params !== 'weights') throw new ConfigError(`the hybrid method trains the head's weights and bias and the body's weights; params '${config.params}' is not supported with it`);
-    this.headLr = config.headLr ?? HYBRID_HEAD_LR;
-    if (!(Number.isFinite(this.headLr) && this.headLr > 0)) throw new ConfigError(`hybrid head learning rate must be a finite number > 0, got ${this.headLr}`);
+    this.headLr = config.headLr ?? null;
+    this.headStep = config.headStep ?? HYBRID_DEFAULTS.headStep;
+    if (!(Number.isFinite(this.headStep) && this.headStep > 0)) throw new ConfigError(`hybrid head step must be a finite number > 0, got ${this.headStep}`);
+    this.headFirst = config.headFirstSteps ?? HYBRID_DEFAULTS.headFirstSteps;
+    if (!(Number.isInteger(this.headFirst) && this.headFirst >= 0 && this.headFirst <= 1_000_000)) throw new ConfigError(`hybrid head-first steps must be a whole number in [0, 1000000], got ${this.headFirst}`);
+    if (this.headLr !== null && !(Number.isFinite(this.headLr) && this.headLr > 0)) throw new ConfigError(`hybrid head learning rate must be a finite number > 0, got ${this.headLr}`);
     const extra = (name: string) => {
       const b = session.extra.get(name);
       if (!b) throw new ConfigError(`the session was not prepared for the hybrid method: pass hybridSramBuffers(model, batch) in its extraSram (missing '${name}')`);
@@ -105,14 +161,20 @@ export class HybridTrainer {
     this.lossOut = extra('loss');
     this.shape = { classes: this.head.classes, features: this.head.features, featureZero: this.head.featureZero };
     this.loss = prepareCrossEntropy({ scale: session.logitsScale, zeroPoint: 0 }, 'int32');
+    this.center = config.center ?? HYBRID_DEFAULTS.center;
+    this.stats = emptyFeatureStats(this.head.features);
+    this.mean = new Int32Array(this.head.features);
+    this.warmup = config.warmup ?? HYBRID_DEFAULTS.warmup;
+    validateControl({ warmup: this.warmup });
     const bodyLayers = trainable.filter((n) => n !== this.head.name);
-    this.body = bodyLayers.length ? new QzoFfTrainer(session, bodyLayers, config) : null;
+    const bodyConfig: QzoFfConfig = { ...config, control: { ...config.control, warmup: config.control?.warmup ?? this.warmup, batch: config.control?.batch ?? HYBRID_DEFAULTS.bodyBatchScale } };
+    this.body = bodyLayers.length ? new QzoFfTrainer(session, bodyLayers, bodyConfig) : null;
     if (this.body) this.body.afterForward = (rows) => this.accumulate(rows);
     this.order = new BatchOrder(config.seed ^ 0x51ed270b);
     const mem = session.mcu.device.bytes;
     for (const b of [this.buffers.gradW, this.buffers.gradB]) mem.fill(0, b.offset, b.offset + b.bytes);
     // Validate the step factors on this grid now, so a bad η fails before the first step.
-    this.stepFactors(1);
+    if (this.headLr !== null) this.stepFactors(1, this.headLr);
   }
 
   private accumulate(rows: number): void {
@@ -121,25 +183,55 @@ export class HybridTrainer {
     const t0 = prof?.now();
     accumulateHeadGradient(s.mcu.sram, s.logits, this.labels, s.headInput, rows, this.shape, this.loss, this.buffers);
     if (prof && t0 !== undefined) prof.record('hybrid-head', 'head-grad', rows * this.head.classes * this.head.features, prof.now() - t0);
+    if (this.stats) addFeatureStats(this.stats, s.mcu.device.bytes, s.headInput.offset, rows, this.head.features, this.head.featureZero);
     this.rows += rows;
   }
 
-  private stepFactors(rows: number) {
+  private stepFactors(rows: number, lr: number) {
     const h = this.head;
     const unit = rows * 2 ** DELTA_FRAC_BITS;
     return {
-      w: makeHeadStep((this.headLr * h.featureScale) / (unit * h.weightScale), `hybrid head weight step of '${h.name}'`),
-      b: makeHeadStep(this.headLr / (unit * h.featureScale * h.weightScale), `hybrid head bias step of '${h.name}'`),
+      w: makeHeadStep((lr * h.featureScale) / (unit * h.weightScale), `hybrid head weight step of '${h.name}'`),
+      b: makeHeadStep(lr / (unit * h.featureScale * h.weightScale), `hybrid head bias step of '${h.name}'`),
     };
+  }
+
+  /** The head's η (fixed from the first step on). */
+  get headLearningRate(): number | null {
+    return this.headLr;
   }
 
   private applyHead(): void {
     const s = this.session;
-    const f = this.stepFactors(this.rows);
+    const h = this.head;
+    if (this.stats) {
+      // First step: the features' mean m (centring) and mean square V, then η = headStep / (s_f²·V).
+      if (this.center) this.mean = featureMean(this.stats);
+      if (this.headLr === null) this.headLr = this.headStep / (h.featureScale ** 2 * meanSquare(this.stats, this.mean));
+      this.stats = null;
+    }
+    const f = this.stepFactors(this.rows, this.headLr!);
+    const q15 = warmupQ15(this.step, this.warmup);
+    for (const k of ['w', 'b'] as const) f[k] = { ...f[k], multiplier: scaleMultiplier(f[k].multiplier, q15) };
     const prof = s.profiler;
     const t0 = prof?.now();
-    applyHeadStep(s.mcu.sram, s.weights.get(this.head.name)!, this.head.weightBits, this.head.classes * this.head.features, this.buffers.gradW, f.w);
-    applyHeadStep(s.mcu.sram, s.biases.get(this.head.name)!, 32, this.head.classes, this.buffers.gradB, f.b);
+    const weights = s.weights.get(h.name)!;
+    const bias = s.biases.get(h.name)!;
+    const count = h.classes * h.features;
+    const bytes = s.mcu.device.bytes;
+    const view = (b: DeviceBuffer, bits: 8 | 16 | 32): Int8Array | Int16Array | Int32Array => {
+      const at = bytes.byteOffset + b.offset;
+      if (bits === 8) return new Int8Array(bytes.buffer, at, b.bytes);
+      return bits === 16 ? new Int16Array(bytes.buffer, at, b.bytes / 2) : new Int32Array(bytes.buffer, at, b.bytes / 4);
+    };
+    let before: Int8Array | Int16Array | Int32Array | null = null;
+    if (this.center) {
+      centerWeightGradient(view(this.buffers.gradW, 32) as Int32Array, view(this.buffers.gradB, 32) as Int32Array, this.mean);
+      before = view(weights, h.weightBits).slice(0, count);
+    }
+    applyHeadStep(s.mcu.sram, weights, h.weightBits, count, this.buffers.gradW, f.w);
+    applyHeadStep(s.mcu.sram, bias, 32, h.classes, this.buffers.gradB, f.b);
+    if (before) correctBias(view(bias, 32).subarray(0, h.classes) as Int32Array, before, view(weights, h.weightBits).subarray(0, count), this.mean);
     if (prof && t0 !== undefined) prof.record('hybrid-head', 'head-update', 0, prof.now() - t0);
     this.rows = 0;
   }
@@ -151,7 +243,7 @@ export class HybridTrainer {
   trainStep(set: QuantizedSet): StepResult {
     this.rows = 0;
     let result: StepResult;
-    if (this.body) {
+    if (this.body && this.step >= this.headFirst) {
       result = this.body.trainStep(set);
     } else {
       const s = this.session;
@@ -164,9 +256,10 @@ export class HybridTrainer {
         total += crossEntropyI32(s.mcu.sram, s.logits, this.labels, this.lossOut, rows, s.classes, this.loss).q16;
         this.accumulate(rows);
       }
-      result = { step: this.step + 1, loss: total / 2 ** 16 / batch.length, signs: [], lr: this.headLr };
+      result = { step: this.step + 1, loss: total / 2 ** 16 / batch.length, signs: [], lr: 0 };
     }
     this.applyHead();
+    if (!this.body || this.step < this.headFirst) result = { ...result, lr: this.headLr! };
     this.step++;
     return result;
   }

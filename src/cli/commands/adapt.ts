@@ -35,7 +35,7 @@ import { isGraphInput } from '../../ops/registry.js';
 import type { InputNode } from '../../model/layers.js';
 import { ADAPT_DEFAULTS } from '../../train/defaults.js';
 import { ADAPT_METHODS } from '../../train/adapt.js';
-import { HYBRID_HEAD_LR } from '../../train/hybrid.js';
+import { HYBRID_DEFAULTS } from '../../train/hybrid.js';
 import type { BpRecipe } from '../../train/bp-recipe.js';
 
 /** The baseline's recipe in a table cell: "Adam η=0.003, to plateau: 412 steps". */
@@ -79,7 +79,7 @@ export function registerAdapt(program: Command): void {
     .option('--corrupt <name:severity>', `out-of-distribution adaptation: corrupt support and query images (${CORRUPTIONS.join(', ')}; severity 1-5)`)
     .option('--device <preset|budget>', 'MCU preset or budget like 256k/1m', DEFAULT_DEVICE)
     .option('--method <m>', 'qzo-ff (the paper), hybrid (integer backprop for the dense head, QZO-FF for the rest), or a baseline run inside the same budget: bp (f32 backprop, Adam) or ff-float (sign-m-SPSA in f32)', ADAPT_DEFAULTS.method)
-    .option('--head-lr <x>', `hybrid: SGD η of the head's integer backprop (default ${HYBRID_HEAD_LR})`)
+    .option('--head-lr <x>', `hybrid: a fixed SGD η for the head's integer backprop (default: ${HYBRID_DEFAULTS.headStep} / mean ‖f − mean f‖² of the head's input on the first step)`)
     .option('--precision <p>', '16w8a (paper default) or 8w8a', '16w8a')
     .option('--train <selection>', 'full, head (linear probe), last:K, bias, or sparse[:fraction[:magnitude|small|random[:seed]]]', 'full')
     .option('--m <n>', 'directions per step (sign-m-SPSA)', String(ADAPT_DEFAULTS.directions))
@@ -202,7 +202,7 @@ Examples:
       sayLabelled(`task     ${opts.split === 'full' ? `${episode.classIds.length} classes, ${trainCount} training images,` : `${ways}-way ${shots}-shot`} on ${opts.data} classes ${listClasses(data, episode.classIds)}${opts.corrupt ? ` corrupted by ${opts.corrupt}` : ''} · ${episode.query.labels.length} held-out query images · seed ${seed}`);
       sayLabelled(method === 'bp'
         ? `method   ${methodLabel}, train ${selectionLabel(selection)}, η = ${lr ?? ADAPT_DEFAULTS.bpLr}, ${steps} steps, micro-batch ${opts.microBatch}`
-        : `method   ${methodLabel}, train ${selectionLabel(selection)}, m = ${opts.m}, ε = ${opts.eps}, η = ${lr ?? ADAPT_DEFAULTS.lr} (${opts.schedule})${method === 'hybrid' ? `, head η = ${headLr ?? HYBRID_HEAD_LR}` : ''}, ${steps} steps, micro-batch ${opts.microBatch}`);
+        : `method   ${methodLabel}, train ${selectionLabel(selection)}, m = ${opts.m}, ε = ${opts.eps}, η = ${lr ?? ADAPT_DEFAULTS.lr} (${opts.schedule})${method === 'hybrid' ? `, head η = ${headLr ?? `${HYBRID_DEFAULTS.headStep}/mean‖f − f̄‖²`}` : ''}, ${steps} steps, micro-batch ${opts.microBatch}`);
       // The host-time bound errs long (1 GMAC/s; the simd build runs about 5): shown only for long runs (limits.ts).
       if (estimate.seconds > SHOW_BOUND_SECONDS) sayLabelled(`host     training here may take up to ${estimate.text.replace('≈ ', '')} (a bound at 1 GMAC/s)`);
       const bar = !global.quiet && !global.json && process.stderr.isTTY
