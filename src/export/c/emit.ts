@@ -1,7 +1,7 @@
 // Writes the C sources of an export: the model (constants in flash, one static arena laid out as the
 // planner laid it out, the forward pass as one call per operator), the baked run data and main.c.
 import type { PreparedRun } from './prepare.js';
-import type { ExportedHead } from './head.js';
+import { cDouble, type ExportedHead } from './head.js';
 import type { CParams, COpContext } from '../../ops/c-emit.js';
 import { cEmitter } from './ops.js';
 import { elementCount } from '../../model/graph.js';
@@ -163,6 +163,7 @@ export function emitModel(run: PreparedRun): EmittedModel {
   const headCode = run.head ? hybridHeadCode(run.head, {
     weights: `LM_AT(void, ${at(`w:${run.head.layer}`)})`, bias: arenaPtr('int32_t', `b:${run.head.layer}`), input: tensorExpr(headTensor),
     delta: arenaPtr('int32_t', 'extra:hybrid-delta'), gradW: arenaPtr('int32_t', 'extra:hybrid-grad-w'), gradB: arenaPtr('int32_t', 'extra:hybrid-grad-b'),
+    sums: arenaPtr('int64_t', 'extra:hybrid-feature-sums'), mean: arenaPtr('int32_t', 'extra:hybrid-feature-mean'),
   }) : '';
   const distCode = run.config.dist === 'gaussian' ? 'LM_DIST_GAUSSIAN' : 'LM_DIST_RADEMACHER';
   const opInfo = ops.map((o) => `  { "${o.name}", "${o.kind}", ${o.macs}u, ${o.outputs}u, ${o.weights}u, ${o.bytesMoved}u },`).join('\n');
@@ -205,8 +206,7 @@ typedef struct {
 
 /* Copies the initial trainable parameters into the arena and resets the step counter. */
 void lm_init(void);
-/* One training step on n quantized samples (images: n × LM_INPUT_SIZE int8, in this order)${run.head ? `;
- * n ≤ ${run.stepBatch} (the hybrid head's step factors are baked for those batch sizes)` : ''}. */
+/* One training step on n quantized samples (images: n × LM_INPUT_SIZE int8, in this order). */
 int32_t lm_train_step(const int8_t *images, const int32_t *labels, int32_t n, lm_step_report *report);
 /* The same with the step's samples picked from a set by index. */
 int32_t lm_train_step_indexed(const int8_t *images, const int32_t *labels, const uint16_t *indices, int32_t n, lm_step_report *report);
@@ -266,6 +266,7 @@ ${headCode}static const lm_net LM_NET = {
   ${arenaPtr('int32_t', 'extra:labels')}, ${arenaPtr('int32_t', 'extra:loss')},
   ${arenaPtr('uint32_t', 'extra:update-keys')}, ${arenaPtr('int32_t', 'extra:update-signs')},
   lm_forward, ${run.head ? '&LM_HEAD' : '(const lm_head *)0'},
+  ${run.control.warmup}, ${run.control.batchScale ? 1 : 0}, ${run.train.count},
 };
 
 static const lm_parameter LM_PARAMETERS[${sortedParams.length}] = {
@@ -281,7 +282,7 @@ static uint32_t lm_step_count;
 
 void lm_init(void) {
   memset(lm_arena.bytes, 0, sizeof lm_arena.bytes);
-${initCopies.join('\n')}
+${initCopies.join('\n')}${run.head ? '\n  memset(&lm_head_state_v, 0, sizeof lm_head_state_v);' : ''}
   lm_step_count = 0;
 }
 
@@ -323,22 +324,20 @@ void lm_weights_sha256(char out[65]) {
   return { files, ops, arenaBytes, buffers: plan.sram.buffers };
 }
 
-/** The hybrid head's step-factor tables and its lm_head (arena pointers given as C expressions). */
-function hybridHeadCode(h: ExportedHead, ptr: { weights: string; bias: string; input: string; delta: string; gradW: string; gradB: string }): string {
-  const table = (steps: ExportedHead['weightSteps']) => steps.map((f, i) => `  { ${f.multiplier}, ${f.totalShift} }, /* n = ${i + 1} */`).join('\n');
-  return `/* The hybrid head '${h.layer}': SGD η = ${h.lr}, factors for n samples summed over ${h.passes} forward${h.passes > 1 ? 's' : ''} each. */
-static const lm_head_step LM_HEAD_STEP_W[${h.weightSteps.length}] = {
-${table(h.weightSteps)}
-};
-static const lm_head_step LM_HEAD_STEP_B[${h.biasSteps.length}] = {
-${table(h.biasSteps)}
-};
+/** The hybrid head's constants and its lm_head (arena pointers given as C expressions). */
+function hybridHeadCode(h: ExportedHead, ptr: { weights: string; bias: string; input: string; delta: string; gradW: string; gradB: string; sums: string; mean: string }): string {
+  return `/* The hybrid head '${h.layer}': SGD with η ${h.lr === null ? `= ${h.headStep}/(s_f²·V), V measured on the first step` : `= ${h.lr}`}, sums over ${h.passes} forward${h.passes > 1 ? 's' : ''} per sample${h.center ? ', centred' : ''}, ${h.warmup}-step warm-up. */
+static lm_head_state lm_head_state_v;
 static const lm_head LM_HEAD = {
   ${h.classes}, ${h.features}, ${h.featureZero},
   ${ptr.weights}, ${h.weightBits}, ${ptr.bias},
   ${ptr.input},
   ${ptr.delta}, ${ptr.gradW}, ${ptr.gradB},
-  ${h.weightSteps.length}, LM_HEAD_STEP_W, LM_HEAD_STEP_B,
+  ${ptr.sums}, ${ptr.mean},
+  ${h.center ? 1 : 0}, ${h.warmup},
+  ${h.lr === null ? '0.0' : cDouble(h.lr)}, /* fixed η (0: from the features) */
+  ${cDouble(h.headStep)}, ${cDouble(h.featureScale)}, ${cDouble(h.featureScaleSq)}, ${cDouble(h.weightScale)}, /* head step, s_f, s_f², Δw */
+  &lm_head_state_v,
 };
 
 `;

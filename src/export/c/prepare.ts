@@ -17,7 +17,7 @@ import { prepareCrossEntropy } from '../../kernels/loss.js';
 import { DELTA_Z, ONE_Q } from '../../kernels/rng.js';
 import { makeDitherFactor } from '../../kernels/materialised-zo.js';
 import { QzoFfTrainer, type QzoFfConfig } from '../../train/qzo-ff.js';
-import { HybridTrainer } from '../../train/hybrid.js';
+import { HYBRID_DEFAULTS, HybridTrainer } from '../../train/hybrid.js';
 import { exportHead, type ExportedHead } from './head.js';
 import { checkRunFits, planRun, startSession } from '../../train/prepare-run.js';
 import { ADAPT_DEFAULTS } from '../../train/defaults.js';
@@ -89,6 +89,8 @@ export interface PreparedRun {
   inverseOneQ: { multiplier: number; shift: number };
   /** The hybrid method's head (null: plain QZO-FF). */
   head: ExportedHead | null;
+  /** The QZO-FF update's step controls (the hybrid's body: warm-up and √(B/N) batch scale; plain QZO-FF: none). */
+  control: { warmup: number; batchScale: boolean };
   config: { precision: '16w8a' | '8w8a'; selection: string; epsilon: number; directions: number; dist: ZDistribution; lr: number; seed: number; normalize: boolean; dither: boolean; method: ExportMethod; headLr: number | null };
 }
 
@@ -190,6 +192,9 @@ export async function prepareExport(o: CExportOptions): Promise<PreparedRun> {
     train: set, query: { samples: querySamples, labels: Int32Array.from(o.query.labels), count: o.query.labels.length },
     inputZeroPoint: quantized.activations[inputName]!.zeroPoint,
     loss: { multiplier: loss.multiplier, shift: loss.shift }, inverseOneQ: quantizeMultiplier(1 / ONE_Q), head,
+    // The hybrid's body runs QZO-FF with control { warmup, batch } merged in (HybridTrainer); the export
+    // refuses explicit controls, so these are the hybrid's defaults.
+    control: hybrid?.body ? { warmup: HYBRID_DEFAULTS.warmup, batchScale: HYBRID_DEFAULTS.bodyBatchScale } : { warmup: 0, batchScale: false },
     config: { precision, selection: selectionLabel(selection), epsilon: config.epsilon, directions: m, dist: config.dist, lr: config.lr, seed, normalize: !!config.normalize, dither: !!config.dither, method, headLr: head?.lr ?? null },
   };
 }

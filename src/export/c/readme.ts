@@ -8,7 +8,7 @@ export function readme(run: PreparedRun, modelLabel: string, ops: OpInfo[], aren
   const h = run.head;
   const headOnly = !!h && run.trained.length === 0;
   const methodText = h
-    ? `the hybrid method (integer backprop for the dense head \`${h.layer}\`, SGD η = ${h.lr}${headOnly ? '' : '; QZO-FF for the other trained layers'})`
+    ? `the hybrid method (integer backprop for the dense head \`${h.layer}\`, SGD η = ${h.lr ?? `${h.headStep}/(s_f²·V) from the first step's features`}${headOnly ? '' : '; QZO-FF for the other trained layers'})`
     : 'plain QZO-FF';
   return `# ${run.quantized.architecture.name}: on-device ${h ? 'hybrid' : 'QZO-FF'} training in C99
 
@@ -38,10 +38,12 @@ Every step runs on the target: direction seeds and the counter-based z stream, t
 into the kernels' weight reads (w·1q ± εq·z requantized to the weight grid), the fixed-point
 cross-entropy and its sign, and the integer update.${h ? ` The hybrid head is never perturbed: on each of
 ${headOnly ? 'the step\'s unperturbed forwards' : 'the same 2m perturbed forwards'} it turns the int32 logits into δ = softmax − onehot (Q.15, the
-loss's own fixed-point exp) and sums δ·(f − zf) and δ in int32; after the forwards the head steps by
-W ← W − round(c_w·ΣδF), b ← b − round(c_b·Σδ). c_w and c_b depend on the rows summed, so the host
-derived them for every batch size up to ${run.stepBatch} (\`LM_HEAD_STEP_W/B\` in \`lm_model.c\`); a step on
-more samples is refused (code 1).` : ''} There is no floating point in the library.
+loss's own fixed-point exp) and sums δ·(f − zf) and δ in int32; on the first step it also sums the features' statistics
+(S_d, Σ‖f − zf‖², int64) and fixes their mean m and V = mean ‖f − zf − m‖²${h.lr === null ? ', and η = head step/(s_f²·V) (one double division)' : ''}.
+After the forwards the head steps, centred: G_W ← ΣδF − m·Σδ, W ← W − round(c_w·G_W), b ← b − round(c_b·Σδ) − ΔW·m,
+with c_w = η·s_f/(N·2^15·Δw), c_b = η/(N·2^15·s_f·Δw) computed in double (correctly rounded × and ÷, the
+emulator's order of operations, so every target gets the same bits) and × min(1, (t+1)/${h.warmup}) in Q15. A step whose factor
+falls outside the multiplier range is refused (code 1).${run.control.warmup || run.control.batchScale ? ` The QZO-FF update is × min(1, (t+1)/${run.control.warmup})${run.control.batchScale ? ' × √(B/N)' : ''} in Q15 (warm-up${run.control.batchScale ? ' and mini-batch scale' : ''}).` : ''} The build uses -ffp-contract=off.` : ' There is no floating point in the library.'}
 
 ## Calling it from an application (Arduino, Zephyr, bare metal)
 

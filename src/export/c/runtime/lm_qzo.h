@@ -3,7 +3,7 @@
  * their difference, then one integer update per trained tensor. With a hybrid head (src/train/
  * hybrid.ts) the dense head is not perturbed: its exact gradient is summed over those same 2m
  * forwards (or one unperturbed forward when only the head trains) and it takes an integer SGD
- * step. No float anywhere. */
+ * step. The only floating point is the head's: η and its step factors in double (lm_head_grad.h). */
 #ifndef LM_QZO_H
 #define LM_QZO_H
 
@@ -52,6 +52,9 @@ typedef struct {
   void (*forward)(const lm_perturb *const *perturb);
   /* The hybrid method's head (null: plain QZO-FF, the head is one of the trained tensors). */
   const lm_head *head;
+  /* Step controls (step-control.ts), Q15 on the update multipliers: linear warm-up over this many steps
+   * (0: none), and with batch_scale the √(n/set_count) scale of a step on n of set_count samples. */
+  int32_t warmup, batch_scale, set_count;
 } lm_net;
 
 typedef struct {
@@ -64,8 +67,8 @@ typedef struct {
 } lm_step_report;
 
 /* One step on samples[indices[0..n)] (each input_size int8 values, already quantized). Returns 0,
- * or a positive code: 1 = bad arguments (for a hybrid head also an n the host derived no step
- * factors for: n above the exported step batch), 2 = a label outside [0, classes). Weights are
+ * or a positive code: 1 = bad arguments (for a hybrid head also a step whose factor c_w or c_b falls
+ * outside the multiplier/shift range), 2 = a label outside [0, classes). Weights are
  * written only after every loss was computed, so a refused step leaves them unchanged. */
 int32_t lm_qzo_step(const lm_net *net, uint32_t step, const int8_t *samples, const int32_t *labels,
                     const uint16_t *indices, int32_t n, lm_step_report *report);
