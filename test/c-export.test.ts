@@ -40,7 +40,7 @@ describe('C export on the host cc', () => {
       exportC(runArgs, ['--model', modelPath('mnist-cnn-digits04.lmdl')], join(dir, 'c')),
     ]);
     expect(exported.stdout).toMatch(/planned SRAM (\d+) B = arena \1 B/);
-    for (const b of ['hybrid-delta', 'hybrid-grad-w', 'hybrid-grad-b']) expect(exported.stdout).toMatch(new RegExp(`^\\s+\\d+\\s+\\d+\\s+\\d+\\s+0\\.\\.\\d+\\s+extra:${b}$`, 'm'));
+    for (const b of ['hybrid-delta', 'hybrid-grad-w', 'hybrid-grad-b', 'hybrid-feature-sums', 'hybrid-feature-mean']) expect(exported.stdout).toMatch(new RegExp(`^\\s+\\d+\\s+\\d+\\s+\\d+\\s+0\\.\\.\\d+\\s+extra:${b}$`, 'm'));
     const out = await runProgram(join(dir, 'c'), 'host');
     expect(out.weightsSha256).toBe(ref.weightsSha256);
     // 2m = 6 perturbed forwards of 5 samples per step; the head's sums came from those same forwards.
@@ -52,6 +52,20 @@ describe('C export on the host cc', () => {
     expect(header).toMatch(/#define LM_METHOD "hybrid"/);
     const meta = JSON.parse(await readFile(join(dir, 'c', 'export.json'), 'utf8')) as { config: { method: string } };
     expect(meta.config.method).toBe('hybrid');
+  });
+
+  it('hybrid head only with a fixed --head-lr, 3 steps: same weights and losses (η baked as an exact double, no V)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lm-c-hybrid-lr-'));
+    const runArgs = ['--method', 'hybrid', '--train', 'head', '--head-lr', '0.02', '--steps', '3', '--batch-size', '5', '--queries', '4'];
+    const [ref] = await Promise.all([
+      adaptReference(runArgs, join(dir, 'adapt')),
+      exportC(runArgs, ['--model', modelPath('mnist-cnn-digits04.lmdl')], join(dir, 'c')),
+    ]);
+    const source = await readFile(join(dir, 'c', 'lm_model.c'), 'utf8');
+    expect(source).toContain('0x1.47ae147ae147bp-6, /* fixed η');
+    const out = await runProgram(join(dir, 'c'), 'host');
+    expect(out.weightsSha256).toBe(ref.weightsSha256);
+    expect(out.steps.map((s) => s.reduce((a, b) => a + b, 0))).toEqual(ref.losses.map((l) => lossSumOverPasses(l, 1, 5)));
   });
 
   it('refuses a method the C cannot run, and --head-lr without the hybrid, before any work', async () => {

@@ -16,7 +16,7 @@ import { wrapText } from '../format.js';
 import { TERMINAL_COLUMNS } from '../width.js';
 import { exportC, checkExportMethod, CORES, EXPORT_METHODS, type ExportMethod } from '../../export/c/index.js';
 import { ADAPT_DEFAULTS } from '../../train/defaults.js';
-import { HYBRID_HEAD_LR } from '../../train/hybrid.js';
+import { HYBRID_DEFAULTS } from '../../train/hybrid.js';
 import { sizeReport } from '../../export/c/size.js';
 
 export interface CExportCliOptions {
@@ -29,7 +29,7 @@ export interface CExportCliOptions {
 export function addCExportOptions(cmd: Command): Command {
   return cmd
     .option('--method <m>', `C: the exported step, ${EXPORT_METHODS.join(' or ')} (hybrid: integer backprop for the dense head, QZO-FF for the rest); default adapt's`, ADAPT_DEFAULTS.method)
-    .option('--head-lr <x>', `C: hybrid: SGD η of the head's integer backprop (default ${HYBRID_HEAD_LR})`)
+    .option('--head-lr <x>', `C: hybrid: a fixed SGD η for the head's integer backprop (default: ${HYBRID_DEFAULTS.headStep} / mean ‖f − mean f‖² of the head's input, measured by the device on the first step)`)
     .option('--data <source>', 'C: data source of the episode (as adapt)', 'mnist')
     .option('--classes <list>', 'C: pool of new classes for the episode', '5-9')
     .option('--ways <n>', 'C: classes per episode', '5')
