@@ -1,21 +1,21 @@
-// The C export on the host compiler (gcc is on every machine): the exported QZO-FF run ends with
-// adapt's weights digest and the emulator's query logits, bit for bit; bad input is refused with a
-// typed error before anything is written. The QEMU matrix is `npm run test:metal`.
+// The C export on the host compiler (gcc is on every machine): the exported QZO-FF and hybrid runs end
+// with adapt's weights digest and the emulator's query logits, bit for bit; bad input is refused with
+// a typed error before anything is written. The QEMU matrix is `npm run test:metal`.
 import { describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { adaptReference, emulatorQueryDigest, exportC, lossSumQ16, modelPath, runProgram } from './metal/harness.js';
+import { adaptReference, emulatorQueryDigest, exportC, lossSumOverPasses, lossSumQ16, modelPath, runProgram } from './metal/harness.js';
 import { checkExportable, exportC as exportCLibrary, type CExportOptions } from '../src/export/c/index.js';
 import { loadModel } from '../src/model/model.js';
-import { UnsupportedError } from '../src/errors.js';
+import { ConfigError, UnsupportedError } from '../src/errors.js';
 import type { FloatModel } from '../src/model/model.js';
 
 describe('C export on the host cc', () => {
   it('mnist-cnn head, 16w8a, 3 steps: same weights sha256, losses and query logits as adapt and the emulator', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'lm-c-'));
-    const runArgs = ['--train', 'head', '--steps', '3', '--queries', '4'];
+    const runArgs = ['--method', 'qzo-ff', '--train', 'head', '--steps', '3', '--queries', '4'];
     const [ref, exported] = await Promise.all([
       // The export on this branch emits the QZO-FF program: compare with adapt's qzo-ff (the default is the hybrid).
       adaptReference(['--method', 'qzo-ff', ...runArgs], join(dir, 'adapt')),
@@ -31,6 +31,55 @@ describe('C export on the host cc', () => {
     expect(out.queryLogitsSha256).toBe(emu.digest);
     const header = await readFile(join(dir, 'c', 'lm_model.h'), 'utf8');
     expect(Number(/#define LM_ARENA_BYTES (\d+)u/.exec(header)![1])).toBe(ref.ffSram);
+  });
+
+  it('hybrid, mnist-cnn full, 16w8a, 3 steps: same weights, losses and logits; the head buffers are in the arena plan', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lm-c-hybrid-'));
+    const runArgs = ['--method', 'hybrid', '--train', 'full', '--steps', '3', '--batch-size', '5', '--queries', '4'];
+    const [ref, exported] = await Promise.all([
+      adaptReference(runArgs, join(dir, 'adapt')),
+      exportC(runArgs, ['--model', modelPath('mnist-cnn-digits04.lmdl')], join(dir, 'c')),
+    ]);
+    expect(exported.stdout).toMatch(/planned SRAM (\d+) B = arena \1 B/);
+    for (const b of ['hybrid-delta', 'hybrid-grad-w', 'hybrid-grad-b', 'hybrid-feature-sums', 'hybrid-feature-mean']) expect(exported.stdout).toMatch(new RegExp(`^\\s+\\d+\\s+\\d+\\s+\\d+\\s+0\\.\\.\\d+\\s+extra:${b}$`, 'm'));
+    const out = await runProgram(join(dir, 'c'), 'host');
+    expect(out.weightsSha256).toBe(ref.weightsSha256);
+    // 2m = 6 perturbed forwards of 5 samples per step; the head's sums came from those same forwards.
+    expect(out.steps.map((s) => s.reduce((a, b) => a + b, 0))).toEqual(ref.losses.map((l) => lossSumOverPasses(l, 6, 5)));
+    const emu = await emulatorQueryDigest(join(dir, 'adapt', 'model.lmdl'), { data: 'mnist', classes: '5-9', ways: 5, shots: 5, queries: 4, seed: 1, microBatch: 5 });
+    expect(out.queryLogitsSha256).toBe(emu.digest);
+    const header = await readFile(join(dir, 'c', 'lm_model.h'), 'utf8');
+    expect(Number(/#define LM_ARENA_BYTES (\d+)u/.exec(header)![1])).toBe(ref.ffSram);
+    expect(header).toMatch(/#define LM_METHOD "hybrid"/);
+    const meta = JSON.parse(await readFile(join(dir, 'c', 'export.json'), 'utf8')) as { config: { method: string } };
+    expect(meta.config.method).toBe('hybrid');
+  });
+
+  it('hybrid head only with a fixed --head-lr, 3 steps: same weights and losses (η baked as an exact double, no V)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lm-c-hybrid-lr-'));
+    const runArgs = ['--method', 'hybrid', '--train', 'head', '--head-lr', '0.02', '--steps', '3', '--batch-size', '5', '--queries', '4'];
+    const [ref] = await Promise.all([
+      adaptReference(runArgs, join(dir, 'adapt')),
+      exportC(runArgs, ['--model', modelPath('mnist-cnn-digits04.lmdl')], join(dir, 'c')),
+    ]);
+    const source = await readFile(join(dir, 'c', 'lm_model.c'), 'utf8');
+    expect(source).toContain('0x1.47ae147ae147bp-6, /* fixed η');
+    const out = await runProgram(join(dir, 'c'), 'host');
+    expect(out.weightsSha256).toBe(ref.weightsSha256);
+    expect(out.steps.map((s) => s.reduce((a, b) => a + b, 0))).toEqual(ref.losses.map((l) => lossSumOverPasses(l, 1, 5)));
+  });
+
+  it('refuses a method the C cannot run, and --head-lr without the hybrid, before any work', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lm-c-method-'));
+    const backbone = loadModel(new Uint8Array(await readFile(modelPath('mnist-cnn-digits04.lmdl')))) as FloatModel;
+    const base = { backbone, support: null!, query: null!, device: { name: 'x', sramBytes: 1 << 20, flashBytes: 1 << 20 }, modelLabel: 'mnist-cnn' };
+    const bp = exportCLibrary({ ...base, method: 'bp' as unknown as 'hybrid', out: join(dir, 'bp') });
+    await expect(bp).rejects.toThrow(UnsupportedError);
+    await expect(bp).rejects.toThrow(/runs the methods qzo-ff and hybrid, not 'bp'/);
+    const lr = exportCLibrary({ ...base, method: 'qzo-ff', headLr: 0.01, out: join(dir, 'lr') });
+    await expect(lr).rejects.toThrow(ConfigError);
+    await expect(lr).rejects.toThrow(/--head-lr is the hybrid head's step size/);
+    expect(existsSync(join(dir, 'bp')) || existsSync(join(dir, 'lr'))).toBe(false);
   });
 
   it('refuses an unsupported selection or mode with a typed error and writes nothing', async () => {

@@ -112,6 +112,10 @@ export function hybridSramBuffers(model: QuantizedModel, microBatch: number): { 
     { name: 'hybrid-delta', bytes: b.delta },
     { name: 'hybrid-grad-w', bytes: b.gradW },
     { name: 'hybrid-grad-b', bytes: b.gradB },
+    // The first step's feature statistics (hybrid-center.ts): S_d in int64 and the mean m_d in int32 per
+    // feature. The emulator keeps them on the host; the device (the C export) keeps them here.
+    { name: 'hybrid-feature-sums', bytes: h.features * 8 },
+    { name: 'hybrid-feature-mean', bytes: h.features * 4 },
   ];
 }
 

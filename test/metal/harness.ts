@@ -90,7 +90,15 @@ export async function runProgram(dir: string, target: 'host' | string, timeoutMs
  * Σ (L⁺ + L⁻) the C program prints: exact, since every term is an integer far below 2^53.
  */
 export function lossSumQ16(loss: number, directions: number, batch: number): number {
-  return Math.round(loss * 2 * directions * 65536 * batch);
+  return lossSumOverPasses(loss, 2 * directions, batch);
+}
+
+/**
+ * The same for a step of `passes` forwards over the batch: 2m for QZO-FF and for the hybrid with a
+ * trained body; 1 for the hybrid training only its head (one unperturbed forward, adapt's loss).
+ */
+export function lossSumOverPasses(loss: number, passes: number, batch: number): number {
+  return Math.round(loss * passes * 65536 * batch);
 }
 
 export interface EpisodeSpec {

@@ -7,7 +7,7 @@ import { describe, expect, it, afterAll } from 'vitest';
 import { mkdtemp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { adaptReference, emulatorQueryDigest, exportC, lossSumQ16, modelPath, runProgram, ROOT, type ProgramOutput } from './harness.js';
+import { adaptReference, emulatorQueryDigest, exportC, lossSumOverPasses, modelPath, runProgram, ROOT, type ProgramOutput } from './harness.js';
 
 const ALL = ['cortex-m4', 'cortex-m7', 'cortex-m33', 'cortex-m55'];
 
@@ -15,9 +15,10 @@ interface MatrixRun {
   name: string;
   model: string;
   data: string;
-  /** Options shared by adapt and the export. */
+  /** Options shared by adapt and the export (each run names its --method: the default may change). */
   args: string[];
-  directions: number;
+  /** Forwards per step over the batch: 2m, or 1 for the hybrid training only its head. */
+  passes: number;
   batch: number;
   queries: number;
   targets: string[];
@@ -25,17 +26,23 @@ interface MatrixRun {
 
 // --batch-size 5 keeps one micro-batch per forward (2·m forwards of 5 images per step), so 20 steps
 // take seconds on QEMU; it also exercises the seeded per-epoch shuffle of the batch order.
-const common = (steps: number, queries: number) => ['--steps', String(steps), '--batch-size', '5', '--queries', String(queries)];
+// Every run pins its method: the QZO-FF rows stay the paper's plain step whatever adapt's default is.
+const common = (steps: number, queries: number, method = 'qzo-ff') => ['--method', method, '--steps', String(steps), '--batch-size', '5', '--queries', String(queries)];
 const RUNS: MatrixRun[] = [
-  { name: 'mnist-cnn head 16w8a', model: 'mnist-cnn-digits04.lmdl', data: 'mnist', args: ['--train', 'head', ...common(20, 10)], directions: 3, batch: 5, queries: 10, targets: ['host', ...ALL] },
-  { name: 'mnist-cnn full 16w8a', model: 'mnist-cnn-digits04.lmdl', data: 'mnist', args: ['--train', 'full', ...common(20, 10)], directions: 3, batch: 5, queries: 10, targets: ['host', ...ALL] },
-  { name: 'mnist-cnn last:2 16w8a', model: 'mnist-cnn-digits04.lmdl', data: 'mnist', args: ['--train', 'last:2', ...common(20, 10)], directions: 3, batch: 5, queries: 10, targets: ['host', ...ALL] },
-  { name: 'mnist-cnn head 16w8a, 200 steps', model: 'mnist-cnn-digits04.lmdl', data: 'mnist', args: ['--train', 'head', ...common(200, 10)], directions: 3, batch: 5, queries: 10, targets: ['host', 'cortex-m4'] },
-  { name: 'mnist-cnn head 8w8a (ε = 0.02)', model: 'mnist-cnn-digits04.lmdl', data: 'mnist', args: ['--train', 'head', '--precision', '8w8a', '--eps', '0.02', ...common(20, 10)], directions: 3, batch: 5, queries: 10, targets: ['host', 'cortex-m55'] },
-  { name: 'mnist-cnn full 8w8a with dither', model: 'mnist-cnn-digits04.lmdl', data: 'mnist', args: ['--train', 'full', '--precision', '8w8a', '--dither', ...common(20, 10)], directions: 3, batch: 5, queries: 10, targets: ['host', 'cortex-m4'] },
-  { name: 'fashion-cnn full 16w8a', model: 'fashion-cnn-classes04.lmdl', data: 'fashion-mnist', args: ['--data', 'fashion-mnist', '--train', 'full', ...common(20, 10)], directions: 3, batch: 5, queries: 10, targets: ['host', 'cortex-m33'] },
-  { name: 'resnet8-mnist last:2 16w8a, m = 1', model: 'resnet8-mnist-digits04.lmdl', data: 'mnist', args: ['--train', 'last:2', '--m', '1', ...common(20, 5)], directions: 1, batch: 5, queries: 5, targets: ['host', 'cortex-m7'] },
-  { name: 'resnet8-fashion head 16w8a, m = 1', model: 'resnet8-fashion-classes04.lmdl', data: 'fashion-mnist', args: ['--data', 'fashion-mnist', '--train', 'head', '--m', '1', ...common(20, 5)], directions: 1, batch: 5, queries: 5, targets: ['host'] },
+  { name: 'mnist-cnn head 16w8a', model: 'mnist-cnn-digits04.lmdl', data: 'mnist', args: ['--train', 'head', ...common(20, 10)], passes: 6, batch: 5, queries: 10, targets: ['host', ...ALL] },
+  { name: 'mnist-cnn full 16w8a', model: 'mnist-cnn-digits04.lmdl', data: 'mnist', args: ['--train', 'full', ...common(20, 10)], passes: 6, batch: 5, queries: 10, targets: ['host', ...ALL] },
+  { name: 'mnist-cnn last:2 16w8a', model: 'mnist-cnn-digits04.lmdl', data: 'mnist', args: ['--train', 'last:2', ...common(20, 10)], passes: 6, batch: 5, queries: 10, targets: ['host', ...ALL] },
+  { name: 'mnist-cnn head 16w8a, 200 steps', model: 'mnist-cnn-digits04.lmdl', data: 'mnist', args: ['--train', 'head', ...common(200, 10)], passes: 6, batch: 5, queries: 10, targets: ['host', 'cortex-m4'] },
+  { name: 'mnist-cnn head 8w8a (ε = 0.02)', model: 'mnist-cnn-digits04.lmdl', data: 'mnist', args: ['--train', 'head', '--precision', '8w8a', '--eps', '0.02', ...common(20, 10)], passes: 6, batch: 5, queries: 10, targets: ['host', 'cortex-m55'] },
+  { name: 'mnist-cnn full 8w8a with dither', model: 'mnist-cnn-digits04.lmdl', data: 'mnist', args: ['--train', 'full', '--precision', '8w8a', '--dither', ...common(20, 10)], passes: 6, batch: 5, queries: 10, targets: ['host', 'cortex-m4'] },
+  { name: 'fashion-cnn full 16w8a', model: 'fashion-cnn-classes04.lmdl', data: 'fashion-mnist', args: ['--data', 'fashion-mnist', '--train', 'full', ...common(20, 10)], passes: 6, batch: 5, queries: 10, targets: ['host', 'cortex-m33'] },
+  { name: 'resnet8-mnist last:2 16w8a, m = 1', model: 'resnet8-mnist-digits04.lmdl', data: 'mnist', args: ['--train', 'last:2', '--m', '1', ...common(20, 5)], passes: 2, batch: 5, queries: 5, targets: ['host', 'cortex-m7'] },
+  // The hybrid (integer backprop for the dense head): the head alone (one unperturbed forward per
+  // step) and with the body by QZO-FF (the head's sums over the same 2m perturbed forwards).
+  { name: 'mnist-cnn hybrid head 16w8a', model: 'mnist-cnn-digits04.lmdl', data: 'mnist', args: ['--train', 'head', ...common(20, 10, 'hybrid')], passes: 1, batch: 5, queries: 10, targets: ['host', 'cortex-m4', 'cortex-m55'] },
+  { name: 'mnist-cnn hybrid full 16w8a', model: 'mnist-cnn-digits04.lmdl', data: 'mnist', args: ['--train', 'full', ...common(20, 10, 'hybrid')], passes: 6, batch: 5, queries: 10, targets: ['host', 'cortex-m4', 'cortex-m55'] },
+  { name: 'mnist-cnn hybrid full 8w8a with dither', model: 'mnist-cnn-digits04.lmdl', data: 'mnist', args: ['--train', 'full', '--precision', '8w8a', '--dither', ...common(20, 10, 'hybrid')], passes: 6, batch: 5, queries: 10, targets: ['host', 'cortex-m55'] },
+  { name: 'resnet8-fashion head 16w8a, m = 1', model: 'resnet8-fashion-classes04.lmdl', data: 'fashion-mnist', args: ['--data', 'fashion-mnist', '--train', 'head', '--m', '1', ...common(20, 5)], passes: 2, batch: 5, queries: 5, targets: ['host'] },
 ];
 
 /** Runs the targets two at a time (the machine has two cores). */
@@ -71,7 +78,7 @@ describe('exported C on the host and on QEMU Cortex-M, against adapt and the emu
       const emu = await emulatorQueryDigest(join(dir, 'adapt', 'model.lmdl'), { data: r.data, classes: '5-9', ways: 5, shots: 5, queries: r.queries, seed: 1, microBatch: 5 });
       const results = await runTargets(join(dir, 'c'), r.targets);
       timings[r.name] = Object.fromEntries([...results].map(([t, o]) => [t, Math.round(o.ms / 100) / 10]));
-      const wantLosses = ref.losses.map((l) => lossSumQ16(l, r.directions, r.batch));
+      const wantLosses = ref.losses.map((l) => lossSumOverPasses(l, r.passes, r.batch));
       for (const [target, out] of results) {
         expect({ target, sha: out.weightsSha256 }).toEqual({ target, sha: ref.weightsSha256 });
         expect({ target, losses: out.steps.map((s) => s.reduce((a, b) => a + b, 0)) }).toEqual({ target, losses: wantLosses });

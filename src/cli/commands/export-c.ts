@@ -14,18 +14,22 @@ import { numberOption as num } from '../options.js';
 import { seedOption } from '../limits.js';
 import { wrapText } from '../format.js';
 import { TERMINAL_COLUMNS } from '../width.js';
-import { exportC, CORES } from '../../export/c/index.js';
+import { exportC, checkExportMethod, CORES, EXPORT_METHODS, type ExportMethod } from '../../export/c/index.js';
+import { ADAPT_DEFAULTS } from '../../train/defaults.js';
+import { HYBRID_DEFAULTS } from '../../train/hybrid.js';
 import { sizeReport } from '../../export/c/size.js';
 
 export interface CExportCliOptions {
   model: string; out: string; data: string; classes: string; ways: string; shots: string; queries: string; device: string; precision: string;
   train: string; m: string; eps: string; lr: string; schedule: string; steps: string; microBatch: string; dist: string; seed: string; batchSize?: string;
-  normalize?: boolean; dither?: boolean; core: string;
+  normalize?: boolean; dither?: boolean; core: string; method: string; headLr?: string;
 }
 
 /** The run-defining options `--format c` reads (defaults as in `lastmile adapt`). */
 export function addCExportOptions(cmd: Command): Command {
   return cmd
+    .option('--method <m>', `C: the exported step, ${EXPORT_METHODS.join(' or ')} (hybrid: integer backprop for the dense head, QZO-FF for the rest); default adapt's`, ADAPT_DEFAULTS.method)
+    .option('--head-lr <x>', `C: hybrid: a fixed SGD η for the head's integer backprop (default: ${HYBRID_DEFAULTS.headStep} / mean ‖f − mean f‖² of the head's input, measured by the device on the first step)`)
     .option('--data <source>', 'C: data source of the episode (as adapt)', 'mnist')
     .option('--classes <list>', 'C: pool of new classes for the episode', '5-9')
     .option('--ways <n>', 'C: classes per episode', '5')
@@ -52,6 +56,10 @@ export async function runCExport(opts: CExportCliOptions, say: (line?: string) =
   if (!CORES.includes(opts.core)) throw new ConfigError(`--core must be one of ${CORES.join(', ')}, got '${opts.core}'`);
   const { model: backbone } = await readModelFile(opts.model);
   if (backbone.kind !== 'float') throw new FormatError(`${opts.model}: the C export starts from a float backbone, as adapt does; got a ${backbone.kind} model`);
+  // A method the C cannot run (bp, ff-float) gets the export's typed refusal, before any work.
+  const method = opts.method as ExportMethod;
+  checkExportMethod(method, opts.headLr !== undefined);
+  const headLr = opts.headLr === undefined ? undefined : num(opts.headLr, 'head-lr');
   if (opts.dist !== 'gaussian' && opts.dist !== 'rademacher') throw new ConfigError(`--dist must be gaussian or rademacher, got '${opts.dist}'`);
   const precision = opts.precision;
   if (precision !== '16w8a' && precision !== '8w8a') throw new ConfigError(`--precision must be 16w8a or 8w8a, got '${precision}'`);
@@ -68,9 +76,10 @@ export async function runCExport(opts: CExportCliOptions, say: (line?: string) =
     precision, selection, epsilon: num(opts.eps, 'eps'), directions: num(opts.m, 'm', { integer: true, min: 1 }), dist: opts.dist, lr: num(opts.lr, 'lr'),
     schedule: parseSchedule(opts.schedule), steps: num(opts.steps, 'steps', { integer: true, min: 1 }), microBatch: num(opts.microBatch, 'micro-batch', { integer: true, min: 1 }),
     seed, ...(opts.batchSize ? { batchSize: num(opts.batchSize, 'batch-size', { integer: true, min: 1 }) } : {}),
+    method, ...(headLr !== undefined ? { headLr } : {}),
     enhancements: { ...(opts.normalize ? { normalize: true } : {}), ...(opts.dither ? { dither: true } : {}) },
   });
-  say(wrapText(`wrote ${result.out}: ${result.files.length} files (${result.run.quantized.architecture.name}, ${result.run.config.precision}, train ${result.run.config.selection}, ${result.run.steps} steps)`, TERMINAL_COLUMNS));
+  say(wrapText(`wrote ${result.out}: ${result.files.length} files (${result.run.quantized.architecture.name}, ${result.run.config.method}, ${result.run.config.precision}, train ${result.run.config.selection}, ${result.run.steps} steps)`, TERMINAL_COLUMNS));
   say(result.arenaMap);
   say(`planned SRAM ${result.plannedSramBytes} B = arena ${result.arenaBytes} B · planned flash ${result.plannedFlashBytes} B`);
   say(wrapText(sizeReport(result.out, opts.core) ?? `(arm-none-eabi-gcc not found: no section sizes; run 'make size CPU=${opts.core}' in ${result.out})`, TERMINAL_COLUMNS));

@@ -1,6 +1,7 @@
 // Writes the C sources of an export: the model (constants in flash, one static arena laid out as the
 // planner laid it out, the forward pass as one call per operator), the baked run data and main.c.
 import type { PreparedRun } from './prepare.js';
+import { cDouble, type ExportedHead } from './head.js';
 import type { CParams, COpContext } from '../../ops/c-emit.js';
 import { cEmitter } from './ops.js';
 import { elementCount } from '../../model/graph.js';
@@ -158,6 +159,12 @@ export function emitModel(run: PreparedRun): EmittedModel {
     return `  { ${t.tensorId}u, ${t.tensorId}, LM_AT(void, ${at(`w:${t.layer}`)}), ${t.bits}, ${t.count}u, ${t.epsQ}, ${t.updateMultiplier}, ${t.updateShift}, ${panel}, ${t.dither?.mult ?? 0}, ${t.dither?.shift ?? 0} }, /* ${t.layer} */`;
   });
   const map = plan.sram.buffers.map((b) => ` *   [${String(b.offset).padStart(7)}, ${String(b.offset + b.alignedBytes).padStart(7)})  ${String(b.bytes).padStart(7)} B  ops ${b.firstUse}..${b.lastUse}  ${b.name}`).join('\n');
+  const headTensor = lowered.ops[lowered.ops.length - 1]!.inputs[0]!;
+  const headCode = run.head ? hybridHeadCode(run.head, {
+    weights: `LM_AT(void, ${at(`w:${run.head.layer}`)})`, bias: arenaPtr('int32_t', `b:${run.head.layer}`), input: tensorExpr(headTensor),
+    delta: arenaPtr('int32_t', 'extra:hybrid-delta'), gradW: arenaPtr('int32_t', 'extra:hybrid-grad-w'), gradB: arenaPtr('int32_t', 'extra:hybrid-grad-b'),
+    sums: arenaPtr('int64_t', 'extra:hybrid-feature-sums'), mean: arenaPtr('int32_t', 'extra:hybrid-feature-mean'),
+  }) : '';
   const distCode = run.config.dist === 'gaussian' ? 'LM_DIST_GAUSSIAN' : 'LM_DIST_RADEMACHER';
   const opInfo = ops.map((o) => `  { "${o.name}", "${o.kind}", ${o.macs}u, ${o.outputs}u, ${o.weights}u, ${o.bytesMoved}u },`).join('\n');
 
@@ -169,7 +176,11 @@ export function emitModel(run: PreparedRun): EmittedModel {
 #include <stdint.h>
 #include "lm_qzo.h"
 
-#define LM_ARENA_BYTES ${arenaBytes}u /* == the planner's SRAM for QZO-FF training */
+#define LM_ARENA_BYTES ${arenaBytes}u /* == the planner's SRAM for ${run.head ? 'hybrid' : 'QZO-FF'} training */
+/* The exported step: ${run.head ? `hybrid (integer backprop for the head '${run.head.layer}', ${run.trained.length ? 'QZO-FF for the rest' : 'nothing else trains'})` : 'plain QZO-FF'}. */
+#define LM_METHOD "${run.config.method}"
+/* 1 when only the hybrid head trains: a step is one unperturbed forward per sample (report.loss). */
+#define LM_HEAD_ONLY ${run.head && !run.trained.length ? 1 : 0}
 #define LM_INPUT_SIZE ${elementCount(graph.inputShape)}
 #define LM_CLASSES ${elementCount(graph.outputShape)}
 #define LM_MICRO_BATCH ${batch}
@@ -195,7 +206,7 @@ typedef struct {
 
 /* Copies the initial trainable parameters into the arena and resets the step counter. */
 void lm_init(void);
-/* One QZO-FF step on n quantized samples (images: n × LM_INPUT_SIZE int8, in this order). */
+/* One training step on n quantized samples (images: n × LM_INPUT_SIZE int8, in this order). */
 int32_t lm_train_step(const int8_t *images, const int32_t *labels, int32_t n, lm_step_report *report);
 /* The same with the step's samples picked from a set by index. */
 int32_t lm_train_step_indexed(const int8_t *images, const int32_t *labels, const uint16_t *indices, int32_t n, lm_step_report *report);
@@ -240,11 +251,13 @@ static void lm_forward(const lm_perturb *const *perturb) {
 ${body.join('\n')}
 }
 
-static const lm_trained_tensor LM_TRAINED[${run.trained.length}] = {
+${run.trained.length ? `static const lm_trained_tensor LM_TRAINED[${run.trained.length}] = {
 ${trainedTable.join('\n')}
 };
-
-static const lm_net LM_NET = {
+` : `/* No tensor is perturbed: only the hybrid head trains. */
+#define LM_TRAINED ((const lm_trained_tensor *)0)
+`}
+${headCode}static const lm_net LM_NET = {
   ${run.config.seed >>> 0}u, ${run.config.directions}, ${distCode}, ${36}, ${run.inverseOneQ.multiplier}, ${run.inverseOneQ.shift},
   ${batch}, LM_INPUT_SIZE, LM_CLASSES, LM_INPUT_ZERO_POINT,
   ${run.loss.multiplier}, ${run.loss.shift},
@@ -252,7 +265,8 @@ static const lm_net LM_NET = {
   ${arenaPtr('int8_t', 'io:input')}, ${arenaPtr('int32_t', 'io:logits')},
   ${arenaPtr('int32_t', 'extra:labels')}, ${arenaPtr('int32_t', 'extra:loss')},
   ${arenaPtr('uint32_t', 'extra:update-keys')}, ${arenaPtr('int32_t', 'extra:update-signs')},
-  lm_forward,
+  lm_forward, ${run.head ? '&LM_HEAD' : '(const lm_head *)0'},
+  ${run.control.warmup}, ${run.control.batchScale ? 1 : 0}, ${run.train.count},
 };
 
 static const lm_parameter LM_PARAMETERS[${sortedParams.length}] = {
@@ -268,7 +282,7 @@ static uint32_t lm_step_count;
 
 void lm_init(void) {
   memset(lm_arena.bytes, 0, sizeof lm_arena.bytes);
-${initCopies.join('\n')}
+${initCopies.join('\n')}${run.head ? '\n  memset(&lm_head_state_v, 0, sizeof lm_head_state_v);' : ''}
   lm_step_count = 0;
 }
 
@@ -308,6 +322,25 @@ void lm_weights_sha256(char out[65]) {
 `;
   const files = new Map<string, string>([['lm_model.h', header], ['lm_model.c', source]]);
   return { files, ops, arenaBytes, buffers: plan.sram.buffers };
+}
+
+/** The hybrid head's constants and its lm_head (arena pointers given as C expressions). */
+function hybridHeadCode(h: ExportedHead, ptr: { weights: string; bias: string; input: string; delta: string; gradW: string; gradB: string; sums: string; mean: string }): string {
+  return `/* The hybrid head '${h.layer}': SGD with η ${h.lr === null ? `= ${h.headStep}/(s_f²·V), V measured on the first step` : `= ${h.lr}`}, sums over ${h.passes} forward${h.passes > 1 ? 's' : ''} per sample${h.center ? ', centred' : ''}, ${h.warmup}-step warm-up. */
+static lm_head_state lm_head_state_v;
+static const lm_head LM_HEAD = {
+  ${h.classes}, ${h.features}, ${h.featureZero},
+  ${ptr.weights}, ${h.weightBits}, ${ptr.bias},
+  ${ptr.input},
+  ${ptr.delta}, ${ptr.gradW}, ${ptr.gradB},
+  ${ptr.sums}, ${ptr.mean},
+  ${h.center ? 1 : 0}, ${h.warmup},
+  ${h.lr === null ? '0.0' : cDouble(h.lr)}, /* fixed η (0: from the features) */
+  ${cDouble(h.headStep)}, ${cDouble(h.featureScale)}, ${cDouble(h.featureScaleSq)}, ${cDouble(h.weightScale)}, /* head step, s_f, s_f², Δw */
+  &lm_head_state_v,
+};
+
+`;
 }
 
 /** The run's data (training set, per-step order, query set) and the test program. */
@@ -374,7 +407,10 @@ int main(void) {
       return 1;
     }
     printf("step %lu loss_q16", (unsigned long)s + 1u);
-    for (j = 0; j < ${run.config.directions}; j++) printf(" %ld %ld", (long)report.loss_plus[j], (long)report.loss_minus[j]);
+${run.head && !run.trained.length
+    ? `    (void)j;
+    printf(" %ld", (long)report.loss);`
+    : `    for (j = 0; j < ${run.config.directions}; j++) printf(" %ld %ld", (long)report.loss_plus[j], (long)report.loss_minus[j]);`}
     printf("\\n");
   }
   lm_weights_sha256(hex);

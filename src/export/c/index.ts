@@ -11,11 +11,11 @@ import { readme } from './readme.js';
 import { writeFolderAtomically } from './write.js';
 import { MFCC_RUNTIME_FILES, mfccProgram, mfccQuantOf } from './mfcc.js';
 
-export { checkExportable, type CExportOptions } from './prepare.js';
+export { checkExportable, checkExportMethod, EXPORT_METHODS, type CExportOptions, type ExportMethod } from './prepare.js';
 export { CORES } from './boards.js';
 
 /** The runtime's C files, shipped as real sources under src/export/c/runtime. */
-export const RUNTIME_FILES = ['lm_kernels.h', 'lm_kernels.c', 'lm_qzo.h', 'lm_qzo.c', 'lm_sha256.h', 'lm_sha256.c'];
+export const RUNTIME_FILES = ['lm_kernels.h', 'lm_kernels.c', 'lm_qzo.h', 'lm_qzo.c', 'lm_head_grad.h', 'lm_head_grad.c', 'lm_sha256.h', 'lm_sha256.c'];
 
 export function runtimeSource(file: string): string {
   return readFileSync(join(packageRoot(), 'src', 'export', 'c', 'runtime', file), 'utf8');

@@ -17,9 +17,11 @@ import { prepareCrossEntropy } from '../../kernels/loss.js';
 import { DELTA_Z, ONE_Q } from '../../kernels/rng.js';
 import { makeDitherFactor } from '../../kernels/materialised-zo.js';
 import { QzoFfTrainer, type QzoFfConfig } from '../../train/qzo-ff.js';
+import { HYBRID_DEFAULTS, HybridTrainer } from '../../train/hybrid.js';
+import { exportHead, type ExportedHead } from './head.js';
 import { checkRunFits, planRun, startSession } from '../../train/prepare-run.js';
 import { ADAPT_DEFAULTS } from '../../train/defaults.js';
-import { BatchOrder, type QuantizedSet } from '../../train/batches.js';
+import { BatchOrder, quantizeSet, type QuantizedSet } from '../../train/batches.js';
 import { selectionLabel, trainableLayers, type TrainSelection } from '../../train/selection.js';
 import type { ScheduleSpec } from '../../train/schedule.js';
 import { C_KINDS, cEmitter } from './ops.js';
@@ -42,7 +44,15 @@ export interface CExportOptions {
   batchSize?: number;
   build?: BuildFlavor | 'auto';
   enhancements?: Pick<QzoFfConfig, 'normalize' | 'momentum' | 'sharpness' | 'dither' | 'residual' | 'control'>;
+  /** The exported step: plain QZO-FF or the hybrid (integer backprop for the dense head); default adapt's. */
+  method?: ExportMethod;
+  /** Hybrid: the head's SGD η (default the hybrid trainer's). */
+  headLr?: number;
 }
+
+export type ExportMethod = 'qzo-ff' | 'hybrid';
+/** The methods whose step runs in the exported C. */
+export const EXPORT_METHODS: readonly ExportMethod[] = ['qzo-ff', 'hybrid'];
 
 /** One trained weight tensor with its integer factors. */
 export interface TrainedTensor {
@@ -77,11 +87,24 @@ export interface PreparedRun {
   inputZeroPoint: number;
   loss: { multiplier: number; shift: number };
   inverseOneQ: { multiplier: number; shift: number };
-  config: { precision: '16w8a' | '8w8a'; selection: string; epsilon: number; directions: number; dist: ZDistribution; lr: number; seed: number; normalize: boolean; dither: boolean };
+  /** The hybrid method's head (null: plain QZO-FF). */
+  head: ExportedHead | null;
+  /** The QZO-FF update's step controls (the hybrid's body: warm-up and √(B/N) batch scale; plain QZO-FF: none). */
+  control: { warmup: number; batchScale: boolean };
+  config: { precision: '16w8a' | '8w8a'; selection: string; epsilon: number; directions: number; dist: ZDistribution; lr: number; seed: number; normalize: boolean; dither: boolean; method: ExportMethod; headLr: number | null };
 }
 
 /** Refuses, with a typed error naming it, what the C export cannot reproduce bit for bit. */
+/** UnsupportedError for a method whose step the C cannot run; ConfigError for a head η without the hybrid. */
+export function checkExportMethod(method: string, headLr: boolean): void {
+  if (!(EXPORT_METHODS as readonly string[]).includes(method)) {
+    throw new UnsupportedError(`the C export runs the methods ${EXPORT_METHODS.join(' and ')}, not '${method}': export with --method ${EXPORT_METHODS.join(' or --method ')}`);
+  }
+  if (headLr && method !== 'hybrid') throw new ConfigError(`--head-lr is the hybrid head's step size: use it with --method hybrid, not '${method}'`);
+}
+
 export function checkExportable(o: CExportOptions): void {
+  checkExportMethod(o.method ?? ADAPT_DEFAULTS.method, o.headLr !== undefined);
   const selection = o.selection ?? { kind: 'full' };
   if (selection.kind === 'bias' || selection.kind === 'sparse') {
     throw new UnsupportedError(`the C export supports the selections full, head and last:K, not '${selectionLabel(selection)}'`);
@@ -107,6 +130,7 @@ export function checkExportable(o: CExportOptions): void {
 
 export async function prepareExport(o: CExportOptions): Promise<PreparedRun> {
   checkExportable(o);
+  const method = o.method ?? ADAPT_DEFAULTS.method;
   const precision = o.precision ?? '16w8a';
   if (precision !== '16w8a' && precision !== '8w8a') throw new ConfigError(`precision must be 16w8a or 8w8a, got '${precision}'`);
   const selection = o.selection ?? { kind: 'full' };
@@ -120,6 +144,7 @@ export async function prepareExport(o: CExportOptions): Promise<PreparedRun> {
   // adapt's own pipeline (src/train/prepare-run.ts) up to its first step, with adapt's defaults.
   const runPlan = await planRun({
     backbone: o.backbone, support: o.support, precision, selection, microBatch: micro, build: o.build, enhancements: o.enhancements,
+    ...(method === 'hybrid' ? { method } : {}),
     trainer: {
       epsilon: o.epsilon ?? ADAPT_DEFAULTS.epsilon, directions: o.directions ?? ADAPT_DEFAULTS.directions, dist: o.dist ?? ADAPT_DEFAULTS.dist, lr: o.lr ?? ADAPT_DEFAULTS.lr, schedule: o.schedule, seed,
       ...(o.batchSize ? { batchSize: o.batchSize } : {}),
@@ -129,16 +154,19 @@ export async function prepareExport(o: CExportOptions): Promise<PreparedRun> {
   const session = await startSession(runPlan, o.device, { build: o.build });
   const mcu = session.mcu;
   const { quantized, trainable, trainerConfig: config } = runPlan;
-  // The C runtime writes a dithered perturbation into one panel per trained tensor (the host trainer
+  // Building the trainer validates ε, η and m on every grid exactly as adapt does (and, for the
+  // hybrid, the head's kind and step factors). The hybrid's QZO-FF half trains the body only.
+  const hybrid = method === 'hybrid' ? new HybridTrainer(session, trainable, { ...config, ...(o.headLr !== undefined ? { headLr: o.headLr } : {}) }) : null;
+  const trainer = hybrid ? hybrid.body : new QzoFfTrainer(session, trainable, config);
+  const zoLayers = trainer?.layers ?? [];
+  // The C runtime writes a dithered perturbation into one panel per perturbed tensor (the host trainer
   // perturbs in place instead), so its arena plan declares those panels.
-  const panels = config.dither ? trainable.map((name) => ({ name: `zo-panel:w:${name}`, bytes: quantized.params[name]!.weights.byteLength })) : [];
+  const panels = config.dither ? zoLayers.map((l) => l.name).map((name) => ({ name: `zo-panel:w:${name}`, bytes: quantized.params[name]!.weights.byteLength })) : [];
   const plan = panels.length ? QuantizedSession.plan(quantized, { ...runPlan.sessionOptions, extraSram: [...(runPlan.sessionOptions.extraSram ?? []), ...panels] }) : runPlan.plans.ff;
   const graph = resolveGraph(quantized.architecture);
-  // Building the trainer validates ε, η and m on every grid exactly as adapt does.
-  const trainer = new QzoFfTrainer(session, trainable, config);
-  const set = trainer.prepareData(o.support);
+  const set = quantizeSet(session, o.support);
   const m = config.directions;
-  const trained: TrainedTensor[] = trainer.layers.map((l) => {
+  const trained: TrainedTensor[] = zoLayers.map((l) => {
     if (config.dither) {
       // The trainer's dither factors (QzoFfTrainer.perturbFactor / updateFactor): εq is 1 (only its sign counts).
       const eps = makeDitherFactor((config.epsilon * l.scale * DELTA_Z) / l.weightScale, `perturbation factor ε·Δz/Δw of '${l.name}'`);
@@ -154,6 +182,7 @@ export async function prepareExport(o: CExportOptions): Promise<PreparedRun> {
   const batchOrder = new BatchOrder(config.seed ^ 0x51ed270b);
   const order = new Uint16Array(steps * stepBatch);
   for (let s = 0; s < steps; s++) order.set(batchOrder.next(set.count, stepBatch), s * stepBatch);
+  const head = hybrid ? exportHead(hybrid, stepBatch, hybrid.body ? 2 * m : 1, o.headLr) : null;
   const loss = prepareCrossEntropy({ scale: session.logitsScale, zeroPoint: 0 }, 'int32');
   const inputName = graph.nodes[0]!.node.name;
   const querySamples = session.quantizeInput(o.query.images);
@@ -162,7 +191,10 @@ export async function prepareExport(o: CExportOptions): Promise<PreparedRun> {
     quantized, graph, lowered: lowerGraph(graph), plan, paramLayers: session.paramLayers, trainable, trained, microBatch: micro, steps, stepBatch, order,
     train: set, query: { samples: querySamples, labels: Int32Array.from(o.query.labels), count: o.query.labels.length },
     inputZeroPoint: quantized.activations[inputName]!.zeroPoint,
-    loss: { multiplier: loss.multiplier, shift: loss.shift }, inverseOneQ: quantizeMultiplier(1 / ONE_Q),
-    config: { precision, selection: selectionLabel(selection), epsilon: config.epsilon, directions: m, dist: config.dist, lr: config.lr, seed, normalize: !!config.normalize, dither: !!config.dither },
+    loss: { multiplier: loss.multiplier, shift: loss.shift }, inverseOneQ: quantizeMultiplier(1 / ONE_Q), head,
+    // The hybrid's body runs QZO-FF with control { warmup, batch } merged in (HybridTrainer); the export
+    // refuses explicit controls, so these are the hybrid's defaults.
+    control: hybrid?.body ? { warmup: HYBRID_DEFAULTS.warmup, batchScale: HYBRID_DEFAULTS.bodyBatchScale } : { warmup: 0, batchScale: false },
+    config: { precision, selection: selectionLabel(selection), epsilon: config.epsilon, directions: m, dist: config.dist, lr: config.lr, seed, normalize: !!config.normalize, dither: !!config.dither, method, headLr: head?.lr ?? null },
   };
 }

@@ -464,6 +464,13 @@ static int64_t scaled_diff(int32_t x, int64_t x_max, int32_t mult, int64_t half,
   return asr64(v, total_shift);
 }
 
+int64_t lm_softmax_exp_q31(int32_t x, int64_t x_max, int32_t mult, int32_t shift) {
+  const int32_t total_shift = 31 - shift;
+  const int64_t a = scaled_diff(x, x_max, mult, (int64_t)1 << (total_shift - 1), total_shift);
+  if (a == 0) return (int64_t)1 << 31;
+  return a >= INT32_MIN ? (int64_t)exp_negative_q26((int32_t)a) : 0;
+}
+
 int32_t lm_cross_entropy_i32(const int32_t *logits, int32_t rows, int32_t classes, const int32_t *labels,
                              int32_t mult, int32_t shift, int32_t *out) {
   const int32_t total_shift = 31 - shift;

@@ -75,6 +75,10 @@ void lm_add(const int8_t *a, const int8_t *b, int8_t *out, int32_t count, const 
 int32_t lm_cross_entropy_i32(const int32_t *logits, int32_t rows, int32_t classes, const int32_t *labels,
                              int32_t mult, int32_t shift, int32_t *out);
 
+/* The cross-entropy's softmax numerator: exp((x − x_max)·scale) in Q0.31, with (x − x_max)·scale
+ * rounded to Q5.26 exactly as lm_cross_entropy_i32 does (2^31 at the max, 0 below −32 nats). */
+int64_t lm_softmax_exp_q31(int32_t x, int64_t x_max, int32_t mult, int32_t shift);
+
 /* Stochastic rounding (assembly/materialised_zo.ts): floor((x·mult + d) / 2^shift), d from the top bits of
  * the uniform draw (key, index); shift in [1, 62]. */
 int32_t lm_dither_scale(int32_t x, int32_t mult, int32_t shift, uint32_t key, uint32_t index);

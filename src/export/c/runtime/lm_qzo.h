@@ -1,11 +1,15 @@
 /* The QZO-FF step in integer C (src/train/qzo-ff.ts, plain path): for each of m directions, the
  * batch loss at w + εz and at w − εz with the perturbation fused into the kernels, the sign of
- * their difference, then one integer update per trained tensor. No float anywhere. */
+ * their difference, then one integer update per trained tensor. With a hybrid head (src/train/
+ * hybrid.ts) the dense head is not perturbed: its exact gradient is summed over those same 2m
+ * forwards (or one unperturbed forward when only the head trains) and it takes an integer SGD
+ * step. The only floating point is the head's: η and its step factors in double (lm_head_grad.h). */
 #ifndef LM_QZO_H
 #define LM_QZO_H
 
 #include <stdint.h>
 #include "lm_kernels.h"
+#include "lm_head_grad.h"
 
 #define LM_MAX_DIRECTIONS 8
 /* Parameter layers a network may have (the perturbation table lives on the stack). */
@@ -46,17 +50,26 @@ typedef struct {
   int32_t *signs;
   /* One forward pass of the micro-batch; perturb[layer] is null for unperturbed layers. */
   void (*forward)(const lm_perturb *const *perturb);
+  /* The hybrid method's head (null: plain QZO-FF, the head is one of the trained tensors). */
+  const lm_head *head;
+  /* Step controls (step-control.ts), Q15 on the update multipliers: linear warm-up over this many steps
+   * (0: none), and with batch_scale the √(n/set_count) scale of a step on n of set_count samples. */
+  int32_t warmup, batch_scale, set_count;
 } lm_net;
 
 typedef struct {
   int32_t loss_plus[LM_MAX_DIRECTIONS];  /* Q16.16 nats, summed over the batch (saturating) */
   int32_t loss_minus[LM_MAX_DIRECTIONS];
   int32_t signs[LM_MAX_DIRECTIONS];
+  /* Hybrid, head only: the batch loss at the stored weights (the step's one forward per sample);
+   * 0 for a step with directions. */
+  int32_t loss;
 } lm_step_report;
 
 /* One step on samples[indices[0..n)] (each input_size int8 values, already quantized). Returns 0,
- * or a positive code: 1 = bad arguments, 2 = a label outside [0, classes). Weights are written
- * only after every loss was computed, so a refused step leaves them unchanged. */
+ * or a positive code: 1 = bad arguments (for a hybrid head also a step whose factor c_w or c_b falls
+ * outside the multiplier/shift range), 2 = a label outside [0, classes). Weights are
+ * written only after every loss was computed, so a refused step leaves them unchanged. */
 int32_t lm_qzo_step(const lm_net *net, uint32_t step, const int8_t *samples, const int32_t *labels,
                     const uint16_t *indices, int32_t n, lm_step_report *report);
 
