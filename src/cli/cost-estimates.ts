@@ -32,17 +32,19 @@ export function adaptationEstimate(
   arch: Architecture,
   device: ResolvedDevice,
   o: { method: string; precision: string; selection: TrainSelection; batch: number; microBatch: number; directions: number; steps: number },
-): { json: McuAdaptation | McuUnavailable; line: string } {
-  if (o.method !== 'qzo-ff') {
-    const reason = o.method === 'hybrid'
-      ? 'no estimate: the hybrid head kernel is not in the C export yet, so the cost model has no calibration for it'
-      : `no estimate: ${o.method} runs f32 kernels, and the C export has no f32 kernels to calibrate on`;
-    const json: McuUnavailable = { model: COST_MODEL_VERSION, estimate: null, reason };
+): { json: (McuAdaptation & { basis?: string }) | McuUnavailable; line: string } {
+  if (o.method !== 'qzo-ff' && o.method !== 'hybrid') {
+    const json: McuUnavailable = { model: COST_MODEL_VERSION, estimate: null, reason: `no estimate: ${o.method} runs f32 kernels, and the C export has no f32 kernels to calibrate on` };
     return { json, line: `on-device estimate: ${json.reason}` };
   }
   const trainable = trainableLayers(resolveGraph(arch), o.selection);
   const json = mcuAdaptation(arch, device, { bits: o.precision === '8w8a' ? 8 : 16, batch: o.batch, microBatch: o.microBatch, directions: o.directions, steps: o.steps, trainable });
-  return { json, line: describeAdaptation(json, device.name) };
+  if (o.method === 'qzo-ff' || 'reason' in json) return { json, line: describeAdaptation(json, device.name) };
+  // The cost model is calibrated on the QZO-FF step. A hybrid step with a body runs the same 2m
+  // forwards (its head kernels were 0.15% of a step on the Cortex-M4, docs/DEPLOY.md), so that
+  // price holds for it; head-only it runs one forward instead of 2m, so the price is an upper bound.
+  const basis = 'priced as the QZO-FF step with the same selection (the hybrid head kernels are not calibrated; an upper bound when only the head trains)';
+  return { json: { ...json, basis }, line: `${describeAdaptation(json, device.name)}; ${basis}` };
 }
 
 export function inferenceEstimate(arch: Architecture, device: ResolvedDevice, bits: 8 | 16): { json: McuInference | McuUnavailable; line: string } {
