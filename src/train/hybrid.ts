@@ -78,7 +78,7 @@ export interface HybridConfig extends QzoFfConfig {
   headFirstSteps?: number;
 }
 
-interface HeadInfo {
+export interface HeadInfo {
   name: string;
   classes: number;
   features: number;
@@ -117,6 +117,18 @@ export function hybridSramBuffers(model: QuantizedModel, microBatch: number): { 
     { name: 'hybrid-feature-sums', bytes: h.features * 8 },
     { name: 'hybrid-feature-mean', bytes: h.features * 4 },
   ];
+}
+
+/**
+ * The head's SGD factors for N = rows summed: c_w = η·s_f/(N·2^15·Δw), c_b = η/(N·2^15·s_f·Δw), as
+ * (multiplier, shift). One definition: the exported C's device step reproduces this order of operations.
+ */
+export function headStepFactors(h: HeadInfo, lr: number, rows: number) {
+  const unit = rows * 2 ** DELTA_FRAC_BITS;
+  return {
+    w: makeHeadStep((lr * h.featureScale) / (unit * h.weightScale), `hybrid head weight step of '${h.name}'`),
+    b: makeHeadStep(lr / (unit * h.featureScale * h.weightScale), `hybrid head bias step of '${h.name}'`),
+  };
 }
 
 export class HybridTrainer {
@@ -198,13 +210,9 @@ export class HybridTrainer {
   }
 
   private stepFactors(rows: number, lr: number) {
-    const h = this.head;
-    const unit = rows * 2 ** DELTA_FRAC_BITS;
-    return {
-      w: makeHeadStep((lr * h.featureScale) / (unit * h.weightScale), `hybrid head weight step of '${h.name}'`),
-      b: makeHeadStep(lr / (unit * h.featureScale * h.weightScale), `hybrid head bias step of '${h.name}'`),
-    };
+    return headStepFactors(this.head, lr, rows);
   }
+
 
   /** The head's η (fixed from the first step on). */
   get headLearningRate(): number | null {

@@ -4,8 +4,7 @@
 // emulator's order of operations (src/train/hybrid.ts stepFactors, makeHeadStep), from constants
 // emitted here as exact hexadecimal floating-point literals.
 import { ConfigError } from '../../errors.js';
-import { DELTA_FRAC_BITS, makeHeadStep, type HeadStep } from '../../kernels/head-grad.js';
-import { HYBRID_DEFAULTS, type HybridTrainer } from '../../train/hybrid.js';
+import { HYBRID_DEFAULTS, headStepFactors, type HybridTrainer } from '../../train/hybrid.js';
 
 export interface ExportedHead {
   layer: string;
@@ -27,14 +26,7 @@ export interface ExportedHead {
   passes: number;
 }
 
-/** c_w = η·s_f/(N·2^15·Δw) and c_b = η/(N·2^15·s_f·Δw) for N rows, as HybridTrainer's stepFactors. */
-export function headStepFactors(head: HybridTrainer['head'], lr: number, rows: number): { w: HeadStep; b: HeadStep } {
-  const unit = rows * 2 ** DELTA_FRAC_BITS;
-  return {
-    w: makeHeadStep((lr * head.featureScale) / (unit * head.weightScale), `hybrid head weight step of '${head.name}'`),
-    b: makeHeadStep(lr / (unit * head.featureScale * head.weightScale), `hybrid head bias step of '${head.name}'`),
-  };
-}
+export { headStepFactors };
 
 /** A double as an exact C99 hexadecimal floating-point literal (finite values). */
 export function cDouble(x: number): string {
