@@ -27,3 +27,4 @@ export {
 export { zo_update_residual_w8 } from './residual';
 export { mfcc_kws_s8, mfcc_kws_scratch_bytes } from './mfcc';
 export { head_grad_accumulate, head_sgd_update } from './head_grad';
+export { tail_grad_accumulate, tail_sgd_update } from './tail_grad';

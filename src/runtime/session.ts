@@ -43,6 +43,11 @@ export interface SessionOptions {
   layerSram?: readonly { name: string; bytes: number; layer: string }[];
   /** A front end run on the device before the forward pass (its buffers are live at op 0); see front-end.ts. */
   frontEnd?: FrontEndSpec;
+  /**
+   * Activation tensors kept intact until the last op, so a caller can read them after forward() (the
+   * hybrid's tail gradient reads the last hidden layer's input and output). Planned with that lifetime.
+   */
+  keepTensors?: readonly string[];
   /** Trainable layers of which only the bias trains: their weights never change, so they stay in flash. */
   frozenWeights?: ReadonlySet<string>;
   /** Constant data the caller fixes before running and never writes (a sparse-update mask): placed in flash. */
@@ -369,6 +374,11 @@ function plainBlueprint(model: QuantizedModel, options: SessionOptions): Bluepri
   const lastOp = lowered.ops.length;
   const lastRead = new Map<string, number>();
   lowered.ops.forEach((op, i) => op.inputs.forEach((t) => lastRead.set(t, Math.max(lastRead.get(t) ?? 0, i + 1))));
+  for (const t of options.keepTensors ?? []) {
+    const real = lowered.alias.get(t) ?? t;
+    if (real !== lowered.inputName && !lowered.ops.some((op) => op.output === real)) throw new ShapeError(`keepTensors: model '${model.architecture.name}' has no tensor '${t}'`);
+    lastRead.set(real, lastOp);
+  }
   const shapeOf = new Map(graph.nodes.map((n) => [n.node.name, n.outShape]));
   const headOp = lowered.ops[lowered.ops.length - 1]!;
   const int32Logits = opDef(headOp.node.node.kind).quantized?.int32Head === true;

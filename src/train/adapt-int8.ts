@@ -7,6 +7,8 @@
 // Method: the hybrid (the default) when the head is fully connected and per-tensor quantized (a
 // prototype head always is; a kept head is as the file has it); otherwise the default falls back to
 // qzo-ff with a note and an explicit 'hybrid' is a ConfigError (method-choice.ts).
+import { requireTail, tailKeptTensors, tailSramBuffers } from './hybrid-tail.js';
+import { resolveBpLayers } from './prepare-run.js';
 import { ConfigError, DataError } from '../errors.js';
 import { sampleSize, validateDataset, type Dataset } from '../data/dataset.js';
 import { elementCount, paramNodes, resolveGraph } from '../model/graph.js';
@@ -241,10 +243,12 @@ export async function adaptQuantized(o: QuantizedAdaptOptions): Promise<Quantize
     ...(o.batchSize ? { batchSize: o.batchSize } : {}), ...selectionTrainerOptions(selection), ...o.enhancements,
   };
   const fe = o.frontEnd ? { frontEnd: o.frontEnd } : {};
-  // Hybrid: QZO-FF's buffers for the body only, plus the head's δ rows and gradient sums.
-  const zoLayers = hybrid ? trainable.slice(0, -1) : trainable;
-  const extraSram = [...qzoFfSramBuffers(micro, { model: lifted, trainable: zoLayers, config: trainerConfig }), ...(hybrid ? hybridSramBuffers(lifted, micro) : [])];
-  const sessionOptions = { batch: micro, trainable: new Set(trainable), extraSram, ...fe };
+  // Hybrid: QZO-FF's buffers for the body only, plus the head's δ rows and gradient sums (and the
+  // tail's, when the layer below the head learns by backprop too).
+  const tail = hybrid && resolveBpLayers(lifted, trainable, o.bpLayers) === 2 ? requireTail(lifted) : null;
+  const zoLayers = hybrid ? trainable.slice(0, -1).filter((n) => n !== tail?.name) : trainable;
+  const extraSram = [...qzoFfSramBuffers(micro, { model: lifted, trainable: zoLayers, config: trainerConfig }), ...(hybrid ? hybridSramBuffers(lifted, micro) : []), ...(tail ? tailSramBuffers(tail) : [])];
+  const sessionOptions = { batch: micro, trainable: new Set(trainable), extraSram, ...fe, ...(tail ? { keepTensors: tailKeptTensors(tail) } : {}) };
   const ffPlan = QuantizedSession.plan(lifted, sessionOptions);
   const inferPlan = QuantizedSession.plan(lifted, { batch: micro, ...fe });
   // The f32 session has no front-end stage: its buffers are held for the whole session (an upper bound).
@@ -258,7 +262,7 @@ export async function adaptQuantized(o: QuantizedAdaptOptions): Promise<Quantize
   const session = new QuantizedSession(mcu, lifted, sessionOptions);
   const zeroShot = evaluate(session, query, decided).accuracy;
   const trainer = hybrid
-    ? new HybridTrainer(session, trainable, { ...trainerConfig, ...(o.headLr !== undefined ? { headLr: o.headLr } : {}) })
+    ? new HybridTrainer(session, trainable, { ...trainerConfig, ...(o.headLr !== undefined ? { headLr: o.headLr } : {}), ...(o.tailLr !== undefined ? { tailLr: o.tailLr } : {}) })
     : new QzoFfTrainer(session, trainable, trainerConfig);
   const set = trainer.prepareData(support);
   const profiler = o.profile ? new Profiler() : undefined;

@@ -25,7 +25,7 @@ import { isGraphInput } from '../ops/registry.js';
 import type { InputNode } from '../model/layers.js';
 import { ADAPT_DEFAULTS } from './defaults.js';
 import { BP_RECIPE, trainBackpropRecipe, type BpRecipe } from './bp-recipe.js';
-import { HybridTrainer } from './hybrid.js';
+import { HYBRID_DEFAULTS, HybridTrainer } from './hybrid.js';
 import { exportHybridState, restoreHybridState } from './hybrid-state.js';
 import { chooseMethod, hybridUnsupported } from './method-choice.js';
 import { quantizeSet, type QuantizedSet } from './batches.js';
@@ -69,6 +69,10 @@ export interface AdaptOptions {
   bpLr?: number;
   /** A fixed SGD η for the hybrid head (default: HYBRID_DEFAULTS.headStep / mean‖f − f̄‖², measured on the first step). */
   headLr?: number;
+  /** Hybrid: parameter layers learned by integer backprop, 1 (the head) or 2 (and the layer below it); default HYBRID_DEFAULTS.bpLayers where it applies, else 1. */
+  bpLayers?: 1 | 2;
+  /** Hybrid with bpLayers 2: the tail layer's SGD η (default HYBRID_DEFAULTS.tailLr). */
+  tailLr?: number;
   build?: BuildFlavor | 'auto';
   /** The paper's enhancements and the 8w8a remedy (see docs/TRAINING.md); all off by default. */
   enhancements?: Pick<QzoFfConfig, 'normalize' | 'momentum' | 'sharpness' | 'dither' | 'residual' | 'residualBits' | 'control'>;
@@ -132,6 +136,8 @@ export interface AdaptResult {
   method: AdaptMethod;
   /** Why the default method did not apply and what trained instead (null when it did, or the method was given). */
   methodNote: string | null;
+  /** Hybrid runs: the layers learned by integer backprop (the tail, if any, then the head); absent otherwise. */
+  backpropLayers?: string[];
   profiler?: Profiler;
   config: Record<string, unknown>;
   /** With checkpointing: where training started from and what was written. */
@@ -181,7 +187,7 @@ async function adaptUnlocked(o: AdaptOptions): Promise<AdaptResult> {
     // Frozen layers before the first trained one (the body's first, or the head alone) are the same in
     // every pass for both integer methods: their output is cached (qzo-ff/prefix.ts).
     ...((o.reusePrefix ?? ADAPT_DEFAULTS.reusePrefix) ? { prefixCache: { sramBytes: o.device.sramBytes } } : {}),
-    ...(method === 'hybrid' ? { method } : {}),
+    ...(method === 'hybrid' ? { method, ...(o.bpLayers !== undefined ? { bpLayers: o.bpLayers } : {}) } : {}),
     trainer: {
       epsilon: o.epsilon ?? ADAPT_DEFAULTS.epsilon, directions: o.directions ?? ADAPT_DEFAULTS.directions, dist: o.dist ?? ADAPT_DEFAULTS.dist, lr: o.lr ?? ADAPT_DEFAULTS.lr, schedule: o.schedule, seed,
       ...(o.batchSize ? { batchSize: o.batchSize } : {}),
@@ -199,14 +205,14 @@ async function adaptUnlocked(o: AdaptOptions): Promise<AdaptResult> {
   const profiler = o.profile ? new Profiler() : undefined;
   const zeroShot = evaluate(session, o.query).accuracy;
   const zo = method === 'qzo-ff' ? new QzoFfTrainer(session, trainable, trainerConfig) : null;
-  const hybrid = zo ? null : new HybridTrainer(session, trainable, { ...trainerConfig, ...(o.headLr !== undefined ? { headLr: o.headLr } : {}) });
+  const hybrid = zo ? null : new HybridTrainer(session, trainable, { ...trainerConfig, ...(o.headLr !== undefined ? { headLr: o.headLr } : {}), ...(o.tailLr !== undefined ? { tailLr: o.tailLr } : {}) });
   const trainer: DeviceTrainer = zo ?? hybrid!;
   const exportState = () => (zo ? zo.exportState() : exportHybridState(hybrid!));
   const prefix = zo ? zo.prefix : (hybrid!.body?.prefix ?? hybrid!.prefix);
   const set = quantizeSet(session, o.support);
   const losses: number[] = [];
   const ck = o.checkpoint;
-  const run = ck ? runConfig({ method, headLr: hybrid ? o.headLr ?? 'from the first step' : undefined, precision, selection, trainable, trainerConfig, microBatch: micro, quantized, support: o.support }) : null;
+  const run = ck ? runConfig({ method, headLr: hybrid ? o.headLr ?? 'from the first step' : undefined, bp: hybrid ? { layers: runPlan.bpLayers!, tailLr: o.tailLr ?? HYBRID_DEFAULTS.tailLr } : undefined, precision, selection, trainable, trainerConfig, microBatch: micro, quantized, support: o.support }) : null;
   const checkpointInfo: AdaptResult['checkpoint'] = ck ? { resumedFrom: null, skipped: [], written: 0, last: null } : undefined;
   if (ck && checkpointInfo && run) {
     // Nothing has been written to any trained tensor yet: a refused resume leaves no trace.
@@ -278,7 +284,7 @@ async function adaptUnlocked(o: AdaptOptions): Promise<AdaptResult> {
   return {
     zeroShot, after, bp, steps, sramPeak: mcu.sram.highWater, flash: mcu.flash.highWater, memory,
     device: { ...o.device, build: mcu.build }, losses, bpLosses, bpRecipe,
-    wallMs: { ff: ffMs, bp: bpMs, total: performance.now() - t0 }, adapted, method, methodNote, ...(profiler ? { profiler } : {}), ...(checkpointInfo ? { checkpoint: checkpointInfo } : {}),
+    wallMs: { ff: ffMs, bp: bpMs, total: performance.now() - t0 }, adapted, method, methodNote, ...(hybrid ? { backpropLayers: [...(hybrid.tail ? [hybrid.tail.name] : []), hybrid.head.name] } : {}), ...(profiler ? { profiler } : {}), ...(checkpointInfo ? { checkpoint: checkpointInfo } : {}),
     ...(runPlan.prefixCache && prefix ? { prefixCache: { ...runPlan.prefixCache, firstTrainedOp: prefix.info.firstOp, ...prefix.stats } } : {}),
     // method is recorded when it is not the paper's (so qzo-ff runs keep their recorded config and hashes).
     config: { ...(method !== 'qzo-ff' ? { method } : {}), precision, selection, steps, microBatch: micro, epsilon: trainerConfig.epsilon, directions: trainerConfig.directions, dist: trainerConfig.dist, lr: trainerConfig.lr, seed, trainable, enhancements: o.enhancements ?? {} },
@@ -324,7 +330,7 @@ function validateAdaptInputs(o: AdaptOptions): void {
 }
 
 /** The settings a checkpoint must match to be resumed, with fingerprints of the model and data. */
-function runConfig(r: { method: 'qzo-ff' | 'hybrid'; headLr: number | string | undefined; precision: Precision; selection: TrainSelection; trainable: string[]; trainerConfig: QzoFfConfig; microBatch: number; quantized: QuantizedModel; support: Dataset }): RunConfig {
+function runConfig(r: { method: 'qzo-ff' | 'hybrid'; headLr: number | string | undefined; bp: { layers: 1 | 2; tailLr: number } | undefined; precision: Precision; selection: TrainSelection; trainable: string[]; trainerConfig: QzoFfConfig; microBatch: number; quantized: QuantizedModel; support: Dataset }): RunConfig {
   const c = r.trainerConfig;
   const momentum = c.momentum;
   if (momentum && (typeof momentum.alpha === 'function' || typeof momentum.beta === 'function')) {
@@ -335,7 +341,8 @@ function runConfig(r: { method: 'qzo-ff' | 'hybrid'; headLr: number | string | u
   const hex = (n: number) => n.toString(16).padStart(8, '0');
   return {
     // headLr only for the hybrid, so a qzo-ff checkpoint's run configuration is what it always was.
-    method: r.method, ...(r.headLr !== undefined ? { headLr: r.headLr } : {}), precision: r.precision, selection: r.selection, trainable: r.trainable, microBatch: r.microBatch,
+    // bpLayers (and the tail's η with two) only for the hybrid with a tail, so head-only hybrid checkpoints read as before.
+    method: r.method, ...(r.headLr !== undefined ? { headLr: r.headLr } : {}), ...(r.bp?.layers === 2 ? { bpLayers: 2, tailLr: r.bp.tailLr } : {}), precision: r.precision, selection: r.selection, trainable: r.trainable, microBatch: r.microBatch,
     epsilon: c.epsilon, directions: c.directions, dist: c.dist, lr: c.lr, schedule: c.schedule ?? { kind: 'constant' }, seed: c.seed,
     batchSize: c.batchSize ?? null, params: c.params ?? 'weights', sparse: c.sparse ?? null, normalize: c.normalize ?? false,
     momentum: momentum ?? null, sharpness: c.sharpness ?? null, dither: c.dither ?? false,

@@ -2,10 +2,11 @@
 // so checkpoints of both integer methods share one file format.
 //
 // What carries from one step to the next: the body's QZO-FF state (weights, momentum history,
-// step-control spread, data order) and the head's weights and bias. The head's SGD keeps nothing
-// else: its gradient sums are cleared by the update kernel itself (head_sgd_update writes g ← 0)
-// and its row count restarts every step. Head only, the data order is the hybrid's own.
-// The head's tensors follow the body's in `tensors`, weights then bias.
+// step-control spread, data order) and the backprop layers' weights and bias (the tail's, if it
+// learns by backprop, then the head's). Their SGD keeps nothing else: the gradient sums are cleared
+// by the update kernels themselves (head_sgd_update and tail_sgd_update write g ← 0) and the row
+// count restarts every step. Head only, the data order is the hybrid's own.
+// The backprop layers' tensors follow the body's in `tensors`, weights then bias per layer.
 //
 // A hybrid trainer that keeps more state of its own (e.g. statistics measured on the first step and
 // fixed from then on) implements HybridStateHook; that state then travels as the checkpoint's
@@ -31,28 +32,35 @@ const hookOf = (t: HybridTrainer): HybridStateHook | null => {
 
 export type HybridState = TrainerState & { method?: MethodState };
 
-function headValues(t: HybridTrainer): { w: Int8Array | Int16Array; b: Int32Array } {
+/** The layers the hybrid learns by backprop, in the order their tensors close the state: the tail (if any), then the head. */
+function backpropLayers(t: HybridTrainer): { name: string; weights: number; bits: 8 | 16; biases: number }[] {
+  const h = t.head;
+  const layers = [{ name: h.name, weights: h.classes * h.features, bits: h.weightBits, biases: h.classes }];
+  if (t.tail) {
+    const g = t.tail.geometry;
+    layers.unshift({ name: t.tail.name, weights: g.outChannels * g.kernelHeight * g.kernelWidth * g.inChannels, bits: t.tail.weightBits, biases: g.outChannels });
+  }
+  return layers;
+}
+
+function backpropTensors(t: HybridTrainer): TrainedTensorState[] {
   const s = t.session;
   const mem = s.mcu.device.memory.buffer;
-  const h = t.head;
-  const n = h.classes * h.features;
-  const w = s.weights.get(h.name)!;
-  const b = s.biases.get(h.name)!;
-  return {
-    w: h.weightBits === 16 ? new Int16Array(mem, w.offset, n).slice() : new Int8Array(mem, w.offset, n).slice(),
-    b: new Int32Array(mem, b.offset, h.classes).slice(),
-  };
+  return backpropLayers(t).flatMap((l) => {
+    const w = s.weights.get(l.name)!;
+    const b = s.biases.get(l.name)!;
+    return [
+      { layer: l.name, part: 'w' as const, values: l.bits === 16 ? new Int16Array(mem, w.offset, l.weights).slice() : new Int8Array(mem, w.offset, l.weights).slice(), history: null },
+      { layer: l.name, part: 'b' as const, values: new Int32Array(mem, b.offset, l.biases).slice(), history: null },
+    ];
+  });
 }
 
 /** A copy of the hybrid run's state between steps. */
 export function exportHybridState(t: HybridTrainer): HybridState {
   const own = hookOf(t)?.saveMethodState() ?? null;
   const method = own ? { method: own } : {};
-  const head = headValues(t);
-  const headTensors: TrainedTensorState[] = [
-    { layer: t.head.name, part: 'w', values: head.w, history: null },
-    { layer: t.head.name, part: 'b', values: head.b, history: null },
-  ];
+  const headTensors = backpropTensors(t);
   if (t.body) {
     const body = t.body.exportState();
     return { ...body, step: t.step, tensors: [...body.tensors, ...headTensors], ...method };
@@ -67,23 +75,28 @@ export function exportHybridState(t: HybridTrainer): HybridState {
  */
 export function restoreHybridState(t: HybridTrainer, state: HybridState, setCount: number): void {
   if (!Number.isInteger(state.step) || state.step < 0) throw new FormatError(`trainer state: step ${state.step} is not a non-negative integer`);
-  const h = t.head;
+  const layers = backpropLayers(t);
   const n = state.tensors.length;
-  const [w, b] = [state.tensors[n - 2], state.tensors[n - 1]];
-  if (!w || !b || w.layer !== h.name || w.part !== 'w' || b.layer !== h.name || b.part !== 'b') {
-    throw new ConfigError(`trainer state does not end with the hybrid head '${h.name}' (weights, bias): it was not written by a hybrid run of this model and selection`);
+  const k = 2 * layers.length;
+  const names = layers.map((l) => `'${l.name}'`).join(' and ');
+  const saved = state.tensors.slice(n - k);
+  if (n < k || layers.some((l, i) => saved[2 * i]?.layer !== l.name || saved[2 * i]?.part !== 'w' || saved[2 * i + 1]?.layer !== l.name || saved[2 * i + 1]?.part !== 'b')) {
+    throw new ConfigError(`trainer state does not end with the hybrid's backprop layers ${names} (weights, bias): it was not written by a hybrid run of this model, selection and --bp-layers`);
   }
-  const want = h.weightBits === 16 ? Int16Array : Int8Array;
-  if (!(w.values instanceof want) || w.values.length !== h.classes * h.features || !(b.values instanceof Int32Array) || b.values.length !== h.classes) {
-    throw new ConfigError(`trainer state: the head '${h.name}' holds ${w.values.length} ${w.values.constructor.name} weights and ${b.values.length} biases, this run's head has ${h.classes * h.features} ${want.name} and ${h.classes}: the model or precision differs`);
-  }
-  const limit = h.weightBits === 16 ? 32767 : 127;
-  if (w.values.some((v) => v < -limit)) throw new FormatError(`trainer state: head weights below −${limit}, off the symmetric ${h.weightBits}-bit grid: the checkpoint is not one this trainer wrote`);
-  if (w.history || b.history) throw new FormatError(`trainer state: the hybrid head '${h.name}' keeps no momentum history`);
+  layers.forEach((l, i) => {
+    const [w, b] = [saved[2 * i]!, saved[2 * i + 1]!];
+    const want = l.bits === 16 ? Int16Array : Int8Array;
+    if (!(w.values instanceof want) || w.values.length !== l.weights || !(b.values instanceof Int32Array) || b.values.length !== l.biases) {
+      throw new ConfigError(`trainer state: '${l.name}' holds ${w.values.length} ${w.values.constructor.name} weights and ${b.values.length} biases, this run's has ${l.weights} ${want.name} and ${l.biases}: the model or precision differs`);
+    }
+    const limit = l.bits === 16 ? 32767 : 127;
+    if (w.values.some((v) => v < -limit)) throw new FormatError(`trainer state: '${l.name}' weights below −${limit}, off the symmetric ${l.bits}-bit grid: the checkpoint is not one this trainer wrote`);
+    if (w.history || b.history) throw new FormatError(`trainer state: the hybrid's backprop layer '${l.name}' keeps no momentum history`);
+  });
   const hook = hookOf(t);
   if (state.method && !hook) throw new ConfigError("trainer state holds the hybrid head's own state (first-step statistics), which this hybrid trainer does not keep: resume with the lastmile that wrote it");
   const { method: own, ...rest } = state;
-  const body = { ...rest, tensors: state.tensors.slice(0, n - 2) };
+  const body = { ...rest, tensors: state.tensors.slice(0, n - k) };
   if (hook) hook.loadMethodState(own ?? null);
   if (t.body) t.body.restoreState(body, setCount);
   else {
@@ -92,8 +105,10 @@ export function restoreHybridState(t: HybridTrainer, state: HybridState, setCoun
   }
   const s = t.session;
   const bytes = s.mcu.device.bytes;
-  for (const [v, buf] of [[w.values, s.weights.get(h.name)!], [b.values, s.biases.get(h.name)!]] as const) {
-    bytes.set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), buf.offset);
-  }
+  layers.forEach((l, i) => {
+    for (const [v, buf] of [[saved[2 * i]!.values, s.weights.get(l.name)!], [saved[2 * i + 1]!.values, s.biases.get(l.name)!]] as const) {
+      bytes.set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), buf.offset);
+    }
+  });
   t.step = state.step;
 }

@@ -29,6 +29,8 @@ import { BatchOrder, loadMicroBatch, quantizeSet, type QuantizedSet } from './ba
 import { QzoFfTrainer, type QzoFfConfig, type StepResult } from './qzo-ff.js';
 import { sessionPrefixCache, type PrefixCache } from './qzo-ff/prefix.js';
 import { scaleMultiplier, validateControl, warmupQ15 } from './qzo-ff/step-control.js';
+import { accumulateTailGradient, type TailGradBuffers } from '../kernels/tail-grad.js';
+import { applyTail, initTail, requireTail, tailBuffers, tailStepFactors, type TailInfo } from './hybrid-tail.js';
 import { addFeatureStats, centerWeightGradient, correctBias, emptyFeatureStats, featureMean, meanSquare, type FeatureStats } from './hybrid-center.js';
 
 /** The head's fixed η before issue #18's tuning (plain SGD, real units); the default now sets η from the features. */
@@ -63,6 +65,13 @@ export const HYBRID_DEFAULTS = Object.freeze({
   center: true,
   /** Steps in which only the head trains before the body's QZO-FF steps begin. */
   headFirstSteps: 0,
+  /**
+   * Parameter layers learned by integer backprop: 2 = the head and the layer below it (hybrid-tail.ts)
+   * where the model has that pattern and the selection trains it, else the head alone.
+   */
+  bpLayers: 2 as 1 | 2,
+  /** The tail layer's SGD η in real units (plain SGD on the real-valued weights; warm-up as the head's). */
+  tailLr: 0.3,
 });
 
 export interface HybridConfig extends QzoFfConfig {
@@ -76,6 +85,8 @@ export interface HybridConfig extends QzoFfConfig {
   center?: boolean;
   /** Steps at the start in which only the head trains (one unperturbed forward per micro-batch); the body waits. */
   headFirstSteps?: number;
+  /** The tail's η (default HYBRID_DEFAULTS.tailLr); used when the session was planned with a tail (RunPlan.bpLayers 2). */
+  tailLr?: number;
 }
 
 export interface HeadInfo {
@@ -158,6 +169,10 @@ export class HybridTrainer {
   private readonly warmup: number;
   private rows = 0;
   step = 0;
+  /** The layer below the head when it learns by backprop too (the session was planned with its buffers), else null. */
+  readonly tail: TailInfo | null;
+  private readonly tailBuffers: TailGradBuffers | null;
+  private readonly tailLr: number;
 
   constructor(session: QuantizedSession, trainable: readonly string[], config: HybridConfig) {
     this.session = session;
@@ -187,7 +202,16 @@ export class HybridTrainer {
     this.mean = new Int32Array(this.head.features);
     this.warmup = config.warmup ?? HYBRID_DEFAULTS.warmup;
     validateControl({ warmup: this.warmup });
-    const bodyLayers = trainable.filter((n) => n !== this.head.name);
+    const planned = session.extra.has('tail-grad-w');
+    this.tail = planned ? requireTail(session.model) : null;
+    this.tailBuffers = planned ? tailBuffers(session) : null;
+    this.tailLr = config.tailLr ?? HYBRID_DEFAULTS.tailLr;
+    if (!(Number.isFinite(this.tailLr) && this.tailLr > 0)) throw new ConfigError(`hybrid tail learning rate must be a finite number > 0, got ${this.tailLr}`);
+    if (this.tail) {
+      if (!trainable.includes(this.tail.name) || !session.trainable.includes(this.tail.name)) throw new ConfigError(`the hybrid's tail '${this.tail.name}' must be trained and in SRAM (the session was planned with its buffers)`);
+      initTail(session, this.tail, this.tailBuffers!);
+    }
+    const bodyLayers = trainable.filter((n) => n !== this.head.name && n !== this.tail?.name);
     const bodyConfig: QzoFfConfig = { ...config, control: { ...config.control, warmup: config.control?.warmup ?? this.warmup, batch: config.control?.batch ?? HYBRID_DEFAULTS.bodyBatchScale } };
     this.body = bodyLayers.length ? new QzoFfTrainer(session, bodyLayers, bodyConfig) : null;
     if (this.body) this.body.afterForward = (rows) => this.accumulate(rows);
@@ -205,6 +229,16 @@ export class HybridTrainer {
     const t0 = prof?.now();
     accumulateHeadGradient(s.mcu.sram, s.logits, this.labels, s.headInput, rows, this.shape, this.loss, this.buffers);
     if (prof && t0 !== undefined) prof.record('hybrid-head', 'head-grad', rows * this.head.classes * this.head.features, prof.now() - t0);
+    if (this.tail) {
+      const t = this.tail;
+      const t1 = prof?.now();
+      accumulateTailGradient(s.mcu.sram, rows, t.geometry, {
+        delta: this.buffers.delta, classes: this.head.classes, headWeights: s.weights.get(this.head.name)!, headBits: this.head.weightBits,
+        input: s.tensorBuffer(t.input), inputZero: t.inputZero, gate: s.tensorBuffer(t.gate), gateLo: t.gateLo, gateHi: t.gateHi,
+      }, this.tailBuffers!);
+      const g = t.geometry;
+      if (prof && t1 !== undefined) prof.record(`hybrid-tail:${t.name}`, 'tail-grad', rows * g.outHeight * g.outWidth * g.outChannels * g.kernelHeight * g.kernelWidth * g.inChannels, prof.now() - t1);
+    }
     if (this.stats) addFeatureStats(this.stats, s.mcu.device.bytes, s.headInput.offset, rows, this.head.features, this.head.featureZero);
     this.rows += rows;
   }
@@ -264,6 +298,7 @@ export class HybridTrainer {
       centerWeightGradient(view(this.buffers.gradW, 32) as Int32Array, view(this.buffers.gradB, 32) as Int32Array, this.mean);
       before = view(weights, h.weightBits).slice(0, count);
     }
+    if (this.tail) applyTail(s, this.tail, this.tailBuffers!, tailStepFactors(this.tail, this.tailLr, this.rows, h.weightScale), q15);
     applyHeadStep(s.mcu.sram, weights, h.weightBits, count, this.buffers.gradW, f.w);
     applyHeadStep(s.mcu.sram, bias, 32, h.classes, this.buffers.gradB, f.b);
     if (before) correctBias(view(bias, 32).subarray(0, h.classes) as Int32Array, before, view(weights, h.weightBits).subarray(0, count), this.mean);

@@ -6,7 +6,7 @@
 import type { Dataset } from '../data/dataset.js';
 import type { BuildFlavor } from '../device/features.js';
 import { Mcu } from '../device/mcu.js';
-import { resolveGraph } from '../model/graph.js';
+import { resolveGraph, type Architecture } from '../model/graph.js';
 import type { FloatModel, QuantizedModel, WeightBits } from '../model/model.js';
 import { calibrate } from '../quant/calibrate.js';
 import { quantizeModel } from '../quant/quantize.js';
@@ -16,7 +16,9 @@ import { withPrototypeHead } from './prototype.js';
 import { qzoFfSessionOptions, type QzoFfConfig } from './qzo-ff.js';
 import { PREFIX_CACHE, prefixCacheBuffers } from './qzo-ff/prefix.js';
 import { frontEndRequests, type FrontEndSpec } from '../runtime/front-end.js';
-import { hybridHead, hybridSramBuffers } from './hybrid.js';
+import { HYBRID_DEFAULTS, hybridHead, hybridSramBuffers } from './hybrid.js';
+import { findTail, tailShape, requireTail, tailKeptTensors, tailSramBuffers } from './hybrid-tail.js';
+import { ConfigError } from '../errors.js';
 import { BP_RECIPE } from './bp-recipe.js';
 import { selectionTrainerOptions, trainableLayers, type TrainSelection } from './selection.js';
 
@@ -49,6 +51,12 @@ export interface PlanRunOptions {
   frontEnd?: FrontEndSpec;
   /** 'hybrid': the head trains by integer backprop (its buffers join the plan), the rest by QZO-FF. */
   method?: 'qzo-ff' | 'hybrid';
+  /**
+   * Hybrid only: parameter layers learned by integer backprop, 1 (the head) or 2 (the head and the
+   * layer below it, hybrid-tail.ts). Default HYBRID_DEFAULTS.bpLayers where the model and selection
+   * allow it, else 1; an explicit 2 that cannot apply is a ConfigError.
+   */
+  bpLayers?: 1 | 2;
 }
 
 export interface ModeMemory {
@@ -69,6 +77,8 @@ export interface RunPlan {
   plans: { ff: SessionPlan; infer: SessionPlan; bp: SessionPlan };
   /** The frozen-prefix cache in the QZO-FF plan: samples it holds and its bytes (null: none). */
   prefixCache: { samples: number; bytes: number; across: 'set' | 'step' } | null;
+  /** Hybrid runs: layers learned by integer backprop (null for other methods). */
+  bpLayers: 1 | 2 | null;
 }
 
 export async function planRun(o: PlanRunOptions): Promise<RunPlan> {
@@ -79,7 +89,8 @@ export async function planRun(o: PlanRunOptions): Promise<RunPlan> {
   const quantized = quantizeModel(proto, ranges, { weightBits, perChannel: false });
   const trainable = trainableLayers(resolveGraph(quantized.architecture), o.selection);
   const trainerConfig: QzoFfConfig = { ...o.trainer, ...selectionTrainerOptions(o.selection), ...o.enhancements };
-  const base = { proto, quantized, trainable, microBatch: micro, trainerConfig, ...(o.frontEnd ? { frontEnd: o.frontEnd } : {}), ...(o.method === 'hybrid' ? { hybrid: true } : {}) };
+  const bpLayers = o.method === 'hybrid' ? resolveBpLayers(quantized, trainable, o.bpLayers) : null;
+  const base = { proto, quantized, trainable, microBatch: micro, trainerConfig, ...(o.frontEnd ? { frontEnd: o.frontEnd } : {}), ...(bpLayers !== null ? { hybrid: true, bpLayers } : {}) };
   let planned = planSessions(base);
   let prefixCache: RunPlan['prefixCache'] = null;
   if (o.prefixCache) {
@@ -97,7 +108,7 @@ export async function planRun(o: PlanRunOptions): Promise<RunPlan> {
     }
   }
   const { sessionOptions, plans } = planned;
-  return { precision: o.precision, proto, quantized, trainable, trainerConfig, microBatch: micro, sessionOptions, plans, prefixCache };
+  return { precision: o.precision, proto, quantized, trainable, trainerConfig, microBatch: micro, sessionOptions, plans, prefixCache, bpLayers };
 }
 
 /**
@@ -105,16 +116,22 @@ export async function planRun(o: PlanRunOptions): Promise<RunPlan> {
  * Adam for the same selection), host-only. Plans depend on shapes and modes, not on weight values, so
  * the memory report calls this with stand-in models.
  */
-export function planSessions(o: { proto: FloatModel; quantized: QuantizedModel; trainable: readonly string[]; microBatch: number; trainerConfig: QzoFfConfig; prefixSamples?: number; frontEnd?: FrontEndSpec; hybrid?: boolean }): { sessionOptions: SessionOptions & { extraSram: { name: string; bytes: number }[] }; plans: RunPlan['plans'] } {
+export function planSessions(o: { proto: FloatModel; quantized: QuantizedModel; trainable: readonly string[]; microBatch: number; trainerConfig: QzoFfConfig; prefixSamples?: number; frontEnd?: FrontEndSpec; hybrid?: boolean; bpLayers?: 1 | 2 }): { sessionOptions: SessionOptions & { extraSram: { name: string; bytes: number }[] }; plans: RunPlan['plans'] } {
   const { quantized, microBatch: batch } = o;
   const trainable = [...o.trainable];
   const fe = o.frontEnd ? { frontEnd: o.frontEnd } : {};
-  // Hybrid: QZO-FF's buffers and placements for the body only, plus the head's δ rows and gradient sums.
-  const zoLayers = o.hybrid ? trainable.filter((n) => n !== hybridHead(quantized).name) : trainable;
+  // Hybrid: QZO-FF's buffers and placements for the body only, plus the head's δ rows and gradient sums
+  // (and the tail's, when the layer below the head learns by backprop too).
+  const tail = o.hybrid && o.bpLayers === 2 ? requireTail(quantized) : null;
+  const backpropLayers = o.hybrid ? [hybridHead(quantized).name, ...(tail ? [tail.name] : [])] : [];
+  const zoLayers = trainable.filter((n) => !backpropLayers.includes(n));
   // The prefix cache's boundary is the first trained layer of all (the head alone, when only it trains).
   const zo = qzoFfSessionOptions(batch, { model: quantized, trainable: zoLayers, config: o.trainerConfig, ...(o.prefixSamples !== undefined && !o.hybrid ? { prefixSamples: o.prefixSamples } : {}) });
   const prefix = o.hybrid && o.prefixSamples !== undefined ? prefixCacheBuffers(quantized, trainable, o.prefixSamples) : [];
-  const sessionOptions = { ...zo, trainable: new Set(trainable), extraSram: o.hybrid ? [...zo.extraSram, ...prefix, ...hybridSramBuffers(quantized, batch)] : zo.extraSram, ...fe };
+  const sessionOptions = {
+    ...zo, trainable: new Set(trainable), extraSram: o.hybrid ? [...zo.extraSram, ...prefix, ...hybridSramBuffers(quantized, batch), ...(tail ? tailSramBuffers(tail) : [])] : zo.extraSram, ...fe,
+    ...(tail ? { keepTensors: tailKeptTensors(tail) } : {}),
+  };
   const plans = {
     ff: QuantizedSession.plan(quantized, sessionOptions),
     infer: QuantizedSession.plan(quantized, { batch, ...fe }),
@@ -123,6 +140,21 @@ export function planSessions(o: { proto: FloatModel; quantized: QuantizedModel; 
     bp: BackpropSession.plan(o.proto, { batch, trainable: new Set(trainable), optimizer: { kind: BP_RECIPE.optimizer, lr: BP_RECIPE.lr }, ...(o.frontEnd ? { extraSram: frontEndRequests(o.frontEnd, quantized) } : {}) }),
   };
   return { sessionOptions, plans };
+}
+
+/**
+ * Layers the hybrid learns by backprop: the requested count, or the default where the model has a tail
+ * (hybrid-tail.ts) and the selection trains it, else 1.
+ */
+export function resolveBpLayers(model: QuantizedModel | Architecture, trainable: readonly string[], requested?: 1 | 2): 1 | 2 {
+  if (requested !== undefined && requested !== 1 && requested !== 2) throw new ConfigError(`--bp-layers must be 1 or 2, got ${String(requested)}`);
+  const want = requested ?? HYBRID_DEFAULTS.bpLayers;
+  if (want === 1) return 1;
+  const tail = 'architecture' in model ? findTail(model) : tailShape(model);
+  const why = typeof tail === 'string' ? tail : trainable.includes(tail.name) ? null : `the selection leaves '${tail.name}' frozen`;
+  if (why === null) return 2;
+  if (requested !== undefined) throw new ConfigError(`--bp-layers 2 cannot apply: ${why}; use --bp-layers 1`);
+  return 1;
 }
 
 export function modeMemory(plan: SessionPlan, device: RunBudget): ModeMemory {

@@ -18,7 +18,8 @@ import { checkRunSize, seedOption, SHOW_BOUND_SECONDS } from '../limits.js';
 import { adapt, type AdaptMethod, type AdaptOptions, type Precision } from '../../train/adapt.js';
 import { FileCheckpointStore } from '../../train/checkpoint-store.js';
 import type { Model } from '../../model/model.js';
-import { parseSelection, selectionLabel } from '../../train/selection.js';
+import { parseSelection, selectionLabel, trainableLayers } from '../../train/selection.js';
+import { resolveBpLayers } from '../../train/prepare-run.js';
 import { parseSchedule } from '../../train/schedule.js';
 import { shippedModel } from '../../util/package-root.js';
 import { DATA_HELP, loadData, parseClassList } from '../../data/source.js';
@@ -60,7 +61,7 @@ const REPORT_BYTES_PER_STEP = 64;
 
 interface AdaptCliOptions {
   model?: string; method?: string; data: string; corrupt?: string; split: string; epochs?: string; batchSize?: string; classes: string; ways: string; shots: string; queries: string; device: string; precision: string;
-  train: string; m: string; eps: string; lr?: string; headLr?: string; schedule: string; steps: string; microBatch: string; dist: string; seed: string;
+  train: string; m: string; eps: string; lr?: string; headLr?: string; bpLayers?: string; tailLr?: string; schedule: string; steps: string; microBatch: string; dist: string; seed: string;
   baseline: boolean; out: string; head: string; build: string; profile?: boolean; wide?: boolean; reusePrefix?: boolean;
   normalize?: boolean; momentum?: string; sharpness?: string; dither?: boolean; residual?: string | boolean; guard?: boolean; strictGuard?: boolean; spread?: boolean; warmup?: string; batchScale?: boolean;
   checkpoint?: string; checkpointEvery: string; resume?: boolean; yes?: boolean;
@@ -81,6 +82,8 @@ export function registerAdapt(program: Command): void {
     .option('--corrupt <name:severity>', `out-of-distribution adaptation: corrupt support and query images (${CORRUPTIONS.join(', ')}; severity 1-5)`)
     .option('--device <preset|budget>', 'MCU preset or budget like 256k/1m', DEFAULT_DEVICE)
     .option('--method <m>', `hybrid (integer backprop for the dense head, QZO-FF for the rest), qzo-ff (the paper), or a baseline run inside the same budget: bp (f32 backprop, Adam) or ff-float (sign-m-SPSA in f32) (default: ${ADAPT_DEFAULTS.method}; where the model has no per-tensor dense head or the selection is bias or sparse, qzo-ff with a note; a hybrid default run also trains the paper's QZO-FF for comparison)`)
+    .option('--bp-layers <n>', `hybrid: parameter layers learned by integer backprop: 2 = the head and the layer below it (the last conv through its pool, or the last hidden dense layer), 1 = the head only (default: ${HYBRID_DEFAULTS.bpLayers} where the model has that layer and the selection trains it, else 1)`)
+    .option('--tail-lr <x>', `hybrid with --bp-layers 2: the SGD η of the layer below the head (default: ${HYBRID_DEFAULTS.tailLr})`)
     .option('--head-lr <x>', `hybrid: a fixed SGD η for the head's integer backprop (default: ${HYBRID_DEFAULTS.headStep} / mean ‖f − mean f‖² of the head's input on the first step)`)
     .option('--precision <p>', '16w8a (paper default) or 8w8a', '16w8a')
     .option('--train <selection>', 'full, head (linear probe), last:K, bias, or sparse[:fraction[:magnitude|small|random[:seed]]]', 'full')
@@ -145,6 +148,13 @@ Examples:
       const requested = opts.method as AdaptMethod | undefined;
       if (requested !== undefined && !ADAPT_METHODS.includes(requested)) throw new ConfigError(`--method must be ${ADAPT_METHODS.join(', ')}, got '${opts.method}'`);
       if (opts.headLr !== undefined && requested !== undefined && requested !== 'hybrid') throw new ConfigError(`--head-lr is the hybrid head's step size: use it with --method hybrid`);
+      for (const [flag, v] of [['--bp-layers', opts.bpLayers], ['--tail-lr', opts.tailLr]] as const) {
+        if (v !== undefined && requested !== undefined && requested !== 'hybrid') throw new ConfigError(`${flag} is a setting of the hybrid method: use it with --method hybrid`);
+      }
+      const bpLayersAsked = opts.bpLayers === undefined ? undefined : (num(opts.bpLayers, 'bp-layers', { integer: true, min: 1 }) as 1 | 2);
+      if (bpLayersAsked !== undefined && bpLayersAsked !== 1 && bpLayersAsked !== 2) throw new ConfigError(`--bp-layers must be 1 or 2, got ${opts.bpLayers}`);
+      const tailLr = opts.tailLr === undefined ? undefined : num(opts.tailLr, 'tail-lr');
+      if (tailLr !== undefined && !(tailLr > 0)) throw new ConfigError(`--tail-lr must be > 0, got ${opts.tailLr}`);
       const selection = parseSelection(opts.train, { trainerOptions: true });
       // Unset, the library's default applies: η for the zeroth-order methods, Adam's rate for bp.
       const lr = opts.lr === undefined ? undefined : num(opts.lr, 'lr');
@@ -197,7 +207,9 @@ Examples:
         : quantizedMethodChoice({ model: backbone, support: episode.support, query: episode.query, head: opts.head as 'auto', selection, method: requested as 'qzo-ff' | 'hybrid' | undefined });
       const method: AdaptMethod = choice.method;
       const headLr = opts.headLr === undefined || method !== 'hybrid' ? undefined : num(opts.headLr, 'head-lr');
-      const methodLabel = method === 'bp' ? 'f32 backprop (Adam) on the device' : method === 'ff-float' ? 'float ZO (FF fp32)' : method === 'hybrid' ? `hybrid ${precision}` : `QZO-FF ${precision}${residual ? " + residual" : ""}`;
+      const bpLayers = method === 'hybrid' ? resolveBpLayers(backbone.architecture, trainableLayers(resolveGraph(backbone.architecture), selection), bpLayersAsked) : null;
+      if (bpLayers === 1 && tailLr !== undefined) throw new ConfigError('--tail-lr sets the η of the layer below the head, which this run does not train by backprop (--bp-layers 1)');
+      const methodLabel = method === 'bp' ? 'f32 backprop (Adam) on the device' : method === 'ff-float' ? 'float ZO (FF fp32)' : method === 'hybrid' ? `hybrid ${precision} (backprop: ${bpLayers === 2 ? 'last 2 layers' : 'head'})` : `QZO-FF ${precision}${residual ? " + residual" : ""}`;
       const steps = opts.epochs !== undefined ? num(opts.epochs, 'epochs', { integer: true, min: 1 }) * Math.ceil(trainCount / (batchSize ?? trainCount)) : num(opts.steps, 'steps', { integer: true, min: 0 });
       // 2m forward passes of a batch per step (QZO-FF); backprop costs about as much as m = 1.5.
       const macsPerStep = 2 * num(opts.m, 'm', { integer: true, min: 1 }) * (batchSize ?? trainCount) * totalMacs(resolveGraph(backbone.architecture));
@@ -212,7 +224,7 @@ Examples:
       sayLabelled(`task     ${opts.split === 'full' ? `${episode.classIds.length} classes, ${trainCount} training images,` : `${ways}-way ${shots}-shot`} on ${opts.data} classes ${listClasses(data, episode.classIds)}${opts.corrupt ? ` corrupted by ${opts.corrupt}` : ''} · ${episode.query.labels.length} held-out query images · seed ${seed}`);
       sayLabelled(method === 'bp'
         ? `method   ${methodLabel}, train ${selectionLabel(selection)}, η = ${lr ?? ADAPT_DEFAULTS.bpLr}, ${steps} steps, micro-batch ${opts.microBatch}`
-        : `method   ${methodLabel}, train ${selectionLabel(selection)}, m = ${opts.m}, ε = ${opts.eps}, η = ${lr ?? ADAPT_DEFAULTS.lr} (${opts.schedule})${method === 'hybrid' ? `, head η = ${headLr ?? `${HYBRID_DEFAULTS.headStep}/mean‖f − f̄‖²`}` : ''}, ${steps} steps, micro-batch ${opts.microBatch}`);
+        : `method   ${methodLabel}, train ${selectionLabel(selection)}, m = ${opts.m}, ε = ${opts.eps}, η = ${lr ?? ADAPT_DEFAULTS.lr} (${opts.schedule})${method === 'hybrid' ? `, head η = ${headLr ?? `${HYBRID_DEFAULTS.headStep}/mean‖f − f̄‖²`}${bpLayers === 2 ? `, tail η = ${tailLr ?? HYBRID_DEFAULTS.tailLr}` : ''}` : ''}, ${steps} steps, micro-batch ${opts.microBatch}`);
       if (choice.note) sayLabelled(`note     ${choice.note}`);
       // The host-time bound errs long (1 GMAC/s; the simd build runs about 5): shown only for long runs (limits.ts).
       if (estimate.seconds > SHOW_BOUND_SECONDS) sayLabelled(`host     training here may take up to ${estimate.text.replace('≈ ', '')} (a bound at 1 GMAC/s)`);
@@ -234,7 +246,7 @@ Examples:
       };
       const result = await run({
         ...same, progressEvery: bar ? Math.max(1, Math.floor(steps / 25)) : 0,
-        method, bpLr: method === 'bp' ? lr : undefined, lr, ...(headLr !== undefined ? { headLr } : {}),
+        method, bpLr: method === 'bp' ? lr : undefined, lr, ...(headLr !== undefined ? { headLr } : {}), ...(bpLayers !== null ? { bpLayers } : {}), ...(tailLr !== undefined ? { tailLr } : {}),
         baseline: opts.baseline, profile: opts.profile, checkpoint,
         onCheckpoint: (e) => {
           for (const s of e.kind === 'written' ? [] : e.skipped) say(`checkpoint: skipped ${s.name}: ${s.reason}`);
