@@ -15,6 +15,7 @@ import { tailShape, tailKeptTensors, findTail } from '../src/train/hybrid-tail.j
 import { adapt, type AdaptOptions } from '../src/train/adapt.js';
 import { loadMicroBatch, quantizeSet } from '../src/train/batches.js';
 import { ConfigError } from '../src/errors.js';
+import { HybridTrainer } from '../src/train/hybrid.js';
 
 const DEVICE = { name: 'test', sramBytes: 1024 * 1024, flashBytes: 2 * 1024 * 1024 };
 let episode: Episode;
@@ -85,6 +86,24 @@ describe('adapt() with the tail on other models', () => {
     const one = await adapt({ ...base(cnn), bpLayers: 1, steps: 1 });
     expect(one.backpropLayers).toEqual(['logits']);
     expect(one.memory.ff.sramPeak).toBeLessThan((await adapt({ ...base(cnn), steps: 1 })).memory.ff.sramPeak);
+  });
+
+  it('a tail η whose step factor the 15-bit multiplier cannot hold is a ConfigError before the first step, not inside it', async () => {
+    const cnn = loadModel(readFileSync('models/mnist-cnn-digits04.lmdl')) as FloatModel;
+    for (const [tailLr, why] of [[1e12, /lower the learning rate/], [1e-30, /raise the learning rate/]] as const) {
+      let steps = 0;
+      await expect(adapt({ ...base(cnn), tailLr, steps: 2, onStep: () => steps++ })).rejects.toThrow(why);
+      expect(steps).toBe(0);
+    }
+    const plan = await planRun({ backbone: cnn, support: episode.support, precision: '16w8a', selection: FULL, microBatch: 5, trainer: { epsilon: 1e-3, directions: 2, dist: 'gaussian', lr: 3e-3, seed: 1 }, method: 'hybrid' });
+    const session = await startSession(plan, DEVICE, { build: 'simd' });
+    const weights = (l: string) => Buffer.from(session.mcu.device.bytes.slice(session.weights.get(l)!.offset, session.weights.get(l)!.offset + session.weights.get(l)!.bytes));
+    const before = plan.trainable.map(weights);
+    expect(() => new HybridTrainer(session, plan.trainable, { ...plan.trainerConfig, tailLr: 1e12 })).toThrow(ConfigError);
+    for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) expect(() => new HybridTrainer(session, plan.trainable, { ...plan.trainerConfig, tailLr: bad })).toThrow(/tail learning rate/);
+    // A session planned with the tail, and a selection without it.
+    expect(() => new HybridTrainer(session, plan.trainable.filter((l) => l !== 'conv3'), plan.trainerConfig)).toThrow(/tail 'conv3' must be trained/);
+    plan.trainable.forEach((l, i) => expect(weights(l).equals(before[i]!)).toBe(true));
   });
 
   it('ResNet-8: s3b and the head learn by backprop; plan = measured; the tail input and gate survive the forward; a short run beats zero-shot', async () => {
