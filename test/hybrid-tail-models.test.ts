@@ -138,6 +138,15 @@ describe('adapt() with the tail on other models', () => {
     expect(r.after, `zero-shot ${r.zeroShot}%`).toBeGreaterThan(r.zeroShot);
   });
 
+  it("8w8a: the tail's 8-bit weights learn (last:2, no QZO-FF body), plan = measured, above zero-shot", async () => {
+    const cnn = loadModel(readFileSync('models/mnist-cnn-digits04.lmdl')) as FloatModel;
+    const r = await adapt({ ...base(cnn), precision: '8w8a', selection: { kind: 'last', layers: 2 }, steps: 10 });
+    expect(r.backpropLayers).toEqual(['conv3', 'logits']);
+    expect(r.adapted.params.conv3!.weights).toBeInstanceOf(Int8Array);
+    expect(r.sramPeak).toBe(r.memory.ff.sramPeak);
+    expect(r.after, `zero-shot ${r.zeroShot}%`).toBeGreaterThan(r.zeroShot);
+  });
+
   it('the MLP preset (random init): fc2 and the head learn by backprop; plan = measured; the loss falls', async () => {
     const mlp = initFloatModel(architecturePreset('mlp'), 7);
     const r = await adapt({ ...base(mlp), steps: 20 });
