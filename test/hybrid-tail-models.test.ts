@@ -106,7 +106,7 @@ describe('adapt() with the tail on other models', () => {
     plan.trainable.forEach((l, i) => expect(weights(l).equals(before[i]!)).toBe(true));
   });
 
-  it('ResNet-8: s3b and the head learn by backprop; plan = measured; the tail input and gate survive the forward; a short run beats zero-shot', async () => {
+  it('ResNet-8: s3b and the head learn by backprop; plan = measured; the tail input and gate survive the forward; a short run beats zero-shot; same bits in every build', async () => {
     const resnet = loadModel(readFileSync('models/resnet8-mnist-digits04.lmdl')) as FloatModel;
     const plan = await planRun({ backbone: resnet, support: episode.support, precision: '16w8a', selection: FULL, microBatch: 5, trainer: { epsilon: 1e-3, directions: 2, dist: 'gaussian', lr: 3e-3, seed: 1 }, method: 'hybrid' });
     expect(plan.bpLayers).toBe(2);
@@ -136,6 +136,14 @@ describe('adapt() with the tail on other models', () => {
     expect(r.sramPeak).toBe(r.memory.ff.sramPeak);
     expect(r.losses.every(Number.isFinite)).toBe(true);
     expect(r.after, `zero-shot ${r.zeroShot}%`).toBeGreaterThan(r.zeroShot);
+    // Every build trains the residual tail to the same bits.
+    const bits = async (build: 'scalar' | 'simd' | 'relaxed') => {
+      const x = await adapt({ ...base(resnet), steps: 3, build });
+      return Buffer.concat(Object.values(x.adapted.params).flatMap((p) => [Buffer.from(p.weights.buffer, p.weights.byteOffset, p.weights.byteLength), Buffer.from(p.bias.buffer, p.bias.byteOffset, p.bias.byteLength)]));
+    };
+    const simd = await bits('simd');
+    expect((await bits('scalar')).equals(simd)).toBe(true);
+    expect((await bits('relaxed')).equals(simd)).toBe(true);
   });
 
   it("8w8a: the tail's 8-bit weights learn (last:2, no QZO-FF body), plan = measured, above zero-shot", async () => {
