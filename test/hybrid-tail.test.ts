@@ -10,7 +10,7 @@ import {
   type TailGeometry, type TailGradBuffers, type TailGradInputs,
 } from '../src/kernels/tail-grad.js';
 import { paddedAxis } from '../src/kernels/geometry.js';
-import { ConfigError, ShapeError } from '../src/errors.js';
+import { ConfigError, LastmileError, ShapeError } from '../src/errors.js';
 import type { DeviceBuffer } from '../src/device/arena.js';
 
 let benches: Bench[];
@@ -419,5 +419,109 @@ describe('bad arguments to the tail kernels are typed errors before any write', 
     for (const s of [{ ...step, totalShift: 0 }, { ...step, totalShift: 63 }, { ...step, multiplier: 2 ** 15 }, { ...step, multiplier: -1 }, { ...step, multiplier: 0.5 }]) refused(ShapeError, (b, p) => call(b, p, { step: s }));
     refused(ShapeError, (b, p) => call(b, p, { params: { ...p.inputs.headWeights, offset: b.device.arenaEnd - 8 } }));
     refused(ShapeError, (b, p) => call(b, p, { grad: { ...p.out.gradW, offset: 8 } }));
+  });
+});
+
+describe('random arguments never trap the Wasm nor write outside the outputs', () => {
+  /** A buffer inside the arena (at a random place and size), straddling its end, or before it. */
+  const bufferArb = (arenaBase: number, arenaEnd: number) => fc.oneof(
+    fc.record({ at: fc.integer({ min: 0, max: 1 << 20 }), bytes: fc.integer({ min: 0, max: 1 << 16 }) }).map((b) => ({ name: 'b', offset: arenaBase + b.at, bytes: b.bytes })),
+    fc.record({ back: fc.integer({ min: 0, max: 4096 }), bytes: fc.integer({ min: 0, max: 1 << 20 }) }).map((b) => ({ name: 'b', offset: arenaEnd - b.back, bytes: b.bytes })),
+    fc.record({ offset: fc.integer({ min: -4096, max: arenaBase }), bytes: fc.integer({ min: 0, max: 1 << 16 }) }).map((b) => ({ name: 'b', ...b })),
+  );
+  const dim = fc.oneof(fc.integer({ min: 0, max: 9 }), fc.integer({ min: -3, max: 70_000 }), fc.constantFrom(0.5, Number.NaN));
+  const geomArb = fc.record({
+    inHeight: dim, inWidth: dim, inChannels: dim, outHeight: dim, outWidth: dim, outChannels: dim,
+    kernelHeight: dim, kernelWidth: dim, strideHeight: dim, strideWidth: dim, padTop: dim, padLeft: dim,
+  });
+
+  it('accumulateTailGradient and applyTailStep: a typed error or a clean run, whatever the geometry, buffers, geometry-buffer contents and scalars', () => {
+    const b = benches[2]!;
+    const d = b.device;
+    const buf = bufferArb(d.arenaBase, d.arenaEnd);
+    let ran = 0;
+    fc.assert(
+      fc.property(
+        fc.record({
+          geom: geomArb, held: fc.oneof(geomArb, fc.constant(null)), rows: fc.integer({ min: -1, max: 9 }), classes: fc.integer({ min: -1, max: 12 }),
+          headBits: fc.constantFrom(8, 16, 12), zx: fc.integer({ min: -200, max: 200 }), lo: fc.integer({ min: -200, max: 200 }), hi: fc.integer({ min: -200, max: 200 }),
+          bufs: fc.array(buf, { minLength: 9, maxLength: 9 }), fill: fc.integer({ min: 0, max: 255 }),
+        }),
+        (c) => {
+          const [delta, headWeights, input, gate, geometry, g, patch, gradW, gradB] = c.bufs as [DeviceBuffer, DeviceBuffer, DeviceBuffer, DeviceBuffer, DeviceBuffer, DeviceBuffer, DeviceBuffer, DeviceBuffer, DeviceBuffer];
+          // Whatever the geometry buffer holds: a written geometry, or arbitrary bytes.
+          if (geometry.offset >= d.arenaBase && geometry.offset + 48 <= d.arenaEnd) {
+            d.bytes.fill(c.fill, geometry.offset, geometry.offset + 48);
+            if (c.held) {
+              try {
+                writeTailGeometry(b.arena, geometry, c.held as TailGeometry);
+              } catch (e) {
+                expect(e).toBeInstanceOf(LastmileError);
+              }
+            }
+          }
+          try {
+            accumulateTailGradient(b.arena, c.rows, c.geom as TailGeometry, {
+              delta, classes: c.classes, headWeights, headBits: c.headBits as 8, input, inputZero: c.zx, gate, gateLo: c.lo, gateHi: c.hi,
+            }, { geometry, g, patch, gradW, gradB });
+            ran++;
+          } catch (e) {
+            expect(e, String(e)).toBeInstanceOf(LastmileError);
+          }
+        },
+      ),
+      { numRuns: 400, seed: 99 },
+    );
+    // Near-valid calls: a well-formed case with at most one thing wrong (a buffer one byte short or
+    // moved past the arena's end, the geometry buffer holding another geometry, one row too many).
+    fc.assert(
+      fc.property(geometryArb, geometryArb, fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 0, max: 12 }), (geom, other, rows, classes, mutation) => {
+        const a = b.arena;
+        a.reset();
+        const need = tailGradBytes(geom);
+        const ins = [rows * classes * 4, classes * geom.outChannels * 2, rows * geom.inHeight * geom.inWidth * geom.inChannels, rows * geom.outHeight * geom.outWidth * geom.outChannels];
+        const outs = [need.geometry, need.g, need.patch, need.gradW, need.gradB];
+        const bufs = [...ins, ...outs].map((n, i) => a.alloc(n, `b${i}`));
+        writeTailGeometry(a, bufs[4]!, mutation === 11 ? other : geom);
+        if (mutation >= 1 && mutation <= 9) {
+          const i = mutation - 1;
+          bufs[i] = mutation % 2 ? { ...bufs[i]!, bytes: bufs[i]!.bytes - 1 } : { ...bufs[i]!, offset: d.arenaEnd - Math.floor(bufs[i]!.bytes / 2) };
+        }
+        const [delta, headWeights, input, gate, geometry, g, patch, gradW, gradB] = bufs as [DeviceBuffer, DeviceBuffer, DeviceBuffer, DeviceBuffer, DeviceBuffer, DeviceBuffer, DeviceBuffer, DeviceBuffer, DeviceBuffer];
+        // The arena up to well past the last allocation (a wrong geometry's writes land just past the sums).
+        const end = Math.min(d.arenaEnd, d.arenaBase + a.used + (1 << 16));
+        const before = Buffer.from(d.bytes.slice(d.arenaBase, end));
+        try {
+          accumulateTailGradient(a, mutation === 10 ? rows + 1 : rows, geom, { delta, classes, headWeights, headBits: 16, input, inputZero: 0, gate, gateLo: -128, gateHi: 127 }, { geometry, g, patch, gradW, gradB });
+          ran++;
+          // A run writes its scratch and sums only.
+          const after = Buffer.from(d.bytes.slice(d.arenaBase, end));
+          for (const x of [g, patch, gradW, gradB]) before.copy(after, x.offset - d.arenaBase, x.offset - d.arenaBase, x.offset - d.arenaBase + x.bytes);
+          if (!after.equals(before)) throw new Error(`the kernel wrote outside its scratch and sums (mutation ${mutation})`);
+        } catch (e) {
+          if (!(e instanceof LastmileError)) throw e;
+          // The unmodified case always runs; a geometry buffer holding the same geometry as well.
+          expect(mutation === 0 || (mutation === 11 && JSON.stringify(other) === JSON.stringify(geom))).toBe(false);
+        }
+      }),
+      { numRuns: 400, seed: 97 },
+    );
+    expect(ran).toBeGreaterThan(20);
+    fc.assert(
+      fc.property(
+        fc.record({
+          params: buf, grad: buf, bits: fc.constantFrom(8, 16, 32, 4), count: fc.integer({ min: -1, max: 5000 }), po: fc.integer({ min: -8, max: 5000 }), go: fc.integer({ min: -8, max: 50_000 }),
+          mult: fc.integer({ min: -1, max: 2 ** 15 }), shift: fc.integer({ min: -1, max: 64 }),
+        }),
+        (c) => {
+          try {
+            applyTailStep(b.arena, c.params, c.po, c.bits as 8, c.count, c.grad, c.go, { c: 1, multiplier: c.mult, totalShift: c.shift });
+          } catch (e) {
+            expect(e, String(e)).toBeInstanceOf(LastmileError);
+          }
+        },
+      ),
+      { numRuns: 400, seed: 98 },
+    );
   });
 });
