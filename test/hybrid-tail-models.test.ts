@@ -15,6 +15,8 @@ import { tailShape, tailKeptTensors, findTail } from '../src/train/hybrid-tail.j
 import { adapt, type AdaptOptions } from '../src/train/adapt.js';
 import { loadMicroBatch, quantizeSet } from '../src/train/batches.js';
 import { ConfigError } from '../src/errors.js';
+import { adaptQuantized } from '../src/train/adapt-int8.js';
+import { planningModels } from '../src/report/memory.js';
 import { HybridTrainer } from '../src/train/hybrid.js';
 
 const DEVICE = { name: 'test', sramBytes: 1024 * 1024, flashBytes: 2 * 1024 * 1024 };
@@ -164,5 +166,22 @@ describe('adapt() with the tail on other models', () => {
     const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;
     expect(mean(r.losses.slice(-4))).toBeLessThan(mean(r.losses.slice(0, 4)));
     expect(r.after).toBeGreaterThanOrEqual(r.zeroShot);
+  });
+
+  it('an int8 model (DS-CNN, the adaptQuantized path): the default plans and trains the tail (pw4), plan = measured; bpLayers 1 has another plan and other losses; bpLayers 2 with the head alone is refused', async () => {
+    let seed = 11;
+    const images = Float32Array.from({ length: 6 * 490 }, () => ((seed = (Math.imul(seed, 1664525) + 1013904223) | 0) >> 8) / 2 ** 23);
+    const d = { name: 'synthetic', shape: [49, 10, 1], images, labels: Int32Array.from({ length: 6 }, (_, i) => i % 3), classes: 3, classNames: ['up', 'go', 'stop'] };
+    const base8 = planningModels(architecturePreset('ds-cnn'), 8).quantized;
+    const model = { ...base8, meta: { ...base8.meta, classNames: ['down', 'go', 'left', 'no', 'off', 'on', 'right', 'stop', 'up', 'yes', 'silence', 'unknown'] } };
+    const o = { model, support: d, query: d, device: { name: 'nrf52840', sramBytes: 256 * 1024, flashBytes: 1024 * 1024 }, selection: FULL, steps: 3, head: 'keep' as const };
+    const two = await adaptQuantized(o);
+    const one = await adaptQuantized({ ...o, bpLayers: 1 });
+    expect(two.method).toBe('hybrid');
+    expect(two.sramPeak).toBe(two.memory.ff.sramPeak);
+    expect(one.sramPeak).toBe(one.memory.ff.sramPeak);
+    expect(two.losses).not.toEqual(one.losses);
+    expect(two.memory.ff.sramPeak).not.toBe(one.memory.ff.sramPeak);
+    await expect(adaptQuantized({ ...o, selection: { kind: 'head' }, bpLayers: 2 })).rejects.toThrow(/selection leaves 'pw4' frozen/);
   });
 });
