@@ -3,12 +3,13 @@
 // a typed error before anything is written. The QEMU matrix is `npm run test:metal`.
 import { describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { adaptReference, emulatorQueryDigest, exportC, lossSumOverPasses, lossSumQ16, modelPath, runProgram } from './metal/harness.js';
 import { checkExportable, exportC as exportCLibrary, type CExportOptions } from '../src/export/c/index.js';
-import { loadModel } from '../src/model/model.js';
+import { initFloatModel, loadModel, saveModel } from '../src/model/model.js';
+import { architecturePreset } from '../src/model/presets.js';
 import { ConfigError, UnsupportedError } from '../src/errors.js';
 import type { FloatModel } from '../src/model/model.js';
 
@@ -86,6 +87,25 @@ describe('C export on the host cc', () => {
     const out = await runProgram(join(dir, 'c'), 'host');
     expect(out.weightsSha256).toBe(ref.weightsSha256);
     expect(out.steps.map((s) => s.reduce((a, b) => a + b, 0))).toEqual(ref.losses.map((l) => lossSumOverPasses(l, 1, 5)));
+  });
+
+  it('hybrid on an MLP: the dense tail (fc2, no pool, ReLU gate) by backprop, fc1 by QZO-FF, 3 steps: same weights and losses', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lm-c-hybrid-mlp-'));
+    // A seeded initialisation: bit-exactness does not need a trained backbone.
+    const model = join(dir, 'mlp.lmdl');
+    await writeFile(model, saveModel(initFloatModel(architecturePreset('mlp'), 7)));
+    // fc1 (784×128, 16-bit) in SRAM and the tail's int64 sums (64×128×8 B) need more than the default part.
+    const runArgs = ['--method', 'hybrid', '--train', 'full', '--device', 'stm32h743', '--steps', '3', '--batch-size', '5', '--queries', '4'];
+    const [ref, exported] = await Promise.all([
+      adaptReference(['--model', model, ...runArgs], join(dir, 'adapt')),
+      exportC(runArgs, ['--model', model], join(dir, 'c')),
+    ]);
+    expect(exported.stdout).toMatch(/extra:tail-grad-w$/m);
+    const source = await readFile(join(dir, 'c', 'lm_model.c'), 'utf8');
+    expect(source).toContain(`/* The hybrid tail 'fc2' (below the head, through no pool)`);
+    const out = await runProgram(join(dir, 'c'), 'host');
+    expect(out.weightsSha256).toBe(ref.weightsSha256);
+    expect(out.steps.map((s) => s.reduce((a, b) => a + b, 0))).toEqual(ref.losses.map((l) => lossSumOverPasses(l, 6, 5)));
   });
 
   it('refuses the hybrid tail options where they cannot apply, with a typed error, before any work', async () => {
