@@ -84,7 +84,7 @@ export async function runCExport(opts: CExportCliOptions, say: (line?: string) =
     method, ...(headLr !== undefined ? { headLr } : {}), ...(bpLayers !== undefined ? { bpLayers: bpLayers as 1 | 2 } : {}), ...(tailLr !== undefined ? { tailLr } : {}),
     enhancements: { ...(opts.normalize ? { normalize: true } : {}), ...(opts.dither ? { dither: true } : {}) },
   });
-  say(wrapText(`wrote ${result.out}: ${result.files.length} files (${result.run.quantized.architecture.name}, ${result.run.config.method}, ${result.run.config.precision}, train ${result.run.config.selection}, ${result.run.steps} steps)`, TERMINAL_COLUMNS));
+  say(wrapText(`wrote ${result.out}: ${result.files.length} files (${result.run.quantized.architecture.name}, ${result.run.config.method}${result.run.config.bpLayers ? ` (backprop: ${result.run.config.bpLayers === 2 ? `head and tail '${result.run.tail?.layer}'` : 'head'})` : ''}, ${result.run.config.precision}, train ${result.run.config.selection}, ${result.run.steps} steps)`, TERMINAL_COLUMNS));
   say(result.arenaMap);
   say(`planned SRAM ${result.plannedSramBytes} B = arena ${result.arenaBytes} B · planned flash ${result.plannedFlashBytes} B`);
   say(wrapText(sizeReport(result.out, opts.core) ?? `(arm-none-eabi-gcc not found: no section sizes; run 'make size CPU=${opts.core}' in ${result.out})`, TERMINAL_COLUMNS));
