@@ -3,12 +3,13 @@
 // a typed error before anything is written. The QEMU matrix is `npm run test:metal`.
 import { describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { adaptReference, emulatorQueryDigest, exportC, lossSumOverPasses, lossSumQ16, modelPath, runProgram } from './metal/harness.js';
 import { checkExportable, exportC as exportCLibrary, type CExportOptions } from '../src/export/c/index.js';
-import { loadModel } from '../src/model/model.js';
+import { initFloatModel, loadModel, saveModel } from '../src/model/model.js';
+import { architecturePreset } from '../src/model/presets.js';
 import { ConfigError, UnsupportedError } from '../src/errors.js';
 import type { FloatModel } from '../src/model/model.js';
 
@@ -33,7 +34,7 @@ describe('C export on the host cc', () => {
     expect(Number(/#define LM_ARENA_BYTES (\d+)u/.exec(header)![1])).toBe(ref.ffSram);
   });
 
-  it('hybrid, mnist-cnn full, 16w8a, 3 steps: same weights, losses and logits; the head buffers are in the arena plan', async () => {
+  it('default hybrid (head and tail by backprop), mnist-cnn full, 16w8a, 3 steps: same weights, losses and logits; the head and tail buffers are in the arena plan', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'lm-c-hybrid-'));
     const runArgs = ['--method', 'hybrid', '--train', 'full', '--steps', '3', '--batch-size', '5', '--queries', '4'];
     const [ref, exported] = await Promise.all([
@@ -41,7 +42,9 @@ describe('C export on the host cc', () => {
       exportC(runArgs, ['--model', modelPath('mnist-cnn-digits04.lmdl')], join(dir, 'c')),
     ]);
     expect(exported.stdout).toMatch(/planned SRAM (\d+) B = arena \1 B/);
-    for (const b of ['hybrid-delta', 'hybrid-grad-w', 'hybrid-grad-b', 'hybrid-feature-sums', 'hybrid-feature-mean']) expect(exported.stdout).toMatch(new RegExp(`^\\s+\\d+\\s+\\d+\\s+\\d+\\s+0\\.\\.\\d+\\s+extra:${b}$`, 'm'));
+    for (const b of ['hybrid-delta', 'hybrid-grad-w', 'hybrid-grad-b', 'hybrid-feature-sums', 'hybrid-feature-mean', 'tail-g', 'tail-patch', 'tail-grad-w', 'tail-grad-b']) expect(exported.stdout).toMatch(new RegExp(`^\\s+\\d+\\s+\\d+\\s+\\d+\\s+0\\.\\.\\d+\\s+extra:${b}$`, 'm'));
+    // The tail's input (pool2) and gate (conv3) live to the head, the last op (7), as in the emulator's plan.
+    for (const t of ['pool2', 'conv3']) expect(exported.stdout).toMatch(new RegExp(`^\\s+\\d+\\s+\\d+\\s+\\d+\\s+\\d+\\.\\.7\\s+act:${t}$`, 'm'));
     const out = await runProgram(join(dir, 'c'), 'host');
     expect(out.weightsSha256).toBe(ref.weightsSha256);
     // 2m = 6 perturbed forwards of 5 samples per step; the head's sums came from those same forwards.
@@ -51,8 +54,78 @@ describe('C export on the host cc', () => {
     const header = await readFile(join(dir, 'c', 'lm_model.h'), 'utf8');
     expect(Number(/#define LM_ARENA_BYTES (\d+)u/.exec(header)![1])).toBe(ref.ffSram);
     expect(header).toMatch(/#define LM_METHOD "hybrid"/);
-    const meta = JSON.parse(await readFile(join(dir, 'c', 'export.json'), 'utf8')) as { config: { method: string } };
-    expect(meta.config.method).toBe('hybrid');
+    expect(header).toMatch(/#define LM_BP_LAYERS 2/);
+    const meta = JSON.parse(await readFile(join(dir, 'c', 'export.json'), 'utf8')) as { config: { method: string; bpLayers: number; tailLr: number } };
+    expect(meta.config).toMatchObject({ method: 'hybrid', bpLayers: 2, tailLr: 0.3 });
+  });
+
+  it('hybrid with --bp-layers 1 (head only by backprop, QZO-FF below), 3 steps: same weights and losses; no tail buffers', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lm-c-hybrid-bp1-'));
+    const runArgs = ['--method', 'hybrid', '--bp-layers', '1', '--train', 'full', '--steps', '3', '--batch-size', '5', '--queries', '4'];
+    const [ref, exported] = await Promise.all([
+      adaptReference(runArgs, join(dir, 'adapt')),
+      exportC(runArgs, ['--model', modelPath('mnist-cnn-digits04.lmdl')], join(dir, 'c')),
+    ]);
+    expect(exported.stdout).not.toMatch(/extra:tail-/);
+    const out = await runProgram(join(dir, 'c'), 'host');
+    expect(out.weightsSha256).toBe(ref.weightsSha256);
+    expect(out.steps.map((s) => s.reduce((a, b) => a + b, 0))).toEqual(ref.losses.map((l) => lossSumOverPasses(l, 6, 5)));
+    const header = await readFile(join(dir, 'c', 'lm_model.h'), 'utf8');
+    expect(Number(/#define LM_ARENA_BYTES (\d+)u/.exec(header)![1])).toBe(ref.ffSram);
+    expect(header).toMatch(/#define LM_BP_LAYERS 1/);
+  });
+
+  it('hybrid with the last two layers alone (--train last:2, no QZO-FF) and a --tail-lr: one forward per sample, same weights and losses', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lm-c-hybrid-last2-'));
+    const runArgs = ['--method', 'hybrid', '--train', 'last:2', '--tail-lr', '0.1', '--steps', '3', '--batch-size', '5', '--queries', '4'];
+    const [ref] = await Promise.all([
+      adaptReference(runArgs, join(dir, 'adapt')),
+      exportC(runArgs, ['--model', modelPath('mnist-cnn-digits04.lmdl')], join(dir, 'c')),
+    ]);
+    const source = await readFile(join(dir, 'c', 'lm_model.c'), 'utf8');
+    expect(source).toContain(`/* The hybrid tail 'conv3'`);
+    const out = await runProgram(join(dir, 'c'), 'host');
+    expect(out.weightsSha256).toBe(ref.weightsSha256);
+    expect(out.steps.map((s) => s.reduce((a, b) => a + b, 0))).toEqual(ref.losses.map((l) => lossSumOverPasses(l, 1, 5)));
+  });
+
+  it('hybrid on an MLP: the dense tail (fc2, no pool, ReLU gate) by backprop, fc1 by QZO-FF, 3 steps: same weights and losses', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lm-c-hybrid-mlp-'));
+    // A seeded initialisation: bit-exactness does not need a trained backbone.
+    const model = join(dir, 'mlp.lmdl');
+    await writeFile(model, saveModel(initFloatModel(architecturePreset('mlp'), 7)));
+    // fc1 (784×128, 16-bit) in SRAM and the tail's int64 sums (64×128×8 B) need more than the default part.
+    const runArgs = ['--method', 'hybrid', '--train', 'full', '--device', 'stm32h743', '--steps', '3', '--batch-size', '5', '--queries', '4'];
+    const [ref, exported] = await Promise.all([
+      adaptReference(['--model', model, ...runArgs], join(dir, 'adapt')),
+      exportC(runArgs, ['--model', model], join(dir, 'c')),
+    ]);
+    expect(exported.stdout).toMatch(/extra:tail-grad-w$/m);
+    const source = await readFile(join(dir, 'c', 'lm_model.c'), 'utf8');
+    expect(source).toContain(`/* The hybrid tail 'fc2' (below the head, through no pool)`);
+    const out = await runProgram(join(dir, 'c'), 'host');
+    expect(out.weightsSha256).toBe(ref.weightsSha256);
+    expect(out.steps.map((s) => s.reduce((a, b) => a + b, 0))).toEqual(ref.losses.map((l) => lossSumOverPasses(l, 6, 5)));
+  });
+
+  it('refuses the hybrid tail options where they cannot apply, with a typed error, before any work', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lm-c-tail-bad-'));
+    const backbone = loadModel(new Uint8Array(await readFile(modelPath('mnist-cnn-digits04.lmdl')))) as FloatModel;
+    const base = { backbone, support: null!, query: null!, device: { name: 'x', sramBytes: 1 << 20, flashBytes: 1 << 20 }, modelLabel: 'mnist-cnn' };
+    const cases: [Partial<CExportOptions>, RegExp][] = [
+      [{ method: 'hybrid', selection: { kind: 'head' }, bpLayers: 2 }, /--bp-layers 2 cannot apply: the selection leaves 'conv3' frozen/],
+      [{ method: 'hybrid', bpLayers: 1, tailLr: 0.1 }, /--tail-lr sets the η of the layer below the head/],
+      [{ method: 'qzo-ff', tailLr: 0.1 }, /--tail-lr is the hybrid tail's step size/],
+      [{ method: 'qzo-ff', bpLayers: 2 }, /--bp-layers sets the layers the hybrid learns by backprop/],
+      [{ method: 'hybrid', tailLr: -1 }, /tail learning rate must be a finite number > 0/],
+    ];
+    for (const [k, [extra, message]] of cases.entries()) {
+      const out = join(dir, String(k));
+      const run = exportCLibrary({ ...base, ...extra, out });
+      await expect(run).rejects.toThrow(ConfigError);
+      await expect(run).rejects.toThrow(message);
+      expect(existsSync(out)).toBe(false);
+    }
   });
 
   it('hybrid head only with a fixed --head-lr, 3 steps: same weights and losses (η baked as an exact double, no V)', async () => {

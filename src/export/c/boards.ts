@@ -101,7 +101,7 @@ WARN = -std=c99 -Wall -Wextra -Werror -pedantic
 FP = -ffp-contract=off
 HOST_CFLAGS ?= $(WARN) $(FP) -O2
 ARM_CFLAGS ?= $(WARN) $(FP) -O2 -mcpu=$(CPU) -mthumb -mfloat-abi=soft -ffunction-sections -fdata-sections
-LIB = lm_model.c runtime/lm_kernels.c runtime/lm_qzo.c runtime/lm_head_grad.c runtime/lm_sha256.c
+LIB = lm_model.c runtime/lm_kernels.c runtime/lm_qzo.c runtime/lm_head_grad.c runtime/lm_tail_grad.c runtime/lm_sha256.c
 SRC = main.c lm_data.c $(LIB)
 INC = -I. -Iruntime
 QEMU_FLAGS = -nographic -monitor none -serial none -semihosting-config enable=on,target=native

@@ -2,6 +2,7 @@
 // planner laid it out, the forward pass as one call per operator), the baked run data and main.c.
 import type { PreparedRun } from './prepare.js';
 import { cDouble, type ExportedHead } from './head.js';
+import { tensorBufferName, type ExportedTail } from './tail.js';
 import type { CParams, COpContext } from '../../ops/c-emit.js';
 import { cEmitter } from './ops.js';
 import { elementCount } from '../../model/graph.js';
@@ -165,6 +166,12 @@ export function emitModel(run: PreparedRun): EmittedModel {
     delta: arenaPtr('int32_t', 'extra:hybrid-delta'), gradW: arenaPtr('int32_t', 'extra:hybrid-grad-w'), gradB: arenaPtr('int32_t', 'extra:hybrid-grad-b'),
     sums: arenaPtr('int64_t', 'extra:hybrid-feature-sums'), mean: arenaPtr('int32_t', 'extra:hybrid-feature-mean'),
   }) : '';
+  const tailCode = run.tail ? hybridTailCode(run.tail, run.head!, {
+    headWeights: `LM_AT(const void, ${at(`w:${run.head!.layer}`)})`, delta: arenaPtr('const int32_t', 'extra:hybrid-delta'),
+    input: arenaPtr('const int8_t', tensorBufferName(lowered, run.tail.input)), gate: arenaPtr('const int8_t', tensorBufferName(lowered, run.tail.gate)),
+    g: arenaPtr('int32_t', 'extra:tail-g'), patch: arenaPtr('int32_t', 'extra:tail-patch'), gradW: arenaPtr('int64_t', 'extra:tail-grad-w'), gradB: arenaPtr('int64_t', 'extra:tail-grad-b'),
+    weights: `LM_AT(void, ${at(`w:${run.tail.layer}`)})`, bias: arenaPtr('int32_t', `b:${run.tail.layer}`),
+  }) : '';
   const distCode = run.config.dist === 'gaussian' ? 'LM_DIST_GAUSSIAN' : 'LM_DIST_RADEMACHER';
   const opInfo = ops.map((o) => `  { "${o.name}", "${o.kind}", ${o.macs}u, ${o.outputs}u, ${o.weights}u, ${o.bytesMoved}u },`).join('\n');
 
@@ -177,8 +184,10 @@ export function emitModel(run: PreparedRun): EmittedModel {
 #include "lm_qzo.h"
 
 #define LM_ARENA_BYTES ${arenaBytes}u /* == the planner's SRAM for ${run.head ? 'hybrid' : 'QZO-FF'} training */
-/* The exported step: ${run.head ? `hybrid (integer backprop for the head '${run.head.layer}', ${run.trained.length ? 'QZO-FF for the rest' : 'nothing else trains'})` : 'plain QZO-FF'}. */
+/* The exported step: ${run.head ? `hybrid (integer backprop for the head '${run.head.layer}'${run.tail ? ` and the layer below it, '${run.tail.layer}'` : ''}, ${run.trained.length ? 'QZO-FF for the rest' : 'nothing else trains'})` : 'plain QZO-FF'}. */
 #define LM_METHOD "${run.config.method}"
+/* Parameter layers learned by integer backprop (0: plain QZO-FF). */
+#define LM_BP_LAYERS ${run.head ? (run.tail ? 2 : 1) : 0}
 /* 1 when only the hybrid head trains: a step is one unperturbed forward per sample (report.loss). */
 #define LM_HEAD_ONLY ${run.head && !run.trained.length ? 1 : 0}
 #define LM_INPUT_SIZE ${elementCount(graph.inputShape)}
@@ -257,7 +266,7 @@ ${trainedTable.join('\n')}
 ` : `/* No tensor is perturbed: only the hybrid head trains. */
 #define LM_TRAINED ((const lm_trained_tensor *)0)
 `}
-${headCode}static const lm_net LM_NET = {
+${headCode}${tailCode}static const lm_net LM_NET = {
   ${run.config.seed >>> 0}u, ${run.config.directions}, ${distCode}, ${36}, ${run.inverseOneQ.multiplier}, ${run.inverseOneQ.shift},
   ${batch}, LM_INPUT_SIZE, LM_CLASSES, LM_INPUT_ZERO_POINT,
   ${run.loss.multiplier}, ${run.loss.shift},
@@ -267,6 +276,7 @@ ${headCode}static const lm_net LM_NET = {
   ${arenaPtr('uint32_t', 'extra:update-keys')}, ${arenaPtr('int32_t', 'extra:update-signs')},
   lm_forward, ${run.head ? '&LM_HEAD' : '(const lm_head *)0'},
   ${run.control.warmup}, ${run.control.batchScale ? 1 : 0}, ${run.train.count},
+  ${run.tail ? '&LM_TAIL' : '(const lm_tail *)0'},
 };
 
 static const lm_parameter LM_PARAMETERS[${sortedParams.length}] = {
@@ -338,6 +348,32 @@ static const lm_head LM_HEAD = {
   ${h.lr === null ? '0.0' : cDouble(h.lr)}, /* fixed η (0: from the features) */
   ${cDouble(h.headStep)}, ${cDouble(h.featureScale)}, ${cDouble(h.featureScaleSq)}, ${cDouble(h.weightScale)}, /* head step, s_f, s_f², Δw */
   &lm_head_state_v,
+};
+
+`;
+}
+
+/** The hybrid tail's constants and its lm_tail (arena pointers given as C expressions). */
+function hybridTailCode(t: ExportedTail, h: ExportedHead, ptr: { headWeights: string; delta: string; input: string; gate: string; g: string; patch: string; gradW: string; gradB: string; weights: string; bias: string }): string {
+  const g = t.geometry;
+  const geometry = [g.inHeight, g.inWidth, g.inChannels, g.outHeight, g.outWidth, g.outChannels, g.kernelHeight, g.kernelWidth, g.strideHeight, g.strideWidth, g.padTop, g.padLeft];
+  return `/* The hybrid tail '${t.layer}' (below the head, through ${t.positions > 1 ? `a global pool of ${t.positions} positions` : 'no pool'}): SGD with η = ${t.lr},
+ * ${t.weightScales.length > 1 ? 'per-channel' : 'per-tensor'} factors from the rows each step sums, ${t.warmup}-step warm-up; reads '${t.input}' and the gate '${t.gate}' (${t.gateLo} < v < ${t.gateHi}). */
+static const double LM_TAIL_WEIGHT_SCALES[${t.weightScales.length}] = {
+${t.weightScales.map((s) => `  ${cDouble(s)},`).join('\n')}
+};
+static const lm_tail LM_TAIL = {
+  { ${geometry.join(', ')} }, /* inH inW cin outH outW cout kH kW strideH strideW padTop padLeft */
+  ${h.classes}, ${ptr.headWeights}, ${h.weightBits},
+  ${ptr.delta},
+  ${ptr.input}, ${t.inputZero},
+  ${ptr.gate}, ${t.gateLo}, ${t.gateHi},
+  ${ptr.g}, ${ptr.patch},
+  ${ptr.gradW}, ${ptr.gradB},
+  ${ptr.weights}, ${t.weightBits}, ${ptr.bias},
+  ${t.warmup},
+  ${cDouble(t.lr)}, ${cDouble(t.headWeightScale)}, ${cDouble(t.inputScale)}, ${cDouble(t.positions)}, /* η, s_h, s_x, P */
+  LM_TAIL_WEIGHT_SCALES, ${t.weightScales.length},
 };
 
 `;

@@ -15,7 +15,7 @@ export { checkExportable, checkExportMethod, EXPORT_METHODS, type CExportOptions
 export { CORES } from './boards.js';
 
 /** The runtime's C files, shipped as real sources under src/export/c/runtime. */
-export const RUNTIME_FILES = ['lm_kernels.h', 'lm_kernels.c', 'lm_qzo.h', 'lm_qzo.c', 'lm_head_grad.h', 'lm_head_grad.c', 'lm_sha256.h', 'lm_sha256.c'];
+export const RUNTIME_FILES = ['lm_kernels.h', 'lm_kernels.c', 'lm_qzo.h', 'lm_qzo.c', 'lm_head_grad.h', 'lm_head_grad.c', 'lm_tail_grad.h', 'lm_tail_grad.c', 'lm_sha256.h', 'lm_sha256.c'];
 
 export function runtimeSource(file: string): string {
   return readFileSync(join(packageRoot(), 'src', 'export', 'c', 'runtime', file), 'utf8');

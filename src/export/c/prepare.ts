@@ -19,7 +19,8 @@ import { makeDitherFactor } from '../../kernels/materialised-zo.js';
 import { QzoFfTrainer, type QzoFfConfig } from '../../train/qzo-ff.js';
 import { HYBRID_DEFAULTS, HybridTrainer } from '../../train/hybrid.js';
 import { exportHead, type ExportedHead } from './head.js';
-import { checkRunFits, planRun, startSession } from '../../train/prepare-run.js';
+import { exportTail, type ExportedTail } from './tail.js';
+import { checkRunFits, planRun, resolveBpLayers, startSession } from '../../train/prepare-run.js';
 import { ADAPT_DEFAULTS } from '../../train/defaults.js';
 import { BatchOrder, quantizeSet, type QuantizedSet } from '../../train/batches.js';
 import { selectionLabel, trainableLayers, type TrainSelection } from '../../train/selection.js';
@@ -48,6 +49,13 @@ export interface CExportOptions {
   method?: ExportMethod;
   /** Hybrid: the head's SGD η (default the hybrid trainer's). */
   headLr?: number;
+  /**
+   * Hybrid: layers learned by integer backprop, 1 (the head) or 2 (the head and the layer below it);
+   * default adapt's (HYBRID_DEFAULTS.bpLayers where the model and selection allow it, else 1).
+   */
+  bpLayers?: 1 | 2;
+  /** Hybrid with a tail: its SGD η in real units (default HYBRID_DEFAULTS.tailLr). */
+  tailLr?: number;
 }
 
 export type ExportMethod = 'qzo-ff' | 'hybrid';
@@ -89,22 +97,37 @@ export interface PreparedRun {
   inverseOneQ: { multiplier: number; shift: number };
   /** The hybrid method's head (null: plain QZO-FF). */
   head: ExportedHead | null;
+  /** The hybrid's tail, the layer below the head learned by integer backprop (null: the head alone, or QZO-FF). */
+  tail: ExportedTail | null;
   /** The QZO-FF update's step controls (the hybrid's body: warm-up and √(B/N) batch scale; plain QZO-FF: none). */
   control: { warmup: number; batchScale: boolean };
-  config: { precision: '16w8a' | '8w8a'; selection: string; epsilon: number; directions: number; dist: ZDistribution; lr: number; seed: number; normalize: boolean; dither: boolean; method: ExportMethod; headLr: number | null };
+  config: { precision: '16w8a' | '8w8a'; selection: string; epsilon: number; directions: number; dist: ZDistribution; lr: number; seed: number; normalize: boolean; dither: boolean; method: ExportMethod; headLr: number | null; bpLayers: 1 | 2 | null; tailLr: number | null };
 }
 
 /** Refuses, with a typed error naming it, what the C export cannot reproduce bit for bit. */
-/** UnsupportedError for a method whose step the C cannot run; ConfigError for a head η without the hybrid. */
-export function checkExportMethod(method: string, headLr: boolean): void {
+/** UnsupportedError for a method whose step the C cannot run; ConfigError for a hybrid option without the hybrid. */
+export function checkExportMethod(method: string, headLr: boolean, hybridOptions: { bpLayers?: boolean; tailLr?: boolean } = {}): void {
   if (!(EXPORT_METHODS as readonly string[]).includes(method)) {
     throw new UnsupportedError(`the C export runs the methods ${EXPORT_METHODS.join(' and ')}, not '${method}': export with --method ${EXPORT_METHODS.join(' or --method ')}`);
   }
   if (headLr && method !== 'hybrid') throw new ConfigError(`--head-lr is the hybrid head's step size: use it with --method hybrid, not '${method}'`);
+  if (hybridOptions.bpLayers && method !== 'hybrid') throw new ConfigError(`--bp-layers sets the layers the hybrid learns by backprop: use it with --method hybrid, not '${method}'`);
+  if (hybridOptions.tailLr && method !== 'hybrid') throw new ConfigError(`--tail-lr is the hybrid tail's step size: use it with --method hybrid, not '${method}'`);
+}
+
+/** Hybrid: the backprop layers the run will have (adapt's rule), checked before any work; null for QZO-FF. */
+function exportBpLayers(o: CExportOptions, method: string): 1 | 2 | null {
+  if (method !== 'hybrid') return null;
+  const selection = o.selection ?? { kind: 'full' };
+  const bp = resolveBpLayers(o.backbone.architecture, trainableLayers(resolveGraph(o.backbone.architecture), selection), o.bpLayers);
+  if (bp === 1 && o.tailLr !== undefined) throw new ConfigError('--tail-lr sets the η of the layer below the head, which this run does not train by backprop (--bp-layers 1)');
+  if (o.tailLr !== undefined && !(Number.isFinite(o.tailLr) && o.tailLr > 0)) throw new ConfigError(`hybrid tail learning rate must be a finite number > 0, got ${o.tailLr}`);
+  return bp;
 }
 
 export function checkExportable(o: CExportOptions): void {
-  checkExportMethod(o.method ?? ADAPT_DEFAULTS.method, o.headLr !== undefined);
+  const method = o.method ?? ADAPT_DEFAULTS.method;
+  checkExportMethod(method, o.headLr !== undefined, { bpLayers: o.bpLayers !== undefined, tailLr: o.tailLr !== undefined });
   const selection = o.selection ?? { kind: 'full' };
   if (selection.kind === 'bias' || selection.kind === 'sparse') {
     throw new UnsupportedError(`the C export supports the selections full, head and last:K, not '${selectionLabel(selection)}'`);
@@ -126,6 +149,7 @@ export function checkExportable(o: CExportOptions): void {
   }
   const head = lowered.ops[lowered.ops.length - 1]!;
   if (head.node.node.kind !== 'dense') throw new UnsupportedError(`the C export needs a dense head (int32 logits for the loss); '${head.node.node.name}' is a '${head.node.node.kind}'`);
+  exportBpLayers(o, method);
 }
 
 export async function prepareExport(o: CExportOptions): Promise<PreparedRun> {
@@ -144,7 +168,7 @@ export async function prepareExport(o: CExportOptions): Promise<PreparedRun> {
   // adapt's own pipeline (src/train/prepare-run.ts) up to its first step, with adapt's defaults.
   const runPlan = await planRun({
     backbone: o.backbone, support: o.support, precision, selection, microBatch: micro, build: o.build, enhancements: o.enhancements,
-    ...(method === 'hybrid' ? { method } : {}),
+    ...(method === 'hybrid' ? { method, ...(o.bpLayers !== undefined ? { bpLayers: o.bpLayers } : {}) } : {}),
     trainer: {
       epsilon: o.epsilon ?? ADAPT_DEFAULTS.epsilon, directions: o.directions ?? ADAPT_DEFAULTS.directions, dist: o.dist ?? ADAPT_DEFAULTS.dist, lr: o.lr ?? ADAPT_DEFAULTS.lr, schedule: o.schedule, seed,
       ...(o.batchSize ? { batchSize: o.batchSize } : {}),
@@ -156,7 +180,9 @@ export async function prepareExport(o: CExportOptions): Promise<PreparedRun> {
   const { quantized, trainable, trainerConfig: config } = runPlan;
   // Building the trainer validates ε, η and m on every grid exactly as adapt does (and, for the
   // hybrid, the head's kind and step factors). The hybrid's QZO-FF half trains the body only.
-  const hybrid = method === 'hybrid' ? new HybridTrainer(session, trainable, { ...config, ...(o.headLr !== undefined ? { headLr: o.headLr } : {}) }) : null;
+  const hybrid = method === 'hybrid'
+    ? new HybridTrainer(session, trainable, { ...config, ...(o.headLr !== undefined ? { headLr: o.headLr } : {}), ...(o.tailLr !== undefined ? { tailLr: o.tailLr } : {}) })
+    : null;
   const trainer = hybrid ? hybrid.body : new QzoFfTrainer(session, trainable, config);
   const zoLayers = trainer?.layers ?? [];
   // The C runtime writes a dithered perturbation into one panel per perturbed tensor (the host trainer
@@ -182,19 +208,23 @@ export async function prepareExport(o: CExportOptions): Promise<PreparedRun> {
   const batchOrder = new BatchOrder(config.seed ^ 0x51ed270b);
   const order = new Uint16Array(steps * stepBatch);
   for (let s = 0; s < steps; s++) order.set(batchOrder.next(set.count, stepBatch), s * stepBatch);
-  const head = hybrid ? exportHead(hybrid, stepBatch, hybrid.body ? 2 * m : 1, o.headLr) : null;
+  const passes = hybrid?.body ? 2 * m : 1;
+  const head = hybrid ? exportHead(hybrid, stepBatch, passes, o.headLr) : null;
+  const tailLr = o.tailLr ?? HYBRID_DEFAULTS.tailLr;
+  const lowered = lowerGraph(graph);
+  const tail = hybrid?.tail ? exportTail(hybrid.tail, hybrid.head, { lr: tailLr, warmup: head!.warmup, rowsPerStep: passes * stepBatch, plan, lowered }) : null;
   const loss = prepareCrossEntropy({ scale: session.logitsScale, zeroPoint: 0 }, 'int32');
   const inputName = graph.nodes[0]!.node.name;
   const querySamples = session.quantizeInput(o.query.images);
   if (querySamples.length !== o.query.labels.length * session.inputSize) throw new ShapeError(`query images do not match the model input (${session.inputSize} values each)`);
   return {
-    quantized, graph, lowered: lowerGraph(graph), plan, paramLayers: session.paramLayers, trainable, trained, microBatch: micro, steps, stepBatch, order,
+    quantized, graph, lowered, plan, paramLayers: session.paramLayers, trainable, trained, microBatch: micro, steps, stepBatch, order,
     train: set, query: { samples: querySamples, labels: Int32Array.from(o.query.labels), count: o.query.labels.length },
     inputZeroPoint: quantized.activations[inputName]!.zeroPoint,
-    loss: { multiplier: loss.multiplier, shift: loss.shift }, inverseOneQ: quantizeMultiplier(1 / ONE_Q), head,
+    loss: { multiplier: loss.multiplier, shift: loss.shift }, inverseOneQ: quantizeMultiplier(1 / ONE_Q), head, tail,
     // The hybrid's body runs QZO-FF with control { warmup, batch } merged in (HybridTrainer); the export
     // refuses explicit controls, so these are the hybrid's defaults.
     control: hybrid?.body ? { warmup: HYBRID_DEFAULTS.warmup, batchScale: HYBRID_DEFAULTS.bodyBatchScale } : { warmup: 0, batchScale: false },
-    config: { precision, selection: selectionLabel(selection), epsilon: config.epsilon, directions: m, dist: config.dist, lr: config.lr, seed, normalize: !!config.normalize, dither: !!config.dither, method, headLr: head?.lr ?? null },
+    config: { precision, selection: selectionLabel(selection), epsilon: config.epsilon, directions: m, dist: config.dist, lr: config.lr, seed, normalize: !!config.normalize, dither: !!config.dither, method, headLr: head?.lr ?? null, bpLayers: runPlan.bpLayers, tailLr: tail ? tailLr : null },
   };
 }

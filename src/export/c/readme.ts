@@ -6,9 +6,10 @@ import { BOARDS } from './boards.js';
 export function readme(run: PreparedRun, modelLabel: string, ops: OpInfo[], arenaMap: string): string {
   const c = run.config;
   const h = run.head;
+  const t = run.tail;
   const headOnly = !!h && run.trained.length === 0;
   const methodText = h
-    ? `the hybrid method (integer backprop for the dense head \`${h.layer}\`, SGD η = ${h.lr ?? `${h.headStep}/(s_f²·V) from the first step's features`}${headOnly ? '' : '; QZO-FF for the other trained layers'})`
+    ? `the hybrid method (integer backprop for the dense head \`${h.layer}\`, SGD η = ${h.lr ?? `${h.headStep}/(s_f²·V) from the first step's features`}${t ? `, and for the layer below it \`${t.layer}\`, SGD η = ${t.lr}` : ''}${headOnly ? '' : '; QZO-FF for the other trained layers'})`
     : 'plain QZO-FF';
   return `# ${run.quantized.architecture.name}: on-device ${h ? 'hybrid' : 'QZO-FF'} training in C99
 
@@ -43,7 +44,11 @@ loss's own fixed-point exp) and sums δ·(f − zf) and δ in int32; on the firs
 After the forwards the head steps, centred: G_W ← ΣδF − m·Σδ, W ← W − round(c_w·G_W), b ← b − round(c_b·Σδ) − ΔW·m,
 with c_w = η·s_f/(N·2^15·Δw), c_b = η/(N·2^15·s_f·Δw) computed in double (correctly rounded × and ÷, the
 emulator's order of operations, so every target gets the same bits) and × min(1, (t+1)/${h.warmup}) in Q15. A step whose factor
-falls outside the multiplier range is refused (code 1).${run.control.warmup || run.control.batchScale ? ` The QZO-FF update is × min(1, (t+1)/${run.control.warmup})${run.control.batchScale ? ' × √(B/N)' : ''} in Q15 (warm-up${run.control.batchScale ? ' and mini-batch scale' : ''}).` : ''} The build uses -ffp-contract=off.` : ' There is no floating point in the library.'}
+falls outside the multiplier range is refused (code 1).${t ? ` The tail \`${t.layer}\` learns from the same forwards
+(runtime/lm_tail_grad.c): g = round(Whᵀ·δ/2^15) per feature, the input patches summed over the positions its
+gate \`${t.gate}\` passes (${t.gateLo} < v < ${t.gateHi}), int64 sums ΣW += g·P, ΣB += g·n (saturating at ±(2^47 − 1)); at the step,
+before the head's, W ← W − round(ΣW·c_w), b ← b − round(ΣB·c_b) with c_w = η·s_h·s_x/(P·s_w·N), c_b = η·s_h/(P·s_x·s_w·N)
+in double (${t.weightScales.length > 1 ? 'per output channel' : 'per tensor'}), as 15-bit multipliers with the same warm-up.` : ''}${run.control.warmup || run.control.batchScale ? ` The QZO-FF update is × min(1, (t+1)/${run.control.warmup})${run.control.batchScale ? ' × √(B/N)' : ''} in Q15 (warm-up${run.control.batchScale ? ' and mini-batch scale' : ''}).` : ''} The build uses -ffp-contract=off.` : ' There is no floating point in the library.'}
 
 ## Calling it from an application (Arduino, Zephyr, bare metal)
 
@@ -60,7 +65,7 @@ loop); both give the same bits. The library is not re-entrant (one static arena)
 ## Memory
 
 SRAM: one static arena of ${run.plan.sramBytes} B (\`LM_ARENA_BYTES\`), exactly the planner's ${h ? 'hybrid' : 'QZO-FF'} plan${h ? ` (the
-head's δ rows and int32 gradient sums are its \`extra:hybrid-*\` buffers)` : ''};
+head's δ rows and int32 gradient sums are its \`extra:hybrid-*\` buffers${t ? `, the tail's int64 sums and scratch its \`extra:tail-*\` buffers, and the tail's input and gate live to the head` : ''})` : ''};
 plus a few hundred bytes of stack for a step (the perturbation table). Flash: the frozen parameters
 (${run.plan.flashBytes} B in the plan) plus the initial values of the trainable ones, the code, and
 — in this test build only — the baked training and query images (\`lm_data.c\`).

@@ -26,20 +26,20 @@ static uint64_t now(void) {
   return (uint64_t)wraps * 0x1000000u + (uint64_t)(0xffffffu - value);
 }
 
-/* Phase 0: inside training steps; phase 1: inference. Slot op + 4 (loss is -1, update -2, and the
- * hybrid head's gradient -3 and its update -4). */
+/* Phase 0: inside training steps; phase 1: inference. Slot op + 6 (loss is -1, update -2, the
+ * hybrid head's gradient -3 and its update -4, the hybrid tail's gradient -5 and its update -6). */
 static int32_t phase;
-static uint64_t started[LM_BENCH_MAX_OPS + 4];
-static uint64_t total[2][LM_BENCH_MAX_OPS + 4];
-static uint32_t calls[2][LM_BENCH_MAX_OPS + 4];
+static uint64_t started[LM_BENCH_MAX_OPS + 6];
+static uint64_t total[2][LM_BENCH_MAX_OPS + 6];
+static uint32_t calls[2][LM_BENCH_MAX_OPS + 6];
 
 void lm_profile_begin(int32_t op) {
-  started[op + 4] = now();
+  started[op + 6] = now();
 }
 
 void lm_profile_end(int32_t op) {
-  total[phase][op + 4] += now() - started[op + 4];
-  calls[phase][op + 4]++;
+  total[phase][op + 6] += now() - started[op + 6];
+  calls[phase][op + 6]++;
 }
 
 /* In a function of its own, so no literal pool has to reach across 200 KB of code. */
@@ -83,11 +83,11 @@ int main(void) {
   print_u64("infer-micro-batch", now() - t0);
   printf("micro-batch %d step-batch %d directions-x2-forwards-per-step %d\n", LM_MICRO_BATCH, LM_STEP_BATCH, 2);
   for (p = 0; p < 2; p++) {
-    for (i = -4; i < lm_op_count; i++) {
-      const char *name = i == -4 ? "head-update" : i == -3 ? "head-grad" : i == -2 ? "update" : i == -1 ? "loss" : lm_ops[i].name;
-      if (calls[p][i + 4] == 0) continue;
-      printf("op %ld %s %s %lu", (long)i, p == 0 ? "train" : "infer", name, (unsigned long)calls[p][i + 4]);
-      print_u64("", total[p][i + 4]);
+    for (i = -6; i < lm_op_count; i++) {
+      const char *name = i == -6 ? "tail-update" : i == -5 ? "tail-grad" : i == -4 ? "head-update" : i == -3 ? "head-grad" : i == -2 ? "update" : i == -1 ? "loss" : lm_ops[i].name;
+      if (calls[p][i + 6] == 0) continue;
+      printf("op %ld %s %s %lu", (long)i, p == 0 ? "train" : "infer", name, (unsigned long)calls[p][i + 6]);
+      print_u64("", total[p][i + 6]);
     }
   }
   printf("done\n");

@@ -42,6 +42,8 @@ static int32_t batch_loss(const lm_net *net, const int8_t *samples, const int32_
       bad = lm_head_observe(net->head, net->logits, net->labels, rows, net->loss_mult, net->loss_shift);
       LM_PROFILE_END(-3);
       if (bad != 0) return 2;
+      /* The tail reads the δ rows the head just wrote and the tail's kept input and gate. */
+      if (net->tail) lm_tail_accumulate(net->tail, rows);
     }
     total += *net->loss;
     if (total > INT32_MAX) total = INT32_MAX;
@@ -57,11 +59,14 @@ static int32_t head_only_step(const lm_net *net, uint32_t step, const int8_t *sa
   lm_head_step w, b;
   int32_t total;
   const int32_t code = batch_loss(net, samples, labels, indices, n, (const lm_perturb *const *)0, &total);
-  if (code != 0 || lm_head_factors(net->head, step, n, &w, &b) != 0) {
+  if (code != 0 || (net->tail && lm_tail_check(net->tail, step, n) != 0) || lm_head_factors(net->head, step, n, &w, &b) != 0) {
     lm_head_clear(net->head);
+    if (net->tail) lm_tail_clear(net->tail);
     return code != 0 ? code : 1;
   }
   report->loss = total;
+  /* The emulator's order (hybrid.ts applyHead): the tail's step, then the head's. */
+  if (net->tail) lm_tail_apply(net->tail, step, n);
   lm_head_apply(net->head, &w, &b);
   return 0;
 }
@@ -131,6 +136,7 @@ int32_t lm_qzo_step(const lm_net *net, uint32_t step, const int8_t *samples, con
       code = batch_loss(net, samples, labels, indices, n, table, &loss[sign]);
       if (code != 0) {
         if (net->head) lm_head_clear(net->head);
+        if (net->tail) lm_tail_clear(net->tail);
         return code;
       }
     }
@@ -138,8 +144,10 @@ int32_t lm_qzo_step(const lm_net *net, uint32_t step, const int8_t *samples, con
     report->loss_minus[i] = loss[1];
     report->signs[i] = loss[0] > loss[1] ? 1 : loss[0] < loss[1] ? -1 : 0;
   }
-  if (net->head && lm_head_factors(net->head, step, 2 * net->directions * n, &head_w, &head_b) != 0) {
+  if (net->head && ((net->tail && lm_tail_check(net->tail, step, 2 * net->directions * n) != 0) ||
+                    lm_head_factors(net->head, step, 2 * net->directions * n, &head_w, &head_b) != 0)) {
     lm_head_clear(net->head);
+    if (net->tail) lm_tail_clear(net->tail);
     return 1;
   }
   /* Every loss is known: from here on the step is committed. */
@@ -165,6 +173,7 @@ int32_t lm_qzo_step(const lm_net *net, uint32_t step, const int8_t *samples, con
     }
     LM_PROFILE_END(-2);
   }
+  if (net->tail) lm_tail_apply(net->tail, step, 2 * net->directions * n);
   if (net->head) lm_head_apply(net->head, &head_w, &head_b);
   return 0;
 }

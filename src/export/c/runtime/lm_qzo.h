@@ -3,13 +3,15 @@
  * their difference, then one integer update per trained tensor. With a hybrid head (src/train/
  * hybrid.ts) the dense head is not perturbed: its exact gradient is summed over those same 2m
  * forwards (or one unperturbed forward when only the head trains) and it takes an integer SGD
- * step. The only floating point is the head's: η and its step factors in double (lm_head_grad.h). */
+ * step; with a tail (lm_tail_grad.h) the layer below the head learns from the same forwards by
+ * integer backprop too. The only floating point is the backprop layers' step factors, in double. */
 #ifndef LM_QZO_H
 #define LM_QZO_H
 
 #include <stdint.h>
 #include "lm_kernels.h"
 #include "lm_head_grad.h"
+#include "lm_tail_grad.h"
 
 #define LM_MAX_DIRECTIONS 8
 /* Parameter layers a network may have (the perturbation table lives on the stack). */
@@ -55,6 +57,8 @@ typedef struct {
   /* Step controls (step-control.ts), Q15 on the update multipliers: linear warm-up over this many steps
    * (0: none), and with batch_scale the √(n/set_count) scale of a step on n of set_count samples. */
   int32_t warmup, batch_scale, set_count;
+  /* The hybrid's tail, the layer below the head learned by integer backprop (null: the head alone). */
+  const lm_tail *tail;
 } lm_net;
 
 typedef struct {
@@ -68,7 +72,7 @@ typedef struct {
 
 /* One step on samples[indices[0..n)] (each input_size int8 values, already quantized). Returns 0,
  * or a positive code: 1 = bad arguments (for a hybrid head also a step whose factor c_w or c_b falls
- * outside the multiplier/shift range), 2 = a label outside [0, classes). Weights are
+ * outside the multiplier/shift range, or a tail factor outside its range), 2 = a label outside [0, classes). Weights are
  * written only after every loss was computed, so a refused step leaves them unchanged. */
 int32_t lm_qzo_step(const lm_net *net, uint32_t step, const int8_t *samples, const int32_t *labels,
                     const uint16_t *indices, int32_t n, lm_step_report *report);
