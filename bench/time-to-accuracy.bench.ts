@@ -32,7 +32,7 @@ import { withPrototypeHead } from '../src/train/prototype.js';
 import { evaluate } from '../src/train/evaluate.js';
 import { QzoFfTrainer, qzoFfSramBuffers, type QzoFfConfig } from '../src/train/qzo-ff.js';
 import { Profiler } from '../src/device/profiler.js';
-import { adapt, type AdaptMethod } from '../src/train/adapt.js';
+import { adapt, type AdaptMethod, type AdaptOptions } from '../src/train/adapt.js';
 import { ADAPT_DEFAULTS } from '../src/train/defaults.js';
 import { ADAPT_METHODS } from '../src/train/guards.js';
 import { estimateInference, estimateQzoStep } from '../src/cost/graph-estimate.js';
@@ -86,7 +86,7 @@ const MICRO_BATCH = 5;
 // trained as the baseline adapt prints.
 const bpSteps = BP_RECIPE.maxSteps;
 const PLAN = {
-  full: { ffSteps: 1000, ffEvery: 50, bpSteps, bpEvery: Math.max(1, Math.round(bpSteps / 20)), adaptGrid: [50, 100, 200, 400, 700, 1000] },
+  full: { ffSteps: 1000, ffEvery: 50, bpSteps, bpEvery: Math.max(1, Math.round(bpSteps / 20)), adaptGrid: [25, 50, 75, 100, 150, 200, 300, 400, 700, 1000] },
   quick: { ffSteps: 200, ffEvery: 25, bpSteps: 200, bpEvery: 10, adaptGrid: [50, 100, 200] },
 };
 const DEVICE = 'nrf52840';
@@ -98,18 +98,32 @@ const profiledMacs = (p: Profiler): number => p.byLayer().reduce((sum, r) => sum
  * step count of the grid; each point's time is that run's training wall clock (adapt's wallMs.ff) and
  * its MACs the profiler's count where that path profiles (QZO-FF), else null.
  */
-async function runAdaptMethod(method: string, backbone: FloatModel, support: Dataset, query: Dataset, grid: readonly number[]): Promise<TtaResult> {
+async function runAdaptMethod(method: string, backbone: FloatModel, support: Dataset, query: Dataset, grid: readonly number[], variant?: HybridVariant): Promise<TtaResult> {
   const points: TtaPoint[] = [];
   let sramPeak = 0;
   for (const steps of [0, ...grid]) {
-    const r = await adapt({ method: method as AdaptMethod, backbone, support, query, device: resolveDevice(DEVICE), steps, seed: SEED, baseline: false, build: OUR_BUILD, profile: true });
+    const r = await adapt({ method: method as AdaptMethod, backbone, support, query, device: resolveDevice(DEVICE), steps, seed: SEED, baseline: false, build: OUR_BUILD, profile: true, ...variant?.options });
     const macs = r.profiler ? profiledMacs(r.profiler) : null;
     points.push({ step: steps, wallMs: Number((steps === 0 ? 0 : r.wallMs.ff).toFixed(1)), accuracy: r.after, macs: steps === 0 ? 0 : macs });
     sramPeak = Math.max(sramPeak, r.sramPeak);
   }
-  const label = method === 'qzo-ff' ? 'QZO-FF 16w8a, the paper (adapt --method qzo-ff)' : `adapt --method ${method} (its defaults)`;
-  return { method, key: `adapt:${method}`, label, steps: grid.at(-1) ?? 0, points, sramPeak };
+  const label = variant ? `adapt --method ${method} ${variant.flags}` : method === 'qzo-ff' ? 'QZO-FF 16w8a, the paper (adapt --method qzo-ff)' : `adapt --method ${method} (its defaults)`;
+  return { method, key: variant ? `adapt:${method}:${variant.key}` : `adapt:${method}`, label, steps: grid.at(-1) ?? 0, points, sramPeak };
 }
+
+interface HybridVariant {
+  key: string;
+  flags: string;
+  options: Partial<AdaptOptions>;
+}
+
+// Cheaper settings of the default method, timed the same way: one direction for the body (2 forwards
+// per step instead of 6), and training only the two layers it learns by backprop (the frozen conv
+// layers' features are computed once and cached, so a step is one pass through the last conv and the head).
+const HYBRID_VARIANTS: HybridVariant[] = [
+  { key: 'm1', flags: '--m 1', options: { directions: 1 } },
+  { key: 'last2', flags: '--train last:2', options: { selection: { kind: 'last', layers: 2 } } },
+];
 
 /** Where a run first reaches `target` %, with the cost model's nRF52840 estimate of that compute. */
 function toTarget(r: TtaResult, target: number, proto: FloatModel): TtaToTarget | null {
@@ -229,6 +243,10 @@ async function main(): Promise<void> {
   // Every method adapt() knows, read from the code (a method added later is timed too); backprop is the target row above.
   for (const method of ADAPT_METHODS.filter((m) => m !== 'bp')) {
     results.push(await runAdaptMethod(method, backbone, episode.support, episode.query, plan.adaptGrid));
+    console.log(`  ${results.at(-1)!.label}: done`);
+  }
+  for (const variant of HYBRID_VARIANTS) {
+    results.push(await runAdaptMethod('hybrid', backbone, episode.support, episode.query, plan.adaptGrid, variant));
     console.log(`  ${results.at(-1)!.label}: done`);
   }
   for (const r of results) r.toTarget = toTarget(r, target, proto);

@@ -31,7 +31,7 @@ import { TERMINAL_COLUMNS } from './width.js';
 export function adaptationEstimate(
   arch: Architecture,
   device: ResolvedDevice,
-  o: { method: string; precision: string; selection: TrainSelection; batch: number; microBatch: number; directions: number; steps: number },
+  o: { method: string; precision: string; selection: TrainSelection; batch: number; microBatch: number; directions: number; steps: number; tailLayer?: string | null },
 ): { json: (McuAdaptation & { basis?: string }) | McuUnavailable; line: string } {
   if (o.method !== 'qzo-ff' && o.method !== 'hybrid') {
     const json: McuUnavailable = { model: COST_MODEL_VERSION, estimate: null, reason: `no estimate: ${o.method} runs f32 kernels, and the C export has no f32 kernels to calibrate on` };
@@ -43,7 +43,13 @@ export function adaptationEstimate(
   // The cost model is calibrated on the QZO-FF step. A hybrid step with a body runs the same 2m
   // forwards (its head kernels were 0.15% of a step on the Cortex-M4, docs/DEPLOY.md), so that
   // price holds for it; head-only it runs one forward instead of 2m, so the price is an upper bound.
-  const basis = 'priced as the QZO-FF step with the same selection (the hybrid head kernels are not calibrated; an upper bound when only the head trains)';
+  // The tail's gradient (bpLayers 2) runs about one pass of the tail layer's MACs per row and forward
+  // on top of that; it is not calibrated either, so the basis says how much it adds in MACs.
+  const graph = resolveGraph(arch);
+  const tail = o.tailLayer ? graph.nodes.find((n) => n.node.name === o.tailLayer) : undefined;
+  const forwardMacs = graph.nodes.reduce((sum, n) => sum + n.macs, 0);
+  const tailNote = tail && forwardMacs > 0 ? `; the layer below the head learns by backprop too, which adds up to ${Math.round((100 * tail.macs) / forwardMacs)}% of a forward's MACs per pass and is not in this price` : '';
+  const basis = `priced as the QZO-FF step with the same selection (the hybrid's backprop kernels are not calibrated; an upper bound when only the head trains${tailNote})`;
   return { json: { ...json, basis }, line: `${describeAdaptation(json, device.name)}; ${basis}` };
 }
 

@@ -46,13 +46,15 @@ export function validateTailGeometry(g: TailGeometry): void {
   if (g.padTop >= g.kernelHeight || g.padLeft >= g.kernelWidth) throw new ConfigError(`tail gradient: padding (${g.padTop}, ${g.padLeft}) must be smaller than the kernel`);
 }
 
+const geometryWords = (g: TailGeometry): number[] => [
+  g.inHeight, g.inWidth, g.inChannels, g.outHeight, g.outWidth, g.outChannels, g.kernelHeight, g.kernelWidth, g.strideHeight, g.strideWidth, g.padTop, g.padLeft,
+];
+
 /** Write the geometry into its device buffer (once, when the trainer is built). */
 export function writeTailGeometry(arena: Arena, at: DeviceBuffer, g: TailGeometry): void {
   validateTailGeometry(g);
   checkBuffer(arena.device, at, 48, 'tail geometry');
-  new Int32Array(arena.device.memory.buffer, at.offset, 12).set([
-    g.inHeight, g.inWidth, g.inChannels, g.outHeight, g.outWidth, g.outChannels, g.kernelHeight, g.kernelWidth, g.strideHeight, g.strideWidth, g.padTop, g.padLeft,
-  ]);
+  new Int32Array(arena.device.memory.buffer, at.offset, 12).set(geometryWords(g));
 }
 
 export interface TailGradInputs {
@@ -78,6 +80,7 @@ export function accumulateTailGradient(arena: Arena, rows: number, geom: TailGeo
   requireInt(i.gateLo, 'tail gradient: gate low', -129, 127);
   requireInt(i.gateHi, 'tail gradient: gate high', -128, 128);
   if (i.headBits !== 8 && i.headBits !== 16) throw new ConfigError(`tail gradient: head weights must be 8 or 16 bits, got ${i.headBits}`);
+  validateTailGeometry(geom);
   const d = arena.device;
   const need = tailGradBytes(geom);
   checkBuffer(d, i.delta, rows * i.classes * 4, 'tail gradient δ');
@@ -89,6 +92,12 @@ export function accumulateTailGradient(arena: Arena, rows: number, geom: TailGeo
   checkBuffer(d, out.patch, need.patch, 'tail patch sums');
   checkBuffer(d, out.gradW, need.gradW, 'tail weight gradient');
   checkBuffer(d, out.gradB, need.gradB, 'tail bias gradient');
+  // The kernel reads its loop bounds from the geometry buffer, not from `geom`: the sizes checked above
+  // hold only if the buffer holds this geometry.
+  const written = new Int32Array(d.memory.buffer, out.geometry.offset, 12);
+  if (geometryWords(geom).some((v, k) => written[k] !== v)) {
+    throw new ConfigError(`tail gradient: the geometry buffer '${out.geometry.name}' holds [${Array.from(written).join(', ')}], not this geometry [${geometryWords(geom).join(', ')}]: write it with writeTailGeometry first`);
+  }
   d.kernel('tail_grad_accumulate')(
     i.delta.offset, rows, i.classes, i.headWeights.offset, i.headBits, i.input.offset, i.inputZero, i.gate.offset, i.gateLo, i.gateHi,
     out.geometry.offset, out.g.offset, out.patch.offset, out.gradW.offset, out.gradB.offset,
@@ -112,7 +121,7 @@ export function makeTailStep(c: number, what: string): TailStep {
   }
   const totalShift = 15 - e;
   if (totalShift < 1) throw new ConfigError(`${what}: step factor ${c} is ≥ 2^14 stored units per gradient unit; lower the learning rate`);
-  if (totalShift > 62) throw new ConfigError(`${what}: step factor ${c} is below 2^-47: no accumulated gradient could move a value; raise the learning rate`);
+  if (totalShift > 62) throw new ConfigError(`${what}: step factor ${c} is below 2^-48: no accumulated gradient (|g| ≤ 2^47) could move a value; raise the learning rate`);
   return { c, multiplier: mant, totalShift };
 }
 

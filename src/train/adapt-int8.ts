@@ -287,7 +287,7 @@ export async function adaptQuantized(o: QuantizedAdaptOptions): Promise<Quantize
   return {
     zeroShot, after, afterInt8, bp: null, steps, sramPeak: mcu.sram.highWater, flash: mcu.flash.highWater, memory,
     device: { ...o.device, build: mcu.build }, losses, bpLosses: [], bpRecipe: null, wallMs: { ff: ffMs, bp: 0, total: performance.now() - t0 },
-    adapted, method, methodNote, ...(profiler ? { profiler } : {}), head: keep ? 'kept' : 'replaced', lifted,
+    adapted, method, methodNote, ...(hybrid ? { backpropLayers: [...(tail ? [tail.name] : []), trainable.at(-1)!] } : {}), ...(profiler ? { profiler } : {}), head: keep ? 'kept' : 'replaced', lifted,
     // method is recorded when it is not the paper's (so qzo-ff runs keep their recorded config).
     config: { ...(hybrid ? { method } : {}), precision, selection, steps, microBatch: micro, epsilon: trainerConfig.epsilon, directions: trainerConfig.directions, dist: trainerConfig.dist, lr: trainerConfig.lr, seed, trainable, enhancements: o.enhancements ?? {}, head: keep ? 'kept' : 'replaced' },
   };

@@ -221,6 +221,8 @@ export class HybridTrainer {
     for (const b of [this.buffers.gradW, this.buffers.gradB]) mem.fill(0, b.offset, b.offset + b.bytes);
     // Validate the step factors on this grid now, so a bad η fails before the first step.
     if (this.headLr !== null) this.stepFactors(1, this.headLr);
+    // The tail's too: otherwise a bad tail η throws inside the first step, after the body's update.
+    if (this.tail) tailStepFactors(this.tail, this.tailLr, 1, this.head.weightScale);
   }
 
   private accumulate(rows: number): void {

@@ -282,7 +282,7 @@ Examples:
       paperLines?.stop();
       const imported = 'afterInt8' in result ? (result as QuantizedAdaptResult) : undefined;
       const m = result.memory;
-      const mcu = adaptationEstimate(result.adapted.architecture, device, { method, precision, selection, batch: batchSize ?? trainCount, microBatch: num(opts.microBatch, 'micro-batch', { integer: true, min: 1 }), directions: num(opts.m, 'm', { integer: true, min: 1 }), steps });
+      const mcu = adaptationEstimate(result.adapted.architecture, device, { method, precision, selection, batch: batchSize ?? trainCount, microBatch: num(opts.microBatch, 'micro-batch', { integer: true, min: 1 }), directions: num(opts.m, 'm', { integer: true, min: 1 }), steps, tailLayer: result.backpropLayers && result.backpropLayers.length > 1 ? result.backpropLayers[0]! : null });
       say('');
       say(`measured ${method === 'qzo-ff' ? 'QZO-FF' : methodLabel} SRAM high-water mark: ${kib(result.sramPeak)} (${result.sramPeak} B) · flash ${kib(result.flash)}`);
       if (result.prefixCache) {
@@ -313,7 +313,7 @@ Examples:
       const modelOut = join(opts.out, 'model.lmdl');
       const modelBytes = saveModel({ ...result.adapted, meta: { ...result.adapted.meta, adaptedWith: result.config } });
       const json = {
-        method: result.method, ...(choice.note ? { methodNote: choice.note } : {}), zeroShot: result.zeroShot, after: result.after, ...(result.bpRecipe ? { bpRecipe: result.bpRecipe } : {}), ...(imported ? { afterInt8: imported.afterInt8, head: imported.head } : {}), bp: result.bp,
+        method: result.method, ...(choice.note ? { methodNote: choice.note } : {}), ...(result.backpropLayers ? { backpropLayers: result.backpropLayers } : {}), zeroShot: result.zeroShot, after: result.after, ...(result.bpRecipe ? { bpRecipe: result.bpRecipe } : {}), ...(imported ? { afterInt8: imported.afterInt8, head: imported.head } : {}), bp: result.bp,
         ...(paper ? { paper: { method: 'qzo-ff', after: paper.after, ...('afterInt8' in paper ? { afterInt8: (paper as QuantizedAdaptResult).afterInt8 } : {}), steps: paper.steps, sramPeak: paper.sramPeak, weightsSha256: weightsDigest(paper.adapted), wallMs: paper.wallMs } } : {}),
         steps: result.steps, sramPeak: result.sramPeak, flash: result.flash,
         device: result.device, memory: result.memory, bpOverFf: m.bp.sramPeak / m.ff.sramPeak, classes: episode.classIds, classNames: classNamesOf(data, episode.classIds),
