@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { runMemory, type MemoryResult } from '../src/experiments/memory.js';
 import { runFewshot, type FewshotResult } from '../src/experiments/fewshot.js';
 import { runConvergence, type ConvergenceResult } from '../src/experiments/convergence.js';
-import { runCrossDomain, type CrossDomainResult } from '../src/experiments/cross-domain.js';
+import { HEAD_ONLY_HYBRID_LABEL, runCrossDomain, type CrossDomainResult } from '../src/experiments/cross-domain.js';
 import { runOod, type OodResult } from '../src/experiments/ood.js';
 import { writeReport } from '../src/experiments/results-md.js';
 import { stat } from '../src/experiments/common.js';
@@ -19,6 +19,7 @@ import { adapt } from '../src/train/adapt.js';
 import { parseSubset } from '../src/experiments/subset.js';
 import { appendCells, appendRows } from '../src/experiments/append.js';
 import { ConfigError } from '../src/errors.js';
+import { HYBRID_DEFAULTS } from '../src/train/hybrid.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lastmile-experiments-'));
 const save = (name: string, r: unknown) => writeFileSync(join(dir, `${name}.json`), JSON.stringify(r));
@@ -75,6 +76,9 @@ describe('experiment 1: few-shot', () => {
     expect(full.columns.hybrid.values).toHaveLength(full.episodes);
     expect(full.columns.hybrid.values).not.toEqual(full.columns.zeroShot.values);
     expect(probe.columns.hybrid.values).toHaveLength(0);
+    // The cell records which hybrid ran: the small CNN has a tail, so the default's two backprop layers.
+    expect(full.hybrid).toEqual({ bpLayers: 2, tailLr: HYBRID_DEFAULTS.tailLr, headStep: HYBRID_DEFAULTS.headStep, warmup: HYBRID_DEFAULTS.warmup, center: HYBRID_DEFAULTS.center });
+    expect(probe.hybrid).toBeUndefined();
   });
   it('the cached-feature linear probe starts exactly where adapt() does', async () => {
     const backbone = await loadBackbone('cnn-mnist');
@@ -143,6 +147,27 @@ describe('the report', () => {
     expect(md).not.toContain('Not run yet');
     expect(md.match(/### Paper vs ours/g)).toHaveLength(5);
     for (const f of ['fewshot', 'ood', 'cross-domain', 'memory', 'convergence-loss', 'convergence-accuracy']) expect(existsSync(join(dir, 'results', `${f}.svg`))).toBe(true);
+    // Fresh records describe the two-layer default hybrid, with no caveat about older cells or rows.
+    expect(md).toContain('the last two parameter layers learn by integer backprop');
+    expect(md).not.toContain('older head-only hybrid');
+    expect(md).not.toContain('Not re-run with this default');
+  });
+  it('marks hybrid cells and rows recorded before the two-layer default as the older head-only hybrid', async () => {
+    const old = mkdtempSync(join(tmpdir(), 'lastmile-experiments-old-'));
+    for (const name of ['memory', 'ood', 'convergence']) writeFileSync(join(old, `${name}.json`), readFileSync(join(dir, `${name}.json`)));
+    // What records of the head-only hybrid look like: no `hybrid` recipe on the cell, the old row label.
+    const fewshot = JSON.parse(readFileSync(join(dir, 'fewshot.json'), 'utf8')) as FewshotResult;
+    for (const c of fewshot.cells) delete c.hybrid;
+    writeFileSync(join(old, 'fewshot.json'), JSON.stringify(fewshot));
+    const cross = JSON.parse(readFileSync(join(dir, 'cross-domain.json'), 'utf8')) as CrossDomainResult;
+    cross.rows.find((x) => x.key === 'hybrid')!.label = HEAD_ONLY_HYBRID_LABEL;
+    writeFileSync(join(old, 'cross-domain.json'), JSON.stringify(cross));
+    const path = join(old, 'RESULTS.md');
+    expect(await writeReport(old, path)).toEqual([]);
+    const md = readFileSync(path, 'utf8');
+    expect(md).toContain('Not re-run with this default:** small CNN · MNIST 5-shot full');
+    expect(md).toMatch(/\| [0-9.]+ ± [0-9.]+ \(older head-only hybrid\) \|/);
+    expect(md).toContain('The hybrid row is **the older head-only hybrid**');
   });
 });
 

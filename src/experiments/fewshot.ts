@@ -7,6 +7,8 @@ import { sampleEpisode } from '../data/fewshot.js';
 import { adapt, type AdaptOptions } from '../train/adapt.js';
 import type { QzoFfConfig } from '../train/qzo-ff.js';
 import { BP_RECIPE, type BpRecipe } from '../train/bp-recipe.js';
+import { HYBRID_DEFAULTS } from '../train/hybrid.js';
+import { tailShape } from '../train/hybrid-tail.js';
 import type { FloatModel } from '../model/model.js';
 import { BACKBONES, type DataName } from './backbones.js';
 import { deviceFor, episodeSource, loadBackbone, orRefused, secondsSince, stat, workUnits, type ExperimentOptions, type Stat } from './common.js';
@@ -16,7 +18,7 @@ export const FEWSHOT_COLUMNS = ['zeroShot', 'bp', 'ffFloat', 'qzo16', 'qzo8', 'q
 export type FewshotColumn = (typeof FEWSHOT_COLUMNS)[number];
 export const FEWSHOT_LABELS: Record<FewshotColumn, string> = {
   zeroShot: 'zero-shot', bp: 'BP f32', ffFloat: 'FF f32', qzo16: 'QZO-FF 16w8a', qzo8: 'QZO-FF 8w8a', qzo8dither: '8w8a + dither (our remedy)',
-  hybrid: 'hybrid 16w8a (int BP head + QZO-FF body)',
+  hybrid: 'hybrid 16w8a (int BP last 2 layers + QZO-FF rest)',
 };
 
 /** Columns a run may leave out when compute is short (shown as "not run"). */
@@ -41,6 +43,21 @@ export interface FewshotCell {
   steps: number;
   seconds: number;
   columns: Record<FewshotColumn, ColumnResult>;
+  /**
+   * The hybrid the hybrid column ran: parameter layers learned by integer backprop (2: the head and
+   * the layer below it, full fine-tuning of a model with a tail) and its defaults. Absent where the
+   * column did not run, and in cells recorded before the two-layer hybrid (a head-only hybrid).
+   */
+  hybrid?: HybridRecipe;
+}
+
+/** What a cell's hybrid column ran with (train/hybrid.ts HYBRID_DEFAULTS, the bpLayers the model resolves to). */
+export interface HybridRecipe {
+  bpLayers: 1 | 2;
+  tailLr: number;
+  headStep: number;
+  warmup: number;
+  center: boolean;
 }
 
 export interface FewshotResult {
@@ -149,7 +166,7 @@ export async function runFewshot(o: FewshotOptions = {}): Promise<FewshotResult>
           r.zeroShot = q16.zeroShot;
           r.qzo16 = q16.after;
           r.bp = q16.bp ?? null;
-          // The hybrid (train/hybrid.ts) with the same ε, m and body η; its head η is the method's own default.
+          // The hybrid (train/hybrid.ts, hybrid-tail.ts) with the same ε, m and body η; its head and tail η are the method's own defaults.
           if (wants('hybrid')) r.hybrid = (await adapt({ ...base, method: 'hybrid', baseline: false })).after;
           if (wants('ffFloat')) r.ffFloat = (await adapt({ ...base, method: 'ff-float', baseline: false })).after;
           if (wants('qzo8')) r.qzo8 = (await orRefused(() => adapt({ ...base, precision: '8w8a', baseline: false })))?.after ?? null;
@@ -171,7 +188,12 @@ export async function runFewshot(o: FewshotOptions = {}): Promise<FewshotResult>
       o.onProgress?.(++done, total, label);
     }
     for (const c of FEWSHOT_COLUMNS) cols[c].stat = stat(cols[c].values);
-    cells.push({ backbone: p.backbone, arch: spec.arch, data: spec.data, shots: p.shots, selection: p.selection, episodes: p.episodes, steps: p.steps, seconds: secondsSince(tCell, units), columns: cols });
+    // Full fine-tuning trains every layer, so the default's second backprop layer applies wherever the model has a tail.
+    const hybrid: HybridRecipe | undefined = cols.hybrid.values.length === 0 ? undefined : {
+      bpLayers: typeof tailShape(backbone.architecture) === 'string' ? 1 : HYBRID_DEFAULTS.bpLayers,
+      tailLr: HYBRID_DEFAULTS.tailLr, headStep: HYBRID_DEFAULTS.headStep, warmup: HYBRID_DEFAULTS.warmup, center: HYBRID_DEFAULTS.center,
+    };
+    cells.push({ backbone: p.backbone, arch: spec.arch, data: spec.data, shots: p.shots, selection: p.selection, episodes: p.episodes, steps: p.steps, seconds: secondsSince(tCell, units), columns: cols, ...(hybrid ? { hybrid } : {}) });
   }
   return {
     experiment: 'fewshot', ways: 5, classes, queries, seed: seed0,
