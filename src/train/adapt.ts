@@ -180,19 +180,30 @@ async function adaptUnlocked(o: AdaptOptions): Promise<AdaptResult> {
   if (!Number.isInteger(steps) || steps < 0) throw new ConfigError(`steps must be a non-negative integer, got ${steps}`);
   validateAdaptInputs(o);
 
-  const { method, note: methodNote } = chooseMethod(o.method, () => hybridUnsupported(o.backbone.architecture, selection, undefined, o.enhancements));
+  const { method, note: chosenNote } = chooseMethod(o.method, () => hybridUnsupported(o.backbone.architecture, selection, undefined, o.enhancements));
   if (o.checkpoint && method !== 'qzo-ff' && method !== 'hybrid') throw new ConfigError(`checkpoints are supported for the integer methods (qzo-ff, hybrid), not '${method}': drop the checkpoint option or use another method`);
-  const runPlan = await planRun({
+  const planWith = (bpLayers: 1 | 2 | undefined) => planRun({
     backbone: o.backbone, support: o.support, precision, selection, microBatch: micro, build: o.build, enhancements: o.enhancements, ...(o.frontEnd ? { frontEnd: o.frontEnd } : {}),
     // Frozen layers before the first trained one (the body's first, or the head alone) are the same in
     // every pass for both integer methods: their output is cached (qzo-ff/prefix.ts).
     ...((o.reusePrefix ?? ADAPT_DEFAULTS.reusePrefix) ? { prefixCache: { sramBytes: o.device.sramBytes } } : {}),
-    ...(method === 'hybrid' ? { method, ...(o.bpLayers !== undefined ? { bpLayers: o.bpLayers } : {}) } : {}),
+    ...(method === 'hybrid' ? { method, ...(bpLayers !== undefined ? { bpLayers } : {}) } : {}),
     trainer: {
       epsilon: o.epsilon ?? ADAPT_DEFAULTS.epsilon, directions: o.directions ?? ADAPT_DEFAULTS.directions, dist: o.dist ?? ADAPT_DEFAULTS.dist, lr: o.lr ?? ADAPT_DEFAULTS.lr, schedule: o.schedule, seed,
       ...(o.batchSize ? { batchSize: o.batchSize } : {}),
     },
   });
+  let runPlan = await planWith(o.bpLayers);
+  let methodNote = chosenNote;
+  // The tail's int64 sums are 4× its 16-bit weights (ResNet-8's s3b: 288 KiB): where they do not fit
+  // the device and nobody asked for them, the default learns the head alone by backprop and says so.
+  if (o.bpLayers === undefined && runPlan.bpLayers === 2 && runPlan.plans.ff.sramBytes > o.device.sramBytes) {
+    const headOnly = await planWith(1);
+    if (headOnly.plans.ff.sramBytes <= o.device.sramBytes) {
+      methodNote = `the layer below the head would learn by backprop too, but its gradient sums need ${runPlan.plans.ff.sramBytes} B of SRAM in all, more than the device's ${o.device.sramBytes} B: the hybrid learns the head alone by backprop (--bp-layers 1)`;
+      runPlan = headOnly;
+    }
+  }
   const { proto, quantized, trainable, trainerConfig, plans } = runPlan;
   const memory = { ff: modeMemory(plans.ff, o.device), bp: modeMemory(plans.bp, o.device), infer: modeMemory(plans.infer, o.device) };
   o.onPlan?.(memory);

@@ -284,7 +284,11 @@ Examples:
       const m = result.memory;
       const mcu = adaptationEstimate(result.adapted.architecture, device, { method, precision, selection, batch: batchSize ?? trainCount, microBatch: num(opts.microBatch, 'micro-batch', { integer: true, min: 1 }), directions: num(opts.m, 'm', { integer: true, min: 1 }), steps, tailLayer: result.backpropLayers && result.backpropLayers.length > 1 ? result.backpropLayers[0]! : null });
       say('');
-      say(`measured ${method === 'qzo-ff' ? 'QZO-FF' : methodLabel} SRAM high-water mark: ${kib(result.sramPeak)} (${result.sramPeak} B) · flash ${kib(result.flash)}`);
+      // The run may have settled on fewer backprop layers than planned here (the tail's sums did not fit).
+      const ranLabel = method === 'hybrid' && result.backpropLayers ? `hybrid ${precision} (backprop: ${result.backpropLayers.length === 2 ? 'last 2 layers' : 'head'})` : methodLabel;
+      const ranNote = result.methodNote ?? choice.note;
+      if (result.methodNote && result.methodNote !== choice.note) sayLabelled(`note     ${result.methodNote}`);
+      say(`measured ${method === 'qzo-ff' ? 'QZO-FF' : ranLabel} SRAM high-water mark: ${kib(result.sramPeak)} (${result.sramPeak} B) · flash ${kib(result.flash)}`);
       if (result.prefixCache) {
         const c = result.prefixCache;
         say(`frozen-prefix cache: ${kib(c.bytes)} (${c.bytes} B, in the plan above) for ${c.samples} samples, ${c.across === 'set' ? 'kept across steps' : 'refilled every step'}; ops before #${c.firstTrainedOp} ran for ${c.prefixRuns} micro-batches, ${c.reused} served from the cache`);
@@ -292,7 +296,7 @@ Examples:
       say(`accuracy on ${episode.query.labels.length} held-out query images`);
       say(table([
         [imported ? `zero-shot (${imported.head === 'kept' ? "the model's own head, argmax over the named classes" : 'prototype head'})` : 'zero-shot (prototype head)', pct(result.zeroShot), ''],
-        [`after ${methodLabel}`, pct(result.after), `${steps} steps in ${(result.wallMs.ff / 1000).toFixed(1)} s on the ${result.device.build} build`],
+        [`after ${ranLabel}`, pct(result.after), `${steps} steps in ${(result.wallMs.ff / 1000).toFixed(1)} s on the ${result.device.build} build`],
         ...(imported ? [[`after, re-quantized to int8`, pct(imported.afterInt8), 'what --format tflite export runs']] : []),
         ...(paper ? [[`QZO-FF (paper), same steps`, pct(paper.after), `${steps} steps in ${(paper.wallMs.ff / 1000).toFixed(1)} s${'afterInt8' in paper ? `; int8 ${pct((paper as QuantizedAdaptResult).afterInt8)}` : ''}`]] : []),
         ...(method !== 'qzo-ff' && method !== 'hybrid' ? [] : [['f32 backprop, same data', pct(result.bp), result.bp === null || !result.bpRecipe ? 'skipped' : `${bpRecipeLabel(result.bpRecipe)}; ${m.bp.fits ? 'fits' : 'does not fit'} the device`]]),
@@ -305,7 +309,7 @@ Examples:
         say(`checkpoints: ${c.resumedFrom === null ? 'started at step 0' : `resumed at step ${c.resumedFrom}`}, wrote ${c.written}${c.last ? `, newest ${join(opts.checkpoint!, c.last)}` : ''}`);
       }
       if (result.profiler) {
-        say(`\nkernel profile (${methodLabel} training)`);
+        say(`\nkernel profile (${ranLabel} training)`);
         const total = result.profiler.totalMs;
         say(table([['kernel', 'calls', 'ms', 'share', 'GMAC/s'], ...result.profiler.byKind().map((r) => [r.kind, String(r.calls), r.ms.toFixed(1), `${((100 * r.ms) / total).toFixed(1)}%`, r.macs ? (r.macs / r.ms / 1e6).toFixed(2) : ''])], ['l', 'r', 'r', 'r', 'r']));
       }
@@ -313,7 +317,7 @@ Examples:
       const modelOut = join(opts.out, 'model.lmdl');
       const modelBytes = saveModel({ ...result.adapted, meta: { ...result.adapted.meta, adaptedWith: result.config } });
       const json = {
-        method: result.method, ...(choice.note ? { methodNote: choice.note } : {}), ...(result.backpropLayers ? { backpropLayers: result.backpropLayers } : {}), zeroShot: result.zeroShot, after: result.after, ...(result.bpRecipe ? { bpRecipe: result.bpRecipe } : {}), ...(imported ? { afterInt8: imported.afterInt8, head: imported.head } : {}), bp: result.bp,
+        method: result.method, ...(ranNote ? { methodNote: ranNote } : {}), ...(result.backpropLayers ? { backpropLayers: result.backpropLayers } : {}), zeroShot: result.zeroShot, after: result.after, ...(result.bpRecipe ? { bpRecipe: result.bpRecipe } : {}), ...(imported ? { afterInt8: imported.afterInt8, head: imported.head } : {}), bp: result.bp,
         ...(paper ? { paper: { method: 'qzo-ff', after: paper.after, ...('afterInt8' in paper ? { afterInt8: (paper as QuantizedAdaptResult).afterInt8 } : {}), steps: paper.steps, sramPeak: paper.sramPeak, weightsSha256: weightsDigest(paper.adapted), wallMs: paper.wallMs } } : {}),
         steps: result.steps, sramPeak: result.sramPeak, flash: result.flash,
         device: result.device, memory: result.memory, bpOverFf: m.bp.sramPeak / m.ff.sramPeak, classes: episode.classIds, classNames: classNamesOf(data, episode.classIds),
