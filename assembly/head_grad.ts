@@ -14,6 +14,8 @@
 // then g ← 0, so the next step accumulates from zero without a separate clearing pass.
 import { expNegativeQ26 } from './loss';
 
+import { scaledStep, subtractClamped } from './sgd_step';
+
 const ONE_Q31: i64 = <i64>1 << 31;
 
 // @ts-ignore: decorator
@@ -71,13 +73,6 @@ export function head_grad_accumulate(
   return 0;
 }
 
-// @ts-ignore: decorator
-@inline function scaledStep(g: i32, mult: i32, totalShift: i32): i64 {
-  const p = <i64>g * <i64>mult;
-  const half = <i64>1 << (totalShift - 1);
-  return p >= 0 ? (p + half) >> totalShift : -((-p + half) >> totalShift);
-}
-
 /**
  * SGD on one head tensor from its accumulated gradient, then clear the gradient. bits: 8 or 16
  * (weights, clamped to the symmetric grid ±(2^(bits−1) − 1)) or 32 (bias, clamped to int32).
@@ -86,20 +81,8 @@ export function head_grad_accumulate(
 export function head_sgd_update(params: usize, bits: i32, count: i32, grad: usize, mult: i32, totalShift: i32): void {
   for (let i = 0; i < count; i++) {
     const gp = grad + (<usize>i << 2);
-    const step = scaledStep(load<i32>(gp), mult, totalShift);
+    const step = scaledStep(<i64>load<i32>(gp), mult, totalShift);
     store<i32>(gp, 0);
-    if (bits == 16) {
-      const p = params + (<usize>i << 1);
-      const v = <i64>load<i16>(p) - step;
-      store<i16>(p, <i16>(v > 32767 ? 32767 : v < -32767 ? -32767 : v));
-    } else if (bits == 8) {
-      const p = params + <usize>i;
-      const v = <i64>load<i8>(p) - step;
-      store<i8>(p, <i8>(v > 127 ? 127 : v < -127 ? -127 : v));
-    } else {
-      const p = params + (<usize>i << 2);
-      const v = <i64>load<i32>(p) - step;
-      store<i32>(p, <i32>(v > <i64>i32.MAX_VALUE ? <i64>i32.MAX_VALUE : v < <i64>i32.MIN_VALUE ? <i64>i32.MIN_VALUE : v));
-    }
+    subtractClamped(params, i, bits, step);
   }
 }

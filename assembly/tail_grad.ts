@@ -17,6 +17,8 @@
 // tail_sgd_update: w ← clamp(w − round(g·mult / 2^totalShift)) with rounding half away from zero,
 // mult < 2^15 and |g| ≤ 2^47 so the product fits int64; then g ← 0.
 
+import { scaledStep, subtractClamped } from './sgd_step';
+
 const GRAD_LIMIT: i64 = (<i64>1 << 47) - 1;
 
 // @ts-ignore: decorator
@@ -99,13 +101,6 @@ export function tail_grad_accumulate(
   }
 }
 
-// @ts-ignore: decorator
-@inline function scaledStep(g: i64, mult: i32, totalShift: i32): i64 {
-  const p = g * <i64>mult;
-  const half = <i64>1 << (totalShift - 1);
-  return p >= 0 ? (p + half) >> totalShift : -((-p + half) >> totalShift);
-}
-
 /**
  * SGD on `count` values of one tail tensor from its int64 gradient, then clear the gradient. bits:
  * 8 or 16 (weights, clamped to ±(2^(bits−1) − 1)) or 32 (bias, clamped to int32). mult in [0, 2^15),
@@ -116,18 +111,6 @@ export function tail_sgd_update(params: usize, bits: i32, count: i32, grad: usiz
     const gp = grad + (<usize>i << 3);
     const step = scaledStep(load<i64>(gp), mult, totalShift);
     store<i64>(gp, 0);
-    if (bits == 16) {
-      const p = params + (<usize>i << 1);
-      const v = <i64>load<i16>(p) - step;
-      store<i16>(p, <i16>(v > 32767 ? 32767 : v < -32767 ? -32767 : v));
-    } else if (bits == 8) {
-      const p = params + <usize>i;
-      const v = <i64>load<i8>(p) - step;
-      store<i8>(p, <i8>(v > 127 ? 127 : v < -127 ? -127 : v));
-    } else {
-      const p = params + (<usize>i << 2);
-      const v = <i64>load<i32>(p) - step;
-      store<i32>(p, <i32>(v > <i64>i32.MAX_VALUE ? <i64>i32.MAX_VALUE : v < <i64>i32.MIN_VALUE ? <i64>i32.MIN_VALUE : v));
-    }
+    subtractClamped(params, i, bits, step);
   }
 }

@@ -7,24 +7,12 @@
 import { ConfigError } from '../../errors.js';
 import type { SessionPlan } from '../../runtime/session.js';
 import type { LoweredGraph } from '../../runtime/lowering.js';
-import type { TailGeometry } from '../../kernels/tail-grad.js';
 import { tailStepFactors, type TailInfo } from '../../train/hybrid-tail.js';
 import type { HeadInfo } from '../../train/hybrid.js';
 
-export interface ExportedTail {
+/** The tail as hybrid-tail.ts finds it (the layer under `layer`), plus the run's constants the C needs. */
+export interface ExportedTail extends Omit<TailInfo, 'name'> {
   layer: string;
-  /** The tensors the gradient reads after the forward (the session keeps them to its last op). */
-  input: string;
-  gate: string;
-  geometry: TailGeometry;
-  positions: number;
-  inputScale: number;
-  inputZero: number;
-  gateLo: number;
-  gateHi: number;
-  weightBits: 8 | 16;
-  /** One per output channel, or one for the tensor. */
-  weightScales: readonly number[];
   /** η in real units (HYBRID_DEFAULTS.tailLr or --tail-lr). */
   lr: number;
   /** The head's weight scale s_h (g is in head-weight units). */
@@ -60,8 +48,6 @@ export function exportTail(t: TailInfo, head: HeadInfo, o: { lr: number; warmup:
   if (head.weightBits !== 8 && head.weightBits !== 16) throw new ConfigError(`the C export's hybrid tail reads 8- or 16-bit head weights, '${head.name}' has ${head.weightBits}-bit ones`);
   // The trainer computes these at its first step; the exported run's N is fixed, so refuse it now.
   tailStepFactors(t, o.lr, o.rowsPerStep, head.weightScale);
-  return {
-    layer: t.name, input: t.input, gate: t.gate, geometry: { ...t.geometry }, positions: t.positions, inputScale: t.inputScale, inputZero: t.inputZero,
-    gateLo: t.gateLo, gateHi: t.gateHi, weightBits: t.weightBits, weightScales: [...t.weightScales], lr: o.lr, headWeightScale: head.weightScale, warmup: o.warmup,
-  };
+  const { name, ...rest } = t;
+  return { ...rest, layer: name, geometry: { ...t.geometry }, weightScales: [...t.weightScales], lr: o.lr, headWeightScale: head.weightScale, warmup: o.warmup };
 }
