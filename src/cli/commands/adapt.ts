@@ -288,7 +288,7 @@ Examples:
       const ranLabel = method === 'hybrid' && result.backpropLayers ? `hybrid ${precision} (backprop: ${result.backpropLayers.length === 2 ? 'last 2 layers' : 'head'})` : methodLabel;
       const ranNote = result.methodNote ?? choice.note;
       if (result.methodNote && result.methodNote !== choice.note) sayLabelled(`note     ${result.methodNote}`);
-      say(`measured ${method === 'qzo-ff' ? 'QZO-FF' : ranLabel} SRAM high-water mark: ${kib(result.sramPeak)} (${result.sramPeak} B) · flash ${kib(result.flash)}`);
+      say(wrapText(`measured ${method === 'qzo-ff' ? 'QZO-FF' : ranLabel} SRAM high-water mark: ${kib(result.sramPeak)} (${result.sramPeak} B) · flash ${kib(result.flash)}`, width));
       if (result.prefixCache) {
         const c = result.prefixCache;
         say(`frozen-prefix cache: ${kib(c.bytes)} (${c.bytes} B, in the plan above) for ${c.samples} samples, ${c.across === 'set' ? 'kept across steps' : 'refilled every step'}; ops before #${c.firstTrainedOp} ran for ${c.prefixRuns} micro-batches, ${c.reused} served from the cache`);
