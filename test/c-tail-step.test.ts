@@ -218,7 +218,7 @@ async function compileAndRun(name: string, body: string, preamble = ''): Promise
   const dir = await mkdtemp(join(tmpdir(), `lm-tail-${name}-`));
   await writeFile(join(dir, 'main.c'), `#include <stdio.h>\n#include <string.h>\n#include "lm_tail_grad.h"\n\nint main(void) {\n${preamble}${body}\n  return 0;\n}\n`);
   const exe = join(dir, name);
-  await run('cc', ['-std=c99', '-Wall', '-Wextra', '-Werror', '-pedantic', '-Wno-overlength-strings', '-ffp-contract=off', '-O2', `-I${RUNTIME}`, join(dir, 'main.c'), join(RUNTIME, 'lm_tail_grad.c'), '-o', exe]);
+  await run('cc', ['-std=c99', '-Wall', '-Wextra', '-Werror', '-pedantic', '-Wno-overlength-strings', '-ffp-contract=off', '-O2', `-I${RUNTIME}`, join(dir, 'main.c'), join(RUNTIME, 'lm_tail_grad.c'), join(RUNTIME, 'lm_head_grad.c'), join(RUNTIME, 'lm_kernels.c'), '-o', exe]);
   return (await run(exe, [])).trim().split('\n');
 }
 

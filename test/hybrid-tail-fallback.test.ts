@@ -7,7 +7,7 @@ import { loadModel, type FloatModel } from '../src/model/model.js';
 import { loadBundledMnist } from '../src/data/mnist.js';
 import { sampleEpisode, type Episode } from '../src/data/fewshot.js';
 import { adapt } from '../src/train/adapt.js';
-import { BudgetError } from '../src/errors.js';
+import { BudgetError, ConfigError } from '../src/errors.js';
 
 let backbone: FloatModel;
 let episode: Episode;
@@ -36,5 +36,11 @@ describe('the tail and the device budget', () => {
 
   it('an explicit bpLayers 2 that does not fit is a BudgetError, not a silent fallback', async () => {
     await expect(adapt({ backbone, support: episode.support, query: episode.query, device: SMALL, steps: 2, baseline: false, bpLayers: 2 })).rejects.toThrow(BudgetError);
+  });
+
+  it("the hybrid's settings with another explicit method are a ConfigError, not silently unused", async () => {
+    for (const extra of [{ bpLayers: 2 as const }, { tailLr: 0.1 }, { headLr: 0.01 }]) {
+      await expect(adapt({ backbone, support: episode.support, query: episode.query, device: LARGE, steps: 1, baseline: false, method: 'qzo-ff', ...extra })).rejects.toThrow(ConfigError);
+    }
   });
 });

@@ -1,6 +1,7 @@
 // Host side of the integer head gradient (assembly/head_grad.ts), the exact-backprop half of the
 // hybrid method: accumulate δ = softmax − onehot (Q.15) times the int8 features into int32 sums,
 // then step the head's stored weights and bias by round(g·c) and clear the sums.
+import { makeStepFactor, type StepFactor } from './step-factor.js';
 import type { Arena, DeviceBuffer } from '../device/arena.js';
 import { checkBuffer } from '../device/arena.js';
 import { ConfigError, DataError } from '../errors.js';
@@ -65,28 +66,11 @@ export function accumulateHeadGradient(
   }
 }
 
-/** A real step factor c (stored units per unit of accumulated gradient) as round(g·mult / 2^totalShift). */
-export interface HeadStep {
-  c: number;
-  multiplier: number;
-  totalShift: number;
-}
+/** A real step factor c as round(g·mult / 2^totalShift) (31-bit multiplier). */
+export type HeadStep = StepFactor;
 
 /** c as a Q31 multiplier and a right shift in [1, 62]; refuses a c that no gradient could use. */
-export function makeHeadStep(c: number, what: string): HeadStep {
-  if (!Number.isFinite(c) || !(c > 0)) throw new ConfigError(`${what}: step factor must be finite and > 0, got ${c}`);
-  const e = Math.floor(Math.log2(c)) + 1;
-  let mant = Math.round((c / 2 ** e) * 2 ** 31);
-  let exp = e;
-  if (mant === 2 ** 31) {
-    mant /= 2;
-    exp += 1;
-  }
-  const totalShift = 31 - exp;
-  if (totalShift < 1) throw new ConfigError(`${what}: step factor ${c} is ≥ 2^30 stored units per gradient unit; lower the learning rate`);
-  if (totalShift > 62) throw new ConfigError(`${what}: step factor ${c} is below 2^-31: no accumulated gradient could move a value; raise the learning rate`);
-  return { c, multiplier: mant, totalShift };
-}
+export const makeHeadStep = (c: number, what: string): HeadStep => makeStepFactor(c, 31, what);
 
 /** params ← clamp(params − round(grad·c)), then grad ← 0. bits 8/16: weights; 32: bias. */
 export function applyHeadStep(arena: Arena, params: DeviceBuffer, bits: 8 | 16 | 32, count: number, grad: DeviceBuffer, step: HeadStep): void {

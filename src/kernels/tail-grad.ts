@@ -1,5 +1,6 @@
 // Host side of the tail gradient (assembly/tail_grad.ts): integer backprop from the head's δ into
 // the layer below it, through the global average pool and the ReLU gate, and the SGD step on it.
+import { makeStepFactor, type StepFactor } from './step-factor.js';
 import type { Arena, DeviceBuffer } from '../device/arena.js';
 import { checkBuffer } from '../device/arena.js';
 import { ConfigError } from '../errors.js';
@@ -104,26 +105,10 @@ export function accumulateTailGradient(arena: Arena, rows: number, geom: TailGeo
   );
 }
 
-/** A real step factor c as round(g·mult / 2^totalShift) with a 15-bit multiplier (the sums are int64). */
-export interface TailStep {
-  c: number;
-  multiplier: number;
-  totalShift: number;
-}
+/** A real step factor c as round(g·mult / 2^totalShift) (15-bit multiplier). */
+export type TailStep = StepFactor;
 
-export function makeTailStep(c: number, what: string): TailStep {
-  if (!Number.isFinite(c) || !(c > 0)) throw new ConfigError(`${what}: step factor must be finite and > 0, got ${c}`);
-  let e = Math.floor(Math.log2(c)) + 1;
-  let mant = Math.round((c / 2 ** e) * 2 ** 15);
-  if (mant === 2 ** 15) {
-    mant /= 2;
-    e += 1;
-  }
-  const totalShift = 15 - e;
-  if (totalShift < 1) throw new ConfigError(`${what}: step factor ${c} is ≥ 2^14 stored units per gradient unit; lower the learning rate`);
-  if (totalShift > 62) throw new ConfigError(`${what}: step factor ${c} is below 2^-48: no accumulated gradient (|g| ≤ 2^47) could move a value; raise the learning rate`);
-  return { c, multiplier: mant, totalShift };
-}
+export const makeTailStep = (c: number, what: string): TailStep => makeStepFactor(c, 15, what);
 
 /** params[0..count) ← clamp(params − round(grad·c)), then grad ← 0 (grad: int64). bits 8/16: weights; 32: bias. */
 export function applyTailStep(arena: Arena, params: DeviceBuffer, paramOffset: number, bits: 8 | 16 | 32, count: number, grad: DeviceBuffer, gradOffset: number, step: TailStep): void {

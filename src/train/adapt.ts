@@ -180,6 +180,10 @@ async function adaptUnlocked(o: AdaptOptions): Promise<AdaptResult> {
   if (!Number.isInteger(steps) || steps < 0) throw new ConfigError(`steps must be a non-negative integer, got ${steps}`);
   validateAdaptInputs(o);
 
+  // The hybrid's own settings with another method would be silently unused: refuse them, as the CLI does.
+  for (const [key, v] of [['bpLayers', o.bpLayers], ['tailLr', o.tailLr], ['headLr', o.headLr]] as const) {
+    if (v !== undefined && o.method !== undefined && o.method !== 'hybrid') throw new ConfigError(`${key} is a setting of the hybrid method, not of '${o.method}': drop it or use method 'hybrid'`);
+  }
   const { method, note: chosenNote } = chooseMethod(o.method, () => hybridUnsupported(o.backbone.architecture, selection, undefined, o.enhancements));
   if (o.checkpoint && method !== 'qzo-ff' && method !== 'hybrid') throw new ConfigError(`checkpoints are supported for the integer methods (qzo-ff, hybrid), not '${method}': drop the checkpoint option or use another method`);
   const planWith = (bpLayers: 1 | 2 | undefined) => planRun({

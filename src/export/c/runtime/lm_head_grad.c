@@ -75,35 +75,40 @@ int32_t lm_head_observe(const lm_head *head, const int32_t *logits, const int32_
   return 0;
 }
 
-int32_t lm_head_make_step(double c, lm_head_step *out) {
+int32_t lm_make_step_factor(double c, int32_t bits, int32_t *mult, int32_t *shift) {
   double x = c;
   int32_t e = 0;
   int64_t mant;
-  /* c = x·2^e with x in [0.5, 1): e = ⌊log2 c⌋ + 1 exactly (halving and doubling are exact). Far
-   * outside the shift range the loops stop early; the range check below refuses those c. */
+  /* c = x·2^e with x in [0.5, 1): e = ⌊log2 c⌋ + 1 exactly (halving and doubling are exact). Next to a
+   * power of two, where the emulator's Math.log2 may round, both exponents give the same (mult, shift):
+   * the mantissa rounds to 2^bits and is halved. Far outside the shift range the loops stop early; the
+   * range check below refuses those c. */
   if (!(c > 0.0) || c - c != 0.0) return 1;
-  while (x >= 1.0 && e < 64) {
+  while (x >= 1.0 && e < 80) {
     x *= 0.5;
     e++;
   }
-  while (x < 0.5 && e > -64) {
+  while (x < 0.5 && e > -80) {
     x *= 2.0;
     e--;
   }
-  /* Math.round of x·2^31 ∈ [2^30, 2^31): x·2^31 + 0.5 is exact there, so truncation is its floor. */
-  mant = (int64_t)(x * 2147483648.0 + 0.5);
-  if (mant == ((int64_t)1 << 31)) {
+  /* Math.round of x·2^bits ∈ [2^(bits−1), 2^bits): x·2^bits + 0.5 is exact there, so truncation is its floor. */
+  mant = (int64_t)(x * (double)((int64_t)1 << bits) + 0.5);
+  if (mant == ((int64_t)1 << bits)) {
     mant >>= 1;
     e++;
   }
-  if (31 - e < 1 || 31 - e > 62) return 1;
-  out->mult = (int32_t)mant;
-  out->shift = 31 - e;
+  if (bits - e < 1 || bits - e > 62) return 1;
+  *mult = (int32_t)mant;
+  *shift = bits - e;
   return 0;
 }
 
-/* min(1, (step + 1)/warmup) in Q15 (step-control.ts warmupQ15). */
-static int32_t warmup_q15(uint32_t step, int32_t warmup) {
+int32_t lm_head_make_step(double c, lm_head_step *out) {
+  return lm_make_step_factor(c, 31, &out->mult, &out->shift);
+}
+
+int32_t lm_warmup_q15(uint32_t step, int32_t warmup) {
   if (warmup <= 0 || (int64_t)step + 1 >= warmup) return 32768;
   return (int32_t)((((int64_t)step + 1) * 32768) / warmup);
 }
@@ -135,7 +140,7 @@ int32_t lm_head_factors(const lm_head *head, uint32_t step, int32_t rows, lm_hea
   unit = (double)rows * 32768.0;
   if (lm_head_make_step((lr * head->feature_scale) / (unit * head->weight_scale), w) != 0 ||
       lm_head_make_step(lr / (unit * head->feature_scale * head->weight_scale), b) != 0) return 1;
-  q15 = warmup_q15(step, head->warmup);
+  q15 = lm_warmup_q15(step, head->warmup);
   if (q15 < 32768) {
     w->mult = (int32_t)(((int64_t)w->mult * q15) / 32768);
     b->mult = (int32_t)(((int64_t)b->mult * q15) / 32768);

@@ -62,6 +62,13 @@ int32_t lm_head_observe(const lm_head *head, const int32_t *logits, const int32_
 /* c as a Q31 multiplier and a right shift in [1, 62] (the emulator's makeHeadStep); 1 if c cannot be. */
 int32_t lm_head_make_step(double c, lm_head_step *out);
 
+/* c as round(g·mult / 2^shift) with a `bits`-bit mantissa (31: the head's Q31; 15: the tail's, whose sums
+ * are int64) and shift in [1, 62], as src/kernels/step-factor.ts makeStepFactor; 1 when c cannot be expressed. */
+int32_t lm_make_step_factor(double c, int32_t bits, int32_t *mult, int32_t *shift);
+
+/* min(1, (step + 1)/warmup) in Q15 (step-control.ts warmupQ15), the warm-up of both backprop layers. */
+int32_t lm_warmup_q15(uint32_t step, int32_t warmup);
+
 /* The factors of hybrid step `step` over `rows` summed rows (measuring m, V and η on the first);
  * returns 1, and leaves the state as before the step, when a factor cannot be expressed. */
 int32_t lm_head_factors(const lm_head *head, uint32_t step, int32_t rows, lm_head_step *w, lm_head_step *b);

@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "lm_head_grad.h"
 #include "lm_kernels.h"
 
 #define LM_TAIL_GRAD_LIMIT (((int64_t)1 << 47) - 1)
@@ -73,43 +74,12 @@ void lm_tail_accumulate(const lm_tail *tail, int32_t rows) {
 }
 
 int32_t lm_tail_make_step(double c, lm_tail_step *out) {
-  double x = c;
-  int32_t e = 0;
-  int64_t mant;
-  /* c = x·2^e with x in [0.5, 1): e = ⌊log2 c⌋ + 1 exactly (halving and doubling are exact). Next to a
-   * power of two, where the emulator's Math.log2 may round, both exponents give the same (mult, shift):
-   * the mantissa rounds to 2^15 and is halved. Far outside the shift range the loops stop early; the
-   * range check below refuses those c. */
-  if (!(c > 0.0) || c - c != 0.0) return 1;
-  while (x >= 1.0 && e < 80) {
-    x *= 0.5;
-    e++;
-  }
-  while (x < 0.5 && e > -80) {
-    x *= 2.0;
-    e--;
-  }
-  /* Math.round of x·2^15 ∈ [2^14, 2^15): x·2^15 + 0.5 is exact there, so truncation is its floor. */
-  mant = (int64_t)(x * 32768.0 + 0.5);
-  if (mant == ((int64_t)1 << 15)) {
-    mant >>= 1;
-    e++;
-  }
-  if (15 - e < 1 || 15 - e > 62) return 1;
-  out->mult = (int32_t)mant;
-  out->shift = 15 - e;
-  return 0;
-}
-
-/* min(1, (step + 1)/warmup) in Q15 (step-control.ts warmupQ15). */
-static int32_t tail_warmup_q15(uint32_t step, int32_t warmup) {
-  if (warmup <= 0 || (int64_t)step + 1 >= warmup) return 32768;
-  return (int32_t)((((int64_t)step + 1) * 32768) / warmup);
+  return lm_make_step_factor(c, 15, &out->mult, &out->shift);
 }
 
 int32_t lm_tail_factors(const lm_tail *tail, int32_t channel, uint32_t step, int32_t rows, lm_tail_step *w, lm_tail_step *b) {
   const double sw = tail->weight_scales[channel];
-  const int32_t q15 = tail_warmup_q15(step, tail->warmup);
+  const int32_t q15 = lm_warmup_q15(step, tail->warmup);
   /* The emulator's expressions (hybrid-tail.ts tailStepFactors), left to right. */
   if (lm_tail_make_step((tail->lr * tail->head_weight_scale * tail->input_scale) / (tail->positions * sw * (double)rows), w) != 0 ||
       lm_tail_make_step((tail->lr * tail->head_weight_scale) / (tail->positions * tail->input_scale * sw * (double)rows), b) != 0) return 1;
