@@ -4,7 +4,7 @@
 //   nice -n 15 npx tsx bench/hybrid-tune.ts --episodes 8 --seed 9000 --steps 1,5,20,50,100,200,300,500 \
 //        --variants default,lr1e-3,hf100 [--backbones cnn-mnist,cnn-fashion] [--train full|head] [--ways 5]
 // A variant is '+'-joined tokens: default (HYBRID_DEFAULTS), lrX (body η), hX (fixed head η), kX (head step κ: η = κ/mean‖f‖²), hfN (head-first
-// steps), mN (directions m), bpN (layers learned by backprop, 1 or 2), tlrX (tail η), hwN (head and body warm-up), wN (body warm-up only), center0 (uncentred head steps), spread, guard, sEVERY:GAMMA (body step schedule).
+// steps), mN (directions m), bN (samples per step), bpN (layers learned by backprop, 1 or 2), tlrX (tail η), hwN (head and body warm-up), wN (body warm-up only), center0 (uncentred head steps), spread, guard, sEVERY:GAMMA (body step schedule).
 import { sampleEpisode } from '../src/data/fewshot.js';
 import { BACKBONES } from '../src/experiments/backbones.js';
 import { deviceFor, episodeSource, fmtStat, loadBackbone, stat } from '../src/experiments/common.js';
@@ -40,6 +40,7 @@ function variantConfig(v: string): Partial<HybridConfig> & { bpLayers?: 1 | 2 } 
     else if (t === 'guard') control.guard = true;
     else if (t.startsWith('lr')) out.lr = Number(t.slice(2));
     else if (/^m\d+$/.test(t)) out.directions = Number(t.slice(1));
+    else if (/^b\d+$/.test(t)) out.batchSize = Number(t.slice(1));
     else if (t.startsWith('bp')) out.bpLayers = Number(t.slice(2)) as 1 | 2;
     else if (t.startsWith('tlr')) out.tailLr = Number(t.slice(3));
     else if (t.startsWith('hw')) out.warmup = Number(t.slice(2));
@@ -73,7 +74,7 @@ for (const key of backbones) {
       const cfg = variantConfig(v);
       const run = await planRun({
         backbone, support: ep.support, precision: '16w8a', selection, microBatch: ADAPT_DEFAULTS.microBatch, method: 'hybrid', ...(cfg.bpLayers ? { bpLayers: cfg.bpLayers } : {}),
-        trainer: { epsilon: ADAPT_DEFAULTS.epsilon, directions: ADAPT_DEFAULTS.directions, dist: ADAPT_DEFAULTS.dist, lr: ADAPT_DEFAULTS.lr, seed },
+        trainer: { epsilon: ADAPT_DEFAULTS.epsilon, directions: ADAPT_DEFAULTS.hybridDirections, dist: ADAPT_DEFAULTS.dist, lr: ADAPT_DEFAULTS.lr, seed },
         enhancements: cfg.control ? { control: cfg.control } : {},
       });
       const session = await startSession(run, device);

@@ -8,6 +8,7 @@ import { adapt, type AdaptOptions } from '../train/adapt.js';
 import type { QzoFfConfig } from '../train/qzo-ff.js';
 import { BP_RECIPE, type BpRecipe } from '../train/bp-recipe.js';
 import { HYBRID_DEFAULTS } from '../train/hybrid.js';
+import { ADAPT_DEFAULTS } from '../train/defaults.js';
 import { tailShape } from '../train/hybrid-tail.js';
 import type { FloatModel } from '../model/model.js';
 import { BACKBONES, type DataName } from './backbones.js';
@@ -58,6 +59,8 @@ export interface HybridRecipe {
   headStep: number;
   warmup: number;
   center: boolean;
+  /** Directions per step (records before the hybrid had its own default ran the paper's m = 3). */
+  directions?: number;
 }
 
 export interface FewshotResult {
@@ -166,8 +169,9 @@ export async function runFewshot(o: FewshotOptions = {}): Promise<FewshotResult>
           r.zeroShot = q16.zeroShot;
           r.qzo16 = q16.after;
           r.bp = q16.bp ?? null;
-          // The hybrid (train/hybrid.ts, hybrid-tail.ts) with the same ε, m and body η; its head and tail η are the method's own defaults.
-          if (wants('hybrid')) r.hybrid = (await adapt({ ...base, method: 'hybrid', baseline: false })).after;
+          // The hybrid (train/hybrid.ts, hybrid-tail.ts) as adapt()'s default runs it: the same ε and body η,
+          // its own m (ADAPT_DEFAULTS.hybridDirections) and head and tail η.
+          if (wants('hybrid')) r.hybrid = (await adapt({ ...base, directions: ADAPT_DEFAULTS.hybridDirections, method: 'hybrid', baseline: false })).after;
           if (wants('ffFloat')) r.ffFloat = (await adapt({ ...base, method: 'ff-float', baseline: false })).after;
           if (wants('qzo8')) r.qzo8 = (await orRefused(() => adapt({ ...base, precision: '8w8a', baseline: false })))?.after ?? null;
           if (p.dither && wants('qzo8dither')) r.qzo8dither = (await adapt({ ...base, precision: '8w8a', enhancements: { dither: true }, baseline: false })).after;
@@ -191,7 +195,7 @@ export async function runFewshot(o: FewshotOptions = {}): Promise<FewshotResult>
     // Full fine-tuning trains every layer, so the default's second backprop layer applies wherever the model has a tail.
     const hybrid: HybridRecipe | undefined = cols.hybrid.values.length === 0 ? undefined : {
       bpLayers: typeof tailShape(backbone.architecture) === 'string' ? 1 : HYBRID_DEFAULTS.bpLayers,
-      tailLr: HYBRID_DEFAULTS.tailLr, headStep: HYBRID_DEFAULTS.headStep, warmup: HYBRID_DEFAULTS.warmup, center: HYBRID_DEFAULTS.center,
+      tailLr: HYBRID_DEFAULTS.tailLr, headStep: HYBRID_DEFAULTS.headStep, warmup: HYBRID_DEFAULTS.warmup, center: HYBRID_DEFAULTS.center, directions: ADAPT_DEFAULTS.hybridDirections,
     };
     cells.push({ backbone: p.backbone, arch: spec.arch, data: spec.data, shots: p.shots, selection: p.selection, episodes: p.episodes, steps: p.steps, seconds: secondsSince(tCell, units), columns: cols, ...(hybrid ? { hybrid } : {}) });
   }

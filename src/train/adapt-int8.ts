@@ -23,6 +23,7 @@ import { Profiler } from '../device/profiler.js';
 import { evaluate } from './evaluate.js';
 import { QzoFfTrainer, qzoFfSramBuffers, type QzoFfConfig } from './qzo-ff.js';
 import { selectionTrainerOptions, trainableLayers } from './selection.js';
+import { defaultDirections } from './defaults.js';
 import type { AdaptOptions, AdaptResult } from './adapt.js';
 import { liftModelTo16, requantizeModelTo8 } from '../tflite/requantize.js';
 import { outputChannelIsLastAxis } from '../ops/registry.js';
@@ -239,7 +240,7 @@ export async function adaptQuantized(o: QuantizedAdaptOptions): Promise<Quantize
   const hybrid = method === 'hybrid';
   const seed = o.seed ?? 1;
   const trainerConfig: QzoFfConfig = {
-    epsilon: o.epsilon ?? 1e-3, directions: o.directions ?? 3, dist: o.dist ?? 'gaussian', lr: o.lr ?? 3e-3, schedule: o.schedule, seed,
+    epsilon: o.epsilon ?? 1e-3, directions: o.directions ?? defaultDirections(method), dist: o.dist ?? 'gaussian', lr: o.lr ?? 3e-3, schedule: o.schedule, seed,
     ...(o.batchSize ? { batchSize: o.batchSize } : {}), ...selectionTrainerOptions(selection), ...o.enhancements,
   };
   const fe = o.frontEnd ? { frontEnd: o.frontEnd } : {};

@@ -23,7 +23,7 @@ import type { TrainSelection } from './selection.js';
 import type { ScheduleSpec } from './schedule.js';
 import { isGraphInput } from '../ops/registry.js';
 import type { InputNode } from '../model/layers.js';
-import { ADAPT_DEFAULTS } from './defaults.js';
+import { ADAPT_DEFAULTS, defaultDirections } from './defaults.js';
 import { BP_RECIPE, trainBackpropRecipe, type BpRecipe } from './bp-recipe.js';
 import { HYBRID_DEFAULTS, HybridTrainer } from './hybrid.js';
 import { exportHybridState, restoreHybridState } from './hybrid-state.js';
@@ -193,7 +193,7 @@ async function adaptUnlocked(o: AdaptOptions): Promise<AdaptResult> {
     ...((o.reusePrefix ?? ADAPT_DEFAULTS.reusePrefix) ? { prefixCache: { sramBytes: o.device.sramBytes } } : {}),
     ...(method === 'hybrid' ? { method, ...(bpLayers !== undefined ? { bpLayers } : {}) } : {}),
     trainer: {
-      epsilon: o.epsilon ?? ADAPT_DEFAULTS.epsilon, directions: o.directions ?? ADAPT_DEFAULTS.directions, dist: o.dist ?? ADAPT_DEFAULTS.dist, lr: o.lr ?? ADAPT_DEFAULTS.lr, schedule: o.schedule, seed,
+      epsilon: o.epsilon ?? ADAPT_DEFAULTS.epsilon, directions: o.directions ?? defaultDirections(method), dist: o.dist ?? ADAPT_DEFAULTS.dist, lr: o.lr ?? ADAPT_DEFAULTS.lr, schedule: o.schedule, seed,
       ...(o.batchSize ? { batchSize: o.batchSize } : {}),
     },
   });

@@ -35,7 +35,7 @@ import { adaptationEstimate, frontEndEstimate } from '../cost-estimates.js';
 import type { FrontEndSpec } from '../../runtime/front-end.js';
 import { isGraphInput } from '../../ops/registry.js';
 import type { InputNode } from '../../model/layers.js';
-import { ADAPT_DEFAULTS } from '../../train/defaults.js';
+import { ADAPT_DEFAULTS, defaultDirections } from '../../train/defaults.js';
 import { ADAPT_METHODS } from '../../train/adapt.js';
 import { HYBRID_DEFAULTS } from '../../train/hybrid.js';
 import type { BpRecipe } from '../../train/bp-recipe.js';
@@ -61,7 +61,7 @@ const REPORT_BYTES_PER_STEP = 64;
 
 interface AdaptCliOptions {
   model?: string; method?: string; data: string; corrupt?: string; split: string; epochs?: string; batchSize?: string; classes: string; ways: string; shots: string; queries: string; device: string; precision: string;
-  train: string; m: string; eps: string; lr?: string; headLr?: string; bpLayers?: string; tailLr?: string; schedule: string; steps: string; microBatch: string; dist: string; seed: string;
+  train: string; m?: string; eps: string; lr?: string; headLr?: string; bpLayers?: string; tailLr?: string; schedule: string; steps: string; microBatch: string; dist: string; seed: string;
   baseline: boolean; out: string; head: string; build: string; profile?: boolean; wide?: boolean; reusePrefix?: boolean;
   normalize?: boolean; momentum?: string; sharpness?: string; dither?: boolean; residual?: string | boolean; guard?: boolean; strictGuard?: boolean; spread?: boolean; warmup?: string; batchScale?: boolean;
   checkpoint?: string; checkpointEvery: string; resume?: boolean; yes?: boolean;
@@ -87,7 +87,7 @@ export function registerAdapt(program: Command): void {
     .option('--head-lr <x>', `hybrid: a fixed SGD η for the head's integer backprop (default: ${HYBRID_DEFAULTS.headStep} / mean ‖f − mean f‖² of the head's input on the first step)`)
     .option('--precision <p>', '16w8a (paper default) or 8w8a', '16w8a')
     .option('--train <selection>', 'full, head (linear probe), last:K, bias, or sparse[:fraction[:magnitude|small|random[:seed]]]', 'full')
-    .option('--m <n>', 'directions per step (sign-m-SPSA)', String(ADAPT_DEFAULTS.directions))
+    .option('--m <n>', `directions per step (sign-m-SPSA) (default: ${ADAPT_DEFAULTS.hybridDirections} for the hybrid, ${ADAPT_DEFAULTS.directions} for qzo-ff and ff-float, the paper's)`)
     .option('--eps <x>', 'perturbation size ε (real units)', String(ADAPT_DEFAULTS.epsilon))
     .option('--lr <x>', `learning rate η (default ${ADAPT_DEFAULTS.lr}; ${ADAPT_DEFAULTS.bpLr} for --method bp)`)
     .option('--schedule <s>', 'constant, cosine[:floor] or step[:every[:gamma]]', 'constant')
@@ -210,9 +210,11 @@ Examples:
       const bpLayers = method === 'hybrid' ? resolveBpLayers(backbone.architecture, trainableLayers(resolveGraph(backbone.architecture), selection), bpLayersAsked) : null;
       if (bpLayers === 1 && tailLr !== undefined) throw new ConfigError('--tail-lr sets the η of the layer below the head, which this run does not train by backprop (--bp-layers 1)');
       const methodLabel = method === 'bp' ? 'f32 backprop (Adam) on the device' : method === 'ff-float' ? 'float ZO (FF fp32)' : method === 'hybrid' ? `hybrid ${precision} (backprop: ${bpLayers === 2 ? 'last 2 layers' : 'head'})` : `QZO-FF ${precision}${residual ? " + residual" : ""}`;
+      // m: the method's own default unless asked (the paper's QZO-FF printed beside a hybrid run keeps its m = 3).
+      const directions = opts.m !== undefined ? num(opts.m, 'm', { integer: true, min: 1 }) : defaultDirections(method);
       const steps = opts.epochs !== undefined ? num(opts.epochs, 'epochs', { integer: true, min: 1 }) * Math.ceil(trainCount / (batchSize ?? trainCount)) : num(opts.steps, 'steps', { integer: true, min: 0 });
       // 2m forward passes of a batch per step (QZO-FF); backprop costs about as much as m = 1.5.
-      const macsPerStep = 2 * num(opts.m, 'm', { integer: true, min: 1 }) * (batchSize ?? trainCount) * totalMacs(resolveGraph(backbone.architecture));
+      const macsPerStep = 2 * directions * (batchSize ?? trainCount) * totalMacs(resolveGraph(backbone.architecture));
       const estimate = checkRunSize({ flag: opts.epochs !== undefined ? '--epochs' : '--steps', value: opts.epochs ?? opts.steps, steps, macsPerStep, yes: !!opts.yes });
       // The outputs are checked before training: a run that cannot save must fail now, not after.
       // Room for the model (at most the backbone's size) and the reports, which list every loss.
@@ -224,7 +226,7 @@ Examples:
       sayLabelled(`task     ${opts.split === 'full' ? `${episode.classIds.length} classes, ${trainCount} training images,` : `${ways}-way ${shots}-shot`} on ${opts.data} classes ${listClasses(data, episode.classIds)}${opts.corrupt ? ` corrupted by ${opts.corrupt}` : ''} · ${episode.query.labels.length} held-out query images · seed ${seed}`);
       sayLabelled(method === 'bp'
         ? `method   ${methodLabel}, train ${selectionLabel(selection)}, η = ${lr ?? ADAPT_DEFAULTS.bpLr}, ${steps} steps, micro-batch ${opts.microBatch}`
-        : `method   ${methodLabel}, train ${selectionLabel(selection)}, m = ${opts.m}, ε = ${opts.eps}, η = ${lr ?? ADAPT_DEFAULTS.lr} (${opts.schedule})${method === 'hybrid' ? `, head η = ${headLr ?? `${HYBRID_DEFAULTS.headStep}/mean‖f − f̄‖²`}${bpLayers === 2 ? `, tail η = ${tailLr ?? HYBRID_DEFAULTS.tailLr}` : ''}` : ''}, ${steps} steps, micro-batch ${opts.microBatch}`);
+        : `method   ${methodLabel}, train ${selectionLabel(selection)}, m = ${directions}, ε = ${opts.eps}, η = ${lr ?? ADAPT_DEFAULTS.lr} (${opts.schedule})${method === 'hybrid' ? `, head η = ${headLr ?? `${HYBRID_DEFAULTS.headStep}/mean‖f − f̄‖²`}${bpLayers === 2 ? `, tail η = ${tailLr ?? HYBRID_DEFAULTS.tailLr}` : ''}` : ''}, ${steps} steps, micro-batch ${opts.microBatch}`);
       if (choice.note) sayLabelled(`note     ${choice.note}`);
       // The host-time bound errs long (1 GMAC/s; the simd build runs about 5): shown only for long runs (limits.ts).
       if (estimate.seconds > SHOW_BOUND_SECONDS) sayLabelled(`host     training here may take up to ${estimate.text.replace('≈ ', '')} (a bound at 1 GMAC/s)`);
@@ -241,7 +243,7 @@ Examples:
       // The settings both the run and the paper's QZO-FF beside it train with.
       const same = {
         batchSize, ...(frontEnd ? { frontEnd } : {}), support: episode.support, query: episode.query, device, precision, selection,
-        epsilon: num(opts.eps, 'eps'), directions: num(opts.m, 'm', { integer: true, min: 1 }), dist: opts.dist as 'gaussian',
+        epsilon: num(opts.eps, 'eps'), ...(opts.m !== undefined ? { directions } : {}), dist: opts.dist as 'gaussian',
         schedule: parseSchedule(opts.schedule), enhancements, steps, microBatch: num(opts.microBatch, 'micro-batch', { integer: true, min: 1 }), seed, build, reusePrefix: opts.reusePrefix !== false,
       };
       const result = await run({
@@ -282,7 +284,7 @@ Examples:
       paperLines?.stop();
       const imported = 'afterInt8' in result ? (result as QuantizedAdaptResult) : undefined;
       const m = result.memory;
-      const mcu = adaptationEstimate(result.adapted.architecture, device, { method, precision, selection, batch: batchSize ?? trainCount, microBatch: num(opts.microBatch, 'micro-batch', { integer: true, min: 1 }), directions: num(opts.m, 'm', { integer: true, min: 1 }), steps, tailLayer: result.backpropLayers && result.backpropLayers.length > 1 ? result.backpropLayers[0]! : null });
+      const mcu = adaptationEstimate(result.adapted.architecture, device, { method, precision, selection, batch: batchSize ?? trainCount, microBatch: num(opts.microBatch, 'micro-batch', { integer: true, min: 1 }), directions, steps, tailLayer: result.backpropLayers && result.backpropLayers.length > 1 ? result.backpropLayers[0]! : null });
       say('');
       // The run may have settled on fewer backprop layers than planned here (the tail's sums did not fit).
       const ranLabel = method === 'hybrid' && result.backpropLayers ? `hybrid ${precision} (backprop: ${result.backpropLayers.length === 2 ? 'last 2 layers' : 'head'})` : methodLabel;

@@ -21,7 +21,7 @@ import { sizeReport } from '../../export/c/size.js';
 
 export interface CExportCliOptions {
   model: string; out: string; data: string; classes: string; ways: string; shots: string; queries: string; device: string; precision: string;
-  train: string; m: string; eps: string; lr: string; schedule: string; steps: string; microBatch: string; dist: string; seed: string; batchSize?: string;
+  train: string; m?: string; eps: string; lr: string; schedule: string; steps: string; microBatch: string; dist: string; seed: string; batchSize?: string;
   normalize?: boolean; dither?: boolean; core: string; method: string; headLr?: string; bpLayers?: string; tailLr?: string;
 }
 
@@ -40,7 +40,7 @@ export function addCExportOptions(cmd: Command): Command {
     .option('--device <preset|budget>', 'C: MCU preset or budget the plan must fit', DEFAULT_DEVICE)
     .option('--precision <p>', 'C: 16w8a or 8w8a', '16w8a')
     .option('--train <selection>', 'C: full, head or last:K', 'full')
-    .option('--m <n>', 'C: directions per step', '3')
+    .option('--m <n>', `C: directions per step (default: adapt's, ${ADAPT_DEFAULTS.hybridDirections} for the hybrid, ${ADAPT_DEFAULTS.directions} for qzo-ff)`)
     .option('--eps <x>', 'C: perturbation size ε', '0.001')
     .option('--lr <x>', 'C: learning rate η', '0.003')
     .option('--schedule <s>', 'C: learning-rate schedule (constant only)', 'constant')
@@ -78,7 +78,7 @@ export async function runCExport(opts: CExportCliOptions, say: (line?: string) =
   });
   const result = await exportC({
     out: opts.out, modelLabel: opts.model, backbone, support: episode.support, query: episode.query, device: resolveDevice(opts.device),
-    precision, selection, epsilon: num(opts.eps, 'eps'), directions: num(opts.m, 'm', { integer: true, min: 1 }), dist: opts.dist, lr: num(opts.lr, 'lr'),
+    precision, selection, epsilon: num(opts.eps, 'eps'), ...(opts.m !== undefined ? { directions: num(opts.m, 'm', { integer: true, min: 1 }) } : {}), dist: opts.dist, lr: num(opts.lr, 'lr'),
     schedule: parseSchedule(opts.schedule), steps: num(opts.steps, 'steps', { integer: true, min: 1 }), microBatch: num(opts.microBatch, 'micro-batch', { integer: true, min: 1 }),
     seed, ...(opts.batchSize ? { batchSize: num(opts.batchSize, 'batch-size', { integer: true, min: 1 }) } : {}),
     method, ...(headLr !== undefined ? { headLr } : {}), ...(bpLayers !== undefined ? { bpLayers: bpLayers as 1 | 2 } : {}), ...(tailLr !== undefined ? { tailLr } : {}),

@@ -21,7 +21,7 @@ import { HYBRID_DEFAULTS, HybridTrainer } from '../../train/hybrid.js';
 import { exportHead, type ExportedHead } from './head.js';
 import { exportTail, type ExportedTail } from './tail.js';
 import { checkRunFits, planRun, resolveBpLayers, startSession } from '../../train/prepare-run.js';
-import { ADAPT_DEFAULTS } from '../../train/defaults.js';
+import { ADAPT_DEFAULTS, defaultDirections } from '../../train/defaults.js';
 import { BatchOrder, quantizeSet, type QuantizedSet } from '../../train/batches.js';
 import { selectionLabel, trainableLayers, type TrainSelection } from '../../train/selection.js';
 import type { ScheduleSpec } from '../../train/schedule.js';
@@ -170,7 +170,7 @@ export async function prepareExport(o: CExportOptions): Promise<PreparedRun> {
     backbone: o.backbone, support: o.support, precision, selection, microBatch: micro, build: o.build, enhancements: o.enhancements,
     ...(method === 'hybrid' ? { method, ...(o.bpLayers !== undefined ? { bpLayers: o.bpLayers } : {}) } : {}),
     trainer: {
-      epsilon: o.epsilon ?? ADAPT_DEFAULTS.epsilon, directions: o.directions ?? ADAPT_DEFAULTS.directions, dist: o.dist ?? ADAPT_DEFAULTS.dist, lr: o.lr ?? ADAPT_DEFAULTS.lr, schedule: o.schedule, seed,
+      epsilon: o.epsilon ?? ADAPT_DEFAULTS.epsilon, directions: o.directions ?? defaultDirections(method), dist: o.dist ?? ADAPT_DEFAULTS.dist, lr: o.lr ?? ADAPT_DEFAULTS.lr, schedule: o.schedule, seed,
       ...(o.batchSize ? { batchSize: o.batchSize } : {}),
     },
   });
