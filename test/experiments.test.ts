@@ -20,6 +20,7 @@ import { parseSubset } from '../src/experiments/subset.js';
 import { appendCells, appendRows } from '../src/experiments/append.js';
 import { ConfigError } from '../src/errors.js';
 import { HYBRID_DEFAULTS } from '../src/train/hybrid.js';
+import { ADAPT_DEFAULTS } from '../src/train/defaults.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lastmile-experiments-'));
 const save = (name: string, r: unknown) => writeFileSync(join(dir, `${name}.json`), JSON.stringify(r));
@@ -77,7 +78,7 @@ describe('experiment 1: few-shot', () => {
     expect(full.columns.hybrid.values).not.toEqual(full.columns.zeroShot.values);
     expect(probe.columns.hybrid.values).toHaveLength(0);
     // The cell records which hybrid ran: the small CNN has a tail, so the default's two backprop layers.
-    expect(full.hybrid).toEqual({ bpLayers: 2, tailLr: HYBRID_DEFAULTS.tailLr, headStep: HYBRID_DEFAULTS.headStep, warmup: HYBRID_DEFAULTS.warmup, center: HYBRID_DEFAULTS.center });
+    expect(full.hybrid).toEqual({ bpLayers: 2, tailLr: HYBRID_DEFAULTS.tailLr, headStep: HYBRID_DEFAULTS.headStep, warmup: HYBRID_DEFAULTS.warmup, center: HYBRID_DEFAULTS.center, directions: ADAPT_DEFAULTS.hybridDirections });
     expect(probe.hybrid).toBeUndefined();
   });
   it('the cached-feature linear probe starts exactly where adapt() does', async () => {
