@@ -6,12 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runMemory, type MemoryResult } from '../src/experiments/memory.js';
 import { runFewshot, type FewshotResult } from '../src/experiments/fewshot.js';
-import { runConvergence, type ConvergenceResult } from '../src/experiments/convergence.js';
+import { DEFAULT_SERIES_KEY, earlyDamage, runConvergence, type ConvergenceResult } from '../src/experiments/convergence.js';
 import { HEAD_ONLY_HYBRID_LABEL, runCrossDomain, type CrossDomainResult } from '../src/experiments/cross-domain.js';
 import { runOod, type OodResult } from '../src/experiments/ood.js';
 import { writeReport } from '../src/experiments/results-md.js';
 import { stat } from '../src/experiments/common.js';
-import { loadBackbone } from '../src/experiments/common.js';
+import { deviceFor, episodeSource, loadBackbone } from '../src/experiments/common.js';
+import { ADAPT_DEFAULTS } from '../src/train/defaults.js';
 import { prepareProbe, probeQzo } from '../src/experiments/probe.js';
 import { loadBundledMnist } from '../src/data/mnist.js';
 import { sampleEpisode } from '../src/data/fewshot.js';
@@ -105,6 +106,36 @@ describe('experiment 5: convergence', () => {
     expect(s('qzo8dither').loss).toHaveLength(r.steps);
     expect(s('bp').accuracy.length).toBeGreaterThan(2);
   });
+  it('has the default method\'s series with the early steps logged, and it is adapt()\'s hybrid', async () => {
+    expect(r.loggedSteps).toEqual({ zo: [0, 1, 2, 5, 10, 20, 25, 50, 75, 100], bp: [0, 1, 2, 4, 5, 6, 8, 10, 12, 14, 16, 18, 20] });
+    const p = r.panels[0]!;
+    const s = (k: string) => p.series.find((x) => x.key === k)!;
+    const def = s(DEFAULT_SERIES_KEY);
+    for (const k of [DEFAULT_SERIES_KEY, 'qzo16', 'qzo8dither']) expect(s(k).accuracy.map(([step]) => step)).toEqual(r.loggedSteps!.zo);
+    expect(s('bp').accuracy.map(([step]) => step)).toEqual(r.loggedSteps!.bp);
+    expect(def.method).toBe('hybrid');
+    expect(def.hybrid).toEqual({ bpLayers: 2, tailLr: HYBRID_DEFAULTS.tailLr, headStep: HYBRID_DEFAULTS.headStep, warmup: HYBRID_DEFAULTS.warmup, center: HYBRID_DEFAULTS.center, directions: ADAPT_DEFAULTS.hybridDirections });
+    expect(def.loss).toHaveLength(r.steps);
+    // Same quantized model at step 0 as the paper's 16w8a, then another method.
+    expect(def.accuracy[0]).toEqual(s('qzo16').accuracy[0]);
+    expect(def.final!.mean).not.toBe(s('qzo16').final!.mean);
+    expect(def.loss).not.toEqual(s('qzo16').loss);
+    // The curve's last point is exactly what adapt() with its default method gives on that episode.
+    const ep = sampleEpisode(await episodeSource(p.data), { classPool: [5, 6, 7, 8, 9], ways: 5, shots: 5, queries: 50, seed: r.seed });
+    const viaAdapt = await adapt({ backbone: await loadBackbone(p.backbone), support: ep.support, query: ep.query, device: deviceFor(p.backbone), steps: r.steps, seed: r.seed, baseline: false });
+    expect(viaAdapt.method).toBe('hybrid');
+    expect(def.final!.mean).toBe(viaAdapt.after);
+    expect(def.accuracy.at(-1)).toEqual([r.steps, viaAdapt.after]);
+    expect(def.accuracy[0]![1]).toBe(viaAdapt.zeroShot);
+  });
+  it('states the early-damage check from the record', () => {
+    const d = earlyDamage({ accuracy: [[0, 60], [1, 59.2], [2, 58.8], [5, 61]] })!;
+    expect(d.step).toBe(2);
+    expect(d.worst).toBeCloseTo(-1.2, 9);
+    expect(d.meets).toBe(false);
+    expect(earlyDamage({ accuracy: [[0, 60], [1, 59], [2, 63]] })!.meets).toBe(true);
+    expect(earlyDamage({ accuracy: [] })).toBeNull();
+  });
 });
 
 describe('experiment 3: cross-domain', () => {
@@ -152,10 +183,18 @@ describe('the report', () => {
     expect(md).toContain('the last two parameter layers learn by integer backprop');
     expect(md).not.toContain('older head-only hybrid');
     expect(md).not.toContain('Not re-run with this default');
+    // The convergence section states the early-damage check for the default series on each data set.
+    expect(md).toMatch(/\*\*No early damage \(default method[^\n]*MNIST: worst [+-][0-9.]+ points \(after step \d+, zero-shot [0-9.]+%\) — (meets|\*\*misses\*\*) ≥ zero-shot − 1 point/);
+    expect(md).toContain('| 5. convergence | 2 datasets × default / BP / 16w8a / 8w8a variants |');
   });
   it('marks hybrid cells and rows recorded before the two-layer default as the older head-only hybrid', async () => {
     const old = mkdtempSync(join(tmpdir(), 'lastmile-experiments-old-'));
-    for (const name of ['memory', 'ood', 'convergence']) writeFileSync(join(old, `${name}.json`), readFileSync(join(dir, `${name}.json`)));
+    for (const name of ['memory', 'ood']) writeFileSync(join(old, `${name}.json`), readFileSync(join(dir, `${name}.json`)));
+    // A convergence record from before the default series and the early steps: it still renders, and says what it lacks.
+    const convergence = JSON.parse(readFileSync(join(dir, 'convergence.json'), 'utf8')) as ConvergenceResult;
+    delete convergence.loggedSteps;
+    for (const p of convergence.panels) p.series = p.series.filter((x) => x.key !== DEFAULT_SERIES_KEY);
+    writeFileSync(join(old, 'convergence.json'), JSON.stringify(convergence));
     // What records of the head-only hybrid look like: no `hybrid` recipe on the cell, the old row label.
     const fewshot = JSON.parse(readFileSync(join(dir, 'fewshot.json'), 'utf8')) as FewshotResult;
     for (const c of fewshot.cells) delete c.hybrid;
@@ -169,6 +208,7 @@ describe('the report', () => {
     expect(md).toContain('Not re-run with this default:** small CNN · MNIST 5-shot full');
     expect(md).toMatch(/\| [0-9.]+ ± [0-9.]+ \(older head-only hybrid\) \|/);
     expect(md).toContain('The hybrid row is **the older head-only hybrid**');
+    expect(md).toContain('This record has no default-method series');
   });
 });
 

@@ -28,6 +28,8 @@ export interface QzoRunOptions {
   head?: 'prototype' | 'keep';
   /** Measure query accuracy every this many steps (0: only before and after). */
   evalEvery?: number;
+  /** Also measure it after these steps (the convergence curves' early steps). */
+  evalAt?: readonly number[];
 }
 
 export interface QzoRun {
@@ -53,11 +55,13 @@ export async function qzoRun(o: QzoRunOptions): Promise<QzoRun> {
   const set = trainer.prepareData(o.support);
   const losses: number[] = [];
   const every = o.evalEvery ?? 0;
+  const at = new Set(o.evalAt ?? []);
+  const logged = (s: number) => (every > 0 && s % every === 0) || at.has(s);
   for (let s = 1; s <= o.steps; s++) {
     losses.push(trainer.trainStep(set).loss);
-    if (every > 0 && s % every === 0) curve.push([s, evaluate(session, query).accuracy]);
+    if (logged(s)) curve.push([s, evaluate(session, query).accuracy]);
   }
-  const after = every > 0 && o.steps % every === 0 ? curve.at(-1)![1] : evaluate(session, query).accuracy;
+  const after = o.steps > 0 && logged(o.steps) ? curve.at(-1)![1] : evaluate(session, query).accuracy;
   if (curve.at(-1)![0] !== o.steps) curve.push([o.steps, after]);
   return { zeroShot, after, losses, curve, sram: session.plan.sramBytes };
 }

@@ -7,7 +7,7 @@ import { writeFileAtomic } from '../io/atomic-write.js';
 import { dirname, join, relative } from 'node:path';
 import { barsSpec, hbarsSpec, linesSpec, memorySpec, renderChart, trailingMean, type BarRow, type LineRow, type MemBarRow } from './charts.js';
 import { fmtStat, stat, type Stat } from './common.js';
-import type { ConvergenceResult } from './convergence.js';
+import { DEFAULT_SERIES_KEY, EARLY_DAMAGE_BAR, earlyDamage, type ConvergenceResult } from './convergence.js';
 import { HEAD_ONLY_HYBRID_LABEL, type CrossDomainResult } from './cross-domain.js';
 import { FEWSHOT_COLUMNS, FEWSHOT_LABELS, type FewshotResult, type HybridRecipe } from './fewshot.js';
 import { MEMORY_LABELS, MEMORY_MODES, type MemoryResult } from './memory.js';
@@ -388,7 +388,7 @@ async function convergenceSection(r: WithRun<ConvergenceResult> | null, charts: 
   const out = ['## 5. Convergence (paper Figs. 5–6)', ''];
   if (!r) return [...out, notRun('convergence')].join('\n');
   out.push(
-    `Full fine-tuning of the small CNNs on 5-way 5-shot unseen classes (5–9), ${r.episodes} episodes (seeds ${r.seed}…), QZO-FF for ${r.steps} steps (query accuracy every ${r.evalEvery}), ${r.bp ? `BP with the baseline recipe (Adam, full batch, to the loss plateau; its curve is drawn for the first ${r.bpSteps} steps, its final value is the plateau run's)` : `BP: ${bpText(undefined, r.bpSteps)}`}. Curves are means over episodes; the loss is the training (support) loss, smoothed with a trailing mean in the chart. 8w8a at ε = 1e-3 is refused by the trainer (εq = 0: no weight can move), so it has no curve — the paper's non-converging case; ε = 1e-2 makes εq ≥ 1 (the naive fix); dithering is our remedy at the paper's ε.`,
+    `Full fine-tuning of the small CNNs on 5-way 5-shot unseen classes (5–9), ${r.episodes} episodes (seeds ${r.seed}…), the integer methods for ${r.steps} steps (query accuracy ${r.loggedSteps ? `after steps ${r.loggedSteps.zo.join(', ')}; the record's \`loggedSteps\` lists them, and BP's` : `every ${r.evalEvery}`}), ${r.panels.some((p) => p.series.some((s) => s.key === DEFAULT_SERIES_KEY)) ? "the default method as adapt() runs it (the hybrid: integer backprop for the last two parameter layers, QZO-FF with its own m for the rest, ADAPT_DEFAULTS), " : ''}${r.bp ? `BP with the baseline recipe (Adam, full batch, to the loss plateau; its curve is drawn for the first ${r.bpSteps} steps, its final value is the plateau run's)` : `BP: ${bpText(undefined, r.bpSteps)}`}. Curves are means over episodes; the loss is the training (support) loss, smoothed with a trailing mean in the chart. 8w8a at ε = 1e-3 is refused by the trainer (εq = 0: no weight can move), so it has no curve — the paper's non-converging case; ε = 1e-2 makes εq ≥ 1 (the naive fix); dithering is our remedy at the paper's ε.`,
     '',
     runLine(r),
     '',
@@ -415,6 +415,7 @@ async function convergenceSection(r: WithRun<ConvergenceResult> | null, charts: 
   out.push(await charts.add('convergence-loss', linesSpec('Training loss', 'mean over episodes, trailing mean; x: step (symlog)', loss, series, { x: 'step', y: 'loss (nats per sample)', xLog: true }), 'training loss per step'), '');
   out.push(await charts.add('convergence-accuracy', linesSpec('Query accuracy during training', 'mean over episodes; x: step (symlog)', acc, series, { x: 'step', y: 'query accuracy (%)', xLog: true, points: true }), 'query accuracy per step'), '');
   const get = (p: ConvergenceResult['panels'][number], k: string) => p.series.find((s) => s.key === k);
+  out.push(...earlyDamageLines(r), '');
   out.push(
     '### Paper vs ours',
     '',
@@ -423,9 +424,43 @@ async function convergenceSection(r: WithRun<ConvergenceResult> | null, charts: 
     `| QZO-FF 16w8a vs BP | 16w8a QZO-FF converges (its loss falls, like BP's) | ${r.panels.map((p) => `${DATA_LABEL[p.data]}: BP ${fmtStat(get(p, 'bp')?.final ?? null)} ${r.bp ? 'at its loss plateau' : `after ${r.bpSteps} steps`}, QZO-FF 16w8a ${fmtStat(get(p, 'qzo16')?.final ?? null)} after ${r.steps}`).join('; ')} |`,
     `| 8w8a | does not converge | refused at ε = 1e-3 in ${r.panels.map((p) => `${get(p, 'qzo8')?.refused}/${get(p, 'qzo8')?.runs}`).join(' and ')} episodes (εq = 0) |`,
     `| 8w8a remedy | 8w8a needs a remedy to converge (the paper has its own; ours is dithering) | ε = 1e-2: ${r.panels.map((p) => fmtStat(get(p, 'qzo8eps')?.final ?? null)).join(' / ')}; dither: ${r.panels.map((p) => fmtStat(get(p, 'qzo8dither')?.final ?? null)).join(' / ')} (vs 16w8a ${r.panels.map((p) => fmtStat(get(p, 'qzo16')?.final ?? null)).join(' / ')}) |`,
+    ...(r.panels.some((p) => get(p, DEFAULT_SERIES_KEY)) ? [`| default method (not in the paper) | — | ${r.panels.map((p) => `${DATA_LABEL[p.data]}: ${fmtStat(get(p, DEFAULT_SERIES_KEY)?.final ?? null)} after ${r.steps} (BP ${fmtStat(get(p, 'bp')?.final ?? null)}, QZO-FF 16w8a m = 3 ${fmtStat(get(p, 'qzo16')?.final ?? null)})`).join('; ')} |`] : []),
     '',
   );
   return out.join('\n');
+}
+
+/**
+ * Issue #18's "no early damage" check, computed from the record: the default series' mean query accuracy
+ * after each logged step against its mean zero-shot, beside BP and the paper's QZO-FF at the same steps.
+ */
+function earlyDamageLines(r: ConvergenceResult): string[] {
+  const out = ['### Early steps of the default method', ''];
+  if (!r.panels.some((p) => p.series.some((s) => s.key === DEFAULT_SERIES_KEY))) {
+    return [...out, '_This record has no default-method series (made before it was added): re-run `lastmile experiment convergence`._'];
+  }
+  const early = [1, 2, 5, 10, 20, 50];
+  const verdicts: string[] = [];
+  out.push(
+    `Mean query accuracy % after the early steps (means over the episodes; BP's curve is its first ${r.bpSteps} steps). Bar (issue #18): the default's mean after every logged step ≥ its mean zero-shot − ${-EARLY_DAMAGE_BAR} point.`,
+    '',
+    `| data | series | step 0 | ${early.map((s) => `step ${s}`).join(' | ')} | final | worst − zero-shot (step) |`,
+    `|---|---|${['0', ...early].map(() => '---:').join('|')}|---:|---:|`,
+  );
+  for (const p of r.panels) {
+    for (const key of [DEFAULT_SERIES_KEY, 'qzo16', 'bp']) {
+      const s = p.series.find((x) => x.key === key);
+      if (!s) continue;
+      const at = (step: number) => s.accuracy.find(([x]) => x === step)?.[1];
+      const d = earlyDamage(s);
+      out.push(`| ${DATA_LABEL[p.data]} | ${s.label} | ${[0, ...early].map((step) => at(step)?.toFixed(1) ?? '—').join(' | ')} | ${fmtStat(s.final)} | ${d ? `${d.worst >= 0 ? '+' : ''}${d.worst.toFixed(1)} (${d.step})` : '—'} |`);
+      if (key === DEFAULT_SERIES_KEY) {
+        verdicts.push(d ? `${DATA_LABEL[p.data]}: worst ${d.worst >= 0 ? '+' : ''}${d.worst.toFixed(1)} points (after step ${d.step}, zero-shot ${d.zeroShot.toFixed(1)}%) — ${d.meets ? 'meets' : '**misses**'} ≥ zero-shot − ${-EARLY_DAMAGE_BAR} point` : `${DATA_LABEL[p.data]}: no curve`);
+      }
+    }
+  }
+  out.push('', `**No early damage (default method, worst mean accuracy after a logged step − mean zero-shot):** ${verdicts.join('; ')}.`);
+  return out;
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -471,7 +506,7 @@ export async function renderReport(resultsDir: string, reportPath: string): Prom
     ood ? `| 2. OOD | 2 datasets × 3 severities × last 1 / 3 layers | ${ood.cells[0]?.runs} per cell | ${ood.cells[0]?.steps} |` : '| 2. OOD | — | not run | |',
     cross ? `| 3. cross-domain | ${cross.rows.length} methods / enhancements${cross.earlier ? ` (+ ${cross.earlier.rows.filter((x) => !cross.rows.some((y) => y.key === x.key)).length} from an earlier run)` : ''} | ${cross.episodes}${cross.earlier ? ` (earlier run: ${cross.earlier.episodes})` : ''} | ${cross.steps} |` : '| 3. cross-domain | — | not run | |',
     memory ? `| 4. memory | ${new Set(memory.rows.map((x) => `${x.backbone} ${x.input}`)).size} backbones × full / probe × batch ${[...new Set(memory.rows.map((x) => x.batch))].join(', ')} | planned + measured | — |` : '| 4. memory | — | not run | |',
-    convergence ? `| 5. convergence | 2 datasets × BP / 16w8a / 8w8a variants | ${convergence.episodes} | ${convergence.steps} |` : '| 5. convergence | — | not run | |',
+    convergence ? `| 5. convergence | 2 datasets × ${convergence.panels.some((p) => p.series.some((s) => s.key === DEFAULT_SERIES_KEY)) ? 'default / ' : ''}BP / 16w8a / 8w8a variants | ${convergence.episodes} | ${convergence.steps} |` : '| 5. convergence | — | not run | |',
     '',
   ];
   const sections = [
