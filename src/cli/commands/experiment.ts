@@ -36,7 +36,7 @@ interface ExperimentCliOptions {
 }
 
 /** Rough minutes per experiment on one idle core at the default settings: `all` balances its workers with these. */
-const COST: Record<ExperimentName, number> = { fewshot: 150, ood: 2.5, 'cross-domain': 4.5, convergence: 2.5, memory: 0.1 };
+const COST: Record<ExperimentName, number> = { fewshot: 150, ood: 2.5, 'cross-domain': 4.5, convergence: 12, memory: 0.1 };
 
 /** Longest-first onto the least-loaded worker. */
 function schedule(names: readonly ExperimentName[], jobs: number): ExperimentName[][] {
