@@ -3,7 +3,7 @@
 // on tuning episodes whose seeds (9000 + e) no reported experiment uses (those start at 1000–5000).
 // 5-way 5-shot on the novel classes 5–9, 50 query images per class, full fine-tuning and head only,
 // both small CNN backbones. Prints a markdown table (mean query accuracy ± 95% CI, mean steps).
-//   nice -n 10 npx tsx bench/bp-recipe.ts [episodes=4]
+//   nice -n 10 npx tsx bench/bp-recipe.ts [episodes=4] [backbones=cnn-mnist,cnn-fashion] [selections=full,head]
 import { sampleEpisode } from '../src/data/fewshot.js';
 import { withPrototypeHead } from '../src/train/prototype.js';
 import { evaluateFloat } from '../src/train/backprop.js';
@@ -16,12 +16,14 @@ import { trainableLayers } from '../src/train/selection.js';
 const GRID = [1e-3, 3e-3, 1e-2];
 const SEED0 = 9000;
 const episodes = Number(process.argv[2] ?? 4);
+const backbones = (process.argv[3] ?? 'cnn-mnist,cnn-fashion').split(',');
+const kinds = (process.argv[4] ?? 'full,head').split(',') as ('full' | 'head')[];
 
 const rows: string[] = ['| backbone | train | ' + GRID.map((lr) => `η = ${lr}`).join(' | ') + ' |', '|---|---|' + GRID.map(() => '---:').join('|') + '|'];
-for (const key of ['cnn-mnist', 'cnn-fashion']) {
+for (const key of backbones) {
   const backbone = await loadBackbone(key);
   const source = await episodeSource(BACKBONES[key]!.data);
-  for (const kind of ['full', 'head'] as const) {
+  for (const kind of kinds) {
     const acc = GRID.map(() => [] as number[]);
     const steps = GRID.map(() => [] as number[]);
     for (let e = 0; e < episodes; e++) {
