@@ -21,8 +21,10 @@
 //   so P is an int16 row in the first half of the scratch and the positions that pass for o are listed
 //   as bytes in the second half. The list is built without branching on the gate; each listed position
 //   then adds, per kernel row, one contiguous run of (kx in bounds)·Cin input bytes to P — 16 at a time
-//   with int8 → int16 widening adds in the SIMD builds. The products g·P fit int32 when |g| < 2^16, so
-//   the SIMD builds multiply 4 lanes at a time before the int64 saturating adds (2 lanes at a time).
+//   with int8 → int16 widening adds in the SIMD builds, 4 at a time in int64 words in the scalar build
+//   (which sums x + 128 and takes the zero point off per tap at the end). The products g·P fit int32
+//   when |g| < 2^16, so the SIMD builds multiply 4 lanes at a time before the int64 saturating adds
+//   (2 lanes at a time).
 // - otherwise the same runs go into an int32 P, walking the positions and testing the gate as it goes.
 //
 // tail_sgd_update: w ← clamp(w − round(g·mult / 2^totalShift)) with rounding half away from zero,
@@ -80,6 +82,28 @@ const SHORT_POSITIONS: i32 = 128;
   }
 }
 
+/**
+ * Scalar build: dst[0..n) (uint16) += src[0..n) (int8) + 128, four lanes per int64 add: the lanes
+ * never carry into each other since 128 positions add at most 128·255 < 2^16. The zero point and the
+ * bias come off at the end, (128 + zx) times the positions each tap was in bounds for.
+ */
+// @ts-ignore: decorator
+@inline function addRunBiased16(dst: usize, src: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    // Bytes b3 b2 b1 b0 (each + 128) spread to the int16 lanes 0x00b3_00b2_00b1_00b0.
+    let t = <u64>(load<u32>(src + <usize>i) ^ 0x80808080);
+    t = (t | (t << 16)) & 0x0000ffff0000ffff;
+    t = (t | (t << 8)) & 0x00ff00ff00ff00ff;
+    const d = dst + (<usize>i << 1);
+    store<u64>(d, load<u64>(d) + t);
+  }
+  for (; i < n; i++) {
+    const d = dst + (<usize>i << 1);
+    store<u16>(d, <u16>(<u32>load<u16>(d) + (<u32>load<u8>(src + <usize>i) ^ 0x80)));
+  }
+}
+
 /** dst[0..n) (int32) += src[0..n) (int8) − zx. */
 // @ts-ignore: decorator
 @inline function addRun32(dst: usize, src: usize, n: i32, zx: i32): void {
@@ -121,7 +145,8 @@ const SHORT_POSITIONS: i32 = 128;
     const src = xr + <usize>((iy0 + ky) * inW + ix0 + kxLo) * <usize>cin;
     const at = <usize>((ky * kW + kxLo) * cin);
     if (wide) addRun32(patch + (at << 2), src, run, zx);
-    else addRun16(patch + (at << 1), src, run, zx);
+    else if (ASC_FEATURE_SIMD) addRun16(patch + (at << 1), src, run, zx);
+    else addRunBiased16(patch + (at << 1), src, run);
   }
 }
 
@@ -195,6 +220,30 @@ export function tail_grad_accumulate(
         if (passed == 0) continue;
       }
       const gw = gradW + ((<usize>o * <usize>k) << 3);
+      if (!ASC_FEATURE_SIMD && short) {
+        // The scalar build's sums are biased by 128 + zx per in-bounds add (addRunBiased16): count,
+        // per tap, the listed positions it was in bounds for.
+        for (let ky = 0; ky < kH; ky++) {
+          for (let kx = 0; kx < kW; kx++) {
+            let n = 0;
+            for (let e = 0; e < passed; e++) {
+              const p = <i32>load<u8>(list + <usize>e);
+              const oy = (p * outWInverse) >>> 16;
+              const iy = oy * sH - padTop + ky, ix = (p - oy * outW) * sW - padLeft + kx;
+              n += <i32>(<u32>iy < <u32>inH) & <i32>(<u32>ix < <u32>inW);
+            }
+            const bias = (128 + inputZero) * n;
+            const j0 = (ky * kW + kx) * cin;
+            for (let j = j0; j < j0 + cin; j++) {
+              const p = gw + (<usize>j << 3);
+              store<i64>(p, saturatingAdd47(load<i64>(p), go * <i64>(<i32>load<u16>(patch + (<usize>j << 1)) - bias)));
+            }
+          }
+        }
+        const pb = gradB + (<usize>o << 3);
+        store<i64>(pb, saturatingAdd47(load<i64>(pb), go * <i64>passed));
+        continue;
+      }
       let j = 0;
       if (ASC_FEATURE_SIMD && short && go32 > -65536 && go32 < 65536) {
         // |g·P| ≤ 65535·32640 < 2^31: the products are exact in int32 lanes.
