@@ -151,8 +151,8 @@ const priorArb = fc.oneof(
   fc.bigInt({ min: -LIMIT, max: -LIMIT + (1n << 28n) }),
 );
 
-const gradCaseArb: fc.Arbitrary<GradCase> = fc.record({
-  geom: geometryArb, rows: fc.integer({ min: 1, max: 4 }), classes: fc.integer({ min: 1, max: 10 }), headBits: fc.constantFrom(8 as const, 16 as const),
+const gradCases = (geomArb: fc.Arbitrary<TailGeometry>, maxRows: number): fc.Arbitrary<GradCase> => fc.record({
+  geom: geomArb, rows: fc.integer({ min: 1, max: maxRows }), classes: fc.integer({ min: 1, max: 10 }), headBits: fc.constantFrom(8 as const, 16 as const),
   zx: fc.integer({ min: -128, max: 127 }), lo: fc.integer({ min: -129, max: 40 }), span: fc.integer({ min: 1, max: 257 }), seed: fc.integer(),
 }).chain((p) => {
   const g = p.geom;
@@ -171,6 +171,29 @@ const gradCaseArb: fc.Arbitrary<GradCase> = fc.record({
     priorW: BigInt64Array.from(d.priorW), priorB: BigInt64Array.from(d.priorB),
   }));
 });
+const gradCaseArb = gradCases(geometryArb, 4);
+
+/**
+ * Wider convs than geometryArb: channel counts around the 16- and 8-lane steps of the SIMD runs and
+ * maps on both sides of 128 positions, so both ways the kernel builds P (int16 sums with a list of
+ * passing positions, int32 sums otherwise) see SIMD runs, their 8-lane and scalar tails, padding and
+ * strides.
+ */
+const wideGeometryArb: fc.Arbitrary<TailGeometry> = fc.record({
+  h: fc.oneof(fc.integer({ min: 1, max: 7 }), fc.integer({ min: 11, max: 16 })), w: fc.oneof(fc.integer({ min: 1, max: 7 }), fc.integer({ min: 11, max: 16 })), cin: fc.constantFrom(1, 7, 8, 9, 15, 16, 17, 24, 31, 33, 64),
+  cout: fc.integer({ min: 1, max: 3 }), kh: fc.constantFrom(1, 2, 3), kw: fc.constantFrom(1, 2, 3), sh: fc.constantFrom(1, 2), sw: fc.constantFrom(1, 2),
+  padding: fc.constantFrom('same' as const, 'valid' as const),
+}).filter((p) => p.padding === 'same' || (p.h >= p.kh && p.w >= p.kw)).map((p) => {
+  const ay = paddedAxis(p.h, p.kh, p.sh, p.padding, 0);
+  const ax = paddedAxis(p.w, p.kw, p.sw, p.padding, 1);
+  return {
+    inHeight: p.h, inWidth: p.w, inChannels: p.cin, outHeight: ay.out, outWidth: ax.out, outChannels: p.cout,
+    kernelHeight: p.kh, kernelWidth: p.kw, strideHeight: p.sh, strideWidth: p.sw, padTop: ay.padBefore, padLeft: ax.padBefore,
+  };
+});
+
+/** tail_grad.ts keeps P in int16 with a byte list of the passing positions when this holds. */
+const shortSums = (g: TailGeometry): boolean => g.outHeight * g.outWidth <= 128 && g.outHeight * g.outWidth <= 2 * g.kernelHeight * g.kernelWidth * g.inChannels;
 
 describe('tail_grad_accumulate', () => {
   it('equals the BigInt reference (round-half-away g, gate lo < v < hi, zero padding taps, saturation at ±(2^47 − 1)) in every build, writing nothing else', () => {
@@ -196,6 +219,78 @@ describe('tail_grad_accumulate', () => {
     expect(saturated).toBeGreaterThan(10);
     expect(padded).toBeGreaterThan(10);
     expect(strided).toBeGreaterThan(10);
+  });
+
+  it('equals the reference on wider convs in every build: int16 and int32 patch sums, SIMD runs with 8-lane and scalar tails, padding, strides', () => {
+    const seen = { short: 0, wide: 0, shortSimdRuns: 0, wideSimdRuns: 0, padded: 0, strided: 0, saturated: 0 };
+    fc.assert(
+      fc.property(gradCases(wideGeometryArb, 2), (c) => {
+        const want = referenceGradient(c);
+        for (const b of benches) {
+          const o = runGradient(b, c);
+          expect(o.untouched).toBe(true);
+          expect(o.w).toEqual(want.w);
+          expect(o.b).toEqual(want.b);
+        }
+        const g = c.geom;
+        const runs = g.kernelWidth * g.inChannels >= 16;
+        if (shortSums(g)) { seen.short++; if (runs) seen.shortSimdRuns++; } else { seen.wide++; if (runs) seen.wideSimdRuns++; }
+        if (g.padTop > 0 || g.padLeft > 0) seen.padded++;
+        if (g.strideHeight > 1 || g.strideWidth > 1) seen.strided++;
+        if ([...want.w, ...want.b].some((v) => v === LIMIT || v === -LIMIT)) seen.saturated++;
+      }),
+      { numRuns: 200, seed: 20261207 },
+    );
+    for (const [what, n] of Object.entries(seen)) expect(n, what).toBeGreaterThan(5);
+  });
+
+  it('at the int16 limits: 128 positions all passing with |x − zx| = 255 and |g| at 65535 (int32 products) and 65536 (int64 products), near saturation', () => {
+    // 1×1 conv, 64 channels: K = 64, so the 128 positions fit the short form (≤ 2·K); maps 1×128, 2×64, 8×16, 128×1.
+    for (const [h, w] of [[1, 128], [2, 64], [8, 16], [128, 1]] as const) {
+      const geom: TailGeometry = { inHeight: h, inWidth: w, inChannels: 64, outHeight: h, outWidth: w, outChannels: 2, kernelHeight: 1, kernelWidth: 1, strideHeight: 1, strideWidth: 1, padTop: 0, padLeft: 0 };
+      expect(shortSums(geom)).toBe(true);
+      for (const [xv, zx] of [[-128, 127], [127, -128]] as const) {
+        for (const g of [65535, -65535, 65536, -65536]) {
+          // One class, head weight 1: g = round(δ / 2^15) = δ / 2^15 exactly.
+          const c: GradCase = {
+            geom, rows: 1, classes: 1, headBits: 16, zx, lo: -129, hi: 128,
+            delta: Int32Array.of(g * 2 ** 15 === 2 ** 31 ? 2 ** 31 - 1 : g * 2 ** 15), headW: Int16Array.of(1, -1),
+            x: new Int8Array(h * w * 64).fill(xv), gate: new Int8Array(h * w * 2).fill(0),
+            priorW: BigInt64Array.from({ length: 128 }, (_, i) => (i % 3 === 0 ? LIMIT - 5n : i % 3 === 1 ? -LIMIT + 5n : 0n)),
+            priorB: BigInt64Array.of(0n, LIMIT),
+          };
+          const want = referenceGradient(c);
+          for (const b of benches) {
+            const got = runGradient(b, c);
+            expect(got.untouched).toBe(true);
+            expect(got.w).toEqual(want.w);
+            expect(got.b).toEqual(want.b);
+          }
+        }
+      }
+    }
+  });
+
+  it('gates that pass nowhere leave the sums exactly as they were, in both forms of the patch sums', () => {
+    for (const geom of [
+      { inHeight: 5, inWidth: 5, inChannels: 16, outHeight: 5, outWidth: 5, outChannels: 3, kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1, padTop: 1, padLeft: 1 },
+      { inHeight: 12, inWidth: 12, inChannels: 16, outHeight: 12, outWidth: 12, outChannels: 3, kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1, padTop: 1, padLeft: 1 },
+    ]) {
+      const pos = geom.outHeight * geom.outWidth;
+      const c: GradCase = {
+        geom, rows: 2, classes: 2, headBits: 8, zx: 3, lo: 0, hi: 10,
+        delta: Int32Array.of(20000, -20000, -3000, 3000), headW: Int8Array.of(100, -50, 7, -100, 50, -7),
+        x: Int8Array.from({ length: 2 * geom.inHeight * geom.inWidth * 16 }, (_, i) => (i * 29) % 256 - 128),
+        // Half the values sit on the bounds (not passing: lo < v < hi is strict), the rest outside.
+        gate: Int8Array.from({ length: 2 * pos * 3 }, (_, i) => [0, 10, -5, 100][i % 4]!),
+        priorW: BigInt64Array.from({ length: 3 * 144 }, (_, i) => BigInt(i) * 1000n - 7n), priorB: BigInt64Array.of(1n, -2n, 3n),
+      };
+      for (const b of benches) {
+        const got = runGradient(b, c);
+        expect(got.w).toEqual(Array.from(c.priorW));
+        expect(got.b).toEqual(Array.from(c.priorB));
+      }
+    }
   });
 
   it('adds the next rows on top of the sums it left (two calls = one call over the concatenated rows)', () => {
