@@ -47,8 +47,8 @@ describe('C export on the host cc', () => {
     for (const t of ['pool2', 'conv3']) expect(exported.stdout).toMatch(new RegExp(`^\\s+\\d+\\s+\\d+\\s+\\d+\\s+\\d+\\.\\.7\\s+act:${t}$`, 'm'));
     const out = await runProgram(join(dir, 'c'), 'host');
     expect(out.weightsSha256).toBe(ref.weightsSha256);
-    // 2m = 6 perturbed forwards of 5 samples per step; the head's sums came from those same forwards.
-    expect(out.steps.map((s) => s.reduce((a, b) => a + b, 0))).toEqual(ref.losses.map((l) => lossSumOverPasses(l, 6, 5)));
+    // 2m = 2 perturbed forwards of 5 samples per step (the hybrid's default m = 1); the head's sums came from those same forwards.
+    expect(out.steps.map((s) => s.reduce((a, b) => a + b, 0))).toEqual(ref.losses.map((l) => lossSumOverPasses(l, 2, 5)));
     const emu = await emulatorQueryDigest(join(dir, 'adapt', 'model.lmdl'), { data: 'mnist', classes: '5-9', ways: 5, shots: 5, queries: 4, seed: 1, microBatch: 5 });
     expect(out.queryLogitsSha256).toBe(emu.digest);
     const header = await readFile(join(dir, 'c', 'lm_model.h'), 'utf8');
@@ -59,9 +59,9 @@ describe('C export on the host cc', () => {
     expect(meta.config).toMatchObject({ method: 'hybrid', bpLayers: 2, tailLr: 0.3 });
   });
 
-  it('hybrid with --bp-layers 1 (head only by backprop, QZO-FF below), 3 steps: same weights and losses; no tail buffers', async () => {
+  it('hybrid with --bp-layers 1 and --m 3 (head only by backprop, QZO-FF below), 3 steps: same weights and losses; no tail buffers', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'lm-c-hybrid-bp1-'));
-    const runArgs = ['--method', 'hybrid', '--bp-layers', '1', '--train', 'full', '--steps', '3', '--batch-size', '5', '--queries', '4'];
+    const runArgs = ['--method', 'hybrid', '--bp-layers', '1', '--m', '3', '--train', 'full', '--steps', '3', '--batch-size', '5', '--queries', '4'];
     const [ref, exported] = await Promise.all([
       adaptReference(runArgs, join(dir, 'adapt')),
       exportC(runArgs, ['--model', modelPath('mnist-cnn-digits04.lmdl')], join(dir, 'c')),
@@ -105,7 +105,7 @@ describe('C export on the host cc', () => {
     expect(source).toContain(`/* The hybrid tail 'fc2' (below the head, through no pool)`);
     const out = await runProgram(join(dir, 'c'), 'host');
     expect(out.weightsSha256).toBe(ref.weightsSha256);
-    expect(out.steps.map((s) => s.reduce((a, b) => a + b, 0))).toEqual(ref.losses.map((l) => lossSumOverPasses(l, 6, 5)));
+    expect(out.steps.map((s) => s.reduce((a, b) => a + b, 0))).toEqual(ref.losses.map((l) => lossSumOverPasses(l, 2, 5)));
   });
 
   it('refuses the hybrid tail options where they cannot apply, with a typed error, before any work', async () => {
