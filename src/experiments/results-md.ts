@@ -8,6 +8,7 @@ import { dirname, join, relative } from 'node:path';
 import { barsSpec, hbarsSpec, linesSpec, memorySpec, renderChart, trailingMean, type BarRow, type LineRow, type MemBarRow } from './charts.js';
 import { fmtStat, stat, type Stat } from './common.js';
 import { DEFAULT_SERIES_KEY, EARLY_DAMAGE_BAR, earlyDamage, type ConvergenceResult } from './convergence.js';
+import { ADAPT_DEFAULTS } from '../train/defaults.js';
 import { HEAD_ONLY_HYBRID_LABEL, type CrossDomainResult } from './cross-domain.js';
 import { FEWSHOT_COLUMNS, FEWSHOT_LABELS, type FewshotResult, type HybridRecipe } from './fewshot.js';
 import { MEMORY_LABELS, MEMORY_MODES, type MemoryResult } from './memory.js';
@@ -275,7 +276,7 @@ function crossHybridText(r: CrossRecord): string {
   if (!row) return '';
   return row.label === HEAD_ONLY_HYBRID_LABEL
     ? 'The hybrid row is **the older head-only hybrid** (integer backprop for the classifier head only, the same QZO-FF 16w8a step for the body), not the two-layer default of few-shot section 1; re-run it with `lastmile experiment cross-domain --variants qzo16,hybrid --episodes 20 --append`.'
-    : 'The hybrid (`--method hybrid`, the default method: integer backprop for the last two parameter layers — the classifier head and the layer below it — the same QZO-FF 16w8a step for the rest) sits beside them.';
+    : `The hybrid (\`--method hybrid\`, the default method: integer backprop for the last two parameter layers — the classifier head and the layer below it — QZO-FF 16w8a with the hybrid's own default m = ${ADAPT_DEFAULTS.hybridDirections} for the rest) sits beside them.`;
 }
 
 async function crossDomainSection(r: CrossRecord | null, charts: Charts): Promise<string> {
