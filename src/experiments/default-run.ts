@@ -13,7 +13,7 @@ import { quantizeSet } from '../train/batches.js';
 import { ADAPT_DEFAULTS, defaultDirections } from '../train/defaults.js';
 import { evaluate } from '../train/evaluate.js';
 import { HYBRID_DEFAULTS, HybridTrainer } from '../train/hybrid.js';
-import { checkRunFits, planRun, startSession, type RunBudget } from '../train/prepare-run.js';
+import { checkRunFits, planDefaultHybrid, planRun, startSession, type RunBudget } from '../train/prepare-run.js';
 import type { HybridRecipe } from './fewshot.js';
 
 export interface DefaultRunOptions {
@@ -47,12 +47,8 @@ export async function defaultRun(o: DefaultRunOptions): Promise<DefaultRun> {
     method, ...(bpLayers !== undefined ? { bpLayers } : {}),
     trainer: { epsilon: ADAPT_DEFAULTS.epsilon, directions: defaultDirections(method), dist: ADAPT_DEFAULTS.dist, lr: ADAPT_DEFAULTS.lr, schedule: undefined, seed: o.seed },
   });
-  let run = await planWith(undefined);
   // As adapt(): where the tail's gradient sums do not fit the device, the default learns the head alone by backprop.
-  if (run.bpLayers === 2 && run.plans.ff.sramBytes > o.device.sramBytes) {
-    const headOnly = await planWith(1);
-    if (headOnly.plans.ff.sramBytes <= o.device.sramBytes) run = headOnly;
-  }
+  const { run } = await planDefaultHybrid(planWith, o.device.sramBytes);
   checkRunFits(run, o.device);
   const session = await startSession(run, o.device);
   const query = quantizeSet(session, o.query);

@@ -15,7 +15,7 @@ import { evaluateFloat, trainBackprop } from './backprop.js';
 import { FloatZoTrainer, floatZoSramBuffers } from './float-zo.js';
 import { QzoFfTrainer, type QzoFfConfig, type StepResult } from './qzo-ff.js';
 import type { FrontEndSpec } from '../runtime/front-end.js';
-import { checkRunFits, modeMemory, planRun, startSession, type ModeMemory, type Precision } from './prepare-run.js';
+import { checkRunFits, modeMemory, planDefaultHybrid, planRun, startSession, type ModeMemory, type Precision } from './prepare-run.js';
 import { requireDirections } from '../kernels/update.js';
 import { checkAdaptOptions } from './guards.js';
 import { differingKeys, listCheckpoints, loadNewestCheckpoint, saveCheckpoint, type CheckpointStore, type RunConfig, type SkippedCheckpoint } from './checkpoint.js';
@@ -197,17 +197,10 @@ async function adaptUnlocked(o: AdaptOptions): Promise<AdaptResult> {
       ...(o.batchSize ? { batchSize: o.batchSize } : {}),
     },
   });
-  let runPlan = await planWith(o.bpLayers);
-  let methodNote = chosenNote;
-  // The tail's int64 sums are 4× its 16-bit weights (ResNet-8's s3b: 288 KiB): where they do not fit
-  // the device and nobody asked for them, the default learns the head alone by backprop and says so.
-  if (o.bpLayers === undefined && runPlan.bpLayers === 2 && runPlan.plans.ff.sramBytes > o.device.sramBytes) {
-    const headOnly = await planWith(1);
-    if (headOnly.plans.ff.sramBytes <= o.device.sramBytes) {
-      methodNote = `the layer below the head would learn by backprop too, but its gradient sums need ${runPlan.plans.ff.sramBytes} B of SRAM in all, more than the device's ${o.device.sramBytes} B: the hybrid learns the head alone by backprop (--bp-layers 1)`;
-      runPlan = headOnly;
-    }
-  }
+  // Where the tail's sums do not fit the device and nobody asked for them, the default learns the head alone by backprop and says so.
+  const planned = o.bpLayers === undefined ? await planDefaultHybrid(planWith, o.device.sramBytes) : { run: await planWith(o.bpLayers), fallback: null };
+  const runPlan = planned.run;
+  const methodNote = planned.fallback ?? chosenNote;
   const { proto, quantized, trainable, trainerConfig, plans } = runPlan;
   const memory = { ff: modeMemory(plans.ff, o.device), bp: modeMemory(plans.bp, o.device), infer: modeMemory(plans.infer, o.device) };
   o.onPlan?.(memory);

@@ -162,6 +162,23 @@ export function modeMemory(plan: SessionPlan, device: RunBudget): ModeMemory {
 }
 
 /** BudgetError (naming region, need and budget) before any device memory is touched. */
+/**
+ * The default hybrid's plan on a device: the tail's int64 sums are 4× its 16-bit weights (ResNet-8's
+ * s3b: 288 KiB), so where the two-layer plan does not fit and a head-only one does, the default learns
+ * the head alone by backprop. `plan(bpLayers)` plans the run with that many backprop layers (undefined:
+ * the model's default). Returns the plan and, when it fell back, why (for the run's note).
+ */
+export async function planDefaultHybrid(plan: (bpLayers: 1 | 2 | undefined) => Promise<RunPlan>, sramBytes: number): Promise<{ run: RunPlan; fallback: string | null }> {
+  const run = await plan(undefined);
+  if (run.bpLayers !== 2 || run.plans.ff.sramBytes <= sramBytes) return { run, fallback: null };
+  const headOnly = await plan(1);
+  if (headOnly.plans.ff.sramBytes > sramBytes) return { run, fallback: null };
+  return {
+    run: headOnly,
+    fallback: `the layer below the head would learn by backprop too, but its gradient sums need ${run.plans.ff.sramBytes} B of SRAM in all, more than the device's ${sramBytes} B: the hybrid learns the head alone by backprop (--bp-layers 1)`,
+  };
+}
+
 export function checkRunFits(run: RunPlan, device: RunBudget): void {
   QuantizedSession.checkFits(run.plans.ff, device, `QZO-FF ${run.precision} training of '${run.quantized.architecture.name}' (micro-batch ${run.microBatch}, ${run.trainable.length} trainable layers)`);
 }
