@@ -124,19 +124,26 @@ function runGradient(bench: Bench, c: GradCase): { w: bigint[]; b: bigint[]; unt
   return { w: view(out.gradW, c.priorW.length), b: view(out.gradB, c.priorB.length), untouched };
 }
 
+/** Conv parameters as the arbitraries draw them. */
+interface ConvDraw { h: number; w: number; cin: number; cout: number; kh: number; kw: number; sh: number; sw: number; padding: 'same' | 'valid' }
+/** 'valid' padding needs the kernel inside the map. */
+const convFits = (p: ConvDraw): boolean => p.padding === 'same' || (p.h >= p.kh && p.w >= p.kw);
+/** The tail geometry of a drawn conv, by TFLite's padding rules. */
+function convGeometry(p: ConvDraw): TailGeometry {
+  const ay = paddedAxis(p.h, p.kh, p.sh, p.padding, 0);
+  const ax = paddedAxis(p.w, p.kw, p.sw, p.padding, 1);
+  return {
+    inHeight: p.h, inWidth: p.w, inChannels: p.cin, outHeight: ay.out, outWidth: ax.out, outChannels: p.cout,
+    kernelHeight: p.kh, kernelWidth: p.kw, strideHeight: p.sh, strideWidth: p.sw, padTop: ay.padBefore, padLeft: ax.padBefore,
+  };
+}
+
 /** A conv geometry by TFLite's padding rules, or a dense layer (1×1 conv on a 1×1 map). */
 const geometryArb: fc.Arbitrary<TailGeometry> = fc.oneof(
   fc.record({
     h: fc.integer({ min: 1, max: 7 }), w: fc.integer({ min: 1, max: 7 }), cin: fc.integer({ min: 1, max: 5 }), cout: fc.integer({ min: 1, max: 6 }),
     kh: fc.constantFrom(1, 3), kw: fc.constantFrom(1, 3), sh: fc.constantFrom(1, 2), sw: fc.constantFrom(1, 2), padding: fc.constantFrom('same' as const, 'valid' as const),
-  }).filter((p) => p.padding === 'same' || (p.h >= p.kh && p.w >= p.kw)).map((p) => {
-    const ay = paddedAxis(p.h, p.kh, p.sh, p.padding, 0);
-    const ax = paddedAxis(p.w, p.kw, p.sw, p.padding, 1);
-    return {
-      inHeight: p.h, inWidth: p.w, inChannels: p.cin, outHeight: ay.out, outWidth: ax.out, outChannels: p.cout,
-      kernelHeight: p.kh, kernelWidth: p.kw, strideHeight: p.sh, strideWidth: p.sw, padTop: ay.padBefore, padLeft: ax.padBefore,
-    };
-  }),
+  }).filter(convFits).map(convGeometry),
   fc.record({ features: fc.integer({ min: 1, max: 48 }), units: fc.integer({ min: 1, max: 12 }) }).map((p) => ({
     inHeight: 1, inWidth: 1, inChannels: p.features, outHeight: 1, outWidth: 1, outChannels: p.units,
     kernelHeight: 1, kernelWidth: 1, strideHeight: 1, strideWidth: 1, padTop: 0, padLeft: 0,
@@ -183,14 +190,7 @@ const wideGeometryArb: fc.Arbitrary<TailGeometry> = fc.record({
   h: fc.oneof(fc.integer({ min: 1, max: 7 }), fc.integer({ min: 11, max: 16 })), w: fc.oneof(fc.integer({ min: 1, max: 7 }), fc.integer({ min: 11, max: 16 })), cin: fc.constantFrom(1, 7, 8, 9, 15, 16, 17, 24, 31, 33, 64),
   cout: fc.integer({ min: 1, max: 3 }), kh: fc.constantFrom(1, 2, 3), kw: fc.constantFrom(1, 2, 3), sh: fc.constantFrom(1, 2), sw: fc.constantFrom(1, 2),
   padding: fc.constantFrom('same' as const, 'valid' as const),
-}).filter((p) => p.padding === 'same' || (p.h >= p.kh && p.w >= p.kw)).map((p) => {
-  const ay = paddedAxis(p.h, p.kh, p.sh, p.padding, 0);
-  const ax = paddedAxis(p.w, p.kw, p.sw, p.padding, 1);
-  return {
-    inHeight: p.h, inWidth: p.w, inChannels: p.cin, outHeight: ay.out, outWidth: ax.out, outChannels: p.cout,
-    kernelHeight: p.kh, kernelWidth: p.kw, strideHeight: p.sh, strideWidth: p.sw, padTop: ay.padBefore, padLeft: ax.padBefore,
-  };
-});
+}).filter(convFits).map(convGeometry);
 
 /** tail_grad.ts keeps P in int16 with a byte list of the passing positions when this holds. */
 const shortSums = (g: TailGeometry): boolean => g.outHeight * g.outWidth <= 128 && g.outHeight * g.outWidth <= 2 * g.kernelHeight * g.kernelWidth * g.inChannels;
