@@ -219,10 +219,10 @@ export function tail_grad_accumulate(
         }
         if (passed == 0) continue;
       }
-      const gw = gradW + ((<usize>o * <usize>k) << 3);
       if (!ASC_FEATURE_SIMD && short) {
-        // The scalar build's sums are biased by 128 + zx per in-bounds add (addRunBiased16): count,
-        // per tap, the listed positions it was in bounds for.
+        // The scalar build's sums are biased by 128 + zx per in-bounds add (addRunBiased16): take that
+        // off in place, tap by tap, counting the listed positions each tap was in bounds for. The true
+        // sums fit int16 (|P| ≤ 128·255), so the shared loop below reads them like the SIMD builds'.
         for (let ky = 0; ky < kH; ky++) {
           for (let kx = 0; kx < kW; kx++) {
             let n = 0;
@@ -235,15 +235,13 @@ export function tail_grad_accumulate(
             const bias = (128 + inputZero) * n;
             const j0 = (ky * kW + kx) * cin;
             for (let j = j0; j < j0 + cin; j++) {
-              const p = gw + (<usize>j << 3);
-              store<i64>(p, saturatingAdd47(load<i64>(p), go * <i64>(<i32>load<u16>(patch + (<usize>j << 1)) - bias)));
+              const q = patch + (<usize>j << 1);
+              store<i16>(q, <i16>(<i32>load<u16>(q) - bias));
             }
           }
         }
-        const pb = gradB + (<usize>o << 3);
-        store<i64>(pb, saturatingAdd47(load<i64>(pb), go * <i64>passed));
-        continue;
       }
+      const gw = gradW + ((<usize>o * <usize>k) << 3);
       let j = 0;
       if (ASC_FEATURE_SIMD && short && go32 > -65536 && go32 < 65536) {
         // |g·P| ≤ 65535·32640 < 2^31: the products are exact in int32 lanes.
