@@ -21,7 +21,6 @@ import { parseSubset } from '../src/experiments/subset.js';
 import { appendCells, appendRows } from '../src/experiments/append.js';
 import { ConfigError } from '../src/errors.js';
 import { HYBRID_DEFAULTS } from '../src/train/hybrid.js';
-import { ADAPT_DEFAULTS } from '../src/train/defaults.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lastmile-experiments-'));
 const save = (name: string, r: unknown) => writeFileSync(join(dir, `${name}.json`), JSON.stringify(r));

@@ -72,7 +72,7 @@ export const DEFAULT_SERIES_KEY = 'default';
 const DEFAULT_LABEL = `default: hybrid (integer BP last 2 layers + QZO-FF m = ${ADAPT_DEFAULTS.hybridDirections})`;
 
 /** Early steps every curve logs (the first steps are where sign-SPSA can cost accuracy), then every `every`. */
-const EARLY_STEPS = [1, 2, 5, 10, 20, 50];
+export const EARLY_STEPS: readonly number[] = [1, 2, 5, 10, 20, 50];
 
 export function loggedSteps(steps: number, every: number): number[] {
   const out = new Set([0, ...EARLY_STEPS.filter((s) => s <= steps), steps]);

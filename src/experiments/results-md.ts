@@ -7,7 +7,7 @@ import { writeFileAtomic } from '../io/atomic-write.js';
 import { dirname, join, relative } from 'node:path';
 import { barsSpec, hbarsSpec, linesSpec, memorySpec, renderChart, trailingMean, type BarRow, type LineRow, type MemBarRow } from './charts.js';
 import { fmtStat, stat, type Stat } from './common.js';
-import { DEFAULT_SERIES_KEY, EARLY_DAMAGE_BAR, earlyDamage, type ConvergenceResult } from './convergence.js';
+import { DEFAULT_SERIES_KEY, EARLY_DAMAGE_BAR, EARLY_STEPS, earlyDamage, type ConvergenceResult } from './convergence.js';
 import { ADAPT_DEFAULTS } from '../train/defaults.js';
 import { HEAD_ONLY_HYBRID_LABEL, type CrossDomainResult } from './cross-domain.js';
 import { FEWSHOT_COLUMNS, FEWSHOT_LABELS, type FewshotResult, type HybridRecipe } from './fewshot.js';
@@ -440,7 +440,7 @@ function earlyDamageLines(r: ConvergenceResult): string[] {
   if (!r.panels.some((p) => p.series.some((s) => s.key === DEFAULT_SERIES_KEY))) {
     return [...out, '_This record has no default-method series (made before it was added): re-run `lastmile experiment convergence`._'];
   }
-  const early = [1, 2, 5, 10, 20, 50];
+  const early = EARLY_STEPS;
   const verdicts: string[] = [];
   out.push(
     `Mean query accuracy % after the early steps (means over the episodes; BP's curve is its first ${r.bpSteps} steps). Bar (issue #18): the default's mean after every logged step ≥ its mean zero-shot − ${-EARLY_DAMAGE_BAR} point.`,
