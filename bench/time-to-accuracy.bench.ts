@@ -138,9 +138,13 @@ function toTarget(r: TtaResult, target: number, proto: FloatModel): TtaToTarget 
     return { step: hit.step, wallMs: hit.wallMs, macs, nrf52840Ms: Math.round(e.totalMs), estimate: `cost model ${e.model}: ${hit.step} QZO-FF steps (${e.counts})` };
   }
   if (macs === null) return { step: hit.step, wallMs: hit.wallMs, macs, nrf52840Ms: null, estimate: 'no MAC count on this path' };
-  const inf = estimateInference(graph, device, 8);
+  // The hybrid runs 16-bit weights: its MACs at the 16w8a forward's time per MAC. Backprop and float
+  // ZO run f32, for which the C export has no kernels: the int8 forward, the cheapest, is a lower bound.
+  const bits = r.method === 'hybrid' ? 16 : 8;
+  const inf = estimateInference(graph, device, bits);
   const msPerMac = inf.mcu.msPerInference / inf.macs;
-  return { step: hit.step, wallMs: hit.wallMs, macs, nrf52840Ms: Math.round(macs * msPerMac), estimate: `cost model ${inf.mcu.model}: the executed MACs at the int8 forward's ${(msPerMac * 1e6).toFixed(2)} ns per MAC (f32 backprop is slower: a lower bound)` };
+  const what = bits === 8 ? `the int8 forward's ${(msPerMac * 1e6).toFixed(2)} ns per MAC (f32 is slower: a lower bound)` : `the 16w8a forward's ${(msPerMac * 1e6).toFixed(2)} ns per MAC`;
+  return { step: hit.step, wallMs: hit.wallMs, macs, nrf52840Ms: Math.round(macs * msPerMac), estimate: `cost model ${inf.mcu.model}: the executed MACs at ${what}` };
 }
 
 function argmaxAccuracy(logits: ArrayLike<number>, rows: number, classes: number, labels: ArrayLike<number>, offset: number): number {

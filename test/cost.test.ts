@@ -37,9 +37,10 @@ describe('features', () => {
 
 describe('fit', () => {
   it('recovers the coefficients of data generated from known ones', () => {
-    const truth = { macs: 6, dotCalls: 17, rowLoops: 3, outputs: 90, pixels: 50, calls: 1800 };
+    const truth = { quads: 14, tails: 8, dotCalls: 90, tailCalls: 12, rowLoops: 20, colLoops: 5, colZeros: 3, pixels: 50, calls: 1800, colQuads: 4 };
     const shapes = [conv(), conv({ inC: 3, outC: 32 }), conv({ inH: 8, inW: 8, inC: 32 }), conv({ kH: 1, kW: 1, padding: 'valid' }), conv({ strideH: 2, strideW: 2 }),
-      conv({ kH: 5, kW: 5, inC: 4 }), conv({ inH: 5, inW: 5, inC: 64, outC: 8 }), conv({ inH: 12, inW: 6, inC: 1, outC: 24, padding: 'valid' }), conv({ inH: 20, inW: 4, kH: 5, kW: 2 })];
+      conv({ kH: 5, kW: 5, inC: 4 }), conv({ inH: 5, inW: 5, inC: 64, outC: 8 }), conv({ inH: 12, inW: 6, inC: 1, outC: 24, padding: 'valid' }), conv({ inH: 20, inW: 4, kH: 5, kW: 2 }),
+      conv({ outC: 9 }), conv({ inC: 5, outC: 12 }), conv({ kH: 3, kW: 1, inC: 2, outC: 6 }), conv({ inH: 9, inW: 7, inC: 7, outC: 10, kH: 1, kW: 1, padding: 'valid' })];
     const records = shapes.map((shape) => {
       const f = kernelFeatures(shape);
       const instructions = Object.entries(truth).reduce((s, [k, c]) => s + c * f[k as keyof typeof truth], 0);
@@ -88,7 +89,8 @@ describe('estimates', () => {
   it('scale with work, clock, wait states and power', () => {
     const small = estimateKernel(conv({ outC: 16 }), m4);
     const big = estimateKernel(conv({ outC: 64 }), m4);
-    expect(big.instructions / small.instructions).toBeGreaterThan(3.8);
+    // Four times the channels: four times the dot products, the same column gathered once per pixel.
+    expect(big.instructions / small.instructions).toBeGreaterThan(3);
     expect(big.instructions / small.instructions).toBeLessThan(4.01);
     const fast = estimateKernel(conv(), { ...m4, clockHz: 200e6 });
     expect(fast.cycles).toBeCloseTo(small.cycles, 6);

@@ -1,9 +1,10 @@
 // One kernel call as the cost model sees it: the kernel and its shape, and the counts its
 // instruction count is linear in. The counts follow the loop nests of the exported C kernels
-// (src/export/c/runtime/lm_kernels.c) exactly: padding taps are skipped, not multiplied by zero;
-// the 16-bit-weight dot product runs four taps per iteration with SMLAD on cores with the DSP
-// extension and finishes the remainder one tap at a time; perturbed forwards (QZO-FF) first stage
-// every weight of the layer through the z generator. A fitted coefficient therefore means
+// (src/export/c/runtime/lm_kernels.c) exactly: a convolution gathers each output pixel's patch
+// into an int16 column (copied taps and zero-filled padding taps counted apart), then runs its
+// output channels in pairs over the column, four taps per iteration (SMLAD on cores with the DSP
+// extension) and the remainder one tap at a time; dense dot products run four taps per iteration
+// too; perturbed forwards (QZO-FF) first stage every weight of the layer through the z generator. A fitted coefficient therefore means
 // "instructions per one of these", and one function serves calibration, fitting and estimation.
 import { ShapeError } from '../errors.js';
 import { paddedAxis, type Padding } from '../kernels/geometry.js';
@@ -35,17 +36,21 @@ export interface KernelShape {
 
 export interface KernelFeatures {
   macs: number;
-  /** Four-tap SMLAD iterations and the one-tap remainder of the 16-bit dot products. */
+  /** Four-tap SMLAD iterations and the one-tap remainder of the dot products (convolution: of the channel pairs). */
   quads: number;
   tails: number;
-  /** Dot-product calls (one per valid kernel row and output channel, or per dense output). */
+  /** Dot-product calls (convolution: one per output pixel and channel pair; dense: one per output). */
   dotCalls: number;
   /** Dot-product calls whose length is not a multiple of four (they enter the one-tap loop). */
   tailCalls: number;
-  /** Kernel-row loop iterations, including rows that fall in the padding and are skipped. */
+  /** Kernel-row loop iterations, including rows that fall in the padding (skipped, or zero-filled in a column). */
   rowLoops: number;
-  /** Kernel-column loop iterations of valid rows (depthwise and pools). */
+  /** Kernel-column loop iterations of valid rows (depthwise and pools); taps copied into a convolution's column. */
   colLoops: number;
+  /** Padding taps a convolution's column fills with zeros. */
+  colZeros: number;
+  /** Four-tap groups of a convolution's column (8-bit weights: reordered for SXTB16, once per pixel). */
+  colQuads: number;
   outputs: number;
   pixels: number;
   /** Weights staged through the perturbation (QZO-FF forward), or z values drawn (update: count × m). */
@@ -57,17 +62,18 @@ export interface KernelFeatures {
   activationBytes: number;
 }
 
-export const FEATURE_NAMES = ['macs', 'quads', 'tails', 'dotCalls', 'tailCalls', 'rowLoops', 'colLoops', 'outputs', 'pixels', 'weightsStaged', 'calls'] as const;
+export const FEATURE_NAMES = ['macs', 'quads', 'tails', 'dotCalls', 'tailCalls', 'rowLoops', 'colLoops', 'colZeros', 'colQuads', 'outputs', 'pixels', 'weightsStaged', 'calls'] as const;
 export type FeatureName = (typeof FEATURE_NAMES)[number];
 
 /** Which loop each count's instructions run in (cores.ts gives each class its CPI). */
 export const FEATURE_LOOP: Record<FeatureName, 'smlad' | 'byteLoop' | 'control'> = {
-  macs: 'byteLoop', quads: 'smlad', tails: 'byteLoop', colLoops: 'byteLoop',
+  macs: 'byteLoop', quads: 'smlad', tails: 'byteLoop', colLoops: 'byteLoop', colZeros: 'byteLoop', colQuads: 'byteLoop',
   dotCalls: 'control', tailCalls: 'control', rowLoops: 'control', outputs: 'control', pixels: 'control', weightsStaged: 'control', calls: 'control',
 };
 
-const CONV16: readonly FeatureName[] = ['quads', 'tails', 'dotCalls', 'tailCalls', 'rowLoops', 'outputs', 'pixels', 'calls'];
-const CONV8: readonly FeatureName[] = ['macs', 'dotCalls', 'rowLoops', 'outputs', 'pixels', 'calls'];
+// A pair's dot product and its two requantizations are one dotCalls (an odd last channel is requantized twice).
+const CONV16: readonly FeatureName[] = ['quads', 'tails', 'dotCalls', 'tailCalls', 'rowLoops', 'colLoops', 'colZeros', 'pixels', 'calls'];
+const CONV8: readonly FeatureName[] = [...CONV16, 'colQuads'];
 const DW: readonly FeatureName[] = ['macs', 'colLoops', 'rowLoops', 'outputs', 'pixels', 'calls'];
 const FC16: readonly FeatureName[] = ['quads', 'tails', 'tailCalls', 'outputs', 'pixels', 'calls'];
 const POOL: readonly FeatureName[] = ['macs', 'colLoops', 'outputs', 'pixels', 'calls'];
@@ -82,7 +88,7 @@ export const REGRESSORS: Record<CostKernel, readonly FeatureName[]> = {
   dw_w16: DW,
   dw_w8_pt: [...DW, 'weightsStaged'],
   dw_w16_pt: [...DW, 'weightsStaged'],
-  fc_w8: ['macs', 'outputs', 'pixels', 'calls'],
+  fc_w8: FC16,
   fc_w16: FC16,
   fc_w8_pt: [...FC16, 'weightsStaged'],
   fc_w16_pt: [...FC16, 'weightsStaged'],
@@ -128,7 +134,7 @@ function validRanges(inSize: number, out: number, k: number, stride: number, pad
   return r;
 }
 
-const zero = (): KernelFeatures => ({ macs: 0, quads: 0, tails: 0, dotCalls: 0, tailCalls: 0, rowLoops: 0, colLoops: 0, outputs: 0, pixels: 0, weightsStaged: 0, calls: 1, weightBytesRead: 0, weightBytes: 0, activationBytes: 0 });
+const zero = (): KernelFeatures => ({ macs: 0, quads: 0, tails: 0, dotCalls: 0, tailCalls: 0, rowLoops: 0, colLoops: 0, colZeros: 0, colQuads: 0, outputs: 0, pixels: 0, weightsStaged: 0, calls: 1, weightBytesRead: 0, weightBytes: 0, activationBytes: 0 });
 
 export function kernelFeatures(shape: KernelShape): KernelFeatures {
   checkShape(shape);
@@ -167,29 +173,29 @@ export function kernelFeatures(shape: KernelShape): KernelFeatures {
   f.pixels = pixels;
   f.activationBytes = batch * shape.inH * shape.inW * inC;
   if (fam === 'conv') {
+    // The column path (patches up to LM_COL_MAX taps): every pixel gathers its patch once, then
+    // the output channels run in pairs (an odd last channel pairs with itself).
+    const K = shape.kH * shape.kW * inC;
+    const pairs = pixels * Math.ceil(outC / 2);
+    let valid = 0;
     for (const [r0, r1] of rowsV) {
-      const vr = Math.max(0, r1 - r0);
-      for (const [c0, c1] of colsV) {
-        const vc = Math.max(0, c1 - c0);
-        if (vc === 0) continue;
-        const n = vc * inC;
-        f.rowLoops += shape.kH * outC;
-        f.dotCalls += vr * outC;
-        f.macs += vr * n * outC;
-        if (dotBits === 16) {
-          f.quads += vr * Math.floor(n / 4) * outC;
-          f.tails += vr * (n % 4) * outC;
-          if (n % 4) f.tailCalls += vr * outC;
-        }
-      }
+      for (const [c0, c1] of colsV) valid += Math.max(0, r1 - r0) * Math.max(0, c1 - c0) * inC;
     }
-    for (const k of ['rowLoops', 'dotCalls', 'tailCalls', 'macs', 'quads', 'tails'] as const) f[k] *= batch;
-    const weights = outC * shape.kH * shape.kW * inC;
+    f.macs = batch * valid * outC;
+    f.colLoops = batch * valid;
+    f.colZeros = pixels * K - f.colLoops;
+    f.colQuads = dotBits === 8 ? pixels * Math.floor(K / 4) : 0;
+    f.rowLoops = pixels * shape.kH;
+    f.dotCalls = pairs;
+    f.quads = pairs * Math.floor(K / 4);
+    f.tails = pairs * (K % 4);
+    f.tailCalls = K % 4 ? pairs : 0;
+    const weights = outC * K;
     f.outputs = pixels * outC;
     f.weightsStaged = staged ? weights : 0;
     f.weightBytes = weights * wBytes;
-    // Perturbed weights are staged into SRAM once; plain ones are read from flash at every tap.
-    f.weightBytesRead = staged ? weights * wBytes : f.macs * wBytes;
+    // Perturbed weights are staged into SRAM once; plain ones are read from flash for every pixel.
+    f.weightBytesRead = staged ? weights * wBytes : pixels * weights * wBytes;
     f.activationBytes += f.outputs;
     return f;
   }

@@ -44,15 +44,20 @@ static int32_t rdbpot(int32_t x, int32_t e) {
   return asr32(x, e) + (remainder > threshold ? 1 : 0);
 }
 
-int32_t lm_requant_scalar(int32_t x, int32_t multiplier, int32_t shift) {
+/* Inlined into every kernel's output loop: a call per output costs a third of a 3×3 stem's time. */
+static inline int32_t requant(int32_t x, int32_t multiplier, int32_t shift) {
   const int32_t left = shift > 0 ? shift : 0;
   const int32_t right = shift > 0 ? 0 : -shift;
   return rdbpot(srdhm(u2i((uint32_t)x << left), multiplier), right);
 }
 
+int32_t lm_requant_scalar(int32_t x, int32_t multiplier, int32_t shift) {
+  return requant(x, multiplier, shift);
+}
+
 static int8_t requant_out(uint32_t acc, const lm_requant *rq, int32_t channel) {
   const int32_t c = rq->per_channel ? channel : 0;
-  const int32_t y = lm_requant_scalar(u2i(acc), rq->mult[c], rq->shift[c]) + rq->out_zp;
+  const int32_t y = requant(u2i(acc), rq->mult[c], rq->shift[c]) + rq->out_zp;
   return (int8_t)clamp32(y, rq->act_min, rq->act_max);
 }
 
@@ -169,8 +174,23 @@ static uint32_t dot_s8_s16(const int8_t *x, const int16_t *w, int32_t n, int32_t
 }
 
 static uint32_t dot_s8_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t zin, uint32_t acc) {
-  int32_t k;
-  for (k = 0; k < n; k++) acc += (uint32_t)(((int32_t)x[k] - zin) * (int32_t)w[k]);
+  int32_t k = 0;
+#if LM_USE_DSP
+  {
+    /* Both operands widened by SXTB16 into the same (0, 2) and (1, 3) pair order: one SMLAD each. */
+    const uint32_t offset = (uint32_t)(uint16_t)(int16_t)(-zin) * 0x00010001u;
+    int32_t a = u2i(acc);
+    for (; k + 4 <= n; k += 4) {
+      uint32_t xb, wb;
+      memcpy(&xb, x + k, 4);
+      memcpy(&wb, w + k, 4);
+      a = __smlad(__sadd16(__sxtb16(xb), offset), __sxtb16(wb), a);
+      a = __smlad(__sadd16(__sxtb16((xb >> 8) | (xb << 24)), offset), __sxtb16((wb >> 8) | (wb << 24)), a);
+    }
+    acc = (uint32_t)a;
+  }
+#endif
+  for (; k < n; k++) acc += (uint32_t)(((int32_t)x[k] - zin) * (int32_t)w[k]);
   return acc;
 }
 
@@ -217,7 +237,153 @@ static void dense_impl(const int8_t *in, const void *weights, int32_t bits, cons
 
 /* ---- conv2d, NHWC input, OHWI weights, no dilation (assembly/conv.ts conv2d_qs8) ---- */
 
-static void conv2d_impl(const int8_t *in, const void *weights, int32_t bits, const int32_t *bias, int8_t *out,
+/* Each output pixel's patch is gathered once into a column of int16 (x − zin) values, padded taps
+ * as 0 (they add exactly 0 on the device too), and every output channel's dot product then reads
+ * the column (as CMSIS-NN's im2col). With 8-bit weights each group of four taps is stored in the
+ * order (0, 2, 1, 3), the order SXTB16 widens four weight bytes into, so a weight word needs no
+ * repacking. The column lives on the stack: 2 × K bytes, at most LM_COL_MAX taps; larger patches
+ * take the per-row path below. */
+static void gather_column(const int8_t *in, const lm_conv_geom *g, int32_t b, int32_t iy0, int32_t ix0, int32_t zin, int32_t bits, int16_t *col) {
+  const int32_t row_len = g->k_w * g->in_c;
+  const int32_t kx0 = ix0 < 0 ? -ix0 : 0;
+  const int32_t kx1 = g->k_w < g->in_w - ix0 ? g->k_w : g->in_w - ix0;
+  const int32_t lo = kx0 * g->in_c, hi = (kx1 > kx0 ? kx1 : kx0) * g->in_c;
+  int32_t ky, t;
+  for (ky = 0; ky < g->k_h; ky++, col += row_len) {
+    const int32_t iy = iy0 + ky;
+    if (iy < 0 || iy >= g->in_h || kx1 <= kx0) {
+      for (t = 0; t < row_len; t++) col[t] = 0;
+      continue;
+    }
+    {
+      const int8_t *x = in + (((size_t)b * (size_t)g->in_h + (size_t)iy) * (size_t)g->in_w + (size_t)(ix0 + kx0)) * (size_t)g->in_c - lo;
+      for (t = 0; t < lo; t++) col[t] = 0;
+      for (; t < hi; t++) col[t] = (int16_t)((int32_t)x[t] - zin);
+      for (; t < row_len; t++) col[t] = 0;
+    }
+  }
+  if (bits == 8) {
+    /* Taps 1 and 2 of each full group of four swap places: SXTB16 widens bytes (0, 2) and (1, 3). */
+    const int32_t K = g->k_h * row_len;
+    col -= K;
+    for (t = 0; t + 4 <= K; t += 4) {
+      const int16_t v = col[t + 1];
+      col[t + 1] = col[t + 2];
+      col[t + 2] = v;
+    }
+  }
+}
+
+/* Two output channels against one column: *a0 += Σ col·w0, *a1 += Σ col·w1, wrapping. */
+static void dot2_col16(const int16_t *col, const int16_t *w0, const int16_t *w1, int32_t K, uint32_t *a0, uint32_t *a1) {
+  uint32_t s0 = *a0, s1 = *a1;
+  int32_t k = 0;
+#if LM_USE_DSP
+  {
+    int32_t r0 = u2i(s0), r1 = u2i(s1);
+    for (; k + 4 <= K; k += 4) {
+      uint32_t c01, c23, p, q;
+      memcpy(&c01, col + k, 4);
+      memcpy(&c23, col + k + 2, 4);
+      memcpy(&p, w0 + k, 4);
+      memcpy(&q, w0 + k + 2, 4);
+      r0 = __smlad(c01, p, r0);
+      r0 = __smlad(c23, q, r0);
+      memcpy(&p, w1 + k, 4);
+      memcpy(&q, w1 + k + 2, 4);
+      r1 = __smlad(c01, p, r1);
+      r1 = __smlad(c23, q, r1);
+    }
+    s0 = (uint32_t)r0;
+    s1 = (uint32_t)r1;
+  }
+#endif
+  for (; k < K; k++) {
+    s0 += (uint32_t)((int32_t)col[k] * (int32_t)w0[k]);
+    s1 += (uint32_t)((int32_t)col[k] * (int32_t)w1[k]);
+  }
+  *a0 = s0;
+  *a1 = s1;
+}
+
+/* The same with 8-bit weights over a column in (0, 2, 1, 3) group order. */
+static void dot2_col8(const int16_t *col, const int8_t *w0, const int8_t *w1, int32_t K, uint32_t *a0, uint32_t *a1) {
+  uint32_t s0 = *a0, s1 = *a1;
+  int32_t k = 0;
+#if LM_USE_DSP
+  {
+    int32_t r0 = u2i(s0), r1 = u2i(s1);
+    for (; k + 4 <= K; k += 4) {
+      uint32_t c02, c13, wb;
+      memcpy(&c02, col + k, 4);
+      memcpy(&c13, col + k + 2, 4);
+      memcpy(&wb, w0 + k, 4);
+      r0 = __smlad(c02, __sxtb16(wb), r0);
+      r0 = __smlad(c13, __sxtb16((wb >> 8) | (wb << 24)), r0);
+      memcpy(&wb, w1 + k, 4);
+      r1 = __smlad(c02, __sxtb16(wb), r1);
+      r1 = __smlad(c13, __sxtb16((wb >> 8) | (wb << 24)), r1);
+    }
+    s0 = (uint32_t)r0;
+    s1 = (uint32_t)r1;
+  }
+#else
+  for (; k + 4 <= K; k += 4) {
+    s0 += (uint32_t)((int32_t)col[k] * w0[k] + (int32_t)col[k + 2] * w0[k + 1] + (int32_t)col[k + 1] * w0[k + 2] + (int32_t)col[k + 3] * w0[k + 3]);
+    s1 += (uint32_t)((int32_t)col[k] * w1[k] + (int32_t)col[k + 2] * w1[k + 1] + (int32_t)col[k + 1] * w1[k + 2] + (int32_t)col[k + 3] * w1[k + 3]);
+  }
+#endif
+  for (; k < K; k++) {
+    s0 += (uint32_t)((int32_t)col[k] * (int32_t)w0[k]);
+    s1 += (uint32_t)((int32_t)col[k] * (int32_t)w1[k]);
+  }
+  *a0 = s0;
+  *a1 = s1;
+}
+
+static void conv2d_columns(const int8_t *in, const void *weights, int32_t bits, const int32_t *bias, int8_t *out,
+                           const lm_conv_geom *g, int32_t zin, const lm_requant *rq, const lm_perturb *pt,
+                           void *scratch, uint32_t scratch_bytes) {
+  const int32_t K = g->k_h * g->k_w * g->in_c;
+  const int32_t N = g->out_c;
+  const int32_t chunk = pt ? chunk_rows(K, N, scratch_bytes) : N;
+  int16_t col[LM_COL_MAX];
+  int32_t n0, b, oy, ox, j;
+  for (n0 = 0; n0 < N; n0 += chunk) {
+    const int32_t cn = N - n0 < chunk ? N - n0 : chunk;
+    const void *w = weights;
+    int32_t wb = bits, base = n0;
+    if (pt) {
+      stage_rows(weights, bits, K, n0, cn, pt, (int16_t *)scratch);
+      w = scratch;
+      wb = 16;
+      base = 0;
+    }
+    for (b = 0; b < g->batch; b++) {
+      for (oy = 0; oy < g->out_h; oy++) {
+        const int32_t iy0 = oy * g->stride_h - g->pad_top;
+        for (ox = 0; ox < g->out_w; ox++) {
+          int8_t *dst = out + (((size_t)b * (size_t)g->out_h + (size_t)oy) * (size_t)g->out_w + (size_t)ox) * (size_t)N;
+          gather_column(in, g, b, iy0, ox * g->stride_w - g->pad_left, zin, wb, col);
+          /* Channels in pairs; an odd last channel pairs with itself and is stored once. */
+          for (j = 0; j < cn; j += 2) {
+            const int32_t j1 = j + 1 < cn ? j + 1 : j;
+            const int32_t n = n0 + j, n1 = n0 + j1;
+            const size_t r0 = (size_t)(base + j) * (size_t)K, r1 = (size_t)(base + j1) * (size_t)K;
+            uint32_t a0 = (uint32_t)(bias ? bias[n] : 0), a1 = (uint32_t)(bias ? bias[n1] : 0);
+            if (wb == 16) dot2_col16(col, (const int16_t *)w + r0, (const int16_t *)w + r1, K, &a0, &a1);
+            else dot2_col8(col, (const int8_t *)w + r0, (const int8_t *)w + r1, K, &a0, &a1);
+            dst[n] = requant_out(a0, rq, n);
+            dst[n1] = requant_out(a1, rq, n1);
+          }
+        }
+      }
+    }
+  }
+}
+
+/* Patches longer than LM_COL_MAX taps: one dot product per valid kernel row and channel. */
+static void conv2d_rows(const int8_t *in, const void *weights, int32_t bits, const int32_t *bias, int8_t *out,
                const lm_conv_geom *g, int32_t zin, const lm_requant *rq, const lm_perturb *pt,
                void *scratch, uint32_t scratch_bytes) {
   const int32_t K = g->k_h * g->k_w * g->in_c;
@@ -262,6 +428,13 @@ static void conv2d_impl(const int8_t *in, const void *weights, int32_t bits, con
       }
     }
   }
+}
+
+static void conv2d_impl(const int8_t *in, const void *weights, int32_t bits, const int32_t *bias, int8_t *out,
+                        const lm_conv_geom *g, int32_t zin, const lm_requant *rq, const lm_perturb *pt,
+                        void *scratch, uint32_t scratch_bytes) {
+  if (g->k_h * g->k_w * g->in_c <= LM_COL_MAX) conv2d_columns(in, weights, bits, bias, out, g, zin, rq, pt, scratch, scratch_bytes);
+  else conv2d_rows(in, weights, bits, bias, out, g, zin, rq, pt, scratch, scratch_bytes);
 }
 
 /* ---- depthwise conv2d, weights [kH][kW][C·M] (assembly/depthwise.ts) ---- */
@@ -331,27 +504,58 @@ void lm_depthwise(const int8_t *in, const void *weights, int32_t bits, const int
 
 /* ---- pooling (assembly/pool.ts, scalar paths) ---- */
 
+/* Window taps outer, channels inner: each tap's pixel is a contiguous run of channels, so the
+ * running maximum of every channel lives in the output row and a tap costs a load, a compare and
+ * a store per channel, with no index arithmetic. */
 void lm_maxpool(const int8_t *in, int8_t *out, const lm_pool_geom *g) {
+  const int32_t C = g->channels;
   int32_t b, oy, ox, c, ky, kx;
   for (b = 0; b < g->batch; b++) {
+    const int8_t *image = in + (size_t)b * (size_t)g->in_h * (size_t)g->in_w * (size_t)C;
     for (oy = 0; oy < g->out_h; oy++) {
       const int32_t iy0 = oy * g->stride_h - g->pad_top;
       const int32_t ky0 = iy0 < 0 ? -iy0 : 0;
       const int32_t ky1 = g->f_h < g->in_h - iy0 ? g->f_h : g->in_h - iy0;
-      for (ox = 0; ox < g->out_w; ox++) {
+      for (ox = 0; ox < g->out_w; ox++, out += C) {
         const int32_t ix0 = ox * g->stride_w - g->pad_left;
         const int32_t kx0 = ix0 < 0 ? -ix0 : 0;
         const int32_t kx1 = g->f_w < g->in_w - ix0 ? g->f_w : g->in_w - ix0;
-        for (c = 0; c < g->channels; c++) {
-          int32_t m = -128;
-          for (ky = ky0; ky < ky1; ky++) {
-            for (kx = kx0; kx < kx1; kx++) {
-              const int32_t v = in[(((size_t)b * (size_t)g->in_h + (size_t)(iy0 + ky)) * (size_t)g->in_w + (size_t)(ix0 + kx)) * (size_t)g->channels + (size_t)c];
-              if (v > m) m = v;
+        c = 0;
+#if LM_USE_DSP
+        /* Four channels per word: SSUB8 sets a GE flag per byte where v ≥ m, SEL takes those bytes. */
+        if (C % 4 == 0) {
+          const uint32_t lo = (uint32_t)(uint8_t)(int8_t)g->act_min * 0x01010101u;
+          const uint32_t hi = (uint32_t)(uint8_t)(int8_t)g->act_max * 0x01010101u;
+          for (; c < C; c += 4) {
+            uint32_t m = 0x80808080u, v;
+            for (ky = ky0; ky < ky1; ky++) {
+              const int8_t *row = image + ((size_t)(iy0 + ky) * (size_t)g->in_w + (size_t)ix0) * (size_t)C + (size_t)c;
+              for (kx = kx0; kx < kx1; kx++) {
+                memcpy(&v, row + (size_t)kx * (size_t)C, 4);
+                (void)__ssub8(v, m);
+                m = __sel(v, m);
+              }
+            }
+            (void)__ssub8(m, lo);
+            m = __sel(m, lo);
+            (void)__ssub8(hi, m);
+            m = __sel(m, hi);
+            memcpy(out + c, &m, 4);
+          }
+          continue;
+        }
+#endif
+        for (c = 0; c < C; c++) out[c] = -128;
+        for (ky = ky0; ky < ky1; ky++) {
+          const int8_t *row = image + ((size_t)(iy0 + ky) * (size_t)g->in_w + (size_t)ix0) * (size_t)C;
+          for (kx = kx0; kx < kx1; kx++) {
+            const int8_t *px = row + (size_t)kx * (size_t)C;
+            for (c = 0; c < C; c++) {
+              if (px[c] > out[c]) out[c] = px[c];
             }
           }
-          *out++ = (int8_t)clamp32(m, g->act_min, g->act_max);
         }
+        for (c = 0; c < C; c++) out[c] = (int8_t)clamp32(out[c], g->act_min, g->act_max);
       }
     }
   }

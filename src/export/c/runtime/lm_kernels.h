@@ -7,6 +7,12 @@
 
 #include <stdint.h>
 
+/* Longest convolution patch (kH·kW·Cin taps) gathered into a column on the stack (2 bytes per tap);
+ * longer patches run a slower per-row path. 1152 covers every shipped and MLPerf Tiny model. */
+#ifndef LM_COL_MAX
+#define LM_COL_MAX 1152
+#endif
+
 #define LM_DIST_GAUSSIAN 0
 #define LM_DIST_RADEMACHER 1
 
