@@ -74,7 +74,7 @@ export const FEATURE_LOOP: Record<FeatureName, 'smlad' | 'byteLoop' | 'control'>
 // A pair's dot product and its two requantizations are one dotCalls (an odd last channel is requantized twice).
 const CONV16: readonly FeatureName[] = ['quads', 'tails', 'dotCalls', 'tailCalls', 'rowLoops', 'colLoops', 'colZeros', 'pixels', 'calls'];
 const CONV8: readonly FeatureName[] = [...CONV16, 'colQuads'];
-const DW: readonly FeatureName[] = ['macs', 'colLoops', 'rowLoops', 'outputs', 'pixels', 'calls'];
+const DW: readonly FeatureName[] = ['macs', 'rowLoops', 'outputs', 'pixels', 'calls'];
 const FC16: readonly FeatureName[] = ['quads', 'tails', 'tailCalls', 'outputs', 'pixels', 'calls'];
 const POOL: readonly FeatureName[] = ['macs', 'colLoops', 'outputs', 'pixels', 'calls'];
 
@@ -199,21 +199,24 @@ export function kernelFeatures(shape: KernelShape): KernelFeatures {
     f.activationBytes += f.outputs;
     return f;
   }
-  // Depthwise (multiplier 1) and pools: per output channel, taps one at a time.
+  // Depthwise (multiplier 1) and pools: per output channel, taps one at a time (max pooling with a
+// channel count divisible by four: four channels per word).
   const isDw = fam === 'dw';
-  let taps = 0, validRowSlots = 0;
+  let taps = 0, validRowSlots = 0, validRows = 0;
   for (const [r0, r1] of rowsV) {
     const vr = Math.max(0, r1 - r0);
     for (const [c0, c1] of colsV) {
       const vc = Math.max(0, c1 - c0);
       taps += vr * vc;
+      validRows += vr;
       // Depthwise walks every ky and, in valid rows, every kx; the pools walk valid ranges only.
       validRowSlots += isDw ? vr * shape.kW : vr;
     }
   }
   f.macs = batch * taps * inC;
   f.colLoops = batch * validRowSlots * inC;
-  f.rowLoops = isDw ? pixels * shape.kH * inC : 0;
+  // Depthwise walks the valid rows of each window only (found once per pixel), per channel.
+  f.rowLoops = isDw ? batch * validRows * inC : 0;
   f.outputs = pixels * inC;
   f.weightsStaged = staged ? shape.kH * shape.kW * inC : 0;
   f.weightBytes = isDw ? shape.kH * shape.kW * inC * wBytes : 0;

@@ -8,12 +8,15 @@ import { mkdtemp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { adaptReference, emulatorQueryDigest, exportC, lossSumOverPasses, modelPath, runProgram, ROOT, type ProgramOutput } from './harness.js';
+import { initFloatModel, saveModel } from '../../src/model/model.js';
+import type { Architecture as ModelArchitecture } from '../../src/model/graph.js';
 
 const ALL = ['cortex-m4', 'cortex-m7', 'cortex-m33', 'cortex-m55'];
 
 interface MatrixRun {
   name: string;
-  model: string;
+  /** A bundled model under models/, or a seeded initialisation of an architecture (bit-exactness needs no training). */
+  model: string | ModelArchitecture;
   data: string;
   /** Options shared by adapt and the export (each run names its --method: the default may change). */
   args: string[];
@@ -28,7 +31,24 @@ interface MatrixRun {
 // take seconds on QEMU; it also exercises the seeded per-epoch shuffle of the batch order.
 // Every run pins its method: the QZO-FF rows stay the paper's plain step whatever adapt's default is.
 const common = (steps: number, queries: number, method = 'qzo-ff') => ['--method', method, '--steps', String(steps), '--batch-size', '5', '--queries', String(queries)];
+// Every exported kernel path on one small seeded network for 28×28 inputs: a 1-channel stem, max
+// pooling over 8 channels (four per word on the DSP cores) and over 6 (one at a time), depthwise at
+// strides 1 and 2 with padding, a 1×1 convolution, a 3×3 convolution with an odd channel count and a
+// patch length that is not a multiple of four, global average pooling and the dense head.
+const conv = (name: string, filters: number, k: number): ModelArchitecture['nodes'][number] => ({ kind: 'conv2d', name, filters, kernel: [k, k], stride: [1, 1], padding: 'same', activation: 'relu' });
+const depthwise = (name: string, s: number): ModelArchitecture['nodes'][number] => ({ kind: 'depthwise', name, depthMultiplier: 1, kernel: [3, 3], stride: [s, s], padding: 'same', activation: 'relu' });
+const pool = (name: string): ModelArchitecture['nodes'][number] => ({ kind: 'maxpool', name, pool: [2, 2], stride: [2, 2], padding: 'valid' });
+const KERNEL_PATHS: ModelArchitecture = {
+  name: 'kernel-paths',
+  nodes: [
+    { kind: 'input', name: 'input', shape: [28, 28, 1] }, conv('stem', 8, 3), pool('pool1'), depthwise('dw1', 1), conv('pw1', 6, 1), pool('pool2'),
+    depthwise('dw2', 2), conv('conv3', 9, 3), { kind: 'globalavgpool', name: 'gap' }, { kind: 'dense', name: 'logits', units: 10, activation: 'none' },
+  ],
+};
+
 const RUNS: MatrixRun[] = [
+  { name: 'seeded kernel-paths net full 16w8a', model: KERNEL_PATHS, data: 'mnist', args: ['--train', 'full', ...common(3, 10)], passes: 6, batch: 5, queries: 10, targets: ['host', 'cortex-m4', 'cortex-m55'] },
+  { name: 'seeded kernel-paths net head 8w8a with dither', model: KERNEL_PATHS, data: 'mnist', args: ['--train', 'head', '--precision', '8w8a', '--dither', ...common(3, 10)], passes: 6, batch: 5, queries: 10, targets: ['host', 'cortex-m4', 'cortex-m7'] },
   { name: 'mnist-cnn head 16w8a', model: 'mnist-cnn-digits04.lmdl', data: 'mnist', args: ['--train', 'head', ...common(20, 10)], passes: 6, batch: 5, queries: 10, targets: ['host', ...ALL] },
   { name: 'mnist-cnn full 16w8a', model: 'mnist-cnn-digits04.lmdl', data: 'mnist', args: ['--train', 'full', ...common(20, 10)], passes: 6, batch: 5, queries: 10, targets: ['host', ...ALL] },
   { name: 'mnist-cnn last:2 16w8a', model: 'mnist-cnn-digits04.lmdl', data: 'mnist', args: ['--train', 'last:2', ...common(20, 10)], passes: 6, batch: 5, queries: 10, targets: ['host', ...ALL] },
@@ -77,9 +97,11 @@ describe('exported C on the host and on QEMU Cortex-M, against adapt and the emu
   for (const r of RUNS) {
     it(`${r.name}: ${r.targets.join(', ')}`, async () => {
       const dir = await mkdtemp(join(tmpdir(), 'lm-metal-'));
+      let model = typeof r.model === 'string' ? modelPath(r.model) : join(dir, 'seeded.lmdl');
+      if (typeof r.model !== 'string') await writeFile(model, saveModel(initFloatModel(r.model, 7)));
       const [ref] = await Promise.all([
-        adaptReference(['--model', modelPath(r.model), ...r.args], join(dir, 'adapt')),
-        exportC(r.args, ['--model', modelPath(r.model)], join(dir, 'c')),
+        adaptReference(['--model', model, ...r.args], join(dir, 'adapt')),
+        exportC(r.args, ['--model', model], join(dir, 'c')),
       ]);
       const emu = await emulatorQueryDigest(join(dir, 'adapt', 'model.lmdl'), { data: r.data, classes: '5-9', ways: 5, shots: 5, queries: r.queries, seed: 1, microBatch: 5 });
       const results = await runTargets(join(dir, 'c'), r.targets);

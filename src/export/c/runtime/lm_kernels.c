@@ -444,33 +444,39 @@ static void depthwise_impl(const int8_t *in, const void *weights, int32_t bits, 
                   void *scratch, uint32_t scratch_bytes) {
   const int32_t OC = g->in_c * g->depth_mult;
   const int32_t taps = g->k_h * g->k_w;
-  const void *w = weights;
+  const void *wts = weights;
   int32_t wb = bits, b, oy, ox, o, ky, kx;
   (void)scratch_bytes;
   if (pt) {
     /* Flat index t·OC + o is both the layout and the z stream index; one "row" of taps·OC. */
     stage_rows(weights, bits, taps * OC, 0, 1, pt, (int16_t *)scratch);
-    w = scratch;
+    wts = scratch;
     wb = 16;
   }
+  /* The window's valid rows and columns are found once per pixel; a tap then costs two loads and a
+   * multiply-accumulate, with pointer steps instead of index arithmetic. */
   for (b = 0; b < g->batch; b++) {
     for (oy = 0; oy < g->out_h; oy++) {
       const int32_t iy0 = oy * g->stride_h - g->pad_top;
+      const int32_t ky0 = iy0 < 0 ? -iy0 : 0;
+      const int32_t ky1 = g->k_h < g->in_h - iy0 ? g->k_h : g->in_h - iy0;
       for (ox = 0; ox < g->out_w; ox++) {
         const int32_t ix0 = ox * g->stride_w - g->pad_left;
+        const int32_t kx0 = ix0 < 0 ? -ix0 : 0;
+        const int32_t kx1 = g->k_w < g->in_w - ix0 ? g->k_w : g->in_w - ix0;
         int8_t *dst = out + (((size_t)b * (size_t)g->out_h + (size_t)oy) * (size_t)g->out_w + (size_t)ox) * (size_t)OC;
         for (o = 0; o < OC; o++) {
-          const int32_t c = o / g->depth_mult;
+          const int32_t c = g->depth_mult == 1 ? o : o / g->depth_mult;
           uint32_t acc = (uint32_t)(bias ? bias[o] : 0);
-          for (ky = 0; ky < g->k_h; ky++) {
-            const int32_t iy = iy0 + ky;
-            if (iy < 0 || iy >= g->in_h) continue;
-            for (kx = 0; kx < g->k_w; kx++) {
-              const int32_t ix = ix0 + kx;
-              int32_t x;
-              if (ix < 0 || ix >= g->in_w) continue;
-              x = in[(((size_t)b * (size_t)g->in_h + (size_t)iy) * (size_t)g->in_w + (size_t)ix) * (size_t)g->in_c + (size_t)c];
-              acc += (uint32_t)((x - zin) * load_weight(w, wb, (uint32_t)((ky * g->k_w + kx) * OC + o)));
+          for (ky = ky0; ky < ky1; ky++) {
+            const int8_t *x = in + (((size_t)b * (size_t)g->in_h + (size_t)(iy0 + ky)) * (size_t)g->in_w + (size_t)(ix0 + kx0)) * (size_t)g->in_c + (size_t)c;
+            const size_t w0 = (size_t)(ky * g->k_w + kx0) * (size_t)OC + (size_t)o;
+            if (wb == 16) {
+              const int16_t *w = (const int16_t *)wts + w0;
+              for (kx = kx0; kx < kx1; kx++, x += g->in_c, w += OC) acc += (uint32_t)(((int32_t)*x - zin) * (int32_t)*w);
+            } else {
+              const int8_t *w = (const int8_t *)wts + w0;
+              for (kx = kx0; kx < kx1; kx++, x += g->in_c, w += OC) acc += (uint32_t)(((int32_t)*x - zin) * (int32_t)*w);
             }
           }
           dst[o] = requant_out(acc, rq, o);
