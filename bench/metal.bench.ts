@@ -25,8 +25,9 @@ const RUNS: BenchRun[] = [
   { name: 'mnist-cnn head 16w8a', model: 'mnist-cnn-digits04.lmdl', args: ['--train', 'head'] },
   { name: 'mnist-cnn full 16w8a', model: 'mnist-cnn-digits04.lmdl', args: ['--train', 'full'] },
 ];
-// Two steps of the whole 25-image support set (m = 3: 6 forward passes of 5 micro-batches each).
-const STEP_ARGS = ['--steps', '2', '--queries', '1'];
+// Two plain QZO-FF steps (pinned: the default method may change) of the whole 25-image support set
+// (m = 3: 6 forward passes of 5 micro-batches each).
+const STEP_ARGS = ['--method', 'qzo-ff', '--steps', '2', '--queries', '1'];
 
 function sh(cmd: string, args: string[], cwd: string): Promise<{ stdout: string; ms: number }> {
   const t0 = performance.now();

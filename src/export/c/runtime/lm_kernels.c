@@ -244,21 +244,23 @@ static void dense_impl(const int8_t *in, const void *weights, int32_t bits, cons
  * repacking. The column lives on the stack: 2 × K bytes, at most LM_COL_MAX taps; larger patches
  * take the per-row path below. */
 static void gather_column(const int8_t *in, const lm_conv_geom *g, int32_t b, int32_t iy0, int32_t ix0, int32_t zin, int32_t bits, int16_t *col) {
-  const int32_t row_len = g->k_w * g->in_c;
+  const int32_t C = g->in_c, row_len = g->k_w * C, row_step = g->in_w * C;
   const int32_t kx0 = ix0 < 0 ? -ix0 : 0;
   const int32_t kx1 = g->k_w < g->in_w - ix0 ? g->k_w : g->in_w - ix0;
-  const int32_t lo = kx0 * g->in_c, hi = (kx1 > kx0 ? kx1 : kx0) * g->in_c;
+  const int32_t lo = kx0 * C, hi = (kx1 > kx0 ? kx1 : kx0) * C;
+  /* Offset of tap (ky, 0) in the input; only the valid taps [lo, hi) of a valid row are read. */
+  int32_t off = ((b * g->in_h + iy0) * g->in_w + ix0) * C;
   int32_t ky, t;
-  for (ky = 0; ky < g->k_h; ky++, col += row_len) {
+  for (ky = 0; ky < g->k_h; ky++, col += row_len, off += row_step) {
     const int32_t iy = iy0 + ky;
-    if (iy < 0 || iy >= g->in_h || kx1 <= kx0) {
+    if (iy < 0 || iy >= g->in_h || hi == lo) {
       for (t = 0; t < row_len; t++) col[t] = 0;
       continue;
     }
     {
-      const int8_t *x = in + (((size_t)b * (size_t)g->in_h + (size_t)iy) * (size_t)g->in_w + (size_t)(ix0 + kx0)) * (size_t)g->in_c - lo;
+      const int8_t *x = in + (off + lo);
       for (t = 0; t < lo; t++) col[t] = 0;
-      for (; t < hi; t++) col[t] = (int16_t)((int32_t)x[t] - zin);
+      for (; t < hi; t++, x++) col[t] = (int16_t)((int32_t)*x - zin);
       for (; t < row_len; t++) col[t] = 0;
     }
   }
@@ -344,9 +346,14 @@ static void dot2_col8(const int16_t *col, const int8_t *w0, const int8_t *w1, in
 static void conv2d_columns(const int8_t *in, const void *weights, int32_t bits, const int32_t *bias, int8_t *out,
                            const lm_conv_geom *g, int32_t zin, const lm_requant *rq, const lm_perturb *pt,
                            void *scratch, uint32_t scratch_bytes) {
-  const int32_t K = g->k_h * g->k_w * g->in_c;
-  const int32_t N = g->out_c;
+  /* Everything the pixel loop reads is copied into locals: every int8 store may alias memory the
+   * compiler would otherwise reload after it (the geometry, the requantization parameters). */
+  const lm_conv_geom geom = *g;
+  const int32_t K = geom.k_h * geom.k_w * geom.in_c;
+  const int32_t N = geom.out_c;
   const int32_t chunk = pt ? chunk_rows(K, N, scratch_bytes) : N;
+  const int32_t *rq_mult = rq->mult, *rq_shift = rq->shift;
+  const int32_t per_channel = rq->per_channel, out_zp = rq->out_zp, act_min = rq->act_min, act_max = rq->act_max;
   int16_t col[LM_COL_MAX];
   int32_t n0, b, oy, ox, j;
   for (n0 = 0; n0 < N; n0 += chunk) {
@@ -359,22 +366,26 @@ static void conv2d_columns(const int8_t *in, const void *weights, int32_t bits, 
       wb = 16;
       base = 0;
     }
-    for (b = 0; b < g->batch; b++) {
-      for (oy = 0; oy < g->out_h; oy++) {
-        const int32_t iy0 = oy * g->stride_h - g->pad_top;
-        for (ox = 0; ox < g->out_w; ox++) {
-          int8_t *dst = out + (((size_t)b * (size_t)g->out_h + (size_t)oy) * (size_t)g->out_w + (size_t)ox) * (size_t)N;
-          gather_column(in, g, b, iy0, ox * g->stride_w - g->pad_left, zin, wb, col);
+    for (b = 0; b < geom.batch; b++) {
+      for (oy = 0; oy < geom.out_h; oy++) {
+        const int32_t iy0 = oy * geom.stride_h - geom.pad_top;
+        for (ox = 0; ox < geom.out_w; ox++) {
+          int8_t *dst = out + (((size_t)b * (size_t)geom.out_h + (size_t)oy) * (size_t)geom.out_w + (size_t)ox) * (size_t)N;
+          gather_column(in, &geom, b, iy0, ox * geom.stride_w - geom.pad_left, zin, wb, col);
           /* Channels in pairs; an odd last channel pairs with itself and is stored once. */
           for (j = 0; j < cn; j += 2) {
             const int32_t j1 = j + 1 < cn ? j + 1 : j;
             const int32_t n = n0 + j, n1 = n0 + j1;
+            const int32_t c = per_channel ? n : 0, c1 = per_channel ? n1 : 0;
             const size_t r0 = (size_t)(base + j) * (size_t)K, r1 = (size_t)(base + j1) * (size_t)K;
             uint32_t a0 = (uint32_t)(bias ? bias[n] : 0), a1 = (uint32_t)(bias ? bias[n1] : 0);
+            int32_t y0, y1;
             if (wb == 16) dot2_col16(col, (const int16_t *)w + r0, (const int16_t *)w + r1, K, &a0, &a1);
             else dot2_col8(col, (const int8_t *)w + r0, (const int8_t *)w + r1, K, &a0, &a1);
-            dst[n] = requant_out(a0, rq, n);
-            dst[n1] = requant_out(a1, rq, n1);
+            y0 = clamp32(requant(u2i(a0), rq_mult[c], rq_shift[c]) + out_zp, act_min, act_max);
+            y1 = clamp32(requant(u2i(a1), rq_mult[c1], rq_shift[c1]) + out_zp, act_min, act_max);
+            dst[n] = (int8_t)y0;
+            dst[n1] = (int8_t)y1;
           }
         }
       }
