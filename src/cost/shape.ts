@@ -1,9 +1,9 @@
 // One kernel call as the cost model sees it: the kernel and its shape, and the counts its
 // instruction count is linear in. The counts follow the loop nests of the exported C kernels
 // (src/export/c/runtime/lm_kernels.c) exactly: a convolution gathers each output pixel's patch
-// into an int16 column (copied taps and zero-filled padding taps counted apart), then runs its
-// output channels in pairs over the column, four taps per iteration (SMLAD on cores with the DSP
-// extension) and the remainder one tap at a time; dense dot products run four taps per iteration
+// into an int16 column (copied taps and zero-filled padding taps counted apart), then runs 2 × 2
+// tiles of pixels and output channels over the columns (SMLAD on cores with the DSP extension) and
+// the remainder one tap at a time; dense dot products run four taps per iteration
 // too; perturbed forwards (QZO-FF) first stage every weight of the layer through the z generator. A fitted coefficient therefore means
 // "instructions per one of these", and one function serves calibration, fitting and estimation.
 import { ShapeError } from '../errors.js';
@@ -36,10 +36,10 @@ export interface KernelShape {
 
 export interface KernelFeatures {
   macs: number;
-  /** Four-tap SMLAD iterations and the one-tap remainder of the dot products (convolution: of the channel pairs). */
+  /** SMLAD-loop iterations (four taps; a convolution tile's 16-bit loop: two) and the one-tap remainder of the dot products. */
   quads: number;
   tails: number;
-  /** Dot-product calls (convolution: one per output pixel and channel pair; dense: one per output). */
+  /** Dot-product calls (convolution: one per 2 × 2 tile of pixels and channels; dense: one per output). */
   dotCalls: number;
   /** Dot-product calls whose length is not a multiple of four (they enter the one-tap loop). */
   tailCalls: number;
@@ -71,9 +71,10 @@ export const FEATURE_LOOP: Record<FeatureName, 'smlad' | 'byteLoop' | 'control'>
   dotCalls: 'control', tailCalls: 'control', rowLoops: 'control', outputs: 'control', pixels: 'control', weightsStaged: 'control', calls: 'control',
 };
 
-// A pair's dot product and its two requantizations are one dotCalls (an odd last channel is requantized twice).
-const CONV16: readonly FeatureName[] = ['quads', 'tails', 'dotCalls', 'tailCalls', 'rowLoops', 'colLoops', 'colZeros', 'pixels', 'calls'];
-const CONV8: readonly FeatureName[] = [...CONV16, 'colQuads'];
+// A tile's dot product and its four requantizations are one dotCalls (an odd last pixel or channel is requantized twice).
+// With 16-bit weights the SMLAD loop steps two taps, so a tile has at most one remainder tap (tails = tailCalls).
+const CONV16: readonly FeatureName[] = ['quads', 'tails', 'dotCalls', 'rowLoops', 'colLoops', 'colZeros', 'pixels', 'calls'];
+const CONV8: readonly FeatureName[] = [...CONV16, 'tailCalls', 'colQuads'];
 const DW: readonly FeatureName[] = ['macs', 'rowLoops', 'outputs', 'pixels', 'calls'];
 const FC16: readonly FeatureName[] = ['quads', 'tails', 'tailCalls', 'outputs', 'pixels', 'calls'];
 const POOL: readonly FeatureName[] = ['macs', 'colLoops', 'outputs', 'pixels', 'calls'];
@@ -174,9 +175,11 @@ export function kernelFeatures(shape: KernelShape): KernelFeatures {
   f.activationBytes = batch * shape.inH * shape.inW * inC;
   if (fam === 'conv') {
     // The column path (patches up to LM_COL_MAX taps): every pixel gathers its patch once, then
-    // the output channels run in pairs (an odd last channel pairs with itself).
+    // 2 × 2 tiles (two pixels × two output channels; an odd last pixel or channel pairs with itself)
+    // run over the columns, two taps per SMLAD step with 16-bit weights, four with 8-bit ones.
     const K = shape.kH * shape.kW * inC;
-    const pairs = pixels * Math.ceil(outC / 2);
+    const step = dotBits === 16 ? 2 : 4;
+    const pairs = Math.ceil(pixels / 2) * Math.ceil(outC / 2);
     let valid = 0;
     for (const [r0, r1] of rowsV) {
       for (const [c0, c1] of colsV) valid += Math.max(0, r1 - r0) * Math.max(0, c1 - c0) * inC;
@@ -187,9 +190,9 @@ export function kernelFeatures(shape: KernelShape): KernelFeatures {
     f.colQuads = dotBits === 8 ? pixels * Math.floor(K / 4) : 0;
     f.rowLoops = pixels * shape.kH;
     f.dotCalls = pairs;
-    f.quads = pairs * Math.floor(K / 4);
-    f.tails = pairs * (K % 4);
-    f.tailCalls = K % 4 ? pairs : 0;
+    f.quads = pairs * Math.floor(K / step);
+    f.tails = pairs * (K % step);
+    f.tailCalls = K % step ? pairs : 0;
     const weights = outC * K;
     f.outputs = pixels * outC;
     f.weightsStaged = staged ? weights : 0;

@@ -276,71 +276,91 @@ static void gather_column(const int8_t *in, const lm_conv_geom *g, int32_t b, in
   }
 }
 
-/* Two output channels against one column: *a0 += Σ col·w0, *a1 += Σ col·w1, wrapping. */
-static void dot2_col16(const int16_t *col, const int16_t *w0, const int16_t *w1, int32_t K, uint32_t *a0, uint32_t *a1) {
-  uint32_t s0 = *a0, s1 = *a1;
+/* A 2 × 2 tile: two pixels' columns against two output channels' weight rows, acc[2p + c] += Σ
+ * col_p·w_c, wrapping. Each loaded column pair and weight pair feeds two SMLADs. */
+static void dot2x2_col16(const int16_t *c0, const int16_t *c1, const int16_t *w0, const int16_t *w1, int32_t K, uint32_t acc[4]) {
   int32_t k = 0;
 #if LM_USE_DSP
   {
-    int32_t r0 = u2i(s0), r1 = u2i(s1);
-    for (; k + 4 <= K; k += 4) {
-      uint32_t c01, c23, p, q;
-      memcpy(&c01, col + k, 4);
-      memcpy(&c23, col + k + 2, 4);
+    int32_t r00 = u2i(acc[0]), r01 = u2i(acc[1]), r10 = u2i(acc[2]), r11 = u2i(acc[3]);
+    for (; k + 2 <= K; k += 2) {
+      uint32_t x0, x1, p, q;
+      memcpy(&x0, c0 + k, 4);
+      memcpy(&x1, c1 + k, 4);
       memcpy(&p, w0 + k, 4);
-      memcpy(&q, w0 + k + 2, 4);
-      r0 = __smlad(c01, p, r0);
-      r0 = __smlad(c23, q, r0);
-      memcpy(&p, w1 + k, 4);
-      memcpy(&q, w1 + k + 2, 4);
-      r1 = __smlad(c01, p, r1);
-      r1 = __smlad(c23, q, r1);
+      memcpy(&q, w1 + k, 4);
+      r00 = __smlad(x0, p, r00);
+      r01 = __smlad(x0, q, r01);
+      r10 = __smlad(x1, p, r10);
+      r11 = __smlad(x1, q, r11);
     }
-    s0 = (uint32_t)r0;
-    s1 = (uint32_t)r1;
+    acc[0] = (uint32_t)r00;
+    acc[1] = (uint32_t)r01;
+    acc[2] = (uint32_t)r10;
+    acc[3] = (uint32_t)r11;
   }
 #endif
   for (; k < K; k++) {
-    s0 += (uint32_t)((int32_t)col[k] * (int32_t)w0[k]);
-    s1 += (uint32_t)((int32_t)col[k] * (int32_t)w1[k]);
+    acc[0] += (uint32_t)((int32_t)c0[k] * (int32_t)w0[k]);
+    acc[1] += (uint32_t)((int32_t)c0[k] * (int32_t)w1[k]);
+    acc[2] += (uint32_t)((int32_t)c1[k] * (int32_t)w0[k]);
+    acc[3] += (uint32_t)((int32_t)c1[k] * (int32_t)w1[k]);
   }
-  *a0 = s0;
-  *a1 = s1;
 }
 
-/* The same with 8-bit weights over a column in (0, 2, 1, 3) group order. */
-static void dot2_col8(const int16_t *col, const int8_t *w0, const int8_t *w1, int32_t K, uint32_t *a0, uint32_t *a1) {
-  uint32_t s0 = *a0, s1 = *a1;
+/* The same with 8-bit weights over columns in (0, 2, 1, 3) group order. */
+static void dot2x2_col8(const int16_t *c0, const int16_t *c1, const int8_t *w0, const int8_t *w1, int32_t K, uint32_t acc[4]) {
   int32_t k = 0;
 #if LM_USE_DSP
   {
-    int32_t r0 = u2i(s0), r1 = u2i(s1);
+    int32_t r00 = u2i(acc[0]), r01 = u2i(acc[1]), r10 = u2i(acc[2]), r11 = u2i(acc[3]);
     for (; k + 4 <= K; k += 4) {
-      uint32_t c02, c13, wb;
-      memcpy(&c02, col + k, 4);
-      memcpy(&c13, col + k + 2, 4);
+      uint32_t x0, x1, wb, p, q;
       memcpy(&wb, w0 + k, 4);
-      r0 = __smlad(c02, __sxtb16(wb), r0);
-      r0 = __smlad(c13, __sxtb16((wb >> 8) | (wb << 24)), r0);
+      p = __sxtb16(wb);
       memcpy(&wb, w1 + k, 4);
-      r1 = __smlad(c02, __sxtb16(wb), r1);
-      r1 = __smlad(c13, __sxtb16((wb >> 8) | (wb << 24)), r1);
+      q = __sxtb16(wb);
+      memcpy(&x0, c0 + k, 4);
+      memcpy(&x1, c1 + k, 4);
+      r00 = __smlad(x0, p, r00);
+      r01 = __smlad(x0, q, r01);
+      r10 = __smlad(x1, p, r10);
+      r11 = __smlad(x1, q, r11);
+      memcpy(&wb, w0 + k, 4);
+      p = __sxtb16((wb >> 8) | (wb << 24));
+      memcpy(&wb, w1 + k, 4);
+      q = __sxtb16((wb >> 8) | (wb << 24));
+      memcpy(&x0, c0 + k + 2, 4);
+      memcpy(&x1, c1 + k + 2, 4);
+      r00 = __smlad(x0, p, r00);
+      r01 = __smlad(x0, q, r01);
+      r10 = __smlad(x1, p, r10);
+      r11 = __smlad(x1, q, r11);
     }
-    s0 = (uint32_t)r0;
-    s1 = (uint32_t)r1;
+    acc[0] = (uint32_t)r00;
+    acc[1] = (uint32_t)r01;
+    acc[2] = (uint32_t)r10;
+    acc[3] = (uint32_t)r11;
   }
 #else
   for (; k + 4 <= K; k += 4) {
-    s0 += (uint32_t)((int32_t)col[k] * w0[k] + (int32_t)col[k + 2] * w0[k + 1] + (int32_t)col[k + 1] * w0[k + 2] + (int32_t)col[k + 3] * w0[k + 3]);
-    s1 += (uint32_t)((int32_t)col[k] * w1[k] + (int32_t)col[k + 2] * w1[k + 1] + (int32_t)col[k + 1] * w1[k + 2] + (int32_t)col[k + 3] * w1[k + 3]);
+    int32_t t;
+    for (t = 0; t < 4; t++) {
+      /* Column slot of tap k + t in the (0, 2, 1, 3) order. */
+      const int32_t slot = k + (t == 1 ? 2 : t == 2 ? 1 : t);
+      acc[0] += (uint32_t)((int32_t)c0[slot] * (int32_t)w0[k + t]);
+      acc[1] += (uint32_t)((int32_t)c0[slot] * (int32_t)w1[k + t]);
+      acc[2] += (uint32_t)((int32_t)c1[slot] * (int32_t)w0[k + t]);
+      acc[3] += (uint32_t)((int32_t)c1[slot] * (int32_t)w1[k + t]);
+    }
   }
 #endif
   for (; k < K; k++) {
-    s0 += (uint32_t)((int32_t)col[k] * (int32_t)w0[k]);
-    s1 += (uint32_t)((int32_t)col[k] * (int32_t)w1[k]);
+    acc[0] += (uint32_t)((int32_t)c0[k] * (int32_t)w0[k]);
+    acc[1] += (uint32_t)((int32_t)c0[k] * (int32_t)w1[k]);
+    acc[2] += (uint32_t)((int32_t)c1[k] * (int32_t)w0[k]);
+    acc[3] += (uint32_t)((int32_t)c1[k] * (int32_t)w1[k]);
   }
-  *a0 = s0;
-  *a1 = s1;
 }
 
 static void conv2d_columns(const int8_t *in, const void *weights, int32_t bits, const int32_t *bias, int8_t *out,
@@ -351,11 +371,12 @@ static void conv2d_columns(const int8_t *in, const void *weights, int32_t bits, 
   const lm_conv_geom geom = *g;
   const int32_t K = geom.k_h * geom.k_w * geom.in_c;
   const int32_t N = geom.out_c;
+  const int32_t P = geom.batch * geom.out_h * geom.out_w;
   const int32_t chunk = pt ? chunk_rows(K, N, scratch_bytes) : N;
   const int32_t *rq_mult = rq->mult, *rq_shift = rq->shift;
   const int32_t per_channel = rq->per_channel, out_zp = rq->out_zp, act_min = rq->act_min, act_max = rq->act_max;
-  int16_t col[LM_COL_MAX];
-  int32_t n0, b, oy, ox, j;
+  int16_t cols[2 * LM_COL_MAX];
+  int32_t n0, p, j, q;
   for (n0 = 0; n0 < N; n0 += chunk) {
     const int32_t cn = N - n0 < chunk ? N - n0 : chunk;
     const void *w = weights;
@@ -366,27 +387,47 @@ static void conv2d_columns(const int8_t *in, const void *weights, int32_t bits, 
       wb = 16;
       base = 0;
     }
-    for (b = 0; b < geom.batch; b++) {
-      for (oy = 0; oy < geom.out_h; oy++) {
-        const int32_t iy0 = oy * geom.stride_h - geom.pad_top;
-        for (ox = 0; ox < geom.out_w; ox++) {
-          int8_t *dst = out + (((size_t)b * (size_t)geom.out_h + (size_t)oy) * (size_t)geom.out_w + (size_t)ox) * (size_t)N;
-          gather_column(in, &geom, b, iy0, ox * geom.stride_w - geom.pad_left, zin, wb, col);
-          /* Channels in pairs; an odd last channel pairs with itself and is stored once. */
-          for (j = 0; j < cn; j += 2) {
-            const int32_t j1 = j + 1 < cn ? j + 1 : j;
-            const int32_t n = n0 + j, n1 = n0 + j1;
-            const int32_t c = per_channel ? n : 0, c1 = per_channel ? n1 : 0;
-            const size_t r0 = (size_t)(base + j) * (size_t)K, r1 = (size_t)(base + j1) * (size_t)K;
-            uint32_t a0 = (uint32_t)(bias ? bias[n] : 0), a1 = (uint32_t)(bias ? bias[n1] : 0);
-            int32_t y0, y1;
-            if (wb == 16) dot2_col16(col, (const int16_t *)w + r0, (const int16_t *)w + r1, K, &a0, &a1);
-            else dot2_col8(col, (const int8_t *)w + r0, (const int8_t *)w + r1, K, &a0, &a1);
-            y0 = clamp32(requant(u2i(a0), rq_mult[c], rq_shift[c]) + out_zp, act_min, act_max);
-            y1 = clamp32(requant(u2i(a1), rq_mult[c1], rq_shift[c1]) + out_zp, act_min, act_max);
-            dst[n] = (int8_t)y0;
-            dst[n1] = (int8_t)y1;
+    /* Pixels two at a time in output order (an odd last pixel pairs with itself), channels in pairs
+     * (likewise): every tile reuses each column load for two channels and each weight load for two
+     * pixels. */
+    int32_t b = 0, oy = 0, ox = 0; /* the next pixel, stepped without divisions */
+    for (p = 0; p < P; p += 2) {
+      const int16_t *col[2];
+      int8_t *dst[2];
+      for (q = 0; q < 2; q++) {
+        if (q == 1 && p + 1 == P) {
+          col[1] = col[0];
+          dst[1] = dst[0];
+          break;
+        }
+        dst[q] = out + (size_t)(p + q) * (size_t)N;
+        col[q] = cols + q * LM_COL_MAX;
+        gather_column(in, &geom, b, oy * geom.stride_h - geom.pad_top, ox * geom.stride_w - geom.pad_left, zin, wb, cols + q * LM_COL_MAX);
+        if (++ox == geom.out_w) {
+          ox = 0;
+          if (++oy == geom.out_h) {
+            oy = 0;
+            b++;
           }
+        }
+      }
+      for (j = 0; j < cn; j += 2) {
+        const int32_t j1 = j + 1 < cn ? j + 1 : j;
+        const int32_t n = n0 + j, n1 = n0 + j1;
+        const int32_t c = per_channel ? n : 0, c1 = per_channel ? n1 : 0;
+        const size_t r0 = (size_t)(base + j) * (size_t)K, r1 = (size_t)(base + j1) * (size_t)K;
+        const uint32_t b0 = (uint32_t)(bias ? bias[n] : 0), b1 = (uint32_t)(bias ? bias[n1] : 0);
+        uint32_t acc[4];
+        acc[0] = b0;
+        acc[1] = b1;
+        acc[2] = b0;
+        acc[3] = b1;
+        if (wb == 16) dot2x2_col16(col[0], col[1], (const int16_t *)w + r0, (const int16_t *)w + r1, K, acc);
+        else dot2x2_col8(col[0], col[1], (const int8_t *)w + r0, (const int8_t *)w + r1, K, acc);
+        for (q = 1; q >= 0; q--) {
+          /* Pixel 1 first: when it is pixel 0 again, pixel 0's values are the ones left. */
+          dst[q][n] = (int8_t)clamp32(requant(u2i(acc[2 * q]), rq_mult[c], rq_shift[c]) + out_zp, act_min, act_max);
+          dst[q][n1] = (int8_t)clamp32(requant(u2i(acc[2 * q + 1]), rq_mult[c1], rq_shift[c1]) + out_zp, act_min, act_max);
         }
       }
     }
