@@ -204,6 +204,29 @@ static int32_t chunk_rows(int32_t K, int32_t N, uint32_t scratch_bytes) {
   return rows > N ? N : rows;
 }
 
+/* The weights a chunk of output channels [n0, n0 + cn) runs on: the layer's own rows, or, when
+ * perturbed, the rows staged into scratch as int16 (row 0 there is channel n0). */
+typedef struct {
+  const void *w;
+  int32_t bits;
+  int32_t base;
+} lm_chunk;
+
+static lm_chunk chunk_weights(const void *weights, int32_t bits, int32_t K, int32_t n0, int32_t cn, const lm_perturb *pt, void *scratch) {
+  lm_chunk c;
+  if (pt) {
+    stage_rows(weights, bits, K, n0, cn, pt, (int16_t *)scratch);
+    c.w = scratch;
+    c.bits = 16;
+    c.base = 0;
+  } else {
+    c.w = weights;
+    c.bits = bits;
+    c.base = n0;
+  }
+  return c;
+}
+
 /* ---- fully connected (assembly/gemm.ts fully_connected_qs8) ---- */
 
 static void dense_impl(const int8_t *in, const void *weights, int32_t bits, const int32_t *bias, void *out,
@@ -213,14 +236,9 @@ static void dense_impl(const int8_t *in, const void *weights, int32_t bits, cons
   int32_t n0, m, j;
   for (n0 = 0; n0 < N; n0 += chunk) {
     const int32_t cn = N - n0 < chunk ? N - n0 : chunk;
-    const void *w = weights;
-    int32_t wb = bits, base = n0;
-    if (pt) {
-      stage_rows(weights, bits, K, n0, cn, pt, (int16_t *)scratch);
-      w = scratch;
-      wb = 16;
-      base = 0;
-    }
+    const lm_chunk ch = chunk_weights(weights, bits, K, n0, cn, pt, scratch);
+    const void *w = ch.w;
+    const int32_t wb = ch.bits, base = ch.base;
     for (m = 0; m < M; m++) {
       const int8_t *x = in + (size_t)m * (size_t)K;
       for (j = 0; j < cn; j++) {
@@ -379,14 +397,9 @@ static void conv2d_columns(const int8_t *in, const void *weights, int32_t bits, 
   int32_t n0, p, j, q;
   for (n0 = 0; n0 < N; n0 += chunk) {
     const int32_t cn = N - n0 < chunk ? N - n0 : chunk;
-    const void *w = weights;
-    int32_t wb = bits, base = n0;
-    if (pt) {
-      stage_rows(weights, bits, K, n0, cn, pt, (int16_t *)scratch);
-      w = scratch;
-      wb = 16;
-      base = 0;
-    }
+    const lm_chunk ch = chunk_weights(weights, bits, K, n0, cn, pt, scratch);
+    const void *w = ch.w;
+    const int32_t wb = ch.bits, base = ch.base;
     /* Pixels two at a time in output order (an odd last pixel pairs with itself), channels in pairs
      * (likewise): every tile reuses each column load for two channels and each weight load for two
      * pixels. */
@@ -444,14 +457,9 @@ static void conv2d_rows(const int8_t *in, const void *weights, int32_t bits, con
   int32_t n0, b, oy, ox, j, ky;
   for (n0 = 0; n0 < N; n0 += chunk) {
     const int32_t cn = N - n0 < chunk ? N - n0 : chunk;
-    const void *w = weights;
-    int32_t wb = bits, base = n0;
-    if (pt) {
-      stage_rows(weights, bits, K, n0, cn, pt, (int16_t *)scratch);
-      w = scratch;
-      wb = 16;
-      base = 0;
-    }
+    const lm_chunk ch = chunk_weights(weights, bits, K, n0, cn, pt, scratch);
+    const void *w = ch.w;
+    const int32_t wb = ch.bits, base = ch.base;
     for (b = 0; b < g->batch; b++) {
       for (oy = 0; oy < g->out_h; oy++) {
         const int32_t iy0 = oy * g->stride_h - g->pad_top;
