@@ -4,9 +4,10 @@
 // emulated MCU. Time per step, samples/s and peak memory: TF.js's tf.profile peakBytes (every live
 // tensor: all weights, optimizer state, activations, gradients) against our arena high-water marks.
 //
-// qzo-ff-m3-prefix (selections with frozen layers only) is QZO-FF m = 3 with the frozen-prefix cache
-// (`adapt --reuse-prefix`) refilled every step: each step draws a new batch of 8 from 16 samples, so
-// the frozen layers run once per step instead of in all 2m = 6 passes (src/train/qzo-ff/prefix.ts).
+// qzo-ff-m1-prefix and qzo-ff-m3-prefix (selections with frozen layers only) are QZO-FF with the
+// frozen-prefix cache (adapt's default for head-only and last-K, `--no-reuse-prefix` turns it off)
+// refilled every step: each step draws a new batch of 8 from 16 samples, so the frozen layers run once
+// per step instead of in all 2m passes (src/train/qzo-ff/prefix.ts).
 //
 // TF.js 4.22's wasm backend registers no Conv2DBackpropFilter and no depthwise backprop kernels, so a
 // step that must differentiate a conv or depthwise layer throws there; that configuration falls back
@@ -27,7 +28,7 @@ import { kib, ms, ratio, suiteReport, textTable, type SuiteReport } from './suit
 import { buildTfjsModel } from './tfjs-model.js';
 import { byName, measure, sig, type Case, type Timing } from './timing.js';
 
-export type TrainingImpl = 'tfjs' | 'qzo-ff-m1' | 'qzo-ff-m3' | 'qzo-ff-m3-prefix' | 'lastmile-bp';
+export type TrainingImpl = 'tfjs' | 'qzo-ff-m1' | 'qzo-ff-m3' | 'qzo-ff-m1-prefix' | 'qzo-ff-m3-prefix' | 'qzo-ff-m3-prefix-zbuf' | 'lastmile-bp';
 
 export interface TrainingResult {
   model: string;
@@ -130,12 +131,19 @@ export async function measureTraining(model: string, selection: TrainSelection, 
   }
   const prefixSamples = planPrefixBoundary(bm.quantized, trainable) ? batch : undefined;
   if (prefixSamples) {
-    const config = { ...trainerConfig(3), batchSize: batch };
-    const options = { batch, trainable: new Set(trainable), extraSram: qzoFfSramBuffers(batch, { model: bm.quantized, trainable, config, prefixSamples }) };
-    const mcu = await mcuFor(QuantizedSession.plan(bm.quantized, options));
-    const trainer = new QzoFfTrainer(new QuantizedSession(mcu, bm.quantized, options), trainable, config);
     const twoBatches = quantizedBatch(bm, 2 * batch);
-    ours.push({ impl: 'qzo-ff-m3-prefix', step: () => void trainer.trainStep(twoBatches), memory: () => ({ sram: mcu.sram.highWater, flash: mcu.flash.highWater }) });
+    // The z-buffer variant (opt-in: each direction's z drawn once for both passes) shows what the
+    // per-weight work of a large dense head costs; it needs a byte of SRAM per trained weight.
+    const variants: { impl: TrainingImpl; m: number; zBuffer: boolean }[] = [
+      { impl: 'qzo-ff-m1-prefix', m: 1, zBuffer: false }, { impl: 'qzo-ff-m3-prefix', m: 3, zBuffer: false }, { impl: 'qzo-ff-m3-prefix-zbuf', m: 3, zBuffer: true },
+    ];
+    for (const v of variants) {
+      const config = { ...trainerConfig(v.m, v.zBuffer), batchSize: batch };
+      const options = { batch, trainable: new Set(trainable), extraSram: qzoFfSramBuffers(batch, { model: bm.quantized, trainable, config, prefixSamples }) };
+      const mcu = await mcuFor(QuantizedSession.plan(bm.quantized, options));
+      const trainer = new QzoFfTrainer(new QuantizedSession(mcu, bm.quantized, options), trainable, config);
+      ours.push({ impl: v.impl, step: () => void trainer.trainStep(twoBatches), memory: () => ({ sram: mcu.sram.highWater, flash: mcu.flash.highWater }) });
+    }
   }
   const bpOptions = { batch, trainable: new Set(trainable), optimizer: { kind: 'adam' as const, lr: ADAM_LR } };
   const bpMcu = await mcuFor(BackpropSession.plan(bm.float, bpOptions));
