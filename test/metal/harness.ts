@@ -79,8 +79,8 @@ export function parseProgram(stdout: string, ms: number): ProgramOutput {
 }
 
 /** `make host` or `make qemu CPU=…` in an export folder. */
-export async function runProgram(dir: string, target: 'host' | string, timeoutMs = 15 * 60_000): Promise<ProgramOutput> {
-  const args = target === 'host' ? ['-s', 'host'] : ['-s', 'qemu', `CPU=${target}`];
+export async function runProgram(dir: string, target: 'host' | string, timeoutMs = 15 * 60_000, makeVars: readonly string[] = []): Promise<ProgramOutput> {
+  const args = [...(target === 'host' ? ['-s', 'host'] : ['-s', 'qemu', `CPU=${target}`]), ...makeVars];
   const { stdout, ms } = await run('make', args, dir, timeoutMs);
   return parseProgram(stdout, ms);
 }

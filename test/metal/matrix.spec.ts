@@ -25,6 +25,8 @@ interface MatrixRun {
   batch: number;
   queries: number;
   targets: string[];
+  /** Extra make variables (the runtime's compile-time options). */
+  makeVars?: string[];
 }
 
 // --batch-size 5 keeps one micro-batch per forward (2·m forwards of 5 images per step), so 20 steps
@@ -48,6 +50,9 @@ const KERNEL_PATHS: ModelArchitecture = {
 
 const RUNS: MatrixRun[] = [
   { name: 'seeded kernel-paths net full 16w8a', model: KERNEL_PATHS, data: 'mnist', args: ['--train', 'full', ...common(3, 10)], passes: 6, batch: 5, queries: 10, targets: ['host', 'cortex-m4', 'cortex-m55'] },
+  // LM_COL_MAX = 8 sends every convolution with a longer patch (the stem's 9 taps, conv3's 54) down the
+  // per-row path that only patches over 576 taps take by default.
+  { name: 'seeded kernel-paths net full 16w8a, per-row convolution path (LM_COL_MAX = 8)', model: KERNEL_PATHS, data: 'mnist', args: ['--train', 'full', ...common(3, 10)], passes: 6, batch: 5, queries: 10, targets: ['host', 'cortex-m4'], makeVars: ['DEFS=-DLM_COL_MAX=8'] },
   { name: 'seeded kernel-paths net head 8w8a with dither', model: KERNEL_PATHS, data: 'mnist', args: ['--train', 'head', '--precision', '8w8a', '--dither', ...common(3, 10)], passes: 6, batch: 5, queries: 10, targets: ['host', 'cortex-m4', 'cortex-m7'] },
   { name: 'mnist-cnn head 16w8a', model: 'mnist-cnn-digits04.lmdl', data: 'mnist', args: ['--train', 'head', ...common(20, 10)], passes: 6, batch: 5, queries: 10, targets: ['host', ...ALL] },
   { name: 'mnist-cnn full 16w8a', model: 'mnist-cnn-digits04.lmdl', data: 'mnist', args: ['--train', 'full', ...common(20, 10)], passes: 6, batch: 5, queries: 10, targets: ['host', ...ALL] },
@@ -72,11 +77,11 @@ const RUNS: MatrixRun[] = [
 ];
 
 /** Runs the targets two at a time (the machine has two cores). */
-async function runTargets(dir: string, targets: string[]): Promise<Map<string, ProgramOutput>> {
+async function runTargets(dir: string, targets: string[], makeVars: readonly string[] = []): Promise<Map<string, ProgramOutput>> {
   const out = new Map<string, ProgramOutput>();
   const queue = [...targets];
   const worker = async () => {
-    for (let t = queue.shift(); t !== undefined; t = queue.shift()) out.set(t, await runProgram(dir, t));
+    for (let t = queue.shift(); t !== undefined; t = queue.shift()) out.set(t, await runProgram(dir, t, undefined, makeVars));
   };
   await Promise.all([worker(), worker()]);
   return out;
@@ -104,7 +109,7 @@ describe('exported C on the host and on QEMU Cortex-M, against adapt and the emu
         exportC(r.args, ['--model', model], join(dir, 'c')),
       ]);
       const emu = await emulatorQueryDigest(join(dir, 'adapt', 'model.lmdl'), { data: r.data, classes: '5-9', ways: 5, shots: 5, queries: r.queries, seed: 1, microBatch: 5 });
-      const results = await runTargets(join(dir, 'c'), r.targets);
+      const results = await runTargets(join(dir, 'c'), r.targets, r.makeVars);
       timings[r.name] = Object.fromEntries([...results].map(([t, o]) => [t, Math.round(o.ms / 100) / 10]));
       const wantLosses = ref.losses.map((l) => lossSumOverPasses(l, r.passes, r.batch));
       for (const [target, out] of results) {

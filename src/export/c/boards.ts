@@ -91,6 +91,7 @@ export function makefile(): string {
 #   make size CPU=cortex-m4         section sizes from arm-none-eabi-size
 #   make bench CPU=cortex-m4        per-kernel instruction counts (SysTick under -icount shift=0)
 #   make mfcc-host / mfcc-qemu CPU=… the keyword-spotting front end on the clips in clips.s16
+#   DEFS=-DLM_COL_MAX=…             compile-time options of the runtime, with any target (make clean first)
 CPU ?= cortex-m4
 CC ?= cc
 ARM_CC ?= arm-none-eabi-gcc
@@ -103,7 +104,8 @@ HOST_CFLAGS ?= $(WARN) $(FP) -O2
 ARM_CFLAGS ?= $(WARN) $(FP) -O2 -mcpu=$(CPU) -mthumb -mfloat-abi=soft -ffunction-sections -fdata-sections
 LIB = lm_model.c runtime/lm_kernels.c runtime/lm_qzo.c runtime/lm_head_grad.c runtime/lm_tail_grad.c runtime/lm_sha256.c
 SRC = main.c lm_data.c $(LIB)
-INC = -I. -Iruntime
+DEFS ?=
+INC = -I. -Iruntime $(DEFS)
 QEMU_FLAGS = -nographic -monitor none -serial none -semihosting-config enable=on,target=native
 
 ${cases}
