@@ -257,10 +257,10 @@ static void dense_impl(const int8_t *in, const void *weights, int32_t bits, cons
 
 /* Each output pixel's patch is gathered once into a column of int16 (x − zin) values, padded taps
  * as 0 (they add exactly 0 on the device too), and every output channel's dot product then reads
- * the column (as CMSIS-NN's im2col). With 8-bit weights each group of four taps is stored in the
- * order (0, 2, 1, 3), the order SXTB16 widens four weight bytes into, so a weight word needs no
- * repacking. The column lives on the stack: 2 × K bytes, at most LM_COL_MAX taps; larger patches
- * take the per-row path below. */
+ * the column (as CMSIS-NN's im2col), two pixels and two channels at a time. With 8-bit weights each
+ * group of four taps is stored in the order (0, 2, 1, 3), the order SXTB16 widens four weight bytes
+ * into, so a weight word needs no repacking. The two columns live on the stack (4 × LM_COL_MAX
+ * bytes); patches longer than LM_COL_MAX taps take the per-row path below. */
 static void gather_column(const int8_t *in, const lm_conv_geom *g, int32_t b, int32_t iy0, int32_t ix0, int32_t zin, int32_t bits, int16_t *col) {
   const int32_t C = g->in_c, row_len = g->k_w * C, row_step = g->in_w * C;
   const int32_t kx0 = ix0 < 0 ? -ix0 : 0;
