@@ -3,9 +3,10 @@
 // (src/export/c/runtime/lm_kernels.c) exactly: a convolution gathers each output pixel's patch
 // into an int16 column (copied taps and zero-filled padding taps counted apart), then runs 2 × 2
 // tiles of pixels and output channels over the columns (SMLAD on cores with the DSP extension) and
-// the remainder one tap at a time; dense dot products run four taps per iteration
-// too; perturbed forwards (QZO-FF) first stage every weight of the layer through the z generator. A fitted coefficient therefore means
-// "instructions per one of these", and one function serves calibration, fitting and estimation.
+// the remainder one tap at a time; dense dot products run four taps per iteration too; perturbed
+// forwards (QZO-FF) first stage every weight of the layer through the z generator. A fitted
+// coefficient therefore means "instructions per one of these", and one function serves
+// calibration, fitting and estimation.
 import { ShapeError } from '../errors.js';
 import { paddedAxis, type Padding } from '../kernels/geometry.js';
 
@@ -43,9 +44,9 @@ export interface KernelFeatures {
   dotCalls: number;
   /** Dot-product calls whose length is not a multiple of four (they enter the one-tap loop). */
   tailCalls: number;
-  /** Kernel-row loop iterations, including rows that fall in the padding (skipped, or zero-filled in a column). */
+  /** Kernel-row loop iterations: a convolution's every kernel row per pixel (padding rows zero-filled); depthwise: valid window rows × channels. */
   rowLoops: number;
-  /** Kernel-column loop iterations of valid rows (depthwise and pools); taps copied into a convolution's column. */
+  /** Pools: tap-loop entries (valid window rows × channels); convolution: taps copied into its column. */
   colLoops: number;
   /** Padding taps a convolution's column fills with zeros. */
   colZeros: number;
@@ -202,23 +203,20 @@ export function kernelFeatures(shape: KernelShape): KernelFeatures {
     f.activationBytes += f.outputs;
     return f;
   }
-  // Depthwise (multiplier 1) and pools: per output channel, taps one at a time (max pooling with a
-// channel count divisible by four: four channels per word).
+  // Depthwise (multiplier 1) and pools walk each window's valid rows and, in them, its valid taps,
+  // per output channel (max pooling over a channel count divisible by four: four channels per word).
   const isDw = fam === 'dw';
-  let taps = 0, validRowSlots = 0, validRows = 0;
+  let taps = 0, validRows = 0;
   for (const [r0, r1] of rowsV) {
     const vr = Math.max(0, r1 - r0);
     for (const [c0, c1] of colsV) {
-      const vc = Math.max(0, c1 - c0);
-      taps += vr * vc;
+      taps += vr * Math.max(0, c1 - c0);
       validRows += vr;
-      // Depthwise walks every ky and, in valid rows, every kx; the pools walk valid ranges only.
-      validRowSlots += isDw ? vr * shape.kW : vr;
     }
   }
   f.macs = batch * taps * inC;
-  f.colLoops = batch * validRowSlots * inC;
-  // Depthwise walks the valid rows of each window only (found once per pixel), per channel.
+  // The same count, in the loop each kernel has it: the pools' inner tap loop, depthwise's row loop.
+  f.colLoops = isDw ? 0 : batch * validRows * inC;
   f.rowLoops = isDw ? batch * validRows * inC : 0;
   f.outputs = pixels * inC;
   f.weightsStaged = staged ? shape.kH * shape.kW * inC : 0;
