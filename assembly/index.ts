@@ -10,7 +10,7 @@ export { fully_connected_qs8 } from './gemm';
 export { conv2d_qs8, conv2d_qs8_prepacked } from './conv';
 export { pack_weight_panels_qs8, fully_connected_qs8_prepacked } from './gemm_prepacked';
 export { update_w16, update_w8 } from './update';
-export { cross_entropy_i8, cross_entropy_i32 } from './loss';
+export { cross_entropy_i8, cross_entropy_i32, exp_negative_q26 } from './loss';
 export {
   dense_f32, dense_backward_f32, conv2d_f32, conv2d_backward_f32, depthwise_conv2d_f32, depthwise_conv2d_backward_f32,
   avg_pool2d_f32, avg_pool2d_backward_f32, max_pool2d_f32, max_pool2d_backward_f32,

@@ -10,7 +10,10 @@
 // ln S = k·ln 2 + 2·atanh((m−1)/(m+1)) with S = m·2^k, m ∈ [1, 2), whose series in t² (t < 1/3)
 // converges to 1e-10 in nine terms.
 // Row losses are summed in Q.26 (64 bits) and written once as Q16.16 nats, saturating at 2^31−1.
-// Scalar in every build: O(rows·classes), negligible beside the forward pass that made the logits.
+// O(rows·classes): with many classes (the FC auto-encoder's 640 outputs) the exponentials cost as
+// much as a small layer, so SIMD builds form them four classes at a time (expNegativeQ264).
+
+import { srdhmUnsat4 } from './eltwise';
 
 // @ts-ignore: decorator
 @inline function srdhm(a: i32, b: i32): i32 {
@@ -65,6 +68,69 @@ export function expNegativeQ26(a: i32): i32 {
   return result;
 }
 
+/** rdbpot with a constant exponent on four lanes. */
+// @ts-ignore: decorator
+@inline function rdbpotConst4(x: v128, e: i32): v128 {
+  const mask = (1 << e) - 1;
+  // threshold = (mask >> 1) + (x < 0); shr_s(x, 31) is -1 there, so subtract it. gt_s is -1 where
+  // the remainder rounds up: subtracting it adds one.
+  const threshold = i32x4.sub(i32x4.splat(mask >> 1), i32x4.shr_s(x, 31));
+  return i32x4.sub(i32x4.shr_s(x, e), i32x4.gt_s(v128.and(x, i32x4.splat(mask)), threshold));
+}
+
+/** expOnSixteenthInterval on four lanes (no lane meets srdhm's saturating case: |x| ≤ 2^26). */
+// @ts-ignore: decorator
+@inline function expOnSixteenthInterval4(a: v128): v128 {
+  const expMinusOneThirtySecond = i32x4.splat(2081412522);
+  const x = i32x4.add(a, i32x4.splat(1 << 26));
+  const x2 = srdhmUnsat4(x, x);
+  const x3 = srdhmUnsat4(x2, x);
+  const x4 = srdhmUnsat4(x2, x2);
+  const poly = rdbpotConst4(i32x4.add(srdhmUnsat4(i32x4.add(rdbpotConst4(x4, 2), x3), i32x4.splat(715827883)), x2), 1);
+  return i32x4.add(expMinusOneThirtySecond, srdhmUnsat4(expMinusOneThirtySecond, i32x4.add(x, poly)));
+}
+
+/** result·c where bit `bit` of the remainder is set, else result: the branch-free step of expNegativeQ264. */
+// @ts-ignore: decorator
+@inline function mulIfBit4(result: v128, remainder: v128, bit: i32, c: i32): v128 {
+  const set = i32x4.shr_s(i32x4.shl(remainder, 31 - bit), 31);
+  return v128.bitselect(srdhmUnsat4(result, i32x4.splat(c)), result, set);
+}
+
+/**
+ * expNegativeQ26 on four lanes, every lane in [−32, 0) (SIMD builds only): the same operations on
+ * the same integers, each conditional multiply done on every lane and kept where its bit is set,
+ * so the lanes are independent chains the core can overlap instead of a mispredicted branch per bit.
+ */
+// @ts-ignore: decorator
+@inline function expNegativeQ264(a: v128): v128 {
+  const oneSixteenth = 1 << 22;
+  const modSixteenthMinusSixteenth = i32x4.sub(v128.and(a, i32x4.splat(oneSixteenth - 1)), i32x4.splat(oneSixteenth));
+  let result = expOnSixteenthInterval4(i32x4.shl(modSixteenthMinusSixteenth, 5));
+  const remainder = i32x4.sub(modSixteenthMinusSixteenth, a);
+  result = mulIfBit4(result, remainder, 22, 2017374191);
+  result = mulIfBit4(result, remainder, 23, 1895147668);
+  result = mulIfBit4(result, remainder, 24, 1672461947);
+  result = mulIfBit4(result, remainder, 25, 1302514674);
+  result = mulIfBit4(result, remainder, 26, 790015084);
+  result = mulIfBit4(result, remainder, 27, 290630308);
+  result = mulIfBit4(result, remainder, 28, 39332535);
+  result = mulIfBit4(result, remainder, 29, 720401);
+  return mulIfBit4(result, remainder, 30, 242);
+}
+
+/**
+ * Test hook: dst[i] = exp(src[i]) in Q0.31 for Q5.26 src[i] in [−32, 0), four lanes at a time in
+ * SIMD builds and one at a time otherwise, so the builds can be compared element by element.
+ */
+export function exp_negative_q26(src: usize, dst: usize, count: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 4 <= count; i += 4) v128.store(dst + (<usize>i << 2), expNegativeQ264(v128.load(src + (<usize>i << 2))));
+  }
+  for (; i < count; i++) store<i32>(dst + (<usize>i << 2), expNegativeQ26(load<i32>(src + (<usize>i << 2))));
+}
+
 const ONE_Q31: i64 = <i64>1 << 31;
 const LN2_Q31: i64 = 1488522236;
 /** round(2^31 / (2n + 1)) for n = 0..8: the atanh series 1 + u/3 + u²/5 + … in Q.31. */
@@ -82,6 +148,13 @@ function lnQ31(sum: i64): i64 {
   let p = load<i64>(ATANH_COEFFS + (8 << 3));
   for (let n = 7; n >= 0; n--) p = load<i64>(ATANH_COEFFS + (<usize>n << 3)) + ((u * p + (<i64>1 << 30)) >> 31);
   return <i64>k * LN2_Q31 + ((t * p + (<i64>1 << 29)) >> 30);
+}
+
+/** One class's exp(a) in Q0.31 for a ≤ 0 in Q5.26: 2^31 at 0, nothing below −32 (exp(a) < 2^-46). */
+// @ts-ignore: decorator
+@inline function expTerm(a: i64): i64 {
+  if (a == 0) return ONE_Q31;
+  return a >= <i64>i32.MIN_VALUE ? <i64>expNegativeQ26(<i32>a) : 0;
 }
 
 /** Row losses saturate here so a batch sum can never overflow 64 bits. */
@@ -102,11 +175,47 @@ const ROW_LOSS_MAX_Q26: i64 = <i64>1 << 41;
     let xMax = <i64>load<T>(row);
     for (let c = 1; c < classes; c++) xMax = max(xMax, <i64>load<T>(row + <usize>c * sizeof<T>()));
     let sum: i64 = 0;
-    for (let c = 0; c < classes; c++) {
-      const a = ((<i64>load<T>(row + <usize>c * sizeof<T>()) - xMax) * <i64>mult + half) >> totalShift;
-      if (a == 0) sum += ONE_Q31;
-      else if (a >= <i64>i32.MIN_VALUE) sum += <i64>expNegativeQ26(<i32>a);
-      // a < −32: exp(a) < 2^-46, far below the Q0.31 grid.
+    let c = 0;
+    if (ASC_FEATURE_SIMD) {
+      let acc = i64x2.splat(0);
+      for (; c + 4 <= classes; c += 4) {
+        const x = sizeof<T>() == 1
+          ? i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(row + <usize>c)))
+          : v128.load(row + (<usize>c << 2));
+        const d = i32x4.sub(x, i32x4.splat(<i32>xMax));
+        // x − max below −2^31 wrapped to a positive lane (int32 logits spanning more than 2^31):
+        // those four take the scalar path, which forms the difference in 64 bits.
+        if (sizeof<T>() == 4 && v128.any_true(i32x4.gt_s(d, i32x4.splat(0)))) {
+          for (let k = c; k < c + 4; k++) sum += expTerm(((<i64>load<T>(row + <usize>k * sizeof<T>()) - xMax) * <i64>mult + half) >> totalShift);
+          continue;
+        }
+        // a = (d·mult + half) >> totalShift without a 64-bit lane shift (which x86 lacks): from the
+        // product's 32-bit halves, and a ≥ −2^31 (exp wanted) tested on the product before the shift.
+        const m = i32x4.splat(mult);
+        const pLo = i64x2.add(i64x2.extmul_low_i32x4_s(d, m), i64x2.splat(half));
+        const pHi = i64x2.add(i64x2.extmul_high_i32x4_s(d, m), i64x2.splat(half));
+        const low = v128.shuffle<i32>(pLo, pHi, 0, 2, 4, 6);
+        const high = v128.shuffle<i32>(pLo, pHi, 1, 3, 5, 7);
+        let a: v128;
+        let inRange: v128;
+        if (totalShift >= 32) {
+          a = i32x4.shr_s(high, totalShift - 32); // |product| < 2^63: a always fits 32 bits
+          inRange = i32x4.splat(-1);
+        } else {
+          a = v128.or(i32x4.shr_u(low, totalShift), i32x4.shl(high, 32 - totalShift));
+          const minP = i64x2.splat(<i64>i32.MIN_VALUE << totalShift);
+          inRange = v128.shuffle<i32>(i64x2.ge_s(pLo, minP), i64x2.ge_s(pHi, minP), 0, 2, 4, 6);
+        }
+        // a ≤ 0: a 32-bit zero in range is a = 0 (out of range, the low bits mean nothing).
+        const isZero = v128.and(i32x4.eq(a, i32x4.splat(0)), inRange);
+        // exp(0) = 1 is 2^31 exactly, read as unsigned; a < −32 adds 0 (exp(a) < 2^-46).
+        const terms = v128.bitselect(i32x4.splat(i32.MIN_VALUE), v128.and(expNegativeQ264(a), inRange), isZero);
+        acc = i64x2.add(acc, i64x2.add(i64x2.extend_low_i32x4_u(terms), i64x2.extend_high_i32x4_u(terms)));
+      }
+      sum += i64x2.extract_lane(acc, 0) + i64x2.extract_lane(acc, 1);
+    }
+    for (; c < classes; c++) {
+      sum += expTerm(((<i64>load<T>(row + <usize>c * sizeof<T>()) - xMax) * <i64>mult + half) >> totalShift);
     }
     const aLabel = ((<i64>load<T>(row + <usize>label * sizeof<T>()) - xMax) * <i64>mult + half) >> totalShift;
     const lnSumQ26 = (lnQ31(sum) + 16) >> 5;

@@ -195,6 +195,35 @@ describe('integer softmax cross-entropy', () => {
   });
 });
 
+describe('integer softmax cross-entropy, far tails', () => {
+  it('a logit so far below the maximum that its Q5.26 argument is −2^32 (low 32 bits zero) adds nothing in every build', () => {
+    // scale 2^-10 is the multiplier 2^16 exactly: a = d·2^16, so d = −2^16 gives a = −2^32.
+    const batch: Batch = { type: 'int32', logits: Int32Array.from([0, -65536, -65536, -65536, -65536, -131072, -65536, -65536]), labels: Int32Array.from([0]), rows: 1, classes: 8, scale: 2 ** -10 };
+    for (const b of benches) expect(runLoss(b, batch).q16).toBe(0);
+  });
+});
+
+describe('exp on negative Q5.26 values', () => {
+  it('four lanes at a time (SIMD builds) give the scalar build\'s value for every element, edges included', () => {
+    const r = rng(7);
+    const edges = [-(2 ** 31), -(2 ** 31) + 1, -1, -2, -(2 ** 22), -(2 ** 22) - 1, -(2 ** 22) + 1, -(2 ** 26), -(2 ** 30), -(2 ** 30) - 1];
+    for (let bit = 0; bit < 31; bit++) edges.push(-(2 ** bit), -(2 ** bit) - 1, -(2 ** bit) + 1);
+    const n = 40_003; // not a multiple of 4: the scalar tail runs too
+    const src = new Int32Array(n);
+    for (let i = 0; i < n; i++) src[i] = i < edges.length ? edges[i]! : -randInt(r, 1, 2 ** 31 - 1);
+    const outputs = benches.map((b) => {
+      b.arena.reset();
+      const input = b.arena.put(src, 'a');
+      const out = b.arena.alloc(4 * n, 'exp');
+      b.device.kernel('exp_negative_q26')(input.offset, out.offset, n);
+      return new Int32Array(b.device.memory.buffer, out.offset, n).slice();
+    });
+    for (const o of outputs.slice(1)) expect(Buffer.from(o.buffer).equals(Buffer.from(outputs[0]!.buffer))).toBe(true);
+    // And they are exp: within 3 LSB of Q0.31 wherever the value is representable.
+    for (let i = 0; i < n; i += 97) expect(Math.abs(outputs[0]![i]! - Math.exp(src[i]! / 2 ** 26) * 2 ** 31)).toBeLessThan(3);
+  });
+});
+
 describe('lossSign', () => {
   it('is the integer sign of L⁺ − L⁻ and refuses non-integers', () => {
     expect(lossSign(5, 3)).toBe(1);
