@@ -71,7 +71,7 @@ export function overheadChart(r: BenchResults): ChartSpec | null {
   };
 }
 
-const TRAIN_LABEL: Record<string, string> = { tfjs: 'TF.js backprop', 'qzo-ff-m1': 'QZO-FF m = 1', 'qzo-ff-m3': 'QZO-FF m = 3', 'qzo-ff-m1-prefix': 'QZO-FF m = 1, prefix reused', 'qzo-ff-m3-prefix': 'QZO-FF m = 3, prefix reused', 'qzo-ff-m3-prefix-zbuf': 'QZO-FF m = 3, prefix reused, z buffer', 'lastmile-bp': 'lastmile f32 backprop' };
+const TRAIN_LABEL: Record<string, string> = { tfjs: 'TF.js backprop', 'qzo-ff-m1': 'QZO-FF m = 1', 'qzo-ff-m3': 'QZO-FF m = 3', 'qzo-ff-m1-prefix': 'QZO-FF m = 1, prefix reused', 'qzo-ff-m3-prefix': 'QZO-FF m = 3, prefix reused', 'qzo-ff-m3-prefix-zbuf': 'QZO-FF m = 3, prefix reused, z buffers', 'lastmile-bp': 'lastmile f32 backprop' };
 
 export function trainingChart(r: BenchResults): ChartSpec | null {
   if (!r.training) return null;

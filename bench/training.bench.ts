@@ -132,13 +132,14 @@ export async function measureTraining(model: string, selection: TrainSelection, 
   const prefixSamples = planPrefixBoundary(bm.quantized, trainable) ? batch : undefined;
   if (prefixSamples) {
     const twoBatches = quantizedBatch(bm, 2 * batch);
-    // The z-buffer variant (opt-in: each direction's z drawn once for both passes) shows what the
-    // per-weight work of a large dense head costs; it needs a byte of SRAM per trained weight.
-    const variants: { impl: TrainingImpl; m: number; zBuffer: boolean }[] = [
-      { impl: 'qzo-ff-m1-prefix', m: 1, zBuffer: false }, { impl: 'qzo-ff-m3-prefix', m: 3, zBuffer: false }, { impl: 'qzo-ff-m3-prefix-zbuf', m: 3, zBuffer: true },
+    // The z-buffer variant (opt-in zBuffer 'step': every direction's z drawn once per step, read by both
+    // passes and the update) shows what the per-weight work of a large dense head costs when z is never
+    // regenerated; it needs m bytes of SRAM per trained weight.
+    const variants: { impl: TrainingImpl; m: number; zBuffer: false | 'step' }[] = [
+      { impl: 'qzo-ff-m1-prefix', m: 1, zBuffer: false }, { impl: 'qzo-ff-m3-prefix', m: 3, zBuffer: false }, { impl: 'qzo-ff-m3-prefix-zbuf', m: 3, zBuffer: 'step' },
     ];
     for (const v of variants) {
-      const config = { ...trainerConfig(v.m, v.zBuffer), batchSize: batch };
+      const config = { ...trainerConfig(v.m), ...(v.zBuffer ? { zBuffer: v.zBuffer } : {}), batchSize: batch };
       const options = { batch, trainable: new Set(trainable), extraSram: qzoFfSramBuffers(batch, { model: bm.quantized, trainable, config, prefixSamples }) };
       const mcu = await mcuFor(QuantizedSession.plan(bm.quantized, options));
       const trainer = new QzoFfTrainer(new QuantizedSession(mcu, bm.quantized, options), trainable, config);

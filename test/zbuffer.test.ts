@@ -52,6 +52,18 @@ describe('kernels reading z from a buffer', () => {
             updateWeights(b.arena, u, w, count, bits, { keys: [spec.key], signs: [-1], start });
             updateWeights(b.arena, u, w2, count, bits, { keys: [spec.key], signs: [-1], start, z: zb });
             expect(view(w2)).toEqual(view(w));
+            // Update at m = 3 from three buffers, one per direction (zBuffer 'step').
+            const keys = [spec.key, (spec.key ^ 0x9e3779b9) >>> 0, (spec.key * 3 + 1) >>> 0];
+            const zs = keys.map((key, j) => {
+              const z = b.arena.alloc(start + count, `z${j}`);
+              fillZ(b.arena, z, start + count, { key, start: 0, dist, oneQ: ONE_Q });
+              return z;
+            });
+            const u3 = prepareUpdate(b.arena, { directions: 3, dist, multiplier: 1 << 30, shift: 2 });
+            updateWeights(b.arena, u3, w, count, bits, { keys, signs: [1, -1, 1], start });
+            updateWeights(b.arena, u3, w2, count, bits, { keys, signs: [1, -1, 1], start, z: zs });
+            expect(view(w2)).toEqual(view(w));
+            expect(() => updateWeights(b.arena, u3, w2, count, bits, { keys, signs: [1, -1, 1], start, z: zs.slice(0, 2) })).toThrow(/2 z buffer\(s\) for m = 3/);
             expect(() => perturbArgs({ ...buffered, z: { offset: zb.offset, bytes: start + count - 1 } }, bits, count)).toThrow(/z buffer holds/);
             b.arena.reset();
           }
@@ -98,6 +110,12 @@ describe('QZO-FF with z buffers', () => {
       const zbufs = buffered.plan.sram.buffers.filter((b) => b.name.startsWith('extra:zo-zbuf:'));
       expect(zbufs.map((b) => b.name).sort()).toEqual(buffered.trainable.map((n) => `extra:zo-zbuf:w:${n}`).sort());
       expect(plain.plan.sram.buffers.some((b) => b.name.startsWith('extra:zo-zbuf:'))).toBe(false);
+      // 'step': every direction's z kept for the update too; m times the bytes, the same results.
+      const step = await trainedWeights(model, selection, { ...config, zBuffer: 'step' });
+      expect(step.weights).toEqual(plain.weights);
+      expect(step.losses).toEqual(plain.losses);
+      const size = (plan: typeof step.plan) => plan.sram.buffers.filter((b) => b.name.startsWith('extra:zo-zbuf:')).reduce((sum, b) => sum + b.bytes, 0);
+      expect(size(step.plan)).toBe(config.directions * size(buffered.plan));
     });
   }
 
@@ -106,6 +124,16 @@ describe('QZO-FF with z buffers', () => {
     for (const build of ['scalar', 'simd', 'relaxed'] as const) runs.push((await trainedWeights('mnist-cnn', { kind: 'full' }, { ...BASE, zBuffer: true }, 16, build, 2)).weights);
     expect(runs[1]).toEqual(runs[0]);
     expect(runs[2]).toEqual(runs[0]);
+  });
+
+  it('a trainer asked for every direction\'s z on a session planned for one refuses with a ConfigError naming the sizes; a bad zBuffer value is refused', async () => {
+    const bm = benchModels('mnist-cnn', 16);
+    const trainable = trainableLayers(bm.graph, { kind: 'head' });
+    const config: QzoFfConfig = { ...BASE, directions: 3, zBuffer: true };
+    const options = qzoFfSessionOptions(4, { model: bm.quantized, trainable, config });
+    const session = new QuantizedSession(await mcuFor(QuantizedSession.plan(bm.quantized, options)), bm.quantized, options);
+    expect(() => new QzoFfTrainer(session, trainable, { ...config, zBuffer: 'step' })).toThrow(/zo-zbuf:w:.* holds \d+ B, this configuration needs \d+ B/);
+    expect(() => new QzoFfTrainer(session, trainable, { ...config, zBuffer: 'all' as never })).toThrow(/zBuffer must be true, false or 'step'/);
   });
 
   it('modes off the fused path (bias, masked sparse, dither 8w8a, momentum, sharpness) ignore zBuffer: no buffers, same results', async () => {

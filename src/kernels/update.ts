@@ -125,9 +125,14 @@ export interface UpdateStep {
   start?: number;
   /** Bitmap, bit i & 7 of byte i >> 3 set = weight i is trained; null/undefined = all. */
   mask?: DeviceBuffer | null;
-  /** m = 1 only: the direction's z already drawn into this int8 buffer (fillZ with keys[0]); read, not regenerated. */
-  z?: DeviceBuffer | null;
+  /**
+   * The directions' z already drawn into int8 buffers (fillZ with keys[j]), read instead of
+   * regenerated: one buffer per direction, or at m = 1 the buffer itself.
+   */
+  z?: DeviceBuffer | readonly DeviceBuffer[] | null;
 }
+
+const isBufferList = (z: DeviceBuffer | readonly DeviceBuffer[]): z is readonly DeviceBuffer[] => Array.isArray(z);
 
 /** In place: weights[i] ← clamp(weights[i] − requant(Σ_j s_j·z_j[start + i], c)) for i < count. */
 export function updateWeights(
@@ -159,16 +164,18 @@ export function updateWeights(
       throw new ShapeError(`updateWeights: mask '${mask.name}' overlaps the weights '${weights.name}' it selects`);
     }
   }
-  const z = step.z ?? null;
+  const z = step.z ? (isBufferList(step.z) ? step.z : [step.z]) : null;
   if (z) {
-    if (m !== 1) throw new ConfigError(`updateWeights: a z buffer holds one direction, but m = ${m}`);
-    checkBuffer(device, z, start + count, 'updateWeights z');
-    if (count > 0 && z.offset < weights.offset + weightBytes && weights.offset < z.offset + start + count) {
-      throw new ShapeError(`updateWeights: z buffer '${z.name}' overlaps the weights '${weights.name}'`);
+    if (z.length !== m) throw new ConfigError(`updateWeights: ${z.length} z buffer(s) for m = ${m} directions (one per direction)`);
+    for (const buffer of z) {
+      checkBuffer(device, buffer, start + count, 'updateWeights z');
+      if (count > 0 && buffer.offset < weights.offset + weightBytes && weights.offset < buffer.offset + start + count) {
+        throw new ShapeError(`updateWeights: z buffer '${buffer.name}' overlaps the weights '${weights.name}'`);
+      }
     }
   }
-  // With a z buffer the kernel's "key" is the buffer's address (DIST_BUFFER = 2 in assembly/rng.ts).
-  new Uint32Array(device.memory.buffer, prepared.keys.offset, m).set(z ? [z.offset] : Array.from(step.keys, (k) => k >>> 0));
+  // With z buffers each direction's kernel "key" is its buffer's address (DIST_BUFFER = 2 in assembly/rng.ts).
+  new Uint32Array(device.memory.buffer, prepared.keys.offset, m).set(z ? z.map((b) => b.offset) : Array.from(step.keys, (k) => k >>> 0));
   new Int32Array(device.memory.buffer, prepared.signs.offset, m).set(Array.from(step.signs));
   device.kernel(bits === 16 ? 'update_w16' : 'update_w8')(
     weights.offset, count, start | 0, prepared.keys.offset, prepared.signs.offset, m,

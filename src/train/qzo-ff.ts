@@ -101,12 +101,14 @@ export interface QzoFfConfig {
   /** The residual's width: 8 (int8, 1/256 LSB; default) or 16 (int16, 1/65536 LSB). */
   residualBits?: ResidualBits;
   /**
-   * Draw each direction's z once into an int8 buffer per trained weight tensor (n bytes each, SRAM) that
-   * both perturbed passes, and at m = 1 the update, read instead of regenerating z per weight. Faster
-   * where layers do few MACs per weight (dense layers); results are bit-identical. Applies to the
-   * paper's fused path (no bias, momentum, dither, masked perturbation or sharpness); ignored otherwise.
+   * Draw each direction's z once into an int8 buffer per trained weight tensor (SRAM) that both
+   * perturbed passes read instead of regenerating z per weight. `true`: one direction at a time (n bytes
+   * per tensor; at m = 1 the update reads it too). `'step'`: every direction of the step (m·n bytes), so
+   * the update reads all m instead of regenerating them. Faster where layers do few MACs per weight
+   * (dense layers); results are bit-identical. Applies to the paper's fused path (no bias, momentum,
+   * dither, masked perturbation or sharpness); ignored otherwise.
    */
-  zBuffer?: boolean;
+  zBuffer?: boolean | 'step';
   /**
    * Step-size control (qzo-ff/step-control.ts, docs/TRAINING.md "Step-size control"): loss-spread
    * scaling, linear warm-up and the guarded step. Absent: the paper's plain step.
@@ -142,7 +144,7 @@ export function qzoFfSramBuffers(
       const key = `${part}:${name}`;
       if (part === 'w' && config.sparse) out.push({ name: `zo-mask:${name}`, bytes: Math.ceil(count / 8) });
       if (materialises(part, config)) backupBytes = Math.max(backupBytes, trainedCount(count, config) * bytesPer);
-      if (part === 'w' && zBuffered(config)) out.push({ name: `zo-zbuf:${key}`, bytes: count });
+      if (part === 'w' && zBuffered(config)) out.push({ name: `zo-zbuf:${key}`, bytes: count * zBufferDirections(config) });
       if (config.sharpness) out.push({ name: `zo-neighbour:${key}`, bytes: count * bytesPer });
       if (config.control?.guard) out.push({ name: `zo-guard:${key}`, bytes: count * bytesPer });
       if (part === 'w' && config.residual) out.push({ name: residualName(name), bytes: residualBytes(count, config.residualBits ?? 8) });
@@ -163,6 +165,8 @@ const layerBackupName = (layer: string) => `${ZO_BACKUP}:${layer}`;
 /** Whether z buffers are in use: asked for, and every tensor on the fused path (the paper's step). */
 const zBuffered = (c: QzoFfConfig): boolean =>
   !!c.zBuffer && !c.sharpness && (c.params ?? 'weights') === 'weights' && !materialises('w', c);
+/** Directions a tensor's z buffer holds: all m of the step ('step'), else the current one. */
+export const zBufferDirections = (c: QzoFfConfig): number => (c.zBuffer === 'step' ? c.directions : 1);
 const maskName = (layer: string) => `zo-mask:${layer}`;
 const residualName = (layer: string) => `zo-residual:w:${layer}`;
 
@@ -323,6 +327,9 @@ export class QzoFfTrainer {
     requireDirections(config.directions);
     if (!Number.isFinite(config.epsilon) || config.epsilon <= 0) throw new ConfigError(`ε must be a finite number > 0, got ${config.epsilon}`);
     if (trainable.length === 0) throw new ConfigError('nothing to train: the trainable selection is empty');
+    if (config.zBuffer !== undefined && typeof config.zBuffer !== 'boolean' && config.zBuffer !== 'step') {
+      throw new ConfigError(`zBuffer must be true, false or 'step', got ${describe(config.zBuffer)}`);
+    }
     if (config.params !== undefined && !['weights', 'bias', 'weights+bias'].includes(config.params)) {
       throw new ConfigError(`params must be 'weights', 'bias' or 'weights+bias', got '${config.params}'`);
     }
@@ -336,9 +343,9 @@ export class QzoFfTrainer {
     this.session = session;
     this.config = config;
     this.schedule = makeSchedule(config.lr, config.schedule);
-    const extra = (name: string, why: string) => {
+    const extra = (name: string, why: string, bytes = 0) => {
       const b = session.extra.get(name);
-      if (!b) throw new ConfigError(`the session was not prepared for ${why}: pass qzoFfSramBuffers(batch, { model, trainable, config }) as its extraSram`);
+      if (!b || b.bytes < bytes) throw new ConfigError(`the session was not prepared for ${why}${b ? ` ('${name}' holds ${b.bytes} B, this configuration needs ${bytes} B)` : ''}: pass qzoFfSramBuffers(batch, { model, trainable, config }) as its extraSram`);
       return b;
     };
     this.labels = extra('labels', 'training');
@@ -382,7 +389,7 @@ export class QzoFfTrainer {
           stored: part === 'w' ? weights : bias, lsb, scale,
           mask: part === 'w' && config.sparse ? (session.flashData.get(maskName(name)) ?? extra(maskName(name), why)) : null,
           trained: part === 'w' ? trainedCount(p.weights.length, config) : p.bias.length,
-          zbuf: part === 'w' && zBuffered(config) ? extra(`zo-zbuf:${key}`, why) : null,
+          zbuf: part === 'w' && zBuffered(config) ? extra(`zo-zbuf:${key}`, why, p.weights.length * zBufferDirections(config)) : null,
           panel: materialises(part, config) ? (session.extra.get(layerBackupName(name)) ?? extra(ZO_BACKUP, why)) : null,
           neighbour: config.sharpness ? extra(`zo-neighbour:${key}`, why) : null,
           z: config.momentum ? extra(`zo-z:${key}`, why) : null,
