@@ -120,12 +120,38 @@ export function expNegativeQ26(a: i32): i32 {
 }
 
 /**
+ * expNegativeQ264 on two vectors with their steps interleaved: each is a chain of 13 dependent
+ * 64-bit multiplies, and interleaving lets the core run the two chains side by side.
+ */
+// @ts-ignore: decorator
+@inline function expNegativeQ26Pair(a: v128, b: v128, out: usize): void {
+  const oneSixteenth = 1 << 22;
+  const ma = i32x4.sub(v128.and(a, i32x4.splat(oneSixteenth - 1)), i32x4.splat(oneSixteenth));
+  const mb = i32x4.sub(v128.and(b, i32x4.splat(oneSixteenth - 1)), i32x4.splat(oneSixteenth));
+  let ra = expOnSixteenthInterval4(i32x4.shl(ma, 5));
+  let rb = expOnSixteenthInterval4(i32x4.shl(mb, 5));
+  const qa = i32x4.sub(ma, a);
+  const qb = i32x4.sub(mb, b);
+  ra = mulIfBit4(ra, qa, 22, 2017374191); rb = mulIfBit4(rb, qb, 22, 2017374191);
+  ra = mulIfBit4(ra, qa, 23, 1895147668); rb = mulIfBit4(rb, qb, 23, 1895147668);
+  ra = mulIfBit4(ra, qa, 24, 1672461947); rb = mulIfBit4(rb, qb, 24, 1672461947);
+  ra = mulIfBit4(ra, qa, 25, 1302514674); rb = mulIfBit4(rb, qb, 25, 1302514674);
+  ra = mulIfBit4(ra, qa, 26, 790015084); rb = mulIfBit4(rb, qb, 26, 790015084);
+  ra = mulIfBit4(ra, qa, 27, 290630308); rb = mulIfBit4(rb, qb, 27, 290630308);
+  ra = mulIfBit4(ra, qa, 28, 39332535); rb = mulIfBit4(rb, qb, 28, 39332535);
+  ra = mulIfBit4(ra, qa, 29, 720401); rb = mulIfBit4(rb, qb, 29, 720401);
+  v128.store(out, mulIfBit4(ra, qa, 30, 242));
+  v128.store(out, mulIfBit4(rb, qb, 30, 242), 16);
+}
+
+/**
  * Test hook: dst[i] = exp(src[i]) in Q0.31 for Q5.26 src[i] in [−32, 0), four lanes at a time in
  * SIMD builds and one at a time otherwise, so the builds can be compared element by element.
  */
 export function exp_negative_q26(src: usize, dst: usize, count: i32): void {
   let i = 0;
   if (ASC_FEATURE_SIMD) {
+    for (; i + 8 <= count; i += 8) expNegativeQ26Pair(v128.load(src + (<usize>i << 2)), v128.load(src + (<usize>i << 2), 16), dst + (<usize>i << 2));
     for (; i + 4 <= count; i += 4) v128.store(dst + (<usize>i << 2), expNegativeQ264(v128.load(src + (<usize>i << 2))));
   }
   for (; i < count; i++) store<i32>(dst + (<usize>i << 2), expNegativeQ26(load<i32>(src + (<usize>i << 2))));
@@ -157,6 +183,54 @@ function lnQ31(sum: i64): i64 {
   return a >= <i64>i32.MIN_VALUE ? <i64>expNegativeQ26(<i32>a) : 0;
 }
 
+/**
+ * Static lanes for the SIMD loss (the device runs one kernel at a time): Q5.26 arguments of two
+ * vectors at LANES and LANES + 16, their in-range masks 32 bytes further; EXPS holds two vectors of
+ * exponentials.
+ */
+const LANES = memory.data(64, 16);
+const EXPS = memory.data(32, 16);
+
+/** Four logits widened to i32 lanes. */
+// @ts-ignore: decorator
+@inline function logits4<T>(row: usize, c: i32): v128 {
+  return sizeof<T>() == 1
+    ? i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(row + <usize>c)))
+    : v128.load(row + (<usize>c << 2));
+}
+
+/**
+ * a = (d·mult + half) >> totalShift for four differences d = x − max (each ≥ −2^31), stored at
+ * `at`, and at at + 32 the lanes where a ≥ −2^31 (where exp is wanted). No 64-bit lane shift (which
+ * x86 lacks): a comes from the product's 32-bit halves, the range test from the product itself.
+ */
+// @ts-ignore: decorator
+@inline function argumentsQ26(d: v128, mult: i32, half: i64, totalShift: i32, at: usize): void {
+  const m = i32x4.splat(mult);
+  const pLo = i64x2.add(i64x2.extmul_low_i32x4_s(d, m), i64x2.splat(half));
+  const pHi = i64x2.add(i64x2.extmul_high_i32x4_s(d, m), i64x2.splat(half));
+  const low = v128.shuffle<i32>(pLo, pHi, 0, 2, 4, 6);
+  const high = v128.shuffle<i32>(pLo, pHi, 1, 3, 5, 7);
+  if (totalShift >= 32) {
+    v128.store(at, i32x4.shr_s(high, totalShift - 32)); // |product| < 2^63: a always fits 32 bits
+    v128.store(at, i32x4.splat(-1), 32);
+  } else {
+    v128.store(at, v128.or(i32x4.shr_u(low, totalShift), i32x4.shl(high, 32 - totalShift)));
+    const minP = i64x2.splat(<i64>i32.MIN_VALUE << totalShift);
+    v128.store(at, v128.shuffle<i32>(i64x2.ge_s(pLo, minP), i64x2.ge_s(pHi, minP), 0, 2, 4, 6), 32);
+  }
+}
+
+/** Four classes' exp terms summed into two 64-bit lanes: 2^31 at a = 0, exp(a) in range, else 0. */
+// @ts-ignore: decorator
+@inline function termsSum(exps: v128, a: v128, inRange: v128): v128 {
+  // a ≤ 0: a 32-bit zero in range is a = 0 (out of range, the low bits mean nothing). exp(0) = 1
+  // is 2^31 exactly, read as unsigned; a < −32 adds 0 (exp(a) < 2^-46).
+  const isZero = v128.and(i32x4.eq(a, i32x4.splat(0)), inRange);
+  const terms = v128.bitselect(i32x4.splat(i32.MIN_VALUE), v128.and(exps, inRange), isZero);
+  return i64x2.add(i64x2.extend_low_i32x4_u(terms), i64x2.extend_high_i32x4_u(terms));
+}
+
 /** Row losses saturate here so a batch sum can never overflow 64 bits. */
 const ROW_LOSS_MAX_Q26: i64 = <i64>1 << 41;
 
@@ -178,39 +252,31 @@ const ROW_LOSS_MAX_Q26: i64 = <i64>1 << 41;
     let c = 0;
     if (ASC_FEATURE_SIMD) {
       let acc = i64x2.splat(0);
-      for (; c + 4 <= classes; c += 4) {
-        const x = sizeof<T>() == 1
-          ? i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(row + <usize>c)))
-          : v128.load(row + (<usize>c << 2));
-        const d = i32x4.sub(x, i32x4.splat(<i32>xMax));
+      const xMax4 = i32x4.splat(<i32>xMax);
+      // Eight classes per step: two vectors' exponentials interleaved (expNegativeQ26Pair).
+      for (; c + 8 <= classes; c += 8) {
+        const d0 = i32x4.sub(logits4<T>(row, c), xMax4);
+        const d1 = i32x4.sub(logits4<T>(row, c + 4), xMax4);
         // x − max below −2^31 wrapped to a positive lane (int32 logits spanning more than 2^31):
-        // those four take the scalar path, which forms the difference in 64 bits.
+        // those classes take the scalar path, which forms the difference in 64 bits.
+        if (sizeof<T>() == 4 && v128.any_true(v128.or(i32x4.gt_s(d0, i32x4.splat(0)), i32x4.gt_s(d1, i32x4.splat(0))))) {
+          for (let k = c; k < c + 8; k++) sum += expTerm(((<i64>load<T>(row + <usize>k * sizeof<T>()) - xMax) * <i64>mult + half) >> totalShift);
+          continue;
+        }
+        argumentsQ26(d0, mult, half, totalShift, LANES);
+        argumentsQ26(d1, mult, half, totalShift, LANES + 16);
+        expNegativeQ26Pair(v128.load(LANES), v128.load(LANES, 16), EXPS);
+        acc = i64x2.add(acc, termsSum(v128.load(EXPS), v128.load(LANES), v128.load(LANES, 32)));
+        acc = i64x2.add(acc, termsSum(v128.load(EXPS, 16), v128.load(LANES, 16), v128.load(LANES, 48)));
+      }
+      for (; c + 4 <= classes; c += 4) {
+        const d = i32x4.sub(logits4<T>(row, c), xMax4);
         if (sizeof<T>() == 4 && v128.any_true(i32x4.gt_s(d, i32x4.splat(0)))) {
           for (let k = c; k < c + 4; k++) sum += expTerm(((<i64>load<T>(row + <usize>k * sizeof<T>()) - xMax) * <i64>mult + half) >> totalShift);
           continue;
         }
-        // a = (d·mult + half) >> totalShift without a 64-bit lane shift (which x86 lacks): from the
-        // product's 32-bit halves, and a ≥ −2^31 (exp wanted) tested on the product before the shift.
-        const m = i32x4.splat(mult);
-        const pLo = i64x2.add(i64x2.extmul_low_i32x4_s(d, m), i64x2.splat(half));
-        const pHi = i64x2.add(i64x2.extmul_high_i32x4_s(d, m), i64x2.splat(half));
-        const low = v128.shuffle<i32>(pLo, pHi, 0, 2, 4, 6);
-        const high = v128.shuffle<i32>(pLo, pHi, 1, 3, 5, 7);
-        let a: v128;
-        let inRange: v128;
-        if (totalShift >= 32) {
-          a = i32x4.shr_s(high, totalShift - 32); // |product| < 2^63: a always fits 32 bits
-          inRange = i32x4.splat(-1);
-        } else {
-          a = v128.or(i32x4.shr_u(low, totalShift), i32x4.shl(high, 32 - totalShift));
-          const minP = i64x2.splat(<i64>i32.MIN_VALUE << totalShift);
-          inRange = v128.shuffle<i32>(i64x2.ge_s(pLo, minP), i64x2.ge_s(pHi, minP), 0, 2, 4, 6);
-        }
-        // a ≤ 0: a 32-bit zero in range is a = 0 (out of range, the low bits mean nothing).
-        const isZero = v128.and(i32x4.eq(a, i32x4.splat(0)), inRange);
-        // exp(0) = 1 is 2^31 exactly, read as unsigned; a < −32 adds 0 (exp(a) < 2^-46).
-        const terms = v128.bitselect(i32x4.splat(i32.MIN_VALUE), v128.and(expNegativeQ264(a), inRange), isZero);
-        acc = i64x2.add(acc, i64x2.add(i64x2.extend_low_i32x4_u(terms), i64x2.extend_high_i32x4_u(terms)));
+        argumentsQ26(d, mult, half, totalShift, LANES);
+        acc = i64x2.add(acc, termsSum(expNegativeQ264(v128.load(LANES)), v128.load(LANES), v128.load(LANES, 32)));
       }
       sum += i64x2.extract_lane(acc, 0) + i64x2.extract_lane(acc, 1);
     }
