@@ -62,6 +62,23 @@ describe('the lastmile command', () => {
     }
   });
 
+  it('adapt --z-buffer step trains the same weights (m = 3, the update reading the buffers) with the buffers in its SRAM peak; a bad value is a user error', async () => {
+    const runs = [];
+    for (const extra of [[], ['--z-buffer', 'step']]) {
+      const out = mkdtempSync(join(tmpdir(), 'lastmile-cli-'));
+      const r = await lastmile('adapt', '--method', 'qzo-ff', '--m', '3', '--steps', '4', '--no-baseline', '--queries', '20', '--json', '--out', out, ...extra);
+      expect(r.code, r.stderr).toBe(0);
+      runs.push({ json: JSON.parse(r.stdout), out });
+    }
+    const [plain, buffered] = runs as { json: { after: number; losses: number[]; sramPeak: number } }[] as [{ json: { after: number; losses: number[]; sramPeak: number } }, { json: { after: number; losses: number[]; sramPeak: number } }];
+    expect(buffered.json.losses).toEqual(plain.json.losses);
+    expect(buffered.json.after).toBe(plain.json.after);
+    expect(buffered.json.sramPeak).toBeGreaterThan(plain.json.sramPeak);
+    const bad = await lastmile('adapt', '--z-buffer', 'all', '--steps', '2', '--no-baseline', '--out', mkdtempSync(join(tmpdir(), 'lastmile-cli-')));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--z-buffer takes 'direction' or 'step', got 'all'/);
+  });
+
   it('unknown presets and bad options are user errors, not crashes', async () => {
     expect((await lastmile('memory', '--device', 'nrf99999')).code).toBe(2);
     expect((await lastmile('adapt', '--precision', '4w4a', '--out', mkdtempSync(join(tmpdir(), 'lastmile-cli-')))).code).toBe(2);

@@ -75,7 +75,7 @@ export interface AdaptOptions {
   tailLr?: number;
   build?: BuildFlavor | 'auto';
   /** The paper's enhancements and the 8w8a remedy (see docs/TRAINING.md); all off by default. */
-  enhancements?: Pick<QzoFfConfig, 'normalize' | 'momentum' | 'sharpness' | 'dither' | 'residual' | 'residualBits' | 'control'>;
+  enhancements?: Pick<QzoFfConfig, 'normalize' | 'momentum' | 'sharpness' | 'dither' | 'residual' | 'residualBits' | 'control' | 'zBuffer'>;
   profile?: boolean;
   /** Samples per step (default: the whole support set). */
   batchSize?: number;

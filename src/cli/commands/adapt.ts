@@ -63,7 +63,7 @@ interface AdaptCliOptions {
   model?: string; method?: string; data: string; corrupt?: string; split: string; epochs?: string; batchSize?: string; classes: string; ways: string; shots: string; queries: string; device: string; precision: string;
   train: string; m?: string; eps: string; lr?: string; headLr?: string; bpLayers?: string; tailLr?: string; schedule: string; steps: string; microBatch: string; dist: string; seed: string;
   baseline: boolean; out: string; head: string; build: string; profile?: boolean; wide?: boolean; reusePrefix?: boolean;
-  normalize?: boolean; momentum?: string; sharpness?: string; dither?: boolean; residual?: string | boolean; guard?: boolean; strictGuard?: boolean; spread?: boolean; warmup?: string; batchScale?: boolean;
+  normalize?: boolean; zBuffer?: string | boolean; momentum?: string; sharpness?: string; dither?: boolean; residual?: string | boolean; guard?: boolean; strictGuard?: boolean; spread?: boolean; warmup?: string; batchScale?: boolean;
   checkpoint?: string; checkpointEvery: string; resume?: boolean; yes?: boolean;
 }
 
@@ -111,6 +111,7 @@ export function registerAdapt(program: Command): void {
     .option('--no-baseline', "skip the comparisons: f32 backprop, and the paper's QZO-FF beside a hybrid run")
     .option('--build <b>', 'device build: auto, relaxed, simd or scalar', 'auto')
     .option('--profile', 'time every kernel during training and print the profile')
+    .option('--z-buffer [which]', "draw each direction's z once per step into int8 SRAM buffers instead of regenerating it per weight in every pass: 'direction' (the default when given: n B per trained weight tensor) or 'step' (m·n B; the update reads them too). Same results, faster where layers do few MACs per weight (dense layers); the device budget must hold the buffers (docs/TRAINING.md)")
     .option('--no-reuse-prefix', 'do not cache the frozen layers\' output (by default, when the first trained layer is not the first layer and the cache fits the device, the layers before it run once per sample instead of in all 2m passes: same results; docs/TRAINING.md)')
     .option('--out <dir>', 'output folder for the adapted model and report', 'out/adapt')
     .option('--checkpoint <dir>', 'write training checkpoints (weights, optimizer and RNG state, data cursor, configuration) into this directory')
@@ -161,6 +162,10 @@ Examples:
       const enhancements: AdaptOptions['enhancements'] = {};
       if (opts.normalize) enhancements.normalize = true;
       if (opts.dither) enhancements.dither = true;
+      if (opts.zBuffer !== undefined) {
+        if (opts.zBuffer !== true && opts.zBuffer !== 'direction' && opts.zBuffer !== 'step') throw new ConfigError(`--z-buffer takes 'direction' or 'step', got '${String(opts.zBuffer)}'`);
+        enhancements.zBuffer = opts.zBuffer === 'step' ? 'step' : true;
+      }
       const residual = residualOption(opts.residual, precision);
       if (residual) Object.assign(enhancements, { residual: true, residualBits: residual });
       if (opts.guard || opts.strictGuard || opts.spread || opts.warmup !== undefined || opts.batchScale) {
