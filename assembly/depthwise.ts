@@ -20,6 +20,8 @@
 //   zero-point row  align16(C+16)
 //   tap tables      2 × align16(P·8)  input offsets of each tap: interior pixels (relative to the
 //                                window's corner) and the current border pixel (absolute)
+// A channel-grouped call (M = 1, groupChannels G < C) holds this layout for G channels
+// (OCP = G, zero-point row align16(G+16)) and rewrites it for each group in turn.
 import { requantScalar, clampI32 } from './requant';
 import { perturbValue, perturbValue4 } from './perturb';
 import { zAt, zAt4, laneIndices4 } from './rng';
@@ -42,11 +44,13 @@ const UNIFORM: i32 = 8;
 }
 
 /**
- * Packs (and, when perturb != 0, perturbs) the weights; writes bias − zin·Σw per channel.
- * Weight i = t·OC + oc is perturbed with z at stream index start + i.
+ * Packs (and, when perturb != 0, perturbs) OC channels' weights, tap t's row rowStride weights
+ * apart; writes bias − zin·Σw per channel. Weight i = t·rowStride + oc is perturbed with z at
+ * stream index start + i (a channel group passes weights, bias and start advanced to its first
+ * channel, so every weight meets the z it meets in a whole-layer call).
  */
 function packDepthwiseWeights(
-  weights: usize, bias: usize, pack: usize, effBias: usize, OC: i32, OCP: i32, taps: i32, pairs: i32,
+  weights: usize, bias: usize, pack: usize, effBias: usize, OC: i32, OCP: i32, rowStride: i32, taps: i32, pairs: i32,
   weightBits: i32, inputZp: i32,
   perturb: i32, key: u32, start: u32, dist: i32, signedEps: i32, oneQ: i32, pMult: i32, pShift: i32,
 ): void {
@@ -56,7 +60,7 @@ function packDepthwiseWeights(
   }
   const hi = weightBits == 16 ? 32767 : 127;
   for (let t = 0; t < taps; t++) {
-    const first = <u32>t * <u32>OC;
+    const first = <u32>t * <u32>rowStride;
     const odd = <usize>(t & 1) << 1;
     let oc = 0;
     if (ASC_FEATURE_SIMD) {
@@ -288,12 +292,15 @@ function fillBorderTable(
 }
 
 /**
- * Writes everything static about a layer from `dst` on, in the scratch layout above up to and
- * including the interior tap table: packed (perturbed) weights, effective bias, requant lanes,
- * swizzles, zero-point row. Returns the requant flags; uniformRight is derived from shift[0].
+ * Writes everything static about C input channels (a whole layer, or one channel group of an
+ * M = 1 layer) from `dst` on, in the scratch layout above up to and including the interior tap
+ * table: packed (perturbed) weights, effective bias, requant lanes, swizzles, zero-point row.
+ * Input pixels lie inStride bytes apart and tap rows of weights rowStride weights apart.
+ * Returns the requant flags; uniformRight is derived from shift[0].
  */
 function prepareDepthwise(
-  dst: usize, weights: usize, bias: usize, C: i32, M: i32, kH: i32, kW: i32, inW: i32, weightBits: i32, inputZp: i32,
+  dst: usize, weights: usize, bias: usize, C: i32, M: i32, kH: i32, kW: i32, inW: i32, inStride: i32, rowStride: i32,
+  weightBits: i32, inputZp: i32,
   multPtr: usize, shiftPtr: usize, perChannel: i32,
   perturb: i32, key: u32, start: u32, dist: i32, signedEps: i32, oneQ: i32, pMult: i32, pShift: i32,
 ): i32 {
@@ -307,12 +314,12 @@ function prepareDepthwise(
   const swz = rq + <usize>OCP * 24;
   const zpRow = swz + (M > 1 ? <usize>OCP : 0);
   const relTab = zpRow + align16(<usize>C + 16);
-  packDepthwiseWeights(weights, bias, pack, effBias, OC, OCP, taps, pairs, weightBits, inputZp,
+  packDepthwiseWeights(weights, bias, pack, effBias, OC, OCP, rowStride, taps, pairs, weightBits, inputZp,
     perturb, key, start, dist, signedEps, oneQ, pMult, pShift);
   memory.fill(zpRow, <u8>inputZp, align16(<usize>C + 16));
   for (let t = 0; t < 2 * pairs; t++) {
     const ky = t / kW;
-    store<u32>(relTab + (<usize>t << 2), t < taps ? <u32>((ky * inW + t - ky * kW) * C) : 0);
+    store<u32>(relTab + (<usize>t << 2), t < taps ? <u32>((ky * inW + t - ky * kW) * inStride) : 0);
   }
   let flags = 0;
   if (ASC_FEATURE_SIMD) {
@@ -335,10 +342,14 @@ function prepareDepthwise(
   return OCP * pairs * 4 + (OCP << 2) + OCP * 24 + (M > 1 ? OCP : 0) + align16(<usize>C + 16) + align16(pairs << 3);
 }
 
-/** Every output pixel from a prepared layer at `prep`; absTab is the per-call border table. */
+/**
+ * Every output pixel of the C input channels prepared at `prep` (a whole layer or a channel
+ * group starting at input and output); pixels lie inStride input and outStride output bytes
+ * apart. absTab is the per-call border table.
+ */
 function runDepthwise(
   prep: usize, absTab: usize, input: usize, output: usize, flags: i32,
-  batch: i32, inH: i32, inW: i32, C: i32, M: i32, kH: i32, kW: i32,
+  batch: i32, inH: i32, inW: i32, C: i32, M: i32, kH: i32, kW: i32, inStride: i32, outStride: i32,
   strideH: i32, strideW: i32, padTop: i32, padLeft: i32, outH: i32, outW: i32,
   multPtr: usize, shiftPtr: usize, perChannel: i32, outZp: i32, actMin: i32, actMax: i32,
 ): void {
@@ -354,7 +365,7 @@ function runDepthwise(
   const s0 = load<i32>(shiftPtr);
   const uniformRight = s0 > 0 ? 0 : -s0;
 
-  const imageBytes = <usize>inH * <usize>inW * <usize>C;
+  const imageBytes = <usize>inH * <usize>inW * <usize>inStride;
   let out = output;
   for (let b = 0; b < batch; b++) {
     const image = input + <usize>b * imageBytes;
@@ -366,10 +377,10 @@ function runDepthwise(
         let base: usize = 0;
         let tab = absTab;
         if (rowsInside && ix0 >= 0 && ix0 + kW <= inW) {
-          base = image + <usize>((iy0 * inW + ix0) * C);
+          base = image + <usize>((iy0 * inW + ix0) * inStride);
           tab = relTab;
         } else {
-          fillBorderTable(absTab, image, iy0, ix0, inH, inW, C, kH, kW, zpRow);
+          fillBorderTable(absTab, image, iy0, ix0, inH, inW, inStride, kH, kW, zpRow);
         }
         if (ASC_FEATURE_SIMD) {
           const zp = i32x4.splat(outZp);
@@ -383,7 +394,7 @@ function runDepthwise(
         } else {
           depthwisePixelScalar(out, base, tab, pairs, OC, M, pack, effBias, multPtr, shiftPtr, perChannel, outZp, actMin, actMax);
         }
-        out += <usize>OC;
+        out += <usize>outStride;
       }
     }
   }
@@ -394,6 +405,12 @@ function runDepthwise(
  * TFLite 'same'/'valid' rules; the host validates shapes, buffers, scratch size and ranges.
  * SIMD loads may read up to 15 bytes past an input pixel (inside the arena or its slack);
  * those lanes meet zero weights or are never stored.
+ *
+ * 0 < groupChannels < C (M = 1 only; a multiple of 16) prepares and runs the layer one group of
+ * that many channels at a time, so scratch holds one group's layout (preparedBytes(group))
+ * instead of the whole layer's; every pixel's input is then read once per group. Each channel
+ * sees the same packed weights, z indices and requant constants as in a whole-layer call, so
+ * the output is the same bit for bit.
  */
 export function depthwise_conv2d_qs8(
   input: usize, weights: usize, bias: usize, output: usize, scratch: usize,
@@ -402,11 +419,27 @@ export function depthwise_conv2d_qs8(
   weightBits: i32, inputZp: i32,
   multPtr: usize, shiftPtr: usize, perChannel: i32, outZp: i32, actMin: i32, actMax: i32,
   perturb: i32, key: u32, start: u32, dist: i32, signedEps: i32, oneQ: i32, pMult: i32, pShift: i32,
+  groupChannels: i32,
 ): void {
-  const flags = prepareDepthwise(scratch, weights, bias, C, M, kH, kW, inW, weightBits, inputZp, multPtr, shiftPtr, perChannel,
-    perturb, key, start, dist, signedEps, oneQ, pMult, pShift);
-  runDepthwise(scratch, scratch + preparedBytes(C, M, kH, kW), input, output, flags, batch, inH, inW, C, M, kH, kW,
-    strideH, strideW, padTop, padLeft, outH, outW, multPtr, shiftPtr, perChannel, outZp, actMin, actMax);
+  const OC = C * M;
+  if (M != 1 || groupChannels <= 0 || groupChannels >= C) {
+    const flags = prepareDepthwise(scratch, weights, bias, C, M, kH, kW, inW, C, OC, weightBits, inputZp, multPtr, shiftPtr, perChannel,
+      perturb, key, start, dist, signedEps, oneQ, pMult, pShift);
+    runDepthwise(scratch, scratch + preparedBytes(C, M, kH, kW), input, output, flags, batch, inH, inW, C, M, kH, kW, C, OC,
+      strideH, strideW, padTop, padLeft, outH, outW, multPtr, shiftPtr, perChannel, outZp, actMin, actMax);
+    return;
+  }
+  const absTab = scratch + preparedBytes(groupChannels, 1, kH, kW);
+  const wShift = weightBits == 16 ? 1 : 0;
+  for (let g0 = 0; g0 < C; g0 += groupChannels) {
+    const n = min(groupChannels, C - g0);
+    const rqAt = perChannel ? <usize>g0 << 2 : 0;
+    const flags = prepareDepthwise(scratch, weights + (<usize>g0 << wShift), bias != 0 ? bias + (<usize>g0 << 2) : 0,
+      n, 1, kH, kW, inW, C, OC, weightBits, inputZp, multPtr + rqAt, shiftPtr + rqAt, perChannel,
+      perturb, key, start + <u32>g0, dist, signedEps, oneQ, pMult, pShift);
+    runDepthwise(scratch, absTab, input + <usize>g0, output + <usize>g0, flags, batch, inH, inW, n, 1, kH, kW, C, OC,
+      strideH, strideW, padTop, padLeft, outH, outW, multPtr + rqAt, shiftPtr + rqAt, perChannel, outZp, actMin, actMax);
+  }
 }
 
 /**
@@ -417,7 +450,7 @@ export function depthwise_prepack_qs8(
   dst: usize, weights: usize, bias: usize, C: i32, M: i32, kH: i32, kW: i32, inW: i32, weightBits: i32, inputZp: i32,
   multPtr: usize, shiftPtr: usize, perChannel: i32,
 ): void {
-  const flags = prepareDepthwise(dst, weights, bias, C, M, kH, kW, inW, weightBits, inputZp, multPtr, shiftPtr, perChannel, 0, 0, 0, 0, 0, 0, 0, 0);
+  const flags = prepareDepthwise(dst, weights, bias, C, M, kH, kW, inW, C, C * M, weightBits, inputZp, multPtr, shiftPtr, perChannel, 0, 0, 0, 0, 0, 0, 0, 0);
   store<i32>(dst + preparedBytes(C, M, kH, kW), flags);
 }
 
@@ -429,6 +462,6 @@ export function depthwise_conv2d_qs8_prepacked(
   multPtr: usize, shiftPtr: usize, perChannel: i32, outZp: i32, actMin: i32, actMax: i32,
 ): void {
   const flags = load<i32>(prepared + preparedBytes(C, M, kH, kW));
-  runDepthwise(prepared, scratch, input, output, flags, batch, inH, inW, C, M, kH, kW,
+  runDepthwise(prepared, scratch, input, output, flags, batch, inH, inW, C, M, kH, kW, C, C * M,
     strideH, strideW, padTop, padLeft, outH, outW, multPtr, shiftPtr, perChannel, outZp, actMin, actMax);
 }

@@ -17,6 +17,7 @@ import { BENCH_PRESETS, benchModels, mcuFor, type BenchModels } from './models.j
 import type { SessionPlan } from '../src/runtime/session.js';
 import type { PlannedBuffer } from '../src/runtime/planner.js';
 import { packedPanelBytes } from '../src/kernels/gemm.js';
+import { depthwiseConv2dScratchBytes, type DepthwiseConv2DParams } from '../src/kernels/depthwise.js';
 import type { DepthwiseConv2DNode } from '../src/model/layers.js';
 import { trainerConfig } from './overhead.bench.js';
 import { kib, ratio, suiteReport, textTable, type SuiteReport } from './suite.js';
@@ -64,8 +65,8 @@ export interface FfPeakParts {
   panelBytes: number | null;
   /**
    * Beyond inference's scratch, the least a trained call of that layer could need with the kernels'
-   * present layouts: one panel (GEMM/conv), or the weight-dependent part of the prepared layer
-   * (tap-paired int16 weights and effective bias, if everything else were in flash) for depthwise.
+   * present layouts: one panel (GEMM/conv), or for depthwise one channel group's prepared layout
+   * (16 channels; the whole layer for depth multipliers above 1) less inference's tap table.
    */
   leastBytes: number | null;
   /** The trainer's whole-run buffers (labels, loss, keys, signs, …) other than the sparse backup, and the backup. */
@@ -151,11 +152,14 @@ export function peakParts(bm: BenchModels, infer: SessionPlan, ff: SessionPlan, 
   };
 }
 
-/** Packed tap-pair weights (OCP·P·4) and effective bias (OCP·4) of a depthwise layer (assembly/depthwise.ts layout). */
+/** A trained depthwise call's least scratch (one channel group) beyond a frozen call's (one tap table); independent of the image size. */
 function depthwiseWeightBoundBytes(node: DepthwiseConv2DNode, channels: number): number {
-  const ocp = alignUp(channels);
-  const pairs = Math.ceil((node.kernel[0] * node.kernel[1]) / 2);
-  return ocp * pairs * 4 + ocp * 4;
+  const [kernelHeight, kernelWidth] = node.kernel;
+  const p: DepthwiseConv2DParams = {
+    batch: 1, inHeight: kernelHeight, inWidth: kernelWidth, inChannels: channels / node.depthMultiplier, depthMultiplier: node.depthMultiplier,
+    kernelHeight, kernelWidth, strideHeight: 1, strideWidth: 1, padding: 'valid', weightBits: 16, inputZeroPoint: 0,
+  };
+  return depthwiseConv2dScratchBytes({ ...p, packedWeightBudget: 0 }) - depthwiseConv2dScratchBytes({ ...p, prepacked: true });
 }
 
 export function memoryTable(results: readonly MemoryResult[]): string {

@@ -8,7 +8,7 @@ import type { PreparedRequant } from './requant.js';
 import { perturbArgs, type PerturbSpec } from './perturb-spec.js';
 import { requireInt } from './validate.js';
 import { paddedAxis, requirePadding, type Padding } from './geometry.js';
-import { MAX_DIM, requantArgs, requireDisjoint, requireScratch, requireWeightBits, requireZeroPoint, type Span } from './gemm.js';
+import { MAX_DIM, packedBudgetOf, requantArgs, requireDisjoint, requireScratch, requireWeightBits, requireZeroPoint, type Span } from './gemm.js';
 
 export interface DepthwiseConv2DParams {
   batch: number;
@@ -29,6 +29,13 @@ export interface DepthwiseConv2DParams {
   prepared?: PreparedDepthwise;
   /** Size scratch for calls that pass `prepared` (one border tap table). */
   prepacked?: boolean;
+  /**
+   * Bytes of packed weights, effective bias and requant lanes a per-call (trained) layer may
+   * prepare at once (default PACKED_WEIGHT_BUDGET_BYTES). A depth multiplier 1 layer that needs
+   * more runs in groups of 16·k channels, the fewest groups that fit (0: 16 channels a group);
+   * depth multipliers above 1 always prepare the whole layer.
+   */
+  packedWeightBudget?: number;
 }
 
 /** A depthwise layer's packed weights, effective bias and requant lanes, written once. */
@@ -96,20 +103,46 @@ export function depthwiseConv2dOutputShape(p: DepthwiseConv2DParams): { height: 
 /**
  * Exact scratch of depthwise_conv2d_qs8 (layout at the top of assembly/depthwise.ts): packed
  * int16 weights in tap pairs, effective bias, per-lane requantization constants, depth
- * multiplier swizzles, the zero-point row and two tap tables. Independent of batch and image size.
+ * multiplier swizzles, the zero-point row and two tap tables, for the whole layer or for one
+ * channel group (depthwiseGroupChannels). Independent of batch and image size.
  */
 export function depthwiseConv2dScratchBytes(p: DepthwiseConv2DParams): number {
   geometry(p);
   const pairs = Math.ceil((p.kernelHeight * p.kernelWidth) / 2);
   if (p.prepacked || p.prepared) return alignUp(pairs * 8);
-  return preparedBytes(p) + alignUp(pairs * 8);
+  const group = depthwiseGroupChannels(p);
+  const prepared = group < p.inChannels ? preparedBytesOf(group, 1, p.kernelHeight, p.kernelWidth) : preparedBytes(p);
+  return prepared + alignUp(pairs * 8);
+}
+
+/** Bytes of one 16-channel block's packed weights, effective bias and requant lanes. */
+const blockBytes = (pairs: number) => 16 * (pairs * 4 + 4 + 24);
+
+/**
+ * Input channels a per-call depthwise run prepares at once: the whole layer (inChannels) when
+ * it fits packedWeightBudget or the depth multiplier is above 1, otherwise groups of 16·k
+ * channels, k as large as the budget allows with the groups split evenly (at least 16).
+ */
+export function depthwiseGroupChannels(p: DepthwiseConv2DParams): number {
+  const budget = packedBudgetOf(p, 'depthwiseConv2d');
+  if (p.depthMultiplier !== 1 || p.prepacked || p.prepared) return p.inChannels;
+  const pairs = Math.ceil((p.kernelHeight * p.kernelWidth) / 2);
+  const total = Math.ceil(p.inChannels / 16);
+  const fit = Math.max(1, Math.floor(budget / blockBytes(pairs)));
+  const groups = Math.ceil(total / fit);
+  const group = Math.ceil(total / groups) * 16;
+  return group < p.inChannels ? group : p.inChannels;
 }
 
 /** The static part of the scratch layout, up to and including the interior tap table. */
 function preparedBytes(p: DepthwiseConv2DParams): number {
-  const ocp = alignUp(p.inChannels * p.depthMultiplier);
-  const pairs = Math.ceil((p.kernelHeight * p.kernelWidth) / 2);
-  return ocp * pairs * 4 + ocp * 4 + ocp * 24 + (p.depthMultiplier > 1 ? ocp : 0) + alignUp(p.inChannels + 16) + alignUp(pairs * 8);
+  return preparedBytesOf(p.inChannels, p.depthMultiplier, p.kernelHeight, p.kernelWidth);
+}
+
+function preparedBytesOf(channels: number, multiplier: number, kernelHeight: number, kernelWidth: number): number {
+  const ocp = alignUp(channels * multiplier);
+  const pairs = Math.ceil((kernelHeight * kernelWidth) / 2);
+  return ocp * pairs * 4 + ocp * 4 + ocp * 24 + (multiplier > 1 ? ocp : 0) + alignUp(channels + 16) + alignUp(pairs * 8);
 }
 
 /** Bytes a prepared (frozen) layer occupies: the static layout plus 16 bytes of requant flags. */
@@ -151,7 +184,8 @@ export function depthwisePrepack(
  * output[b][oy][ox][c·M + m] = requant(bias[o] + Σ_{valid ky,kx} (x[b][iy][ix][c] − zin)·w[ky][kx][o]),
  * o = c·M + m, padded taps contributing 0, accumulation in wrapping int32 as TFLM's. Weights are
  * never written; with p.perturb the weight with flat index i = (ky·kW + kx)·C·M + o is perturbed
- * on the fly (into scratch). Scratch is always needed: depthwiseConv2dScratchBytes(p) bytes.
+ * on the fly (into scratch), in channel groups or not alike. Scratch is always needed:
+ * depthwiseConv2dScratchBytes(p) bytes.
  */
 export function depthwiseConv2d(
   arena: Arena,
@@ -217,5 +251,6 @@ export function depthwiseConv2d(
     p.weightBits, p.inputZeroPoint,
     ...q,
     ...perturb,
+    depthwiseGroupChannels(p),
   );
 }

@@ -55,7 +55,7 @@ export interface QuantizedScratchContext<N extends ModelNode = ModelNode> {
   weightBits: 8 | 16;
   /** The layer is frozen and runs on panels packed when the session was prepared (packedBytes > 0). */
   prepacked?: boolean;
-  /** Bytes of weight panels a per-call packing op may pack at once (default SESSION_PACKED_WEIGHT_BUDGET; 0: one panel). */
+  /** Bytes of weight panels a per-call packing op may pack at once (default SESSION_PACKED_WEIGHT_BUDGET; 0: one panel, or one 16-channel depthwise group). */
   packedWeightBudget?: number;
 }
 

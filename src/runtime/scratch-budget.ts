@@ -6,10 +6,11 @@
 // once. Results are identical either way (each output column sees the same packed, perturbed
 // weights), so the choice is only SRAM against time: every such layer starts at one panel, and
 // then, in execution order, gets the larger chunk wherever that leaves the session's SRAM peak
-// where the one-panel plan put it.
+// where the one-panel plan put it. A trained depthwise layer (depth multiplier 1) follows the same
+// budget with channel groups instead of panels: budget 0 prepares 16 channels at a time.
 import { planMemory, type BufferRequest } from './planner.js';
 
-/** The budget that packs one panel per chunk (packedChunkPanels never goes below one panel). */
+/** The budget that packs one panel per chunk (packedChunkPanels never goes below one panel; depthwise: 16 channels). */
 export const ONE_PANEL_BUDGET = 0;
 
 /** A scratch request whose size depends on the layer's packing budget. */

@@ -30,12 +30,13 @@ export const depthwise: OpDef<DepthwiseConv2DNode> = {
     return { outShape: [oh, ow, c * mult], weightShape: [kernel[0], kernel[1], c * mult], biasLength: c * mult, macs: oh * ow * c * mult * kernel[0] * kernel[1] };
   },
   quantized: {
-    // The kernel ignores the packed-weight budget; it is passed like every other weighted op's.
-    scratchBytes: ({ op, batch, weightBits, prepacked }) => depthwiseConv2dScratchBytes({ ...geometry(op, batch), ...{ weightBits, inputZeroPoint: 0, packedWeightBudget: SESSION_PACKED_WEIGHT_BUDGET, prepacked } }),
+    // A trained (per-call) layer prepares channel groups within the budget; the session gives
+    // it the whole-layer budget wherever that does not raise the SRAM peak.
+    scratchBytes: ({ op, batch, weightBits, prepacked, packedWeightBudget }) => depthwiseConv2dScratchBytes({ ...geometry(op, batch), weightBits, inputZeroPoint: 0, packedWeightBudget: packedWeightBudget ?? SESSION_PACKED_WEIGHT_BUDGET, prepacked }),
     packedBytes: ({ op, batch, weightBits }) => depthwisePreparedBytes({ ...geometry(op, batch), weightBits, inputZeroPoint: 0 }),
     build({ op, batch, arena, inputs: [input], output, inputQuant: [inQ], params }) {
-      const { weights: w, bias: b, weightBits, scratch, requant, packedPanels } = params!;
-      const common = { weightBits, inputZeroPoint: inQ!.zeroPoint, packedWeightBudget: SESSION_PACKED_WEIGHT_BUDGET };
+      const { weights: w, bias: b, weightBits, scratch, requant, packedPanels, packedWeightBudget } = params!;
+      const common = { weightBits, inputZeroPoint: inQ!.zeroPoint, packedWeightBudget: packedWeightBudget ?? SESSION_PACKED_WEIGHT_BUDGET };
       const p: DepthwiseConv2DParams = { ...geometry(op, batch), ...common };
       if (packedPanels) {
         // Built once: a fresh params object per call measurably slows the host call.

@@ -504,42 +504,61 @@ static void depthwise_impl(const int8_t *in, const void *weights, int32_t bits, 
                   void *scratch, uint32_t scratch_bytes) {
   const int32_t OC = g->in_c * g->depth_mult;
   const int32_t taps = g->k_h * g->k_w;
-  const void *wts = weights;
-  int32_t wb = bits, b, oy, ox, o, ky, kx;
-  (void)scratch_bytes;
-  if (pt) {
-    /* Flat index t·OC + o is both the layout and the z stream index; one "row" of taps·OC. */
-    stage_rows(weights, bits, taps * OC, 0, 1, pt, (int16_t *)scratch);
-    wts = scratch;
-    wb = 16;
-  }
-  /* The window's valid rows and columns are found once per pixel; a tap then costs two loads and a
-   * multiply-accumulate, with pointer steps instead of index arithmetic. */
-  for (b = 0; b < g->batch; b++) {
-    for (oy = 0; oy < g->out_h; oy++) {
-      const int32_t iy0 = oy * g->stride_h - g->pad_top;
-      const int32_t ky0 = iy0 < 0 ? -iy0 : 0;
-      const int32_t ky1 = g->k_h < g->in_h - iy0 ? g->k_h : g->in_h - iy0;
-      for (ox = 0; ox < g->out_w; ox++) {
-        const int32_t ix0 = ox * g->stride_w - g->pad_left;
-        const int32_t kx0 = ix0 < 0 ? -ix0 : 0;
-        const int32_t kx1 = g->k_w < g->in_w - ix0 ? g->k_w : g->in_w - ix0;
-        int8_t *dst = out + (((size_t)b * (size_t)g->out_h + (size_t)oy) * (size_t)g->out_w + (size_t)ox) * (size_t)OC;
-        for (o = 0; o < OC; o++) {
-          const int32_t c = g->depth_mult == 1 ? o : o / g->depth_mult;
-          uint32_t acc = (uint32_t)(bias ? bias[o] : 0);
-          for (ky = ky0; ky < ky1; ky++) {
-            const int8_t *x = in + (((size_t)b * (size_t)g->in_h + (size_t)(iy0 + ky)) * (size_t)g->in_w + (size_t)(ix0 + kx0)) * (size_t)g->in_c + (size_t)c;
-            const size_t w0 = (size_t)(ky * g->k_w + kx0) * (size_t)OC + (size_t)o;
-            if (wb == 16) {
-              const int16_t *w = (const int16_t *)wts + w0;
-              for (kx = kx0; kx < kx1; kx++, x += g->in_c, w += OC) acc += (uint32_t)(((int32_t)*x - zin) * (int32_t)*w);
-            } else {
-              const int8_t *w = (const int8_t *)wts + w0;
-              for (kx = kx0; kx < kx1; kx++, x += g->in_c, w += OC) acc += (uint32_t)(((int32_t)*x - zin) * (int32_t)*w);
+  /* A perturbed call stages its perturbed weights into scratch as int16 [taps][n], n channels at a
+   * time: the whole layer when the scratch holds it, else as many channels as it holds (the planner
+   * may give a trained layer a few channels' scratch to keep the SRAM peak down). Weight t·OC + o
+   * meets z at stream index start + t·OC + o either way, so the results are the same. */
+  const int32_t fit = (int32_t)(scratch_bytes / (2u * (uint32_t)taps));
+  const int32_t group = !pt || fit >= OC ? OC : fit > 0 ? fit : 1;
+  int32_t o0, b, oy, ox, o, ky, kx;
+  for (o0 = 0; o0 < OC; o0 += group) {
+    const int32_t n = OC - o0 < group ? OC - o0 : group;
+    const void *wts = weights;
+    int32_t wb = bits, ws = OC, wo = 0;
+    if (pt) {
+      const int32_t hi = bits == 16 ? 32767 : 127;
+      int16_t *dst = (int16_t *)scratch;
+      int32_t t, j;
+      for (t = 0; t < taps; t++) {
+        const uint32_t first = (uint32_t)t * (uint32_t)OC + (uint32_t)o0;
+        for (j = 0; j < n; j++) {
+          const int32_t v = load_weight(weights, bits, first + (uint32_t)j);
+          *dst++ = (int16_t)lm_perturb_value(v, lm_z_at(pt->key, pt->start + first + (uint32_t)j, pt->dist, pt->one_q), pt, hi);
+        }
+      }
+      wts = scratch;
+      wb = 16;
+      ws = n;
+      wo = o0;
+    }
+    /* The window's valid rows and columns are found once per pixel; a tap then costs two loads and a
+     * multiply-accumulate, with pointer steps instead of index arithmetic. */
+    for (b = 0; b < g->batch; b++) {
+      for (oy = 0; oy < g->out_h; oy++) {
+        const int32_t iy0 = oy * g->stride_h - g->pad_top;
+        const int32_t ky0 = iy0 < 0 ? -iy0 : 0;
+        const int32_t ky1 = g->k_h < g->in_h - iy0 ? g->k_h : g->in_h - iy0;
+        for (ox = 0; ox < g->out_w; ox++) {
+          const int32_t ix0 = ox * g->stride_w - g->pad_left;
+          const int32_t kx0 = ix0 < 0 ? -ix0 : 0;
+          const int32_t kx1 = g->k_w < g->in_w - ix0 ? g->k_w : g->in_w - ix0;
+          int8_t *dst = out + (((size_t)b * (size_t)g->out_h + (size_t)oy) * (size_t)g->out_w + (size_t)ox) * (size_t)OC;
+          for (o = o0; o < o0 + n; o++) {
+            const int32_t c = g->depth_mult == 1 ? o : o / g->depth_mult;
+            uint32_t acc = (uint32_t)(bias ? bias[o] : 0);
+            for (ky = ky0; ky < ky1; ky++) {
+              const int8_t *x = in + (((size_t)b * (size_t)g->in_h + (size_t)(iy0 + ky)) * (size_t)g->in_w + (size_t)(ix0 + kx0)) * (size_t)g->in_c + (size_t)c;
+              const size_t w0 = (size_t)(ky * g->k_w + kx0) * (size_t)ws + (size_t)(o - wo);
+              if (wb == 16) {
+                const int16_t *w = (const int16_t *)wts + w0;
+                for (kx = kx0; kx < kx1; kx++, x += g->in_c, w += ws) acc += (uint32_t)(((int32_t)*x - zin) * (int32_t)*w);
+              } else {
+                const int8_t *w = (const int8_t *)wts + w0;
+                for (kx = kx0; kx < kx1; kx++, x += g->in_c, w += ws) acc += (uint32_t)(((int32_t)*x - zin) * (int32_t)*w);
+              }
             }
+            dst[o] = requant_out(acc, rq, o);
           }
-          dst[o] = requant_out(acc, rq, o);
         }
       }
     }
