@@ -516,16 +516,9 @@ static void depthwise_impl(const int8_t *in, const void *weights, int32_t bits, 
     const void *wts = weights;
     int32_t wb = bits, ws = OC, wo = 0;
     if (pt) {
-      const int32_t hi = bits == 16 ? 32767 : 127;
-      int16_t *dst = (int16_t *)scratch;
-      int32_t t, j;
-      for (t = 0; t < taps; t++) {
-        const uint32_t first = (uint32_t)t * (uint32_t)OC + (uint32_t)o0;
-        for (j = 0; j < n; j++) {
-          const int32_t v = load_weight(weights, bits, first + (uint32_t)j);
-          *dst++ = (int16_t)lm_perturb_value(v, lm_z_at(pt->key, pt->start + first + (uint32_t)j, pt->dist, pt->one_q), pt, hi);
-        }
-      }
+      int32_t t;
+      /* Tap t's n channels are "rows" of one element starting at flat index t·OC + o0. */
+      for (t = 0; t < taps; t++) stage_rows(weights, bits, 1, t * OC + o0, n, pt, (int16_t *)scratch + (size_t)t * (size_t)n);
       wts = scratch;
       wb = 16;
       ws = n;
