@@ -34,6 +34,13 @@ export interface FullyConnectedParams {
   packed?: PackedPanels;
   /** Size scratch for calls that pass `packed` (one activation tile or the GEMV rows). */
   prepacked?: boolean;
+  /**
+   * Compute only output units [start, end) (columns of every output row; the rest of the output is
+   * not written): each is the value the whole-width call gives, and a fused perturbation keeps the
+   * stream indices of the whole tensor. Lets a caller change the weights of one block of units
+   * between calls. Not with `packed`.
+   */
+  units?: { start: number; end: number };
 }
 
 /** Rows and columns of the device micro-kernel's register tile. */
@@ -203,7 +210,14 @@ export function fullyConnected(
 
   if (p.packed) {
     if (p.perturb) throw new ConfigError('fullyConnected: pre-packed panels hold the stored weights; a perturbed call must pack (drop packed or perturb)');
+    if (p.units) throw new ConfigError('fullyConnected: pre-packed panels run the whole layer; a call on a block of units must pack (drop packed or units)');
     requirePackedFor(arena, p.packed, k, n, p.inputZeroPoint, requant, 'fullyConnected');
+  }
+  const u0 = p.units ? p.units.start : 0;
+  const u1 = p.units ? p.units.end : n;
+  if (p.units) {
+    requireInt(u0, 'fullyConnected: units.start', 0, n - 1);
+    requireInt(u1, 'fullyConnected: units.end', u0 + 1, n);
   }
   const prepacked = p.packed !== undefined && m > GEMV_MAX_BATCH;
 
@@ -226,10 +240,15 @@ export function fullyConnected(
     device.kernel('fully_connected_qs8_prepacked')(input.offset, p.packed!.panels.offset, output.offset, scratchOffset, m, k, n, requant === null ? 1 : 0, ...q.slice(2));
     return;
   }
+  // A block of units: every pointer moves to the block's first unit, the output keeps its row length,
+  // and packing holds at most the whole layer's chunk (the scratch it was sized for).
+  const outElem = requant === null ? 4 : 1;
+  const perUnit = requant?.perChannel ? u0 * 4 : 0;
+  if (perturb[0]) perturb[2] = (perturb[2]! + u0 * k) | 0;
   device.kernel('fully_connected_qs8')(
-    input.offset, weights.offset, bias === null ? 0 : bias.offset, output.offset, scratchOffset,
-    m, k, n, weightBits, p.inputZeroPoint, packedChunkPanels(k, n, packedBudgetOf(p, 'fullyConnected')), m <= (p.perturb ? GEMV_MAX_BATCH_PERTURBED : GEMV_MAX_BATCH) ? 1 : 0,
-    requant === null ? 1 : 0, ...q,
-    ...perturb,
+    input.offset, weights.offset + u0 * k * (weightBits / 8), bias === null ? 0 : bias.offset + u0 * 4, output.offset + u0 * outElem, scratchOffset,
+    m, k, u1 - u0, weightBits, p.inputZeroPoint, packedChunkPanels(k, n, packedBudgetOf(p, 'fullyConnected')), m <= (p.perturb ? GEMV_MAX_BATCH_PERTURBED : GEMV_MAX_BATCH) ? 1 : 0,
+    requant === null ? 1 : 0, q[0]! + perUnit, q[1]! + perUnit, ...q.slice(2),
+    ...perturb, n,
   );
 }
