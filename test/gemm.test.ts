@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { makeAllBenches, rng, randInt, randomInt8, randomInt16, randomInt32, type Bench } from './helpers/devices.js';
 import { fullyConnectedAccRef, perturbWeightsRef, requantizeRowsRef, type Weights } from './reference/conv-ref.js';
 import {
-  fullyConnected, fullyConnectedScratchBytes, packedChunkPanels, packedPanelBytes, PACKED_WEIGHT_BUDGET_BYTES, type FullyConnectedParams,
+  fullyConnected, fullyConnectedScratchBytes, packedChunkPanels, prepareFullyConnected, packedPanelBytes, PACKED_WEIGHT_BUDGET_BYTES, type FullyConnectedParams,
 } from '../src/kernels/gemm.js';
 import { prepareRequant, type OutputQuant } from '../src/kernels/requant.js';
 import type { PerturbSpec } from '../src/kernels/perturb-spec.js';
@@ -414,6 +414,9 @@ describe('fullyConnected on blocks of output units', () => {
       const output = b.arena.alloc(40, 'out');
       const scratch = b.arena.alloc(fullyConnectedScratchBytes(p), 'scratch');
       expect(() => fullyConnected(b.arena, input, weights, null, output, p, null, scratch)).toThrow(ShapeError);
+      // The prepared form takes its block per call, never in the params.
+      expect(() => prepareFullyConnected(b.arena, input, weights, null, output, p, null, scratch)).toThrow(ConfigError);
+      expect(() => prepareFullyConnected(b.arena, input, weights, null, output, { ...p, units: undefined }, null, scratch)(units.start, units.end)).toThrow(ShapeError);
     }
   });
 });

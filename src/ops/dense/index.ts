@@ -2,7 +2,7 @@
 // FullyConnected it flattens its input implicitly. As the head it returns raw int32 logits.
 import { denseTflite } from './tflite.js';
 import type { DenseNode } from '../../model/layers.js';
-import { GEMV_MAX_BATCH, fullyConnected, fullyConnectedScratchBytes } from '../../kernels/gemm.js';
+import { GEMV_MAX_BATCH, fullyConnected, fullyConnectedScratchBytes, prepareFullyConnected } from '../../kernels/gemm.js';
 import { packWeightPanels, packedPanelsBytes } from '../../kernels/packed-weights.js';
 import { denseBackwardF32, denseF32 } from '../../kernels/f32.js';
 import { SESSION_PACKED_WEIGHT_BUDGET } from '../budget.js';
@@ -37,8 +37,8 @@ export const dense: OpDef<DenseNode> = {
       const { weights: w, bias: b, weightBits, scratch, requant, packedPanels, packedWeightBudget } = params!;
       const p = { batch, weightBits, inputZeroPoint: inQ!.zeroPoint, packedWeightBudget: packedWeightBudget ?? SESSION_PACKED_WEIGHT_BUDGET, ...dims(op) };
       // Trained in blocks of output units: each block's weights change between calls (see ParamSource.blocks).
-      const inBlocks = (blocks: UnitBlocks, src: ParamSource, perturb: PerturbSpec | undefined) => runUnitBlocks(blocks, p.outFeatures, (start, end) =>
-        fullyConnected(arena, input!, src.weights ?? w, src.bias ?? b, output, { ...p, perturb, units: { start, end } }, requant, scratch));
+      const inBlocks = (blocks: UnitBlocks, src: ParamSource, perturb: PerturbSpec | undefined) =>
+        runUnitBlocks(blocks, p.outFeatures, prepareFullyConnected(arena, input!, src.weights ?? w, src.bias ?? b, output, { ...p, perturb }, requant, scratch));
       if (packedPanels) {
         // Built once: a fresh params object per call measurably slows the host call.
         const frozen = { ...p, packed: packWeightPanels(arena, w, b, requant, packedPanels, { k: p.inFeatures, n: p.outFeatures, weightBits, inputZeroPoint: p.inputZeroPoint }) };

@@ -84,17 +84,18 @@ function perturbBlocksInPlace(parts: TrainerParts, t: TensorState, blocks: Backu
   const bits = t.bits as 8 | 16;
   const esize = bits / 8;
   const per = blocks.weightsPerUnit;
+  const { key, dist, signedEps, multiplier, shift, dither } = args;
   return {
     units: blocks.units,
     enter(start, end) {
       const first = start * per;
       const count = (end - start) * per;
       const trained = blocks.trained[start / blocks.units]!;
-      const w = arena.sub(base, first * esize, count * esize, base.name);
+      const w = { name: base.name, offset: base.offset + first * esize, bytes: count * esize };
       // A block starts on a mask byte (backup-blocks.ts), so its mask is a byte range of the layer's.
-      const mask = t.mask ? arena.sub(t.mask, first >> 3, Math.ceil(count / 8), t.mask.name) : null;
-      const z = args.z ? arena.sub(args.z, first, count, args.z.name) : null;
-      perturbInPlace(arena, w, backup, count, trained, bits, { ...args, z, mask, start: first });
+      const mask = t.mask ? { name: t.mask.name, offset: t.mask.offset + (first >> 3), bytes: Math.ceil(count / 8) } : null;
+      const z = args.z ? { name: args.z.name, offset: args.z.offset + first, bytes: count } : null;
+      perturbInPlace(arena, w, backup, count, trained, bits, { z, key, start: first, dist, signedEps, multiplier, shift, mask, dither });
       return () => restoreInPlace(arena, w, backup, count, trained, bits, mask);
     },
   };
