@@ -29,6 +29,7 @@ export function layerUnits(lowered: LoweredGraph, layer: string): { units: numbe
 }
 
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+const largest = (xs: readonly number[]): number => xs.reduce((a, b) => (b > a ? b : a), 0);
 
 /**
  * The blocks of a layer of `count` weights of `bits` bits (mask: 1 bit per weight, LSB first, or null
@@ -40,36 +41,33 @@ export function planBackupBlocks(
   if (!shape || shape.units * shape.weightsPerUnit !== count || shape.units < 2) return null;
   const { units, weightsPerUnit: per } = shape;
   const bytes = bits / 8;
-  const perUnit = new Array<number>(units);
+  // before[u]: trainable weights of units [0, u), so a block's count is one subtraction.
+  const before = new Array<number>(units + 1);
+  before[0] = 0;
   for (let u = 0; u < units; u++) {
-    if (!mask) {
-      perUnit[u] = per;
-      continue;
+    let n = per;
+    if (mask) {
+      n = 0;
+      for (let i = u * per; i < (u + 1) * per; i++) n += (mask[i >> 3]! >> (i & 7)) & 1;
     }
-    let n = 0;
-    for (let i = u * per; i < (u + 1) * per; i++) n += (mask[i >> 3]! >> (i & 7)) & 1;
-    perUnit[u] = n;
+    before[u + 1] = before[u]! + n;
   }
   const blocksOf = (r: number): number[] => {
     const out: number[] = [];
-    for (let u0 = 0; u0 < units; u0 += r) {
-      let n = 0;
-      for (let u = u0; u < Math.min(units, u0 + r); u++) n += perUnit[u]!;
-      out.push(n);
-    }
+    for (let u0 = 0; u0 < units; u0 += r) out.push(before[Math.min(units, u0 + r)]! - before[u0]!);
     return out;
   };
-  if (perUnit.reduce((a, b) => a + b, 0) * bytes <= budget) return null;
+  if (before[units]! * bytes <= budget) return null;
   const step = mask ? 8 / gcd(per, 8) : 1;
   let best = blocksOf(Math.min(step, units));
   let bestUnits = Math.min(step, units);
   for (let r = 2 * step; r < units; r += step) {
     const b = blocksOf(r);
-    if (Math.max(...b) * bytes <= budget) {
+    if (largest(b) * bytes <= budget) {
       best = b;
       bestUnits = r;
     }
   }
   if (bestUnits >= units) return null;
-  return { units: bestUnits, weightsPerUnit: per, trained: best, backupBytes: Math.max(...best) * bytes };
+  return { units: bestUnits, weightsPerUnit: per, trained: best, backupBytes: largest(best) * bytes };
 }
