@@ -523,15 +523,19 @@ export function gemmTileAcrossPanels(
  * Scratch layout: chunkPanels packed panels, then one activation tile. With gemv set (the host
  * sets it for small batches) rows are processed in pairs straight from the stored weights
  * (assembly/gemm_gemv.ts) and scratch holds that path's rows instead. Host validates everything.
+ * outRow is the output's row length in elements (N, or more when the call computes a block of
+ * columns of a wider output: weights, bias, output and per-channel requant then point at the
+ * block's first column, and every column's result is the one the whole-width call gives).
  */
 export function fully_connected_qs8(
   input: usize, weights: usize, bias: usize, output: usize, scratch: usize,
   M: i32, K: i32, N: i32, weightBits: i32, zin: i32, chunkPanels: i32, gemv: i32,
   outInt32: i32, multPtr: usize, shiftPtr: usize, perChannel: i32, outZp: i32, actMin: i32, actMax: i32,
   perturbEnabled: i32, key: u32, start: u32, dist: i32, signedEps: i32, oneQ: i32, mult: i32, shift: i32,
+  outRow: i32,
 ): void {
+  const outStride = <usize>outRow << (outInt32 ? 2 : 0);
   if (gemv) {
-    const outStride = <usize>N << (outInt32 ? 2 : 0);
     for (let m0 = 0; m0 < M; m0 += 2) {
       gemvRows(
         input + <usize>m0 * <usize>K, min<i32>(2, M - m0), weights, weightBits, K, N, bias, zin,
@@ -550,7 +554,7 @@ export function fully_connected_qs8(
       weights, weightBits, K, N, panel0, count, scratch, bias, zin, multPtr, shiftPtr, outInt32 ? 0 : 1, perChannel,
       perturbEnabled, key, start, dist, signedEps, oneQ, mult, shift,
     );
-    gemmRowsAcrossPanels(input, scratch, aTile, M, K, N, panel0, count, output, outInt32, perChannel, outZp, actMin, actMax);
+    gemmRowsAcrossPanels(input, scratch, aTile, M, K, N, panel0, count, output, outStride, outInt32, perChannel, outZp, actMin, actMax);
   }
 }
 
@@ -560,11 +564,10 @@ export function fully_connected_qs8(
  */
 export function gemmRowsAcrossPanels(
   input: usize, panels: usize, aTile: usize, M: i32, K: i32, N: i32, panel0: i32, count: i32,
-  output: usize, outInt32: i32, perChannel: i32, outZp: i32, actMin: i32, actMax: i32,
+  output: usize, dstStride: usize, outInt32: i32, perChannel: i32, outZp: i32, actMin: i32, actMax: i32,
 ): void {
   const kPairs = (K + 1) >> 1;
   const elemShift: usize = outInt32 ? 2 : 0;
-  const dstStride = <usize>N << elemShift;
   const rowBytes = <usize>K;
   const n0 = panel0 * GEMM_NR;
   for (let m0 = 0; m0 < M; m0 += GEMM_MR) {

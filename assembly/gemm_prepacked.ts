@@ -27,6 +27,6 @@ export function fully_connected_qs8_prepacked(
   input: usize, panels: usize, output: usize, scratch: usize, M: i32, K: i32, N: i32,
   outInt32: i32, perChannel: i32, outZp: i32, actMin: i32, actMax: i32,
 ): void {
-  gemmRowsAcrossPanels(input, panels, scratch, M, K, N, 0, (N + GEMM_NR - 1) / GEMM_NR, output, outInt32, perChannel, outZp, actMin, actMax);
+  gemmRowsAcrossPanels(input, panels, scratch, M, K, N, 0, (N + GEMM_NR - 1) / GEMM_NR, output, <usize>N << (outInt32 ? 2 : 0), outInt32, perChannel, outZp, actMin, actMax);
 }
 

@@ -119,7 +119,7 @@ function setupFc(b: Bench, p: FullyConnectedParams, outKind: FcOutput = 'per-ten
       b.device.kernel('fully_connected_qs8')(
         input.offset, weights.offset, bias.offset, output.offset, bigScratch.offset, m, k, n, p.weightBits, p.inputZeroPoint, chunkPanels, gemv,
         int32Out ? 1 : 0, requant?.multiplier.offset ?? 0, requant?.shift.offset ?? 0, requant?.perChannel ? 1 : 0, requant?.outZeroPoint ?? 0, -128, 127,
-        0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, n,
       ),
   };
 }

@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { makeAllBenches, rng, randInt, randomInt8, randomInt16, randomInt32, type Bench } from './helpers/devices.js';
 import { fullyConnectedAccRef, perturbWeightsRef, requantizeRowsRef, type Weights } from './reference/conv-ref.js';
 import {
-  fullyConnected, fullyConnectedScratchBytes, packedChunkPanels, packedPanelBytes, PACKED_WEIGHT_BUDGET_BYTES, type FullyConnectedParams,
+  fullyConnected, fullyConnectedScratchBytes, packedChunkPanels, prepareFullyConnected, packedPanelBytes, PACKED_WEIGHT_BUDGET_BYTES, type FullyConnectedParams,
 } from '../src/kernels/gemm.js';
 import { prepareRequant, type OutputQuant } from '../src/kernels/requant.js';
 import type { PerturbSpec } from '../src/kernels/perturb-spec.js';
@@ -358,6 +358,65 @@ describe('fullyConnected (qs8 GEMM, TFLM semantics)', () => {
         expect(Array.from(runFcWithBudget(b, c, budget))).toEqual(Array.from(expected));
         expect(Array.from(runFcWithBudget(b, withPerturb, budget))).toEqual(Array.from(perturbedOut));
       }
+    }
+  });
+});
+
+describe('fullyConnected on blocks of output units', () => {
+  /** The whole output assembled from calls on consecutive blocks of `block` units each. */
+  function runInBlocks(b: Bench, c: FcCase, block: number, budget?: number): Int8Array | Int32Array {
+    b.arena.reset();
+    const p: FullyConnectedParams = { batch: c.m, inFeatures: c.k, outFeatures: c.n, weightBits: c.bits, inputZeroPoint: c.zin, perturb: c.perturb, packedWeightBudget: budget };
+    const input = b.arena.put(c.input, 'input');
+    const weights = b.arena.put(c.weights, 'weights');
+    const bias = c.bias ? b.arena.put(c.bias, 'bias') : null;
+    const outBytes = c.m * c.n * (c.quant ? 1 : 4);
+    const outAlloc = b.arena.alloc(outBytes + CANARY_BYTES, 'out+canary');
+    const output: DeviceBuffer = { name: 'out', offset: outAlloc.offset, bytes: outBytes };
+    const requant = c.quant ? prepareRequant(b.arena, c.quant, c.n) : null;
+    const scratch = b.arena.alloc(fullyConnectedScratchBytes(p), 'scratch');
+    b.device.bytes.fill(CANARY, outAlloc.offset, outAlloc.offset + outBytes + CANARY_BYTES);
+    for (let start = 0; start < c.n; start += block) {
+      fullyConnected(b.arena, input, weights, bias, output, { ...p, units: { start, end: Math.min(c.n, start + block) } }, requant, scratch);
+    }
+    expect(b.device.bytes.subarray(output.offset + outBytes, output.offset + outBytes + CANARY_BYTES).every((v) => v === CANARY)).toBe(true);
+    return c.quant ? b.arena.i8(output).slice() : b.arena.i32(output).slice();
+  }
+
+  it('assembles exactly the whole call, on the GEMV and the packed path, int8 and int32 output, with and without a fused perturbation, in every build', () => {
+    const r = rng(611);
+    const oneQ = 36;
+    const { multiplier, shift } = quantizeMultiplier(1 / oneQ);
+    for (const [m, k, n, bits, int32Out] of [[1, 37, 45, 16, false], [2, 20, 19, 8, true], [4, 33, 21, 16, false], [9, 37, 45, 16, false], [7, 16, 30, 8, true]] as [number, number, number, 8 | 16, boolean][]) {
+      const c = randomCase(r, m, k, n, bits, int32Out);
+      const perturbed: FcCase = { ...c, perturb: { key: 4242, start: 777, dist: 'gaussian', signedEps: bits === 16 ? 900 : 40, oneQ, multiplier, shift } };
+      for (const b of benches) {
+        for (const x of [c, perturbed]) {
+          const whole = runFc(b, x).out;
+          for (const block of [1, 3, 8, 13, n]) {
+            expect({ m, k, n, block, build: b.build, out: Array.from(runInBlocks(b, x, block)) }).toEqual({ m, k, n, block, build: b.build, out: Array.from(whole) });
+          }
+          // A one-panel packing budget: blocks of several panels still pack within the layer's scratch.
+          if (m > 4) expect(Array.from(runInBlocks(b, x, 16, 0))).toEqual(Array.from(whole));
+        }
+      }
+    }
+  });
+
+  it('refuses an empty, reversed, fractional or out-of-range block with a typed error', () => {
+    const b = benches[0]!;
+    const c = randomCase(rng(612), 1, 8, 10, 16, true);
+    for (const units of [{ start: 0, end: 0 }, { start: 5, end: 4 }, { start: -1, end: 3 }, { start: 0, end: 11 }, { start: 10, end: 10 }, { start: 1.5, end: 3 }]) {
+      b.arena.reset();
+      const p: FullyConnectedParams = { batch: 1, inFeatures: 8, outFeatures: 10, weightBits: 16, inputZeroPoint: 0, units };
+      const input = b.arena.put(c.input, 'input');
+      const weights = b.arena.put(c.weights, 'weights');
+      const output = b.arena.alloc(40, 'out');
+      const scratch = b.arena.alloc(fullyConnectedScratchBytes(p), 'scratch');
+      expect(() => fullyConnected(b.arena, input, weights, null, output, p, null, scratch)).toThrow(ShapeError);
+      // The prepared form takes its block per call, never in the params.
+      expect(() => prepareFullyConnected(b.arena, input, weights, null, output, p, null, scratch)).toThrow(ConfigError);
+      expect(() => prepareFullyConnected(b.arena, input, weights, null, output, { ...p, units: undefined }, null, scratch)(units.start, units.end)).toThrow(ShapeError);
     }
   });
 });

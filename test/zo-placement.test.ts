@@ -4,6 +4,7 @@
 // numbers as the panel it replaces.
 import { describe, it, expect, beforeAll } from 'vitest';
 import { QuantizedSession } from '../src/runtime/session.js';
+import { layerUnits, planBackupBlocks } from '../src/train/qzo-ff/backup-blocks.js';
 import { QzoFfTrainer, qzoFfFrozenWeights, qzoFfSessionOptions, qzoFfSramBuffers, type QzoFfConfig } from '../src/train/qzo-ff.js';
 import { trainableLayers, selectionTrainerOptions, type TrainSelection } from '../src/train/selection.js';
 import { makeDitherFactor, perturbBias, perturbBiasInPlace, perturbInPlace, perturbMaterialised, restoreBiasInPlace, restoreInPlace } from '../src/kernels/materialised-zo.js';
@@ -195,8 +196,8 @@ describe('what stays in flash', () => {
     });
   }
 
-  for (const model of ['mnist-cnn', 'ds-cnn', 'resnet8']) {
-    it(`${model}: sparse perturbs in place from the mask with a backup per layer, live only at its layer's op (no panel per tensor); plan = measured, also after steps`, async () => {
+  for (const model of ['mnist-cnn', 'ds-cnn', 'resnet8', 'fc-autoencoder']) {
+    it(`${model}: sparse perturbs in place from the mask with a backup per layer (a dense layer's: one block of output units), live only at its layer's op (no panel per tensor); plan = measured, also after steps`, async () => {
       const selection: TrainSelection = { kind: 'sparse', fraction: 0.1, by: 'magnitude', seed: 0 };
       const { plan, session, trainable, bm, trainer } = await ffSession(model, selection);
       const extras = plan.sram.buffers.filter((b) => b.name.startsWith('extra:zo-'));
@@ -205,7 +206,10 @@ describe('what stays in flash', () => {
       const opOf = (layer: string) => session.lowered.ops.findIndex((o) => o.node.node.name === layer) + 1;
       for (const n of trainable) {
         const backup = extras.find((b) => b.name === `extra:zo-backup:${n}`)!;
-        expect(backup.bytes).toBe(sparseKeepCount(bm.quantized.params[n]!.weights.length, selection as never) * 2);
+        const p = bm.quantized.params[n]!;
+        const blocks = planBackupBlocks(layerUnits(session.lowered, n), p.weights.length, 16, session.mcu.device.bytes.slice(session.flashData.get(`zo-mask:${n}`)!.offset, session.flashData.get(`zo-mask:${n}`)!.offset + Math.ceil(p.weights.length / 8)));
+        expect(backup.bytes).toBe(blocks ? blocks.backupBytes : sparseKeepCount(p.weights.length, selection as never) * 2);
+        if (session.lowered.ops.find((o) => o.node.node.name === n)!.node.node.kind !== 'dense') expect(blocks).toBeNull();
         expect([backup.firstUse, backup.lastUse]).toEqual([opOf(n), opOf(n)]);
       }
       // The masks are fixed before training: flash, not SRAM.

@@ -34,6 +34,13 @@ export interface FullyConnectedParams {
   packed?: PackedPanels;
   /** Size scratch for calls that pass `packed` (one activation tile or the GEMV rows). */
   prepacked?: boolean;
+  /**
+   * Compute only output units [start, end) (columns of every output row; the rest of the output is
+   * not written): each is the value the whole-width call gives, and a fused perturbation keeps the
+   * stream indices of the whole tensor. Lets a caller change the weights of one block of units
+   * between calls. Not with `packed`.
+   */
+  units?: { start: number; end: number };
 }
 
 /** Rows and columns of the device micro-kernel's register tile. */
@@ -186,6 +193,41 @@ export function fullyConnected(
   requant: PreparedRequant | null,
   scratch: DeviceBuffer | null,
 ): void {
+  const run = checkedFullyConnected(arena, input, weights, bias, output, p, requant, scratch);
+  if (p.units) run(p.units.start, p.units.end);
+  else run(0, p.outFeatures);
+}
+
+/**
+ * fullyConnected checked once for the whole layer, returned as a call on output units [start, end)
+ * (only those columns of every output row are written): a caller running the layer block by block,
+ * changing a block's weights between calls, pays the checks once. p.units is refused here.
+ */
+export function prepareFullyConnected(
+  arena: Arena,
+  input: DeviceBuffer,
+  weights: DeviceBuffer,
+  bias: DeviceBuffer | null,
+  output: DeviceBuffer,
+  p: FullyConnectedParams,
+  requant: PreparedRequant | null,
+  scratch: DeviceBuffer | null,
+): (start: number, end: number) => void {
+  if (p.units) throw new ConfigError('prepareFullyConnected: pass the block of units to the returned call, not as params.units');
+  return checkedFullyConnected(arena, input, weights, bias, output, p, requant, scratch);
+}
+
+/** Every check of fullyConnected but p.units; the call on a block of units checks only the block. */
+function checkedFullyConnected(
+  arena: Arena,
+  input: DeviceBuffer,
+  weights: DeviceBuffer,
+  bias: DeviceBuffer | null,
+  output: DeviceBuffer,
+  p: FullyConnectedParams,
+  requant: PreparedRequant | null,
+  scratch: DeviceBuffer | null,
+): (start: number, end: number) => void {
   validateParams(p);
   const { batch: m, inFeatures: k, outFeatures: n, weightBits } = p;
   const device = arena.device;
@@ -223,13 +265,30 @@ export function fullyConnected(
   requireDisjoint(scratchSpan, reads);
 
   if (prepacked) {
-    device.kernel('fully_connected_qs8_prepacked')(input.offset, p.packed!.panels.offset, output.offset, scratchOffset, m, k, n, requant === null ? 1 : 0, ...q.slice(2));
-    return;
+    const kernel = device.kernel('fully_connected_qs8_prepacked');
+    return (start, end) => {
+      if (start !== 0 || end !== n) throw new ConfigError('fullyConnected: pre-packed panels run the whole layer; a call on a block of units must pack (drop packed)');
+      kernel(input.offset, p.packed!.panels.offset, output.offset, scratchOffset, m, k, n, requant === null ? 1 : 0, ...q.slice(2));
+    };
   }
-  device.kernel('fully_connected_qs8')(
-    input.offset, weights.offset, bias === null ? 0 : bias.offset, output.offset, scratchOffset,
-    m, k, n, weightBits, p.inputZeroPoint, packedChunkPanels(k, n, packedBudgetOf(p, 'fullyConnected')), m <= (p.perturb ? GEMV_MAX_BATCH_PERTURBED : GEMV_MAX_BATCH) ? 1 : 0,
-    requant === null ? 1 : 0, ...q,
-    ...perturb,
-  );
+  // A block of units: every pointer moves to the block's first unit, the output keeps its row length,
+  // and packing holds at most the whole layer's chunk (the scratch it was sized for).
+  const kernel = device.kernel('fully_connected_qs8');
+  const esize = weightBits / 8;
+  const outElem = requant === null ? 4 : 1;
+  const perChannel = requant?.perChannel === true;
+  const chunkPanels = packedChunkPanels(k, n, packedBudgetOf(p, 'fullyConnected'));
+  const gemv = m <= (p.perturb ? GEMV_MAX_BATCH_PERTURBED : GEMV_MAX_BATCH) ? 1 : 0;
+  const [perturbOn, zKey, zStart, ...zRest] = perturb;
+  return (u0, u1) => {
+    requireInt(u0, 'fullyConnected: units.start', 0, n - 1);
+    requireInt(u1, 'fullyConnected: units.end', u0 + 1, n);
+    const perUnit = perChannel ? u0 * 4 : 0;
+    kernel(
+      input.offset, weights.offset + u0 * k * esize, bias === null ? 0 : bias.offset + u0 * 4, output.offset + u0 * outElem, scratchOffset,
+      m, k, u1 - u0, weightBits, p.inputZeroPoint, chunkPanels, gemv,
+      requant === null ? 1 : 0, q[0]! + perUnit, q[1]! + perUnit, q[2]!, q[3]!, q[4]!, q[5]!,
+      perturbOn!, zKey!, perturbOn ? (zStart! + u0 * k) | 0 : 0, ...zRest, n,
+    );
+  };
 }

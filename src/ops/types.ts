@@ -44,6 +44,18 @@ export interface OpNode<N extends ModelNode = ModelNode> extends ShapeInfo {
 export interface ParamSource {
   weights?: DeviceBuffer;
   bias?: DeviceBuffer;
+  /**
+   * Run the layer in blocks of output units (ops with `unitBlocks` only): `enter(u0, u1)` is called
+   * before units [u0, u1) run and returns what to call once they ran. The trainer perturbs a block's
+   * weights in place there and restores them from a block-sized backup.
+   */
+  blocks?: UnitBlocks;
+}
+
+export interface UnitBlocks {
+  /** Output units per block (the last block may hold fewer). */
+  units: number;
+  enter(start: number, end: number): () => void;
 }
 
 /** One prepared integer op: runs on the device with an optional fused perturbation. */
@@ -94,6 +106,11 @@ export interface QuantizedOp<N extends ModelNode = ModelNode> {
    * session is prepared, placed in flash); 0 or absent: the op packs per call.
    */
   packedBytes?(ctx: QuantizedScratchContext<N>): number;
+  /**
+   * The op can run on a range of its output units (ParamSource.blocks): how many there are and how
+   * many stored weights each owns, unit u's being [u·weightsPerUnit, (u + 1)·weightsPerUnit).
+   */
+  unitBlocks?(op: OpNode<N>): { units: number; weightsPerUnit: number };
 }
 
 export interface FloatScratchContext<N extends ModelNode = ModelNode> {

@@ -22,7 +22,8 @@
 //   residual         8-bit weights keep their sub-LSB update remainder in an int8/int16 residual (error feedback).
 // Modes that cannot fuse the perturbation into weight packing (mask, stored z, dither) perturb the stored
 // weights in place one layer at a time, just before that layer runs (QuantizedSession.forward's `source`
-// hook), saving its trainable values into one shared backup and restoring them bit for bit after it ran;
+// hook), saving its trainable values into a backup and restoring them bit for bit after it ran (a dense
+// layer block by block of output units, so its backup holds one block: qzo-ff/backup-blocks.ts);
 // only the update leaves a stored tensor changed.
 import { ConfigError, FormatError } from '../errors.js';
 import type { QuantizedSession, SessionOptions } from '../runtime/session.js';
@@ -45,6 +46,7 @@ import { buildSparseMask, sparseKeepCount, type SparseConfig } from './sparse.js
 import type { Dataset } from '../data/dataset.js';
 import { BIAS_STREAM, directionSeed, type BatchLoss, type LayerState, type PerturbFactor, type TensorState, type TrainerParts, type UpdateFactor } from './qzo-ff/tensor.js';
 import { qzoFfStep } from './qzo-ff/step.js';
+import { layerUnits, planBackupBlocks } from './qzo-ff/backup-blocks.js';
 import { stepInstruments } from './qzo-ff/instruments.js';
 import { stepMode } from './qzo-ff/strategies/index.js';
 import { atStep } from './qzo-ff/strategies/momentum.js';
@@ -197,11 +199,15 @@ export function qzoFfSessionOptions(
   }
   const masks = new Set(flashData.map((f) => `${f.name}`));
   // A layer's in-place perturbation needs its backup only while that layer runs: one per layer, each
-  // planned with its layer's op, instead of one shared backup live for the whole step.
+  // planned with its layer's op, instead of one shared backup live for the whole step; a layer run in
+  // blocks of output units (qzo-ff/backup-blocks.ts) needs only its busiest block's.
+  const lowered = lowerGraph(resolveGraph(model.architecture));
   const layerSram = materialises('w', config) && trainedParts(config).includes('w')
     ? trainable.map((name) => {
       const p = model.params[name]!;
-      return { name: layerBackupName(name), bytes: trainedCount(p.weights.length, config) * (p.weightBits / 8), layer: name };
+      const mask = flashData.find((f) => f.name === maskName(name))?.data ?? null;
+      const blocks = planBackupBlocks(layerUnits(lowered, name), p.weights.length, p.weightBits, mask);
+      return { name: layerBackupName(name), bytes: blocks ? blocks.backupBytes : trainedCount(p.weights.length, config) * (p.weightBits / 8), layer: name };
     })
     : [];
   return {
@@ -320,7 +326,11 @@ export class QzoFfTrainer {
   afterForward: ((rows: number) => void) | undefined;
   private inStep = false;
 
-  constructor(session: QuantizedSession, trainable: readonly string[], config: QzoFfConfig) {
+  /**
+   * `internal.wholeLayerBackup` runs every in-place-perturbed layer whole (the backup then holds all its
+   * trainable weights): only for tests that check the block-wise run gives the same weights.
+   */
+  constructor(session: QuantizedSession, trainable: readonly string[], config: QzoFfConfig, internal?: { wholeLayerBackup?: boolean }) {
     checkHasMethods(session, ['forward'], 'QzoFfTrainer: session', 'a QuantizedSession');
     if (!Array.isArray(trainable)) throw new ConfigError(`QzoFfTrainer: trainable must be an array of layer names, got ${describe(trainable)}`);
     checkOptionsObject(config, 'QzoFfTrainer');
@@ -383,6 +393,7 @@ export class QzoFfTrainer {
           lsb = inQ.scale * weightScale;
         }
         const scale = config.normalize ? rms(part === 'w' ? p.weights : p.bias, lsb) : 1;
+        const maskBits = part === 'w' && config.sparse ? buildSparseMask(p.weights, config.sparse, tensorId) : null;
         const t: Omit<TensorState, 'eps' | 'rho'> = {
           layer: name, part, tensorId: part === 'w' ? tensorId : tensorId + BIAS_STREAM,
           bits: part === 'w' ? p.weightBits : 32, count: part === 'w' ? p.weights.length : p.bias.length,
@@ -391,6 +402,7 @@ export class QzoFfTrainer {
           trained: part === 'w' ? trainedCount(p.weights.length, config) : p.bias.length,
           zbuf: part === 'w' && zBuffered(config) ? extra(`zo-zbuf:${key}`, why, p.weights.length * zBufferDirections(config)) : null,
           panel: materialises(part, config) ? (session.extra.get(layerBackupName(name)) ?? extra(ZO_BACKUP, why)) : null,
+          blocks: materialises(part, config) && !internal?.wholeLayerBackup ? planBackupBlocks(layerUnits(session.lowered, name), p.weights.length, p.weightBits, maskBits) : null,
           neighbour: config.sharpness ? extra(`zo-neighbour:${key}`, why) : null,
           z: config.momentum ? extra(`zo-z:${key}`, why) : null,
           history: config.momentum ? extra(`zo-history:${key}`, why) : null,
@@ -404,7 +416,7 @@ export class QzoFfTrainer {
         const rho = config.sharpness ? this.perturbFactor(t, config.sharpness.rho) : null;
         this.updateFactor(t, config.lr);
         if (t.mask) {
-          const mask = buildSparseMask(p.weights, config.sparse!, tensorId);
+          const mask = maskBits!;
           const bytes = session.mcu.device.bytes;
           if (t.mask.offset >= session.mcu.sram.base) bytes.set(mask, t.mask.offset);
           else if (!mask.every((v, i) => bytes[t.mask!.offset + i] === v)) {

@@ -7,6 +7,7 @@ import { MAX_DIRECTIONS } from '../../kernels/update.js';
 import type { DitherFactor } from '../../kernels/materialised-zo.js';
 import type { QzoFfConfig } from '../qzo-ff.js';
 import type { ResidualBits } from '../../kernels/residual-update.js';
+import type { BackupBlocks } from './backup-blocks.js';
 
 /** A trainable layer's weights as the paper's fused path sees them. */
 export interface LayerState {
@@ -54,10 +55,12 @@ export interface TensorState {
   /** The fused path's z buffer (config.zBuffer), shared with the LayerState; null otherwise. */
   zbuf: DeviceBuffer | null;
   /**
-   * Set for weights whose perturbation is materialised (mask, stored z, dither): the backup, shared by
-   * all layers, that holds a layer's trainable stored values while they are perturbed in place.
+   * Set for weights whose perturbation is materialised (mask, stored z, dither): the backup (the layer's
+   * own or one shared by all layers) that holds its trainable stored values while they are perturbed in place.
    */
   panel: DeviceBuffer | null;
+  /** Weights perturbed in place block by block (qzo-ff/backup-blocks.ts), or null to perturb the layer whole. */
+  blocks: BackupBlocks | null;
   neighbour: DeviceBuffer | null;
   z: DeviceBuffer | null;
   history: DeviceBuffer | null;

@@ -43,6 +43,7 @@ export function perturbedLoss(parts: TrainerParts, loss: BatchLoss, o: Perturbed
       if (p.atLayer) atLayer.set(t.layer, p.atLayer);
       if (p.fused) fused.set(t.layer, p.fused);
       if (p.read !== t.stored) sources.set(t.layer, { ...sources.get(t.layer), [t.part === 'w' ? 'weights' : 'bias']: p.read });
+      if (p.blocks) sources.set(t.layer, { ...sources.get(t.layer), blocks: p.blocks });
     }
     return loss((n) => fused.get(n), sources.size || atLayer.size ? source : undefined);
   } finally {

@@ -1,12 +1,15 @@
 // How each kind of trained tensor is perturbed and updated, looked up by kind:
 //   fused  weights whose ε·z goes into weight packing (a PerturbSpec; the paper's path),
-//   panel  weights perturbed in place, layer by layer as the forward reaches them, with their trainable
-//          values saved in the shared backup and restored after the layer ran (sparse mask, dither, momentum's z),
+//   panel  weights perturbed in place, layer by layer (a dense layer block by block of output units) as the
+//          forward reaches them, with their trainable values saved in the backup and restored after they ran
+//          (sparse mask, dither, momentum's z),
 //   bias   int32 biases, perturbed in place (exactly undone after the forward pass), so no panel.
 import type { DeviceBuffer } from '../../../device/arena.js';
 import { ONE_Q, streamKey } from '../../../kernels/rng.js';
 import type { PerturbSpec } from '../../../kernels/perturb-spec.js';
-import { perturbBias, perturbBiasInPlace, perturbInPlace, perturbMaterialised, restoreBiasInPlace, restoreInPlace, updateBias, updateMaterialised, type StagedDirections } from '../../../kernels/materialised-zo.js';
+import { perturbBias, perturbBiasInPlace, perturbInPlace, perturbMaterialised, restoreBiasInPlace, restoreInPlace, updateBias, updateMaterialised, type MaterialisedPerturb, type StagedDirections } from '../../../kernels/materialised-zo.js';
+import type { UnitBlocks } from '../../../ops/types.js';
+import type { BackupBlocks } from '../backup-blocks.js';
 import { DITHER_SALT, PROBE_DIRECTION, directionSeed, type PerturbFactor, type TensorState, type TrainerParts, type UpdateFactor } from '../tensor.js';
 import { fusedUpdate } from './fused.js';
 import { residualUpdate } from './residual.js';
@@ -29,7 +32,7 @@ export interface TensorPerturbation {
  * The buffer the forward reads (or a fused spec over `base`). `restore` undoes an in-place perturbation
  * made now; `atLayer` makes one when the forward reaches the layer and returns its undo.
  */
-type Perturbed = { read: DeviceBuffer; fused?: PerturbSpec; restore?: () => void; atLayer?: () => () => void };
+type Perturbed = { read: DeviceBuffer; fused?: PerturbSpec; restore?: () => void; atLayer?: () => () => void; blocks?: UnitBlocks };
 
 /** The dither stream of a direction, apart from its z stream. */
 const ditherKey = (parts: TrainerParts, seed: number, t: TensorState) => streamKey(parts.session.mcu.device, (seed ^ DITHER_SALT) >>> 0, t.tensorId);
@@ -60,11 +63,40 @@ export function perturbWeightsAtLayer(parts: TrainerParts, t: TensorState, p: Te
     dither: p.factor.dither ? { key: ditherKey(parts, p.seed, t), factor: p.factor.dither } : null,
   };
   const bits = t.bits as 8 | 16;
+  if (t.blocks) return { read: p.base, blocks: perturbBlocksInPlace(parts, t, t.blocks, p.base, args) };
   return {
     read: p.base,
     atLayer: () => {
       perturbInPlace(arena, p.base, backup, t.count, t.trained, bits, args);
       return () => restoreInPlace(arena, p.base, backup, t.count, t.trained, bits, t.mask);
+    },
+  };
+}
+
+/**
+ * The same perturbation, one block of output units at a time as the op reaches it: each block's elements
+ * (stream indices, mask bits and z slots of the whole layer's) perturbed in place with their trainable
+ * values in the backup, restored once the block ran. The backup holds one block.
+ */
+function perturbBlocksInPlace(parts: TrainerParts, t: TensorState, blocks: BackupBlocks, base: DeviceBuffer, args: MaterialisedPerturb): UnitBlocks {
+  const arena = parts.session.mcu.sram;
+  const backup = t.panel!;
+  const bits = t.bits as 8 | 16;
+  const esize = bits / 8;
+  const per = blocks.weightsPerUnit;
+  const { key, dist, signedEps, multiplier, shift, dither } = args;
+  return {
+    units: blocks.units,
+    enter(start, end) {
+      const first = start * per;
+      const count = (end - start) * per;
+      const trained = blocks.trained[start / blocks.units]!;
+      const w = { name: base.name, offset: base.offset + first * esize, bytes: count * esize };
+      // A block starts on a mask byte (backup-blocks.ts), so its mask is a byte range of the layer's.
+      const mask = t.mask ? { name: t.mask.name, offset: t.mask.offset + (first >> 3), bytes: Math.ceil(count / 8) } : null;
+      const z = args.z ? { name: args.z.name, offset: args.z.offset + first, bytes: count } : null;
+      perturbInPlace(arena, w, backup, count, trained, bits, { z, key, start: first, dist, signedEps, multiplier, shift, mask, dither });
+      return () => restoreInPlace(arena, w, backup, count, trained, bits, mask);
     },
   };
 }
