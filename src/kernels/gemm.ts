@@ -193,8 +193,9 @@ export function fullyConnected(
   requant: PreparedRequant | null,
   scratch: DeviceBuffer | null,
 ): void {
-  const run = checkedFullyConnected(arena, input, weights, bias, output, p, requant, scratch);
-  if (p.units) run(p.units.start, p.units.end);
+  const { units, ...whole } = p;
+  const run = prepareFullyConnected(arena, input, weights, bias, output, whole, requant, scratch);
+  if (units) run(units.start, units.end);
   else run(0, p.outFeatures);
 }
 
@@ -214,20 +215,6 @@ export function prepareFullyConnected(
   scratch: DeviceBuffer | null,
 ): (start: number, end: number) => void {
   if (p.units) throw new ConfigError('prepareFullyConnected: pass the block of units to the returned call, not as params.units');
-  return checkedFullyConnected(arena, input, weights, bias, output, p, requant, scratch);
-}
-
-/** Every check of fullyConnected but p.units; the call on a block of units checks only the block. */
-function checkedFullyConnected(
-  arena: Arena,
-  input: DeviceBuffer,
-  weights: DeviceBuffer,
-  bias: DeviceBuffer | null,
-  output: DeviceBuffer,
-  p: FullyConnectedParams,
-  requant: PreparedRequant | null,
-  scratch: DeviceBuffer | null,
-): (start: number, end: number) => void {
   validateParams(p);
   const { batch: m, inFeatures: k, outFeatures: n, weightBits } = p;
   const device = arena.device;
