@@ -163,7 +163,7 @@ export class QuantizedSession {
 
   /**
    * The plan a session built from `plan`'s model and options runs on a device with this flash:
-   * `plan` itself, or its per-call variant when the pre-packed panels overflow the flash.
+   * `plan` itself, or the first fallback (bias-trained layers per call, then every layer per call) whose flash fits when the pre-packed panels overflow it.
    */
   static fitting<P>(plan: P, budget: { flashBytes: number }): P {
     const fallbacks = perCallPlans.get(plan as object) as P[] | undefined;
