@@ -117,7 +117,7 @@ function convRowsAcrossPanels(
   input: usize, panels: usize, aTile: usize, im2col: usize, count: i32, panel0: i32, output: usize,
   batch: i32, inH: i32, inW: i32, inC: i32, outC: i32, kH: i32, kW: i32, strideH: i32, strideW: i32,
   padTop: i32, padLeft: i32, outH: i32, outW: i32, zin: i32,
-  perChannel: i32, outZp: i32, actMin: i32, actMax: i32,
+  perChannel: i32, outZp: i32, actMin: i32, actMax: i32, bias: usize,
 ): void {
   const K = kH * kW * inC;
   const kPairs = (K + 1) >> 1;
@@ -186,7 +186,7 @@ function convRowsAcrossPanels(
       packActivationTile(r0, r1, r2, r3, K, aTile);
     }
     const dst = output + <usize>m0 * <usize>outC + <usize>n0;
-    gemmTileAcrossPanels(aTile, panels, count, kPairs, outC, n0, dst, <usize>outC, rows, 0, perChannel, outZp, actMin, actMax);
+    gemmTileAcrossPanels(aTile, panels, count, kPairs, outC, n0, dst, <usize>outC, rows, 0, perChannel, outZp, actMin, actMax, bias);
   }
 }
 
@@ -216,7 +216,7 @@ export function conv2d_qs8(
     );
     convRowsAcrossPanels(
       input, scratch, aTile, im2col, count, panel0, output, batch, inH, inW, inC, outC, kH, kW, strideH, strideW,
-      padTop, padLeft, outH, outW, zin, perChannel, outZp, actMin, actMax,
+      padTop, padLeft, outH, outW, zin, perChannel, outZp, actMin, actMax, 0,
     );
   }
 }
@@ -225,16 +225,19 @@ export function conv2d_qs8(
  * Conv2D on weights packed once beforehand (pack_weight_panels_qs8 with hasRequant = 1): every
  * panel of the layer is read from `panels` (flash for a frozen layer). Scratch layout: one
  * activation tile, then (kernels larger than 1×1) 4 im2col rows. Same results as conv2d_qs8.
+ * bias: 0 when the bias was packed into the panels; else the int32 bias [outC] (in SRAM) of
+ * panels packed with a null bias (a bias-trained layer on flash panels).
  */
 export function conv2d_qs8_prepacked(
   input: usize, panels: usize, output: usize, scratch: usize,
   batch: i32, inH: i32, inW: i32, inC: i32, outC: i32, kH: i32, kW: i32, strideH: i32, strideW: i32,
   padTop: i32, padLeft: i32, outH: i32, outW: i32, zin: i32, perChannel: i32, outZp: i32, actMin: i32, actMax: i32,
+  bias: usize,
 ): void {
   const kPairs = (kH * kW * inC + 1) >> 1;
   const im2col = scratch + activationTileBytes(kPairs);
   convRowsAcrossPanels(
     input, panels, scratch, im2col, (outC + 7) >> 3, 0, output, batch, inH, inW, inC, outC, kH, kW, strideH, strideW,
-    padTop, padLeft, outH, outW, zin, perChannel, outZp, actMin, actMax,
+    padTop, padLeft, outH, outW, zin, perChannel, outZp, actMin, actMax, bias,
   );
 }

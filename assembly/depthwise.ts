@@ -26,6 +26,7 @@ import { requantScalar, clampI32 } from './requant';
 import { perturbValue, perturbValue4 } from './perturb';
 import { zAt, zAt4, laneIndices4 } from './rng';
 import { srdhmUnsat4, storeFirstBytes } from './eltwise';
+import { biasLanes4 } from './gemm';
 
 const LEFT_SHIFTS: i32 = 1;
 const RIGHT_ZERO: i32 = 2;
@@ -169,7 +170,7 @@ function stageRequantLanes(rq: usize, OC: i32, OCP: i32, multPtr: usize, shiftPt
 // @ts-ignore: decorator
 @inline function depthwiseBlock(
   full: bool, expand: bool, base: usize, tab: usize, pairs: i32, ic0: usize, w: usize, biasAt: usize,
-  q: usize, swz: v128, flags: i32, uniformRight: i32, zp: v128, lo: v128, hi: v128,
+  q: usize, swz: v128, flags: i32, uniformRight: i32, zp: v128, lo: v128, hi: v128, userBias: usize, real: i32,
 ): v128 {
   let acc0 = v128.load(biasAt);
   let acc1 = v128.load(biasAt, 16);
@@ -178,6 +179,22 @@ function stageRequantLanes(rq: usize, OC: i32, OCP: i32, multPtr: usize, shiftPt
   if (full) {
     acc2 = v128.load(biasAt, 32);
     acc3 = v128.load(biasAt, 48);
+  }
+  if (userBias != 0) {
+    // A partial block reads only its `real` channels' bias: the vector ends at OC.
+    if (real >= 16) {
+      acc0 = i32x4.add(acc0, v128.load(userBias));
+      acc1 = i32x4.add(acc1, v128.load(userBias, 16));
+      acc2 = i32x4.add(acc2, v128.load(userBias, 32));
+      acc3 = i32x4.add(acc3, v128.load(userBias, 48));
+    } else {
+      acc0 = i32x4.add(acc0, biasLanes4(userBias, real));
+      acc1 = i32x4.add(acc1, biasLanes4(userBias + 16, real - 4));
+      if (full) {
+        acc2 = i32x4.add(acc2, biasLanes4(userBias + 32, real - 8));
+        acc3 = i32x4.add(acc3, biasLanes4(userBias + 48, real - 12));
+      }
+    }
   }
   let t = tab;
   for (let p = 0; p < pairs; p++) {
@@ -217,6 +234,7 @@ function stageRequantLanes(rq: usize, OC: i32, OCP: i32, multPtr: usize, shiftPt
 @inline function depthwisePixelSimd(
   expand: bool, out: usize, base: usize, tab: usize, pairs: i32, OC: i32, M: i32,
   pack: usize, effBias: usize, rq: usize, swz: usize, flags: i32, uniformRight: i32, zp: v128, lo: v128, hi: v128,
+  userBias: usize,
 ): void {
   const blockWeights = <usize>pairs << 6;
   let blk = 0;
@@ -225,7 +243,7 @@ function stageRequantLanes(rq: usize, OC: i32, OCP: i32, multPtr: usize, shiftPt
     const ic0 = expand ? <usize>(blk / M) : <usize>blk;
     const sw = expand ? v128.load(swz + <usize>blk) : v128.splat<i32>(0);
     const v = depthwiseBlock(true, expand, base, tab, pairs, ic0, w, effBias + (<usize>blk << 2),
-      rq + <usize>blk * 24, sw, flags, uniformRight, zp, lo, hi);
+      rq + <usize>blk * 24, sw, flags, uniformRight, zp, lo, hi, userBias != 0 ? userBias + (<usize>blk << 2) : 0, 16);
     v128.store(out + <usize>blk, v);
     w += blockWeights;
   }
@@ -236,10 +254,10 @@ function stageRequantLanes(rq: usize, OC: i32, OCP: i32, multPtr: usize, shiftPt
     let v: v128;
     if (rem > 8) {
       v = depthwiseBlock(true, expand, base, tab, pairs, ic0, w, effBias + (<usize>blk << 2),
-        rq + <usize>blk * 24, sw, flags, uniformRight, zp, lo, hi);
+        rq + <usize>blk * 24, sw, flags, uniformRight, zp, lo, hi, userBias != 0 ? userBias + (<usize>blk << 2) : 0, rem);
     } else {
       v = depthwiseBlock(false, expand, base, tab, pairs, ic0, w, effBias + (<usize>blk << 2),
-        rq + <usize>blk * 24, sw, flags, uniformRight, zp, lo, hi);
+        rq + <usize>blk * 24, sw, flags, uniformRight, zp, lo, hi, userBias != 0 ? userBias + (<usize>blk << 2) : 0, rem);
     }
     storeFirstBytes(out + <usize>blk, v, rem);
   }
@@ -249,12 +267,13 @@ function stageRequantLanes(rq: usize, OC: i32, OCP: i32, multPtr: usize, shiftPt
 // @ts-ignore: decorator
 @inline function depthwisePixelScalar(
   out: usize, base: usize, tab: usize, pairs: i32, OC: i32, M: i32, pack: usize, effBias: usize,
-  multPtr: usize, shiftPtr: usize, perChannel: i32, outZp: i32, actMin: i32, actMax: i32,
+  multPtr: usize, shiftPtr: usize, perChannel: i32, outZp: i32, actMin: i32, actMax: i32, userBias: usize,
 ): void {
   let ic = 0;
   let m = 0;
   for (let oc = 0; oc < OC; oc++) {
     let acc = load<i32>(effBias + (<usize>oc << 2));
+    if (userBias != 0) acc += load<i32>(userBias + (<usize>oc << 2));
     let w = pack + packedSlot(oc, 0, pairs);
     let t = tab;
     const x = base + <usize>ic;
@@ -345,13 +364,14 @@ function prepareDepthwise(
 /**
  * Every output pixel of the C input channels prepared at `prep` (a whole layer or a channel
  * group starting at input and output); pixels lie inStride input and outStride output bytes
- * apart. absTab is the per-call border table.
+ * apart. absTab is the per-call border table. userBias (0: none) is an int32 bias [OC] added to
+ * the effective bias, for a layer prepared without its bias (its bias trains, in SRAM).
  */
 function runDepthwise(
   prep: usize, absTab: usize, input: usize, output: usize, flags: i32,
   batch: i32, inH: i32, inW: i32, C: i32, M: i32, kH: i32, kW: i32, inStride: i32, outStride: i32,
   strideH: i32, strideW: i32, padTop: i32, padLeft: i32, outH: i32, outW: i32,
-  multPtr: usize, shiftPtr: usize, perChannel: i32, outZp: i32, actMin: i32, actMax: i32,
+  multPtr: usize, shiftPtr: usize, perChannel: i32, outZp: i32, actMin: i32, actMax: i32, userBias: usize,
 ): void {
   const OC = C * M;
   const OCP = <i32>align16(<usize>OC);
@@ -387,12 +407,12 @@ function runDepthwise(
           const lo = i8x16.splat(<i8>actMin);
           const hi = i8x16.splat(<i8>actMax);
           if (M == 1) {
-            depthwisePixelSimd(false, out, base, tab, pairs, OC, M, pack, effBias, rq, swz, flags, uniformRight, zp, lo, hi);
+            depthwisePixelSimd(false, out, base, tab, pairs, OC, M, pack, effBias, rq, swz, flags, uniformRight, zp, lo, hi, userBias);
           } else {
-            depthwisePixelSimd(true, out, base, tab, pairs, OC, M, pack, effBias, rq, swz, flags, uniformRight, zp, lo, hi);
+            depthwisePixelSimd(true, out, base, tab, pairs, OC, M, pack, effBias, rq, swz, flags, uniformRight, zp, lo, hi, userBias);
           }
         } else {
-          depthwisePixelScalar(out, base, tab, pairs, OC, M, pack, effBias, multPtr, shiftPtr, perChannel, outZp, actMin, actMax);
+          depthwisePixelScalar(out, base, tab, pairs, OC, M, pack, effBias, multPtr, shiftPtr, perChannel, outZp, actMin, actMax, userBias);
         }
         out += <usize>outStride;
       }
@@ -426,7 +446,7 @@ export function depthwise_conv2d_qs8(
     const flags = prepareDepthwise(scratch, weights, bias, C, M, kH, kW, inW, C, OC, weightBits, inputZp, multPtr, shiftPtr, perChannel,
       perturb, key, start, dist, signedEps, oneQ, pMult, pShift);
     runDepthwise(scratch, scratch + preparedBytes(C, M, kH, kW), input, output, flags, batch, inH, inW, C, M, kH, kW, C, OC,
-      strideH, strideW, padTop, padLeft, outH, outW, multPtr, shiftPtr, perChannel, outZp, actMin, actMax);
+      strideH, strideW, padTop, padLeft, outH, outW, multPtr, shiftPtr, perChannel, outZp, actMin, actMax, 0);
     return;
   }
   const absTab = scratch + preparedBytes(groupChannels, 1, kH, kW);
@@ -438,7 +458,7 @@ export function depthwise_conv2d_qs8(
       n, 1, kH, kW, inW, C, OC, weightBits, inputZp, multPtr + rqAt, shiftPtr + rqAt, perChannel,
       perturb, key, start + <u32>g0, dist, signedEps, oneQ, pMult, pShift);
     runDepthwise(scratch, absTab, input + <usize>g0, output + <usize>g0, flags, batch, inH, inW, n, 1, kH, kW, C, OC,
-      strideH, strideW, padTop, padLeft, outH, outW, multPtr + rqAt, shiftPtr + rqAt, perChannel, outZp, actMin, actMax);
+      strideH, strideW, padTop, padLeft, outH, outW, multPtr + rqAt, shiftPtr + rqAt, perChannel, outZp, actMin, actMax, 0);
   }
 }
 
@@ -454,14 +474,18 @@ export function depthwise_prepack_qs8(
   store<i32>(dst + preparedBytes(C, M, kH, kW), flags);
 }
 
-/** Depthwise Conv2D on a layer prepared by depthwise_prepack_qs8; scratch holds one tap table. */
+/**
+ * Depthwise Conv2D on a layer prepared by depthwise_prepack_qs8; scratch holds one tap table.
+ * bias: 0 when the bias was prepared in; else the int32 bias [C·M] (in SRAM) of a layer prepared
+ * with a null bias, added to its effective bias −zin·Σw (the same wrapping int32 sum).
+ */
 export function depthwise_conv2d_qs8_prepacked(
   input: usize, prepared: usize, output: usize, scratch: usize,
   batch: i32, inH: i32, inW: i32, C: i32, M: i32, kH: i32, kW: i32,
   strideH: i32, strideW: i32, padTop: i32, padLeft: i32, outH: i32, outW: i32,
-  multPtr: usize, shiftPtr: usize, perChannel: i32, outZp: i32, actMin: i32, actMax: i32,
+  multPtr: usize, shiftPtr: usize, perChannel: i32, outZp: i32, actMin: i32, actMax: i32, bias: usize,
 ): void {
   const flags = load<i32>(prepared + preparedBytes(C, M, kH, kW));
   runDepthwise(prepared, scratch, input, output, flags, batch, inH, inW, C, M, kH, kW, C, C * M,
-    strideH, strideW, padTop, padLeft, outH, outW, multPtr, shiftPtr, perChannel, outZp, actMin, actMax);
+    strideH, strideW, padTop, padLeft, outH, outW, multPtr, shiftPtr, perChannel, outZp, actMin, actMax, bias);
 }

@@ -371,15 +371,37 @@ export function packActivationTile(r0: usize, r1: usize, r2: usize, r3: usize, K
 }
 
 /**
+ * Bias of `count` real columns (≤ 0: none) as 4 lanes, 0 past them: a partial panel must not read
+ * past the end of the bias vector.
+ */
+export function biasLanes4(bias: usize, count: i32): v128 {
+  let v = i32x4.splat(0);
+  if (count > 0) v = i32x4.replace_lane(v, 0, load<i32>(bias));
+  if (count > 1) v = i32x4.replace_lane(v, 1, load<i32>(bias, 4));
+  if (count > 2) v = i32x4.replace_lane(v, 2, load<i32>(bias, 8));
+  if (count > 3) v = i32x4.replace_lane(v, 3, load<i32>(bias, 12));
+  return v;
+}
+
+// @ts-ignore: decorator
+@inline function columnBias(bias: usize, col: i32, cols: i32): i32 {
+  return bias != 0 && col < cols ? load<i32>(bias + (<usize>col << 2)) : 0;
+}
+
+/**
  * The hot loop (qs8-gemm 4x8c2 dot16): 4 rows of the activation tile × one 8-column panel.
  * rows/cols say how many of the 4×8 results are real and get stored.
  */
 function tile4x8Simd(
   aTile: usize, panel: usize, kPairs: i32, dst: usize, dstStride: usize, rows: i32, cols: i32,
-  outInt32: i32, perChannel: i32, outZp: i32, actMin: i32, actMax: i32,
+  outInt32: i32, perChannel: i32, outZp: i32, actMin: i32, actMax: i32, bias: usize,
 ): void {
   let c00 = v128.load(panel);
   let c01 = v128.load(panel, 16);
+  if (bias != 0) {
+    c00 = i32x4.add(c00, cols == GEMM_NR ? v128.load(bias) : biasLanes4(bias, cols));
+    c01 = i32x4.add(c01, cols == GEMM_NR ? v128.load(bias, 16) : biasLanes4(bias + 16, cols - 4));
+  }
   let c10 = c00;
   let c11 = c01;
   let c20 = c00;
@@ -440,17 +462,17 @@ function tile4x8Simd(
 /** Scalar build: the same tile from the same packed layout, in 2-row × 4-column register blocks. */
 function tile4x8Scalar(
   aTile: usize, panel: usize, kPairs: i32, dst: usize, dstStride: usize, rows: i32, cols: i32,
-  outInt32: i32, outZp: i32, actMin: i32, actMax: i32,
+  outInt32: i32, outZp: i32, actMin: i32, actMax: i32, bias: usize,
 ): void {
   const body = panel + <usize>PANEL_HEADER_BYTES;
   for (let r = 0; r < rows; r += 2) {
     for (let g = 0; g < 2; g++) {
       const col = g << 2;
       const biasAt = panel + (<usize>col << 2);
-      let a0 = load<i32>(biasAt);
-      let a1 = load<i32>(biasAt, 4);
-      let a2 = load<i32>(biasAt, 8);
-      let a3 = load<i32>(biasAt, 12);
+      let a0 = load<i32>(biasAt) + columnBias(bias, col, cols);
+      let a1 = load<i32>(biasAt, 4) + columnBias(bias, col + 1, cols);
+      let a2 = load<i32>(biasAt, 8) + columnBias(bias, col + 2, cols);
+      let a3 = load<i32>(biasAt, 12) + columnBias(bias, col + 3, cols);
       let b0 = a0;
       let b1 = a1;
       let b2 = a2;
@@ -495,11 +517,15 @@ function tile4x8Scalar(
 
 /**
  * One activation tile (≤ 4 rows) against `count` packed panels starting at column n0; writes
- * the rows' outputs for those columns. dst points at (row 0, column n0).
+ * the rows' outputs for those columns. dst points at (row 0, column n0). bias (0: none) is an
+ * int32 vector of all N columns added to the accumulators, for panels packed without the bias
+ * (a bias-trained layer whose weights stay packed in flash): adding it here or in the header is
+ * the same wrapping int32 sum.
  */
 export function gemmTileAcrossPanels(
   aTile: usize, panels: usize, count: i32, kPairs: i32, N: i32, n0: i32,
   dst: usize, dstStride: usize, rows: i32, outInt32: i32, perChannel: i32, outZp: i32, actMin: i32, actMax: i32,
+  bias: usize,
 ): void {
   const stride = panelBytes(kPairs);
   const elemShift: usize = outInt32 ? 2 : 0;
@@ -508,10 +534,11 @@ export function gemmTileAcrossPanels(
     const cols = min<i32>(GEMM_NR, N - n);
     const panel = panels + <usize>p * stride;
     const out = dst + (<usize>(p * GEMM_NR) << elemShift);
+    const panelBias: usize = bias != 0 ? bias + (<usize>n << 2) : 0;
     if (ASC_FEATURE_SIMD) {
-      tile4x8Simd(aTile, panel, kPairs, out, dstStride, rows, cols, outInt32, perChannel, outZp, actMin, actMax);
+      tile4x8Simd(aTile, panel, kPairs, out, dstStride, rows, cols, outInt32, perChannel, outZp, actMin, actMax, panelBias);
     } else {
-      tile4x8Scalar(aTile, panel, kPairs, out, dstStride, rows, cols, outInt32, outZp, actMin, actMax);
+      tile4x8Scalar(aTile, panel, kPairs, out, dstStride, rows, cols, outInt32, outZp, actMin, actMax, panelBias);
     }
   }
 }
@@ -554,17 +581,17 @@ export function fully_connected_qs8(
       weights, weightBits, K, N, panel0, count, scratch, bias, zin, multPtr, shiftPtr, outInt32 ? 0 : 1, perChannel,
       perturbEnabled, key, start, dist, signedEps, oneQ, mult, shift,
     );
-    gemmRowsAcrossPanels(input, scratch, aTile, M, K, N, panel0, count, output, outStride, outInt32, perChannel, outZp, actMin, actMax);
+    gemmRowsAcrossPanels(input, scratch, aTile, M, K, N, panel0, count, output, outStride, outInt32, perChannel, outZp, actMin, actMax, 0);
   }
 }
 
 /**
  * Every row of input [M][K] against `count` packed panels from panel0 on: each 4-row activation
- * tile is widened once into aTile and run across all of them.
+ * tile is widened once into aTile and run across all of them. bias: see gemmTileAcrossPanels.
  */
 export function gemmRowsAcrossPanels(
   input: usize, panels: usize, aTile: usize, M: i32, K: i32, N: i32, panel0: i32, count: i32,
-  output: usize, dstStride: usize, outInt32: i32, perChannel: i32, outZp: i32, actMin: i32, actMax: i32,
+  output: usize, dstStride: usize, outInt32: i32, perChannel: i32, outZp: i32, actMin: i32, actMax: i32, bias: usize,
 ): void {
   const kPairs = (K + 1) >> 1;
   const elemShift: usize = outInt32 ? 2 : 0;
@@ -578,6 +605,6 @@ export function gemmRowsAcrossPanels(
     const r3 = rows > 3 ? r0 + rowBytes * 3 : r0;
     packActivationTile(r0, r1, r2, r3, K, aTile);
     const dst = output + <usize>m0 * dstStride + (<usize>n0 << elemShift);
-    gemmTileAcrossPanels(aTile, panels, count, kPairs, N, n0, dst, dstStride, rows, outInt32, perChannel, outZp, actMin, actMax);
+    gemmTileAcrossPanels(aTile, panels, count, kPairs, N, n0, dst, dstStride, rows, outInt32, perChannel, outZp, actMin, actMax, bias);
   }
 }

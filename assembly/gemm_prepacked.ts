@@ -22,11 +22,13 @@ export function pack_weight_panels_qs8(
 /**
  * Fully connected on pre-packed panels: output[M][N] as int8 (or int32 when outInt32). Scratch
  * holds one activation tile. Same results as fully_connected_qs8 on the weights that were packed.
+ * bias: 0 when the bias was packed into the panels; else the int32 bias [N] (in SRAM) of panels
+ * packed with a null bias, added to the accumulators (a bias-trained layer on flash panels).
  */
 export function fully_connected_qs8_prepacked(
   input: usize, panels: usize, output: usize, scratch: usize, M: i32, K: i32, N: i32,
-  outInt32: i32, perChannel: i32, outZp: i32, actMin: i32, actMax: i32,
+  outInt32: i32, perChannel: i32, outZp: i32, actMin: i32, actMax: i32, bias: usize,
 ): void {
-  gemmRowsAcrossPanels(input, panels, scratch, M, K, N, 0, (N + GEMM_NR - 1) / GEMM_NR, output, <usize>N << (outInt32 ? 2 : 0), outInt32, perChannel, outZp, actMin, actMax);
+  gemmRowsAcrossPanels(input, panels, scratch, M, K, N, 0, (N + GEMM_NR - 1) / GEMM_NR, output, <usize>N << (outInt32 ? 2 : 0), outInt32, perChannel, outZp, actMin, actMax, bias);
 }
 

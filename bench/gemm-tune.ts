@@ -597,7 +597,7 @@ async function limitTable(): Promise<void> {
     perCall: () => fullyConnected(arena, input, weights, null, output, p, requant, scratchCall),
     ort: () => ort.run(),
     tinyWrapped: () => { for (let i = 0; i < 100; i++) fullyConnected(arena, tIn, tW, null, tOut, tpp, tQ, tScratch); },
-    tinyKernel: () => { for (let i = 0; i < 100; i++) prepackedKernel(tIn.offset, tPacked.panels.offset, tOut.offset, tScratch.offset, 8, 8, 8, 0, 0, tQ.outZeroPoint, -128, 127); },
+    tinyKernel: () => { for (let i = 0; i < 100; i++) prepackedKernel(tIn.offset, tPacked.panels.offset, tOut.offset, tScratch.offset, 8, 8, 8, 0, 0, tQ.outZeroPoint, -128, 127, 0); },
   });
   await ort.release();
   const macs = M * K * N;

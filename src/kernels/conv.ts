@@ -8,7 +8,7 @@ import type { PreparedRequant } from './requant.js';
 import { perturbArgs, type PerturbSpec } from './perturb-spec.js';
 import { requireIndexRange } from './rng.js';
 import { requireInt } from './validate.js';
-import { prepackedTileBytes, requirePackedFor, type PackedPanels } from './packed-weights.js';
+import { prepackedTileBytes, requirePackedFor, separateBiasOffset, type PackedPanels } from './packed-weights.js';
 import { paddedAxis, requirePadding, type Padding } from './geometry.js';
 import {
   GEMM_MR, MAX_DIM, gemmCoreScratchBytes, packedBudgetOf, packedChunkPanels, requantArgs, requireDisjoint, requireScratch,
@@ -150,6 +150,7 @@ export function conv2d(
       input.offset, p.packed.panels.offset, output.offset, scratchOffset,
       p.batch, p.inHeight, p.inWidth, p.inChannels, p.outChannels, p.kernelHeight, p.kernelWidth,
       p.strideHeight, p.strideWidth, g.padTop, g.padLeft, g.outHeight, g.outWidth, p.inputZeroPoint, ...q.slice(2),
+      separateBiasOffset(p.packed, bias, 'conv2d'),
     );
     return;
   }

@@ -45,6 +45,8 @@ export interface PreparedDepthwise {
   readonly key: string;
   /** depthwisePreparedBytes of the layer. */
   readonly bytes: number;
+  /** Prepared without the bias (effective bias −zin·Σw): every call passes the bias (a bias-trained layer's, in SRAM). */
+  readonly separateBias: boolean;
 }
 
 export type { Padding } from './geometry.js';
@@ -160,8 +162,11 @@ const preparedKey = (p: DepthwiseConv2DParams, perChannel: boolean) =>
  */
 export function depthwisePrepack(
   arena: Arena, weights: DeviceBuffer, bias: DeviceBuffer | null, requant: PreparedRequant, dst: DeviceBuffer, p: DepthwiseConv2DParams,
+  options: { separateBias?: boolean } = {},
 ): PreparedDepthwise {
   const g = geometry(p);
+  const separateBias = options.separateBias === true;
+  if (separateBias && bias !== null) throw new ConfigError('depthwisePrepack: a layer prepared with separateBias holds no bias; pass bias = null (each call passes it)');
   if (!requant) throw new ConfigError('depthwisePrepack: a prepared requantization is required (int8 output); use prepareRequant');
   const oc = g.outChannels;
   const wBytes = p.kernelHeight * p.kernelWidth * oc * (p.weightBits / 8);
@@ -177,7 +182,14 @@ export function depthwisePrepack(
     dst.offset, weights.offset, bias === null ? 0 : bias.offset, p.inChannels, p.depthMultiplier, p.kernelHeight, p.kernelWidth, p.inWidth,
     p.weightBits, p.inputZeroPoint, q[0]!, q[1]!, q[2]!,
   );
-  return { buffer: dst, key: preparedKey(p, requant.perChannel), bytes };
+  return { buffer: dst, key: preparedKey(p, requant.perChannel), bytes, separateBias };
+}
+
+/** The bias pointer of a prepared call: 0 when the bias is prepared in, else the call's (required). */
+function preparedBiasOffset(prepared: PreparedDepthwise, bias: DeviceBuffer | null): number {
+  if (!prepared.separateBias) return 0;
+  if (bias === null) throw new ConfigError('depthwiseConv2d: the layer was prepared without its bias (separateBias); pass the layer\'s bias');
+  return bias.offset;
 }
 
 /**
@@ -239,7 +251,7 @@ export function depthwiseConv2d(
       input.offset, p.prepared.buffer.offset, output.offset, scratchOffset,
       p.batch, p.inHeight, p.inWidth, p.inChannels, p.depthMultiplier, p.kernelHeight, p.kernelWidth,
       p.strideHeight, p.strideWidth, g.padTop, g.padLeft, g.outHeight, g.outWidth,
-      ...q,
+      ...q, preparedBiasOffset(p.prepared, bias),
     );
     return;
   }

@@ -9,7 +9,7 @@ import { checkPrepared, type PreparedRequant } from './requant.js';
 import { perturbArgs, type PerturbSpec } from './perturb-spec.js';
 import { requireIndexRange } from './rng.js';
 import { requireInt } from './validate.js';
-import { prepackedTileBytes, requirePackedFor, type PackedPanels } from './packed-weights.js';
+import { prepackedTileBytes, requirePackedFor, separateBiasOffset, type PackedPanels } from './packed-weights.js';
 
 export interface FullyConnectedParams {
   /** M: rows of input (and output). */
@@ -253,9 +253,10 @@ export function prepareFullyConnected(
 
   if (prepacked) {
     const kernel = device.kernel('fully_connected_qs8_prepacked');
+    const biasOffset = separateBiasOffset(p.packed!, bias, 'fullyConnected');
     return (start, end) => {
       if (start !== 0 || end !== n) throw new ConfigError('fullyConnected: pre-packed panels run the whole layer; a call on a block of units must pack (drop packed)');
-      kernel(input.offset, p.packed!.panels.offset, output.offset, scratchOffset, m, k, n, requant === null ? 1 : 0, ...q.slice(2));
+      kernel(input.offset, p.packed!.panels.offset, output.offset, scratchOffset, m, k, n, requant === null ? 1 : 0, ...q.slice(2), biasOffset);
     };
   }
   // A block of units: every pointer moves to the block's first unit, the output keeps its row length,

@@ -3,7 +3,9 @@
 // only on its weights, bias, input zero point and requantization, none of which change while a
 // session runs, so they are packed when the session is prepared (into flash, next to the
 // weights) instead of on every call. Trained layers keep packing per call with the perturbation
-// fused. The packed bytes equal what the per-call path packs, so the results are identical.
+// fused. The packed bytes equal what the per-call path packs, so the results are identical. A
+// layer whose bias alone trains packs its panels without the bias (separateBias) and each call
+// adds the SRAM bias to the accumulators: the same wrapping int32 sum, so the same results.
 import type { Arena, DeviceBuffer } from '../device/arena.js';
 import { checkBuffer } from '../device/arena.js';
 import { ConfigError, ShapeError } from '../errors.js';
@@ -22,6 +24,12 @@ export interface PackedPanels {
   /** Whether requant constants were packed (false: the layer outputs int32 accumulators). */
   readonly requantized: boolean;
   readonly perChannel: boolean;
+  /**
+   * The panels were packed without the bias (header −zin·Σw): every call passes the bias, which the
+   * kernel adds to the accumulators. A bias-trained layer keeps its weights packed in flash this way
+   * and only its bias in SRAM, where training perturbs and updates it.
+   */
+  readonly separateBias: boolean;
 }
 
 export interface PackParams {
@@ -29,6 +37,8 @@ export interface PackParams {
   n: number;
   weightBits: 8 | 16;
   inputZeroPoint: number;
+  /** Pack without the bias (PackedPanels.separateBias); the `bias` argument must then be null. */
+  separateBias?: boolean;
 }
 
 /** Bytes of a whole layer's packed panels: ceil(n / 8) panels of packedPanelBytes(k). */
@@ -59,6 +69,7 @@ export function packWeightPanels(
   requireInt(p.n, 'packWeightPanels: n', 1, MAX_DIM);
   requireWeightBits(p.weightBits, 'packWeightPanels');
   requireZeroPoint(p.inputZeroPoint, 'packWeightPanels');
+  if (p.separateBias === true && bias !== null) throw new ConfigError('packWeightPanels: panels packed with separateBias hold no bias; pass bias = null (each call passes it)');
   const device = arena.device;
   const wBytes = p.k * p.n * (p.weightBits / 8);
   const bytes = packedPanelsBytes(p.k, p.n);
@@ -73,7 +84,7 @@ export function packWeightPanels(
     weights.offset, p.weightBits, p.k, p.n, dst.offset, bias === null ? 0 : bias.offset, p.inputZeroPoint,
     q[0]!, q[1]!, requant === null ? 0 : 1, q[2]!,
   );
-  return { panels: dst, k: p.k, n: p.n, inputZeroPoint: p.inputZeroPoint, requantized: requant !== null, perChannel: requant?.perChannel ?? false };
+  return { panels: dst, k: p.k, n: p.n, inputZeroPoint: p.inputZeroPoint, requantized: requant !== null, perChannel: requant?.perChannel ?? false, separateBias: p.separateBias === true };
 }
 
 /** Throws unless `packed` was packed for this layer geometry, zero point and output kind. */
@@ -87,4 +98,14 @@ export function requirePackedFor(
     throw new ConfigError(`${what}: packed panels were packed with a different input zero point or requantization; pack them again with this layer's`);
   }
   checkBuffer(arena.device, packed.panels, packedPanelsBytes(k, n), `${what} packed panels`);
+}
+
+/**
+ * The bias pointer a pre-packed call hands the kernel: 0 when the bias is in the panels, else the
+ * call's bias (packed.separateBias; it must be given — the caller checks its size and overlaps).
+ */
+export function separateBiasOffset(packed: PackedPanels, bias: DeviceBuffer | null, what: string): number {
+  if (!packed.separateBias) return 0;
+  if (bias === null) throw new ConfigError(`${what}: the packed panels were packed without the bias (separateBias); pass the layer's bias`);
+  return bias.offset;
 }

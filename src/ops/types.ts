@@ -89,6 +89,11 @@ export interface QuantizedBuildContext<N extends ModelNode = ModelNode> {
     weights: DeviceBuffer; bias: DeviceBuffer; weightBits: 8 | 16; scratch: DeviceBuffer | null; requant: PreparedRequant | null;
     /** For a frozen layer whose op has packedBytes: where (flash) build packs its weights once. */
     packedPanels?: DeviceBuffer;
+    /**
+     * Only the bias trains (ops with `separateBias`): pack packedPanels without the bias and add the
+     * call's bias (the SRAM one, perturbed in place by the trainer) on every call.
+     */
+    separateBias?: boolean;
     /** The packing budget the session planned this layer's scratch with (scratchBytes' packedWeightBudget). */
     packedWeightBudget?: number;
   };
@@ -106,6 +111,11 @@ export interface QuantizedOp<N extends ModelNode = ModelNode> {
    * session is prepared, placed in flash); 0 or absent: the op packs per call.
    */
   packedBytes?(ctx: QuantizedScratchContext<N>): number;
+  /**
+   * The op's packed weights can leave the bias out, each call adding it (params.separateBias): a
+   * layer whose bias alone trains then runs on weights packed once into flash, like a frozen one.
+   */
+  separateBias?: boolean;
   /**
    * The op can run on a range of its output units (ParamSource.blocks): how many there are and how
    * many stored weights each owns, unit u's being [u·weightsPerUnit, (u + 1)·weightsPerUnit).

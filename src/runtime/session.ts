@@ -59,6 +59,13 @@ export interface SessionOptions {
    */
   prepackFrozen?: boolean;
   /**
+   * A layer in frozenWeights (only its bias trains) whose op packs without the bias
+   * (`separateBias`) runs on its weights packed once into flash like a frozen layer, each call
+   * adding the SRAM bias, so it needs no per-call packing scratch (default true, with
+   * prepackFrozen; false: it packs per call). Results are identical either way.
+   */
+  prepackBiasTrained?: boolean;
+  /**
    * A layer that packs its weights on every call (a trained layer, or a frozen one when prepacking is
    * off) packs one 8-column panel at a time wherever a larger chunk would raise the SRAM peak
    * (default true; src/runtime/scratch-budget.ts). false: every such layer packs chunks of up to
@@ -95,6 +102,8 @@ interface Blueprint {
   flashItems: StaticData[];
   /** Flash the device fills when the session is prepared: frozen layers' packed weight panels. */
   flashPacked: { name: string; bytes: number }[];
+  /** Layers whose packed panels hold no bias (bias-trained layers): each call adds the SRAM bias. */
+  separateBias: ReadonlySet<string>;
   /** Packing budget of each layer that packs per call (scratch-budget.ts). */
   packBudgets: Map<string, number>;
   outputQuant: Map<string, OutputQuant>;
@@ -154,11 +163,12 @@ export class QuantizedSession {
 
   /**
    * The plan a session built from `plan`'s model and options runs on a device with this flash:
-   * `plan` itself, or its per-call variant when the pre-packed panels overflow the flash.
+   * `plan` itself, or the first fallback (bias-trained layers per call, then every layer per call) whose flash fits when the pre-packed panels overflow it.
    */
   static fitting<P>(plan: P, budget: { flashBytes: number }): P {
-    const perCall = perCallPlans.get(plan as object) as P | undefined;
-    return perCall && (plan as SessionPlan).flashBytes > budget.flashBytes ? perCall : plan;
+    const fallbacks = perCallPlans.get(plan as object) as P[] | undefined;
+    if (!fallbacks?.length || (plan as SessionPlan).flashBytes <= budget.flashBytes) return plan;
+    return fallbacks.find((f) => (f as SessionPlan).flashBytes <= budget.flashBytes) ?? fallbacks[fallbacks.length - 1]!;
   }
 
   /** BudgetError naming each region that does not fit, what it needs and its largest consumers. */
@@ -242,7 +252,7 @@ export class QuantizedSession {
         const packedWeightBudget = bp.packBudgets.get(name);
         params = {
           weights: w, bias: b, weightBits: p.weightBits, scratch: placed.get(`scratch:${name}`) ?? null, requant,
-          ...(packedPanels ? { packedPanels } : {}), ...(packedWeightBudget !== undefined ? { packedWeightBudget } : {}),
+          ...(packedPanels ? { packedPanels } : {}), ...(bp.separateBias.has(name) ? { separateBias: true } : {}), ...(packedWeightBudget !== undefined ? { packedWeightBudget } : {}),
         };
       }
       const run = def.quantized.build({
@@ -342,24 +352,34 @@ export class QuantizedSession {
   }
 }
 
-/** The pre-packed blueprint when its flash fits the budget (or prepacking was asked for), else the per-call one. */
+/**
+ * What a default (pre-packed) session falls back to, in order, when its panels overflow flash:
+ * bias-trained layers packing per call (frozen ones still pre-packed), then every layer per call.
+ */
+function fallbackOptions(options: SessionOptions, bp: Blueprint): SessionOptions[] {
+  if (options.prepackFrozen !== undefined || bp.flashPacked.length === 0) return [];
+  const biasPerCall = options.prepackBiasTrained === undefined && bp.separateBias.size > 0 ? [{ ...options, prepackBiasTrained: false }] : [];
+  return [...biasPerCall, { ...options, prepackFrozen: false }];
+}
+
+/** The pre-packed blueprint when its flash fits the budget (or prepacking was asked for), else the first fallback that fits, else packing per call. */
 function blueprintFor(model: QuantizedModel, options: SessionOptions, budget: { flashBytes: number }): Blueprint {
   const bp = plainBlueprint(model, options);
-  if (options.prepackFrozen !== undefined || bp.flashPacked.length === 0 || bp.plan.flashBytes <= budget.flashBytes) return bp;
-  return plainBlueprint(model, { ...options, prepackFrozen: false });
+  if (bp.plan.flashBytes <= budget.flashBytes) return bp;
+  const fallbacks = fallbackOptions(options, bp).map((o) => plainBlueprint(model, o));
+  return fallbacks.find((f) => f.plan.flashBytes <= budget.flashBytes) ?? fallbacks[fallbacks.length - 1] ?? bp;
 }
 
 /**
- * Each default (pre-packed) plan → the same session packing per call, so a budget check on a
- * plan accepts what the session falls back to when the panels overflow flash (fitting()).
+ * Each default (pre-packed) plan → the plans of its fallbacks (fallbackOptions), so a budget check
+ * on a plan accepts what the session falls back to when the panels overflow flash (fitting()).
  */
-const perCallPlans = new WeakMap<object, SessionPlan>();
+const perCallPlans = new WeakMap<object, SessionPlan[]>();
 
 function blueprint(model: QuantizedModel, options: SessionOptions): Blueprint {
   const bp = plainBlueprint(model, options);
-  if (options.prepackFrozen === undefined && bp.flashPacked.length > 0) {
-    perCallPlans.set(bp.plan, plainBlueprint(model, { ...options, prepackFrozen: false }).plan);
-  }
+  const fallbacks = fallbackOptions(options, bp);
+  if (fallbacks.length > 0) perCallPlans.set(bp.plan, fallbacks.map((o) => plainBlueprint(model, o).plan));
   return bp;
 }
 
@@ -387,6 +407,7 @@ function plainBlueprint(model: QuantizedModel, options: SessionOptions): Bluepri
   const sramInit: StaticData[] = [];
   const flashItems: StaticData[] = [];
   const flashPacked: Blueprint['flashPacked'] = [];
+  const separateBias = new Set<string>();
   const scratchChoices: ScratchChoice[] = [];
   const prepackFrozen = options.prepackFrozen ?? true;
   const outputQuant = new Map<string, OutputQuant>();
@@ -404,7 +425,10 @@ function plainBlueprint(model: QuantizedModel, options: SessionOptions): Bluepri
     const p = model.params[name];
     if (!p) throw new ShapeError(`model '${model.architecture.name}' has no parameters for layer '${name}'`);
     const inSram = trainable.has(name);
-    const packedBytes = !inSram && prepackFrozen ? (def.quantized?.packedBytes?.({ op: n, batch, weightBits: p.weightBits }) ?? 0) : 0;
+    // Weights that never change can be packed once; a bias-trained layer's too when its op adds the bias per call.
+    const biasTrained = inSram && options.frozenWeights?.has(name) === true && def.quantized?.separateBias === true && options.prepackBiasTrained !== false;
+    const packedBytes = (!inSram || biasTrained) && prepackFrozen ? (def.quantized?.packedBytes?.({ op: n, batch, weightBits: p.weightBits }) ?? 0) : 0;
+    if (packedBytes > 0 && biasTrained) separateBias.add(name);
     if (packedBytes > 0) flashPacked.push({ name: `pk:${name}`, bytes: packedBytes });
     const scratchContext = { op: n, batch, weightBits: p.weightBits, prepacked: packedBytes > 0 };
     const scratch = def.quantized?.scratchBytes?.(scratchContext) ?? 0;
@@ -460,7 +484,7 @@ function plainBlueprint(model: QuantizedModel, options: SessionOptions): Bluepri
   const flash = [...flashItems.map((f) => ({ name: f.name, bytes: f.data.byteLength })), ...flashPacked];
   const flashBytes = flash.reduce((s, f) => s + alignUp(f.bytes), 0);
   return {
-    graph, lowered, requests, sramInit, flashItems, flashPacked, packBudgets, outputQuant,
+    graph, lowered, requests, sramInit, flashItems, flashPacked, separateBias, packBudgets, outputQuant,
     plan: { sram, sramCategory, flash, flashBytes, sramBytes: sram.peakBytes },
   };
 }

@@ -4,6 +4,7 @@ import type { Conv2DNode } from '../../model/layers.js';
 import { conv2d as conv2dI8, conv2dScratchBytes, type Conv2DParams } from '../../kernels/conv.js';
 import { conv2dBackwardF32, conv2dF32, conv2dF32ScratchBytes, type Conv2DF32Params } from '../../kernels/f32.js';
 import { packWeightPanels, packedPanelsBytes } from '../../kernels/packed-weights.js';
+import { panelsServe } from '../packed-call.js';
 import { SESSION_PACKED_WEIGHT_BUDGET } from '../budget.js';
 import { pair, positiveInt, spatial, window } from '../shape.js';
 import type { OpDef, OpNode } from '../types.js';
@@ -31,16 +32,18 @@ export const conv2d: OpDef<Conv2DNode> = {
     return { outShape: [oh, ow, filters], weightShape: [filters, kernel[0], kernel[1], c], biasLength: filters, macs: oh * ow * filters * kernel[0] * kernel[1] * c };
   },
   quantized: {
+    separateBias: true,
     scratchBytes: ({ op, batch, weightBits, prepacked, packedWeightBudget }) => conv2dScratchBytes({ ...geometry(op, batch), weightBits, inputZeroPoint: 0, packedWeightBudget: packedWeightBudget ?? SESSION_PACKED_WEIGHT_BUDGET, prepacked }),
     packedBytes: ({ op }) => packedPanelsBytes(op.node.kernel[0] * op.node.kernel[1] * (op.inShapes[0] as number[])[2]!, op.node.filters),
     build({ op, batch, arena, inputs: [input], output, inputQuant: [inQ], params }) {
-      const { weights: w, bias: b, weightBits, scratch, requant, packedPanels, packedWeightBudget } = params!;
+      const { weights: w, bias: b, weightBits, scratch, requant, packedPanels, packedWeightBudget, separateBias } = params!;
       const p: Conv2DParams = { ...geometry(op, batch), weightBits, inputZeroPoint: inQ!.zeroPoint, packedWeightBudget: packedWeightBudget ?? SESSION_PACKED_WEIGHT_BUDGET };
       if (packedPanels) {
         const k = p.kernelHeight * p.kernelWidth * p.inChannels;
         // Built once: a fresh params object per call measurably slows the host call.
-        const frozen: Conv2DParams = { ...p, packed: packWeightPanels(arena, w, b, requant, packedPanels, { k, n: p.outChannels, weightBits, inputZeroPoint: p.inputZeroPoint }) };
-        return (perturb, src) => conv2dI8(arena, input!, src?.weights ?? w, src?.bias ?? b, output, perturb || src ? { ...p, perturb } : frozen, requant!, scratch);
+        const frozen: Conv2DParams = { ...p, packed: packWeightPanels(arena, w, separateBias ? null : b, requant, packedPanels, { k, n: p.outChannels, weightBits, inputZeroPoint: p.inputZeroPoint, separateBias: separateBias === true }) };
+        const onPanels = panelsServe(separateBias === true);
+        return (perturb, src) => conv2dI8(arena, input!, src?.weights ?? w, src?.bias ?? b, output, onPanels(perturb, src) ? frozen : { ...p, perturb }, requant!, scratch);
       }
       return (perturb, src) => conv2dI8(arena, input!, src?.weights ?? w, src?.bias ?? b, output, { ...p, perturb }, requant!, scratch);
     },

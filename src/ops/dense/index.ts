@@ -4,6 +4,7 @@ import { denseTflite } from './tflite.js';
 import type { DenseNode } from '../../model/layers.js';
 import { GEMV_MAX_BATCH, fullyConnected, fullyConnectedScratchBytes, prepareFullyConnected } from '../../kernels/gemm.js';
 import { packWeightPanels, packedPanelsBytes } from '../../kernels/packed-weights.js';
+import { panelsServe } from '../packed-call.js';
 import { denseBackwardF32, denseF32 } from '../../kernels/f32.js';
 import { SESSION_PACKED_WEIGHT_BUDGET } from '../budget.js';
 import { elementCount, positiveInt } from '../shape.js';
@@ -29,20 +30,22 @@ export const dense: OpDef<DenseNode> = {
   },
   quantized: {
     int32Head: true,
+    separateBias: true,
     scratchBytes: ({ op, batch, weightBits, prepacked, packedWeightBudget }) => fullyConnectedScratchBytes({ batch, ...dims(op), weightBits, inputZeroPoint: 0, packedWeightBudget: packedWeightBudget ?? SESSION_PACKED_WEIGHT_BUDGET, prepacked }),
     // Batches the GEMV path takes read the stored weights in place: nothing to keep packed.
     packedBytes: ({ op, batch }) => (batch > GEMV_MAX_BATCH ? packedPanelsBytes(dims(op).inFeatures, dims(op).outFeatures) : 0),
     unitBlocks: (op) => ({ units: dims(op).outFeatures, weightsPerUnit: dims(op).inFeatures }),
     build({ op, batch, arena, inputs: [input], output, inputQuant: [inQ], params }) {
-      const { weights: w, bias: b, weightBits, scratch, requant, packedPanels, packedWeightBudget } = params!;
+      const { weights: w, bias: b, weightBits, scratch, requant, packedPanels, packedWeightBudget, separateBias } = params!;
       const p = { batch, weightBits, inputZeroPoint: inQ!.zeroPoint, packedWeightBudget: packedWeightBudget ?? SESSION_PACKED_WEIGHT_BUDGET, ...dims(op) };
       // Trained in blocks of output units: each block's weights change between calls (see ParamSource.blocks).
       const inBlocks = (blocks: UnitBlocks, src: ParamSource, perturb: PerturbSpec | undefined) =>
         runUnitBlocks(blocks, p.outFeatures, prepareFullyConnected(arena, input!, src.weights ?? w, src.bias ?? b, output, { ...p, perturb }, requant, scratch));
       if (packedPanels) {
         // Built once: a fresh params object per call measurably slows the host call.
-        const frozen = { ...p, packed: packWeightPanels(arena, w, b, requant, packedPanels, { k: p.inFeatures, n: p.outFeatures, weightBits, inputZeroPoint: p.inputZeroPoint }) };
-        return (perturb, src) => (src?.blocks ? inBlocks(src.blocks, src, perturb) : fullyConnected(arena, input!, src?.weights ?? w, src?.bias ?? b, output, perturb || src ? { ...p, perturb } : frozen, requant, scratch));
+        const frozen = { ...p, packed: packWeightPanels(arena, w, separateBias ? null : b, requant, packedPanels, { k: p.inFeatures, n: p.outFeatures, weightBits, inputZeroPoint: p.inputZeroPoint, separateBias: separateBias === true }) };
+        const onPanels = panelsServe(separateBias === true);
+        return (perturb, src) => (src?.blocks ? inBlocks(src.blocks, src, perturb) : fullyConnected(arena, input!, src?.weights ?? w, src?.bias ?? b, output, onPanels(perturb, src) ? frozen : { ...p, perturb }, requant, scratch));
       }
       return (perturb, src) => src?.blocks ? inBlocks(src.blocks, src, perturb) : fullyConnected(arena, input!, src?.weights ?? w, src?.bias ?? b, output, { ...p, perturb }, requant, scratch);
     },

@@ -4,6 +4,7 @@ import type { DepthwiseConv2DNode } from '../../model/layers.js';
 import { depthwiseConv2d, depthwiseConv2dScratchBytes, depthwisePrepack, depthwisePreparedBytes, type DepthwiseConv2DParams } from '../../kernels/depthwise.js';
 import { depthwiseConv2dBackwardF32, depthwiseConv2dF32, type DepthwiseConv2DF32Params } from '../../kernels/f32.js';
 import { SESSION_PACKED_WEIGHT_BUDGET } from '../budget.js';
+import { panelsServe } from '../packed-call.js';
 import { pair, positiveInt, spatial, window } from '../shape.js';
 import type { OpDef, OpNode } from '../types.js';
 import { depthwiseOnnx } from './onnx.js';
@@ -30,18 +31,20 @@ export const depthwise: OpDef<DepthwiseConv2DNode> = {
     return { outShape: [oh, ow, c * mult], weightShape: [kernel[0], kernel[1], c * mult], biasLength: c * mult, macs: oh * ow * c * mult * kernel[0] * kernel[1] };
   },
   quantized: {
+    separateBias: true,
     // A trained (per-call) layer prepares channel groups within the budget; the session gives
     // it the whole-layer budget wherever that does not raise the SRAM peak.
     scratchBytes: ({ op, batch, weightBits, prepacked, packedWeightBudget }) => depthwiseConv2dScratchBytes({ ...geometry(op, batch), weightBits, inputZeroPoint: 0, packedWeightBudget: packedWeightBudget ?? SESSION_PACKED_WEIGHT_BUDGET, prepacked }),
     packedBytes: ({ op, batch, weightBits }) => depthwisePreparedBytes({ ...geometry(op, batch), weightBits, inputZeroPoint: 0 }),
     build({ op, batch, arena, inputs: [input], output, inputQuant: [inQ], params }) {
-      const { weights: w, bias: b, weightBits, scratch, requant, packedPanels, packedWeightBudget } = params!;
+      const { weights: w, bias: b, weightBits, scratch, requant, packedPanels, packedWeightBudget, separateBias } = params!;
       const common = { weightBits, inputZeroPoint: inQ!.zeroPoint, packedWeightBudget: packedWeightBudget ?? SESSION_PACKED_WEIGHT_BUDGET };
       const p: DepthwiseConv2DParams = { ...geometry(op, batch), ...common };
       if (packedPanels) {
         // Built once: a fresh params object per call measurably slows the host call.
-        const frozen: DepthwiseConv2DParams = { ...p, prepared: depthwisePrepack(arena, w, b, requant!, packedPanels, p) };
-        return (perturb, src) => depthwiseConv2d(arena, input!, src?.weights ?? w, src?.bias ?? b, output, perturb || src ? { ...p, perturb } : frozen, requant!, scratch);
+        const frozen: DepthwiseConv2DParams = { ...p, prepared: depthwisePrepack(arena, w, separateBias ? null : b, requant!, packedPanels, p, { separateBias: separateBias === true }) };
+        const onPanels = panelsServe(separateBias === true);
+        return (perturb, src) => depthwiseConv2d(arena, input!, src?.weights ?? w, src?.bias ?? b, output, onPanels(perturb, src) ? frozen : { ...p, perturb }, requant!, scratch);
       }
       return (perturb, src) => depthwiseConv2d(arena, input!, src?.weights ?? w, src?.bias ?? b, output, { ...p, perturb }, requant!, scratch);
     },
