@@ -15,41 +15,10 @@ import {
 import type { PerturbSpec } from '../src/kernels/perturb-spec.js';
 import { makeBench, randomInt16, randomInt32, randomInt8, rng } from '../test/helpers/devices.js';
 import { DEPTHWISE_SHAPES } from './shapes.js';
+import { timeInterleavedCpu } from './timing.js';
 
 const quick = process.argv.includes('--quick');
-const SAMPLES = quick ? 5 : 11;
-const SAMPLE_MS = quick ? 15 : 40;
-
-function cpuMs(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-}
-
-/** Median CPU microseconds per call of each fn, samples interleaved. */
-function timeInterleaved(fns: Record<string, () => void>): Record<string, number> {
-  const names = Object.keys(fns);
-  const samples: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
-  const reps: Record<string, number> = {};
-  for (const n of names) {
-    let r = 1;
-    for (;;) {
-      const t0 = cpuMs();
-      for (let i = 0; i < r; i++) fns[n]!();
-      if (cpuMs() - t0 >= SAMPLE_MS) break;
-      r *= 2;
-    }
-    reps[n] = r;
-  }
-  for (let s = 0; s < SAMPLES; s++) {
-    for (const n of names) {
-      const t0 = cpuMs();
-      for (let i = 0; i < reps[n]!; i++) fns[n]!();
-      samples[n]!.push(((cpuMs() - t0) * 1000) / reps[n]!);
-    }
-  }
-  const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
-  return Object.fromEntries(names.map((n) => [n, median(samples[n]!)]));
-}
+const SAMPLING = { samples: quick ? 5 : 11, sampleMs: quick ? 15 : 40 };
 
 const r = rng(5);
 console.log('build    shape                         channels  group  scratch B whole/grouped  µs whole  µs grouped  grouped/whole');
@@ -78,13 +47,14 @@ for (const build of ['scalar', 'simd'] as const) {
     const groupedBytes = depthwiseConv2dScratchBytes(grouped);
     const scratch = arena.alloc(wholeBytes, 'scratch');
     const perturb: PerturbSpec = { key: 0x1234567, start: 0, dist: 'gaussian', signedEps: 40, oneQ: 36, ...quantizeMultiplier(1 / 36) };
-    const t = timeInterleaved({
+    // Median CPU seconds per call, shown in µs.
+    const t = timeInterleavedCpu({
       whole: () => depthwiseConv2d(arena, input, weights, bias, output, { ...p, perturb }, requant, scratch),
       grouped: () => depthwiseConv2d(arena, input, weights, bias, output, { ...grouped, perturb }, requant, scratch),
-    });
+    }, SAMPLING);
     console.log(
       `${build.padEnd(8)} ${`${s.layers} ${s.inHeight}×${s.inWidth}×${c} s${s.strideHeight}`.padEnd(30)} ${String(c).padStart(8)} ${String(group).padStart(6)} ` +
-        `${`${wholeBytes}/${groupedBytes}`.padStart(24)} ${t.whole!.toFixed(1).padStart(9)} ${t.grouped!.toFixed(1).padStart(11)} ${(t.grouped! / t.whole!).toFixed(2).padStart(14)}`,
+        `${`${wholeBytes}/${groupedBytes}`.padStart(24)} ${(t.whole! * 1e6).toFixed(1).padStart(9)} ${(t.grouped! * 1e6).toFixed(1).padStart(11)} ${(t.grouped! / t.whole!).toFixed(2).padStart(14)}`,
     );
   }
 }

@@ -16,7 +16,7 @@
 //
 //   node --import tsx bench/depthwise-limit.ts [--quick]
 //
-// Times are this process's CPU time (process.cpuUsage), not wall-clock time: see cpuMs().
+// Times are this process's CPU time (process.cpuUsage), not wall-clock time: see cpuMs() in bench/timing.ts.
 import asc from 'assemblyscript/asc';
 import { Device } from '../src/device/device.js';
 import { Arena } from '../src/device/arena.js';
@@ -26,10 +26,10 @@ import { depthwiseConv2d, depthwiseConv2dOutputShape, depthwiseConv2dScratchByte
 import { rng, randomInt8, randomInt32 } from '../test/helpers/devices.js';
 import { DEPTHWISE_SHAPES } from './shapes.js';
 import { describeMachine } from './machine.js';
+import { timeInterleavedCpu } from './timing.js';
 
 const quick = process.argv.includes('--quick');
-const SAMPLES = quick ? 5 : 11;
-const SAMPLE_MS = quick ? 15 : 40;
+const SAMPLING = { samples: quick ? 5 : 11, sampleMs: quick ? 15 : 40 };
 
 const MICRO = `
 @inline function srdhm4(a: v128, b: v128): v128 {
@@ -118,46 +118,6 @@ export function read(src: usize, bytes: i32, reps: i32): i32 {
 
 type Fn = (...a: number[]) => number;
 
-/**
- * This process's CPU time in ms. Everything timed here is single-threaded and synchronous, so CPU
- * time is the time the work ran; on a shared machine it excludes the time other processes held
- * the core, which wall-clock time does not (caches are still shared, so load still costs some).
- */
-function cpuMs(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-}
-
-/** Median CPU seconds per call of fn over SAMPLES samples of ≥ SAMPLE_MS each, interleaved with the others. */
-function timeInterleaved(fns: Record<string, () => void>): Record<string, number> {
-  const names = Object.keys(fns);
-  const reps: Record<string, number> = {};
-  for (const n of names) {
-    let r = 1;
-    for (;;) {
-      const t0 = cpuMs();
-      for (let i = 0; i < r; i++) fns[n]!();
-      if (cpuMs() - t0 >= SAMPLE_MS) break;
-      r *= 2;
-    }
-    reps[n] = r;
-  }
-  const samples: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
-  for (let s = 0; s < SAMPLES; s++) {
-    for (const n of names) {
-      const t0 = cpuMs();
-      for (let i = 0; i < reps[n]!; i++) fns[n]!();
-      samples[n]!.push((cpuMs() - t0) / 1000 / reps[n]!);
-    }
-  }
-  return Object.fromEntries(names.map((n) => [n, median(samples[n]!)]));
-}
-
-function median(v: number[]): number {
-  const s = [...v].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 async function main(): Promise<void> {
   const machine = describeMachine();
@@ -178,10 +138,10 @@ async function main(): Promise<void> {
   const DOT_ITERS = 1 << 16;
   const BIG = 64 * 1024 * 1024;
   const STREAM = 1 << 20; // buffers start at 1 MiB; the layer buffers follow the stream
-  const machineTimes = timeInterleaved({
+  const machineTimes = timeInterleavedCpu({
     dot: () => void ex.dots!(DOT_ITERS, 1),
     dram: () => void ex.read!(STREAM, BIG, 1),
-  });
+  }, SAMPLING);
   const dotMacs = DOT_ITERS * 8 * 8; // 8 dots of 8 MAC slots per iteration
   const dotPeak = dotMacs / machineTimes.dot! / 1e9;
   const dramGBs = BIG / machineTimes.dram! / 1e9;
@@ -232,12 +192,12 @@ async function main(): Promise<void> {
     }
     for (let t = 0; t < 10; t++) view.setUint32(TAB + t * 4, t < 9 ? (Math.floor(t / 3) * padW + (t % 3)) * C : 0, true);
     const call = (requantize: number) => () => void ex.loop!(IN, W, B, RQ, TAB, OUT, outH, outW, padW, C, s.strideHeight, 5, requantize);
-    const t = timeInterleaved({
+    const t = timeInterleavedCpu({
       kernel: () => depthwiseConv2d(arena, kin, kw, kb, kout, p, requant, kscratch),
       loopRq: call(1),
       loop: call(0),
       l1: () => void ex.read!(IN, Math.ceil((padH * padW * C) / 64) * 64, 1),
-    });
+    }, SAMPLING);
     const g = (sec: number) => macs / sec / 1e9;
     // Bytes that must cross from memory per call: input, weights, bias, per-channel requant, output.
     const moved = s.inHeight * s.inWidth * C + 9 * C + 4 * C + 8 * C + outH * outW * C;

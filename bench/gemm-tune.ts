@@ -24,6 +24,7 @@ import { rng, randomInt8, randomInt16, randomInt32 } from '../test/helpers/devic
 import { describeMachine } from './machine.js';
 import { ortWebConv, ortWebGemm, ortWebVersion, type OrtLayer } from './ort-web.js';
 import type { ConvShape } from './shapes.js';
+import { cpuMs } from './timing.js';
 
 const quick = process.argv.includes('--quick');
 const onlyArg = process.argv.indexOf('--only');
@@ -513,11 +514,6 @@ export function widen(src: usize, M: i32, K: i32, dst: usize): void {
   }
 }
 `;
-
-function cpuMs(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-}
 
 /**
  * Fastest sample's CPU seconds per call of each runner (round-robin samples; ORT's session.run is

@@ -31,6 +31,7 @@ import { rng, randomInt8, randomInt32 } from '../test/helpers/devices.js';
 import { BENCH_QUANT, ortWebConv, ortWebDepthwise, ortWebGemm } from './ort-web.js';
 import { CONV_SHAPES, DEPTHWISE_SHAPES, convLabel, gemmLabel } from './shapes.js';
 import { describeMachine } from './machine.js';
+import { cpuMs } from './timing.js';
 
 const quick = process.argv.includes('--quick');
 const beforeArg = process.argv.indexOf('--before');
@@ -41,16 +42,6 @@ const SAMPLES = quick ? 5 : 9;
 const SAMPLE_MS = quick ? 20 : 50;
 
 type Call = () => void | Promise<void>;
-
-/**
- * This process's CPU time in ms: every call here runs on this thread (ORT with 1 wasm thread
- * too), so on a shared machine CPU time is the time the work ran, without the time other
- * processes held the core.
- */
-function cpuMs(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-}
 
 async function medians(calls: Call[]): Promise<number[]> {
   const samples: number[][] = calls.map(() => []);

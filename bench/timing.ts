@@ -33,6 +33,45 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/**
+ * This process's CPU time in ms. What the CPU-time benches time is single-threaded and synchronous,
+ * so CPU time is the time the work ran; on a shared machine it excludes the time other processes held
+ * the core, which wall-clock time does not (caches are still shared, so load still costs some).
+ */
+export function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+/**
+ * Median CPU seconds per call of each fn: `samples` samples of at least `sampleMs` each (the calls per
+ * sample doubled until one takes that long), the functions interleaved round-robin so every one sees
+ * the same stretches of machine load.
+ */
+export function timeInterleavedCpu(fns: Record<string, () => void>, o: { samples: number; sampleMs: number }): Record<string, number> {
+  const names = Object.keys(fns);
+  const reps: Record<string, number> = {};
+  for (const n of names) {
+    let r = 1;
+    for (;;) {
+      const t0 = cpuMs();
+      for (let i = 0; i < r; i++) fns[n]!();
+      if (cpuMs() - t0 >= o.sampleMs) break;
+      r *= 2;
+    }
+    reps[n] = r;
+  }
+  const samples: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+  for (let s = 0; s < o.samples; s++) {
+    for (const n of names) {
+      const t0 = cpuMs();
+      for (let i = 0; i < reps[n]!; i++) fns[n]!();
+      samples[n]!.push((cpuMs() - t0) / 1000 / reps[n]!);
+    }
+  }
+  return Object.fromEntries(names.map((n) => [n, median(samples[n]!)]));
+}
+
 /** Runs a benchmark.js suite synchronously to completion; rejects with the first case's error. */
 export function runSuite(suite: Benchmark.Suite): Promise<void> {
   return new Promise((resolve, reject) => {
