@@ -117,7 +117,7 @@ function convRowsAcrossPanels(
   input: usize, panels: usize, aTile: usize, im2col: usize, count: i32, panel0: i32, output: usize,
   batch: i32, inH: i32, inW: i32, inC: i32, outC: i32, kH: i32, kW: i32, strideH: i32, strideW: i32,
   padTop: i32, padLeft: i32, outH: i32, outW: i32, zin: i32,
-  perChannel: i32, outZp: i32, actMin: i32, actMax: i32, bias: usize,
+  perChannel: i32, outZp: i32, actMin: i32, actMax: i32, bias: usize, nr: i32, outRow: i32,
 ): void {
   const K = kH * kW * inC;
   const kPairs = (K + 1) >> 1;
@@ -127,7 +127,7 @@ function convRowsAcrossPanels(
   if (widenedGather) memory.fill(im2col, <u8>zin, <usize>inC);
   const imageBytes = <usize>inH * <usize>inW * <usize>inC;
   const M = batch * outH * outW;
-  const n0 = panel0 * GEMM_NR;
+  const n0 = panel0 * nr;
   // Output pixel (b, oy, ox) of the next row, advanced row by row (no divisions).
   let b = 0;
   let oy = 0;
@@ -185,8 +185,8 @@ function convRowsAcrossPanels(
       if (rows < 4) r3 = r0;
       packActivationTile(r0, r1, r2, r3, K, aTile);
     }
-    const dst = output + <usize>m0 * <usize>outC + <usize>n0;
-    gemmTileAcrossPanels(aTile, panels, count, kPairs, outC, n0, dst, <usize>outC, rows, 0, perChannel, outZp, actMin, actMax, bias);
+    const dst = output + <usize>m0 * <usize>outRow + <usize>n0;
+    gemmTileAcrossPanels(aTile, panels, count, kPairs, outC, n0, dst, <usize>outRow, rows, 0, perChannel, outZp, actMin, actMax, bias, nr);
   }
 }
 
@@ -194,29 +194,33 @@ function convRowsAcrossPanels(
  * Conv2D: output[b][oy][ox][o] = requant(bias[o] + Σ (x − zin)·w[o][ky][kx][c]) as int8, with
  * padTop/padLeft already derived by the host from TFLite's 'same'/'valid' rules.
  * Scratch layout: chunkPanels packed panels, one activation tile, then (kernels larger than 1×1)
- * 4 im2col rows of im2colRowStride(K) bytes. Host validates everything.
+ * 4 im2col rows of im2colRowStride(K) bytes. Host validates everything. outRow is the output
+ * pixel's length in channels (outC, or more when the call computes a block of output channels of a
+ * wider layer: weights, bias, output and per-channel requant then point at the block's first
+ * channel, and every channel's result is the one the whole-layer call gives).
  */
 export function conv2d_qs8(
   input: usize, weights: usize, bias: usize, output: usize, scratch: usize,
   batch: i32, inH: i32, inW: i32, inC: i32, outC: i32, kH: i32, kW: i32, strideH: i32, strideW: i32,
   padTop: i32, padLeft: i32, outH: i32, outW: i32, weightBits: i32, zin: i32, chunkPanels: i32,
   multPtr: usize, shiftPtr: usize, perChannel: i32, outZp: i32, actMin: i32, actMax: i32,
-  perturbEnabled: i32, key: u32, start: u32, dist: i32, signedEps: i32, oneQ: i32, mult: i32, shift: i32,
+  perturbEnabled: i32, key: u32, start: u32, dist: i32, signedEps: i32, oneQ: i32, mult: i32, shift: i32, panelCols: i32,
+  outRow: i32,
 ): void {
   const K = kH * kW * inC;
   const kPairs = (K + 1) >> 1;
-  const totalPanels = (outC + 7) >> 3;
-  const aTile = scratch + <usize>chunkPanels * panelBytes(kPairs);
+  const totalPanels = (outC + panelCols - 1) / panelCols;
+  const aTile = scratch + <usize>chunkPanels * panelBytes(kPairs, panelCols);
   const im2col = aTile + activationTileBytes(kPairs);
   for (let panel0 = 0; panel0 < totalPanels; panel0 += chunkPanels) {
     const count = min<i32>(chunkPanels, totalPanels - panel0);
     packWeightPanels(
       weights, weightBits, K, outC, panel0, count, scratch, bias, zin, multPtr, shiftPtr, 1, perChannel,
-      perturbEnabled, key, start, dist, signedEps, oneQ, mult, shift,
+      perturbEnabled, key, start, dist, signedEps, oneQ, mult, shift, panelCols,
     );
     convRowsAcrossPanels(
       input, scratch, aTile, im2col, count, panel0, output, batch, inH, inW, inC, outC, kH, kW, strideH, strideW,
-      padTop, padLeft, outH, outW, zin, perChannel, outZp, actMin, actMax, 0,
+      padTop, padLeft, outH, outW, zin, perChannel, outZp, actMin, actMax, 0, panelCols, outRow,
     );
   }
 }
@@ -238,6 +242,6 @@ export function conv2d_qs8_prepacked(
   const im2col = scratch + activationTileBytes(kPairs);
   convRowsAcrossPanels(
     input, panels, scratch, im2col, (outC + 7) >> 3, 0, output, batch, inH, inW, inC, outC, kH, kW, strideH, strideW,
-    padTop, padLeft, outH, outW, zin, perChannel, outZp, actMin, actMax, bias,
+    padTop, padLeft, outH, outW, zin, perChannel, outZp, actMin, actMax, bias, GEMM_NR, outC,
   );
 }

@@ -15,6 +15,13 @@
 // Every build computes the same integers (exact int32 arithmetic, wrapping), so scalar, simd and
 // relaxed results are bit-identical; the scalar path walks the same packed layout. Batches of 1-2
 // rows skip packing altogether (assembly/gemm_gemv.ts).
+//
+// Narrow panels: a layer that packs on every call (a trained layer) and sets the SRAM peak may pack
+// panels of 4 or 2 columns instead of 8 ("4x4c2 dot16"), so the scratch holds K × 8 or K × 4 bytes of
+// weights instead of K × 16. Same layout per k pair (the panel's columns as int16 pairs), a 4-lane
+// header, one accumulator per row; a 2-column panel loads its 8 bytes per k pair into the low half of
+// the vector, so lanes 2-3 of the dot stay zero. Same integers as the 8-column path, a quarter to half
+// of its register reuse.
 import { srdhm4, requantScalar, clampI32 } from './requant';
 import { zAt, zAt4, laneIndices4 } from './rng';
 import { perturbValue, perturbValue4, requantUniform4 } from './perturb';
@@ -24,23 +31,35 @@ import { usesFastRequant, requantFast4, fastRequantBias, fastChannelShifts, requ
 export const GEMM_MR: i32 = 4;
 export const GEMM_NR: i32 = 8;
 /**
- * Per panel, 8 int32 lanes each: packed bias, requant multiplier, requant shift, then the
- * shift's lane constants staged once for the per-channel epilogues (requantChannelFast4 when
- * every shift ≤ −2, else requantStaged4).
+ * Per panel, 8 int32 lanes each (4 for a narrow panel): packed bias, requant multiplier, requant
+ * shift, then the shift's lane constants staged once for the per-channel epilogues
+ * (requantChannelFast4 when every shift ≤ −2, else requantStaged4). The offsets below are the
+ * 8-lane header's (fields 3-5, 2^left, 2^(31 − right) and 2^right − 1, are read by
+ * requantStaged4 at field · 3..5); a narrow panel's fields are half as far apart (NARROW_FIELD).
  */
 export const PANEL_HEADER_BYTES: i32 = 256;
+const NARROW_FIELD: i32 = 16;
 const HEADER_MULT: i32 = 32;
 const HEADER_SHIFT: i32 = 64;
-const HEADER_LEFT_POW: i32 = 96;
-const HEADER_RIGHT_POW: i32 = 128;
-const HEADER_RIGHT_MASK: i32 = 160;
 const HEADER_ROUND_HALF: i32 = 192;
 const HEADER_SCALE_POW: i32 = 224;
 
-/** Bytes of one packed panel of 8 columns for K = 2·kPairs (K padded to even). */
+/** Bytes of one packed panel of nr (8, 4 or 2) columns for K = 2·kPairs (K padded to even). */
 // @ts-ignore: decorator
-@inline export function panelBytes(kPairs: i32): usize {
-  return <usize>PANEL_HEADER_BYTES + (<usize>kPairs << 5);
+@inline export function panelBytes(kPairs: i32, nr: i32): usize {
+  return <usize>headerBytes(nr) + <usize>kPairs * <usize>(nr << 2);
+}
+
+/** Header bytes of an nr-column panel: 8 fields of 8 lanes, or of 4 lanes for a narrow panel. */
+// @ts-ignore: decorator
+@inline function headerBytes(nr: i32): i32 {
+  return nr == GEMM_NR ? PANEL_HEADER_BYTES : NARROW_FIELD << 3;
+}
+
+/** Bytes between two header fields (one lane per column, at least 4 lanes). */
+// @ts-ignore: decorator
+@inline function fieldBytes(nr: i32): i32 {
+  return nr == GEMM_NR ? 32 : NARROW_FIELD;
 }
 
 /** Bytes of one packed activation tile (4 rows × kPairs pairs of int16). */
@@ -49,10 +68,10 @@ const HEADER_SCALE_POW: i32 = 224;
   return <usize>kPairs << 4;
 }
 
-/** Offset of weight (column j of the panel, k) in a panel body. */
+/** Offset of weight (column j of the panel, k) in the body of an nr-column panel. */
 // @ts-ignore: decorator
-@inline function bodyOffset(j: i32, k: i32): usize {
-  return (<usize>(k >> 1) << 5) + (<usize>j << 2) + (<usize>(k & 1) << 1);
+@inline function bodyOffset(j: i32, k: i32, nr: i32): usize {
+  return <usize>(k >> 1) * <usize>(nr << 2) + (<usize>j << 2) + (<usize>(k & 1) << 1);
 }
 
 // @ts-ignore: decorator
@@ -78,38 +97,44 @@ const HEADER_SCALE_POW: i32 = 224;
   return weightBits == 16 ? v128.load(src) : i16x8.extend_low_i8x16_s(v128.load64_zero(src));
 }
 
-/** Body of a full panel (8 real columns), unperturbed: SIMD transpose of 8 weights per row at a time. */
-function packPanelBodySimd(weights: usize, weightBits: i32, K: i32, n0: i32, body: usize): void {
+/**
+ * Body of a full panel (nr real columns), unperturbed: SIMD transpose of 8 weights per row at a
+ * time for 8 or 4 columns (a 2-column panel is packed by the scalar loop).
+ */
+function packPanelBodySimd(weights: usize, weightBits: i32, K: i32, n0: i32, body: usize, nr: i32): void {
   const esize: usize = weightBits == 16 ? 2 : 1;
   const rowBytes = <usize>K * esize;
   const row0 = weights + <usize>n0 * rowBytes;
+  const pairBytes = <usize>(nr << 2);
   let k = 0;
-  if (ASC_FEATURE_SIMD) {
+  if (ASC_FEATURE_SIMD && nr >= 4) {
     for (; k + 8 <= K; k += 8) {
       const src = row0 + <usize>k * esize;
-      const dst = body + (<usize>(k >> 1) << 5);
+      const dst = body + <usize>(k >> 1) * pairBytes;
       storeTransposed4x4(
         loadWidened8(src, weightBits), loadWidened8(src + rowBytes, weightBits),
-        loadWidened8(src + rowBytes * 2, weightBits), loadWidened8(src + rowBytes * 3, weightBits), dst, 32,
+        loadWidened8(src + rowBytes * 2, weightBits), loadWidened8(src + rowBytes * 3, weightBits), dst, pairBytes,
       );
-      storeTransposed4x4(
-        loadWidened8(src + rowBytes * 4, weightBits), loadWidened8(src + rowBytes * 5, weightBits),
-        loadWidened8(src + rowBytes * 6, weightBits), loadWidened8(src + rowBytes * 7, weightBits), dst + 16, 32,
-      );
+      if (nr == GEMM_NR) {
+        storeTransposed4x4(
+          loadWidened8(src + rowBytes * 4, weightBits), loadWidened8(src + rowBytes * 5, weightBits),
+          loadWidened8(src + rowBytes * 6, weightBits), loadWidened8(src + rowBytes * 7, weightBits), dst + 16, pairBytes,
+        );
+      }
     }
   }
-  packPanelBodyScalar(weights, weightBits, K, n0 + GEMM_NR, n0, k, body);
+  packPanelBodyScalar(weights, weightBits, K, n0 + nr, n0, k, body, nr);
 }
 
-/** Body of a panel from column k0 on; columns ≥ N and k ≥ K are zero. */
-function packPanelBodyScalar(weights: usize, weightBits: i32, K: i32, N: i32, n0: i32, k0: i32, body: usize): void {
+/** Body of an nr-column panel from k0 on; columns ≥ N and k ≥ K are zero. */
+function packPanelBodyScalar(weights: usize, weightBits: i32, K: i32, N: i32, n0: i32, k0: i32, body: usize, nr: i32): void {
   const kPadded = K + (K & 1);
-  for (let j = 0; j < GEMM_NR; j++) {
+  for (let j = 0; j < nr; j++) {
     const n = n0 + j;
     const rowIndex = <usize>n * <usize>K;
     for (let k = k0; k < kPadded; k++) {
       const w = n < N && k < K ? loadWeight(weights, rowIndex + <usize>k, weightBits) : 0;
-      store<i16>(body + bodyOffset(j, k), <i16>w);
+      store<i16>(body + bodyOffset(j, k, nr), <i16>w);
     }
   }
 }
@@ -121,15 +146,16 @@ function packPanelBodyScalar(weights: usize, weightBits: i32, K: i32, N: i32, n0
  */
 function packPanelBodyPerturbed(
   weights: usize, weightBits: i32, K: i32, N: i32, n0: i32, body: usize,
-  key: u32, start: u32, dist: i32, signedEps: i32, oneQ: i32, mult: i32, shift: i32,
+  key: u32, start: u32, dist: i32, signedEps: i32, oneQ: i32, mult: i32, shift: i32, nr: i32,
 ): void {
   const hi = weightBits == 16 ? 32767 : 127;
   const kPadded = K + (K & 1);
-  for (let j = 0; j < GEMM_NR; j++) {
+  const pairBytes = <usize>(nr << 2);
+  for (let j = 0; j < nr; j++) {
     const n = n0 + j;
     const rowIndex = <usize>n * <usize>K;
     if (n >= N) {
-      for (let k = 0; k < kPadded; k++) store<i16>(body + bodyOffset(j, k), 0);
+      for (let k = 0; k < kPadded; k++) store<i16>(body + bodyOffset(j, k, nr), 0);
       continue;
     }
     let k = 0;
@@ -142,18 +168,18 @@ function packPanelBodyPerturbed(
           : i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(weights + index)));
         const z4 = zAt4(key4, laneIndices4(start + <u32>index), dist, oneQ);
         const packed = i16x8.narrow_i32x4_s(perturbValue4(w4, z4, signedEps, oneQ, mult, shift, -hi, hi), w4);
-        const at = body + bodyOffset(j, k);
+        const at = body + bodyOffset(j, k, nr);
         v128.store32_lane(at, packed, 0);
-        v128.store32_lane(at, packed, 1, 32);
+        v128.store32_lane(at + pairBytes, packed, 1);
       }
     }
     for (; k < K; k++) {
       const index = rowIndex + <usize>k;
       const z = zAt(key, start + <u32>index, dist, oneQ);
       const w = perturbValue(loadWeight(weights, index, weightBits), z, signedEps, oneQ, mult, shift, -hi, hi);
-      store<i16>(body + bodyOffset(j, k), <i16>w);
+      store<i16>(body + bodyOffset(j, k, nr), <i16>w);
     }
-    if (K & 1) store<i16>(body + bodyOffset(j, K), 0);
+    if (K & 1) store<i16>(body + bodyOffset(j, K, nr), 0);
   }
 }
 
@@ -163,11 +189,12 @@ function packPanelBodyPerturbed(
  */
 function packPanelHeader(
   panel: usize, kPairs: i32, cols: i32, n0: i32, bias: usize, zin: i32,
-  multPtr: usize, shiftPtr: usize, hasRequant: i32, perChannel: i32,
+  multPtr: usize, shiftPtr: usize, hasRequant: i32, perChannel: i32, nr: i32,
 ): void {
-  const body = panel + <usize>PANEL_HEADER_BYTES;
+  const body = panel + <usize>headerBytes(nr);
+  const pairBytes = <usize>(nr << 2);
   let j = 0;
-  if (ASC_FEATURE_SIMD) {
+  if (ASC_FEATURE_SIMD && nr == GEMM_NR) {
     let sumLo = i32x4.splat(0);
     let sumHi = i32x4.splat(0);
     for (let kp = 0; kp < kPairs; kp++) {
@@ -179,15 +206,19 @@ function packPanelHeader(
     v128.store(panel, sumHi, 16);
     j = GEMM_NR;
   }
-  for (; j < GEMM_NR; j++) {
+  for (; j < nr; j++) {
     let sum = 0;
     for (let kp = 0; kp < kPairs; kp++) {
-      const p = body + (<usize>kp << 5) + (<usize>j << 2);
+      const p = body + <usize>kp * pairBytes + (<usize>j << 2);
       sum += <i32>load<i16>(p) + <i32>load<i16>(p, 2);
     }
     store<i32>(panel + (<usize>j << 2), sum);
   }
-  for (j = 0; j < GEMM_NR; j++) {
+  // A 2-column panel's header still has 4 lanes (the epilogue reads whole vectors); lanes past nr
+  // are padding like the lanes past cols.
+  const field = <usize>fieldBytes(nr);
+  const lanes = field >> 2;
+  for (j = 0; j < <i32>lanes; j++) {
     const lane = panel + (<usize>j << 2);
     const real = j < cols;
     const b = real && bias != 0 ? load<i32>(bias + (<usize>(n0 + j) << 2)) : 0;
@@ -198,14 +229,14 @@ function packPanelHeader(
     const s = hasRequant ? load<i32>(shiftPtr + q) : 0;
     const left = s > 0 ? s : 0;
     const right = s > 0 ? 0 : -s;
-    store<i32>(lane, m, HEADER_MULT);
-    store<i32>(lane, s, HEADER_SHIFT);
-    store<i32>(lane, 1 << left, HEADER_LEFT_POW);
+    store<i32>(lane + field, m);
+    store<i32>(lane + field * 2, s);
+    store<i32>(lane + field * 3, 1 << left);
     // 2^(31 − right) wraps to i32.MIN_VALUE for right = 0; requantStaged4 selects that lane away.
-    store<i32>(lane, <i32>(<u32>1 << <u32>(31 - right)), HEADER_RIGHT_POW);
-    store<i32>(lane, <i32>((<u32>1 << <u32>right) - 1), HEADER_RIGHT_MASK);
-    store<i32>(lane, right >= 2 ? 1 << (right - 2) : 0, HEADER_ROUND_HALF);
-    store<i32>(lane, right >= 2 ? 1 << (32 - right) : 0, HEADER_SCALE_POW);
+    store<i32>(lane + field * 4, <i32>(<u32>1 << <u32>(31 - right)));
+    store<i32>(lane + field * 5, <i32>((<u32>1 << <u32>right) - 1));
+    store<i32>(lane + field * 6, right >= 2 ? 1 << (right - 2) : 0);
+    store<i32>(lane + field * 7, right >= 2 ? 1 << (32 - right) : 0);
   }
 }
 
@@ -216,23 +247,23 @@ function packPanelHeader(
 export function packWeightPanels(
   weights: usize, weightBits: i32, K: i32, N: i32, panel0: i32, count: i32, dst: usize,
   bias: usize, zin: i32, multPtr: usize, shiftPtr: usize, hasRequant: i32, perChannel: i32,
-  perturbEnabled: i32, key: u32, start: u32, dist: i32, signedEps: i32, oneQ: i32, mult: i32, shift: i32,
+  perturbEnabled: i32, key: u32, start: u32, dist: i32, signedEps: i32, oneQ: i32, mult: i32, shift: i32, nr: i32,
 ): void {
   const kPairs = (K + 1) >> 1;
-  const stride = panelBytes(kPairs);
+  const stride = panelBytes(kPairs, nr);
   for (let p = 0; p < count; p++) {
-    const n0 = (panel0 + p) * GEMM_NR;
+    const n0 = (panel0 + p) * nr;
     const panel = dst + <usize>p * stride;
-    const body = panel + <usize>PANEL_HEADER_BYTES;
-    const cols = min<i32>(GEMM_NR, N - n0);
+    const body = panel + <usize>headerBytes(nr);
+    const cols = min<i32>(nr, N - n0);
     if (perturbEnabled) {
-      packPanelBodyPerturbed(weights, weightBits, K, N, n0, body, key, start, dist, signedEps, oneQ, mult, shift);
-    } else if (cols == GEMM_NR) {
-      packPanelBodySimd(weights, weightBits, K, n0, body);
+      packPanelBodyPerturbed(weights, weightBits, K, N, n0, body, key, start, dist, signedEps, oneQ, mult, shift, nr);
+    } else if (cols == nr) {
+      packPanelBodySimd(weights, weightBits, K, n0, body, nr);
     } else {
-      packPanelBodyScalar(weights, weightBits, K, N, n0, 0, body);
+      packPanelBodyScalar(weights, weightBits, K, N, n0, 0, body, nr);
     }
-    packPanelHeader(panel, kPairs, cols, n0, bias, zin, multPtr, shiftPtr, hasRequant, perChannel);
+    packPanelHeader(panel, kPairs, cols, n0, bias, zin, multPtr, shiftPtr, hasRequant, perChannel, nr);
   }
 }
 
@@ -270,10 +301,10 @@ export function packActivationTile(r0: usize, r1: usize, r2: usize, r3: usize, K
  * the same srdhm4 and the same RoundingDivideByPOT steps as rdbpot4, so the same bits.
  */
 // @ts-ignore: decorator
-@inline function requantStaged4(x: v128, lanes: usize): v128 {
-  const high = srdhm4(i32x4.mul(x, v128.load(lanes, HEADER_LEFT_POW)), v128.load(lanes, HEADER_MULT));
-  const p = v128.load(lanes, HEADER_RIGHT_POW);
-  const mask = v128.load(lanes, HEADER_RIGHT_MASK);
+@inline function requantStaged4(x: v128, lanes: usize, field: usize): v128 {
+  const high = srdhm4(i32x4.mul(x, v128.load(lanes + field * 3)), v128.load(lanes + field));
+  const p = v128.load(lanes + field * 4);
+  const mask = v128.load(lanes + field * 5);
   const lo = i64x2.shr_s(i64x2.extmul_low_i32x4_s(high, p), 31);
   const hi = i64x2.shr_s(i64x2.extmul_high_i32x4_s(high, p), 31);
   // right = 0 exactly where the mask is 0: those lanes are not shifted at all.
@@ -320,8 +351,8 @@ export function packActivationTile(r0: usize, r1: usize, r2: usize, r3: usize, K
       r1 = requantChannelFast4(c1, v128.load(panel, HEADER_MULT + 16), v128.load(panel, HEADER_ROUND_HALF + 16), v128.load(panel, HEADER_SCALE_POW + 16));
       bounded = true;
     } else {
-      r0 = requantStaged4(c0, panel);
-      r1 = requantStaged4(c1, panel + 16);
+      r0 = requantStaged4(c0, panel, 32);
+      r1 = requantStaged4(c1, panel + 16, 32);
     }
   } else {
     const m = load<i32>(panel, HEADER_MULT);
@@ -351,6 +382,51 @@ export function packActivationTile(r0: usize, r1: usize, r2: usize, r3: usize, K
   } else {
     storeLanesI8(bytes, dst, cols);
   }
+}
+
+/**
+ * storeRowSimd for a narrow panel: one accumulator of 4 lanes (cols ≤ 4 real), the header's fields
+ * NARROW_FIELD bytes apart. The same requantization forms, so the same bits.
+ */
+// @ts-ignore: decorator
+@inline function storeRowNarrowSimd(
+  c: v128, dst: usize, cols: i32, outInt32: i32, perChannel: i32, fastChannels: bool, panel: usize,
+  zp: v128, lo: v128, hi: v128, zp16: v128, lo16: v128, hi16: v128,
+): void {
+  if (outInt32) {
+    if (cols == 4) v128.store(dst, c);
+    else storeLanesI32(c, dst, cols);
+    return;
+  }
+  let r: v128;
+  let bounded = false;
+  if (perChannel) {
+    if (fastChannels) {
+      r = requantChannelFast4(c, v128.load(panel, NARROW_FIELD), v128.load(panel, NARROW_FIELD * 6), v128.load(panel, NARROW_FIELD * 7));
+      bounded = true;
+    } else {
+      r = requantStaged4(c, panel, NARROW_FIELD);
+    }
+  } else {
+    const m = load<i32>(panel, NARROW_FIELD);
+    const s = load<i32>(panel, NARROW_FIELD * 2);
+    if (usesFastRequant(s)) {
+      r = requantFast4(c, i32x4.splat(m), -s - 1, fastRequantBias(-s));
+      bounded = true;
+    } else {
+      r = requantUniform4(c, m, s);
+    }
+  }
+  let n16: v128;
+  if (bounded) {
+    n16 = i16x8.min_s(i16x8.max_s(i16x8.add_sat_s(i16x8.narrow_i32x4_s(r, r), zp16), lo16), hi16);
+  } else {
+    const y = i32x4.min_s(i32x4.max_s(i32x4.add(r, zp), lo), hi);
+    n16 = i16x8.narrow_i32x4_s(y, y);
+  }
+  const bytes = i8x16.narrow_i16x8_s(n16, n16);
+  if (cols == 4) store<i32>(dst, i32x4.extract_lane(bytes, 0));
+  else storeLanesI8(bytes, dst, cols);
 }
 
 // @ts-ignore: decorator
@@ -443,18 +519,70 @@ function tile4x8Simd(
   if (rows > 3) storeRowSimd(c30, c31, dst + dstStride * 3, cols, outInt32, perChannel, fast, panel, zp, lo, hi, zp16, lo16, hi16);
 }
 
+/**
+ * The narrow micro-kernel (qs8-gemm 4x4c2 dot16): 4 rows × one panel of nr = 4 or 2 columns, one
+ * accumulator per row. A 2-column panel's k pair is 8 bytes, loaded into the low half of the
+ * weight vector: lanes 2-3 multiply zeros and are never stored.
+ */
+function tileNarrowSimd(
+  aTile: usize, panel: usize, kPairs: i32, dst: usize, dstStride: usize, rows: i32, cols: i32,
+  outInt32: i32, perChannel: i32, outZp: i32, actMin: i32, actMax: i32, bias: usize, nr: i32,
+): void {
+  let c0 = v128.load(panel);
+  if (bias != 0) c0 = i32x4.add(c0, cols == 4 ? v128.load(bias) : biasLanes4(bias, cols));
+  let c1 = c0;
+  let c2 = c0;
+  let c3 = c0;
+  let a = aTile;
+  let w = panel + <usize>(NARROW_FIELD << 3);
+  const aEnd = aTile + (<usize>kPairs << 4);
+  if (nr == 4) {
+    while (a < aEnd) {
+      const w0 = v128.load(w);
+      c0 = i32x4.add(c0, i32x4.dot_i16x8_s(v128.load32_splat(a), w0));
+      c1 = i32x4.add(c1, i32x4.dot_i16x8_s(v128.load32_splat(a, 4), w0));
+      c2 = i32x4.add(c2, i32x4.dot_i16x8_s(v128.load32_splat(a, 8), w0));
+      c3 = i32x4.add(c3, i32x4.dot_i16x8_s(v128.load32_splat(a, 12), w0));
+      a += 16;
+      w += 16;
+    }
+  } else {
+    while (a < aEnd) {
+      const w0 = v128.load64_zero(w);
+      c0 = i32x4.add(c0, i32x4.dot_i16x8_s(v128.load32_splat(a), w0));
+      c1 = i32x4.add(c1, i32x4.dot_i16x8_s(v128.load32_splat(a, 4), w0));
+      c2 = i32x4.add(c2, i32x4.dot_i16x8_s(v128.load32_splat(a, 8), w0));
+      c3 = i32x4.add(c3, i32x4.dot_i16x8_s(v128.load32_splat(a, 12), w0));
+      a += 16;
+      w += 8;
+    }
+  }
+  const zp = i32x4.splat(outZp);
+  const lo = i32x4.splat(actMin);
+  const hi = i32x4.splat(actMax);
+  const zp16 = i16x8.splat(<i16>outZp);
+  const lo16 = i16x8.splat(<i16>actMin);
+  const hi16 = i16x8.splat(<i16>actMax);
+  const shifts = v128.load(panel, NARROW_FIELD * 2);
+  const fast = perChannel != 0 && fastChannelShifts(shifts, shifts);
+  storeRowNarrowSimd(c0, dst, cols, outInt32, perChannel, fast, panel, zp, lo, hi, zp16, lo16, hi16);
+  if (rows > 1) storeRowNarrowSimd(c1, dst + dstStride, cols, outInt32, perChannel, fast, panel, zp, lo, hi, zp16, lo16, hi16);
+  if (rows > 2) storeRowNarrowSimd(c2, dst + dstStride * 2, cols, outInt32, perChannel, fast, panel, zp, lo, hi, zp16, lo16, hi16);
+  if (rows > 3) storeRowNarrowSimd(c3, dst + dstStride * 3, cols, outInt32, perChannel, fast, panel, zp, lo, hi, zp16, lo16, hi16);
+}
+
 // @ts-ignore: decorator
 @inline function storeScalar(
   acc: i32, dst: usize, row: i32, col: i32, rows: i32, cols: i32, dstStride: usize, panel: usize,
-  outInt32: i32, outZp: i32, actMin: i32, actMax: i32,
+  outInt32: i32, outZp: i32, actMin: i32, actMax: i32, field: usize,
 ): void {
   if (row >= rows || col >= cols) return;
   const at = dst + <usize>row * dstStride;
   if (outInt32) {
     store<i32>(at + (<usize>col << 2), acc);
   } else {
-    const m = load<i32>(panel + (<usize>col << 2), HEADER_MULT);
-    const s = load<i32>(panel + (<usize>col << 2), HEADER_SHIFT);
+    const m = load<i32>(panel + (<usize>col << 2) + field);
+    const s = load<i32>(panel + (<usize>col << 2) + field * 2);
     store<i8>(at + <usize>col, <i8>clampI32(requantScalar(acc, m, s) + outZp, actMin, actMax));
   }
 }
@@ -503,14 +631,41 @@ function tile4x8Scalar(
         x += 16;
         w += 32;
       }
-      storeScalar(a0, dst, r, col, rows, cols, dstStride, panel, outInt32, outZp, actMin, actMax);
-      storeScalar(a1, dst, r, col + 1, rows, cols, dstStride, panel, outInt32, outZp, actMin, actMax);
-      storeScalar(a2, dst, r, col + 2, rows, cols, dstStride, panel, outInt32, outZp, actMin, actMax);
-      storeScalar(a3, dst, r, col + 3, rows, cols, dstStride, panel, outInt32, outZp, actMin, actMax);
-      storeScalar(b0, dst, r + 1, col, rows, cols, dstStride, panel, outInt32, outZp, actMin, actMax);
-      storeScalar(b1, dst, r + 1, col + 1, rows, cols, dstStride, panel, outInt32, outZp, actMin, actMax);
-      storeScalar(b2, dst, r + 1, col + 2, rows, cols, dstStride, panel, outInt32, outZp, actMin, actMax);
-      storeScalar(b3, dst, r + 1, col + 3, rows, cols, dstStride, panel, outInt32, outZp, actMin, actMax);
+      storeScalar(a0, dst, r, col, rows, cols, dstStride, panel, outInt32, outZp, actMin, actMax, 32);
+      storeScalar(a1, dst, r, col + 1, rows, cols, dstStride, panel, outInt32, outZp, actMin, actMax, 32);
+      storeScalar(a2, dst, r, col + 2, rows, cols, dstStride, panel, outInt32, outZp, actMin, actMax, 32);
+      storeScalar(a3, dst, r, col + 3, rows, cols, dstStride, panel, outInt32, outZp, actMin, actMax, 32);
+      storeScalar(b0, dst, r + 1, col, rows, cols, dstStride, panel, outInt32, outZp, actMin, actMax, 32);
+      storeScalar(b1, dst, r + 1, col + 1, rows, cols, dstStride, panel, outInt32, outZp, actMin, actMax, 32);
+      storeScalar(b2, dst, r + 1, col + 2, rows, cols, dstStride, panel, outInt32, outZp, actMin, actMax, 32);
+      storeScalar(b3, dst, r + 1, col + 3, rows, cols, dstStride, panel, outInt32, outZp, actMin, actMax, 32);
+    }
+  }
+}
+
+/** Scalar build, narrow panel: the same tile from the same layout, 2 rows × one column at a time. */
+function tileNarrowScalar(
+  aTile: usize, panel: usize, kPairs: i32, dst: usize, dstStride: usize, rows: i32, cols: i32,
+  outInt32: i32, outZp: i32, actMin: i32, actMax: i32, bias: usize, nr: i32,
+): void {
+  const body = panel + <usize>(NARROW_FIELD << 3);
+  const pairBytes = <usize>(nr << 2);
+  for (let r = 0; r < rows; r += 2) {
+    for (let col = 0; col < cols; col++) {
+      let a = load<i32>(panel + (<usize>col << 2)) + columnBias(bias, col, cols);
+      let b = a;
+      let x = aTile + (<usize>r << 2);
+      let w = body + (<usize>col << 2);
+      for (let kp = 0; kp < kPairs; kp++) {
+        const w0 = <i32>load<i16>(w);
+        const w1 = <i32>load<i16>(w, 2);
+        a += <i32>load<i16>(x) * w0 + <i32>load<i16>(x, 2) * w1;
+        b += <i32>load<i16>(x, 4) * w0 + <i32>load<i16>(x, 6) * w1;
+        x += 16;
+        w += pairBytes;
+      }
+      storeScalar(a, dst, r, col, rows, cols, dstStride, panel, outInt32, outZp, actMin, actMax, NARROW_FIELD);
+      storeScalar(b, dst, r + 1, col, rows, cols, dstStride, panel, outInt32, outZp, actMin, actMax, NARROW_FIELD);
     }
   }
 }
@@ -525,20 +680,26 @@ function tile4x8Scalar(
 export function gemmTileAcrossPanels(
   aTile: usize, panels: usize, count: i32, kPairs: i32, N: i32, n0: i32,
   dst: usize, dstStride: usize, rows: i32, outInt32: i32, perChannel: i32, outZp: i32, actMin: i32, actMax: i32,
-  bias: usize,
+  bias: usize, nr: i32,
 ): void {
-  const stride = panelBytes(kPairs);
+  const stride = panelBytes(kPairs, nr);
   const elemShift: usize = outInt32 ? 2 : 0;
   for (let p = 0; p < count; p++) {
-    const n = n0 + p * GEMM_NR;
-    const cols = min<i32>(GEMM_NR, N - n);
+    const n = n0 + p * nr;
+    const cols = min<i32>(nr, N - n);
     const panel = panels + <usize>p * stride;
-    const out = dst + (<usize>(p * GEMM_NR) << elemShift);
+    const out = dst + (<usize>(p * nr) << elemShift);
     const panelBias: usize = bias != 0 ? bias + (<usize>n << 2) : 0;
-    if (ASC_FEATURE_SIMD) {
-      tile4x8Simd(aTile, panel, kPairs, out, dstStride, rows, cols, outInt32, perChannel, outZp, actMin, actMax, panelBias);
+    if (nr == GEMM_NR) {
+      if (ASC_FEATURE_SIMD) {
+        tile4x8Simd(aTile, panel, kPairs, out, dstStride, rows, cols, outInt32, perChannel, outZp, actMin, actMax, panelBias);
+      } else {
+        tile4x8Scalar(aTile, panel, kPairs, out, dstStride, rows, cols, outInt32, outZp, actMin, actMax, panelBias);
+      }
+    } else if (ASC_FEATURE_SIMD) {
+      tileNarrowSimd(aTile, panel, kPairs, out, dstStride, rows, cols, outInt32, perChannel, outZp, actMin, actMax, panelBias, nr);
     } else {
-      tile4x8Scalar(aTile, panel, kPairs, out, dstStride, rows, cols, outInt32, outZp, actMin, actMax, panelBias);
+      tileNarrowScalar(aTile, panel, kPairs, out, dstStride, rows, cols, outInt32, outZp, actMin, actMax, panelBias, nr);
     }
   }
 }
@@ -559,7 +720,7 @@ export function fully_connected_qs8(
   M: i32, K: i32, N: i32, weightBits: i32, zin: i32, chunkPanels: i32, gemv: i32,
   outInt32: i32, multPtr: usize, shiftPtr: usize, perChannel: i32, outZp: i32, actMin: i32, actMax: i32,
   perturbEnabled: i32, key: u32, start: u32, dist: i32, signedEps: i32, oneQ: i32, mult: i32, shift: i32,
-  outRow: i32,
+  outRow: i32, panelCols: i32,
 ): void {
   const outStride = <usize>outRow << (outInt32 ? 2 : 0);
   if (gemv) {
@@ -573,15 +734,15 @@ export function fully_connected_qs8(
     return;
   }
   const kPairs = (K + 1) >> 1;
-  const totalPanels = (N + GEMM_NR - 1) / GEMM_NR;
-  const aTile = scratch + <usize>chunkPanels * panelBytes(kPairs);
+  const totalPanels = (N + panelCols - 1) / panelCols;
+  const aTile = scratch + <usize>chunkPanels * panelBytes(kPairs, panelCols);
   for (let panel0 = 0; panel0 < totalPanels; panel0 += chunkPanels) {
     const count = min<i32>(chunkPanels, totalPanels - panel0);
     packWeightPanels(
       weights, weightBits, K, N, panel0, count, scratch, bias, zin, multPtr, shiftPtr, outInt32 ? 0 : 1, perChannel,
-      perturbEnabled, key, start, dist, signedEps, oneQ, mult, shift,
+      perturbEnabled, key, start, dist, signedEps, oneQ, mult, shift, panelCols,
     );
-    gemmRowsAcrossPanels(input, scratch, aTile, M, K, N, panel0, count, output, outStride, outInt32, perChannel, outZp, actMin, actMax, 0);
+    gemmRowsAcrossPanels(input, scratch, aTile, M, K, N, panel0, count, output, outStride, outInt32, perChannel, outZp, actMin, actMax, 0, panelCols);
   }
 }
 
@@ -591,12 +752,12 @@ export function fully_connected_qs8(
  */
 export function gemmRowsAcrossPanels(
   input: usize, panels: usize, aTile: usize, M: i32, K: i32, N: i32, panel0: i32, count: i32,
-  output: usize, dstStride: usize, outInt32: i32, perChannel: i32, outZp: i32, actMin: i32, actMax: i32, bias: usize,
+  output: usize, dstStride: usize, outInt32: i32, perChannel: i32, outZp: i32, actMin: i32, actMax: i32, bias: usize, nr: i32,
 ): void {
   const kPairs = (K + 1) >> 1;
   const elemShift: usize = outInt32 ? 2 : 0;
   const rowBytes = <usize>K;
-  const n0 = panel0 * GEMM_NR;
+  const n0 = panel0 * nr;
   for (let m0 = 0; m0 < M; m0 += GEMM_MR) {
     const rows = min<i32>(GEMM_MR, M - m0);
     const r0 = input + <usize>m0 * rowBytes;
@@ -605,6 +766,6 @@ export function gemmRowsAcrossPanels(
     const r3 = rows > 3 ? r0 + rowBytes * 3 : r0;
     packActivationTile(r0, r1, r2, r3, K, aTile);
     const dst = output + <usize>m0 * dstStride + (<usize>n0 << elemShift);
-    gemmTileAcrossPanels(aTile, panels, count, kPairs, N, n0, dst, dstStride, rows, outInt32, perChannel, outZp, actMin, actMax, bias);
+    gemmTileAcrossPanels(aTile, panels, count, kPairs, N, n0, dst, dstStride, rows, outInt32, perChannel, outZp, actMin, actMax, bias, nr);
   }
 }

@@ -16,7 +16,7 @@ export function pack_weight_panels_qs8(
   bias: usize, zin: i32, multPtr: usize, shiftPtr: usize, hasRequant: i32, perChannel: i32,
 ): void {
   const total = (N + GEMM_NR - 1) / GEMM_NR;
-  packWeightPanels(weights, weightBits, K, N, 0, total, dst, bias, zin, multPtr, shiftPtr, hasRequant, perChannel, 0, 0, 0, 0, 0, 0, 0, 0);
+  packWeightPanels(weights, weightBits, K, N, 0, total, dst, bias, zin, multPtr, shiftPtr, hasRequant, perChannel, 0, 0, 0, 0, 0, 0, 0, 0, GEMM_NR);
 }
 
 /**
@@ -29,6 +29,6 @@ export function fully_connected_qs8_prepacked(
   input: usize, panels: usize, output: usize, scratch: usize, M: i32, K: i32, N: i32,
   outInt32: i32, perChannel: i32, outZp: i32, actMin: i32, actMax: i32, bias: usize,
 ): void {
-  gemmRowsAcrossPanels(input, panels, scratch, M, K, N, 0, (N + GEMM_NR - 1) / GEMM_NR, output, <usize>N << (outInt32 ? 2 : 0), outInt32, perChannel, outZp, actMin, actMax, bias);
+  gemmRowsAcrossPanels(input, panels, scratch, M, K, N, 0, (N + GEMM_NR - 1) / GEMM_NR, output, <usize>N << (outInt32 ? 2 : 0), outInt32, perChannel, outZp, actMin, actMax, bias, GEMM_NR);
 }
 

@@ -120,7 +120,7 @@ function setupFc(b: Bench, p: FullyConnectedParams, outKind: FcOutput = 'per-ten
       b.device.kernel('fully_connected_qs8')(
         input.offset, weights.offset, bias.offset, output.offset, bigScratch.offset, m, k, n, p.weightBits, p.inputZeroPoint, chunkPanels, gemv,
         int32Out ? 1 : 0, requant?.multiplier.offset ?? 0, requant?.shift.offset ?? 0, requant?.perChannel ? 1 : 0, requant?.outZeroPoint ?? 0, -128, 127,
-        0, 0, 0, 0, 0, 0, 0, 0, n,
+        0, 0, 0, 0, 0, 0, 0, 0, n, 8,
       ),
   };
 }
@@ -142,7 +142,7 @@ function setupConvChunked(b: Bench, p: Conv2DParams): { callChunked: (chunkPanel
         input.offset, weights.offset, 0, output.offset, scratch.offset, p.batch, p.inHeight, p.inWidth, p.inChannels, p.outChannels,
         p.kernelHeight, p.kernelWidth, p.strideHeight, p.strideWidth, pad(p.inHeight, p.kernelHeight, p.strideHeight, height),
         pad(p.inWidth, p.kernelWidth, p.strideWidth, width), height, width, 16, p.inputZeroPoint, chunkPanels,
-        requant.multiplier.offset, requant.shift.offset, 1, requant.outZeroPoint, -128, 127, 0, 0, 0, 0, 0, 0, 0, 0,
+        requant.multiplier.offset, requant.shift.offset, 1, requant.outZeroPoint, -128, 127, 0, 0, 0, 0, 0, 0, 0, 0, 8, p.outChannels,
       ),
   };
 }

@@ -4,6 +4,11 @@
 // peak within 1 KiB of its limit (inference peak + the SRAM bytes of the parameters being trained),
 // and backprop needing ≥ 3× QZO-FF's SRAM for full fine-tuning.
 //
+// The FF figure is the plan a device with exactly the target's SRAM (limit + 1 KiB) gets: the default
+// (fast) plan when it fits there, else the session's narrow-panel plan (leanPacking 'narrow', which it
+// takes by itself on such a device), or the least of its fallbacks when nothing fits. The default
+// plan's peak is reported beside it (ffDefault), with the layers that pack narrow panels.
+//
 //   npm run bench:memory [-- --quick] [-- --json DIR] [-- --filter TEXT] [-- --batch N]
 import { alignUp } from '../src/device/arena.js';
 import { QuantizedSession } from '../src/runtime/session.js';
@@ -26,10 +31,13 @@ export interface MemoryResult {
   model: string;
   selection: string;
   batch: number;
-  /** Planned SRAM peaks (bytes). */
+  /** Planned SRAM peaks (bytes). ff: the plan a device with the FF target's SRAM gets (see the header). */
   infer: number;
   ff: number;
   bp: number;
+  /** The FF session's default plan (8-column panels, the fastest), and the layers the ff plan runs on narrower panels. */
+  ffDefault: number;
+  narrowPanels: { layer: string; panelColumns: number }[];
   /** Arena high-water marks of instantiated sessions (bytes); equal to the plans when the planner is honest. */
   measured: { infer: number; ff: number; bp: number };
   /** SRAM bytes of the parameters the selection trains (16-byte aligned, as the arena holds them). */
@@ -90,9 +98,17 @@ export async function measureMemory(model: string, selection: TrainSelection, ba
   const config = { ...trainerConfig(3), ...selectionTrainerOptions(selection) };
   const ffOptions = qzoFfSessionOptions(batch, { model: bm.quantized, trainable, config });
   const bpOptions = { batch, trainable: new Set(trainable), optimizer: { kind: 'adam' as const, lr: 1e-3 } };
+  const infer = QuantizedSession.plan(bm.quantized, { batch });
+  const biasOnly = selection.kind === 'bias';
+  const trainableBytes = trainable.reduce((sum, name) => {
+    const p = bm.quantized.params[name]!;
+    return sum + alignUp(p.bias.byteLength) + (biasOnly ? 0 : alignUp(p.weights.byteLength));
+  }, 0);
+  const ffLimit = infer.sramBytes + trainableBytes;
+  const ffDefault = QuantizedSession.plan(bm.quantized, ffOptions);
   const plans = {
-    infer: QuantizedSession.plan(bm.quantized, { batch }),
-    ff: QuantizedSession.plan(bm.quantized, ffOptions),
+    infer,
+    ff: QuantizedSession.planFor(bm.quantized, ffOptions, { sramBytes: ffLimit + FF_SLACK_BYTES, flashBytes: Number.MAX_SAFE_INTEGER }),
     bp: BackpropSession.plan(bm.float, bpOptions),
   };
   // Instantiate each: the arena's high-water mark is the measured figure (a trainer is built on the
@@ -101,11 +117,6 @@ export async function measureMemory(model: string, selection: TrainSelection, ba
   const ffSession = new QuantizedSession(await mcuFor(plans.ff), bm.quantized, ffOptions);
   new QzoFfTrainer(ffSession, trainable, config);
   const bpSession = new BackpropSession(await mcuFor(plans.bp), bm.float, bpOptions);
-  const biasOnly = selection.kind === 'bias';
-  const trainableBytes = trainable.reduce((sum, name) => {
-    const p = bm.quantized.params[name]!;
-    return sum + alignUp(p.bias.byteLength) + (biasOnly ? 0 : alignUp(p.weights.byteLength));
-  }, 0);
   const sum = (pred: (name: string) => boolean) => plans.ff.sram.buffers.filter((x) => pred(x.name)).reduce((t, x) => t + x.alignedBytes, 0);
   const ffExtras = {
     requant: sum((n) => n.startsWith('rq:')),
@@ -117,8 +128,9 @@ export async function measureMemory(model: string, selection: TrainSelection, ba
   return {
     model, selection: selectionLabel(selection), batch,
     infer: plans.infer.sramBytes, ff: plans.ff.sramBytes, bp: plans.bp.sramBytes,
+    ffDefault: ffDefault.sramBytes, narrowPanels: plans.ff.narrowPanels,
     measured: { infer: inferSession.mcu.sram.highWater, ff: ffSession.mcu.sram.highWater, bp: bpSession.mcu.sram.highWater },
-    trainableBytes, ffLimit: plans.infer.sramBytes + trainableBytes,
+    trainableBytes, ffLimit,
     bpOverFf: Number((plans.bp.sramBytes / plans.ff.sramBytes).toFixed(3)),
     fp16BpOverFf: Number(fp16.bpOverFf!.toFixed(3)),
     ffExtras, ffPeak,
@@ -164,11 +176,11 @@ function depthwiseWeightBoundBytes(node: DepthwiseConv2DNode, channels: number):
 
 export function memoryTable(results: readonly MemoryResult[]): string {
   return textTable([
-    ['model', 'train', 'infer KiB', 'FF KiB', 'BP KiB', 'measured = plan', 'FF limit KiB', 'FF − limit', 'FF target', 'BP / FF', 'fp16 BP / FF'],
+    ['model', 'train', 'infer KiB', 'FF KiB', 'FF default KiB', 'BP KiB', 'measured = plan', 'FF limit KiB', 'FF − limit', 'FF target', 'BP / FF', 'fp16 BP / FF'],
     ...results.map((r) => {
       const over = r.ff - r.ffLimit;
       const same = r.measured.infer === r.infer && r.measured.ff === r.ff && r.measured.bp === r.bp;
-      return [r.model, r.selection, kib(r.infer), kib(r.ff) + (r.fits.ff ? '' : '*'), kib(r.bp) + (r.fits.bp ? '' : '*'), same ? 'yes' : 'NO', kib(r.ffLimit), `${over >= 0 ? '+' : ''}${over} B`, over <= FF_SLACK_BYTES ? 'met' : 'not met', ratio(r.bpOverFf), ratio(r.fp16BpOverFf)];
+      return [r.model, r.selection, kib(r.infer), kib(r.ff) + (r.fits.ff ? '' : '*'), kib(r.ffDefault), kib(r.bp) + (r.fits.bp ? '' : '*'), same ? 'yes' : 'NO', kib(r.ffLimit), `${over >= 0 ? '+' : ''}${over} B`, over <= FF_SLACK_BYTES ? 'met' : 'not met', ratio(r.bpOverFf), ratio(r.fp16BpOverFf)];
     }),
   ]);
 }

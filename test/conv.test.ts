@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { makeAllBenches, rng, randInt, randomInt8, randomInt16, randomInt32, type Bench } from './helpers/devices.js';
 import { conv2dAccRef, outSizeRef, perturbWeightsRef, requantizeRowsRef, type Weights } from './reference/conv-ref.js';
-import { conv2d, conv2dOutputShape, conv2dScratchBytes, type Conv2DParams } from '../src/kernels/conv.js';
+import { conv2d, conv2dOutputShape, conv2dScratchBytes, prepareConv2d, type Conv2DParams } from '../src/kernels/conv.js';
 import { prepareRequant, type OutputQuant } from '../src/kernels/requant.js';
 import type { PerturbSpec } from '../src/kernels/perturb-spec.js';
 import { quantizeMultiplier } from '../src/kernels/multiplier.js';
@@ -195,7 +195,7 @@ describe('conv2d (qs8, TFLM Conv2D semantics)', () => {
 });
 
 describe('conv2d packed in chunks', () => {
-  it('gives identical results under any packing budget (im2col rows re-gathered per chunk), with and without perturbation', () => {
+  it('gives identical results under any packing budget and panel width (im2col rows re-gathered per chunk), with and without perturbation', () => {
     const r = rng(15);
     const oneQ = 36;
     const { multiplier, shift } = quantizeMultiplier(1 / oneQ);
@@ -205,14 +205,68 @@ describe('conv2d packed in chunks', () => {
       const perturbed: ConvCase = { ...c, p: { ...c.p, perturb: { key: 5, start: 77, dist: 'rademacher', signedEps: -400, oneQ, multiplier, shift } } };
       const perturbedOut = runConv(benches[0]!, perturbed).out;
       for (const budget of [0, 3000]) {
-        const small = (x: ConvCase): ConvCase => ({ ...x, p: { ...x.p, packedWeightBudget: budget } });
-        if (budget === 0) expect(conv2dScratchBytes(small(c).p)).toBeLessThan(conv2dScratchBytes(c.p));
-        for (const b of benches) {
-          expect(Array.from(runConv(b, small(c)).out)).toEqual(Array.from(expected));
-          expect(Array.from(runConv(b, small(perturbed)).out)).toEqual(Array.from(perturbedOut));
+        // Narrow panels (4 or 2 columns) pack the same weights for the narrow micro-kernel.
+        for (const panelColumns of [8, 4, 2] as const) {
+          const small = (x: ConvCase): ConvCase => ({ ...x, p: { ...x.p, packedWeightBudget: budget, panelColumns } });
+          if (budget === 0) expect(conv2dScratchBytes(small(c).p)).toBeLessThan(conv2dScratchBytes(c.p));
+          for (const b of benches) {
+            expect(Array.from(runConv(b, small(c)).out)).toEqual(Array.from(expected));
+            expect(Array.from(runConv(b, small(perturbed)).out)).toEqual(Array.from(perturbedOut));
+          }
         }
       }
     }
+  });
+});
+
+describe('conv2d on blocks of output channels', () => {
+  /** The whole output assembled from calls on consecutive blocks of `block` channels each. */
+  function runInBlocks(b: Bench, c: ConvCase, block: number): { out: Int8Array; calls: number } {
+    b.arena.reset();
+    const input = b.arena.put(c.input, 'input');
+    const weights = b.arena.put(c.weights, 'weights');
+    const bias = c.bias ? b.arena.put(c.bias, 'bias') : null;
+    const n = outBytes(c.p);
+    const outAlloc = b.arena.alloc(n + CANARY_BYTES, 'out+canary');
+    const output: DeviceBuffer = { name: 'out', offset: outAlloc.offset, bytes: n };
+    const requant = prepareRequant(b.arena, c.quant, c.p.outChannels);
+    const scratch = b.arena.alloc(conv2dScratchBytes(c.p), 'scratch');
+    b.device.bytes.fill(CANARY, outAlloc.offset, outAlloc.offset + n + CANARY_BYTES);
+    const run = prepareConv2d(b.arena, input, weights, bias, output, c.p, requant, scratch);
+    let calls = 0;
+    for (let start = 0; start < c.p.outChannels; start += block, calls++) run(start, Math.min(c.p.outChannels, start + block));
+    expect(b.device.bytes.subarray(outAlloc.offset + n, outAlloc.offset + n + CANARY_BYTES).every((v) => v === CANARY)).toBe(true);
+    return { out: b.arena.i8(output).slice(), calls };
+  }
+
+  it('assembles exactly the whole call for any block size and panel width, with and without a fused perturbation, in every build', () => {
+    const r = rng(31);
+    const oneQ = 36;
+    const { multiplier, shift } = quantizeMultiplier(1 / oneQ);
+    for (const s of [shape(1, 7, 6, 5, 21, 3, 3, 1, 1, 'same'), shape(2, 5, 5, 9, 13, 1, 1, 1, 1, 'same')]) {
+      const base = randomCase(r, s, 16);
+      const perturbed: ConvCase = { ...base, p: { ...base.p, perturb: { key: 9, start: 123, dist: 'gaussian', signedEps: 600, oneQ, multiplier, shift } } };
+      for (const c of [base, perturbed]) {
+        const whole = Array.from(runConv(benches[0]!, c).out);
+        for (const panelColumns of [8, 2] as const) {
+          for (const block of [1, 3, 8]) {
+            for (const b of benches) {
+              const { out, calls } = runInBlocks(b, { ...c, p: { ...c.p, panelColumns } }, block);
+              expect({ case: label(c.p), block, panelColumns, build: b.build, out: Array.from(out) }).toEqual({ case: label(c.p), block, panelColumns, build: b.build, out: whole });
+              expect(calls).toBe(Math.ceil(c.p.outChannels / block));
+            }
+          }
+        }
+      }
+    }
+  });
+
+  it('refuses an empty, reversed or out-of-range block with a typed error', () => {
+    const b = benches[0]!;
+    const c = randomCase(rng(32), shape(1, 4, 4, 3, 6, 3, 3, 1, 1, 'same'), 16);
+    b.arena.reset();
+    const run = prepareConv2d(b.arena, b.arena.put(c.input, 'x'), b.arena.put(c.weights, 'w'), null, b.arena.alloc(outBytes(c.p), 'y'), c.p, prepareRequant(b.arena, c.quant, 6), b.arena.alloc(conv2dScratchBytes(c.p), 's'));
+    for (const [start, end] of [[0, 0], [3, 2], [-1, 2], [0, 7], [1.5, 3]]) expect(() => run(start!, end!)).toThrow(ShapeError);
   });
 });
 

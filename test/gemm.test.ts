@@ -3,6 +3,7 @@ import { makeAllBenches, rng, randInt, randomInt8, randomInt16, randomInt32, typ
 import { fullyConnectedAccRef, perturbWeightsRef, requantizeRowsRef, type Weights } from './reference/conv-ref.js';
 import {
   fullyConnected, fullyConnectedScratchBytes, packedChunkPanels, prepareFullyConnected, packedPanelBytes, PACKED_WEIGHT_BUDGET_BYTES, type FullyConnectedParams,
+  type PanelColumns,
 } from '../src/kernels/gemm.js';
 import { prepareRequant, type OutputQuant } from '../src/kernels/requant.js';
 import type { PerturbSpec } from '../src/kernels/perturb-spec.js';
@@ -32,7 +33,7 @@ const CANARY = 0x5a;
 const CANARY_BYTES = 64;
 
 /** Runs one case on a device; output and scratch are followed by canary bytes that must survive. */
-function runFc(b: Bench, c: FcCase): { out: Int8Array | Int32Array; weightsAfter: Uint8Array } {
+function runFc(b: Bench, c: FcCase, panelColumns?: PanelColumns): { out: Int8Array | Int32Array; weightsAfter: Uint8Array } {
   b.arena.reset();
   const input = b.arena.put(c.input, 'input');
   const weights = b.arena.put(c.weights, 'weights');
@@ -41,7 +42,7 @@ function runFc(b: Bench, c: FcCase): { out: Int8Array | Int32Array; weightsAfter
   const outAlloc = b.arena.alloc(outBytes + CANARY_BYTES, 'out+canary');
   const output: DeviceBuffer = { name: 'out', offset: outAlloc.offset, bytes: outBytes };
   const requant = c.quant ? prepareRequant(b.arena, c.quant, c.n) : null;
-  const p: FullyConnectedParams = { batch: c.m, inFeatures: c.k, outFeatures: c.n, weightBits: c.bits, inputZeroPoint: c.zin, perturb: c.perturb };
+  const p: FullyConnectedParams = { batch: c.m, inFeatures: c.k, outFeatures: c.n, weightBits: c.bits, inputZeroPoint: c.zin, perturb: c.perturb, ...(panelColumns ? { panelColumns } : {}) };
   const scratchBytes = fullyConnectedScratchBytes(p);
   const scratchAlloc = b.arena.alloc(scratchBytes + CANARY_BYTES, 'scratch+canary');
   const scratch: DeviceBuffer = { name: 'scratch', offset: scratchAlloc.offset, bytes: scratchBytes };
@@ -55,11 +56,12 @@ function runFc(b: Bench, c: FcCase): { out: Int8Array | Int32Array; weightsAfter
   return { out, weightsAfter: b.arena.u8(weights).slice() };
 }
 
-/** runFc with an explicit packedWeightBudget (scratch sized for it). */
-function runFcWithBudget(b: Bench, c: FcCase, budget: number): Int8Array | Int32Array {
+/** runFc with an explicit packedWeightBudget and panel width (scratch sized for them). */
+function runFcWithBudget(b: Bench, c: FcCase, budget: number, panelColumns?: PanelColumns): Int8Array | Int32Array {
   b.arena.reset();
   const p: FullyConnectedParams = {
     batch: c.m, inFeatures: c.k, outFeatures: c.n, weightBits: c.bits, inputZeroPoint: c.zin, perturb: c.perturb, packedWeightBudget: budget,
+    ...(panelColumns ? { panelColumns } : {}),
   };
   const input = b.arena.put(c.input, 'input');
   const weights = b.arena.put(c.weights, 'weights');
@@ -113,11 +115,16 @@ function randomCase(r: () => number, m: number, k: number, n: number, bits: 8 | 
   };
 }
 
+/** Every build; batches that pack (above the GEMV sizes) also on narrow panels of 4 and 2 columns. */
 function expectAllBuildsMatch(c: FcCase, expected: Int8Array | Int32Array, label: string): void {
+  const widths: (PanelColumns | undefined)[] = c.m > 2 ? [undefined, 4, 2] : [undefined];
   for (const b of benches) {
-    const { out } = runFc(b, c);
-    // Compare whole arrays but report which case and build diverged.
-    expect({ label, build: b.build, out: Array.from(out) }).toEqual({ label, build: b.build, out: Array.from(expected) });
+    for (const columns of widths) {
+      const { out } = runFc(b, c, columns);
+      // Compare whole arrays but report which case, build and panel width diverged.
+      const tag = `${label} ${b.build}${columns ? ` ${columns} columns` : ''}`;
+      expect({ tag, out: Array.from(out) }).toEqual({ tag, out: Array.from(expected) });
+    }
   }
 }
 
@@ -359,6 +366,47 @@ describe('fullyConnected (qs8 GEMM, TFLM semantics)', () => {
         expect(Array.from(runFcWithBudget(b, withPerturb, budget))).toEqual(Array.from(perturbedOut));
       }
     }
+  });
+});
+
+describe('fullyConnected on narrow panels (4 or 2 columns)', () => {
+  it('equals the reference bit for bit on every build, for odd K and N not a multiple of the width, perturbed as on 8-column panels', () => {
+    const r = rng(406);
+    const oneQ = 36;
+    const { multiplier, shift } = quantizeMultiplier(1 / oneQ);
+    let i = 0;
+    for (const k of [1, 3, 8, 13, 40]) {
+      for (const n of [1, 2, 3, 5, 9, 13]) {
+        const m = 5 + (i % 4);
+        const bits = i % 2 === 0 ? 16 : 8;
+        const c = randomCase(r, m, k, n, bits, i % 3 === 0);
+        i++;
+        const expected = expectedFc(c);
+        const perturb: PerturbSpec = { key: 7 + i, start: 1000 * i, dist: i % 2 ? 'gaussian' : 'rademacher', signedEps: bits === 16 ? -500 : 20, oneQ, multiplier, shift };
+        const withPerturb: FcCase = { ...c, perturb };
+        const perturbedOut = Array.from(runFcWithBudget(benches[0]!, withPerturb, PACKED_WEIGHT_BUDGET_BYTES));
+        for (const columns of [4, 2] as const) {
+          for (const budget of [0, PACKED_WEIGHT_BUDGET_BYTES]) {
+            for (const b of benches) {
+              const tag = `M=${m} K=${k} N=${n} w${bits} ${columns} columns budget ${budget} ${b.build}`;
+              expect({ tag, out: Array.from(runFcWithBudget(b, c, budget, columns)) }).toEqual({ tag, out: Array.from(expected) });
+              expect({ tag, out: Array.from(runFcWithBudget(b, withPerturb, budget, columns)) }).toEqual({ tag, out: perturbedOut });
+            }
+          }
+        }
+      }
+    }
+  });
+
+  it('needs a quarter (4 columns) or an eighth (2 columns) of the weight bytes of an 8-column panel, and refuses other widths', () => {
+    const base = { batch: 8, inFeatures: 64, outFeatures: 64, weightBits: 16, inputZeroPoint: 0, packedWeightBudget: 0 } as const;
+    const tile = 4 * 64 * 2;
+    expect(fullyConnectedScratchBytes(base)).toBe(256 + 64 * 16 + tile);
+    expect(fullyConnectedScratchBytes({ ...base, panelColumns: 4 })).toBe(128 + 64 * 8 + tile);
+    expect(fullyConnectedScratchBytes({ ...base, panelColumns: 2 })).toBe(128 + 64 * 4 + tile);
+    expect(packedChunkPanels(64, 64, PACKED_WEIGHT_BUDGET_BYTES, 2)).toBe(32);
+    expect(() => fullyConnectedScratchBytes({ ...base, panelColumns: 3 as PanelColumns })).toThrow(ConfigError);
+    expect(() => fullyConnectedScratchBytes({ ...base, panelColumns: 16 as PanelColumns })).toThrow(/panelColumns must be one of 8, 4, 2/);
   });
 });
 

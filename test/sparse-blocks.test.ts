@@ -1,7 +1,8 @@
-// Dense layers perturbed in place (sparse mask, dither, momentum's stored z) run in blocks of output
-// units with a backup of one block (src/train/qzo-ff/backup-blocks.ts): same weights as the whole-layer
-// backup, bit for bit, in the scalar and SIMD builds, on the GEMV and the packed GEMM path; the plan
-// holds the block backup and equals the measured high-water mark.
+// Dense and convolution layers perturbed in place (sparse mask, dither, momentum's stored z) run in
+// blocks of output units (channels) with a backup of one block (src/train/qzo-ff/backup-blocks.ts): same
+// weights as the whole-layer backup, bit for bit, in the scalar and SIMD builds, on the GEMV and the
+// packed GEMM path and on convolutions (8-column and narrow panels); the plan holds the block backup
+// and equals the measured high-water mark.
 import { describe, it, expect } from 'vitest';
 import type { Architecture } from '../src/model/layers.js';
 import { initFloatModel } from '../src/model/model.js';
@@ -21,30 +22,44 @@ const dense = (name: string, units: number, activation: 'relu' | 'none' = 'relu'
 // 45 and 37 units over 60 and 45 inputs: neither is a multiple of its block, and 45·60 bits is not a whole number of mask bytes per unit.
 const ARCH: Architecture = { name: 'blocks-mlp', nodes: [{ kind: 'input', name: 'input', shape: [60] }, dense('fc1', 45), dense('fc2', 37), dense('logits', 5, 'none')] };
 
-function models(weightBits: 8 | 16): BenchModels {
-  const graph = resolveGraph(ARCH);
-  const float = initFloatModel(ARCH, 3);
+// Convolutions whose masked weights exceed one block's budget: c1 3×3 over 5 channels (21 × 45
+// weights), c2 1×1 (29 × 21); neither channel count is a multiple of a block or of a panel.
+const CONV_ARCH: Architecture = {
+  name: 'blocks-cnn',
+  nodes: [
+    { kind: 'input', name: 'input', shape: [7, 6, 5] },
+    { kind: 'conv2d', name: 'c1', filters: 21, kernel: [3, 3], stride: [1, 1], padding: 'same', activation: 'relu' },
+    { kind: 'conv2d', name: 'c2', filters: 29, kernel: [1, 1], stride: [1, 1], padding: 'same', activation: 'relu' },
+    { kind: 'globalavgpool', name: 'gap' }, dense('logits', 5, 'none'),
+  ],
+};
+
+function models(weightBits: 8 | 16, arch = ARCH): BenchModels {
+  const graph = resolveGraph(arch);
+  const float = initFloatModel(arch, 3);
   const ranges = Object.fromEntries(graph.nodes.map((n) => [n.node.name, { min: -4, max: 4 }]));
-  return { name: ARCH.name, graph, float, quantized: quantizeModel(float, ranges, { weightBits }), inputSize: 60, classes: 5, macsPerSample: graph.nodes.reduce((s, n) => s + n.macs, 0) };
+  const inputSize = (arch.nodes[0] as { shape: number[] }).shape.reduce((a, b) => a * b, 1);
+  return { name: arch.name, graph, float, quantized: quantizeModel(float, ranges, { weightBits }), inputSize, classes: 5, macsPerSample: graph.nodes.reduce((s, n) => s + n.macs, 0) };
 }
 
 const BASE: QzoFfConfig = { epsilon: 2e-2, directions: 2, dist: 'gaussian', lr: 0.05, seed: 5 };
 const TRAINABLE = ['fc1', 'fc2', 'logits'];
 
 /** Weights and losses after `steps` steps, block-wise (the session's own plan) or with the whole-layer backup. */
-async function train(bm: BenchModels, config: QzoFfConfig, batch: number, build: BuildFlavor, wholeLayer: boolean, steps = 4) {
-  const training = { model: bm.quantized, trainable: TRAINABLE, config };
+async function train(bm: BenchModels, config: QzoFfConfig, batch: number, build: BuildFlavor, wholeLayer: boolean, steps = 4, layers = TRAINABLE, leanPacking?: 'narrow') {
+  const training = { model: bm.quantized, trainable: layers, config };
   // The whole-layer run gets the shared backup sized for the largest layer (qzoFfSramBuffers alone).
-  const options = wholeLayer ? { batch, trainable: new Set(TRAINABLE), extraSram: qzoFfSramBuffers(batch, training) } : qzoFfSessionOptions(batch, training);
+  const chosen = wholeLayer ? { batch, trainable: new Set(layers), extraSram: qzoFfSramBuffers(batch, training) } : qzoFfSessionOptions(batch, training);
+  const options = leanPacking ? { ...chosen, leanPacking } : chosen;
   const plan = QuantizedSession.plan(bm.quantized, options);
   const session = new QuantizedSession(await mcuFor(plan, build), bm.quantized, options);
-  const trainer = new QzoFfTrainer(session, TRAINABLE, config, { wholeLayerBackup: wholeLayer });
+  const trainer = new QzoFfTrainer(session, layers, config, { wholeLayerBackup: wholeLayer });
   const set = quantizedBatch(bm, batch, 11);
   const losses: number[] = [];
   for (let s = 0; s < steps; s++) losses.push(trainer.trainStep(set).loss);
   expect(session.mcu.sram.highWater).toBe(plan.sramBytes);
   const m = session.exportModel();
-  return { plan, losses, weights: TRAINABLE.map((n) => Array.from(m.params[n]!.weights)), biases: TRAINABLE.map((n) => Array.from(m.params[n]!.bias)) };
+  return { plan, losses, weights: layers.map((n) => Array.from(m.params[n]!.weights)), biases: layers.map((n) => Array.from(m.params[n]!.bias)) };
 }
 
 describe('the block rule', () => {
@@ -132,6 +147,36 @@ describe('block-wise in-place perturbation = whole-layer backup, bit for bit', (
           expect(planned.bytes).toBe(b ? b.backupBytes : trainable * (bits / 8));
           if (name !== 'logits') expect(planned.bytes).toBeLessThanOrEqual(BLOCK_BACKUP_BYTES);
         }
+        expect(blocks.plan.sramBytes).toBeLessThan(whole.plan.sramBytes);
+      });
+    }
+  }
+});
+
+describe('block-wise in-place perturbation of convolutions = whole-layer backup, bit for bit', () => {
+  const CONV_TRAINABLE = ['c1', 'c2', 'logits'];
+  const config: QzoFfConfig = { ...BASE, sparse: { by: 'random', fraction: 0.5, seed: 2 } };
+  for (const [label, batch, narrow] of [['batch 1', 1, undefined], ['batch 3, narrow panels', 3, 'narrow']] as const) {
+    for (const build of ['scalar', 'simd'] as BuildFlavor[]) {
+      it(`sparse 16-bit, ${label}, ${build}`, async () => {
+        const bm = models(16, CONV_ARCH);
+        const blocks = await train(bm, config, batch, build, false, 3, CONV_TRAINABLE, narrow);
+        const whole = await train(bm, config, batch, build, true, 3, CONV_TRAINABLE, narrow);
+        expect(blocks.losses).toEqual(whole.losses);
+        expect(blocks.weights).toEqual(whole.weights);
+        expect(blocks.biases).toEqual(whole.biases);
+        const lowered = lowerGraph(bm.graph);
+        for (const [id, name] of CONV_TRAINABLE.entries()) {
+          const p = bm.quantized.params[name]!;
+          expect(blocks.weights[id]!.some((v, j) => v !== p.weights[j])).toBe(true);
+          if (name === 'logits') continue;
+          // Both convolutions run in blocks of channels, each block's backup within the budget.
+          const b = planBackupBlocks(layerUnits(lowered, name), p.weights.length, 16, buildSparseMask(p.weights, config.sparse!, id))!;
+          expect(b.units).toBeLessThan(p.bias.length);
+          expect(blocks.plan.sram.buffers.find((x) => x.name === `extra:zo-backup:${name}`)!.bytes).toBe(b.backupBytes);
+          expect(b.backupBytes).toBeLessThanOrEqual(BLOCK_BACKUP_BYTES);
+        }
+        if (narrow) expect(blocks.plan.narrowPanels.length).toBeGreaterThan(0);
         expect(blocks.plan.sramBytes).toBeLessThan(whole.plan.sramBytes);
       });
     }

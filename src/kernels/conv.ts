@@ -11,8 +11,8 @@ import { requireInt } from './validate.js';
 import { prepackedTileBytes, requirePackedFor, separateBiasOffset, type PackedPanels } from './packed-weights.js';
 import { paddedAxis, requirePadding, type Padding } from './geometry.js';
 import {
-  GEMM_MR, MAX_DIM, gemmCoreScratchBytes, packedBudgetOf, packedChunkPanels, requantArgs, requireDisjoint, requireScratch,
-  requireWeightBits, requireZeroPoint, type Span,
+  GEMM_MR, MAX_DIM, gemmCoreScratchBytes, packedBudgetOf, packedChunkPanels, panelColumnsOf, requantArgs, requireDisjoint, requireScratch,
+  requireWeightBits, requireZeroPoint, type PanelColumns, type Span,
 } from './gemm.js';
 
 export interface Conv2DParams {
@@ -31,6 +31,8 @@ export interface Conv2DParams {
   perturb?: PerturbSpec;
   /** As FullyConnectedParams.packedWeightBudget; a conv re-gathers its im2col rows per chunk. */
   packedWeightBudget?: number;
+  /** As FullyConnectedParams.panelColumns. */
+  panelColumns?: PanelColumns;
   /** The layer's weights packed once beforehand (src/kernels/packed-weights.ts); not with perturb. */
   packed?: PackedPanels;
   /** Size scratch for calls that pass `packed` (activation tile and im2col rows only). */
@@ -63,6 +65,7 @@ function geometry(p: Conv2DParams): ConvGeometry {
   requireWeightBits(p.weightBits, 'conv2d');
   requireZeroPoint(p.inputZeroPoint, 'conv2d');
   packedBudgetOf(p, 'conv2d');
+  panelColumnsOf(p, 'conv2d');
   if (p.padding === 'valid' && (p.kernelHeight > p.inHeight || p.kernelWidth > p.inWidth)) {
     throw new ShapeError(
       `conv2d: a ${p.kernelHeight}×${p.kernelWidth} kernel does not fit a ${p.inHeight}×${p.inWidth} input with 'valid' padding; ` +
@@ -94,7 +97,7 @@ export function conv2dScratchBytes(p: Conv2DParams): number {
   const g = geometry(p);
   const direct = p.kernelHeight === 1 && p.kernelWidth === 1;
   if (p.prepacked || p.packed) return prepackedTileBytes(g.k) + (direct ? 0 : GEMM_MR * im2colRowStride(g.k));
-  return gemmCoreScratchBytes(g.k, p.outChannels, packedBudgetOf(p, 'conv2d')) + (direct ? 0 : GEMM_MR * im2colRowStride(g.k));
+  return gemmCoreScratchBytes(g.k, p.outChannels, packedBudgetOf(p, 'conv2d'), panelColumnsOf(p, 'conv2d')) + (direct ? 0 : GEMM_MR * im2colRowStride(g.k));
 }
 
 /**
@@ -112,6 +115,26 @@ export function conv2d(
   requant: PreparedRequant,
   scratch: DeviceBuffer | null,
 ): void {
+  prepareConv2d(arena, input, weights, bias, output, p, requant, scratch)(0, p.outChannels);
+}
+
+/**
+ * conv2d checked once for the whole layer, returned as a call on output channels [start, end) (only
+ * those channels of every output pixel are written, each the value the whole-layer call gives; a
+ * fused perturbation keeps the stream indices of the whole tensor): a caller running the layer block
+ * by block, changing a block's weights between calls, pays the checks once. Pre-packed panels run
+ * the whole layer only.
+ */
+export function prepareConv2d(
+  arena: Arena,
+  input: DeviceBuffer,
+  weights: DeviceBuffer,
+  bias: DeviceBuffer | null,
+  output: DeviceBuffer,
+  p: Conv2DParams,
+  requant: PreparedRequant,
+  scratch: DeviceBuffer | null,
+): (start: number, end: number) => void {
   const g = geometry(p);
   if (!requant) throw new ConfigError('conv2d: a prepared requantization is required (int8 output); use prepareRequant');
   const device = arena.device;
@@ -145,21 +168,40 @@ export function conv2d(
   requireDisjoint({ buffer: output, bytes: outBytes, what: 'output' }, [...reads, scratchSpan]);
   requireDisjoint(scratchSpan, reads);
 
+  const n = p.outChannels;
   if (p.packed) {
-    device.kernel('conv2d_qs8_prepacked')(
-      input.offset, p.packed.panels.offset, output.offset, scratchOffset,
-      p.batch, p.inHeight, p.inWidth, p.inChannels, p.outChannels, p.kernelHeight, p.kernelWidth,
-      p.strideHeight, p.strideWidth, g.padTop, g.padLeft, g.outHeight, g.outWidth, p.inputZeroPoint, ...q.slice(2),
-      separateBiasOffset(p.packed, bias, 'conv2d'),
-    );
-    return;
+    const kernel = device.kernel('conv2d_qs8_prepacked');
+    const biasOffset = separateBiasOffset(p.packed, bias, 'conv2d');
+    return (start, end) => {
+      if (start !== 0 || end !== n) throw new ConfigError('conv2d: pre-packed panels run the whole layer; a call on a block of output channels must pack (drop packed)');
+      kernel(
+        input.offset, p.packed!.panels.offset, output.offset, scratchOffset,
+        p.batch, p.inHeight, p.inWidth, p.inChannels, n, p.kernelHeight, p.kernelWidth,
+        p.strideHeight, p.strideWidth, g.padTop, g.padLeft, g.outHeight, g.outWidth, p.inputZeroPoint, ...q.slice(2),
+        biasOffset,
+      );
+    };
   }
-  device.kernel('conv2d_qs8')(
-    input.offset, weights.offset, bias === null ? 0 : bias.offset, output.offset, scratchOffset,
-    p.batch, p.inHeight, p.inWidth, p.inChannels, p.outChannels, p.kernelHeight, p.kernelWidth,
-    p.strideHeight, p.strideWidth, g.padTop, g.padLeft, g.outHeight, g.outWidth,
-    p.weightBits, p.inputZeroPoint, packedChunkPanels(g.k, p.outChannels, packedBudgetOf(p, 'conv2d')),
-    ...q,
-    ...perturb,
-  );
+  // A block of channels: every pointer moves to the block's first channel, the output keeps its pixel
+  // length, and packing holds at most the whole layer's chunk (the scratch it was sized for).
+  const kernel = device.kernel('conv2d_qs8');
+  const columns = panelColumnsOf(p, 'conv2d');
+  const chunkPanels = packedChunkPanels(g.k, n, packedBudgetOf(p, 'conv2d'), columns);
+  const esize = p.weightBits / 8;
+  const perChannel = requant.perChannel;
+  const [perturbOn, zKey, zStart, ...zRest] = perturb;
+  return (c0, c1) => {
+    requireInt(c0, 'conv2d: channels start', 0, n - 1);
+    requireInt(c1, 'conv2d: channels end', c0 + 1, n);
+    const perUnit = perChannel ? c0 * 4 : 0;
+    kernel(
+      input.offset, weights.offset + c0 * g.k * esize, bias === null ? 0 : bias.offset + c0 * 4, output.offset + c0, scratchOffset,
+      p.batch, p.inHeight, p.inWidth, p.inChannels, c1 - c0, p.kernelHeight, p.kernelWidth,
+      p.strideHeight, p.strideWidth, g.padTop, g.padLeft, g.outHeight, g.outWidth,
+      p.weightBits, p.inputZeroPoint, chunkPanels,
+      q[0]! + perUnit, q[1]! + perUnit, ...q.slice(2),
+      perturbOn!, zKey!, perturbOn ? (zStart! + c0 * g.k) | 0 : 0, ...zRest,
+      columns, n,
+    );
+  };
 }

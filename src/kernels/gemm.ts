@@ -24,9 +24,15 @@ export interface FullyConnectedParams {
   /**
    * Most bytes of packed weights the kernel holds at once (default PACKED_WEIGHT_BUDGET_BYTES).
    * A smaller budget shrinks scratch; the layer is then packed in column chunks and the
-   * activations are re-read once per chunk. At least one 8-column panel is always held.
+   * activations are re-read once per chunk. At least one panel is always held.
    */
   packedWeightBudget?: number;
+  /**
+   * Columns per packed panel: 8 (default, the fastest micro-kernel), or 4 or 2, which hold K × 8 or
+   * K × 4 bytes of weights instead of K × 16 at a lower speed (a session picks them only for a
+   * per-call packing layer that would otherwise set the SRAM peak). Results are identical.
+   */
+  panelColumns?: PanelColumns;
   /**
    * The layer's weights packed once beforehand (packWeightPanels, src/kernels/packed-weights.ts):
    * batches above GEMV_MAX_BATCH then read these panels instead of packing. Not with perturb.
@@ -46,7 +52,9 @@ export interface FullyConnectedParams {
 /** Rows and columns of the device micro-kernel's register tile. */
 export const GEMM_MR = 4;
 export const GEMM_NR = 8;
-const PANEL_HEADER_BYTES = 256;
+/** Panel widths the device packs (assembly/gemm.ts): the 4x8 micro-kernel's, and the narrow 4x4 kernel's. */
+export const PANEL_COLUMNS = [8, 4, 2] as const;
+export type PanelColumns = (typeof PANEL_COLUMNS)[number];
 /**
  * Default for packedWeightBudget. Layers whose packed form is larger are packed in chunks of
  * columns, each reused for all rows; the activations are then re-read (and for conv re-gathered)
@@ -59,22 +67,34 @@ const MAX_BUDGET = 2 ** 30;
 /** Upper bound for any one dimension, so every device-side index fits comfortably in 32 bits. */
 export const MAX_DIM = 1 << 24;
 
-/** Bytes of one packed panel of GEMM_NR columns: header + K padded to even, as int16 pairs. */
-export function packedPanelBytes(k: number): number {
-  return PANEL_HEADER_BYTES + Math.ceil(k / 2) * 2 * GEMM_NR * 2;
+/**
+ * Bytes of one packed panel of `columns` columns: header (8 int32 fields of 8 lanes, 4 lanes for a
+ * narrow panel) + K padded to even, as int16 pairs.
+ */
+export function packedPanelBytes(k: number, columns: PanelColumns = GEMM_NR): number {
+  return 8 * 4 * Math.max(columns, 4) + Math.ceil(k / 2) * 2 * columns * 2;
 }
 
 /** Panels packed per chunk: as many as the budget allows, split evenly across chunks. */
-export function packedChunkPanels(k: number, n: number, budget = PACKED_WEIGHT_BUDGET_BYTES): number {
-  const total = Math.ceil(n / GEMM_NR);
-  const fit = Math.max(1, Math.floor(budget / packedPanelBytes(k)));
+export function packedChunkPanels(k: number, n: number, budget = PACKED_WEIGHT_BUDGET_BYTES, columns: PanelColumns = GEMM_NR): number {
+  const total = Math.ceil(n / columns);
+  const fit = Math.max(1, Math.floor(budget / packedPanelBytes(k, columns)));
   const chunks = Math.ceil(total / fit);
   return Math.ceil(total / chunks);
 }
 
 /** Packed weight chunk + one activation tile (GEMM_MR rows of K padded to even, int16). */
-export function gemmCoreScratchBytes(k: number, n: number, budget = PACKED_WEIGHT_BUDGET_BYTES): number {
-  return packedChunkPanels(k, n, budget) * packedPanelBytes(k) + Math.ceil(k / 2) * 2 * GEMM_MR * 2;
+export function gemmCoreScratchBytes(k: number, n: number, budget = PACKED_WEIGHT_BUDGET_BYTES, columns: PanelColumns = GEMM_NR): number {
+  return packedChunkPanels(k, n, budget, columns) * packedPanelBytes(k, columns) + Math.ceil(k / 2) * 2 * GEMM_MR * 2;
+}
+
+/** The panel width a call packs, checked. */
+export function panelColumnsOf(p: { panelColumns?: number }, what: string): PanelColumns {
+  const columns = p.panelColumns ?? GEMM_NR;
+  if (!(PANEL_COLUMNS as readonly number[]).includes(columns)) {
+    throw new ConfigError(`${what}: panelColumns must be one of ${PANEL_COLUMNS.join(', ')}, got ${columns}`);
+  }
+  return columns as PanelColumns;
 }
 
 /** The packing budget a call uses, checked. */
@@ -165,6 +185,7 @@ function validateParams(p: FullyConnectedParams): void {
   requireWeightBits(p.weightBits, 'fullyConnected');
   requireZeroPoint(p.inputZeroPoint, 'fullyConnected');
   packedBudgetOf(p, 'fullyConnected');
+  panelColumnsOf(p, 'fullyConnected');
 }
 
 /**
@@ -175,7 +196,7 @@ function validateParams(p: FullyConnectedParams): void {
 export function fullyConnectedScratchBytes(p: FullyConnectedParams): number {
   validateParams(p);
   if (p.prepacked || p.packed) return Math.max(prepackedTileBytes(p.inFeatures), gemvScratchBytes(p.inFeatures));
-  return Math.max(gemmCoreScratchBytes(p.inFeatures, p.outFeatures, packedBudgetOf(p, 'fullyConnected')), gemvScratchBytes(p.inFeatures));
+  return Math.max(gemmCoreScratchBytes(p.inFeatures, p.outFeatures, packedBudgetOf(p, 'fullyConnected'), panelColumnsOf(p, 'fullyConnected')), gemvScratchBytes(p.inFeatures));
 }
 
 /**
@@ -265,7 +286,8 @@ export function prepareFullyConnected(
   const esize = weightBits / 8;
   const outElem = requant === null ? 4 : 1;
   const perChannel = requant?.perChannel === true;
-  const chunkPanels = packedChunkPanels(k, n, packedBudgetOf(p, 'fullyConnected'));
+  const columns = panelColumnsOf(p, 'fullyConnected');
+  const chunkPanels = packedChunkPanels(k, n, packedBudgetOf(p, 'fullyConnected'), columns);
   const gemv = m <= (p.perturb ? GEMV_MAX_BATCH_PERTURBED : GEMV_MAX_BATCH) ? 1 : 0;
   const [perturbOn, zKey, zStart, ...zRest] = perturb;
   return (u0, u1) => {
@@ -276,7 +298,7 @@ export function prepareFullyConnected(
       input.offset, weights.offset + u0 * k * esize, bias === null ? 0 : bias.offset + u0 * 4, output.offset + u0 * outElem, scratchOffset,
       m, k, u1 - u0, weightBits, p.inputZeroPoint, chunkPanels, gemv,
       requant === null ? 1 : 0, q[0]! + perUnit, q[1]! + perUnit, q[2]!, q[3]!, q[4]!, q[5]!,
-      perturbOn!, zKey!, perturbOn ? (zStart! + u0 * k) | 0 : 0, ...zRest, n,
+      perturbOn!, zKey!, perturbOn ? (zStart! + u0 * k) | 0 : 0, ...zRest, n, columns,
     );
   };
 }

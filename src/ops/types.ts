@@ -9,6 +9,7 @@
 import type { Arena, DeviceBuffer } from '../device/arena.js';
 import type { PerturbSpec } from '../kernels/perturb-spec.js';
 import type { PreparedRequant } from '../kernels/requant.js';
+import type { PanelColumns } from '../kernels/gemm.js';
 import type { Activation, ModelNode, NodeKind } from '../model/layers.js';
 import type { ActivationQuant } from '../model/model.js';
 import type { COpEmitter } from './c-emit.js';
@@ -69,6 +70,8 @@ export interface QuantizedScratchContext<N extends ModelNode = ModelNode> {
   prepacked?: boolean;
   /** Bytes of weight panels a per-call packing op may pack at once (default SESSION_PACKED_WEIGHT_BUDGET; 0: one panel, or one 16-channel depthwise group). */
   packedWeightBudget?: number;
+  /** Columns per packed panel of a GEMM/conv op (default 8; 4 or 2 hold less scratch and run slower). */
+  panelColumns?: PanelColumns;
 }
 
 /** What a session hands an operator to prepare its integer kernel (all buffers already placed). */
@@ -94,8 +97,9 @@ export interface QuantizedBuildContext<N extends ModelNode = ModelNode> {
      * call's bias (the SRAM one, perturbed in place by the trainer) on every call.
      */
     separateBias?: boolean;
-    /** The packing budget the session planned this layer's scratch with (scratchBytes' packedWeightBudget). */
+    /** The packing budget and panel width the session planned this layer's scratch with (as scratchBytes got them). */
     packedWeightBudget?: number;
+    panelColumns?: PanelColumns;
   };
 }
 

@@ -164,6 +164,8 @@ function blueprint(model: FloatModel, options: BackpropOptions) {
     flash,
     flashBytes: flash.reduce((s, f) => s + alignUp(f.bytes), 0),
     sramBytes: sram.peakBytes,
+    // f32 kernels pack no integer panels.
+    narrowPanels: [],
   };
   return { graph, lowered, infos, producer, plan, fwd, bwd, lossOp };
 }

@@ -6,7 +6,7 @@
 // trainable parameters and everything that changes in SRAM.
 // Evaluate: forward() runs the ops in order; a per-layer PerturbSpec is fused into weight packing,
 // so QZO-FF's w ± εz never touches the stored weights.
-import { BudgetError, DataError, ShapeError } from '../errors.js';
+import { BudgetError, ConfigError, DataError, ShapeError } from '../errors.js';
 import { alignUp, type Arena, type DeviceBuffer } from '../device/arena.js';
 import type { Mcu } from '../device/mcu.js';
 import { planMemory, verifyPlan, type BufferRequest, type MemoryPlan } from './planner.js';
@@ -22,7 +22,7 @@ import { activationClamp } from '../ops/shape.js';
 import type { ParamSource, QuantizedBuildContext } from '../ops/types.js';
 import { frontEndRequests, type FrontEndBuffers, type FrontEndSpec } from './front-end.js';
 import { checkSessionArguments } from './session-arguments.js';
-import { chooseScratchBudgets, ONE_PANEL_BUDGET, type ScratchChoice } from './scratch-budget.js';
+import { chooseScratchBudgets, packingLevels, type PackingLevel, type ScratchChoice } from './scratch-budget.js';
 import { SESSION_PACKED_WEIGHT_BUDGET } from '../ops/budget.js';
 
 export { SESSION_PACKED_WEIGHT_BUDGET } from '../ops/budget.js';
@@ -68,10 +68,13 @@ export interface SessionOptions {
   /**
    * A layer that packs its weights on every call (a trained layer, or a frozen one when prepacking is
    * off) packs one 8-column panel at a time wherever a larger chunk would raise the SRAM peak
-   * (default true; src/runtime/scratch-budget.ts). false: every such layer packs chunks of up to
-   * SESSION_PACKED_WEIGHT_BUDGET bytes (fewer re-reads of its input, more scratch). Results are identical.
+   * (default true; src/runtime/scratch-budget.ts). 'narrow': also panels of 4 and 2 columns, down to
+   * the least SRAM the session can run in, at a lower speed on those layers (a session whose device
+   * SRAM is too small for the default plan takes this one by itself). false: every such layer packs
+   * chunks of up to SESSION_PACKED_WEIGHT_BUDGET bytes (fewer re-reads of its input, more scratch).
+   * Results are identical at every setting.
    */
-  leanPacking?: boolean;
+  leanPacking?: boolean | 'narrow';
 }
 
 export type SramCategory = 'activations' | 'io' | 'scratch' | 'trainable-params' | 'extra' | 'frontend';
@@ -85,6 +88,8 @@ export interface SessionPlan {
   flash: { name: string; bytes: number }[];
   flashBytes: number;
   sramBytes: number;
+  /** Layers that pack panels narrower than 8 columns to keep the SRAM peak down (leanPacking 'narrow'), with their width. */
+  narrowPanels: { layer: string; panelColumns: 4 | 2 }[];
 }
 
 interface StaticData {
@@ -105,7 +110,7 @@ interface Blueprint {
   /** Layers whose packed panels hold no bias (bias-trained layers): each call adds the SRAM bias. */
   separateBias: ReadonlySet<string>;
   /** Packing budget of each layer that packs per call (scratch-budget.ts). */
-  packBudgets: Map<string, number>;
+  packBudgets: Map<string, PackingLevel>;
   outputQuant: Map<string, OutputQuant>;
   plan: SessionPlan;
 }
@@ -156,19 +161,25 @@ export class QuantizedSession {
     return blueprint(model, options).plan;
   }
 
-  /** The plan a device with this budget gets: frozen layers pre-packed unless their panels overflow flash. */
+  /**
+   * The plan a device with this budget gets: frozen layers pre-packed unless their panels overflow
+   * flash, and narrow panels (leanPacking 'narrow') only if the default plan overflows SRAM.
+   */
   static planFor(model: QuantizedModel, options: SessionOptions, budget: { sramBytes: number; flashBytes: number }): SessionPlan {
     return blueprintFor(model, options, budget).plan;
   }
 
   /**
-   * The plan a session built from `plan`'s model and options runs on a device with this flash:
-   * `plan` itself, or the first fallback (bias-trained layers per call, then every layer per call) whose flash fits when the pre-packed panels overflow it.
+   * The plan a session built from `plan`'s model and options runs on a device with this budget:
+   * `plan` itself if it fits, else the first fallback that does (see blueprintFor: bias-trained
+   * layers per call, then every layer per call, when pre-packed panels overflow flash; narrow panels
+   * when SRAM overflows), else the last fallback whose flash fits.
    */
-  static fitting<P>(plan: P, budget: { flashBytes: number }): P {
-    const fallbacks = perCallPlans.get(plan as object) as P[] | undefined;
-    if (!fallbacks?.length || (plan as SessionPlan).flashBytes <= budget.flashBytes) return plan;
-    return fallbacks.find((f) => (f as SessionPlan).flashBytes <= budget.flashBytes) ?? fallbacks[fallbacks.length - 1]!;
+  static fitting<P>(plan: P, budget: { flashBytes: number; sramBytes?: number }): P {
+    const p = plan as SessionPlan;
+    if (p.flashBytes <= budget.flashBytes && (budget.sramBytes === undefined || p.sramBytes <= budget.sramBytes)) return plan;
+    const replan = replans.get(plan as object);
+    return replan ? (replan(budget) as P) : plan;
   }
 
   /** BudgetError naming each region that does not fit, what it needs and its largest consumers. */
@@ -249,10 +260,10 @@ export class QuantizedSession {
           logitsScale = inputQuant[0]!.scale * p.weightScales[0]!;
         }
         const packedPanels = placed.get(`pk:${name}`);
-        const packedWeightBudget = bp.packBudgets.get(name);
+        const packing = bp.packBudgets.get(name);
         params = {
           weights: w, bias: b, weightBits: p.weightBits, scratch: placed.get(`scratch:${name}`) ?? null, requant,
-          ...(packedPanels ? { packedPanels } : {}), ...(bp.separateBias.has(name) ? { separateBias: true } : {}), ...(packedWeightBudget !== undefined ? { packedWeightBudget } : {}),
+          ...(packedPanels ? { packedPanels } : {}), ...(bp.separateBias.has(name) ? { separateBias: true } : {}), ...(packing ?? {}),
         };
       }
       const run = def.quantized.build({
@@ -362,29 +373,67 @@ function fallbackOptions(options: SessionOptions, bp: Blueprint): SessionOptions
   return [...biasPerCall, { ...options, prepackFrozen: false }];
 }
 
-/** The pre-packed blueprint when its flash fits the budget (or prepacking was asked for), else the first fallback that fits, else packing per call. */
-function blueprintFor(model: QuantizedModel, options: SessionOptions, budget: { flashBytes: number }): Blueprint {
-  const bp = plainBlueprint(model, options);
-  if (bp.plan.flashBytes <= budget.flashBytes) return bp;
-  const fallbacks = fallbackOptions(options, bp).map((o) => plainBlueprint(model, o));
-  return fallbacks.find((f) => f.plan.flashBytes <= budget.flashBytes) ?? fallbacks[fallbacks.length - 1] ?? bp;
+function narrowPanelsOf(levels: ReadonlyMap<string, PackingLevel>): SessionPlan['narrowPanels'] {
+  return [...levels].flatMap(([layer, l]) => (l.panelColumns === 8 ? [] : [{ layer, panelColumns: l.panelColumns }]));
+}
+
+/** Options with narrow panels allowed, where the caller left leanPacking to the session. */
+function narrowed(options: SessionOptions): SessionOptions[] {
+  return options.leanPacking === undefined ? [{ ...options, leanPacking: 'narrow' }] : [];
 }
 
 /**
- * Each default (pre-packed) plan → the plans of its fallbacks (fallbackOptions), so a budget check
- * on a plan accepts what the session falls back to when the panels overflow flash (fitting()).
+ * Fallbacks in the order a device tries them: each flash fallback's plan after the plan before it,
+ * and after each, the same with narrow panels (which only lowers SRAM).
  */
-const perCallPlans = new WeakMap<object, SessionPlan[]>();
+function allFallbackOptions(options: SessionOptions, bp: Blueprint): SessionOptions[] {
+  return [...narrowed(options), ...fallbackOptions(options, bp).flatMap((o) => [o, ...narrowed(o)])];
+}
+
+/**
+ * The first candidate that fits flash and (when given) SRAM; else, of those that fit flash, the one
+ * needing the least SRAM (the closest to fitting); else the last (the least flash).
+ */
+function pickFitting<T>(candidates: readonly T[], budget: { flashBytes: number; sramBytes?: number }, planOf: (c: T) => SessionPlan): T {
+  const flashFits = candidates.filter((c) => planOf(c).flashBytes <= budget.flashBytes);
+  if (flashFits.length === 0) return candidates.at(-1)!;
+  const sram = budget.sramBytes;
+  if (sram === undefined) return flashFits[0]!;
+  return flashFits.find((c) => planOf(c).sramBytes <= sram) ?? flashFits.reduce((a, c) => (planOf(c).sramBytes < planOf(a).sramBytes ? c : a));
+}
+
+/**
+ * The default blueprint when it fits the budget, else the first fallback that does (flash: bias-trained
+ * layers per call, then every layer per call; SRAM: narrow panels, as few and as wide as the budget's
+ * SRAM allows), else the one needing the least SRAM of those whose flash fits. Fallbacks are planned
+ * only when the default does not fit.
+ */
+function blueprintFor(model: QuantizedModel, options: SessionOptions, budget: { flashBytes: number; sramBytes?: number }): Blueprint {
+  const bp = plainBlueprint(model, options);
+  if (bp.plan.flashBytes <= budget.flashBytes && (budget.sramBytes === undefined || bp.plan.sramBytes <= budget.sramBytes)) return bp;
+  const fallbacks = allFallbackOptions(options, bp).map((o) => plainBlueprint(model, o, budget.sramBytes));
+  return pickFitting([bp, ...fallbacks], budget, (b) => b.plan);
+}
+
+/**
+ * Each plan from plan() → how to plan its session for a budget it does not fit (blueprintFor), so a
+ * budget check on a plan accepts what the session falls back to (fitting()).
+ */
+const replans = new WeakMap<object, (budget: { flashBytes: number; sramBytes?: number }) => SessionPlan>();
 
 function blueprint(model: QuantizedModel, options: SessionOptions): Blueprint {
   const bp = plainBlueprint(model, options);
-  const fallbacks = fallbackOptions(options, bp);
-  if (fallbacks.length > 0) perCallPlans.set(bp.plan, fallbacks.map((o) => plainBlueprint(model, o).plan));
+  replans.set(bp.plan, (budget) => blueprintFor(model, options, budget).plan);
   return bp;
 }
 
-function plainBlueprint(model: QuantizedModel, options: SessionOptions): Blueprint {
+/**
+ * sramCeiling (with leanPacking 'narrow'): the SRAM peak the packing levels may use; each layer then
+ * gets the fastest level that keeps the peak within it (or within the least peak, if that is higher).
+ */
+function plainBlueprint(model: QuantizedModel, options: SessionOptions, sramCeiling?: number): Blueprint {
   if (!Number.isInteger(options.batch) || options.batch < 1 || options.batch > 65536) throw new ShapeError(`batch must be an integer in [1, 65536], got ${options.batch}`);
+  if (![undefined, true, false, 'narrow'].includes(options.leanPacking)) throw new ConfigError(`leanPacking must be true, false or 'narrow', got ${JSON.stringify(options.leanPacking)}`);
   const graph = resolveGraph(model.architecture);
   const lowered = lowerGraph(graph);
   const trainable = options.trainable ?? new Set<string>();
@@ -433,9 +482,16 @@ function plainBlueprint(model: QuantizedModel, options: SessionOptions): Bluepri
     const scratchContext = { op: n, batch, weightBits: p.weightBits, prepacked: packedBytes > 0 };
     const scratch = def.quantized?.scratchBytes?.(scratchContext) ?? 0;
     if (scratch > 0) {
-      // A layer packing per call may pack one panel at a time instead (same results, less scratch).
-      const leanBytes = packedBytes > 0 ? scratch : (def.quantized?.scratchBytes?.({ ...scratchContext, packedWeightBudget: ONE_PANEL_BUDGET }) ?? scratch);
-      if (leanBytes < scratch && options.leanPacking !== false) scratchChoices.push({ index: requests.length, layer: name, fastBytes: scratch, leanBytes, fastBudget: SESSION_PACKED_WEIGHT_BUDGET });
+      // A layer packing per call may pack one panel at a time instead, down to a 2-column panel (same
+      // results, less scratch); levels that save nothing over the one before are dropped.
+      if (packedBytes === 0 && options.leanPacking !== false) {
+        const levels: ScratchChoice['levels'][number][] = [];
+        for (const level of packingLevels(SESSION_PACKED_WEIGHT_BUDGET, options.leanPacking === 'narrow')) {
+          const bytes = levels.length === 0 ? scratch : (def.quantized?.scratchBytes?.({ ...scratchContext, ...level }) ?? scratch);
+          if (levels.length === 0 || bytes < levels.at(-1)!.bytes) levels.push({ level, bytes });
+        }
+        scratchChoices.push({ index: requests.length, layer: name, levels });
+      }
       requests.push({ name: `scratch:${name}`, bytes: scratch, firstUse: i + 1, lastUse: i + 1, category: 'scratch' });
     }
     // Only what training writes goes to SRAM: weights unless only the bias trains, the bias, never the
@@ -477,7 +533,8 @@ function plainBlueprint(model: QuantizedModel, options: SessionOptions): Bluepri
   for (const f of options.frontEnd ? frontEndRequests(options.frontEnd, model) : []) requests.push({ ...f, firstUse: 0, lastUse: 0, category: 'frontend' });
   for (const e of options.flashData ?? []) flashItems.push({ name: `flash:${e.name}`, data: e.data });
 
-  const packBudgets = chooseScratchBudgets(requests, scratchChoices, 16);
+  const packBudgets = chooseScratchBudgets(requests, scratchChoices, 16, options.leanPacking === 'narrow' ? sramCeiling : undefined);
+
   const sram = planMemory(requests, { alignment: 16 });
   verifyPlan(sram);
   const sramCategory = Object.fromEntries(requests.map((r) => [r.name, r.category]));
@@ -485,6 +542,6 @@ function plainBlueprint(model: QuantizedModel, options: SessionOptions): Bluepri
   const flashBytes = flash.reduce((s, f) => s + alignUp(f.bytes), 0);
   return {
     graph, lowered, requests, sramInit, flashItems, flashPacked, separateBias, packBudgets, outputQuant,
-    plan: { sram, sramCategory, flash, flashBytes, sramBytes: sram.peakBytes },
+    plan: { sram, sramCategory, flash, flashBytes, sramBytes: sram.peakBytes, narrowPanels: narrowPanelsOf(packBudgets) },
   };
 }

@@ -31,13 +31,13 @@ export const dense: OpDef<DenseNode> = {
   quantized: {
     int32Head: true,
     separateBias: true,
-    scratchBytes: ({ op, batch, weightBits, prepacked, packedWeightBudget }) => fullyConnectedScratchBytes({ batch, ...dims(op), weightBits, inputZeroPoint: 0, packedWeightBudget: packedWeightBudget ?? SESSION_PACKED_WEIGHT_BUDGET, prepacked }),
+    scratchBytes: ({ op, batch, weightBits, prepacked, packedWeightBudget, panelColumns }) => fullyConnectedScratchBytes({ batch, ...dims(op), weightBits, inputZeroPoint: 0, packedWeightBudget: packedWeightBudget ?? SESSION_PACKED_WEIGHT_BUDGET, ...(panelColumns ? { panelColumns } : {}), prepacked }),
     // Batches the GEMV path takes read the stored weights in place: nothing to keep packed.
     packedBytes: ({ op, batch }) => (batch > GEMV_MAX_BATCH ? packedPanelsBytes(dims(op).inFeatures, dims(op).outFeatures) : 0),
     unitBlocks: (op) => ({ units: dims(op).outFeatures, weightsPerUnit: dims(op).inFeatures }),
     build({ op, batch, arena, inputs: [input], output, inputQuant: [inQ], params }) {
-      const { weights: w, bias: b, weightBits, scratch, requant, packedPanels, packedWeightBudget, separateBias } = params!;
-      const p = { batch, weightBits, inputZeroPoint: inQ!.zeroPoint, packedWeightBudget: packedWeightBudget ?? SESSION_PACKED_WEIGHT_BUDGET, ...dims(op) };
+      const { weights: w, bias: b, weightBits, scratch, requant, packedPanels, packedWeightBudget, panelColumns, separateBias } = params!;
+      const p = { batch, weightBits, inputZeroPoint: inQ!.zeroPoint, packedWeightBudget: packedWeightBudget ?? SESSION_PACKED_WEIGHT_BUDGET, ...(panelColumns ? { panelColumns } : {}), ...dims(op) };
       // Trained in blocks of output units: each block's weights change between calls (see ParamSource.blocks).
       const inBlocks = (blocks: UnitBlocks, src: ParamSource, perturb: PerturbSpec | undefined) =>
         runUnitBlocks(blocks, p.outFeatures, prepareFullyConnected(arena, input!, src.weights ?? w, src.bias ?? b, output, { ...p, perturb }, requant, scratch));

@@ -1,0 +1,70 @@
+// A session whose device SRAM is too small for its default plan packs the layers at its SRAM peak in
+// panels of 4 or 2 columns (leanPacking 'narrow'). The narrow micro-kernel computes the same integers
+// as the 8-column one, so training must give the same losses and weights bit for bit, and the plan
+// must still equal the arena's high-water mark.
+import { describe, it, expect } from 'vitest';
+import { QuantizedSession } from '../src/runtime/session.js';
+import { Mcu } from '../src/device/mcu.js';
+import { QzoFfTrainer, qzoFfSessionOptions, type QzoFfConfig } from '../src/train/qzo-ff.js';
+import { trainableLayers } from '../src/train/selection.js';
+import { benchModels, mcuFor, quantizedBatch } from '../bench/models.js';
+import { BudgetError, ConfigError } from '../src/errors.js';
+
+const CONFIG: QzoFfConfig = { epsilon: 1e-3, directions: 3, dist: 'gaussian', lr: 0.05, seed: 1 };
+
+describe('narrow packed panels in a training session', () => {
+  const bm = benchModels('ds-cnn', 16);
+  const trainable = trainableLayers(bm.graph, { kind: 'full' });
+  const options = qzoFfSessionOptions(1, { model: bm.quantized, trainable, config: CONFIG });
+
+  it('are what a device too small for the default plan gets, and fit it; a smaller device is refused with the least SRAM named', () => {
+    const fast = QuantizedSession.plan(bm.quantized, options);
+    const narrow = QuantizedSession.plan(bm.quantized, { ...options, leanPacking: 'narrow' });
+    expect(fast.narrowPanels).toEqual([]);
+    expect(narrow.sramBytes).toBeLessThan(fast.sramBytes);
+    // The pointwise convolutions set DS-CNN's peak; each packs panels of 2 columns there.
+    expect(narrow.narrowPanels.map((n) => n.layer)).toEqual(expect.arrayContaining(['pw1']));
+    const flashBytes = fast.flashBytes;
+    expect(QuantizedSession.planFor(bm.quantized, options, { sramBytes: fast.sramBytes, flashBytes })).toEqual(fast);
+    // Just under the default plan: narrow panels, but no narrower than that device needs.
+    const justUnder = QuantizedSession.planFor(bm.quantized, options, { sramBytes: fast.sramBytes - 16, flashBytes });
+    expect(justUnder.sramBytes).toBeLessThanOrEqual(fast.sramBytes - 16);
+    expect(justUnder.sramBytes).toBeGreaterThan(narrow.sramBytes);
+    expect(justUnder.narrowPanels.every((n) => n.panelColumns === 4)).toBe(true);
+    expect(QuantizedSession.planFor(bm.quantized, options, { sramBytes: narrow.sramBytes, flashBytes })).toEqual(narrow);
+    expect(() => QuantizedSession.checkFits(fast, { sramBytes: narrow.sramBytes, flashBytes }, 'ds-cnn')).not.toThrow();
+    expect(() => QuantizedSession.checkFits(fast, { sramBytes: narrow.sramBytes - 16, flashBytes }, 'ds-cnn')).toThrow(new RegExp(`SRAM needs ${narrow.sramBytes} B`));
+    expect(() => QuantizedSession.checkFits(fast, { sramBytes: narrow.sramBytes - 16, flashBytes }, 'ds-cnn')).toThrow(BudgetError);
+    // A caller that chose leanPacking keeps its choice: no narrow fallback.
+    expect(QuantizedSession.planFor(bm.quantized, { ...options, leanPacking: true }, { sramBytes: fast.sramBytes - 16, flashBytes }).sramBytes).toBe(fast.sramBytes);
+  });
+
+  it('train to the same losses and weights as 8-column panels on the scalar and simd builds; plan = measured', async () => {
+    const set = quantizedBatch(bm, 1);
+    const fast = QuantizedSession.plan(bm.quantized, options);
+    const narrow = QuantizedSession.plan(bm.quantized, { ...options, leanPacking: 'narrow' });
+    const results = [];
+    for (const build of ['scalar', 'simd'] as const) {
+      for (const plan of [fast, narrow]) {
+        // Default options on an MCU exactly as large as the plan: the session picks narrow panels itself.
+        const session = new QuantizedSession(await mcuFor(plan, build), bm.quantized, options);
+        expect(session.plan.narrowPanels.length > 0).toBe(plan === narrow);
+        const trainer = new QzoFfTrainer(session, trainable, CONFIG);
+        const losses = [trainer.trainStep(set).loss, trainer.trainStep(set).loss];
+        expect(session.mcu.sram.highWater).toBe(plan.sramBytes);
+        const m = session.exportModel();
+        results.push({ losses, weights: trainable.map((n) => Array.from(m.params[n]!.weights)), biases: trainable.map((n) => Array.from(m.params[n]!.bias)) });
+      }
+    }
+    for (const r of results.slice(1)) expect(r).toEqual(results[0]);
+    const pw1 = trainable.indexOf('pw1');
+    expect(results[0]!.weights[pw1]!.some((v, j) => v !== bm.quantized.params.pw1!.weights[j])).toBe(true);
+  });
+
+  it('refuses a leanPacking that is not true, false or narrow with a typed error', async () => {
+    const bad = { ...options, leanPacking: 'narrowest' as unknown as 'narrow' };
+    expect(() => QuantizedSession.plan(bm.quantized, bad)).toThrow(ConfigError);
+    const mcu = await Mcu.create({ budget: { sramBytes: 1 << 20, flashBytes: 1 << 20 } });
+    expect(() => new QuantizedSession(mcu, bm.quantized, bad)).toThrow(/leanPacking must be true, false or 'narrow'/);
+  });
+});
