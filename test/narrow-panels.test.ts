@@ -67,4 +67,12 @@ describe('narrow packed panels in a training session', () => {
     const mcu = await Mcu.create({ budget: { sramBytes: 1 << 20, flashBytes: 1 << 20 } });
     expect(() => new QuantizedSession(mcu, bm.quantized, bad)).toThrow(/leanPacking must be true, false or 'narrow'/);
   });
+
+  it('refuses layer buffer sizes that do not shrink, before planning anything', () => {
+    const layerSram = (smaller: number[]) => [{ name: 'backup', bytes: 256, layer: 'pw1', smaller }];
+    for (const smaller of [[256], [300], [128, 200], [-16], [1.5]]) {
+      expect(() => QuantizedSession.plan(bm.quantized, { ...options, layerSram: layerSram(smaller) })).toThrow(/layerSram 'backup': sizes must be integers/);
+    }
+    expect(QuantizedSession.plan(bm.quantized, { ...options, leanPacking: 'narrow', layerSram: layerSram([128, 64]) }).sram.buffers.find((b) => b.name === 'extra:backup')!.bytes).toBe(64);
+  });
 });

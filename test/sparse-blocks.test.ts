@@ -10,7 +10,7 @@ import { resolveGraph } from '../src/model/graph.js';
 import { quantizeModel } from '../src/quant/quantize.js';
 import { QuantizedSession } from '../src/runtime/session.js';
 import { QzoFfTrainer, qzoFfSessionOptions, qzoFfSramBuffers, type QzoFfConfig } from '../src/train/qzo-ff.js';
-import { BLOCK_BACKUP_BYTES, layerUnits, planBackupBlocks } from '../src/train/qzo-ff/backup-blocks.js';
+import { BLOCK_BACKUP_BYTES, backupSizes, layerUnits, planBackupBlocks } from '../src/train/qzo-ff/backup-blocks.js';
 import { buildSparseMask } from '../src/train/sparse.js';
 import { lowerGraph } from '../src/runtime/lowering.js';
 import { mcuFor, quantizedBatch, type BenchModels } from '../bench/models.js';
@@ -166,16 +166,24 @@ describe('block-wise in-place perturbation of convolutions = whole-layer backup,
         expect(blocks.weights).toEqual(whole.weights);
         expect(blocks.biases).toEqual(whole.biases);
         const lowered = lowerGraph(bm.graph);
+        let smallerOffered = 0;
         for (const [id, name] of CONV_TRAINABLE.entries()) {
           const p = bm.quantized.params[name]!;
           expect(blocks.weights[id]!.some((v, j) => v !== p.weights[j])).toBe(true);
           if (name === 'logits') continue;
-          // Both convolutions run in blocks of channels, each block's backup within the budget.
-          const b = planBackupBlocks(layerUnits(lowered, name), p.weights.length, 16, buildSparseMask(p.weights, config.sparse!, id))!;
+          // Both convolutions run in blocks of channels, each block's backup within the budget; the least-SRAM
+          // plan (narrow) gives each the smallest backup it can run with, and the trainer's blocks fit it.
+          const mask = buildSparseMask(p.weights, config.sparse!, id);
+          const b = planBackupBlocks(layerUnits(lowered, name), p.weights.length, 16, mask)!;
           expect(b.units).toBeLessThan(p.bias.length);
-          expect(blocks.plan.sram.buffers.find((x) => x.name === `extra:zo-backup:${name}`)!.bytes).toBe(b.backupBytes);
           expect(b.backupBytes).toBeLessThanOrEqual(BLOCK_BACKUP_BYTES);
+          const sizes = backupSizes(layerUnits(lowered, name), p.weights.length, 16, mask, 0);
+          expect(sizes[0]).toBe(b.backupBytes);
+          smallerOffered += sizes.length - 1;
+          expect(blocks.plan.sram.buffers.find((x) => x.name === `extra:zo-backup:${name}`)!.bytes).toBe(narrow ? sizes.at(-1) : b.backupBytes);
         }
+        // c1's blocks can shrink below the default rule's (c2's mask bytes already force 8-channel blocks).
+        expect(smallerOffered).toBeGreaterThan(0);
         if (narrow) expect(blocks.plan.narrowPanels.length).toBeGreaterThan(0);
         expect(blocks.plan.sramBytes).toBeLessThan(whole.plan.sramBytes);
       });

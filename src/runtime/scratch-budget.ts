@@ -8,7 +8,8 @@
 // SRAM against time: every such layer starts at its leanest level, and then, in execution order,
 // gets the fastest level that leaves the session's SRAM peak where the all-leanest plan put it. A
 // trained depthwise layer (depth multiplier 1) follows the same rule with channel groups instead of
-// panels: budget 0 prepares 16 channels at a time.
+// panels: budget 0 prepares 16 channels at a time. A per-layer buffer offered in several sizes (a
+// sparse layer's backup, smaller for smaller blocks of output units) is chosen the same way.
 import type { PanelColumns } from '../kernels/gemm.js';
 import { planMemory, type BufferRequest } from './planner.js';
 
@@ -31,13 +32,14 @@ export function packingLevels(fastBudget: number, narrow: boolean): PackingLevel
   return levels;
 }
 
-/** A scratch request whose size depends on the layer's packing level. */
-export interface ScratchChoice {
-  /** Index of the layer's scratch request in the session's request list. */
+/** A request whose size depends on a level the planner picks (a layer's packing level, a backup's block size). */
+export interface ScratchChoice<L = PackingLevel> {
+  /** Index of the request in the session's request list. */
   readonly index: number;
+  /** Who the choice is for (a layer's name, or the request's). */
   readonly layer: string;
-  /** Levels with their scratch bytes, fastest first, each strictly smaller than the one before. */
-  readonly levels: readonly { readonly level: PackingLevel; readonly bytes: number }[];
+  /** Levels with their bytes, fastest first, each strictly smaller than the one before. */
+  readonly levels: readonly { readonly level: L; readonly bytes: number }[];
 }
 
 /**
@@ -45,12 +47,12 @@ export interface ScratchChoice {
  * fastest that does not raise the SRAM peak above the all-leanest plan's, or above `ceiling` when
  * that is higher (a device's SRAM: no layer runs leaner than the device needs).
  */
-export function chooseScratchBudgets<R extends BufferRequest>(requests: R[], choices: readonly ScratchChoice[], alignment: number, ceiling?: number): Map<string, PackingLevel> {
-  const chosen = new Map<string, PackingLevel>();
+export function chooseScratchBudgets<R extends BufferRequest, L>(requests: R[], choices: readonly ScratchChoice<L>[], alignment: number, ceiling?: number): Map<string, L> {
+  const chosen = new Map<string, L>();
   const open = choices.filter((c) => c.levels.length > 1);
   for (const c of choices) chosen.set(c.layer, c.levels[0]!.level);
   if (open.length === 0) return chosen;
-  const resize = (c: ScratchChoice, bytes: number) => {
+  const resize = (c: ScratchChoice<L>, bytes: number) => {
     requests[c.index] = { ...requests[c.index]!, bytes } as R;
   };
   for (const c of open) resize(c, c.levels.at(-1)!.bytes);

@@ -40,7 +40,7 @@ export interface SessionOptions {
    * before the next op runs (a sparse layer's backup while it is perturbed in place). Planned with
    * that op's lifetime, so it shares bytes with buffers of other ops; found in `extra` by name.
    */
-  layerSram?: readonly { name: string; bytes: number; layer: string }[];
+  layerSram?: readonly LayerSram[];
   /** A front end run on the device before the forward pass (its buffers are live at op 0); see front-end.ts. */
   frontEnd?: FrontEndSpec;
   /**
@@ -78,6 +78,19 @@ export interface SessionOptions {
 }
 
 export type SramCategory = 'activations' | 'io' | 'scratch' | 'trainable-params' | 'extra' | 'frontend';
+
+/** SessionOptions.layerSram: a buffer live around one layer's op. */
+export interface LayerSram {
+  name: string;
+  bytes: number;
+  layer: string;
+  /**
+   * Smaller sizes the caller can also work with (strictly decreasing, below `bytes`), slower ones last:
+   * with leanPacking 'narrow' the session picks the largest that keeps the SRAM peak within the
+   * device's, as it picks packing levels. The caller reads the size it got from `extra`.
+   */
+  smaller?: readonly number[];
+}
 
 export interface SessionPlan {
   /** The SRAM plan (offsets, lifetimes, peak, lower bound). */
@@ -524,16 +537,22 @@ function plainBlueprint(model: QuantizedModel, options: SessionOptions, sramCeil
     place(`rq:${name}`, constants, false);
   });
   for (const e of options.extraSram ?? []) requests.push({ name: `extra:${e.name}`, bytes: e.bytes, firstUse: 0, lastUse: lastOp, category: 'extra' });
+  const layerChoices: ScratchChoice<number>[] = [];
   for (const e of options.layerSram ?? []) {
     const at = lowered.ops.findIndex((op) => op.node.node.name === e.layer);
     if (at < 0) throw new ShapeError(`layerSram '${e.name}': model '${model.architecture.name}' has no layer '${e.layer}'`);
+    const sizes = [e.bytes, ...(e.smaller ?? [])];
+    if (sizes.some((b, i) => !Number.isInteger(b) || b < 0 || (i > 0 && b >= sizes[i - 1]!))) throw new ConfigError(`layerSram '${e.name}': sizes must be integers ≥ 0, each smaller than the one before, got ${sizes.join(', ')}`);
+    if (options.leanPacking === 'narrow' && sizes.length > 1) layerChoices.push({ index: requests.length, layer: e.name, levels: sizes.map((bytes) => ({ level: bytes, bytes })) });
     requests.push({ name: `extra:${e.name}`, bytes: e.bytes, firstUse: at + 1, lastUse: at + 1, category: 'extra' });
   }
   // The front end runs while the input is staged (op 0) and writes into io:input.
   for (const f of options.frontEnd ? frontEndRequests(options.frontEnd, model) : []) requests.push({ ...f, firstUse: 0, lastUse: 0, category: 'frontend' });
   for (const e of options.flashData ?? []) flashItems.push({ name: `flash:${e.name}`, data: e.data });
 
-  const packBudgets = chooseScratchBudgets(requests, scratchChoices, 16, options.leanPacking === 'narrow' ? sramCeiling : undefined);
+  // One choice over both kinds, so each sees the other's sizes at the peak; the backups' sizes stay in the requests.
+  const chosen = chooseScratchBudgets<BufferRequest, PackingLevel | number>(requests, [...scratchChoices, ...layerChoices], 16, options.leanPacking === 'narrow' ? sramCeiling : undefined);
+  const packBudgets = new Map([...chosen].filter((e): e is [string, PackingLevel] => typeof e[1] !== 'number'));
 
   const sram = planMemory(requests, { alignment: 16 });
   verifyPlan(sram);

@@ -46,7 +46,7 @@ import { buildSparseMask, sparseKeepCount, type SparseConfig } from './sparse.js
 import type { Dataset } from '../data/dataset.js';
 import { BIAS_STREAM, directionSeed, type BatchLoss, type LayerState, type PerturbFactor, type TensorState, type TrainerParts, type UpdateFactor } from './qzo-ff/tensor.js';
 import { qzoFfStep } from './qzo-ff/step.js';
-import { layerUnits, planBackupBlocks } from './qzo-ff/backup-blocks.js';
+import { backupSizes, layerUnits, planBackupBlocks } from './qzo-ff/backup-blocks.js';
 import { stepInstruments } from './qzo-ff/instruments.js';
 import { stepMode } from './qzo-ff/strategies/index.js';
 import { atStep } from './qzo-ff/strategies/momentum.js';
@@ -206,8 +206,9 @@ export function qzoFfSessionOptions(
     ? trainable.map((name) => {
       const p = model.params[name]!;
       const mask = flashData.find((f) => f.name === maskName(name))?.data ?? null;
-      const blocks = planBackupBlocks(layerUnits(lowered, name), p.weights.length, p.weightBits, mask);
-      return { name: layerBackupName(name), bytes: blocks ? blocks.backupBytes : trainedCount(p.weights.length, config) * (p.weightBits / 8), layer: name };
+      // A session short of SRAM may give the layer a smaller backup (smaller blocks); the trainer runs the blocks that fit what it got.
+      const [bytes, ...smaller] = backupSizes(layerUnits(lowered, name), p.weights.length, p.weightBits, mask, trainedCount(p.weights.length, config) * (p.weightBits / 8));
+      return { name: layerBackupName(name), bytes: bytes!, layer: name, ...(smaller.length ? { smaller } : {}) };
     })
     : [];
   return {
@@ -402,7 +403,7 @@ export class QzoFfTrainer {
           trained: part === 'w' ? trainedCount(p.weights.length, config) : p.bias.length,
           zbuf: part === 'w' && zBuffered(config) ? extra(`zo-zbuf:${key}`, why, p.weights.length * zBufferDirections(config)) : null,
           panel: materialises(part, config) ? (session.extra.get(layerBackupName(name)) ?? extra(ZO_BACKUP, why)) : null,
-          blocks: materialises(part, config) && !internal?.wholeLayerBackup ? planBackupBlocks(layerUnits(session.lowered, name), p.weights.length, p.weightBits, maskBits) : null,
+          blocks: materialises(part, config) && !internal?.wholeLayerBackup ? planBackupBlocks(layerUnits(session.lowered, name), p.weights.length, p.weightBits, maskBits, session.extra.get(layerBackupName(name))?.bytes) : null,
           neighbour: config.sharpness ? extra(`zo-neighbour:${key}`, why) : null,
           z: config.momentum ? extra(`zo-z:${key}`, why) : null,
           history: config.momentum ? extra(`zo-history:${key}`, why) : null,

@@ -10,6 +10,11 @@ import { opDef } from '../../ops/registry.js';
 
 /** Bytes a block's backup may hold: leaves room in the memory target's 1024 B allowance for the rest. */
 export const BLOCK_BACKUP_BYTES = 512;
+/**
+ * Smaller block budgets a session short of SRAM may pick instead (SessionOptions.layerSram `smaller`):
+ * smaller blocks, more calls per pass (for a convolution, re-gathered input), less backup.
+ */
+export const SMALLER_BLOCK_BUDGETS = [256, 128, 64] as const;
 
 export interface BackupBlocks {
   /** Output units per block (the last may hold fewer). */
@@ -30,6 +35,20 @@ export function layerUnits(lowered: LoweredGraph, layer: string): { units: numbe
 
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 const largest = (xs: readonly number[]): number => xs.reduce((a, b) => (b > a ? b : a), 0);
+
+/**
+ * The backup sizes a layer can run with: the default rule's (blocks within BLOCK_BACKUP_BYTES, or the
+ * whole layer), then each smaller block budget's, strictly decreasing. A trainer given any of them as
+ * its backup gets blocks that fit it from planBackupBlocks with that size as the budget.
+ */
+export function backupSizes(shape: { units: number; weightsPerUnit: number } | undefined, count: number, bits: 8 | 16, mask: Uint8Array | null, wholeBytes: number): number[] {
+  const sizes = [planBackupBlocks(shape, count, bits, mask)?.backupBytes ?? wholeBytes];
+  for (const budget of SMALLER_BLOCK_BUDGETS) {
+    const b = planBackupBlocks(shape, count, bits, mask, budget);
+    if (b && b.backupBytes < sizes.at(-1)!) sizes.push(b.backupBytes);
+  }
+  return sizes;
+}
 
 /**
  * The blocks of a layer of `count` weights of `bits` bits (mask: 1 bit per weight, LSB first, or null
