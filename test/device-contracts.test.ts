@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { GEMM_MR, GEMM_NR } from '../src/kernels/gemm.js';
 
 const ROOT = join(import.meta.dirname, '..');
-const CONTRACT = ['GEMM_MR', 'GEMM_NR', 'PANEL_HEADER_BYTES'];
+const CONTRACT = ['GEMM_MR', 'GEMM_NR', 'PANEL_HEADER_BYTES', 'NARROW_FIELD'];
 
 function constants(file: string): Record<string, number> {
   const text = readFileSync(join(ROOT, file), 'utf8');
@@ -18,7 +18,7 @@ function constants(file: string): Record<string, number> {
 }
 
 describe('host/device contracts', () => {
-  it('assembly/gemm.ts and src/kernels/gemm.ts agree on the GEMM tile and the panel header size', () => {
+  it('assembly/gemm.ts and src/kernels/gemm.ts agree on the GEMM tile and the panel header sizes (8-column and narrow)', () => {
     const device = constants('assembly/gemm.ts');
     const host = constants('src/kernels/gemm.ts');
     for (const name of CONTRACT) {

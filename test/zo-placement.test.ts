@@ -197,7 +197,7 @@ describe('what stays in flash', () => {
   }
 
   for (const model of ['mnist-cnn', 'ds-cnn', 'resnet8', 'fc-autoencoder']) {
-    it(`${model}: sparse perturbs in place from the mask with a backup per layer (a dense layer's: one block of output units), live only at its layer's op (no panel per tensor); plan = measured, also after steps`, async () => {
+    it(`${model}: sparse perturbs in place from the mask with a backup per layer (a dense or conv layer's: one block of output units), live only at its layer's op (no panel per tensor); plan = measured, also after steps`, async () => {
       const selection: TrainSelection = { kind: 'sparse', fraction: 0.1, by: 'magnitude', seed: 0 };
       const { plan, session, trainable, bm, trainer } = await ffSession(model, selection);
       const extras = plan.sram.buffers.filter((b) => b.name.startsWith('extra:zo-'));
@@ -209,7 +209,7 @@ describe('what stays in flash', () => {
         const p = bm.quantized.params[n]!;
         const blocks = planBackupBlocks(layerUnits(session.lowered, n), p.weights.length, 16, session.mcu.device.bytes.slice(session.flashData.get(`zo-mask:${n}`)!.offset, session.flashData.get(`zo-mask:${n}`)!.offset + Math.ceil(p.weights.length / 8)));
         expect(backup.bytes).toBe(blocks ? blocks.backupBytes : sparseKeepCount(p.weights.length, selection as never) * 2);
-        if (session.lowered.ops.find((o) => o.node.node.name === n)!.node.node.kind !== 'dense') expect(blocks).toBeNull();
+        if (!['dense', 'conv2d'].includes(session.lowered.ops.find((o) => o.node.node.name === n)!.node.node.kind)) expect(blocks).toBeNull();
         expect([backup.firstUse, backup.lastUse]).toEqual([opOf(n), opOf(n)]);
       }
       // The masks are fixed before training: flash, not SRAM.

@@ -54,6 +54,9 @@ export const GEMM_MR = 4;
 export const GEMM_NR = 8;
 /** Panel widths the device packs (assembly/gemm.ts): the 4x8 micro-kernel's, and the narrow 4x4 kernel's. */
 export const PANEL_COLUMNS = [8, 4, 2] as const;
+const PANEL_HEADER_BYTES = 256;
+/** Bytes between two fields of a narrow panel's 4-lane header (8 fields). */
+const NARROW_FIELD = 16;
 export type PanelColumns = (typeof PANEL_COLUMNS)[number];
 /**
  * Default for packedWeightBudget. Layers whose packed form is larger are packed in chunks of
@@ -72,7 +75,7 @@ export const MAX_DIM = 1 << 24;
  * narrow panel) + K padded to even, as int16 pairs.
  */
 export function packedPanelBytes(k: number, columns: PanelColumns = GEMM_NR): number {
-  return 8 * 4 * Math.max(columns, 4) + Math.ceil(k / 2) * 2 * columns * 2;
+  return (columns === GEMM_NR ? PANEL_HEADER_BYTES : NARROW_FIELD * 8) + Math.ceil(k / 2) * 2 * columns * 2;
 }
 
 /** Panels packed per chunk: as many as the budget allows, split evenly across chunks. */
