@@ -9,6 +9,12 @@ import { QzoFfTrainer, qzoFfSessionOptions, type QzoFfConfig } from '../src/trai
 import { trainableLayers } from '../src/train/selection.js';
 import { benchModels, mcuFor, quantizedBatch } from '../bench/models.js';
 import { BudgetError, ConfigError } from '../src/errors.js';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { adaptReference, exportC, runProgram } from './metal/harness.js';
+import { initFloatModel, saveModel } from '../src/model/model.js';
+import type { Architecture } from '../src/model/graph.js';
 
 const CONFIG: QzoFfConfig = { epsilon: 1e-3, directions: 3, dist: 'gaussian', lr: 0.05, seed: 1 };
 
@@ -75,4 +81,38 @@ describe('narrow packed panels in a training session', () => {
     }
     expect(QuantizedSession.plan(bm.quantized, { ...options, leanPacking: 'narrow', layerSram: layerSram([128, 64]) }).sram.buffers.find((b) => b.name === 'extra:backup')!.bytes).toBe(64);
   });
+});
+
+describe('the C export on a device too small for the default plan', () => {
+  // A 1×1 convolution over 256 channels sets the SRAM peak: one 8-column panel of its perturbed weights
+  // is 4352 B, a 2-column one 1152 B, so a device 1 KiB short of the default plan still fits.
+  const NET: Architecture = {
+    name: 'wide-pointwise',
+    nodes: [
+      { kind: 'input', name: 'input', shape: [28, 28, 1] },
+      { kind: 'conv2d', name: 'stem', filters: 256, kernel: [3, 3], stride: [4, 4], padding: 'same', activation: 'relu' },
+      { kind: 'conv2d', name: 'pw', filters: 12, kernel: [1, 1], stride: [1, 1], padding: 'same', activation: 'relu' },
+      { kind: 'globalavgpool', name: 'gap' }, { kind: 'dense', name: 'logits', units: 10, activation: 'none' },
+    ],
+  };
+
+  it('plans narrow panels, fits the device, and trains to adapt\'s weights on the host cc', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lm-narrow-'));
+    const model = join(dir, 'seeded.lmdl');
+    await writeFile(model, saveModel(initFloatModel(NET, 7)));
+    const runArgs = ['--method', 'qzo-ff', '--train', 'full', '--steps', '2', '--batch-size', '5', '--queries', '4'];
+    const roomy = await adaptReference(['--model', model, ...runArgs], join(dir, 'roomy'));
+    const kib = Math.floor(roomy.ffSram / 1024) - 1;
+    const device = ['--device', `${kib}k/1m`];
+    const [ref, exported] = await Promise.all([
+      adaptReference(['--model', model, ...runArgs, ...device], join(dir, 'adapt')),
+      exportC([...runArgs, ...device], ['--model', model], join(dir, 'c')),
+    ]);
+    const arena = Number(/^arena (\d+) B/m.exec(exported.stdout)?.[1]);
+    expect(ref.ffSram).toBeLessThanOrEqual(kib * 1024);
+    expect(arena).toBe(ref.ffSram);
+    expect(ref.weightsSha256).toBe(roomy.weightsSha256);
+    const out = await runProgram(join(dir, 'c'), 'host');
+    expect(out.weightsSha256).toBe(ref.weightsSha256);
+  }, 300_000);
 });

@@ -8,7 +8,7 @@
 // prototype head always is; a kept head is as the file has it); otherwise the default falls back to
 // qzo-ff with a note and an explicit 'hybrid' is a ConfigError (method-choice.ts).
 import { requireTail, tailKeptTensors, tailSramBuffers } from './hybrid-tail.js';
-import { resolveBpLayers } from './prepare-run.js';
+import { modeMemory, resolveBpLayers } from './prepare-run.js';
 import { ConfigError, DataError } from '../errors.js';
 import { sampleSize, validateDataset, type Dataset } from '../data/dataset.js';
 import { elementCount, paramNodes, resolveGraph } from '../model/graph.js';
@@ -254,8 +254,7 @@ export async function adaptQuantized(o: QuantizedAdaptOptions): Promise<Quantize
   const inferPlan = QuantizedSession.plan(lifted, { batch: micro, ...fe });
   // The f32 session has no front-end stage: its buffers are held for the whole session (an upper bound).
   const bpPlan = BackpropSession.plan(dequantizeModel(lifted), { batch: micro, trainable: new Set(trainable), optimizer: { kind: 'adam', lr: 1e-3 }, ...(o.frontEnd ? { extraSram: frontEndRequests(o.frontEnd, lifted) } : {}) });
-  const mode = (p: { sramBytes: number; flashBytes: number }) => ({ sramPeak: p.sramBytes, flash: p.flashBytes, fits: p.sramBytes <= o.device.sramBytes && p.flashBytes <= o.device.flashBytes });
-  const memory = { ff: mode(ffPlan), bp: mode(bpPlan), infer: mode(inferPlan) };
+  const memory = { ff: modeMemory(ffPlan, o.device), bp: modeMemory(bpPlan, o.device), infer: modeMemory(inferPlan, o.device) };
   o.onPlan?.(memory);
   QuantizedSession.checkFits(ffPlan, o.device, `${hybrid ? 'hybrid' : 'QZO-FF'} ${precision} training of '${lifted.architecture.name}' (micro-batch ${micro}, ${trainable.length} trainable layers)`);
 

@@ -157,7 +157,9 @@ export function resolveBpLayers(model: QuantizedModel | Architecture, trainable:
   return 1;
 }
 
-export function modeMemory(plan: SessionPlan, device: RunBudget): ModeMemory {
+/** A mode's memory on the device: the plan its session runs there (a fallback when the plan overflows it). */
+export function modeMemory(planned: SessionPlan, device: RunBudget): ModeMemory {
+  const plan = QuantizedSession.fitting(planned, device);
   return { sramPeak: plan.sramBytes, flash: plan.flashBytes, fits: plan.sramBytes <= device.sramBytes && plan.flashBytes <= device.flashBytes };
 }
 

@@ -188,7 +188,8 @@ export async function prepareExport(o: CExportOptions): Promise<PreparedRun> {
   // The C runtime writes a dithered perturbation into one panel per perturbed tensor (the host trainer
   // perturbs in place instead), so its arena plan declares those panels.
   const panels = config.dither ? zoLayers.map((l) => l.name).map((name) => ({ name: `zo-panel:w:${name}`, bytes: quantized.params[name]!.weights.byteLength })) : [];
-  const plan = panels.length ? QuantizedSession.plan(quantized, { ...runPlan.sessionOptions, extraSram: [...(runPlan.sessionOptions.extraSram ?? []), ...panels] }) : runPlan.plans.ff;
+  // The plan the session runs on this device (narrow panels where the default plan overflows its SRAM).
+  const plan = panels.length ? QuantizedSession.planFor(quantized, { ...runPlan.sessionOptions, extraSram: [...(runPlan.sessionOptions.extraSram ?? []), ...panels] }, o.device) : session.plan;
   const graph = resolveGraph(quantized.architecture);
   const set = quantizeSet(session, o.support);
   const m = config.directions;
