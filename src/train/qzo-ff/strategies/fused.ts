@@ -42,9 +42,12 @@ function directionSpecs(parts: TrainerParts, seed: number, slot: number, sign: 1
   for (let i = 0; i < specs.length; i++) {
     const { layer: l, spec } = specs[i]!;
     const key = (keys[i] ??= streamKey(device, seed, l.tensorId));
-    const signedEps = sign * spec.signedEps;
-    const z = l.zbuf ? directionZ(parts, l.zbuf, l.count, slot) : null;
-    map.set(l.name, z ? { ...spec, key, signedEps, z: { offset: z.offset, bytes: z.bytes } } : { ...spec, key, signedEps });
+    const at: PerturbSpec = { key, start: spec.start, dist: spec.dist, signedEps: sign * spec.signedEps, oneQ: spec.oneQ, multiplier: spec.multiplier, shift: spec.shift };
+    if (l.zbuf) {
+      const z = directionZ(parts, l.zbuf, l.count, slot);
+      at.z = { offset: z.offset, bytes: z.bytes };
+    }
+    map.set(l.name, at);
   }
   return map;
 }
