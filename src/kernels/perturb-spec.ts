@@ -32,9 +32,11 @@ const DIST_BUFFER = 2;
 
 const DIST_CODE: Record<ZDistribution, number> = { gaussian: 0, rademacher: 1 };
 
+// Module level, not a closure inside validatePerturb: every perturbed kernel call validates its spec.
+const intIn = (v: number, lo: number, hi: number): boolean => Number.isInteger(v) && v >= lo && v <= hi;
+
 /** Checks a spec can never overflow the 32-bit sum for the given weight width. */
 export function validatePerturb(p: PerturbSpec, weightBits: 8 | 16): void {
-  const intIn = (v: number, lo: number, hi: number) => Number.isInteger(v) && v >= lo && v <= hi;
   if (!intIn(p.key, 0, 0xffffffff)) throw new ConfigError(`perturbation key must be a u32, got ${p.key}`);
   if (!intIn(p.start, 0, 0xffffffff)) throw new ConfigError(`perturbation start index must be a u32, got ${p.start}`);
   if (!(p.dist in DIST_CODE)) throw new ConfigError(`perturbation distribution must be 'gaussian' or 'rademacher', got '${p.dist}'`);

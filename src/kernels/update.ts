@@ -175,8 +175,12 @@ export function updateWeights(
     }
   }
   // With z buffers each direction's kernel "key" is its buffer's address (DIST_BUFFER = 2 in assembly/rng.ts).
-  new Uint32Array(device.memory.buffer, prepared.keys.offset, m).set(z ? z.map((b) => b.offset) : Array.from(step.keys, (k) => k >>> 0));
-  new Int32Array(device.memory.buffer, prepared.signs.offset, m).set(Array.from(step.signs));
+  const stagedKeys = new Uint32Array(device.memory.buffer, prepared.keys.offset, m);
+  const stagedSigns = new Int32Array(device.memory.buffer, prepared.signs.offset, m);
+  for (let j = 0; j < m; j++) {
+    stagedKeys[j] = z ? z[j]!.offset : step.keys[j]!;
+    stagedSigns[j] = step.signs[j]!;
+  }
   device.kernel(bits === 16 ? 'update_w16' : 'update_w8')(
     weights.offset, count, start | 0, prepared.keys.offset, prepared.signs.offset, m,
     z ? 2 : DIST_CODE[prepared.dist], prepared.oneQ, prepared.multiplier, prepared.shift, mask ? mask.offset : 0,

@@ -579,8 +579,19 @@ export class QzoFfTrainer {
   private get parts(): TrainerParts {
     return this._parts ??= {
       session: this.session, config: this.config, tensors: this.tensors, layers: this.layers, keysBuf: this.keysBuf,
-      signsBuf: this.signsBuf, inverseOneQ: this.inverseOneQ, updateFactor: (t, lr) => this.updateFactor(t, lr),
+      signsBuf: this.signsBuf, inverseOneQ: this.inverseOneQ, updateFactor: (t, lr) => this.stepUpdateFactor(t, lr),
     };
+  }
+
+  /** Each tensor's factor at the last rate it was derived for: η only changes under a schedule. */
+  private readonly factorAt = new Map<TensorState, { lr: number; factor: Readonly<UpdateFactor> }>();
+
+  private stepUpdateFactor(t: TensorState, lr: number): UpdateFactor {
+    const kept = this.factorAt.get(t);
+    if (kept && Object.is(kept.lr, lr)) return kept.factor;
+    const factor = Object.freeze(this.updateFactor(t, lr));
+    this.factorAt.set(t, { lr, factor });
+    return factor;
   }
 
   private runStep(set: QuantizedSet): StepResult {

@@ -24,13 +24,17 @@ export function stepInstruments(
   profiler: Profiler | undefined | null,
   hook: ((phase: StepPhase, detail: { step: number; direction?: number; layer?: string }) => void) | undefined,
 ): StepInstruments {
-  const time = <T>(label: string, kind: string, f: () => T): T => (profiler ? profiler.time(label, kind, f) : f());
+  // Methods, not arrow properties: built every step, and `time` is also called unbound (it uses no `this`).
   return {
-    phase: (phase, detail) => hook?.(phase, detail),
-    time,
+    phase(phase, detail) {
+      hook?.(phase, detail);
+    },
+    time(label, kind, f) {
+      return timed(profiler, label, kind, f);
+    },
     commit(step, updates, after) {
       let deferred: unknown = undefined;
-      time('update', 'update', () => {
+      timed(profiler, 'update', 'update', () => {
         for (const u of updates) {
           u.run();
           try {
@@ -44,4 +48,8 @@ export function stepInstruments(
       return deferred;
     },
   };
+}
+
+function timed<T>(profiler: Profiler | undefined | null, label: string, kind: string, f: () => T): T {
+  return profiler ? profiler.time(label, kind, f) : f();
 }

@@ -27,7 +27,9 @@ export function stepMode(parts: TrainerParts, loss: BatchLoss, io: StepInstrumen
       }
       if (config.momentum) drawMomentumDirections(parts, config.momentum, step);
     },
-    directionLoss: (seed, slot) => (paperPath ? fusedDirectionLoss(parts, loss, io.time, seed, slot) : perTensorDirectionLoss(parts, loss, seed, slot)),
+    directionLoss(seed, slot) {
+      return paperPath ? fusedDirectionLoss(parts, loss, io.time, seed, slot) : perTensorDirectionLoss(parts, loss, seed, slot);
+    },
     planUpdates(seeds, signs, lr, scaleQ15) {
       const device = parts.session.mcu.device;
       const planned: PlannedUpdate[] = [];
@@ -46,6 +48,8 @@ export function stepMode(parts: TrainerParts, loss: BatchLoss, io: StepInstrumen
       }
       return planned;
     },
-    afterUpdates: (signs) => advanceMomentumHistory(parts, signs),
+    afterUpdates(signs) {
+      advanceMomentumHistory(parts, signs);
+    },
   };
 }
