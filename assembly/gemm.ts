@@ -161,6 +161,24 @@ function packPanelBodyPerturbed(
     let k = 0;
     if (ASC_FEATURE_SIMD) {
       const key4 = i32x4.splat(<i32>key);
+      // 8 k per step: two independent z chains (hash, table gather) in flight, four pair stores.
+      for (; k + 8 <= K; k += 8) {
+        const index = rowIndex + <usize>k;
+        const w8 = weightBits == 16 ? v128.load(weights + (index << 1)) : i16x8.extend_low_i8x16_s(v128.load64_zero(weights + index));
+        const wLo = i32x4.extend_low_i16x8_s(w8);
+        const wHi = i32x4.extend_high_i16x8_s(w8);
+        const first = start + <u32>index;
+        const zLo = zAt4(key4, laneIndices4(first), dist, oneQ);
+        const zHi = zAt4(key4, laneIndices4(first + 4), dist, oneQ);
+        const packed = i16x8.narrow_i32x4_s(
+          perturbValue4(wLo, zLo, signedEps, oneQ, mult, shift, -hi, hi), perturbValue4(wHi, zHi, signedEps, oneQ, mult, shift, -hi, hi),
+        );
+        const at = body + bodyOffset(j, k, nr);
+        v128.store32_lane(at, packed, 0);
+        v128.store32_lane(at + pairBytes, packed, 1);
+        v128.store32_lane(at + pairBytes * 2, packed, 2);
+        v128.store32_lane(at + pairBytes * 3, packed, 3);
+      }
       for (; k + 4 <= K; k += 4) {
         const index = rowIndex + <usize>k;
         const w4 = weightBits == 16

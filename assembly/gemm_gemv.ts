@@ -43,6 +43,15 @@ function perturbRows(
     let k = 0;
     if (ASC_FEATURE_SIMD) {
       const key4 = i32x4.splat(<i32>key);
+      // 8 k per step: two independent z chains (hash, table gather) in flight.
+      for (; k + 8 <= K; k += 8) {
+        const index = rowIndex + <usize>k;
+        const w8 = loadWeights8(weights + (index << (weightBits == 16 ? 1 : 0)), weightBits);
+        const first = start + <u32>index;
+        const rLo = perturbValue4(i32x4.extend_low_i16x8_s(w8), zAt4(key4, laneIndices4(first), dist, oneQ), signedEps, oneQ, mult, shift, -hi, hi);
+        const rHi = perturbValue4(i32x4.extend_high_i16x8_s(w8), zAt4(key4, laneIndices4(first + 4), dist, oneQ), signedEps, oneQ, mult, shift, -hi, hi);
+        v128.store(row + (<usize>k << 1), i16x8.narrow_i32x4_s(rLo, rHi));
+      }
       for (; k + 4 <= K; k += 4) {
         const index = rowIndex + <usize>k;
         const w4 = weightBits == 16
