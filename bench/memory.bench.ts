@@ -87,6 +87,15 @@ export interface FfPeakParts {
 }
 
 export const FF_SLACK_BYTES = 1024;
+
+/** SRAM bytes of the parameters a selection trains, 16-byte aligned as the arena holds them (biases only for bias-only). */
+export function trainedSramBytes(bm: BenchModels, trainable: readonly string[], selection: TrainSelection): number {
+  const biasOnly = selection.kind === 'bias';
+  return trainable.reduce((sum, name) => {
+    const p = bm.quantized.params[name]!;
+    return sum + alignUp(p.bias.byteLength) + (biasOnly ? 0 : alignUp(p.weights.byteLength));
+  }, 0);
+}
 export const BP_OVER_FF_TARGET = 3;
 export const MEMORY_SELECTIONS: TrainSelection[] = [
   { kind: 'full' }, { kind: 'last', layers: 2 }, { kind: 'head' }, { kind: 'bias' }, { kind: 'sparse', fraction: 0.1, by: 'magnitude', seed: 0 },
@@ -100,10 +109,7 @@ export async function measureMemory(model: string, selection: TrainSelection, ba
   const bpOptions = { batch, trainable: new Set(trainable), optimizer: { kind: 'adam' as const, lr: 1e-3 } };
   const infer = QuantizedSession.plan(bm.quantized, { batch });
   const biasOnly = selection.kind === 'bias';
-  const trainableBytes = trainable.reduce((sum, name) => {
-    const p = bm.quantized.params[name]!;
-    return sum + alignUp(p.bias.byteLength) + (biasOnly ? 0 : alignUp(p.weights.byteLength));
-  }, 0);
+  const trainableBytes = trainedSramBytes(bm, trainable, selection);
   const ffLimit = infer.sramBytes + trainableBytes;
   const ffDefault = QuantizedSession.plan(bm.quantized, ffOptions);
   const plans = {

@@ -6,12 +6,11 @@
 // must train identically: the losses of every step are compared, and a difference aborts the run.
 //
 //   node --import tsx bench/narrow-panels.ts [--batch N] [--samples N] [--filter TEXT]
-import { alignUp } from '../src/device/arena.js';
 import { QuantizedSession } from '../src/runtime/session.js';
 import { QzoFfTrainer, qzoFfSessionOptions } from '../src/train/qzo-ff.js';
 import { selectionLabel, selectionTrainerOptions, trainableLayers } from '../src/train/selection.js';
 import { BENCH_PRESETS, benchModels, mcuFor, quantizedBatch } from './models.js';
-import { FF_SLACK_BYTES, MEMORY_SELECTIONS } from './memory.bench.js';
+import { FF_SLACK_BYTES, MEMORY_SELECTIONS, trainedSramBytes } from './memory.bench.js';
 import { trainerConfig } from './overhead.bench.js';
 import { textTable } from './suite.js';
 import { timeInterleavedCpu } from './timing.js';
@@ -31,9 +30,7 @@ for (const model of BENCH_PRESETS) {
     const trainable = trainableLayers(bm.graph, selection);
     const config = { ...trainerConfig(3), ...selectionTrainerOptions(selection) };
     const options = qzoFfSessionOptions(batch, { model: bm.quantized, trainable, config });
-    const weightsTrained = selection.kind !== 'bias';
-    const trainedBytes = trainable.reduce((t, n) => t + alignUp(bm.quantized.params[n]!.bias.byteLength) + (weightsTrained ? alignUp(bm.quantized.params[n]!.weights.byteLength) : 0), 0);
-    const target = QuantizedSession.plan(bm.quantized, { batch }).sramBytes + trainedBytes + FF_SLACK_BYTES;
+    const target = QuantizedSession.plan(bm.quantized, { batch }).sramBytes + trainedSramBytes(bm, trainable, selection) + FF_SLACK_BYTES;
     const plans = { default: QuantizedSession.plan(bm.quantized, options), narrow: QuantizedSession.planFor(bm.quantized, options, { sramBytes: target, flashBytes: Number.MAX_SAFE_INTEGER }) };
     if (plans.narrow.narrowPanels.length === 0) continue;
     const set = quantizedBatch(bm, batch);

@@ -34,7 +34,10 @@ function outBytes(p: Conv2DParams): number {
 }
 
 /** Runs one case; output and scratch are followed by canary bytes that must survive. */
-function runConv(b: Bench, c: ConvCase, scratchBytes = conv2dScratchBytes(c.p)): { out: Int8Array; weightsAfter: Uint8Array } {
+/** How a case is run once its buffers are in place (conv2d by default). */
+type ConvCall = (...args: Parameters<typeof conv2d>) => void;
+
+function runConv(b: Bench, c: ConvCase, scratchBytes = conv2dScratchBytes(c.p), call: ConvCall = conv2d): { out: Int8Array; weightsAfter: Uint8Array } {
   b.arena.reset();
   const input = b.arena.put(c.input, 'input');
   const weights = b.arena.put(c.weights, 'weights');
@@ -48,7 +51,7 @@ function runConv(b: Bench, c: ConvCase, scratchBytes = conv2dScratchBytes(c.p)):
   const mem = b.device.bytes;
   mem.fill(CANARY, output.offset, output.offset + n + CANARY_BYTES);
   mem.fill(CANARY, scratch.offset + scratchBytes, scratch.offset + scratchBytes + CANARY_BYTES);
-  conv2d(b.arena, input, weights, bias, output, c.p, requant, scratch);
+  call(b.arena, input, weights, bias, output, c.p, requant, scratch);
   expect(mem.subarray(output.offset + n, output.offset + n + CANARY_BYTES).every((v) => v === CANARY)).toBe(true);
   expect(mem.subarray(scratch.offset + scratchBytes, scratch.offset + scratchBytes + CANARY_BYTES).every((v) => v === CANARY)).toBe(true);
   return { out: b.arena.i8(output).slice(), weightsAfter: b.arena.u8(weights).slice() };
@@ -222,21 +225,12 @@ describe('conv2d packed in chunks', () => {
 describe('conv2d on blocks of output channels', () => {
   /** The whole output assembled from calls on consecutive blocks of `block` channels each. */
   function runInBlocks(b: Bench, c: ConvCase, block: number): { out: Int8Array; calls: number } {
-    b.arena.reset();
-    const input = b.arena.put(c.input, 'input');
-    const weights = b.arena.put(c.weights, 'weights');
-    const bias = c.bias ? b.arena.put(c.bias, 'bias') : null;
-    const n = outBytes(c.p);
-    const outAlloc = b.arena.alloc(n + CANARY_BYTES, 'out+canary');
-    const output: DeviceBuffer = { name: 'out', offset: outAlloc.offset, bytes: n };
-    const requant = prepareRequant(b.arena, c.quant, c.p.outChannels);
-    const scratch = b.arena.alloc(conv2dScratchBytes(c.p), 'scratch');
-    b.device.bytes.fill(CANARY, outAlloc.offset, outAlloc.offset + n + CANARY_BYTES);
-    const run = prepareConv2d(b.arena, input, weights, bias, output, c.p, requant, scratch);
     let calls = 0;
-    for (let start = 0; start < c.p.outChannels; start += block, calls++) run(start, Math.min(c.p.outChannels, start + block));
-    expect(b.device.bytes.subarray(outAlloc.offset + n, outAlloc.offset + n + CANARY_BYTES).every((v) => v === CANARY)).toBe(true);
-    return { out: b.arena.i8(output).slice(), calls };
+    const { out } = runConv(b, c, undefined, (...args) => {
+      const run = prepareConv2d(...args);
+      for (let start = 0; start < c.p.outChannels; start += block, calls++) run(start, Math.min(c.p.outChannels, start + block));
+    });
+    return { out, calls };
   }
 
   it('assembles exactly the whole call for any block size and panel width, with and without a fused perturbation, in every build', () => {

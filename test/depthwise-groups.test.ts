@@ -13,8 +13,9 @@ import { quantizeMultiplier } from '../src/kernels/multiplier.js';
 import type { PerturbSpec } from '../src/kernels/perturb-spec.js';
 import { ConfigError } from '../src/errors.js';
 import { QuantizedSession } from '../src/runtime/session.js';
-import { QzoFfTrainer, qzoFfSessionOptions, type QzoFfConfig } from '../src/train/qzo-ff.js';
+import { qzoFfSessionOptions, type QzoFfConfig } from '../src/train/qzo-ff.js';
 import { trainableLayers } from '../src/train/selection.js';
+import { trainedState } from './helpers/trained-state.js';
 import { benchModels, mcuFor, quantizedBatch } from '../bench/models.js';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -168,11 +169,8 @@ describe('DS-CNN trained in full with its depthwise layers in channel groups', (
       for (const plan of [lean, fast]) {
         const planOptions = plan === lean ? options : { ...options, leanPacking: false };
         const session = new QuantizedSession(await mcuFor(plan, build), bm.quantized, planOptions);
-        const trainer = new QzoFfTrainer(session, trainable, CONFIG);
-        const losses = [trainer.trainStep(set).loss, trainer.trainStep(set).loss];
-        expect(session.mcu.sram.highWater).toBe(plan.sramBytes);
-        const m = session.exportModel();
-        results.push({ losses, weights: trainable.map((n) => Array.from(m.params[n]!.weights)), biases: trainable.map((n) => Array.from(m.params[n]!.bias)) });
+        expect(session.plan.sramBytes).toBe(plan.sramBytes);
+        results.push(trainedState(session, trainable, CONFIG, set, 2));
       }
     }
     for (const r of results.slice(1)) expect(r).toEqual(results[0]);

@@ -9,7 +9,7 @@ import { initFloatModel } from '../src/model/model.js';
 import { resolveGraph } from '../src/model/graph.js';
 import { quantizeModel } from '../src/quant/quantize.js';
 import { QuantizedSession } from '../src/runtime/session.js';
-import { QzoFfTrainer, qzoFfSessionOptions, qzoFfSramBuffers, type QzoFfConfig } from '../src/train/qzo-ff.js';
+import { qzoFfSessionOptions, qzoFfSramBuffers, type QzoFfConfig } from '../src/train/qzo-ff.js';
 import { BLOCK_BACKUP_BYTES, backupSizes, layerUnits, planBackupBlocks } from '../src/train/qzo-ff/backup-blocks.js';
 import { buildSparseMask } from '../src/train/sparse.js';
 import { lowerGraph } from '../src/runtime/lowering.js';
@@ -17,6 +17,7 @@ import { mcuFor, quantizedBatch, type BenchModels } from '../bench/models.js';
 import type { BuildFlavor } from '../src/device/features.js';
 import { ConfigError } from '../src/errors.js';
 import { runUnitBlocks } from '../src/ops/unit-blocks.js';
+import { trainedState } from './helpers/trained-state.js';
 
 const dense = (name: string, units: number, activation: 'relu' | 'none' = 'relu') => ({ kind: 'dense' as const, name, units, activation });
 // 45 and 37 units over 60 and 45 inputs: neither is a multiple of its block, and 45·60 bits is not a whole number of mask bytes per unit.
@@ -53,13 +54,8 @@ async function train(bm: BenchModels, config: QzoFfConfig, batch: number, build:
   const options = leanPacking ? { ...chosen, leanPacking } : chosen;
   const plan = QuantizedSession.plan(bm.quantized, options);
   const session = new QuantizedSession(await mcuFor(plan, build), bm.quantized, options);
-  const trainer = new QzoFfTrainer(session, layers, config, { wholeLayerBackup: wholeLayer });
-  const set = quantizedBatch(bm, batch, 11);
-  const losses: number[] = [];
-  for (let s = 0; s < steps; s++) losses.push(trainer.trainStep(set).loss);
-  expect(session.mcu.sram.highWater).toBe(plan.sramBytes);
-  const m = session.exportModel();
-  return { plan, losses, weights: layers.map((n) => Array.from(m.params[n]!.weights)), biases: layers.map((n) => Array.from(m.params[n]!.bias)) };
+  expect(session.plan.sramBytes).toBe(plan.sramBytes);
+  return { plan, ...trainedState(session, layers, config, quantizedBatch(bm, batch, 11), steps, { wholeLayerBackup: wholeLayer }) };
 }
 
 describe('the block rule', () => {

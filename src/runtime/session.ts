@@ -552,7 +552,7 @@ function plainBlueprint(model: QuantizedModel, options: SessionOptions, sramCeil
 
   // One choice over both kinds, so each sees the other's sizes at the peak; the backups' sizes stay in the requests.
   const chosen = chooseScratchBudgets<BufferRequest, PackingLevel | number>(requests, [...scratchChoices, ...layerChoices], 16, options.leanPacking === 'narrow' ? sramCeiling : undefined);
-  const packBudgets = new Map([...chosen].filter((e): e is [string, PackingLevel] => typeof e[1] !== 'number'));
+  const packBudgets = new Map(scratchChoices.map((c) => [c.layer, chosen.get(c.layer) as PackingLevel]));
 
   const sram = planMemory(requests, { alignment: 16 });
   verifyPlan(sram);
